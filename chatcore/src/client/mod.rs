@@ -1,0 +1,312 @@
+//! A small blocking client: connect, log in, send, receive typed events.
+//!
+//! One reader thread per client decodes frames, answers the server's pings
+//! (so the heartbeat is kept without the caller's help) and hands everything
+//! else over a bounded channel. If the caller stops taking events the
+//! channel fills, the reader stops reading, and TCP pushes back: the server
+//! will eventually cut the client off as `slow` rather than buffer forever.
+
+mod roster;
+
+pub use roster::{Change, Roster};
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use thiserror::Error;
+
+use crate::protocol::{
+    ChatSend, ClientMessage, DEFAULT_MAX_FRAME, DecodeError, ErrorCode, Hello, PROTOCOL_VERSION,
+    Seq, ServerMessage, Welcome, decode_server, encode_client,
+};
+
+/// Events queued before the reader thread waits for the caller.
+const EVENT_QUEUE: usize = 16 * 1024;
+/// How long `connect` waits for the `welcome`.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a client call failed.
+#[derive(Debug, Error)]
+pub enum ClientError {
+    /// A socket error.
+    #[error("connection error: {0}")]
+    Io(#[from] io::Error),
+    /// The server refused the login (or another request) with this error.
+    #[error("refused by the server: {message} ({code})")]
+    Refused {
+        /// The error code.
+        code: ErrorCode,
+        /// The server's explanation.
+        message: String,
+    },
+    /// The server sent something this client cannot understand.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// No answer in time.
+    #[error("timed out waiting for the server")]
+    Timeout,
+    /// The connection is closed.
+    #[error("the connection is closed")]
+    Closed,
+}
+
+/// Something that happened, as the reader thread saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A message from the server. Server pings are answered by the client
+    /// itself and not reported.
+    Message(ServerMessage),
+    /// The connection ended; the text says why. No more events follow.
+    Closed(String),
+}
+
+/// The writing half, cloneable and shareable between threads.
+#[derive(Debug, Clone)]
+pub struct ClientSender {
+    stream: Arc<Mutex<TcpStream>>,
+}
+
+impl ClientSender {
+    /// Sends any client message.
+    pub fn send(&self, msg: &ClientMessage) -> Result<(), ClientError> {
+        let frame = encode_client(msg);
+        let mut stream = self.stream.lock().unwrap_or_else(PoisonError::into_inner);
+        stream.write_all(&frame)?;
+        Ok(())
+    }
+
+    /// Sends a chat message.
+    pub fn send_chat(&self, text: impl Into<String>) -> Result<(), ClientError> {
+        self.send(&ClientMessage::Chat(ChatSend {
+            text: text.into(),
+            reference: None,
+        }))
+    }
+
+    /// Sends a chat message with a `ref` the server echoes in our own copy.
+    pub fn send_chat_ref(
+        &self,
+        text: impl Into<String>,
+        reference: u64,
+    ) -> Result<(), ClientError> {
+        self.send(&ClientMessage::Chat(ChatSend {
+            text: text.into(),
+            reference: Some(reference),
+        }))
+    }
+}
+
+/// A logged-in connection to a room.
+#[derive(Debug)]
+pub struct Client {
+    sender: ClientSender,
+    events: Receiver<Event>,
+    welcome: Welcome,
+    /// A handle on the socket to shut it down, which ends the reader thread.
+    control: TcpStream,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Client {
+    /// Connects to `addr` and logs in as `name`.
+    ///
+    /// A refused name (`name_empty`, `name_too_long`...) is
+    /// [`ClientError::Refused`]. The name actually given is in
+    /// [`Client::welcome`] (it may be `name(1)`).
+    pub fn connect(addr: impl ToSocketAddrs, name: &str) -> Result<Self, ClientError> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        Self::login(stream, name)
+    }
+
+    /// Logs in over an already connected stream.
+    pub fn login(mut stream: TcpStream, name: &str) -> Result<Self, ClientError> {
+        let hello = ClientMessage::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            name: name.to_owned(),
+        });
+        stream.write_all(&encode_client(&hello))?;
+        let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+        let mut buf = BytesMut::with_capacity(4096);
+        let welcome = loop {
+            match decode_server(&mut buf, DEFAULT_MAX_FRAME)
+                .map_err(|e| ClientError::Protocol(e.to_string()))?
+            {
+                Some(ServerMessage::Welcome(w)) => break w,
+                Some(ServerMessage::Error(e)) => {
+                    return Err(ClientError::Refused {
+                        code: e.code,
+                        message: e.message,
+                    });
+                }
+                Some(ServerMessage::Ping(seq)) => {
+                    stream.write_all(&encode_client(&ClientMessage::Pong(seq)))?;
+                }
+                Some(_) => {}
+                None => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(ClientError::Timeout);
+                    }
+                    stream.set_read_timeout(Some(left))?;
+                    if read_some(&mut stream, &mut buf)? == 0 {
+                        return Err(ClientError::Closed);
+                    }
+                }
+            }
+        };
+        stream.set_read_timeout(None)?;
+        let control = stream.try_clone()?;
+        let writer = Arc::new(Mutex::new(stream.try_clone()?));
+        let sender = ClientSender { stream: writer };
+        let (tx, events) = sync_channel(EVENT_QUEUE);
+        let reader_sender = sender.clone();
+        let max_frame = welcome.max_frame.max(DEFAULT_MAX_FRAME);
+        let reader = std::thread::Builder::new()
+            .name("chatcore-client-reader".into())
+            .spawn(move || read_loop(stream, buf, max_frame, tx, reader_sender))?;
+        Ok(Self {
+            sender,
+            events,
+            welcome,
+            control,
+            reader: Some(reader),
+        })
+    }
+
+    /// The server's `welcome`: our name and session, who is here, recent history.
+    pub fn welcome(&self) -> &Welcome {
+        &self.welcome
+    }
+
+    /// A cloneable sender for other threads.
+    pub fn sender(&self) -> ClientSender {
+        self.sender.clone()
+    }
+
+    /// Sends any client message.
+    pub fn send(&self, msg: &ClientMessage) -> Result<(), ClientError> {
+        self.sender.send(msg)
+    }
+
+    /// Sends a chat message.
+    pub fn send_chat(&self, text: impl Into<String>) -> Result<(), ClientError> {
+        self.sender.send_chat(text)
+    }
+
+    /// Sends a chat message with a `ref`.
+    pub fn send_chat_ref(
+        &self,
+        text: impl Into<String>,
+        reference: u64,
+    ) -> Result<(), ClientError> {
+        self.sender.send_chat_ref(text, reference)
+    }
+
+    /// Sends a `ping`; the `pong` arrives as an event.
+    pub fn ping(&self, seq: u64) -> Result<(), ClientError> {
+        self.sender.send(&ClientMessage::Ping(Seq { seq }))
+    }
+
+    /// Waits for the next event. `Err(Closed)` once the connection is gone
+    /// and every event was taken.
+    pub fn recv(&self) -> Result<Event, ClientError> {
+        self.events.recv().map_err(|_| ClientError::Closed)
+    }
+
+    /// Waits at most `timeout` for the next event (`Ok(None)` on timeout).
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Event>, ClientError> {
+        match self.events.recv_timeout(timeout) {
+            Ok(e) => Ok(Some(e)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(ClientError::Closed),
+        }
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&self) -> Result<Option<Event>, ClientError> {
+        match self.events.try_recv() {
+            Ok(e) => Ok(Some(e)),
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(TryRecvError::Disconnected) => Err(ClientError::Closed),
+        }
+    }
+
+    /// Says `bye` and closes the connection.
+    pub fn bye(self) -> Result<(), ClientError> {
+        self.sender.send(&ClientMessage::Bye)
+        // Drop shuts the socket down and joins the reader.
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.control.shutdown(Shutdown::Both);
+        // Unblock a reader waiting on a full queue.
+        while self.events.try_recv().is_ok() {}
+        if let Some(reader) = self.reader.take() {
+            // The reader may be blocked on the full channel; draining above
+            // plus the shutdown lets it finish.
+            drop(std::mem::replace(&mut self.events, sync_channel(0).1));
+            let _ = reader.join();
+        }
+    }
+}
+
+/// Reads once into `buf`, growing it; returns the bytes read.
+fn read_some(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<usize, ClientError> {
+    let mut chunk = [0u8; 16 * 1024];
+    match stream.read(&mut chunk) {
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            Ok(n)
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err(ClientError::Timeout)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The reader thread: decode, answer pings, forward the rest.
+fn read_loop(
+    mut stream: TcpStream,
+    mut buf: BytesMut,
+    max_frame: u32,
+    tx: SyncSender<Event>,
+    sender: ClientSender,
+) {
+    let reason = loop {
+        match decode_server(&mut buf, max_frame) {
+            Ok(Some(ServerMessage::Ping(seq))) => {
+                if sender.send(&ClientMessage::Pong(seq)).is_err() {
+                    break "write failed".to_owned();
+                }
+            }
+            Ok(Some(msg)) => {
+                if tx.send(Event::Message(msg)).is_err() {
+                    return;
+                }
+            }
+            // A message this version does not understand: skip it.
+            Err(DecodeError::Message(_)) => {}
+            Err(DecodeError::Frame(e)) => break format!("bad frame from server: {e}"),
+            Ok(None) => match read_some(&mut stream, &mut buf) {
+                Ok(0) => break "the server closed the connection".to_owned(),
+                Ok(_) => {}
+                Err(e) => break e.to_string(),
+            },
+        }
+    };
+    let _ = tx.send(Event::Closed(reason));
+}

@@ -1,0 +1,93 @@
+//! Server configuration: every limit and timeout, with documented defaults.
+//!
+//! The same struct is read from the daemon's TOML file (every key optional;
+//! unknown keys are an error so a typo does not silently keep a default).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::protocol::DEFAULT_MAX_FRAME;
+
+/// Everything a server needs to know before it starts.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Chat (text and files) listening address. Default `127.0.0.1:6789`.
+    pub listen: SocketAddr,
+    /// Voice listening address (UDP and TCP on the same port), or none to
+    /// not bind one. Default `127.0.0.1:5678`.
+    pub voice_listen: Option<SocketAddr>,
+    /// A client silent this long is pinged. Default 10 000 ms.
+    pub heartbeat_ms: u32,
+    /// A client silent this long is removed (reason `timeout`).
+    /// Default: three times `heartbeat_ms`.
+    pub idle_timeout_ms: Option<u32>,
+    /// Time a new connection has to complete `hello`. Default 10 000 ms.
+    pub handshake_timeout_ms: u32,
+    /// Most connections at once (logged in or not); more get `server_full`.
+    /// Default 10 000.
+    pub max_clients: usize,
+    /// Largest frame body accepted, in bytes. Default 1 MiB.
+    pub max_frame: u32,
+    /// Longest name in characters (Unicode scalar values). Default 32.
+    pub max_name_chars: usize,
+    /// Longest chat text in bytes. Default 4096.
+    pub max_text_bytes: usize,
+    /// Output queued for one client beyond this cuts it off (reason `slow`).
+    /// Default 8 MiB.
+    pub max_output_bytes: usize,
+    /// Chat messages kept for late joiners. Default 50.
+    pub history_len: usize,
+    /// Sustained frames per second per connection (chat and ping). Default 20.
+    pub rate_per_sec: f64,
+    /// Burst allowance above the sustained rate, in frames. Default 40.
+    pub rate_burst: f64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 6789)),
+            voice_listen: Some(SocketAddr::from(([127, 0, 0, 1], 5678))),
+            heartbeat_ms: 10_000,
+            idle_timeout_ms: None,
+            handshake_timeout_ms: 10_000,
+            max_clients: 10_000,
+            max_frame: DEFAULT_MAX_FRAME,
+            max_name_chars: 32,
+            max_text_bytes: 4096,
+            max_output_bytes: 8 * 1024 * 1024,
+            history_len: 50,
+            rate_per_sec: 20.0,
+            rate_burst: 40.0,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The heartbeat interval as a duration (at least 1 ms).
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(u64::from(self.heartbeat_ms.max(1)))
+    }
+
+    /// The idle timeout: `idle_timeout_ms`, or three heartbeats.
+    pub fn idle_timeout(&self) -> Duration {
+        match self.idle_timeout_ms {
+            Some(ms) => Duration::from_millis(u64::from(ms.max(1))),
+            None => self.heartbeat() * 3,
+        }
+    }
+
+    /// The handshake timeout as a duration.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.handshake_timeout_ms.max(1)))
+    }
+
+    /// How often the timer sweep runs: a quarter heartbeat, within 5..=1000 ms,
+    /// so timeouts are found at most that late.
+    pub fn tick(&self) -> Duration {
+        (self.heartbeat() / 4).clamp(Duration::from_millis(5), Duration::from_millis(1000))
+    }
+}

@@ -1,0 +1,97 @@
+//! One client connection as the reactor keeps it.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use mio::net::TcpStream;
+
+use crate::outqueue::OutQueue;
+use crate::protocol::LeaveReason;
+use crate::ratelimit::TokenBucket;
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Connected, no successful `hello` yet; must log in before `deadline`.
+    Handshake { deadline: Instant },
+    /// In the room.
+    Member,
+    /// Leaving: nothing more is read; the queued output (an error or a final
+    /// notice) is flushed, then the socket closes, at the latest at `deadline`.
+    Closing { deadline: Instant },
+}
+
+/// A client connection: its socket, buffers and timers.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    /// The socket; the reactor alone reads and writes it.
+    pub stream: TcpStream,
+    /// Peer address, for logs and hooks.
+    pub peer: SocketAddr,
+    /// Bytes read but not yet decoded: at most a partial frame, or whole
+    /// frames left over when the per-turn budget ran out. Empty (and
+    /// unallocated) for an idle connection.
+    pub input: BytesMut,
+    /// Frames waiting to be written.
+    pub output: OutQueue,
+    /// Life-cycle state.
+    pub phase: Phase,
+    /// Last time anything arrived: the idle timeout counts from here.
+    pub last_rx: Instant,
+    /// Last time the server pinged it, so a silent client is pinged once per
+    /// heartbeat, not once per sweep.
+    pub last_ping: Instant,
+    /// Flood control.
+    pub bucket: TokenBucket,
+    /// WRITABLE interest is registered (only while output is pending).
+    pub wants_write: bool,
+    /// Already on the reactor's list of connections to flush this turn.
+    pub dirty: bool,
+    /// Already on the reactor's list of connections with unread input.
+    pub ready: bool,
+    /// Already on the reactor's list of connections to close.
+    pub doomed: bool,
+    /// The peer closed its side; close once buffered frames are handled.
+    pub eof: bool,
+    /// Protocol errors logged so far; only the first few are logged, so a
+    /// misbehaving client cannot flood the log.
+    pub errors_logged: u8,
+    /// The reason to give when the socket finally closes.
+    pub close_reason: Option<LeaveReason>,
+}
+
+impl Connection {
+    pub fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        now: Instant,
+        handshake_deadline: Instant,
+        burst: f64,
+    ) -> Self {
+        Self {
+            stream,
+            peer,
+            input: BytesMut::new(),
+            output: OutQueue::default(),
+            phase: Phase::Handshake {
+                deadline: handshake_deadline,
+            },
+            last_rx: now,
+            last_ping: now,
+            bucket: TokenBucket::new(burst, now),
+            wants_write: false,
+            dirty: false,
+            ready: false,
+            doomed: false,
+            eof: false,
+            errors_logged: 0,
+            close_reason: None,
+        }
+    }
+
+    /// Whether input should still be read and handled.
+    pub fn is_open(&self) -> bool {
+        !matches!(self.phase, Phase::Closing { .. })
+    }
+}

@@ -1,0 +1,33 @@
+//! Errors of the server side.
+
+use std::io;
+use std::net::SocketAddr;
+
+use thiserror::Error;
+
+/// Why a server could not start or stopped abnormally.
+#[derive(Debug, Error)]
+pub enum ServerError {
+    /// A listening socket could not be bound (port in use, no permission...).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: io::Error,
+    },
+    /// The poller could not be created or failed while running.
+    #[error("event loop failure: {0}")]
+    Poll(#[source] io::Error),
+    /// The reactor thread could not be started or panicked.
+    #[error("server thread: {0}")]
+    Thread(String),
+}
+
+/// Why a [`crate::ServerHandle`] call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum HandleError {
+    /// The server has stopped.
+    #[error("the server is not running")]
+    Stopped,
+}

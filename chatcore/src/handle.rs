@@ -1,0 +1,107 @@
+//! `ServerHandle`: control a running server from any thread.
+//!
+//! Commands go through a channel; a `mio::Waker` makes the loop look at it
+//! at once. Calls that return data wait for the loop's answer.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+
+use mio::Waker;
+
+use crate::error::HandleError;
+use crate::protocol::UserInfo;
+
+/// Counters since the server started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Open chat connections (logged in or not).
+    pub connections: usize,
+    /// Members of the room.
+    pub members: usize,
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Connections refused because the server was full.
+    pub refused_full: u64,
+    /// Chat messages accepted into the room.
+    pub messages: u64,
+    /// Frames queued to clients (a broadcast to N counts N).
+    pub deliveries: u64,
+    /// Bytes written to clients.
+    pub bytes_out: u64,
+    /// Frames received from clients.
+    pub frames_in: u64,
+    /// Error frames sent to clients.
+    pub errors_sent: u64,
+    /// Members removed for not reading (reason `slow`).
+    pub slow_disconnects: u64,
+    /// Members removed by the idle timeout.
+    pub timeouts: u64,
+    /// Datagrams and connections on the voice port that were dropped.
+    pub voice_dropped: u64,
+}
+
+/// What another thread asks the loop to do.
+pub(crate) enum Command {
+    Broadcast(String),
+    Users(Sender<Vec<UserInfo>>),
+    Kick { session: u64, reply: Sender<bool> },
+    Stats(Sender<ServerStats>),
+    Shutdown,
+}
+
+/// A cloneable, thread-safe remote control for a running server.
+#[derive(Clone)]
+pub struct ServerHandle {
+    tx: Sender<Command>,
+    waker: Arc<Waker>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle").finish_non_exhaustive()
+    }
+}
+
+impl ServerHandle {
+    pub(crate) fn new(waker: Arc<Waker>) -> (Self, Receiver<Command>) {
+        let (tx, rx) = channel();
+        (Self { tx, waker }, rx)
+    }
+
+    fn send(&self, cmd: Command) -> Result<(), HandleError> {
+        self.tx.send(cmd).map_err(|_| HandleError::Stopped)?;
+        self.waker.wake().map_err(|_| HandleError::Stopped)
+    }
+
+    fn ask<T>(&self, make: impl FnOnce(Sender<T>) -> Command) -> Result<T, HandleError> {
+        let (tx, rx) = channel();
+        self.send(make(tx))?;
+        rx.recv().map_err(|_| HandleError::Stopped)
+    }
+
+    /// Sends `text` to everyone as a message from the server (session 0).
+    pub fn broadcast(&self, text: impl Into<String>) -> Result<(), HandleError> {
+        self.send(Command::Broadcast(text.into()))
+    }
+
+    /// Who is in the room now.
+    pub fn users(&self) -> Result<Vec<UserInfo>, HandleError> {
+        self.ask(Command::Users)
+    }
+
+    /// Removes session `session` (reason `kicked`). `false` if no such member.
+    pub fn kick(&self, session: u64) -> Result<bool, HandleError> {
+        self.ask(|reply| Command::Kick { session, reply })
+    }
+
+    /// The server's counters.
+    pub fn stats(&self) -> Result<ServerStats, HandleError> {
+        self.ask(Command::Stats)
+    }
+
+    /// Asks the server to stop: every member is told (`left`, reason
+    /// `shutdown`), output is flushed (at most about 1.5 s), then `run` returns.
+    pub fn shutdown(&self) -> Result<(), HandleError> {
+        self.send(Command::Shutdown)
+    }
+}

@@ -1,0 +1,63 @@
+//! `chatcore`: host or join a chat room.
+//!
+//! A room is served by ONE single-threaded `mio` event loop that owns every
+//! socket. Messages are MessagePack maps in length-prefixed frames; the wire
+//! format is specified in `docs/protocol.md`.
+//!
+//! # Layout
+//! | module | holds |
+//! |---|---|
+//! | [`protocol`] | message types, frame codec, MessagePack checks (no I/O) |
+//! | `reactor` | the `mio` poll loop: accept, read, write, timers (the only syscalls) |
+//! | `session` | what each client message does: login, chat, ping, bye |
+//! | [`room`] | members, unique names, ids, history, presence batching (no I/O) |
+//! | `connection` | one connection's socket, buffers, timers and state |
+//! | [`outqueue`] | a connection's pending frames, written with `writev` |
+//! | [`names`] | name validation and `a`, `a(1)`, `a(2)`… allocation |
+//! | [`ratelimit`] | token bucket for flood control |
+//! | [`config`] | every limit and timeout with its default |
+//! | [`hooks`] | callbacks for embedders: veto joins, filter chats, observe leaves |
+//! | [`handle`] | `ServerHandle`: broadcast, list, kick, stats, shutdown from any thread |
+//! | [`server`] | builder, `Server`, `RunningServer` |
+//! | [`client`] | a blocking client: connect, log in, send, receive events |
+//!
+//! # Host a room
+//! ```no_run
+//! let running = chatcore::Server::builder().build()?.spawn()?;
+//! println!("chat on {}", running.local_addr());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Join a room
+//! ```no_run
+//! let client = chatcore::Client::connect("127.0.0.1:6789", "alice")?;
+//! client.send_chat("hello")?;
+//! while let Ok(event) = client.recv() {
+//!     println!("{event:?}");
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+pub mod client;
+pub mod config;
+mod connection;
+pub mod error;
+pub mod handle;
+pub mod hooks;
+pub mod names;
+pub mod outqueue;
+pub mod protocol;
+pub mod ratelimit;
+mod reactor;
+pub mod room;
+pub mod server;
+mod session;
+pub mod time;
+
+pub use client::{Client, ClientError, Event, Roster};
+pub use config::ServerConfig;
+pub use error::{HandleError, ServerError};
+pub use handle::{ServerHandle, ServerStats};
+pub use hooks::{ChatDecision, Hooks, JoinDecision, NoHooks};
+pub use server::{RunningServer, Server, ServerBuilder};

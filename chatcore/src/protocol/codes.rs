@@ -1,0 +1,135 @@
+//! Error codes and leave reasons: short stable strings on the wire.
+
+use serde::{Deserialize, Serialize};
+
+/// Machine-readable reason carried by an `error` frame (`code` field).
+///
+/// Serialised as the snake_case string shown on each variant. Codes this
+/// version does not know decode as [`ErrorCode::Unknown`], so an older client
+/// keeps working against a newer server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// `name_empty`: the name in `hello` is empty (after trimming whitespace).
+    NameEmpty,
+    /// `name_too_long`: the name is longer than the server's name limit.
+    NameTooLong,
+    /// `name_invalid`: the name contains control characters.
+    NameInvalid,
+    /// `version`: the `hello` asked for a protocol version the server does not speak.
+    Version,
+    /// `already_logged_in`: a second `hello` on a connection that is already in the room.
+    AlreadyLoggedIn,
+    /// `join_denied`: the server's embedding program refused this login.
+    JoinDenied,
+    /// `not_logged_in`: a message other than `hello`/`ping`/`pong` before a successful `hello`.
+    NotLoggedIn,
+    /// `text_empty`: a chat text that is empty or only whitespace.
+    TextEmpty,
+    /// `text_too_long`: a chat text longer than the server's text limit.
+    TextTooLong,
+    /// `rate_limited`: the connection sent faster than its rate limit; the frame was dropped.
+    RateLimited,
+    /// `unknown_type`: a well-formed message whose `type` this server does not know.
+    UnknownType,
+    /// `bad_message`: a map without a string `type`, or with a field of the wrong type.
+    BadMessage,
+    /// `invalid_utf8`: a MessagePack string in the frame is not valid UTF-8.
+    InvalidUtf8,
+    /// `bad_frame`: the frame body is not exactly one well-formed MessagePack map. Fatal.
+    BadFrame,
+    /// `frame_too_large`: the length prefix is over `max_frame`. Fatal.
+    FrameTooLarge,
+    /// `server_full`: the server is at its connection limit. Fatal.
+    ServerFull,
+    /// `handshake_timeout`: no successful `hello` within the handshake timeout. Fatal.
+    HandshakeTimeout,
+    /// `rejected`: the embedding program's message filter refused this chat message.
+    Rejected,
+    /// Any code this version does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The code's wire string, e.g. `"name_empty"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NameEmpty => "name_empty",
+            Self::NameTooLong => "name_too_long",
+            Self::NameInvalid => "name_invalid",
+            Self::Version => "version",
+            Self::AlreadyLoggedIn => "already_logged_in",
+            Self::JoinDenied => "join_denied",
+            Self::NotLoggedIn => "not_logged_in",
+            Self::TextEmpty => "text_empty",
+            Self::TextTooLong => "text_too_long",
+            Self::RateLimited => "rate_limited",
+            Self::UnknownType => "unknown_type",
+            Self::BadMessage => "bad_message",
+            Self::InvalidUtf8 => "invalid_utf8",
+            Self::BadFrame => "bad_frame",
+            Self::FrameTooLarge => "frame_too_large",
+            Self::ServerFull => "server_full",
+            Self::HandshakeTimeout => "handshake_timeout",
+            Self::Rejected => "rejected",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// Whether the server closes the connection after sending this error.
+    pub fn is_fatal(self) -> bool {
+        matches!(
+            self,
+            Self::BadFrame | Self::FrameTooLarge | Self::ServerFull | Self::HandshakeTimeout
+        )
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a member left the room (`reason` field of `left`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    /// `quit`: the client said `bye` or closed its connection.
+    Quit,
+    /// `timeout`: nothing heard from the client for longer than the idle timeout.
+    Timeout,
+    /// `error`: a socket error, or a fatal protocol error by the client.
+    Error,
+    /// `slow`: the client did not read, and its queued output passed the hard cap.
+    Slow,
+    /// `kicked`: removed by the server's operator or embedding program.
+    Kicked,
+    /// `shutdown`: the server is shutting down.
+    Shutdown,
+    /// Any reason this version does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl LeaveReason {
+    /// The reason's wire string, e.g. `"timeout"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Quit => "quit",
+            Self::Timeout => "timeout",
+            Self::Error => "error",
+            Self::Slow => "slow",
+            Self::Kicked => "kicked",
+            Self::Shutdown => "shutdown",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for LeaveReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

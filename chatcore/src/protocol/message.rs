@@ -1,0 +1,287 @@
+//! The typed messages of both directions.
+//!
+//! Every message is a MessagePack map with a string key `"type"`; the other
+//! keys are the named fields below. Serialisation goes through serde's
+//! internally tagged enums with `rmp_serde`'s named-field encoding. Decoding
+//! reads the `type` first and then deserialises the one struct it names: that
+//! gives `unknown_type` and `bad_message` their own errors and avoids serde's
+//! buffering of internally tagged enums.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::codes::{ErrorCode, LeaveReason};
+use super::wellformed::{self, Malformed};
+
+/// `hello`: the first message of a connection, asking to join under `name`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Protocol version the client speaks; must be 1.
+    pub version: u32,
+    /// Requested display name; the server may add a `(n)` suffix.
+    pub name: String,
+}
+
+/// `chat` from a client: a text for the room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatSend {
+    /// The text; UTF-8, not empty, at most the server's text limit.
+    pub text: String,
+    /// Client-chosen number echoed in the sender's own copy and in errors
+    /// about this message, so the client can match them to what it sent.
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<u64>,
+}
+
+/// `ping` / `pong` body: a sequence number the answer echoes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seq {
+    /// Any number chosen by the pinging side.
+    pub seq: u64,
+}
+
+/// A message from a client to the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Log in.
+    Hello(Hello),
+    /// Say something to the room.
+    Chat(ChatSend),
+    /// Ask for a `pong`.
+    Ping(Seq),
+    /// Answer the server's `ping`.
+    Pong(Seq),
+    /// Leave cleanly.
+    Bye,
+}
+
+/// One member of the room as others see it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// Display name, unique in the room.
+    pub name: String,
+    /// Server-assigned id of this login, unique for the server's lifetime.
+    pub session: u64,
+}
+
+/// `welcome`: the answer to a successful `hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// Protocol version the server speaks (1).
+    pub version: u32,
+    /// The name assigned, e.g. `alice(1)` if `alice` was taken.
+    pub name: String,
+    /// This login's session id.
+    pub session: u64,
+    /// Everyone in the room, including this client, in no particular order.
+    pub users: Vec<UserInfo>,
+    /// The most recent chat messages, oldest first.
+    pub history: Vec<Chat>,
+    /// The server pings a client silent this long; a client silent for
+    /// three times this long is removed.
+    pub heartbeat_ms: u32,
+    /// The largest frame body the server accepts.
+    pub max_frame: u32,
+    /// The longest chat text in bytes the server accepts.
+    #[serde(default)]
+    pub max_text: u32,
+}
+
+/// `chat` from the server: a message delivered to the room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chat {
+    /// Room-wide id, increasing by one per accepted message.
+    pub id: u64,
+    /// Sender's name at the time of sending.
+    pub from: String,
+    /// Sender's session; 0 for a message from the server itself.
+    pub session: u64,
+    /// The text.
+    pub text: String,
+    /// Server time of acceptance, milliseconds since the Unix epoch (UTC).
+    pub ts: i64,
+    /// The sender's `ref`, present only in the sender's own copy.
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<u64>,
+}
+
+/// `joined`: one member joined.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Joined {
+    /// The new member's name.
+    pub name: String,
+    /// The new member's session.
+    pub session: u64,
+    /// Server time, ms since the Unix epoch.
+    pub ts: i64,
+}
+
+/// `left`: one member left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Left {
+    /// The member's name.
+    pub name: String,
+    /// The member's session.
+    pub session: u64,
+    /// Server time, ms since the Unix epoch.
+    pub ts: i64,
+    /// Why.
+    pub reason: LeaveReason,
+}
+
+/// One departure inside a `presence` batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Departure {
+    /// The member's name.
+    pub name: String,
+    /// The member's session.
+    pub session: u64,
+    /// Why.
+    pub reason: LeaveReason,
+}
+
+/// `presence`: several joins and leaves of one server loop turn in one frame.
+///
+/// Apply all of `joined`, then all of `left`. Joins of sessions already known
+/// and leaves of unknown sessions are no-ops (see docs/protocol.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    /// Server time, ms since the Unix epoch.
+    pub ts: i64,
+    /// Members who joined.
+    pub joined: Vec<UserInfo>,
+    /// Members who left.
+    pub left: Vec<Departure>,
+}
+
+/// `error`: something the client sent was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorMsg {
+    /// Machine-readable code.
+    pub code: ErrorCode,
+    /// Human-readable explanation (English).
+    pub message: String,
+    /// The `ref` of the chat message this error is about, if any.
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<u64>,
+}
+
+/// A message from the server to a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// Login accepted.
+    Welcome(Welcome),
+    /// A room message.
+    Chat(Chat),
+    /// One member joined.
+    Joined(Joined),
+    /// One member left.
+    Left(Left),
+    /// Several joins/leaves at once.
+    Presence(Presence),
+    /// The server checks the client is alive; answer with `pong`.
+    Ping(Seq),
+    /// Answer to the client's `ping`.
+    Pong(Seq),
+    /// A refusal.
+    Error(ErrorMsg),
+}
+
+/// Why a complete frame body could not be turned into a message.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum MessageError {
+    /// Not exactly one well-formed MessagePack map (`bad_frame`, fatal).
+    #[error("bad frame: {0}")]
+    BadFrame(Malformed),
+    /// A string is not UTF-8 (`invalid_utf8`).
+    #[error("a string in the message is not valid UTF-8")]
+    InvalidUtf8,
+    /// The map has no string `type` key (`bad_message`).
+    #[error("message has no string \"type\" field")]
+    MissingType,
+    /// The `type` is not one this side knows (`unknown_type`).
+    #[error("unknown message type {0:?}")]
+    UnknownType(String),
+    /// A field is missing or has the wrong type (`bad_message`).
+    #[error("bad {kind} message: {detail}")]
+    BadField {
+        /// The message type.
+        kind: &'static str,
+        /// What serde said.
+        detail: String,
+    },
+}
+
+impl MessageError {
+    /// The error code the server answers this with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::BadFrame(_) => ErrorCode::BadFrame,
+            Self::InvalidUtf8 => ErrorCode::InvalidUtf8,
+            Self::MissingType | Self::BadField { .. } => ErrorCode::BadMessage,
+            Self::UnknownType(_) => ErrorCode::UnknownType,
+        }
+    }
+}
+
+/// Only the `type` key of a message; every other key is skipped.
+#[derive(Deserialize)]
+struct TypeTag<'a> {
+    #[serde(rename = "type", borrow)]
+    ty: Option<&'a str>,
+}
+
+/// Checks the body and returns its `type`.
+fn type_of(body: &[u8]) -> Result<&str, MessageError> {
+    match wellformed::check(body) {
+        Ok(()) => {}
+        Err(Malformed::InvalidUtf8) => return Err(MessageError::InvalidUtf8),
+        Err(other) => return Err(MessageError::BadFrame(other)),
+    }
+    let tag: TypeTag<'_> = rmp_serde::from_slice(body).map_err(|_| MessageError::MissingType)?;
+    tag.ty.ok_or(MessageError::MissingType)
+}
+
+/// Deserialises the body as the struct of message type `kind`.
+fn body_as<'de, T: Deserialize<'de>>(
+    kind: &'static str,
+    body: &'de [u8],
+) -> Result<T, MessageError> {
+    rmp_serde::from_slice(body).map_err(|e| MessageError::BadField {
+        kind,
+        detail: e.to_string(),
+    })
+}
+
+impl ClientMessage {
+    /// Decodes one frame body (without the length prefix).
+    pub fn from_body(body: &[u8]) -> Result<Self, MessageError> {
+        Ok(match type_of(body)? {
+            "hello" => Self::Hello(body_as("hello", body)?),
+            "chat" => Self::Chat(body_as("chat", body)?),
+            "ping" => Self::Ping(body_as("ping", body)?),
+            "pong" => Self::Pong(body_as("pong", body)?),
+            "bye" => Self::Bye,
+            other => return Err(MessageError::UnknownType(other.to_owned())),
+        })
+    }
+}
+
+impl ServerMessage {
+    /// Decodes one frame body (without the length prefix).
+    pub fn from_body(body: &[u8]) -> Result<Self, MessageError> {
+        Ok(match type_of(body)? {
+            "welcome" => Self::Welcome(body_as("welcome", body)?),
+            "chat" => Self::Chat(body_as("chat", body)?),
+            "joined" => Self::Joined(body_as("joined", body)?),
+            "left" => Self::Left(body_as("left", body)?),
+            "presence" => Self::Presence(body_as("presence", body)?),
+            "ping" => Self::Ping(body_as("ping", body)?),
+            "pong" => Self::Pong(body_as("pong", body)?),
+            "error" => Self::Error(body_as("error", body)?),
+            other => return Err(MessageError::UnknownType(other.to_owned())),
+        })
+    }
+}

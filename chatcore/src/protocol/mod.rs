@@ -1,0 +1,30 @@
+//! Wire protocol v1: message types, the frame codec and the MessagePack checks.
+//!
+//! Nothing in this module does I/O: bytes go in, messages come out (and the
+//! reverse), so every rule of `docs/protocol.md` is testable without sockets.
+//!
+//! - [`frame`]: the 4-byte length prefix, `max_frame`, "need more bytes" as `Ok(None)`.
+//! - [`wellformed`]: is a frame body exactly one well-formed MessagePack map?
+//! - [`message`]: the typed messages of both directions and their (de)serialisation.
+//! - [`codes`]: error codes and leave reasons, the vocabulary both sides share.
+
+pub mod codes;
+pub mod frame;
+pub mod message;
+pub mod wellformed;
+
+pub use codes::{ErrorCode, LeaveReason};
+pub use frame::{
+    DecodeError, FrameError, HEADER_LEN, decode_client, decode_server, encode_client,
+    encode_server, frame_len,
+};
+pub use message::{
+    Chat, ChatSend, ClientMessage, Departure, ErrorMsg, Hello, Joined, Left, MessageError,
+    Presence, Seq, ServerMessage, UserInfo, Welcome,
+};
+
+/// The protocol version this crate speaks; sent in `hello` and `welcome`.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Default largest frame body in bytes (1 MiB). A peer announcing more is cut off.
+pub const DEFAULT_MAX_FRAME: u32 = 1024 * 1024;

@@ -1,0 +1,782 @@
+//! The reactor: one `mio::Poll` loop that owns every socket.
+//!
+//! One turn: wait for events (the timeout is the next timer deadline, or zero
+//! when a connection still has unread input), accept until `WouldBlock`, read
+//! each ready connection within a budget (fairness: a flooder is served a
+//! slice and put on the `ready` list for the next turn), handle every decoded
+//! frame, announce presence changes, then flush all output once (one
+//! vectored write per connection per turn, however many broadcasts it got).
+//! Every event may be spurious; a stale token finds nothing and is ignored.
+//! This is the only module that makes socket syscalls.
+
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mio::net::{TcpListener, TcpStream, UdpSocket};
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use crate::config::ServerConfig;
+use crate::connection::{Connection, Phase};
+use crate::error::ServerError;
+use crate::handle::{Command, ServerHandle, ServerStats};
+use crate::hooks::Hooks;
+use crate::outqueue::Flushed;
+use crate::protocol::{
+    ErrorCode, ErrorMsg, FrameError, HEADER_LEN, LeaveReason, Left, Seq, ServerMessage,
+    encode_server, frame_len,
+};
+use crate::room::{Outbox, Room, RoomSettings};
+use crate::time::now_ms;
+
+/// Token of the chat listener.
+const LISTENER: Token = Token(0);
+/// Token of the waker that `ServerHandle` uses.
+const WAKER: Token = Token(1);
+/// Token of the voice port's UDP socket.
+const VOICE_UDP: Token = Token(2);
+/// Token of the voice port's TCP listener.
+const VOICE_TCP: Token = Token(3);
+/// Connection tokens are slab keys plus this offset.
+const FIRST_CONN: usize = 16;
+
+/// Bytes read from one connection per turn before others get their turn.
+const READ_BUDGET: usize = 256 * 1024;
+/// Frames handled from one connection per turn before others get their turn.
+const FRAME_BUDGET: usize = 256;
+/// Size of the shared read buffer.
+const SCRATCH: usize = 64 * 1024;
+/// How long a closing connection may take to flush its last frames.
+const LINGER: Duration = Duration::from_millis(1500);
+/// Pause before accepting again after running out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Protocol errors logged per connection; the rest are only counted.
+const ERRORS_LOGGED: u8 = 3;
+
+/// The voice port's sockets. Reserved in protocol v1: bound so the port is
+/// ours, drained so it never stalls the loop, and everything is counted as
+/// dropped until the voice relay is added.
+struct VoicePort {
+    udp: UdpSocket,
+    tcp: TcpListener,
+}
+
+/// The event loop and all state it owns.
+pub(crate) struct Reactor {
+    poll: Poll,
+    events: Events,
+    /// `None` once shutdown began (no more accepts).
+    listener: Option<TcpListener>,
+    voice: Option<VoicePort>,
+    pub(crate) conns: Slab<Connection>,
+    pub(crate) room: Room,
+    pub(crate) config: ServerConfig,
+    pub(crate) hooks: Box<dyn Hooks>,
+    commands: Receiver<Command>,
+    /// Shared read buffer: bytes are copied from here into a connection's
+    /// input only when a partial frame must wait for more.
+    scratch: Box<[u8]>,
+    /// Connections with input left over from a cut-short turn.
+    ready: Vec<usize>,
+    /// Connections with output queued this turn.
+    pub(crate) dirty: Vec<usize>,
+    /// Connections to close at the end of the current step, with the reason.
+    pub(crate) doomed: Vec<(usize, LeaveReason)>,
+    pub(crate) stats: ServerStats,
+    /// Time at the start of this turn; one clock read per turn.
+    pub(crate) now: Instant,
+    next_sweep: Instant,
+    accept_paused_until: Option<Instant>,
+    /// Set when shutdown began: the loop ends when every connection is gone
+    /// or at this deadline.
+    shutdown_deadline: Option<Instant>,
+    /// Sequence number of the server's heartbeat pings.
+    ping_seq: u64,
+}
+
+/// The reactor's connections seen as the room's outbox. Pushing a frame marks
+/// the connection for this turn's flush and dooms it (reason `slow`) once its
+/// queue passes the hard cap.
+pub(crate) struct ConnOutbox<'a> {
+    pub conns: &'a mut Slab<Connection>,
+    pub dirty: &'a mut Vec<usize>,
+    pub doomed: &'a mut Vec<(usize, LeaveReason)>,
+    pub deliveries: &'a mut u64,
+    pub max_output: usize,
+}
+
+impl Outbox for ConnOutbox<'_> {
+    fn push(&mut self, key: usize, frame: Bytes) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        conn.output.push(frame);
+        *self.deliveries += 1;
+        if !conn.dirty {
+            conn.dirty = true;
+            self.dirty.push(key);
+        }
+        if conn.output.len() > self.max_output && !conn.doomed {
+            conn.doomed = true;
+            self.doomed.push((key, LeaveReason::Slow));
+        }
+    }
+}
+
+/// Sockets bound by [`Reactor::bind`], before the loop runs.
+pub(crate) struct Bound {
+    pub reactor: Reactor,
+    pub handle: ServerHandle,
+    pub local_addr: SocketAddr,
+    pub voice_addr: Option<SocketAddr>,
+}
+
+impl Reactor {
+    /// Binds the listeners and prepares the loop.
+    pub(crate) fn bind(config: ServerConfig, hooks: Box<dyn Hooks>) -> Result<Bound, ServerError> {
+        let poll = Poll::new().map_err(ServerError::Poll)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(ServerError::Poll)?);
+        let (handle, commands) = ServerHandle::new(waker);
+
+        let bind_err = |addr| move |source| ServerError::Bind { addr, source };
+        let mut listener = TcpListener::bind(config.listen).map_err(bind_err(config.listen))?;
+        let local_addr = listener.local_addr().map_err(bind_err(config.listen))?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(ServerError::Poll)?;
+
+        let mut voice = None;
+        let mut voice_addr = None;
+        if let Some(addr) = config.voice_listen {
+            let mut tcp = TcpListener::bind(addr).map_err(bind_err(addr))?;
+            let bound = tcp.local_addr().map_err(bind_err(addr))?;
+            // UDP on the same port number as the TCP listener got.
+            let mut udp = UdpSocket::bind(bound).map_err(bind_err(bound))?;
+            poll.registry()
+                .register(&mut tcp, VOICE_TCP, Interest::READABLE)
+                .map_err(ServerError::Poll)?;
+            poll.registry()
+                .register(&mut udp, VOICE_UDP, Interest::READABLE)
+                .map_err(ServerError::Poll)?;
+            voice = Some(VoicePort { udp, tcp });
+            voice_addr = Some(bound);
+        }
+
+        let room = Room::new(RoomSettings {
+            history_len: config.history_len,
+            heartbeat_ms: config.heartbeat_ms,
+            max_frame: config.max_frame,
+            max_text: u32::try_from(config.max_text_bytes).unwrap_or(u32::MAX),
+        });
+        let now = Instant::now();
+        let reactor = Reactor {
+            poll,
+            events: Events::with_capacity(1024),
+            listener: Some(listener),
+            voice,
+            conns: Slab::new(),
+            room,
+            next_sweep: now + config.tick(),
+            config,
+            hooks,
+            commands,
+            scratch: vec![0; SCRATCH].into_boxed_slice(),
+            ready: Vec::new(),
+            dirty: Vec::new(),
+            doomed: Vec::new(),
+            stats: ServerStats::default(),
+            now,
+            accept_paused_until: None,
+            shutdown_deadline: None,
+            ping_seq: 0,
+        };
+        Ok(Bound {
+            reactor,
+            handle,
+            local_addr,
+            voice_addr,
+        })
+    }
+
+    /// Runs until shutdown completes.
+    pub(crate) fn run(mut self) -> Result<(), ServerError> {
+        tracing::info!(
+            listen = %self.listener.as_ref().and_then(|l| l.local_addr().ok()).map_or_else(String::new, |a| a.to_string()),
+            "chat server running"
+        );
+        loop {
+            let timeout = self.poll_timeout();
+            match self.poll.poll(&mut self.events, Some(timeout)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ServerError::Poll(e)),
+            }
+            self.now = Instant::now();
+            self.turn();
+            if let Some(deadline) = self.shutdown_deadline
+                && (self.conns.is_empty() || self.now >= deadline)
+            {
+                tracing::info!(left_open = self.conns.len(), "server stopped");
+                return Ok(());
+            }
+        }
+    }
+
+    /// How long the next poll may wait.
+    fn poll_timeout(&self) -> Duration {
+        if !self.ready.is_empty() {
+            return Duration::ZERO;
+        }
+        let mut next = self.next_sweep;
+        if let Some(t) = self.accept_paused_until {
+            next = next.min(t);
+        }
+        if let Some(t) = self.shutdown_deadline {
+            next = next.min(t);
+        }
+        next.saturating_duration_since(Instant::now())
+    }
+
+    /// Handles one batch of events, then the deferred work of the turn.
+    fn turn(&mut self) {
+        let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        for event in events.iter() {
+            match event.token() {
+                LISTENER => self.accept_all(),
+                WAKER => self.drain_commands(),
+                VOICE_UDP => self.drain_voice_udp(),
+                VOICE_TCP => self.drain_voice_tcp(),
+                Token(t) => {
+                    let key = t.wrapping_sub(FIRST_CONN);
+                    if !self.conns.contains(key) {
+                        continue;
+                    }
+                    if event.is_readable() || event.is_read_closed() || event.is_error() {
+                        self.serve_input(key);
+                    }
+                    if event.is_writable()
+                        && let Some(conn) = self.conns.get_mut(key)
+                        && !conn.dirty
+                    {
+                        conn.dirty = true;
+                        self.dirty.push(key);
+                    }
+                }
+            }
+        }
+        events.clear();
+        self.events = events;
+
+        // Connections cut short last turn get their next slice now.
+        let carried = std::mem::take(&mut self.ready);
+        for key in carried {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.ready = false;
+                self.serve_input(key);
+            }
+        }
+
+        if let Some(t) = self.accept_paused_until
+            && self.now >= t
+        {
+            self.accept_paused_until = None;
+            self.accept_all();
+        }
+        if self.now >= self.next_sweep {
+            self.sweep();
+            self.next_sweep = self.now + self.config.tick();
+        }
+        self.close_doomed();
+        self.flush_presence();
+        self.flush_all();
+        self.close_doomed();
+        self.flush_presence();
+        self.flush_all();
+    }
+
+    /// The room's outbox over this reactor's connections.
+    pub(crate) fn outbox(&mut self) -> (&mut Room, ConnOutbox<'_>) {
+        (
+            &mut self.room,
+            ConnOutbox {
+                conns: &mut self.conns,
+                dirty: &mut self.dirty,
+                doomed: &mut self.doomed,
+                deliveries: &mut self.stats.deliveries,
+                max_output: self.config.max_output_bytes,
+            },
+        )
+    }
+
+    fn flush_presence(&mut self) {
+        let ts = now_ms();
+        let (room, mut out) = self.outbox();
+        room.flush_presence(ts, &mut out);
+    }
+
+    /// Accepts every pending connection.
+    fn accept_all(&mut self) {
+        if self.accept_paused_until.is_some() {
+            return;
+        }
+        loop {
+            let Some(listener) = self.listener.as_ref() else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => self.admit(stream, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_resource_exhaustion(&e) => {
+                    tracing::warn!(error = %e, "cannot accept: out of resources; pausing accepts");
+                    self.accept_paused_until = Some(self.now + ACCEPT_BACKOFF);
+                    return;
+                }
+                // The peer gave up before we accepted, or similar: next one.
+                Err(e) => tracing::debug!(error = %e, "accept failed"),
+            }
+        }
+    }
+
+    /// Takes a new connection in, or refuses it when the server is full.
+    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+        if self.conns.len() >= self.config.max_clients {
+            self.stats.refused_full += 1;
+            let frame = error_frame(ErrorCode::ServerFull, "the server is full", None);
+            // A fresh socket's send buffer is empty, so this small write
+            // completes or fails at once; either way the socket closes.
+            let _ = io::Write::write(&mut stream, &frame);
+            tracing::debug!(%peer, "refused: server full");
+            return;
+        }
+        // Latency over throughput: writes are batched per turn already.
+        let _ = stream.set_nodelay(true);
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut stream, Token(key + FIRST_CONN), Interest::READABLE)
+        {
+            tracing::warn!(%peer, error = %e, "cannot register connection");
+            return;
+        }
+        let deadline = self.now + self.config.handshake_timeout();
+        entry.insert(Connection::new(
+            stream,
+            peer,
+            self.now,
+            deadline,
+            self.config.rate_burst,
+        ));
+        self.stats.accepted += 1;
+        tracing::debug!(%peer, key, "connection accepted");
+    }
+
+    /// Reads what connection `key` has (within the budget) and handles every
+    /// complete frame (within the budget).
+    fn serve_input(&mut self, key: usize) {
+        let max_frame = self.config.max_frame;
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if !conn.is_open() {
+            return;
+        }
+        let mut more = false;
+        let mut failed = None;
+        let mut read = 0;
+        while !conn.eof && conn.input.len() <= max_frame as usize + HEADER_LEN {
+            match conn.stream.read(&mut self.scratch) {
+                Ok(0) => conn.eof = true,
+                Ok(n) => {
+                    conn.input.extend_from_slice(&self.scratch[..n]);
+                    read += n;
+                    if read >= READ_BUDGET {
+                        more = true;
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if read > 0 {
+            conn.last_rx = self.now;
+        }
+
+        let mut handled = 0;
+        loop {
+            let Some(conn) = self.conns.get_mut(key) else {
+                return;
+            };
+            if !conn.is_open() || conn.doomed {
+                return;
+            }
+            match frame_len(&conn.input, max_frame) {
+                Ok(None) => break,
+                Ok(Some(_)) if handled == FRAME_BUDGET => {
+                    more = true;
+                    break;
+                }
+                Ok(Some(total)) => {
+                    let frame = conn.input.split_to(total).freeze();
+                    handled += 1;
+                    self.stats.frames_in += 1;
+                    self.handle_frame(key, &frame[HEADER_LEN..]);
+                }
+                Err(e) => {
+                    let code = match e {
+                        FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
+                        FrameError::Empty => ErrorCode::BadFrame,
+                    };
+                    self.protocol_error(key, code, &e.to_string(), None);
+                    return;
+                }
+            }
+        }
+
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.input.is_empty() && conn.input.capacity() > 0 {
+            // Idle connections hold no input buffer.
+            conn.input = bytes::BytesMut::new();
+        }
+        if let Some(e) = failed {
+            tracing::debug!(peer = %conn.peer, error = %e, "read failed");
+            self.doom(key, LeaveReason::Error);
+        } else if more {
+            if !conn.ready {
+                conn.ready = true;
+                self.ready.push(key);
+            }
+        } else if conn.eof {
+            self.doom(key, LeaveReason::Quit);
+        }
+    }
+
+    /// Marks `key` to be closed at the end of this step.
+    pub(crate) fn doom(&mut self, key: usize, reason: LeaveReason) {
+        if let Some(conn) = self.conns.get_mut(key)
+            && !conn.doomed
+        {
+            conn.doomed = true;
+            self.doomed.push((key, reason));
+        }
+    }
+
+    /// Closes every doomed connection. A member leaves the room at once; the
+    /// socket closes now, or after its last frames (`Closing`) are flushed.
+    fn close_doomed(&mut self) {
+        while let Some((key, reason)) = self.doomed.pop() {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            let linger = conn.close_reason.is_some() && reason != LeaveReason::Slow;
+            if let Some(user) = self.room.leave(key, reason) {
+                match reason {
+                    LeaveReason::Slow => self.stats.slow_disconnects += 1,
+                    LeaveReason::Timeout => self.stats.timeouts += 1,
+                    _ => {}
+                }
+                tracing::info!(name = %user.name, session = user.session, %reason, "left");
+                self.hooks.on_leave(&user, reason);
+            }
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if linger && !conn.output.is_empty() {
+                conn.phase = Phase::Closing {
+                    deadline: self.now + LINGER,
+                };
+                conn.doomed = false;
+                if !conn.dirty {
+                    conn.dirty = true;
+                    self.dirty.push(key);
+                }
+            } else {
+                self.remove(key);
+            }
+        }
+    }
+
+    /// Drops connection `key` (closing its socket).
+    fn remove(&mut self, key: usize) {
+        if self.conns.contains(key) {
+            let mut conn = self.conns.remove(key);
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+            tracing::debug!(peer = %conn.peer, key, "connection closed");
+        }
+    }
+
+    /// Writes every connection's queued output once.
+    fn flush_all(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &key in &dirty {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            conn.dirty = false;
+            if conn.doomed && conn.close_reason.is_none() {
+                continue;
+            }
+            match conn.output.write_to(&mut conn.stream) {
+                Ok((n, flushed)) => {
+                    self.stats.bytes_out += n as u64;
+                    let want = flushed == Flushed::Blocked;
+                    if matches!(conn.phase, Phase::Closing { .. }) && !want {
+                        self.remove(key);
+                        continue;
+                    }
+                    if want != conn.wants_write {
+                        let interest = if want {
+                            Interest::READABLE | Interest::WRITABLE
+                        } else {
+                            Interest::READABLE
+                        };
+                        let token = Token(key + FIRST_CONN);
+                        if self
+                            .poll
+                            .registry()
+                            .reregister(&mut conn.stream, token, interest)
+                            .is_ok()
+                        {
+                            conn.wants_write = want;
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(peer = %conn.peer, error = %e, "write failed");
+                    if matches!(conn.phase, Phase::Closing { .. }) {
+                        self.remove(key);
+                    } else {
+                        conn.output.clear();
+                        self.doom(key, LeaveReason::Error);
+                    }
+                }
+            }
+        }
+        // Reuse the allocation if nothing was added meanwhile.
+        if self.dirty.is_empty() {
+            let mut dirty = dirty;
+            dirty.clear();
+            self.dirty = dirty;
+        }
+    }
+
+    /// Timers: handshake deadlines, heartbeat pings, idle timeouts, linger
+    /// deadlines. One pass over all connections per tick (a quarter
+    /// heartbeat): cheap, and no timer structure to keep in sync.
+    fn sweep(&mut self) {
+        let heartbeat = self.config.heartbeat();
+        let idle = self.config.idle_timeout();
+        self.ping_seq += 1;
+        let ping = encode_server(&ServerMessage::Ping(Seq { seq: self.ping_seq }));
+        let mut expired = Vec::new();
+        let mut to_ping = Vec::new();
+        let mut gone = Vec::new();
+        for (key, conn) in &self.conns {
+            match conn.phase {
+                Phase::Handshake { deadline } if self.now >= deadline => expired.push(key),
+                Phase::Handshake { .. } => {}
+                Phase::Member => {
+                    let silent = self.now.saturating_duration_since(conn.last_rx);
+                    if silent >= idle {
+                        gone.push(key);
+                    } else if silent >= heartbeat
+                        && self.now.saturating_duration_since(conn.last_ping) >= heartbeat
+                    {
+                        to_ping.push(key);
+                    }
+                }
+                Phase::Closing { deadline } if self.now >= deadline => {
+                    gone.push(key);
+                }
+                Phase::Closing { .. } => {}
+            }
+        }
+        for key in expired {
+            self.protocol_error(
+                key,
+                ErrorCode::HandshakeTimeout,
+                "no hello within the handshake timeout",
+                None,
+            );
+        }
+        for key in gone {
+            match self.conns.get(key).map(|c| c.phase) {
+                Some(Phase::Closing { .. }) => self.remove(key),
+                Some(_) => self.doom(key, LeaveReason::Timeout),
+                None => {}
+            }
+        }
+        let now = self.now;
+        let (_, mut out) = self.outbox();
+        for key in to_ping {
+            if let Some(conn) = out.conns.get_mut(key) {
+                conn.last_ping = now;
+            }
+            out.push(key, ping.clone());
+        }
+    }
+
+    /// Queues an error frame for `key`. Fatal codes close the connection
+    /// once the frame is flushed (reason `error`).
+    pub(crate) fn protocol_error(
+        &mut self,
+        key: usize,
+        code: ErrorCode,
+        message: &str,
+        reference: Option<u64>,
+    ) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.errors_logged < ERRORS_LOGGED {
+            conn.errors_logged += 1;
+            tracing::info!(peer = %conn.peer, %code, message, "protocol error");
+        }
+        self.stats.errors_sent += 1;
+        let frame = error_frame(code, message, reference);
+        let (_, mut out) = self.outbox();
+        out.push(key, frame);
+        if code.is_fatal()
+            && let Some(conn) = self.conns.get_mut(key)
+        {
+            conn.close_reason = Some(LeaveReason::Error);
+            self.doom(key, LeaveReason::Error);
+        }
+    }
+
+    /// Runs what other threads asked for.
+    fn drain_commands(&mut self) {
+        loop {
+            match self.commands.try_recv() {
+                Ok(cmd) => self.command(cmd),
+                Err(TryRecvError::Empty) => return,
+                // Every handle is gone: nobody can ask for shutdown any more,
+                // but the server keeps serving its clients.
+                Err(TryRecvError::Disconnected) => return,
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Broadcast(text) => {
+                let ts = now_ms();
+                let (room, mut out) = self.outbox();
+                room.system("server", text, ts, &mut out);
+                self.stats.messages += 1;
+            }
+            Command::Users(reply) => {
+                let _ = reply.send(self.room.users());
+            }
+            Command::Kick { session, reply } => {
+                let key = self.room.key_of_session(session);
+                if let Some(key) = key {
+                    self.kick(key);
+                }
+                let _ = reply.send(key.is_some());
+            }
+            Command::Stats(reply) => {
+                let mut stats = self.stats.clone();
+                stats.connections = self.conns.len();
+                stats.members = self.room.len();
+                let _ = reply.send(stats);
+            }
+            Command::Shutdown => self.begin_shutdown(),
+        }
+    }
+
+    /// Stops accepting, tells every member it was removed (`left` about
+    /// itself, reason `shutdown`), and lets the loop flush and finish.
+    fn begin_shutdown(&mut self) {
+        if self.shutdown_deadline.is_some() {
+            return;
+        }
+        tracing::info!(members = self.room.len(), "shutting down");
+        self.shutdown_deadline = Some(self.now + LINGER);
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        let ts = now_ms();
+        for (key, user) in self.room.clear() {
+            let frame = encode_server(&ServerMessage::Left(Left {
+                name: user.name.clone(),
+                session: user.session,
+                ts,
+                reason: LeaveReason::Shutdown,
+            }));
+            self.hooks.on_leave(&user, LeaveReason::Shutdown);
+            let (_, mut out) = self.outbox();
+            out.push(key, frame);
+        }
+        let deadline = self.now + LINGER;
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if conn.output.is_empty() {
+                self.remove(key);
+            } else {
+                conn.phase = Phase::Closing { deadline };
+                conn.close_reason = Some(LeaveReason::Shutdown);
+            }
+        }
+    }
+
+    /// Voice datagrams: not relayed in protocol v1; read and counted so the
+    /// socket never fills up.
+    fn drain_voice_udp(&mut self) {
+        let Some(voice) = self.voice.as_ref() else {
+            return;
+        };
+        loop {
+            match voice.udp.recv_from(&mut self.scratch) {
+                Ok(_) => self.stats.voice_dropped += 1,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Voice TCP connections: not served in protocol v1; closed at once.
+    fn drain_voice_tcp(&mut self) {
+        let Some(voice) = self.voice.as_ref() else {
+            return;
+        };
+        loop {
+            match voice.tcp.accept() {
+                Ok(_) => self.stats.voice_dropped += 1,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// An encoded `error` frame.
+pub(crate) fn error_frame(code: ErrorCode, message: &str, reference: Option<u64>) -> Bytes {
+    encode_server(&ServerMessage::Error(ErrorMsg {
+        code,
+        message: message.to_owned(),
+        reference,
+    }))
+}
+
+/// Errors after which accepting again at once would fail again.
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    // EMFILE, ENFILE, ENOBUFS, ENOMEM on Linux.
+    matches!(e.raw_os_error(), Some(24 | 23 | 105 | 12))
+}

@@ -1,0 +1,361 @@
+//! The room: members, names, message ids, history and presence batching.
+//!
+//! No I/O here. Frames leave through an [`Outbox`], which the reactor
+//! implements over its connections and tests and benches implement in memory.
+//! A broadcast is encoded once and every recipient gets a clone of the same
+//! `Bytes` (a reference-count increment, no copy).
+
+use std::collections::{HashMap, VecDeque};
+
+use bytes::Bytes;
+
+use crate::names::NameTable;
+use crate::protocol::{
+    Chat, Departure, Joined, LeaveReason, Left, PROTOCOL_VERSION, Presence, ServerMessage,
+    UserInfo, Welcome, encode_server,
+};
+
+/// Where the room's frames go: one queue per connection key.
+pub trait Outbox {
+    /// Queues `frame` (a complete encoded frame) for connection `key`.
+    fn push(&mut self, key: usize, frame: Bytes);
+}
+
+/// Settings the room needs from the server configuration.
+#[derive(Debug, Clone)]
+pub struct RoomSettings {
+    /// Chat messages kept for late joiners.
+    pub history_len: usize,
+    /// Sent in `welcome`.
+    pub heartbeat_ms: u32,
+    /// Sent in `welcome`.
+    pub max_frame: u32,
+    /// Sent in `welcome`.
+    pub max_text: u32,
+}
+
+/// A member as the room keeps it.
+#[derive(Debug, Clone)]
+struct Member {
+    /// The connection's key, where its frames go.
+    key: usize,
+    /// Name and session as others see them.
+    info: UserInfo,
+}
+
+/// The chat room: who is in it and what was said.
+#[derive(Debug)]
+pub struct Room {
+    settings: RoomSettings,
+    /// Dense list for fan-out: a broadcast walks this vector and nothing else.
+    members: Vec<Member>,
+    /// Connection key -> index in `members`, for O(1) leave (swap-remove).
+    index_of: HashMap<usize, usize>,
+    /// Names in use, for unique-name allocation.
+    names: NameTable,
+    /// Next session id; 0 is reserved for the server itself.
+    next_session: u64,
+    /// Next chat id; ids start at 1 and never repeat.
+    next_id: u64,
+    /// The last `history_len` chats, oldest first, for `welcome`.
+    history: VecDeque<Chat>,
+    /// Joins not yet announced (see [`Room::flush_presence`]).
+    pending_joined: Vec<UserInfo>,
+    /// Leaves not yet announced.
+    pending_left: Vec<Departure>,
+}
+
+impl Room {
+    /// An empty room.
+    pub fn new(settings: RoomSettings) -> Self {
+        Self {
+            settings,
+            members: Vec::new(),
+            index_of: HashMap::new(),
+            names: NameTable::default(),
+            next_session: 1,
+            next_id: 1,
+            history: VecDeque::new(),
+            pending_joined: Vec::new(),
+            pending_left: Vec::new(),
+        }
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether the room has no members.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The member on connection `key`, if that connection is in the room.
+    pub fn member(&self, key: usize) -> Option<&UserInfo> {
+        self.index_of.get(&key).map(|&i| &self.members[i].info)
+    }
+
+    /// The connection key of session `session`, if it is in the room.
+    pub fn key_of_session(&self, session: u64) -> Option<usize> {
+        self.members
+            .iter()
+            .find(|m| m.info.session == session)
+            .map(|m| m.key)
+    }
+
+    /// Everyone in the room.
+    pub fn users(&self) -> Vec<UserInfo> {
+        self.members.iter().map(|m| m.info.clone()).collect()
+    }
+
+    /// Adds connection `key` under (a unique variant of) `name`, which must
+    /// already be validated, and queues its `welcome`. The others learn of it
+    /// at the next [`Room::flush_presence`].
+    pub fn join(&mut self, key: usize, name: &str, out: &mut impl Outbox) -> UserInfo {
+        let info = UserInfo {
+            name: self.names.allocate(name),
+            session: self.next_session,
+        };
+        self.next_session += 1;
+        self.index_of.insert(key, self.members.len());
+        self.members.push(Member {
+            key,
+            info: info.clone(),
+        });
+        let welcome = ServerMessage::Welcome(Welcome {
+            version: PROTOCOL_VERSION,
+            name: info.name.clone(),
+            session: info.session,
+            users: self.users(),
+            history: self.history.iter().cloned().collect(),
+            heartbeat_ms: self.settings.heartbeat_ms,
+            max_frame: self.settings.max_frame,
+            max_text: self.settings.max_text,
+        });
+        out.push(key, encode_server(&welcome));
+        self.pending_joined.push(info.clone());
+        info
+    }
+
+    /// Removes connection `key` from the room. The others learn of it at the
+    /// next [`Room::flush_presence`]. `None` if it was not a member.
+    pub fn leave(&mut self, key: usize, reason: LeaveReason) -> Option<UserInfo> {
+        let index = self.index_of.remove(&key)?;
+        let member = self.members.swap_remove(index);
+        if let Some(moved) = self.members.get(index) {
+            self.index_of.insert(moved.key, index);
+        }
+        self.names.release(&member.info.name);
+        self.pending_left.push(Departure {
+            name: member.info.name.clone(),
+            session: member.info.session,
+            reason,
+        });
+        Some(member.info)
+    }
+
+    /// Removes every member without announcing it (the server is stopping and
+    /// tells each one itself). Returns who was removed, with their keys.
+    pub fn clear(&mut self) -> Vec<(usize, UserInfo)> {
+        self.index_of.clear();
+        self.pending_joined.clear();
+        self.pending_left.clear();
+        let members = std::mem::take(&mut self.members);
+        for m in &members {
+            self.names.release(&m.info.name);
+        }
+        members.into_iter().map(|m| (m.key, m.info)).collect()
+    }
+
+    /// Announces the joins and leaves since the last call: a single change as
+    /// `joined`/`left`, several as one `presence` frame. Called before every
+    /// chat broadcast (so nobody sees a message from someone not yet
+    /// announced) and once at the end of each loop turn. Coalescing is what
+    /// keeps a connection storm from costing one frame per member per join.
+    pub fn flush_presence(&mut self, ts: i64, out: &mut impl Outbox) {
+        let msg = match (self.pending_joined.len(), self.pending_left.len()) {
+            (0, 0) => return,
+            (1, 0) => {
+                let UserInfo { name, session } = self.pending_joined.remove(0);
+                ServerMessage::Joined(Joined { name, session, ts })
+            }
+            (0, 1) => {
+                let Departure {
+                    name,
+                    session,
+                    reason,
+                } = self.pending_left.remove(0);
+                ServerMessage::Left(Left {
+                    name,
+                    session,
+                    ts,
+                    reason,
+                })
+            }
+            _ => ServerMessage::Presence(Presence {
+                ts,
+                joined: std::mem::take(&mut self.pending_joined),
+                left: std::mem::take(&mut self.pending_left),
+            }),
+        };
+        self.broadcast(&encode_server(&msg), out);
+    }
+
+    /// Accepts a chat message from connection `key` and delivers it to
+    /// everyone. The sender's copy carries its `reference`. Returns the chat's
+    /// id, or `None` if `key` is not a member. `text` must be validated.
+    pub fn chat(
+        &mut self,
+        key: usize,
+        text: String,
+        reference: Option<u64>,
+        ts: i64,
+        out: &mut impl Outbox,
+    ) -> Option<u64> {
+        let from = self.member(key)?.clone();
+        Some(self.deliver(from, Some(key), text, reference, ts, out))
+    }
+
+    /// Delivers a message from the server itself (session 0) to everyone.
+    pub fn system(&mut self, from: &str, text: String, ts: i64, out: &mut impl Outbox) -> u64 {
+        let from = UserInfo {
+            name: from.to_owned(),
+            session: 0,
+        };
+        self.deliver(from, None, text, None, ts, out)
+    }
+
+    fn deliver(
+        &mut self,
+        from: UserInfo,
+        sender_key: Option<usize>,
+        text: String,
+        reference: Option<u64>,
+        ts: i64,
+        out: &mut impl Outbox,
+    ) -> u64 {
+        self.flush_presence(ts, out);
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut chat = Chat {
+            id,
+            from: from.name,
+            session: from.session,
+            text,
+            ts,
+            reference: None,
+        };
+        let frame = encode_server(&ServerMessage::Chat(chat.clone()));
+        match (sender_key, reference) {
+            (Some(sender), Some(_)) => {
+                chat.reference = reference;
+                let own = encode_server(&ServerMessage::Chat(chat.clone()));
+                chat.reference = None;
+                for m in &self.members {
+                    if m.key == sender {
+                        out.push(m.key, own.clone());
+                    } else {
+                        out.push(m.key, frame.clone());
+                    }
+                }
+            }
+            _ => self.broadcast(&frame, out),
+        }
+        if self.settings.history_len > 0 {
+            if self.history.len() == self.settings.history_len {
+                self.history.pop_front();
+            }
+            self.history.push_back(chat);
+        }
+        id
+    }
+
+    /// Queues one shared frame for every member.
+    fn broadcast(&self, frame: &Bytes, out: &mut impl Outbox) {
+        for m in &self.members {
+            out.push(m.key, frame.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::decode_server;
+    use bytes::BytesMut;
+
+    #[derive(Default)]
+    struct Sink(HashMap<usize, Vec<ServerMessage>>);
+
+    impl Outbox for Sink {
+        fn push(&mut self, key: usize, frame: Bytes) {
+            let mut buf = BytesMut::from(&frame[..]);
+            let msg = decode_server(&mut buf, u32::MAX)
+                .expect("valid")
+                .expect("whole");
+            self.0.entry(key).or_default().push(msg);
+        }
+    }
+
+    fn room() -> Room {
+        Room::new(RoomSettings {
+            history_len: 2,
+            heartbeat_ms: 1000,
+            max_frame: 1024,
+            max_text: 100,
+        })
+    }
+
+    #[test]
+    fn joins_of_one_turn_are_announced_in_one_presence_frame() {
+        let mut r = room();
+        let mut out = Sink::default();
+        r.join(1, "a", &mut out);
+        r.flush_presence(0, &mut out);
+        r.join(2, "b", &mut out);
+        r.join(3, "b", &mut out);
+        r.leave(2, LeaveReason::Quit);
+        r.flush_presence(0, &mut out);
+        let to_a = &out.0[&1];
+        assert!(matches!(&to_a[0], ServerMessage::Welcome(w) if w.name == "a"));
+        assert!(matches!(&to_a[1], ServerMessage::Joined(j) if j.name == "a"));
+        let ServerMessage::Presence(p) = &to_a[2] else {
+            panic!("expected presence, got {:?}", to_a[2]);
+        };
+        assert_eq!(p.joined.len(), 2);
+        assert_eq!(p.joined[1].name, "b(1)");
+        assert_eq!(p.left[0].name, "b");
+        assert_eq!(r.len(), 2);
+    }
+
+    #[test]
+    fn the_sender_alone_gets_its_ref_and_history_is_bounded() {
+        let mut r = room();
+        let mut out = Sink::default();
+        r.join(1, "a", &mut out);
+        r.join(2, "b", &mut out);
+        for i in 0..3 {
+            r.chat(1, format!("m{i}"), Some(7), 5, &mut out);
+        }
+        let own: Vec<_> = out.0[&1]
+            .iter()
+            .filter_map(|m| match m {
+                ServerMessage::Chat(c) => Some(c.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(own.len(), 3);
+        assert!(own.iter().all(|c| c.reference == Some(7)));
+        assert!(out.0[&2].iter().all(|m| match m {
+            ServerMessage::Chat(c) => c.reference.is_none() && c.from == "a",
+            _ => true,
+        }));
+        r.join(3, "c", &mut out);
+        let ServerMessage::Welcome(w) = &out.0[&3][0] else {
+            panic!("welcome first");
+        };
+        let ids: Vec<u64> = w.history.iter().map(|c| c.id).collect();
+        assert_eq!(ids, vec![2, 3]);
+    }
+}

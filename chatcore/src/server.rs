@@ -1,0 +1,202 @@
+//! The embedding API for hosting a room: builder, `Server`, `RunningServer`.
+
+use std::net::SocketAddr;
+use std::thread::JoinHandle;
+
+use crate::config::ServerConfig;
+use crate::error::ServerError;
+use crate::handle::ServerHandle;
+use crate::hooks::{Hooks, NoHooks};
+use crate::reactor::Reactor;
+
+/// Builds a [`Server`]: start from defaults, change what you need, `build`.
+///
+/// ```no_run
+/// let server = chatcore::Server::builder()
+///     .listen("127.0.0.1:0".parse().unwrap())
+///     .voice_listen(None)
+///     .build()?;
+/// println!("listening on {}", server.local_addr());
+/// let running = server.spawn()?;
+/// running.handle().broadcast("hello from the host")?;
+/// running.stop()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ServerBuilder {
+    config: ServerConfig,
+    hooks: Box<dyn Hooks>,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerBuilder {
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Chat listening address (port 0 picks a free one).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.config.listen = addr;
+        self
+    }
+
+    /// Voice listening address, or `None` for no voice port.
+    pub fn voice_listen(mut self, addr: Option<SocketAddr>) -> Self {
+        self.config.voice_listen = addr;
+        self
+    }
+
+    /// Heartbeat interval in milliseconds (idle timeout is three of them).
+    pub fn heartbeat_ms(mut self, ms: u32) -> Self {
+        self.config.heartbeat_ms = ms;
+        self
+    }
+
+    /// Most simultaneous connections.
+    pub fn max_clients(mut self, n: usize) -> Self {
+        self.config.max_clients = n;
+        self
+    }
+
+    /// Callbacks to observe and steer the room.
+    pub fn hooks(mut self, hooks: impl Hooks) -> Self {
+        self.hooks = Box::new(hooks);
+        self
+    }
+
+    /// Binds the sockets. Fails with [`ServerError::Bind`] if a port is taken.
+    pub fn build(self) -> Result<Server, ServerError> {
+        let bound = Reactor::bind(self.config, self.hooks)?;
+        Ok(Server {
+            reactor: bound.reactor,
+            handle: bound.handle,
+            local_addr: bound.local_addr,
+            voice_addr: bound.voice_addr,
+        })
+    }
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    reactor: Reactor,
+    handle: ServerHandle,
+    local_addr: SocketAddr,
+    voice_addr: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("voice_addr", &self.voice_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A builder with the default configuration.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            config: ServerConfig::default(),
+            hooks: Box::new(NoHooks),
+        }
+    }
+
+    /// Binds a server with `config` and no hooks.
+    pub fn bind(config: ServerConfig) -> Result<Self, ServerError> {
+        Self::builder().config(config).build()
+    }
+
+    /// The chat address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The voice address actually bound, if any.
+    pub fn voice_addr(&self) -> Option<SocketAddr> {
+        self.voice_addr
+    }
+
+    /// A remote control usable from any thread.
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// Runs the loop on this thread until [`ServerHandle::shutdown`].
+    pub fn run(self) -> Result<(), ServerError> {
+        self.reactor.run()
+    }
+
+    /// Runs the loop on a new thread.
+    pub fn spawn(self) -> Result<RunningServer, ServerError> {
+        let handle = self.handle.clone();
+        let local_addr = self.local_addr;
+        let voice_addr = self.voice_addr;
+        let thread = std::thread::Builder::new()
+            .name("chatcore-reactor".into())
+            .spawn(move || self.run())
+            .map_err(|e| ServerError::Thread(e.to_string()))?;
+        Ok(RunningServer {
+            handle,
+            local_addr,
+            voice_addr,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// A server running on its own thread. Dropping it shuts the server down
+/// and waits for the thread.
+#[derive(Debug)]
+pub struct RunningServer {
+    handle: ServerHandle,
+    local_addr: SocketAddr,
+    voice_addr: Option<SocketAddr>,
+    thread: Option<JoinHandle<Result<(), ServerError>>>,
+}
+
+impl RunningServer {
+    /// The chat address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The voice address, if bound.
+    pub fn voice_addr(&self) -> Option<SocketAddr> {
+        self.voice_addr
+    }
+
+    /// The remote control.
+    pub fn handle(&self) -> &ServerHandle {
+        &self.handle
+    }
+
+    /// Shuts down and waits for the loop to finish.
+    pub fn stop(mut self) -> Result<(), ServerError> {
+        self.stop_inner()
+    }
+
+    fn stop_inner(&mut self) -> Result<(), ServerError> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        let _ = self.handle.shutdown();
+        thread
+            .join()
+            .map_err(|_| ServerError::Thread("the reactor thread panicked".into()))?
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        let _ = self.stop_inner();
+    }
+}

@@ -1,0 +1,171 @@
+//! What a decoded client message does: login, chat, ping, bye.
+//!
+//! These are the protocol rules of docs/protocol.md applied to one connection;
+//! the reactor calls [`Reactor::handle_frame`] for each complete frame.
+
+use crate::connection::Phase;
+use crate::hooks::{ChatDecision, JoinDecision};
+use crate::names;
+use crate::protocol::{
+    ChatSend, ClientMessage, ErrorCode, Hello, LeaveReason, Left, PROTOCOL_VERSION, ServerMessage,
+    encode_server,
+};
+use crate::reactor::Reactor;
+use crate::room::Outbox;
+use crate::time::now_ms;
+
+impl Reactor {
+    /// Decodes and acts on one frame body from connection `key`.
+    pub(crate) fn handle_frame(&mut self, key: usize, body: &[u8]) {
+        match ClientMessage::from_body(body) {
+            Ok(msg) => self.on_message(key, msg),
+            Err(e) => self.protocol_error(key, e.code(), &e.to_string(), None),
+        }
+    }
+
+    fn on_message(&mut self, key: usize, msg: ClientMessage) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let member = conn.phase == Phase::Member;
+        match msg {
+            ClientMessage::Pong(_) => {}
+            ClientMessage::Bye => self.doom(key, LeaveReason::Quit),
+            ClientMessage::Ping(seq) => {
+                if self.allow(key, None) {
+                    self.send(key, &ServerMessage::Pong(seq));
+                }
+            }
+            ClientMessage::Hello(hello) if member => {
+                let _ = hello;
+                self.protocol_error(
+                    key,
+                    ErrorCode::AlreadyLoggedIn,
+                    "this connection is already in the room",
+                    None,
+                );
+            }
+            ClientMessage::Hello(hello) => self.hello(key, hello),
+            ClientMessage::Chat(chat) if member => self.chat(key, chat),
+            ClientMessage::Chat(chat) => self.protocol_error(
+                key,
+                ErrorCode::NotLoggedIn,
+                "send hello first",
+                chat.reference,
+            ),
+        }
+    }
+
+    /// Takes a token from `key`'s bucket, or answers `rate_limited`.
+    fn allow(&mut self, key: usize, reference: Option<u64>) -> bool {
+        let (rate, burst, now) = (self.config.rate_per_sec, self.config.rate_burst, self.now);
+        let Some(conn) = self.conns.get_mut(key) else {
+            return false;
+        };
+        if conn.bucket.take(rate, burst, now) {
+            return true;
+        }
+        self.protocol_error(
+            key,
+            ErrorCode::RateLimited,
+            "too many messages; slow down",
+            reference,
+        );
+        false
+    }
+
+    fn hello(&mut self, key: usize, hello: Hello) {
+        if hello.version != PROTOCOL_VERSION {
+            let msg = format!(
+                "protocol version {} is not supported; this server speaks {PROTOCOL_VERSION}",
+                hello.version
+            );
+            self.protocol_error(key, ErrorCode::Version, &msg, None);
+            return;
+        }
+        let name = match names::validate(&hello.name, self.config.max_name_chars) {
+            Ok(name) => name,
+            Err(e) => {
+                self.protocol_error(key, e.code(), &e.to_string(), None);
+                return;
+            }
+        };
+        let Some(peer) = self.conns.get(key).map(|c| c.peer) else {
+            return;
+        };
+        if let JoinDecision::Deny(why) = self.hooks.on_join(name, peer) {
+            self.protocol_error(key, ErrorCode::JoinDenied, &why, None);
+            return;
+        }
+        let (room, mut out) = self.outbox();
+        let user = room.join(key, name, &mut out);
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.phase = Phase::Member;
+        }
+        tracing::info!(name = %user.name, session = user.session, %peer, "joined");
+        self.hooks.on_joined(&user);
+    }
+
+    fn chat(&mut self, key: usize, chat: ChatSend) {
+        let ChatSend { text, reference } = chat;
+        if !self.allow(key, reference) {
+            return;
+        }
+        if text.trim().is_empty() {
+            self.protocol_error(key, ErrorCode::TextEmpty, "the text is empty", reference);
+            return;
+        }
+        if text.len() > self.config.max_text_bytes {
+            let msg = format!(
+                "the text is longer than {} bytes",
+                self.config.max_text_bytes
+            );
+            self.protocol_error(key, ErrorCode::TextTooLong, &msg, reference);
+            return;
+        }
+        let Some(from) = self.room.member(key).cloned() else {
+            return;
+        };
+        let text = match self.hooks.on_chat(&from, &text) {
+            ChatDecision::Deliver => text,
+            ChatDecision::Rewrite(new) => new,
+            ChatDecision::Reject(why) => {
+                self.protocol_error(key, ErrorCode::Rejected, &why, reference);
+                return;
+            }
+        };
+        let ts = now_ms();
+        let (room, mut out) = self.outbox();
+        if room.chat(key, text, reference, ts, &mut out).is_some() {
+            self.stats.messages += 1;
+        }
+    }
+
+    /// Queues one message for `key` alone.
+    fn send(&mut self, key: usize, msg: &ServerMessage) {
+        let frame = encode_server(msg);
+        let (_, mut out) = self.outbox();
+        out.push(key, frame);
+    }
+
+    /// Removes a member on the operator's word: it gets a `left` about itself
+    /// (reason `kicked`), flushed before the socket closes.
+    pub(crate) fn kick(&mut self, key: usize) {
+        let Some(user) = self.room.member(key).cloned() else {
+            return;
+        };
+        self.send(
+            key,
+            &ServerMessage::Left(Left {
+                name: user.name,
+                session: user.session,
+                ts: now_ms(),
+                reason: LeaveReason::Kicked,
+            }),
+        );
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.close_reason = Some(LeaveReason::Kicked);
+        }
+        self.doom(key, LeaveReason::Kicked);
+    }
+}
