@@ -1,0 +1,195 @@
+//! Test helpers: a server on 127.0.0.1:0 and a raw frame-level client.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use chatcore::protocol::{
+    ChatSend, ClientMessage, DecodeError, ErrorCode, Hello, Seq, ServerMessage, Welcome,
+    decode_server, encode_client,
+};
+use chatcore::{RunningServer, Server, ServerConfig};
+
+/// How long any single wait in a test may take before it fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A config for tests: ephemeral port, no voice port.
+pub fn test_config() -> ServerConfig {
+    ServerConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        voice_listen: None,
+        ..ServerConfig::default()
+    }
+}
+
+/// Starts a server with `config` on its own thread.
+pub fn start(config: ServerConfig) -> RunningServer {
+    Server::bind(config).expect("bind").spawn().expect("spawn")
+}
+
+/// A client speaking raw frames, for tests that need full control.
+pub struct Raw {
+    pub stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl Raw {
+    pub fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        Self {
+            stream,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// Connects and logs in; returns the client and its welcome.
+    pub fn login(addr: SocketAddr, name: &str) -> (Self, Welcome) {
+        let mut c = Self::connect(addr);
+        c.hello(name);
+        match c.next() {
+            Some(ServerMessage::Welcome(w)) => (c, w),
+            other => panic!("expected welcome for {name}, got {other:?}"),
+        }
+    }
+
+    pub fn send(&mut self, msg: &ClientMessage) {
+        self.stream.write_all(&encode_client(msg)).expect("send");
+    }
+
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send bytes");
+    }
+
+    pub fn hello(&mut self, name: &str) {
+        self.send(&ClientMessage::Hello(Hello {
+            version: 1,
+            name: name.into(),
+        }));
+    }
+
+    pub fn chat(&mut self, text: &str) {
+        self.send(&ClientMessage::Chat(ChatSend {
+            text: text.into(),
+            reference: None,
+        }));
+    }
+
+    pub fn chat_ref(&mut self, text: &str, reference: u64) {
+        self.send(&ClientMessage::Chat(ChatSend {
+            text: text.into(),
+            reference: Some(reference),
+        }));
+    }
+
+    pub fn ping(&mut self, seq: u64) {
+        self.send(&ClientMessage::Ping(Seq { seq }));
+    }
+
+    /// The next message within `WAIT`, answering server pings; `None` when
+    /// the server closed the connection.
+    pub fn next(&mut self) -> Option<ServerMessage> {
+        self.next_within(WAIT)
+    }
+
+    /// Like `next` with a custom wait; panics on timeout.
+    pub fn next_within(&mut self, wait: Duration) -> Option<ServerMessage> {
+        self.try_next(wait)
+            .unwrap_or_else(|| panic!("no message within {wait:?}"))
+    }
+
+    /// The next message, `Some(None)` if closed, `None` on timeout.
+    pub fn try_next(&mut self, wait: Duration) -> Option<Option<ServerMessage>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            match decode_server(&mut self.buf, u32::MAX) {
+                Ok(Some(ServerMessage::Ping(seq))) => {
+                    self.send(&ClientMessage::Pong(seq));
+                    continue;
+                }
+                Ok(Some(msg)) => return Some(Some(msg)),
+                Ok(None) => {}
+                Err(DecodeError::Message(e)) => panic!("server sent a bad message: {e}"),
+                Err(DecodeError::Frame(e)) => panic!("server sent a bad frame: {e}"),
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            self.stream.set_read_timeout(Some(left)).expect("timeout");
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Some(None),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Some(None),
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    }
+
+    /// Skips messages until one matches `pred`; returns it.
+    pub fn until(&mut self, mut pred: impl FnMut(&ServerMessage) -> bool) -> ServerMessage {
+        loop {
+            match self.next() {
+                Some(m) if pred(&m) => return m,
+                Some(_) => {}
+                None => panic!("connection closed while waiting"),
+            }
+        }
+    }
+
+    /// Waits for an error frame and returns its code.
+    pub fn expect_error(&mut self) -> ErrorCode {
+        match self.until(|m| matches!(m, ServerMessage::Error(_))) {
+            ServerMessage::Error(e) => e.code,
+            _ => unreachable!(),
+        }
+    }
+
+    /// Reads until the server closes the connection; returns what came.
+    pub fn until_closed(&mut self) -> Vec<ServerMessage> {
+        let mut got = Vec::new();
+        while let Some(m) = self.next() {
+            got.push(m);
+        }
+        got
+    }
+
+    /// Whether the connection is still open: a ping gets its pong.
+    pub fn is_alive(&mut self, seq: u64) -> bool {
+        if self
+            .stream
+            .write_all(&encode_client(&ClientMessage::Ping(Seq { seq })))
+            .is_err()
+        {
+            return false;
+        }
+        loop {
+            match self.try_next(WAIT) {
+                Some(Some(ServerMessage::Pong(s))) if s.seq == seq => return true,
+                Some(Some(_)) => {}
+                _ => return false,
+            }
+        }
+    }
+}
+
+/// Encodes a raw MessagePack value (anything serde) as one frame.
+pub fn frame_of<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let body = rmp_serde::to_vec_named(value).expect("encode");
+    frame_of_body(&body)
+}
+
+/// Puts a length prefix in front of `body`.
+pub fn frame_of_body(body: &[u8]) -> Vec<u8> {
+    let mut out = (body.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(body);
+    out
+}
