@@ -510,9 +510,22 @@ impl Reactor {
     }
 
     /// Drops connection `key` (closing its socket).
+    ///
+    /// Input the peer sent that was never read is drained first (bounded):
+    /// closing a socket with unread input makes the kernel send RST instead
+    /// of FIN, and a RST can destroy the last frames (an error, a `left`)
+    /// before the peer reads them.
     fn remove(&mut self, key: usize) {
         if self.conns.contains(key) {
             let mut conn = self.conns.remove(key);
+            let mut drained = 0;
+            while drained < READ_BUDGET {
+                match conn.stream.read(&mut self.scratch) {
+                    Ok(n) if n > 0 => drained += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    _ => break,
+                }
+            }
             let _ = self.poll.registry().deregister(&mut conn.stream);
             tracing::debug!(peer = %conn.peer, key, "connection closed");
         }

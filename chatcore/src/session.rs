@@ -45,7 +45,11 @@ impl Reactor {
                     None,
                 );
             }
-            ClientMessage::Hello(hello) => self.hello(key, hello),
+            ClientMessage::Hello(hello) => {
+                if self.allow(key, None) {
+                    self.hello(key, hello);
+                }
+            }
             ClientMessage::Chat(chat) if member => self.chat(key, chat),
             ClientMessage::Chat(chat) => self.protocol_error(
                 key,

@@ -187,7 +187,7 @@ fn a_flood_is_rate_limited_without_disturbing_others() {
         }
     }
     assert!(limited > 100, "most of the flood was refused ({limited})");
-    assert!(delivered >= 40, "the burst went through ({delivered})");
+    assert!(delivered >= 30, "the burst went through ({delivered})");
     calm.chat("still here");
     calm.until(|m| matches!(m, ServerMessage::Chat(c) if c.text == "still here"));
 }
