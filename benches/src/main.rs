@@ -1,1 +1,135 @@
-fn main() {}
+//! `chatbench`: the load generator. One command reproduces the 1000-client
+//! experiment of the original Python system against a real `chatserver`:
+//!
+//! ```text
+//! cargo run --release -p chatbench -- --spawn-server --clients 1000 --rate 1 --duration 10
+//! ```
+//!
+//! See docs/benchmarks.md for the experiments and their figures.
+
+mod fastparse;
+mod histogram;
+mod loadgen;
+mod report;
+mod spawn;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use clap::Parser;
+
+/// Drives thousands of chat clients against a server and measures delivery.
+#[derive(Debug, Parser)]
+#[command(name = "chatbench", version)]
+struct Args {
+    /// Server chat address (loopback only)
+    #[arg(long, default_value = "127.0.0.1:6789")]
+    server: SocketAddr,
+    /// Start a chatserver child on a free port and stop it at the end
+    #[arg(long)]
+    spawn_server: bool,
+    /// Number of clients
+    #[arg(long, default_value_t = 1000)]
+    clients: usize,
+    /// Messages each client sends (overrides --duration)
+    #[arg(long)]
+    messages: Option<u64>,
+    /// Seconds of sending (messages = rate x duration)
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Messages per second per client
+    #[arg(long, default_value_t = 1.0)]
+    rate: f64,
+    /// Chat text bytes per message (at least 16)
+    #[arg(long, default_value_t = 32)]
+    payload: usize,
+    /// New connections per second (0 = as fast as the server takes them)
+    #[arg(long, default_value_t = 0.0)]
+    connect_rate: f64,
+    /// Source addresses 127.0.0.1.. to spread clients over (default: one
+    /// per 20 000 clients)
+    #[arg(long)]
+    sources: Option<u8>,
+    /// Seconds to wait for stragglers after the last message
+    #[arg(long, default_value_t = 5.0)]
+    drain: f64,
+    /// Print one JSON object instead of the table
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let args = Args::parse();
+    if !args.server.ip().is_loopback() {
+        bail!("--server must be a loopback address: this tool only loads 127.0.0.0/8");
+    }
+    if args.clients == 0 || args.clients > 200_000 {
+        bail!("--clients must be between 1 and 200000");
+    }
+    // Every client is a file descriptor: use all the hard limit allows.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+
+    let messages = args
+        .messages
+        .unwrap_or_else(|| (args.rate * args.duration).round().max(1.0) as u64);
+    let sources = args
+        .sources
+        .unwrap_or_else(|| args.clients.div_ceil(20_000) as u8)
+        .max(1);
+    let sources = if sources == 1 {
+        Vec::new()
+    } else {
+        (1..=sources)
+            .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)))
+            .collect()
+    };
+
+    let spawned = if args.spawn_server {
+        Some(spawn::SpawnedServer::start(args.clients, 10_000)?)
+    } else {
+        None
+    };
+    let pid = spawned.as_ref().map(spawn::SpawnedServer::pid);
+    let server = spawned.as_ref().map_or(args.server, |s| s.addr);
+    let rss_start = pid.and_then(|p| spawn::proc_kib(p, "VmRSS"));
+    let mut rss_joined = None;
+
+    let plan = loadgen::Plan {
+        server,
+        clients: args.clients,
+        messages,
+        rate: args.rate,
+        payload: args.payload,
+        connect_rate: args.connect_rate,
+        sources,
+        login_timeout: Duration::from_secs(120),
+        drain: Duration::from_secs_f64(args.drain),
+    };
+    let outcome = loadgen::run(&plan, &mut || {
+        rss_joined = pid.and_then(|p| spawn::proc_kib(p, "VmRSS"));
+    })?;
+    let memory = report::Memory {
+        start_kib: rss_start,
+        joined_kib: rss_joined,
+        peak_kib: pid.and_then(|p| spawn::proc_kib(p, "VmHWM")),
+    };
+    drop(spawned);
+    if args.json {
+        println!("{}", report::json(&outcome, &memory));
+    } else {
+        print!("{}", report::table(&outcome, &memory, &plan));
+    }
+    Ok(())
+}

@@ -40,7 +40,8 @@ pub struct ServerConfig {
     pub max_output_bytes: usize,
     /// Chat messages kept for late joiners. Default 50.
     pub history_len: usize,
-    /// Sustained frames per second per connection (chat and ping). Default 20.
+    /// Sustained frames per second per connection (`hello`, `chat` and
+    /// `ping` are charged). Default 20.
     pub rate_per_sec: f64,
     /// Burst allowance above the sustained rate, in frames. Default 40.
     pub rate_burst: f64,
@@ -66,7 +67,67 @@ impl Default for ServerConfig {
     }
 }
 
+/// A configuration value that would make the server unusable.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid configuration: {key} {problem}")]
+pub struct ConfigError {
+    /// The offending key.
+    pub key: &'static str,
+    /// What is wrong with it.
+    pub problem: &'static str,
+}
+
 impl ServerConfig {
+    /// Checks every value is usable; [`crate::Server`] refuses to start otherwise.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let check = |ok: bool, key, problem| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError { key, problem })
+            }
+        };
+        check(self.heartbeat_ms > 0, "heartbeat_ms", "must be at least 1")?;
+        check(
+            self.idle_timeout_ms != Some(0),
+            "idle_timeout_ms",
+            "must be at least 1",
+        )?;
+        check(
+            self.handshake_timeout_ms > 0,
+            "handshake_timeout_ms",
+            "must be at least 1",
+        )?;
+        check(self.max_clients > 0, "max_clients", "must be at least 1")?;
+        check(self.max_frame >= 64, "max_frame", "must be at least 64")?;
+        check(
+            self.max_name_chars > 0,
+            "max_name_chars",
+            "must be at least 1",
+        )?;
+        check(
+            self.max_text_bytes > 0,
+            "max_text_bytes",
+            "must be at least 1",
+        )?;
+        check(
+            self.max_output_bytes >= self.max_frame as usize,
+            "max_output_bytes",
+            "must be at least max_frame",
+        )?;
+        check(
+            self.rate_per_sec.is_finite() && self.rate_per_sec > 0.0,
+            "rate_per_sec",
+            "must be a positive number",
+        )?;
+        check(
+            self.rate_burst.is_finite() && self.rate_burst >= 1.0,
+            "rate_burst",
+            "must be a number of at least 1",
+        )?;
+        Ok(())
+    }
+
     /// The heartbeat interval as a duration (at least 1 ms).
     pub fn heartbeat(&self) -> Duration {
         Duration::from_millis(u64::from(self.heartbeat_ms.max(1)))
@@ -89,5 +150,28 @@ impl ServerConfig {
     /// so timeouts are found at most that late.
     pub fn tick(&self) -> Duration {
         (self.heartbeat() / 4).clamp(Duration::from_millis(5), Duration::from_millis(1000))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_unusable_values_are_refused() {
+        assert_eq!(ServerConfig::default().validate(), Ok(()));
+        let zero_heartbeat = ServerConfig {
+            heartbeat_ms: 0,
+            ..ServerConfig::default()
+        };
+        assert_eq!(
+            zero_heartbeat.validate().map_err(|e| e.key),
+            Err("heartbeat_ms")
+        );
+        let nan_rate = ServerConfig {
+            rate_per_sec: f64::NAN,
+            ..ServerConfig::default()
+        };
+        assert_eq!(nan_rate.validate().map_err(|e| e.key), Err("rate_per_sec"));
     }
 }

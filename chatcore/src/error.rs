@@ -9,15 +9,18 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ServerError {
     /// A listening socket could not be bound (port in use, no permission...).
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
         /// What the OS said.
         source: io::Error,
     },
+    /// A configuration value is unusable.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// The poller could not be created or failed while running.
-    #[error("event loop failure: {0}")]
+    #[error("event loop failure")]
     Poll(#[source] io::Error),
     /// The reactor thread could not be started or panicked.
     #[error("server thread: {0}")]

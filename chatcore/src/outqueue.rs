@@ -76,10 +76,10 @@ impl OutQueue {
                 Err(e) => return Err(e),
             }
         }
-        // An idle connection should not keep a grown ring buffer alive.
-        if self.frames.capacity() > 16 {
-            self.frames = VecDeque::new();
-        }
+        // An idle connection keeps no ring buffer: at thousands of idle
+        // connections even a small retained one would dominate their memory,
+        // and one allocation per busy turn is noise beside the writev.
+        self.frames = VecDeque::new();
         Ok((written, Flushed::All))
     }
 

@@ -138,6 +138,7 @@ pub(crate) struct Bound {
 impl Reactor {
     /// Binds the listeners and prepares the loop.
     pub(crate) fn bind(config: ServerConfig, hooks: Box<dyn Hooks>) -> Result<Bound, ServerError> {
+        config.validate()?;
         let poll = Poll::new().map_err(ServerError::Poll)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(ServerError::Poll)?);
         let (handle, commands) = ServerHandle::new(waker);
@@ -152,10 +153,7 @@ impl Reactor {
         let mut voice = None;
         let mut voice_addr = None;
         if let Some(addr) = config.voice_listen {
-            let mut tcp = TcpListener::bind(addr).map_err(bind_err(addr))?;
-            let bound = tcp.local_addr().map_err(bind_err(addr))?;
-            // UDP on the same port number as the TCP listener got.
-            let mut udp = UdpSocket::bind(bound).map_err(bind_err(bound))?;
+            let (mut tcp, mut udp, bound) = bind_voice(addr)?;
             poll.registry()
                 .register(&mut tcp, VOICE_TCP, Interest::READABLE)
                 .map_err(ServerError::Poll)?;
@@ -204,10 +202,6 @@ impl Reactor {
 
     /// Runs until shutdown completes.
     pub(crate) fn run(mut self) -> Result<(), ServerError> {
-        tracing::info!(
-            listen = %self.listener.as_ref().and_then(|l| l.local_addr().ok()).map_or_else(String::new, |a| a.to_string()),
-            "chat server running"
-        );
         loop {
             let timeout = self.poll_timeout();
             match self.poll.poll(&mut self.events, Some(timeout)) {
@@ -774,6 +768,28 @@ impl Reactor {
                 Ok(_) => self.stats.voice_dropped += 1,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return,
+            }
+        }
+    }
+}
+
+/// Binds the voice port: TCP and UDP on the same port number. With port 0
+/// the UDP socket must take the port the TCP listener was given, which may
+/// be taken for UDP: then try another port, a few times.
+fn bind_voice(addr: SocketAddr) -> Result<(TcpListener, UdpSocket, SocketAddr), ServerError> {
+    let bind_err = |addr| move |source| ServerError::Bind { addr, source };
+    let mut attempts = if addr.port() == 0 { 16 } else { 1 };
+    loop {
+        let tcp = TcpListener::bind(addr).map_err(bind_err(addr))?;
+        let bound = tcp.local_addr().map_err(bind_err(addr))?;
+        match UdpSocket::bind(bound) {
+            Ok(udp) => return Ok((tcp, udp, bound)),
+            Err(e) if attempts > 1 && e.kind() == io::ErrorKind::AddrInUse => attempts -= 1,
+            Err(source) => {
+                return Err(ServerError::Bind {
+                    addr: bound,
+                    source,
+                });
             }
         }
     }

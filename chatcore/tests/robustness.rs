@@ -189,6 +189,7 @@ fn a_client_that_never_says_hello_is_dropped_after_the_handshake_timeout() {
 fn a_reader_that_stops_reading_is_cut_off_as_slow_while_others_keep_up() {
     let config = ServerConfig {
         max_output_bytes: 256 * 1024,
+        max_frame: 64 * 1024,
         rate_per_sec: 1e6,
         rate_burst: 1e6,
         ..test_config()

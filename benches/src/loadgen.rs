@@ -1,0 +1,480 @@
+//! The load generator: thousands of clients in one single-threaded `mio`
+//! loop, so that one process on one core drives the server to its limits.
+//!
+//! Phases: connect (at `connect_rate`, at most `MAX_IN_FLIGHT` logins
+//! pending so the listen backlog never overflows), wait until every client
+//! has its `welcome`, send (message k goes from client k mod N at time
+//! k / (N x rate): sends are spread evenly, not in bursts), then drain until
+//! every expected delivery arrived or nothing moved for `drain`.
+//! Each message's text starts with its send time (16 hex digits, ns since the
+//! run began, on this process's monotonic clock); every receiver records
+//! now minus that for every chat it gets.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use chatcore::protocol::{
+    ChatSend, ClientMessage, Hello, PROTOCOL_VERSION, Seq, encode_client, frame_len,
+};
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::fastparse;
+use crate::histogram::Histogram;
+
+/// Logins in progress at once.
+const MAX_IN_FLIGHT: usize = 512;
+/// Bytes of the send timestamp at the start of each text.
+const STAMP: usize = 16;
+/// Largest frame the generator accepts from the server.
+const MAX_FRAME: u32 = 16 * 1024 * 1024;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Chat address of the server.
+    pub server: SocketAddr,
+    /// Clients to connect.
+    pub clients: usize,
+    /// Messages every client sends (total = clients x this).
+    pub messages: u64,
+    /// Messages per second per client.
+    pub rate: f64,
+    /// Bytes of chat text per message (at least 16).
+    pub payload: usize,
+    /// New connections per second (0: as fast as possible).
+    pub connect_rate: f64,
+    /// Source addresses to spread clients over (empty: let the OS choose).
+    pub sources: Vec<IpAddr>,
+    /// Give up logging in after this long.
+    pub login_timeout: Duration,
+    /// After the last send, wait this long without progress before stopping.
+    pub drain: Duration,
+}
+
+/// What happened.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Clients asked for.
+    pub clients: usize,
+    /// Clients that got a `welcome`.
+    pub connected: usize,
+    /// Connections that failed or were closed by the server.
+    pub failed: usize,
+    /// Seconds from the first connect to the last `welcome`.
+    pub login_s: f64,
+    /// Chat messages written.
+    pub messages_sent: u64,
+    /// Messages the server refused (error frames, e.g. `rate_limited`).
+    pub rejected: u64,
+    /// Accepted messages x members.
+    pub deliveries_expected: u64,
+    /// Chat frames received.
+    pub deliveries_received: u64,
+    /// A chat id seen twice by the same client.
+    pub duplicates: u64,
+    /// A chat id lower than one the client already had.
+    pub out_of_order: u64,
+    /// Seconds from the first send to the last delivery.
+    pub total_s: f64,
+    /// Delivery latency in microseconds.
+    pub latency: Histogram,
+    /// Fewest members any client learned of (welcome users + announced joins).
+    pub presence_min_known: u64,
+    /// Largest lag of the sender behind its schedule, in ms (if large, the
+    /// generator was the bottleneck, not the server).
+    pub max_send_lag_ms: f64,
+    /// Frames from the server the generator could not read.
+    pub unparsed: u64,
+    /// Seconds the whole run took.
+    pub wall_s: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Connecting,
+    Joining,
+    Joined,
+    Closed,
+}
+
+struct Client {
+    stream: TcpStream,
+    state: State,
+    /// A partial frame carried over to the next read.
+    leftover: Vec<u8>,
+    /// Bytes the socket did not take yet.
+    pending: Vec<u8>,
+    last_id: u64,
+    known: u64,
+    wants_write: bool,
+}
+
+/// Runs the plan; returns its outcome. `on_all_joined` runs once every
+/// client is in, before the first message (to sample the server's memory
+/// with idle connections).
+pub fn run(plan: &Plan, on_all_joined: &mut dyn FnMut()) -> Result<Outcome> {
+    let payload = plan.payload.max(STAMP);
+    let mut poll = Poll::new().context("creating the poller")?;
+    let mut events = Events::with_capacity(4096);
+    let mut clients: Vec<Client> = Vec::with_capacity(plan.clients);
+    let mut scratch = vec![0u8; 256 * 1024];
+    let mut out = Outcome {
+        clients: plan.clients,
+        presence_min_known: u64::MAX,
+        ..Outcome::default()
+    };
+
+    let template = encode_client(&ClientMessage::Chat(ChatSend {
+        text: "0".repeat(STAMP) + &"x".repeat(payload - STAMP),
+        reference: None,
+    }));
+    let stamp_at = template.len() - payload;
+    let mut frame = template.to_vec();
+
+    let start = Instant::now();
+    let mut in_flight = 0usize;
+    let mut joined = 0usize;
+    let mut login_done: Option<Instant> = None;
+    let mut send_start: Option<Instant> = None;
+    let total = plan.messages * plan.clients as u64;
+    let mut sent = 0u64;
+    let mut last_progress = Instant::now();
+    let mut last_delivery = start;
+    let total_rate = plan.rate * plan.clients as f64;
+
+    loop {
+        let now = Instant::now();
+        // Connect phase.
+        if clients.len() < plan.clients {
+            let allowed = if plan.connect_rate > 0.0 {
+                ((now - start).as_secs_f64() * plan.connect_rate) as usize + 1
+            } else {
+                plan.clients
+            };
+            while clients.len() < allowed.min(plan.clients) && in_flight < MAX_IN_FLIGHT {
+                let i = clients.len();
+                let source =
+                    (!plan.sources.is_empty()).then(|| plan.sources[i % plan.sources.len()]);
+                match connect(plan.server, source) {
+                    Ok(mut stream) => {
+                        poll.registry().register(
+                            &mut stream,
+                            Token(i),
+                            Interest::READABLE | Interest::WRITABLE,
+                        )?;
+                        clients.push(Client {
+                            stream,
+                            state: State::Connecting,
+                            leftover: Vec::new(),
+                            pending: Vec::new(),
+                            last_id: 0,
+                            known: 0,
+                            wants_write: true,
+                        });
+                        in_flight += 1;
+                    }
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("connecting client {i}"));
+                    }
+                }
+            }
+        }
+        if login_done.is_none() && joined + out.failed >= plan.clients {
+            login_done = Some(now);
+            out.login_s = (now - start).as_secs_f64();
+            on_all_joined();
+            send_start = Some(Instant::now());
+        }
+        if login_done.is_none() && now - start > plan.login_timeout {
+            anyhow::bail!(
+                "only {joined} of {} clients logged in within {:?}",
+                plan.clients,
+                plan.login_timeout
+            );
+        }
+
+        // Send phase.
+        if let Some(t0) = send_start
+            && sent < total
+        {
+            let elapsed = now - t0;
+            let due = if total_rate > 0.0 {
+                ((elapsed.as_secs_f64() * total_rate) as u64 + 1).min(total)
+            } else {
+                total
+            };
+            if due > sent + 1 {
+                let lag = (due - sent - 1) as f64 / total_rate * 1000.0;
+                out.max_send_lag_ms = out.max_send_lag_ms.max(lag);
+            }
+            let base = start;
+            while sent < due {
+                let i = (sent % plan.clients as u64) as usize;
+                let c = &mut clients[i];
+                if c.state == State::Joined {
+                    let ns = base.elapsed().as_nanos() as u64;
+                    write_hex(&mut frame[stamp_at..stamp_at + STAMP], ns);
+                    queue(c, &frame, &poll, i)?;
+                    out.messages_sent += 1;
+                }
+                sent += 1;
+            }
+            last_progress = now;
+        }
+
+        // Stop when everything arrived, or nothing moved for `drain`.
+        if send_start.is_some() && sent >= total {
+            let members = joined as u64;
+            let expected = (out.messages_sent - out.rejected) * members;
+            if out.deliveries_received >= expected || now - last_progress > plan.drain {
+                out.deliveries_expected = expected;
+                break;
+            }
+        }
+
+        let timeout = if send_start.is_some() && sent < total {
+            Duration::from_micros(500)
+        } else {
+            Duration::from_millis(5)
+        };
+        match poll.poll(&mut events, Some(timeout)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).context("poll"),
+        }
+        for event in events.iter() {
+            let i = event.token().0;
+            let Some(c) = clients.get_mut(i) else {
+                continue;
+            };
+            if c.state == State::Closed {
+                continue;
+            }
+            if event.is_writable() {
+                if c.state == State::Connecting {
+                    if !matches!(c.stream.take_error(), Ok(None)) {
+                        // Refused: the read below sees the error and counts it.
+                    } else if c.stream.peer_addr().is_err() {
+                        continue; // not connected yet: a later event says so
+                    }
+                    c.state = State::Joining;
+                    let hello = encode_client(&ClientMessage::Hello(Hello {
+                        version: PROTOCOL_VERSION,
+                        name: format!("c{i}"),
+                    }));
+                    queue(c, &hello, &poll, i)?;
+                }
+                flush(c, &poll, i)?;
+            }
+            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                let mut closed = false;
+                loop {
+                    match c.stream.read(&mut scratch) {
+                        Ok(0) => {
+                            closed = true;
+                            break;
+                        }
+                        Ok(n) => {
+                            let short = n < scratch.len();
+                            let now_ns = start.elapsed().as_nanos() as u64;
+                            let mut pongs = Vec::new();
+                            let before = out.deliveries_received;
+                            let was_joined = c.state == State::Joined;
+                            ingest(c, &scratch[..n], now_ns, &mut out, &mut pongs);
+                            if out.deliveries_received > before {
+                                last_progress = Instant::now();
+                                last_delivery = last_progress;
+                            }
+                            if !was_joined && c.state == State::Joined {
+                                joined += 1;
+                                in_flight -= 1;
+                            }
+                            for seq in pongs {
+                                let pong = encode_client(&ClientMessage::Pong(Seq { seq }));
+                                queue(c, &pong, &poll, i)?;
+                            }
+                            // A short read emptied the socket; Linux reports
+                            // the next arrival as a new edge, so the extra
+                            // read that would only say WouldBlock is skipped.
+                            if short {
+                                break;
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => {
+                            closed = true;
+                            break;
+                        }
+                    }
+                }
+                if closed {
+                    if c.state != State::Joined {
+                        in_flight = in_flight.saturating_sub(1);
+                    } else {
+                        joined -= 1;
+                    }
+                    c.state = State::Closed;
+                    out.failed += 1;
+                    let _ = poll.registry().deregister(&mut c.stream);
+                }
+            }
+        }
+    }
+
+    out.connected = clients.iter().filter(|c| c.state == State::Joined).count();
+    for c in &clients {
+        if c.state == State::Joined {
+            out.presence_min_known = out.presence_min_known.min(c.known);
+        }
+    }
+    if out.presence_min_known == u64::MAX {
+        out.presence_min_known = 0;
+    }
+    if let Some(t0) = send_start {
+        out.total_s = last_delivery.saturating_duration_since(t0).as_secs_f64();
+    }
+    out.wall_s = start.elapsed().as_secs_f64();
+    Ok(out)
+}
+
+/// Opens a non-blocking connection, from `source` if given.
+fn connect(server: SocketAddr, source: Option<IpAddr>) -> io::Result<TcpStream> {
+    let sock = Socket::new(
+        Domain::for_address(server),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    sock.set_nonblocking(true)?;
+    sock.set_tcp_nodelay(true)?;
+    if let Some(ip) = source {
+        sock.bind(&SocketAddr::new(ip, 0).into())?;
+    }
+    match sock.connect(&server.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(115) || e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(sock.into()))
+}
+
+/// Writes `bytes` now if the socket takes them, else keeps them for WRITABLE.
+fn queue(c: &mut Client, bytes: &[u8], poll: &Poll, i: usize) -> Result<()> {
+    if c.pending.is_empty() && c.state != State::Connecting {
+        match c.stream.write(bytes) {
+            Ok(n) if n == bytes.len() => return Ok(()),
+            Ok(n) => c.pending.extend_from_slice(&bytes[n..]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.pending.extend_from_slice(bytes),
+            Err(_) => return Ok(()), // the read side will see the close
+        }
+    } else {
+        c.pending.extend_from_slice(bytes);
+    }
+    if !c.wants_write {
+        poll.registry().reregister(
+            &mut c.stream,
+            Token(i),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        c.wants_write = true;
+    }
+    Ok(())
+}
+
+/// Writes pending bytes; drops WRITABLE interest once they are out.
+fn flush(c: &mut Client, poll: &Poll, i: usize) -> Result<()> {
+    while !c.pending.is_empty() {
+        match c.stream.write(&c.pending) {
+            Ok(n) => {
+                c.pending.drain(..n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(_) => return Ok(()),
+        }
+    }
+    if c.wants_write && c.state != State::Connecting {
+        poll.registry()
+            .reregister(&mut c.stream, Token(i), Interest::READABLE)?;
+        c.wants_write = false;
+    }
+    Ok(())
+}
+
+/// Handles bytes read from one client's socket.
+fn ingest(c: &mut Client, data: &[u8], now_ns: u64, out: &mut Outcome, pongs: &mut Vec<u64>) {
+    if c.leftover.is_empty() {
+        let used = frames(c, data, now_ns, out, pongs);
+        c.leftover.extend_from_slice(&data[used..]);
+    } else {
+        let mut buf = std::mem::take(&mut c.leftover);
+        buf.extend_from_slice(data);
+        let used = frames(c, &buf, now_ns, out, pongs);
+        buf.drain(..used);
+        c.leftover = buf;
+    }
+}
+
+/// Handles every complete frame in `data`; returns the bytes consumed.
+fn frames(
+    c: &mut Client,
+    data: &[u8],
+    now_ns: u64,
+    out: &mut Outcome,
+    pongs: &mut Vec<u64>,
+) -> usize {
+    let mut pos = 0;
+    while let Ok(Some(len)) = frame_len(&data[pos..], MAX_FRAME) {
+        let body = &data[pos + 4..pos + len];
+        pos += len;
+        let Some(f) = fastparse::parse(body) else {
+            out.unparsed += 1;
+            continue;
+        };
+        match f.kind {
+            b"chat" => {
+                out.deliveries_received += 1;
+                if f.id == c.last_id {
+                    out.duplicates += 1;
+                } else if f.id < c.last_id {
+                    out.out_of_order += 1;
+                } else {
+                    c.last_id = f.id;
+                }
+                if let Some(sent) = f.text.get(..STAMP).and_then(read_hex) {
+                    out.latency.record(now_ns.saturating_sub(sent) / 1000);
+                }
+            }
+            b"joined" | b"presence" => c.known += f.joined,
+            b"welcome" => {
+                c.state = State::Joined;
+                c.known += f.users;
+            }
+            b"ping" => pongs.push(f.seq),
+            b"error" => out.rejected += 1,
+            _ => {}
+        }
+    }
+    pos
+}
+
+fn write_hex(dst: &mut [u8], mut v: u64) {
+    for b in dst.iter_mut().rev() {
+        *b = b"0123456789abcdef"[(v & 15) as usize];
+        v >>= 4;
+    }
+}
+
+fn read_hex(src: &[u8]) -> Option<u64> {
+    src.iter().try_fold(0u64, |acc, &b| {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => return None,
+        };
+        Some((acc << 4) | u64::from(d))
+    })
+}

@@ -1,0 +1,137 @@
+//! Output: a table like the original experiment's, or one JSON object.
+
+use serde_json::json;
+
+use crate::loadgen::{Outcome, Plan};
+
+/// The server's memory, when the generator spawned it.
+#[derive(Debug, Default)]
+pub struct Memory {
+    /// RSS right after start, KiB.
+    pub start_kib: Option<u64>,
+    /// RSS with every client logged in and idle, KiB.
+    pub joined_kib: Option<u64>,
+    /// Peak RSS over the run, KiB.
+    pub peak_kib: Option<u64>,
+}
+
+impl Memory {
+    /// Bytes per idle connection: (RSS joined - RSS at start) / clients.
+    fn per_connection(&self, clients: usize) -> Option<f64> {
+        let (a, b) = (self.start_kib?, self.joined_kib?);
+        (clients > 0).then(|| (b.saturating_sub(a) as f64 * 1024.0) / clients as f64)
+    }
+}
+
+fn ms(micros: u64) -> f64 {
+    micros as f64 / 1000.0
+}
+
+/// Deliveries per second over the sending period.
+fn rate(o: &Outcome) -> f64 {
+    if o.total_s > 0.0 {
+        o.deliveries_received as f64 / o.total_s
+    } else {
+        0.0
+    }
+}
+
+/// The JSON object of `--json`.
+pub fn json(o: &Outcome, m: &Memory) -> String {
+    let h = &o.latency;
+    let mut v = json!({
+        "clients": o.clients,
+        "connected": o.connected,
+        "failed": o.failed,
+        "login_s": o.login_s,
+        "messages_sent": o.messages_sent,
+        "rejected": o.rejected,
+        "deliveries_expected": o.deliveries_expected,
+        "deliveries_received": o.deliveries_received,
+        "lost": o.deliveries_expected.saturating_sub(o.deliveries_received),
+        "duplicates": o.duplicates,
+        "out_of_order": o.out_of_order,
+        "total_s": o.total_s,
+        "wall_s": o.wall_s,
+        "deliveries_per_s": rate(o),
+        "presence_min_known": o.presence_min_known,
+        "max_send_lag_ms": o.max_send_lag_ms,
+        "unparsed": o.unparsed,
+        "latency_ms": {
+            "min": ms(h.min()),
+            "mean": h.mean() / 1000.0,
+            "p50": ms(h.quantile(0.50)),
+            "p90": ms(h.quantile(0.90)),
+            "p99": ms(h.quantile(0.99)),
+            "p999": ms(h.quantile(0.999)),
+            "max": ms(h.max()),
+        },
+    });
+    if let Some(peak) = m.peak_kib {
+        v["server_rss_kib"] = json!(peak);
+    }
+    if let Some(joined) = m.joined_kib {
+        v["server_rss_joined_kib"] = json!(joined);
+    }
+    if let Some(b) = m.per_connection(o.clients) {
+        v["server_bytes_per_connection"] = json!(b.round());
+    }
+    v.to_string()
+}
+
+/// The human-readable table.
+pub fn table(o: &Outcome, m: &Memory, plan: &Plan) -> String {
+    let h = &o.latency;
+    let mut s = String::new();
+    let mut line = |k: &str, v: String| s.push_str(&format!("{k:<28}{v}\n"));
+    line(
+        "clients connected",
+        format!("{} of {}", o.connected, o.clients),
+    );
+    line("login time", format!("{:.3} s", o.login_s));
+    line(
+        "plan",
+        format!("{} msg/s per client, {} B payload", plan.rate, plan.payload),
+    );
+    line("total time", format!("{:.3} s", o.total_s));
+    line("requests (messages sent)", o.messages_sent.to_string());
+    line("rejected by server", o.rejected.to_string());
+    line(
+        "deliveries",
+        format!(
+            "{} of {} expected",
+            o.deliveries_received, o.deliveries_expected
+        ),
+    );
+    line(
+        "lost / duplicate / reordered",
+        format!(
+            "{} / {} / {}",
+            o.deliveries_expected.saturating_sub(o.deliveries_received),
+            o.duplicates,
+            o.out_of_order
+        ),
+    );
+    line("deliveries per second", format!("{:.0}", rate(o)));
+    line("average delay", format!("{:.3} ms", h.mean() / 1000.0));
+    line("minimum delay", format!("{:.3} ms", ms(h.min())));
+    line("maximum delay", format!("{:.3} ms", ms(h.max())));
+    line(
+        "p50 / p90 / p99 / p99.9",
+        format!(
+            "{:.3} / {:.3} / {:.3} / {:.3} ms",
+            ms(h.quantile(0.5)),
+            ms(h.quantile(0.9)),
+            ms(h.quantile(0.99)),
+            ms(h.quantile(0.999))
+        ),
+    );
+    line("sender lag (max)", format!("{:.1} ms", o.max_send_lag_ms));
+    if let Some(peak) = m.peak_kib {
+        line("server peak RSS", format!("{peak} KiB"));
+    }
+    if let Some(b) = m.per_connection(o.clients) {
+        line("server memory / connection", format!("{b:.0} B"));
+    }
+    s
+}

@@ -1,0 +1,325 @@
+//! The effective configuration: defaults, then the TOML file, then flags.
+//!
+//! The file holds `chatcore::ServerConfig`'s keys (parsed by chatcore's own
+//! `Deserialize`, which rejects unknown keys) plus the daemon's own keys,
+//! [`DAEMON_KEYS`], which are taken out first.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use chatcore::ServerConfig;
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::{DeTable, Deserializer};
+
+use crate::cli::Cli;
+use crate::logging::LogLevel;
+
+/// Keys of the config file that belong to the daemon, not to chatcore.
+pub const DAEMON_KEYS: [&str; 2] = ["log_level", "no_voice"];
+
+/// The daemon's own keys of the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DaemonKeys {
+    log_level: Option<LogLevel>,
+    no_voice: Option<bool>,
+}
+
+/// What a config file says.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileConfig {
+    /// chatcore's settings, with defaults for keys the file leaves out.
+    pub server: ServerConfig,
+    /// `log_level`, if the file sets it.
+    pub log_level: Option<LogLevel>,
+}
+
+/// What the daemon runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// The server's configuration, flags applied.
+    pub server: ServerConfig,
+    /// The config file's `log_level` (the flag and RUST_LOG are applied
+    /// when logging starts).
+    pub log_level: Option<LogLevel>,
+}
+
+/// Reads the file named by `--config` (if any), applies the flags, checks.
+pub fn resolve(cli: &Cli) -> anyhow::Result<Settings> {
+    let file = match &cli.config {
+        Some(path) => load_file(path)?,
+        None => FileConfig::default(),
+    };
+    let settings = apply_flags(file, cli);
+    validate(&settings.server)?;
+    Ok(settings)
+}
+
+/// Reads and parses a config file.
+pub fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    parse(&text).map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
+}
+
+/// Parses config file text; the error names the line and column.
+pub fn parse(text: &str) -> Result<FileConfig, String> {
+    let mut doc = DeTable::parse(text).map_err(|e| describe(text, &e))?;
+    let span = doc.span();
+    let mut own = DeTable::new();
+    for key in DAEMON_KEYS {
+        if let Some((k, v)) = doc.get_mut().remove_entry(key) {
+            own.insert(k, v);
+        }
+    }
+    let daemon = DaemonKeys::deserialize(Deserializer::from(Spanned::new(span.clone(), own)))
+        .map_err(|e| describe(text, &e))?;
+    let voice_given = doc.get_ref().contains_key("voice_listen");
+    let mut server = ServerConfig::deserialize(Deserializer::from(doc)).map_err(|e| {
+        let mut message = describe(text, &e);
+        if e.message().starts_with("unknown field") {
+            message.push_str(&format!(
+                " (or the daemon's own `{}`)",
+                DAEMON_KEYS.join("`, `")
+            ));
+        }
+        message
+    })?;
+    if daemon.no_voice == Some(true) {
+        if voice_given {
+            return Err("no_voice = true and voice_listen are both set; keep one".into());
+        }
+        server.voice_listen = None;
+    }
+    Ok(FileConfig {
+        server,
+        log_level: daemon.log_level,
+    })
+}
+
+/// `line L, column C: message` on one line.
+fn describe(text: &str, e: &toml::de::Error) -> String {
+    let message = e
+        .message()
+        .trim()
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("; ");
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
+/// Command-line flags override what the file (or the defaults) said.
+pub fn apply_flags(file: FileConfig, cli: &Cli) -> Settings {
+    let mut server = file.server;
+    if let Some(addr) = cli.listen {
+        server.listen = addr;
+    }
+    if cli.no_voice {
+        server.voice_listen = None;
+    } else if let Some(addr) = cli.voice_listen {
+        server.voice_listen = Some(addr);
+    }
+    if let Some(ms) = cli.heartbeat_ms {
+        server.heartbeat_ms = ms;
+    }
+    if let Some(n) = cli.max_clients {
+        server.max_clients = n;
+    }
+    Settings {
+        server,
+        log_level: file.log_level,
+    }
+}
+
+/// Refuses values with which the server could not serve anyone.
+pub fn validate(c: &ServerConfig) -> anyhow::Result<()> {
+    let positive = [
+        ("heartbeat_ms", c.heartbeat_ms == 0),
+        ("idle_timeout_ms", c.idle_timeout_ms == Some(0)),
+        ("handshake_timeout_ms", c.handshake_timeout_ms == 0),
+        ("max_clients", c.max_clients == 0),
+        ("max_frame", c.max_frame == 0),
+        ("max_name_chars", c.max_name_chars == 0),
+        ("max_text_bytes", c.max_text_bytes == 0),
+        ("max_output_bytes", c.max_output_bytes == 0),
+    ];
+    for (key, is_zero) in positive {
+        if is_zero {
+            bail!("{key} must be at least 1");
+        }
+    }
+    if !(c.rate_per_sec.is_finite() && c.rate_per_sec > 0.0) {
+        bail!(
+            "rate_per_sec must be a number above 0 (got {})",
+            c.rate_per_sec
+        );
+    }
+    if !(c.rate_burst.is_finite() && c.rate_burst >= 1.0) {
+        bail!(
+            "rate_burst must be a number of at least 1 (got {})",
+            c.rate_burst
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    const EXAMPLE: &str = include_str!("../chatserver.example.toml");
+    const OPERATIONS: &str = include_str!("../../docs/operations.md");
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("chatserver").chain(args.iter().copied()))
+            .expect("valid command line")
+    }
+
+    /// chatcore's keys, as its own "unknown field" error lists them.
+    fn chatcore_keys() -> Vec<String> {
+        let e = parse("surely_not_a_key = 1").expect_err("unknown key");
+        let list = e.split("expected one of").nth(1).expect("key list");
+        let list = list
+            .split("(or the daemon's own")
+            .next()
+            .expect("chatcore's part");
+        let keys: Vec<String> = list
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect();
+        assert!(keys.len() >= 10, "{e}");
+        keys
+    }
+
+    #[test]
+    fn the_example_file_parses_and_spells_out_the_defaults() {
+        let file = parse(EXAMPLE).expect("the example parses");
+        assert_eq!(file.server, ServerConfig::default());
+        assert_eq!(file.log_level, Some(LogLevel::Info));
+        validate(&file.server).expect("the example is valid");
+    }
+
+    #[test]
+    fn every_key_is_in_the_example_and_the_docs() {
+        let daemon = DAEMON_KEYS.iter().map(|k| (*k).to_owned());
+        for key in chatcore_keys().into_iter().chain(daemon) {
+            assert!(EXAMPLE.contains(&format!("{key} =")), "example lacks {key}");
+            assert!(OPERATIONS.contains(&format!("`{key}`")), "docs lack {key}");
+        }
+    }
+
+    #[test]
+    fn an_empty_file_means_defaults() {
+        assert_eq!(parse("").expect("parses"), FileConfig::default());
+    }
+
+    #[test]
+    fn file_values_are_read() {
+        let f = parse(
+            "listen = \"0.0.0.0:7000\"\nheartbeat_ms = 1234\nmax_clients = 7\n\
+             idle_timeout_ms = 9000\nrate_per_sec = 5\nlog_level = \"debug\"\n",
+        )
+        .expect("parses");
+        assert_eq!(f.server.listen.to_string(), "0.0.0.0:7000");
+        assert_eq!(f.server.heartbeat_ms, 1234);
+        assert_eq!(f.server.max_clients, 7);
+        assert_eq!(f.server.idle_timeout_ms, Some(9000));
+        assert!((f.server.rate_per_sec - 5.0).abs() < f64::EPSILON);
+        assert_eq!(f.log_level, Some(LogLevel::Debug));
+        assert!(f.server.voice_listen.is_some());
+    }
+
+    #[test]
+    fn no_voice_in_the_file_disables_voice() {
+        let f = parse("no_voice = true").expect("parses");
+        assert_eq!(f.server.voice_listen, None);
+        let f = parse("no_voice = false").expect("parses");
+        assert_eq!(f.server.voice_listen, ServerConfig::default().voice_listen);
+        let e = parse("no_voice = true\nvoice_listen = \"127.0.0.1:1\"").expect_err("conflict");
+        assert!(e.contains("no_voice"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_line() {
+        let e = parse("max_clients = 3\nheartbeat = 5\n").expect_err("unknown key");
+        assert!(
+            e.starts_with("line 2, column 1: unknown field `heartbeat`"),
+            "{e}"
+        );
+        let e = parse("max_clients = \"many\"").expect_err("bad type");
+        assert!(e.starts_with("line 1, column 15: "), "{e}");
+        let e = parse("log_level = \"loud\"").expect_err("bad level");
+        assert!(
+            e.starts_with("line 1, column 13: ") && e.contains("loud"),
+            "{e}"
+        );
+        let e = parse("listen = \"localhost\"").expect_err("bad address");
+        assert!(e.starts_with("line 1, column 10: "), "{e}");
+        let e = parse("max_clients = ").expect_err("bad syntax");
+        assert!(e.starts_with("line 1, column "), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let file = parse("heartbeat_ms = 1234\nmax_clients = 7\nlisten = \"127.0.0.1:1\"")
+            .expect("parses");
+        let s = apply_flags(file.clone(), &cli(&["--heartbeat-ms", "2345"]));
+        assert_eq!(s.server.heartbeat_ms, 2345);
+        assert_eq!(s.server.max_clients, 7);
+        assert_eq!(s.server.listen.to_string(), "127.0.0.1:1");
+        assert_eq!(s.server.history_len, ServerConfig::default().history_len);
+        let s = apply_flags(
+            file,
+            &cli(&[
+                "--listen",
+                "127.0.0.1:0",
+                "--max-clients",
+                "9",
+                "--no-voice",
+            ]),
+        );
+        assert_eq!(s.server.listen.to_string(), "127.0.0.1:0");
+        assert_eq!(s.server.max_clients, 9);
+        assert_eq!(s.server.voice_listen, None);
+        let s = apply_flags(
+            parse("no_voice = true").expect("parses"),
+            &cli(&["--voice-listen", "127.0.0.1:0"]),
+        );
+        assert_eq!(
+            s.server.voice_listen.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:0")
+        );
+    }
+
+    #[test]
+    fn unusable_values_are_refused() {
+        for text in [
+            "heartbeat_ms = 0",
+            "max_clients = 0",
+            "idle_timeout_ms = 0",
+            "rate_per_sec = 0",
+            "rate_per_sec = nan",
+            "rate_burst = 0.5",
+        ] {
+            let f = parse(text).expect("parses");
+            let e = validate(&f.server).expect_err(text);
+            let key = text.split(' ').next().expect("key");
+            assert!(e.to_string().starts_with(key), "{e}");
+        }
+        validate(&ServerConfig::default()).expect("defaults are valid");
+    }
+}
