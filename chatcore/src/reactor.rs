@@ -27,8 +27,8 @@ use crate::handle::{Command, ServerHandle, ServerStats};
 use crate::hooks::Hooks;
 use crate::outqueue::Flushed;
 use crate::protocol::{
-    ErrorCode, ErrorMsg, FrameError, HEADER_LEN, LeaveReason, Left, Seq, ServerMessage,
-    encode_server, frame_len,
+    ErrorCode, ErrorMsg, HEADER_LEN, LeaveReason, Left, Seq, ServerMessage, encode_server,
+    frame_len,
 };
 use crate::room::{Outbox, Room, RoomSettings};
 use crate::time::now_ms;
@@ -344,6 +344,10 @@ impl Reactor {
             // A fresh socket's send buffer is empty, so this small write
             // completes or fails at once; either way the socket closes.
             let _ = io::Write::write(&mut stream, &frame);
+            // FIN after the error, and no unread input left to turn the close
+            // into a RST that could destroy the error before it is read.
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+            let _ = stream.read(&mut self.scratch);
             tracing::debug!(%peer, "refused: server full");
             return;
         }
@@ -384,7 +388,16 @@ impl Reactor {
         let mut more = false;
         let mut failed = None;
         let mut read = 0;
-        while !conn.eof && conn.input.len() <= max_frame as usize + HEADER_LEN {
+        loop {
+            if conn.eof {
+                break;
+            }
+            if conn.input.len() > max_frame as usize + HEADER_LEN {
+                // A whole frame is buffered; the socket may hold more, and
+                // edge-triggered readiness will not say so again.
+                more = true;
+                break;
+            }
             match conn.stream.read(&mut self.scratch) {
                 Ok(0) => conn.eof = true,
                 Ok(n) => {
@@ -428,11 +441,7 @@ impl Reactor {
                     self.handle_frame(key, &frame[HEADER_LEN..]);
                 }
                 Err(e) => {
-                    let code = match e {
-                        FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
-                        FrameError::Empty => ErrorCode::BadFrame,
-                    };
-                    self.protocol_error(key, code, &e.to_string(), None);
+                    self.protocol_error(key, e.code(), &e.to_string(), None);
                     return;
                 }
             }
@@ -653,9 +662,7 @@ impl Reactor {
             tracing::info!(peer = %conn.peer, %code, message, "protocol error");
         }
         self.stats.errors_sent += 1;
-        let frame = error_frame(code, message, reference);
-        let (_, mut out) = self.outbox();
-        out.push(key, frame);
+        self.push_private(key, error_frame(code, message, reference));
         if code.is_fatal()
             && let Some(conn) = self.conns.get_mut(key)
         {
@@ -680,6 +687,9 @@ impl Reactor {
     fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Broadcast(text) => {
+                let Some(text) = fit_text(text, self.config.max_text_bytes) else {
+                    return;
+                };
                 let ts = now_ms();
                 let (room, mut out) = self.outbox();
                 room.system("server", text, ts, &mut out);
@@ -712,6 +722,8 @@ impl Reactor {
             return;
         }
         tracing::info!(members = self.room.len(), "shutting down");
+        // Whoever joined this turn gets its welcome before the goodbye.
+        self.flush_presence();
         self.shutdown_deadline = Some(self.now + LINGER);
         if let Some(mut l) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
@@ -793,6 +805,23 @@ fn bind_voice(addr: SocketAddr) -> Result<(TcpListener, UdpSocket, SocketAddr), 
             }
         }
     }
+}
+
+/// A text from the server side (a hook's rewrite, a broadcast) held to the
+/// limits clients rely on: `None` if blank, else cut to `max` bytes at a
+/// character boundary.
+pub(crate) fn fit_text(mut text: String, max: usize) -> Option<String> {
+    if text.trim().is_empty() {
+        return None;
+    }
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    Some(text)
 }
 
 /// An encoded `error` frame.

@@ -11,8 +11,8 @@ use bytes::Bytes;
 
 use crate::names::NameTable;
 use crate::protocol::{
-    Chat, Departure, Joined, LeaveReason, Left, PROTOCOL_VERSION, Presence, ServerMessage,
-    UserInfo, Welcome, encode_server,
+    Chat, Departure, Joined, LeaveReason, Left, Presence, ServerMessage, UserInfo, encode_server,
+    welcome,
 };
 
 /// Where the room's frames go: one queue per connection key.
@@ -61,6 +61,9 @@ pub struct Room {
     history: VecDeque<Chat>,
     /// Joins not yet announced (see [`Room::flush_presence`]).
     pending_joined: Vec<UserInfo>,
+    /// Members (key, session) whose `welcome` is not sent yet: welcomes are
+    /// sent in batches that share one encoding of the user list.
+    pending_welcomes: Vec<(usize, u64)>,
     /// Leaves not yet announced.
     pending_left: Vec<Departure>,
 }
@@ -77,6 +80,7 @@ impl Room {
             next_id: 1,
             history: VecDeque::new(),
             pending_joined: Vec::new(),
+            pending_welcomes: Vec::new(),
             pending_left: Vec::new(),
         }
     }
@@ -110,9 +114,9 @@ impl Room {
     }
 
     /// Adds connection `key` under (a unique variant of) `name`, which must
-    /// already be validated, and queues its `welcome`. The others learn of it
-    /// at the next [`Room::flush_presence`].
-    pub fn join(&mut self, key: usize, name: &str, out: &mut impl Outbox) -> UserInfo {
+    /// already be validated. Its `welcome` and the others' notice of it go
+    /// out at the next [`Room::flush_presence`] (or [`Room::flush_welcomes`]).
+    pub fn join(&mut self, key: usize, name: &str) -> UserInfo {
         let info = UserInfo {
             name: self.names.allocate(name),
             session: self.next_session,
@@ -123,17 +127,7 @@ impl Room {
             key,
             info: info.clone(),
         });
-        let welcome = ServerMessage::Welcome(Welcome {
-            version: PROTOCOL_VERSION,
-            name: info.name.clone(),
-            session: info.session,
-            users: self.users(),
-            history: self.history.iter().cloned().collect(),
-            heartbeat_ms: self.settings.heartbeat_ms,
-            max_frame: self.settings.max_frame,
-            max_text: self.settings.max_text,
-        });
-        out.push(key, encode_server(&welcome));
+        self.pending_welcomes.push((key, info.session));
         self.pending_joined.push(info.clone());
         info
     }
@@ -161,6 +155,7 @@ impl Room {
         self.index_of.clear();
         self.pending_joined.clear();
         self.pending_left.clear();
+        self.pending_welcomes.clear();
         let members = std::mem::take(&mut self.members);
         for m in &members {
             self.names.release(&m.info.name);
@@ -174,6 +169,7 @@ impl Room {
     /// announced) and once at the end of each loop turn. Coalescing is what
     /// keeps a connection storm from costing one frame per member per join.
     pub fn flush_presence(&mut self, ts: i64, out: &mut impl Outbox) {
+        self.flush_welcomes(out);
         let msg = match (self.pending_joined.len(), self.pending_left.len()) {
             (0, 0) => return,
             (1, 0) => {
@@ -200,6 +196,45 @@ impl Room {
             }),
         };
         self.broadcast(&encode_server(&msg), out);
+    }
+
+    /// Whether connection `key` joined but has not been sent its `welcome`.
+    /// Anything else for it must wait: call [`Room::flush_welcomes`] first.
+    pub fn welcome_pending(&self, key: usize) -> bool {
+        self.member(key).is_some_and(|m| {
+            self.pending_welcomes
+                .iter()
+                .any(|&(k, session)| k == key && session == m.session)
+        })
+    }
+
+    /// Queues the `welcome` of everyone who joined since the last call.
+    ///
+    /// A welcome holds the whole user list, so during a connection storm
+    /// encoding one per joiner is quadratic work. Instead the user list,
+    /// history and limits are encoded once per batch into a shared `Bytes`;
+    /// each joiner gets a small head of its own (length prefix, name, session)
+    /// followed by that shared body, as two chunks of one frame.
+    pub fn flush_welcomes(&mut self, out: &mut impl Outbox) {
+        if self.pending_welcomes.is_empty() {
+            return;
+        }
+        let body = welcome::shared_body(
+            self.members.iter().map(|m| &m.info),
+            self.members.len(),
+            &self.history,
+            self.settings.heartbeat_ms,
+            self.settings.max_frame,
+            self.settings.max_text,
+        );
+        for (key, session) in std::mem::take(&mut self.pending_welcomes) {
+            let Some(member) = self.member(key).filter(|m| m.session == session) else {
+                continue; // left (and maybe its key was reused) before the batch
+            };
+            let head = welcome::head(&member.name, session, body.len());
+            out.push(key, head);
+            out.push(key, body.clone());
+        }
     }
 
     /// Accepts a chat message from connection `key` and delivers it to
@@ -286,15 +321,16 @@ mod tests {
     use bytes::BytesMut;
 
     #[derive(Default)]
-    struct Sink(HashMap<usize, Vec<ServerMessage>>);
+    struct Sink(HashMap<usize, Vec<ServerMessage>>, HashMap<usize, BytesMut>);
 
     impl Outbox for Sink {
+        /// Frames may come in several chunks (welcomes do): reassemble.
         fn push(&mut self, key: usize, frame: Bytes) {
-            let mut buf = BytesMut::from(&frame[..]);
-            let msg = decode_server(&mut buf, u32::MAX)
-                .expect("valid")
-                .expect("whole");
-            self.0.entry(key).or_default().push(msg);
+            let buf = self.1.entry(key).or_default();
+            buf.extend_from_slice(&frame);
+            while let Some(msg) = decode_server(buf, u32::MAX).expect("valid") {
+                self.0.entry(key).or_default().push(msg);
+            }
         }
     }
 
@@ -311,10 +347,10 @@ mod tests {
     fn joins_of_one_turn_are_announced_in_one_presence_frame() {
         let mut r = room();
         let mut out = Sink::default();
-        r.join(1, "a", &mut out);
+        r.join(1, "a");
         r.flush_presence(0, &mut out);
-        r.join(2, "b", &mut out);
-        r.join(3, "b", &mut out);
+        r.join(2, "b");
+        r.join(3, "b");
         r.leave(2, LeaveReason::Quit);
         r.flush_presence(0, &mut out);
         let to_a = &out.0[&1];
@@ -333,8 +369,8 @@ mod tests {
     fn the_sender_alone_gets_its_ref_and_history_is_bounded() {
         let mut r = room();
         let mut out = Sink::default();
-        r.join(1, "a", &mut out);
-        r.join(2, "b", &mut out);
+        r.join(1, "a");
+        r.join(2, "b");
         for i in 0..3 {
             r.chat(1, format!("m{i}"), Some(7), 5, &mut out);
         }
@@ -351,7 +387,8 @@ mod tests {
             ServerMessage::Chat(c) => c.reference.is_none() && c.from == "a",
             _ => true,
         }));
-        r.join(3, "c", &mut out);
+        r.join(3, "c");
+        r.flush_welcomes(&mut out);
         let ServerMessage::Welcome(w) = &out.0[&3][0] else {
             panic!("welcome first");
         };

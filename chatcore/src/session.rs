@@ -10,7 +10,7 @@ use crate::protocol::{
     ChatSend, ClientMessage, ErrorCode, Hello, LeaveReason, Left, PROTOCOL_VERSION, ServerMessage,
     encode_server,
 };
-use crate::reactor::Reactor;
+use crate::reactor::{Reactor, fit_text};
 use crate::room::Outbox;
 use crate::time::now_ms;
 
@@ -101,8 +101,7 @@ impl Reactor {
             self.protocol_error(key, ErrorCode::JoinDenied, &why, None);
             return;
         }
-        let (room, mut out) = self.outbox();
-        let user = room.join(key, name, &mut out);
+        let user = self.room.join(key, name);
         if let Some(conn) = self.conns.get_mut(key) {
             conn.phase = Phase::Member;
         }
@@ -132,7 +131,14 @@ impl Reactor {
         };
         let text = match self.hooks.on_chat(&from, &text) {
             ChatDecision::Deliver => text,
-            ChatDecision::Rewrite(new) => new,
+            ChatDecision::Rewrite(new) => match fit_text(new, self.config.max_text_bytes) {
+                Some(new) => new,
+                None => {
+                    let why = "the message was removed by the server";
+                    self.protocol_error(key, ErrorCode::Rejected, why, reference);
+                    return;
+                }
+            },
             ChatDecision::Reject(why) => {
                 self.protocol_error(key, ErrorCode::Rejected, &why, reference);
                 return;
@@ -147,8 +153,16 @@ impl Reactor {
 
     /// Queues one message for `key` alone.
     fn send(&mut self, key: usize, msg: &ServerMessage) {
-        let frame = encode_server(msg);
-        let (_, mut out) = self.outbox();
+        self.push_private(key, encode_server(msg));
+    }
+
+    /// Queues a frame for `key` alone, after its `welcome` if that is still
+    /// waiting for the end-of-turn batch: the welcome is always first.
+    pub(crate) fn push_private(&mut self, key: usize, frame: bytes::Bytes) {
+        let (room, mut out) = self.outbox();
+        if room.welcome_pending(key) {
+            room.flush_welcomes(&mut out);
+        }
         out.push(key, frame);
     }
 

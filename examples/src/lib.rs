@@ -1,1 +1,13 @@
+//! Code shared by the `chat-examples` programs (`chat`, `bot`,
+//! `embedded_server`) and their tests.
+//!
+//! - [`clock`]: wire timestamps (ms since the Unix epoch) as UTC civil time,
+//!   without a date-time dependency.
+//! - [`text`]: making untrusted text safe to print on one line, and the
+//!   word filter the embedded server uses.
+//! - [`render`]: the one-event-per-line transcript of a room, as the terminal
+//!   client prints it.
 
+pub mod clock;
+pub mod render;
+pub mod text;

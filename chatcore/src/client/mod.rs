@@ -21,12 +21,16 @@ use bytes::BytesMut;
 use thiserror::Error;
 
 use crate::protocol::{
-    ChatSend, ClientMessage, DEFAULT_MAX_FRAME, DecodeError, ErrorCode, Hello, PROTOCOL_VERSION,
-    Seq, ServerMessage, Welcome, decode_server, encode_client,
+    ChatSend, ClientMessage, DecodeError, ErrorCode, Hello, PROTOCOL_VERSION, Seq, ServerMessage,
+    Welcome, decode_server, encode_client,
 };
 
 /// Events queued before the reader thread waits for the caller.
 const EVENT_QUEUE: usize = 16 * 1024;
+/// Largest frame accepted from the server. The server's own frames are not
+/// bound by the `max_frame` it imposes on clients: a `welcome` lists every
+/// member and grows with the room.
+const MAX_SERVER_FRAME: u32 = 64 * 1024 * 1024;
 /// How long `connect` waits for the `welcome`.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -134,7 +138,7 @@ impl Client {
         let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
         let mut buf = BytesMut::with_capacity(4096);
         let welcome = loop {
-            match decode_server(&mut buf, DEFAULT_MAX_FRAME)
+            match decode_server(&mut buf, MAX_SERVER_FRAME)
                 .map_err(|e| ClientError::Protocol(e.to_string()))?
             {
                 Some(ServerMessage::Welcome(w)) => break w,
@@ -166,10 +170,9 @@ impl Client {
         let sender = ClientSender { stream: writer };
         let (tx, events) = sync_channel(EVENT_QUEUE);
         let reader_sender = sender.clone();
-        let max_frame = welcome.max_frame.max(DEFAULT_MAX_FRAME);
         let reader = std::thread::Builder::new()
             .name("chatcore-client-reader".into())
-            .spawn(move || read_loop(stream, buf, max_frame, tx, reader_sender))?;
+            .spawn(move || read_loop(stream, buf, MAX_SERVER_FRAME, tx, reader_sender))?;
         Ok(Self {
             sender,
             events,

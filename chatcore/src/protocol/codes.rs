@@ -22,7 +22,7 @@ pub enum ErrorCode {
     AlreadyLoggedIn,
     /// `join_denied`: the server's embedding program refused this login.
     JoinDenied,
-    /// `not_logged_in`: a message other than `hello`/`ping`/`pong` before a successful `hello`.
+    /// `not_logged_in`: a message other than `hello`/`ping`/`pong`/`bye` before a successful `hello`.
     NotLoggedIn,
     /// `text_empty`: a chat text that is empty or only whitespace.
     TextEmpty,

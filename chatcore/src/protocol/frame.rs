@@ -10,6 +10,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::Serialize;
 use thiserror::Error;
 
+use super::codes::ErrorCode;
 use super::message::{ClientMessage, MessageError, ServerMessage};
 
 /// Bytes in the length prefix.
@@ -31,6 +32,16 @@ pub enum FrameError {
     Empty,
 }
 
+impl FrameError {
+    /// The error code the server answers this with (both are fatal).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::TooLarge { .. } => ErrorCode::FrameTooLarge,
+            Self::Empty => ErrorCode::BadFrame,
+        }
+    }
+}
+
 /// Any reason [`decode_client`] / [`decode_server`] did not yield a message.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DecodeError {
@@ -40,6 +51,16 @@ pub enum DecodeError {
     /// One frame was consumed but its content was refused; the stream is still in sync.
     #[error(transparent)]
     Message(#[from] MessageError),
+}
+
+impl DecodeError {
+    /// The error code the server answers this with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Frame(e) => e.code(),
+            Self::Message(e) => e.code(),
+        }
+    }
 }
 
 /// Length of the first complete frame in `buf`, header included.

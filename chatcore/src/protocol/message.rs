@@ -78,8 +78,8 @@ pub struct Welcome {
     pub users: Vec<UserInfo>,
     /// The most recent chat messages, oldest first.
     pub history: Vec<Chat>,
-    /// The server pings a client silent this long; a client silent for
-    /// three times this long is removed.
+    /// The server pings a client silent this long; a client silent for the
+    /// idle timeout (three times this by default) is removed.
     pub heartbeat_ms: u32,
     /// The largest frame body the server accepts.
     pub max_frame: u32,

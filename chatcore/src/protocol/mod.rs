@@ -6,11 +6,13 @@
 //! - [`frame`]: the 4-byte length prefix, `max_frame`, "need more bytes" as `Ok(None)`.
 //! - [`wellformed`]: is a frame body exactly one well-formed MessagePack map?
 //! - [`message`]: the typed messages of both directions and their (de)serialisation.
+//! - [`welcome`]: the `welcome` frame built from a shared, once-encoded body.
 //! - [`codes`]: error codes and leave reasons, the vocabulary both sides share.
 
 pub mod codes;
 pub mod frame;
 pub mod message;
+pub mod welcome;
 pub mod wellformed;
 
 pub use codes::{ErrorCode, LeaveReason};

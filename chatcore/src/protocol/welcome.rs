@@ -1,0 +1,172 @@
+//! The `welcome` frame, built in two chunks: a small head of its own per
+//! joiner and a body shared by every joiner of the same batch.
+//!
+//! The body (user list, history, limits) is the expensive part and is the
+//! same for everyone welcomed in one loop turn, so it is encoded once. The
+//! result decodes exactly like a `Welcome` serialised by serde: a map whose
+//! first keys are `type`, `version`, `name`, `session`, then `users`,
+//! `history`, `heartbeat_ms`, `max_frame`, `max_text`.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::PROTOCOL_VERSION;
+use super::frame::HEADER_LEN;
+use super::message::{Chat, UserInfo};
+
+/// Number of keys in a welcome map.
+const FIELDS: u8 = 9;
+
+/// Encodes the part of a welcome every joiner of a batch shares.
+pub fn shared_body<'a>(
+    users: impl Iterator<Item = &'a UserInfo>,
+    count: usize,
+    history: &VecDeque<Chat>,
+    heartbeat_ms: u32,
+    max_frame: u32,
+    max_text: u32,
+) -> Bytes {
+    let mut b = Vec::with_capacity(64 + count * 24);
+    put_str(&mut b, "users");
+    put_array_len(&mut b, count);
+    for user in users {
+        put_map_len(&mut b, 2);
+        put_str(&mut b, "name");
+        put_str(&mut b, &user.name);
+        put_str(&mut b, "session");
+        put_uint(&mut b, user.session);
+    }
+    put_str(&mut b, "history");
+    put_array_len(&mut b, history.len());
+    for chat in history {
+        // Writing into a Vec cannot fail, and `Chat` always serialises.
+        if let Err(e) = rmp_serde::encode::write_named(&mut b, chat) {
+            unreachable!("chat failed to serialise: {e}");
+        }
+    }
+    put_str(&mut b, "heartbeat_ms");
+    put_uint(&mut b, u64::from(heartbeat_ms));
+    put_str(&mut b, "max_frame");
+    put_uint(&mut b, u64::from(max_frame));
+    put_str(&mut b, "max_text");
+    put_uint(&mut b, u64::from(max_text));
+    Bytes::from(b)
+}
+
+/// Encodes one joiner's head: the length prefix of the whole frame (head
+/// plus a shared body of `body_len` bytes), then its own fields.
+pub fn head(name: &str, session: u64, body_len: usize) -> Bytes {
+    let mut h = Vec::with_capacity(48 + name.len());
+    h.extend_from_slice(&[0; HEADER_LEN]);
+    put_map_len(&mut h, usize::from(FIELDS));
+    put_str(&mut h, "type");
+    put_str(&mut h, "welcome");
+    put_str(&mut h, "version");
+    put_uint(&mut h, u64::from(PROTOCOL_VERSION));
+    put_str(&mut h, "name");
+    put_str(&mut h, name);
+    put_str(&mut h, "session");
+    put_uint(&mut h, session);
+    let len = (h.len() - HEADER_LEN + body_len) as u32;
+    h[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+    Bytes::from(h)
+}
+
+fn put_str(b: &mut Vec<u8>, s: &str) {
+    let n = s.len();
+    if n < 32 {
+        b.push(0xa0 | n as u8);
+    } else if n < 256 {
+        b.extend_from_slice(&[0xd9, n as u8]);
+    } else if n < 65_536 {
+        b.push(0xda);
+        b.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        b.push(0xdb);
+        b.extend_from_slice(&(n as u32).to_be_bytes());
+    }
+    b.extend_from_slice(s.as_bytes());
+}
+
+fn put_uint(b: &mut Vec<u8>, v: u64) {
+    if v < 128 {
+        b.push(v as u8);
+    } else if v < 256 {
+        b.extend_from_slice(&[0xcc, v as u8]);
+    } else if v < 65_536 {
+        b.push(0xcd);
+        b.extend_from_slice(&(v as u16).to_be_bytes());
+    } else if v < 1 << 32 {
+        b.push(0xce);
+        b.extend_from_slice(&(v as u32).to_be_bytes());
+    } else {
+        b.push(0xcf);
+        b.extend_from_slice(&v.to_be_bytes());
+    }
+}
+
+fn put_array_len(b: &mut Vec<u8>, n: usize) {
+    if n < 16 {
+        b.push(0x90 | n as u8);
+    } else if n < 65_536 {
+        b.push(0xdc);
+        b.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        b.push(0xdd);
+        b.extend_from_slice(&(n as u32).to_be_bytes());
+    }
+}
+
+fn put_map_len(b: &mut Vec<u8>, n: usize) {
+    if n < 16 {
+        b.push(0x80 | n as u8);
+    } else if n < 65_536 {
+        b.push(0xde);
+        b.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        b.push(0xdf);
+        b.extend_from_slice(&(n as u32).to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ServerMessage, Welcome, encode_server};
+
+    #[test]
+    fn a_two_chunk_welcome_equals_the_serde_encoding() {
+        let users: Vec<UserInfo> = (0..40)
+            .map(|i| UserInfo {
+                name: format!("user-with-a-longish-name-{i}"),
+                session: 1000 * i,
+            })
+            .collect();
+        let history: VecDeque<Chat> = (0..3)
+            .map(|i| Chat {
+                id: i,
+                from: "a".into(),
+                session: 1,
+                text: "x".repeat(300),
+                ts: 1_700_000_000_000,
+                reference: None,
+            })
+            .collect();
+        let body = shared_body(users.iter(), users.len(), &history, 10_000, 1 << 20, 4096);
+        let head = head("zoë", 70_000, body.len());
+        let mut ours = head.to_vec();
+        ours.extend_from_slice(&body);
+        let serde = encode_server(&ServerMessage::Welcome(Welcome {
+            version: PROTOCOL_VERSION,
+            name: "zoë".into(),
+            session: 70_000,
+            users,
+            history: history.into_iter().collect(),
+            heartbeat_ms: 10_000,
+            max_frame: 1 << 20,
+            max_text: 4096,
+        }));
+        assert_eq!(ours, serde.to_vec());
+    }
+}

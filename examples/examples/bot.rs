@@ -1,0 +1,104 @@
+//! `bot`: a program that joins a room with `chatcore::Client` and answers
+//! commands said there.
+//!
+//! ```text
+//! cargo run -p chat-examples --example bot -- --server 127.0.0.1:6789
+//! ```
+//!
+//! | said in the room | answer |
+//! |---|---|
+//! | `!ping` | `pong` |
+//! | `!time` | the server's time (from the message's timestamp) |
+//! | `!who` | who is online |
+//! | `!echo TEXT` | `TEXT` |
+//! | `!help` | the list above |
+//!
+//! Its own messages are ignored. The room's events are printed like the
+//! terminal client prints them. It exits when the server closes the
+//! connection: 0 if the server shut down, 1 otherwise.
+
+use std::process::ExitCode;
+
+use chat_examples::clock::UtcTime;
+use chat_examples::render::{RoomView, Style, emit};
+use chatcore::protocol::{Chat, LeaveReason, ServerMessage};
+use chatcore::{Client, Event};
+use clap::Parser;
+
+/// A bot that answers `!ping`, `!time`, `!who`, `!echo` and `!help`.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Server address (host:port).
+    #[arg(long, default_value = "127.0.0.1:6789")]
+    server: String,
+    /// Name to log in with.
+    #[arg(long, default_value = "bot")]
+    name: String,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let style = Style::detect();
+    let client = match Client::connect(args.server.as_str(), &args.name) {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("bot: cannot join {}: {e}", args.server);
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut room = RoomView::new(client.welcome(), style);
+    emit(&style.notice(&format!(
+        "* bot logged in as {} on {}",
+        room.my_name(),
+        args.server
+    )));
+
+    loop {
+        let msg = match client.recv() {
+            Ok(Event::Message(msg)) => msg,
+            Ok(Event::Closed(why)) => {
+                let why = room
+                    .removed()
+                    .map_or(why, |r| format!("removed by the server ({r})"));
+                emit(&style.error(&format!("! disconnected: {why}")));
+                return if room.removed() == Some(LeaveReason::Shutdown) {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                };
+            }
+            Err(_) => return ExitCode::FAILURE,
+        };
+        for line in room.apply(&msg) {
+            emit(&line);
+        }
+        if let ServerMessage::Chat(chat) = &msg
+            && chat.session != room.me()
+            && let Some(answer) = answer(chat, &room)
+        {
+            // Only a broken connection fails here; `recv` reports it next.
+            let _ = client.send_chat(answer);
+        }
+    }
+}
+
+/// The answer to `chat`, if it is a command.
+fn answer(chat: &Chat, room: &RoomView) -> Option<String> {
+    let text = chat.text.trim();
+    let (command, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+    let rest = rest.trim();
+    match command {
+        "!ping" => Some("pong".to_owned()),
+        // The timestamp the server put on the command is its clock.
+        "!time" => Some(format!("server time: {}", UtcTime::from_unix_ms(chat.ts))),
+        "!who" => {
+            let names = room.roster().names();
+            Some(format!("{} online: {}", names.len(), names.join(", ")))
+        }
+        "!echo" if !rest.is_empty() => Some(rest.to_owned()),
+        "!echo" => Some("usage: !echo TEXT".to_owned()),
+        "!help" => Some("commands: !ping, !time, !who, !echo TEXT, !help".to_owned()),
+        _ => None,
+    }
+}

@@ -1,0 +1,305 @@
+//! `chat`: the terminal client. Usable by hand and from scripts.
+//!
+//! ```text
+//! cargo run -p chat-examples --example chat -- --server 127.0.0.1:6789 --name alice
+//! ```
+//!
+//! Each line on stdin is sent to the room; `/who`, `/help` and `/quit` are
+//! commands (`//text` sends `/text`). End of input quits like `/quit`.
+//! Stdout gets one line per event (see `chat_examples::render`):
+//!
+//! ```text
+//! * you are alice
+//! * 2 online: alice, bob
+//! * no recent messages
+//! [12:34:56Z] bob: hello
+//! * carol joined (3 online)
+//! * carol left (quit) (2 online)
+//! ! error rate_limited: too many messages; slow down
+//! ```
+//!
+//! Without `--name` the name is asked for on stdin (prompt on stderr). A name
+//! the server refuses is reported (`! error name_empty: the name is empty`)
+//! and asked again if stdin is a terminal; otherwise the program exits.
+//! Colour is used only when stdout is a terminal (and `NO_COLOR` is unset).
+//!
+//! Exit status: 0 after `/quit` or end of input; 1 when the connection fails
+//! or the server closes it; 2 for a bad command line; 3 when the name is
+//! refused and stdin is not a terminal (or the name prompt hits end of input).
+
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use chat_examples::render::{RoomView, Style, emit};
+use chatcore::client::ClientSender;
+use chatcore::protocol::ClientMessage;
+use chatcore::{Client, ClientError, Event};
+use clap::Parser;
+
+/// Connection failed or was closed by the server.
+const EXIT_CLOSED: u8 = 1;
+/// No acceptable name.
+const EXIT_NAME: u8 = 3;
+/// How long `/quit` waits for the server to close after our `bye`.
+const QUIT_LINGER: Duration = Duration::from_secs(2);
+/// Inputs buffered between the reading threads and the main loop; when full
+/// the readers wait, so a flood from the server is pushed back over TCP
+/// instead of piling up in memory.
+const INPUT_QUEUE: usize = 1024;
+
+/// Terminal chat client.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Server address (host:port).
+    #[arg(long, default_value = "127.0.0.1:6789")]
+    server: String,
+    /// Name to log in with; asked for on stdin if absent.
+    #[arg(long)]
+    name: Option<String>,
+}
+
+/// Everything the main loop waits for, from both reading threads.
+enum Input {
+    /// A line typed (without its line ending).
+    Line(String),
+    /// End of stdin (or a read error, with its text).
+    Eof(Option<String>),
+    /// Something from the server.
+    Net(Event),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let interactive = io::stdin().is_terminal();
+    let style = Style::detect();
+    let (client, requested) = match login(&args, interactive, style) {
+        Ok(logged_in) => logged_in,
+        Err(code) => return ExitCode::from(code),
+    };
+    let mut room = RoomView::new(client.welcome(), style);
+    for line in room.welcome_lines(client.welcome(), &requested) {
+        emit(&line);
+    }
+    if interactive {
+        emit(&style.notice("* type a message and press Enter; /help for commands"));
+    }
+
+    let sender = client.sender();
+    let (tx, inputs) = sync_channel(INPUT_QUEUE);
+    if let Err(e) = spawn_readers(client, tx) {
+        eprintln!("chat: cannot start threads: {e}");
+        return ExitCode::from(EXIT_CLOSED);
+    }
+
+    // One blocking receive per input: no polling, no timers while idle.
+    while let Ok(input) = inputs.recv() {
+        match input {
+            Input::Line(line) => match command(&line) {
+                Command::Say(text) => {
+                    // A failed write means the connection is gone; the
+                    // reader reports that as `Closed` right after.
+                    let _ = sender.send_chat(text);
+                }
+                Command::Nothing => {}
+                Command::Who => emit(&room.who_line()),
+                Command::Help => help(style),
+                Command::Unknown(cmd) => {
+                    emit(&style.error(&format!("! unknown command {cmd} (try /help)")))
+                }
+                Command::Quit => return quit(&sender, &inputs, &mut room),
+            },
+            Input::Eof(error) => {
+                if let Some(e) = error {
+                    eprintln!("chat: reading stdin: {e}");
+                }
+                return quit(&sender, &inputs, &mut room);
+            }
+            Input::Net(Event::Message(msg)) => {
+                for line in room.apply(&msg) {
+                    emit(&line);
+                }
+            }
+            Input::Net(Event::Closed(why)) => return closed(&room, &why, style),
+        }
+    }
+    // Both readers gone without a `Closed`: cannot happen, but is an end.
+    closed(&room, "connection lost", style)
+}
+
+/// Logs in, asking for a name as long as that makes sense.
+fn login(args: &Args, interactive: bool, style: Style) -> Result<(Client, String), u8> {
+    let mut given = args.name.clone();
+    loop {
+        let name = match given.take() {
+            Some(name) => name,
+            None => prompt_name(interactive)?,
+        };
+        match Client::connect(args.server.as_str(), &name) {
+            Ok(client) => return Ok((client, name)),
+            Err(ClientError::Refused { code, message }) => {
+                let msg = chatcore::protocol::ErrorMsg {
+                    code,
+                    message,
+                    reference: None,
+                };
+                emit(&chat_examples::render::error_line(&msg, style));
+                if !interactive {
+                    return Err(EXIT_NAME);
+                }
+                // The server would take another `hello` on the same
+                // connection, but `Client::connect` has closed it: reconnect.
+            }
+            Err(e) => {
+                eprintln!("chat: cannot join {}: {e}", args.server);
+                return Err(EXIT_CLOSED);
+            }
+        }
+    }
+}
+
+/// `name: ` on stderr, then a line from stdin. End of input is an error.
+fn prompt_name(interactive: bool) -> Result<String, u8> {
+    eprint!("name: ");
+    let _ = io::stderr().flush();
+    let mut line = String::new();
+    let read = io::stdin().lock().read_line(&mut line);
+    if !interactive || matches!(read, Ok(0)) {
+        // Nobody typed a line ending after the prompt: end its line.
+        eprintln!();
+    }
+    match read {
+        Ok(0) => {
+            eprintln!("chat: no name given");
+            Err(EXIT_NAME)
+        }
+        Ok(_) => Ok(trim_line_end(line)),
+        Err(e) => {
+            eprintln!("chat: reading the name: {e}");
+            Err(EXIT_NAME)
+        }
+    }
+}
+
+/// Starts the stdin thread and the thread that hands over the client's
+/// events; both feed `tx`. The client moves into its thread.
+fn spawn_readers(client: Client, tx: SyncSender<Input>) -> io::Result<()> {
+    let net_tx = tx.clone();
+    thread::Builder::new()
+        .name("server-events".into())
+        .spawn(move || {
+            loop {
+                let event = client
+                    .recv()
+                    .unwrap_or_else(|_| Event::Closed("gone".into()));
+                let last = matches!(event, Event::Closed(_));
+                if net_tx.send(Input::Net(event)).is_err() || last {
+                    return;
+                }
+            }
+        })?;
+    thread::Builder::new().name("stdin".into()).spawn(move || {
+        let mut stdin = io::stdin().lock();
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            let input = match stdin.read_until(b'\n', &mut buf) {
+                Ok(0) => Input::Eof(None),
+                // Not UTF-8? Send what can be read rather than nothing.
+                Ok(_) => Input::Line(trim_line_end(String::from_utf8_lossy(&buf).into())),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Input::Eof(Some(e.to_string())),
+            };
+            let last = matches!(input, Input::Eof(_));
+            if tx.send(input).is_err() || last {
+                return;
+            }
+        }
+    })?;
+    Ok(())
+}
+
+fn trim_line_end(mut line: String) -> String {
+    while line.ends_with(['\n', '\r']) {
+        line.pop();
+    }
+    line
+}
+
+/// What a typed line asks for.
+#[derive(Debug, PartialEq)]
+enum Command<'a> {
+    Say(&'a str),
+    Nothing,
+    Who,
+    Help,
+    Quit,
+    Unknown(&'a str),
+}
+
+fn command(line: &str) -> Command<'_> {
+    if line.starts_with("//") {
+        // `//text` says `/text`.
+        return Command::Say(&line[1..]);
+    }
+    if line.trim().is_empty() {
+        return Command::Nothing;
+    }
+    if !line.starts_with('/') {
+        return Command::Say(line);
+    }
+    match line.split_whitespace().next().unwrap_or(line) {
+        "/who" => Command::Who,
+        "/help" | "/?" => Command::Help,
+        "/quit" | "/exit" => Command::Quit,
+        other => Command::Unknown(other),
+    }
+}
+
+fn help(style: Style) {
+    for line in [
+        "* /who   who is online",
+        "* /quit  leave the room (end of input does the same)",
+        "* /help  this text",
+        "* any other line is sent to the room; start it with // to send a line beginning with /",
+    ] {
+        emit(&style.notice(line));
+    }
+}
+
+/// Says `bye`, shows what arrives until the server closes (at most
+/// [`QUIT_LINGER`]), and exits 0.
+fn quit(sender: &ClientSender, inputs: &Receiver<Input>, room: &mut RoomView) -> ExitCode {
+    if sender.send(&ClientMessage::Bye).is_ok() {
+        // Waiting for the server to close first means our `bye` is read
+        // before the socket goes away, so others see us leave as `quit`.
+        let deadline = Instant::now() + QUIT_LINGER;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match inputs.recv_timeout(left) {
+                Ok(Input::Net(Event::Message(msg))) => {
+                    for line in room.apply(&msg) {
+                        emit(&line);
+                    }
+                }
+                Ok(Input::Net(Event::Closed(_))) => break,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The server closed the connection: say why, exit 1.
+fn closed(room: &RoomView, why: &str, style: Style) -> ExitCode {
+    let why = match room.removed() {
+        Some(reason) => format!("removed by the server ({reason})"),
+        None => why.to_owned(),
+    };
+    emit(&style.error(&format!("! disconnected: {why}")));
+    ExitCode::from(EXIT_CLOSED)
+}

@@ -1,0 +1,320 @@
+//! A room as a transcript: one line per event, stable enough to parse.
+//!
+//! | event | line |
+//! |---|---|
+//! | chat | `[12:34:56Z] alice: hello` |
+//! | join | `* bob joined (3 online)` |
+//! | leave | `* bob left (quit) (2 online)` |
+//! | removed ourselves | `* you were removed (kicked)` |
+//! | refusal | `! error rate_limited: too many messages; slow down` |
+//! | who | `* 2 online: alice, bob` |
+//!
+//! Untrusted text goes through [`one_line`], so a line is always one line.
+//! Colour is only added by a [`Style`] made for a terminal.
+
+use std::io::{IsTerminal, Write};
+
+use chatcore::Roster;
+use chatcore::client::Change;
+use chatcore::protocol::{Chat, ErrorMsg, LeaveReason, ServerMessage, Welcome};
+
+use crate::clock;
+use crate::text::one_line;
+
+/// Whether to colour the output (only ever for a terminal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Style {
+    color: bool,
+}
+
+impl Style {
+    /// No escape codes at all.
+    pub fn plain() -> Self {
+        Self { color: false }
+    }
+
+    /// Colour if stdout is a terminal, `NO_COLOR` is unset and `TERM` is not
+    /// `dumb`; plain otherwise (pipes, files, scripts).
+    pub fn detect() -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+        Self {
+            color: std::io::stdout().is_terminal() && !no_color && !dumb,
+        }
+    }
+
+    fn paint(self, sgr: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{sgr}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// For `*` notices.
+    pub fn notice(self, text: &str) -> String {
+        self.paint("36", text)
+    }
+
+    /// For `!` errors.
+    pub fn error(self, text: &str) -> String {
+        self.paint("31", text)
+    }
+
+    fn dim(self, text: &str) -> String {
+        self.paint("2", text)
+    }
+
+    fn bold(self, text: &str) -> String {
+        self.paint("1", text)
+    }
+}
+
+/// Writes one line to stdout and flushes it. If stdout is gone (a closed
+/// pipe), there is nobody left to talk to: exit with status 1.
+pub fn emit(line: &str) {
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+        std::process::exit(1);
+    }
+}
+
+/// What one client knows about the room: who it is and who is online.
+#[derive(Debug, Clone)]
+pub struct RoomView {
+    roster: Roster,
+    me: u64,
+    my_name: String,
+    removed: Option<LeaveReason>,
+    style: Style,
+}
+
+impl RoomView {
+    /// The room as the `welcome` describes it.
+    pub fn new(welcome: &Welcome, style: Style) -> Self {
+        Self {
+            roster: Roster::from_welcome(welcome),
+            me: welcome.session,
+            my_name: welcome.name.clone(),
+            removed: None,
+            style,
+        }
+    }
+
+    /// Our session.
+    pub fn me(&self) -> u64 {
+        self.me
+    }
+
+    /// Our name in the room.
+    pub fn my_name(&self) -> &str {
+        &self.my_name
+    }
+
+    /// Who is online.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// Why the server removed us, once it said so (a `left` about ourselves,
+    /// e.g. `kicked` or `shutdown`).
+    pub fn removed(&self) -> Option<LeaveReason> {
+        self.removed
+    }
+
+    /// The lines printed after login: who we are (noting a renaming when
+    /// `requested` was taken), who is online, and the recent history.
+    pub fn welcome_lines(&self, welcome: &Welcome, requested: &str) -> Vec<String> {
+        let s = self.style;
+        let mut lines = Vec::new();
+        let mut me = format!("* you are {}", one_line(&welcome.name));
+        if welcome.name != requested.trim() {
+            me.push_str(&format!(" ({} was taken)", one_line(requested.trim())));
+        }
+        lines.push(s.notice(&me));
+        lines.push(self.who_line());
+        if welcome.history.is_empty() {
+            lines.push(s.notice("* no recent messages"));
+        } else {
+            let n = welcome.history.len();
+            let plural = if n == 1 { "" } else { "s" };
+            lines.push(s.notice(&format!("* last {n} message{plural}:")));
+            lines.extend(welcome.history.iter().map(|c| chat_line(c, s)));
+        }
+        lines
+    }
+
+    /// `* 2 online: alice, bob` (names sorted).
+    pub fn who_line(&self) -> String {
+        let names: Vec<String> = self
+            .roster
+            .names()
+            .iter()
+            .map(|n| one_line(n).into_owned())
+            .collect();
+        self.style.notice(&format!(
+            "* {} online: {}",
+            self.roster.len(),
+            names.join(", ")
+        ))
+    }
+
+    /// Takes in a server message; returns the lines to print for it (none
+    /// for pongs, repeats and other bookkeeping).
+    pub fn apply(&mut self, msg: &ServerMessage) -> Vec<String> {
+        let s = self.style;
+        match msg {
+            ServerMessage::Chat(chat) => vec![chat_line(chat, s)],
+            ServerMessage::Error(e) => vec![error_line(e, s)],
+            ServerMessage::Joined(_) | ServerMessage::Left(_) | ServerMessage::Presence(_) => {
+                // Count as the batch is applied, so each line shows the
+                // number online right after that change.
+                let mut online = self.roster.len();
+                let changes = self.roster.apply(msg);
+                let mut lines = Vec::new();
+                for change in changes {
+                    let line = match change {
+                        Change::Joined(u) => {
+                            online += 1;
+                            format!("* {} joined ({online} online)", one_line(&u.name))
+                        }
+                        Change::Left(u, reason) if u.session == self.me => {
+                            online -= 1;
+                            self.removed = Some(reason);
+                            format!("* you were removed ({reason})")
+                        }
+                        Change::Left(u, reason) => {
+                            online -= 1;
+                            format!("* {} left ({reason}) ({online} online)", one_line(&u.name))
+                        }
+                    };
+                    lines.push(s.notice(&line));
+                }
+                lines
+            }
+            ServerMessage::Welcome(_) | ServerMessage::Ping(_) | ServerMessage::Pong(_) => {
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// `[12:34:56Z] alice: hello`.
+pub fn chat_line(chat: &Chat, style: Style) -> String {
+    format!(
+        "{} {}: {}",
+        style.dim(&format!("[{}]", clock::hms(chat.ts))),
+        style.bold(&one_line(&chat.from)),
+        one_line(&chat.text)
+    )
+}
+
+/// `! error rate_limited: too many messages; slow down`.
+pub fn error_line(e: &ErrorMsg, style: Style) -> String {
+    style.error(&format!("! error {}: {}", e.code, one_line(&e.message)))
+}
+
+#[cfg(test)]
+mod tests {
+    use chatcore::protocol::{Departure, ErrorCode, Joined, Left, Presence, UserInfo};
+
+    use super::*;
+
+    fn user(name: &str, session: u64) -> UserInfo {
+        UserInfo {
+            name: name.into(),
+            session,
+        }
+    }
+
+    fn welcome() -> Welcome {
+        Welcome {
+            version: 1,
+            name: "alice(1)".into(),
+            session: 7,
+            users: vec![user("alice", 3), user("alice(1)", 7)],
+            history: vec![Chat {
+                id: 1,
+                from: "alice".into(),
+                session: 3,
+                text: "hi\nthere".into(),
+                ts: 1_700_000_000_000,
+                reference: None,
+            }],
+            heartbeat_ms: 10_000,
+            max_frame: 1 << 20,
+            max_text: 4096,
+        }
+    }
+
+    #[test]
+    fn welcome_lines_say_who_we_are_who_is_here_and_the_history() {
+        let w = welcome();
+        let view = RoomView::new(&w, Style::plain());
+        assert_eq!(
+            view.welcome_lines(&w, " alice "),
+            vec![
+                "* you are alice(1) (alice was taken)",
+                "* 2 online: alice, alice(1)",
+                "* last 1 message:",
+                "[22:13:20Z] alice: hi\\nthere",
+            ]
+        );
+    }
+
+    #[test]
+    fn presence_lines_count_as_they_go_and_repeats_are_silent() {
+        let w = welcome();
+        let mut view = RoomView::new(&w, Style::plain());
+        // Our own join, as the server also broadcasts it: nothing to say.
+        let own = ServerMessage::Joined(Joined {
+            name: "alice(1)".into(),
+            session: 7,
+            ts: 0,
+        });
+        assert!(view.apply(&own).is_empty());
+        let batch = ServerMessage::Presence(Presence {
+            ts: 0,
+            joined: vec![user("bob", 8), user("carol", 9)],
+            left: vec![Departure {
+                name: "alice".into(),
+                session: 3,
+                reason: LeaveReason::Timeout,
+            }],
+        });
+        assert_eq!(
+            view.apply(&batch),
+            vec![
+                "* bob joined (3 online)",
+                "* carol joined (4 online)",
+                "* alice left (timeout) (3 online)",
+            ]
+        );
+        let kicked = ServerMessage::Left(Left {
+            name: "alice(1)".into(),
+            session: 7,
+            ts: 0,
+            reason: LeaveReason::Kicked,
+        });
+        assert_eq!(view.apply(&kicked), vec!["* you were removed (kicked)"]);
+        assert_eq!(view.removed(), Some(LeaveReason::Kicked));
+        assert_eq!(view.who_line(), "* 2 online: bob, carol");
+    }
+
+    #[test]
+    fn errors_and_colour() {
+        let e = ErrorMsg {
+            code: ErrorCode::RateLimited,
+            message: "slow down".into(),
+            reference: None,
+        };
+        assert_eq!(
+            error_line(&e, Style::plain()),
+            "! error rate_limited: slow down"
+        );
+        assert_eq!(
+            error_line(&e, Style { color: true }),
+            "\x1b[31m! error rate_limited: slow down\x1b[0m"
+        );
+    }
+}

@@ -1,0 +1,361 @@
+//! The `chat` and `bot` examples as programs: each test hosts a real
+//! chatcore server in-process on a free port and runs the compiled example
+//! binaries as child processes, talking to them over stdin/stdout.
+//!
+//! `cargo test -p chat-examples` builds the examples before running this
+//! (they sit in `target/<profile>/examples/`). Running only this test
+//! target (`--test terminal_client`) does not build them; a missing binary
+//! fails with a message saying so.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use chatcore::protocol::ServerMessage;
+use chatcore::{Client, Event, RunningServer, Server};
+
+/// Upper bound for any single wait.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A server on 127.0.0.1, any free port, without voice.
+fn start_server() -> RunningServer {
+    Server::builder()
+        .listen("127.0.0.1:0".parse().expect("address"))
+        .voice_listen(None)
+        .build()
+        .expect("bind the server")
+        .spawn()
+        .expect("start the server")
+}
+
+/// An example binary next to this test's: `.../debug/deps/terminal_client-*`
+/// -> `.../debug/examples/NAME`.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary in <target>/<profile>/deps");
+    let path = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo test -p chat-examples` (which builds the examples) \
+         or `cargo build -p chat-examples --examples` first",
+        path.display()
+    );
+    path
+}
+
+/// Which stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Out,
+    Err,
+}
+
+/// A child process whose output lines are collected as they come. Killed
+/// (and reaped) when dropped, so no test leaves one behind, even on panic.
+struct Proc {
+    label: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<(Stream, String)>,
+    /// Everything read so far, for failure messages and later checks.
+    seen: Vec<(Stream, String)>,
+}
+
+impl Proc {
+    fn spawn(label: &str, program: &str, args: &[&str]) -> Self {
+        let mut child = Command::new(example(program))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("NO_COLOR", "1")
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {program}: {e}"));
+        let (tx, lines) = channel();
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        forward(stdout, Stream::Out, tx.clone());
+        forward(stderr, Stream::Err, tx);
+        Self {
+            label: label.to_owned(),
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Runs `chat --server ADDR --name NAME`.
+    fn chat(server: &RunningServer, name: &str) -> Self {
+        let addr = server.local_addr().to_string();
+        Self::spawn(name, "chat", &["--server", &addr, "--name", name])
+    }
+
+    fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|e| panic!("{}: write {line:?}: {e}", self.label));
+    }
+
+    fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits (at most [`TIMEOUT`]) for a stdout line matching `pred`; returns it.
+    fn expect_out(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        self.expect(Stream::Out, what, pred)
+    }
+
+    fn expect(&mut self, stream: Stream, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((s, line)) => {
+                    self.seen.push((s, line.clone()));
+                    if s == stream && pred(&line) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.fail(&format!("timed out waiting for {what}"))
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.fail(&format!("output ended before {what}"))
+                }
+            }
+        }
+    }
+
+    /// Waits (at most [`TIMEOUT`]) for the process to exit, then collects
+    /// the rest of its output.
+    fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + TIMEOUT;
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+                Ok(None) => self.fail("timed out waiting for the process to exit"),
+                Err(e) => self.fail(&format!("wait: {e}")),
+            }
+        };
+        // The pipes close with the process; take what is left.
+        while let Ok(line) = self.lines.recv_timeout(TIMEOUT) {
+            self.seen.push(line);
+        }
+        status
+    }
+
+    fn stdout_lines(&self) -> Vec<&str> {
+        self.seen
+            .iter()
+            .filter(|(s, _)| *s == Stream::Out)
+            .map(|(_, l)| l.as_str())
+            .collect()
+    }
+
+    fn fail(&mut self, why: &str) -> ! {
+        let _ = self.child.kill();
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        let transcript: Vec<String> = self
+            .seen
+            .iter()
+            .map(|(s, l)| format!("  {s:?}: {l}"))
+            .collect();
+        panic!(
+            "{}: {why}; output so far:\n{}",
+            self.label,
+            transcript.join("\n")
+        );
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends each line of `from` to `tx` until end of file.
+fn forward(from: impl Read + Send + 'static, stream: Stream, tx: Sender<(Stream, String)>) {
+    thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { return };
+            if tx.send((stream, line)).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// `[12:34:56Z] alice: text`?
+fn is_chat(line: &str, from: &str, text: &str) -> bool {
+    let Some(rest) = line.strip_prefix('[') else {
+        return false;
+    };
+    let Some((time, said)) = rest.split_once("] ") else {
+        return false;
+    };
+    let t = time.as_bytes();
+    time.len() == 9
+        && t[2] == b':'
+        && t[5] == b':'
+        && t[8] == b'Z'
+        && said == format!("{from}: {text}")
+}
+
+#[test]
+fn two_users_chat_list_each_other_and_quit() {
+    let server = start_server();
+
+    let mut alice = Proc::chat(&server, "alice");
+    alice.expect_out("alice's login", |l| l == "* you are alice");
+    alice.expect_out("alice's roster", |l| l == "* 1 online: alice");
+    alice.expect_out("alice's history", |l| l == "* no recent messages");
+
+    let mut bob = Proc::chat(&server, "bob");
+    bob.expect_out("bob's login", |l| l == "* you are bob");
+    bob.expect_out("bob's roster", |l| l == "* 2 online: alice, bob");
+    alice.expect_out("bob's arrival", |l| l == "* bob joined (2 online)");
+
+    alice.send("hello from alice");
+    let line = bob.expect_out("alice's message", |l| {
+        is_chat(l, "alice", "hello from alice")
+    });
+    assert!(line.starts_with('['), "{line}");
+    // The sender sees its own message come back from the server too.
+    alice.expect_out("alice's own copy", |l| {
+        is_chat(l, "alice", "hello from alice")
+    });
+
+    bob.send("/who");
+    bob.expect_out("/who", |l| l == "* 2 online: alice, bob");
+
+    // A second alice is renamed and sees the history.
+    let mut alice2 = Proc::chat(&server, "alice");
+    alice2.expect_out("renamed login", |l| {
+        l == "* you are alice(1) (alice was taken)"
+    });
+    alice2.expect_out("roster", |l| l == "* 3 online: alice, alice(1), bob");
+    alice2.expect_out("history", |l| is_chat(l, "alice", "hello from alice"));
+    bob.expect_out("alice(1) arrival", |l| l == "* alice(1) joined (3 online)");
+    alice2.send("/quit");
+    assert_eq!(alice2.wait_exit().code(), Some(0), "/quit exits 0");
+    bob.expect_out("alice(1) leaving", |l| {
+        l == "* alice(1) left (quit) (2 online)"
+    });
+
+    alice.send("/quit");
+    assert_eq!(alice.wait_exit().code(), Some(0), "/quit exits 0");
+    bob.expect_out("alice leaving", |l| l == "* alice left (quit) (1 online)");
+
+    // End of input is a quit too.
+    bob.close_stdin();
+    assert_eq!(bob.wait_exit().code(), Some(0), "EOF exits 0");
+
+    // Nothing but transcript lines on stdout: no prompts, no escape codes.
+    for line in bob.stdout_lines() {
+        assert!(
+            line.starts_with("* ") || line.starts_with('['),
+            "unexpected line {line:?}"
+        );
+        assert!(!line.contains('\x1b'), "escape code in {line:?}");
+    }
+}
+
+#[test]
+fn an_empty_name_is_refused_with_the_servers_message() {
+    let server = start_server();
+    let addr = server.local_addr().to_string();
+
+    // The name asked for on stdin; stdin is not a terminal, so no second try.
+    let mut nobody = Proc::spawn("nobody", "chat", &["--server", &addr]);
+    nobody.send("   ");
+    nobody.expect_out("the refusal", |l| {
+        l == "! error name_empty: the name is empty"
+    });
+    let status = nobody.wait_exit();
+    assert!(!status.success(), "a refused name exits non-zero: {status}");
+    assert!(
+        nobody
+            .seen
+            .iter()
+            .any(|(s, l)| *s == Stream::Err && l.starts_with("name: ")),
+        "the name was asked for on stderr: {:?}",
+        nobody.seen
+    );
+
+    // The same from the command line.
+    let mut empty = Proc::chat(&server, "");
+    empty.expect_out("the refusal", |l| {
+        l == "! error name_empty: the name is empty"
+    });
+    assert!(!empty.wait_exit().success());
+}
+
+#[test]
+fn the_client_exits_non_zero_when_the_server_goes_away() {
+    let server = start_server();
+    let mut carol = Proc::chat(&server, "carol");
+    carol.expect_out("carol's login", |l| l == "* you are carol");
+    server.stop().expect("stop the server");
+    carol.expect_out("the reason", |l| l == "* you were removed (shutdown)");
+    carol.expect_out("the disconnection", |l| {
+        l == "! disconnected: removed by the server (shutdown)"
+    });
+    let status = carol.wait_exit();
+    assert_eq!(status.code(), Some(1), "{status}");
+}
+
+#[test]
+fn the_bot_answers_ping_echo_and_who() {
+    let server = start_server();
+    let addr = server.local_addr().to_string();
+    let mut bot = Proc::spawn("bot", "bot", &["--server", &addr]);
+    bot.expect_out("the bot's login", |l| {
+        l.starts_with("* bot logged in as bot")
+    });
+
+    let dave = Client::connect(server.local_addr(), "dave").expect("dave logs in");
+    let answer = |question: &str| -> String {
+        dave.send_chat(question).expect("send");
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match dave.recv_timeout(left).expect("connection open") {
+                Some(Event::Message(ServerMessage::Chat(chat))) if chat.from == "bot" => {
+                    return chat.text;
+                }
+                Some(Event::Closed(why)) => panic!("closed while waiting: {why}"),
+                Some(_) => {}
+                None => panic!("no answer from the bot to {question:?}"),
+            }
+        }
+    };
+    assert_eq!(answer("!ping"), "pong");
+    assert_eq!(answer("!echo hi  there"), "hi  there");
+    assert_eq!(answer("!who"), "2 online: bot, dave");
+    assert!(answer("!time").starts_with("server time: 20"));
+    // The bot saw dave's messages like the terminal client would.
+    bot.expect_out("dave's ping", |l| is_chat(l, "dave", "!ping"));
+    bot.expect_out("its own answer", |l| is_chat(l, "bot", "pong"));
+
+    drop(dave);
+    server.stop().expect("stop the server");
+    assert!(
+        bot.wait_exit().success(),
+        "the bot exits 0 when the server shuts down"
+    );
+}
