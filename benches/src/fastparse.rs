@@ -149,14 +149,17 @@ pub fn parse(body: &[u8]) -> Option<Frame<'_>> {
             b"seq" => f.seq = r.uint()?,
             b"text" => f.text = r.str()?,
             b"code" => f.code = r.str()?,
-            b"users" | b"joined" => {
-                let n = r.array_len()?;
-                if key == b"users" {
-                    f.users = n;
-                } else {
-                    f.joined = n;
-                }
-                r.skip(n)?;
+            // The server writes `users` (welcome) and `joined` (presence)
+            // after every field the generator needs; in a connection storm
+            // these arrays are most of the bytes, so reading stops at their
+            // length instead of walking thousands of entries.
+            b"users" => {
+                f.users = r.array_len()?;
+                break;
+            }
+            b"joined" => {
+                f.joined = r.array_len()?;
+                break;
             }
             _ => r.skip(1)?,
         }

@@ -63,7 +63,6 @@ impl Histogram {
         self.max = self.max.max(micros);
     }
 
-
     /// Smallest sample (0 if none).
     pub fn min(&self) -> u64 {
         if self.count == 0 { 0 } else { self.min }

@@ -26,7 +26,7 @@ use crate::fastparse;
 use crate::histogram::Histogram;
 
 /// Logins in progress at once.
-const MAX_IN_FLIGHT: usize = 512;
+const MAX_IN_FLIGHT: usize = 1000;
 /// Bytes of the send timestamp at the start of each text.
 const STAMP: usize = 16;
 /// Largest frame the generator accepts from the server.
