@@ -90,6 +90,8 @@ pub(crate) struct Reactor {
     /// Time at the start of this turn; one clock read per turn.
     pub(crate) now: Instant,
     next_sweep: Instant,
+    /// Earliest time the next batch of joins/leaves may be announced.
+    next_presence: Instant,
     accept_paused_until: Option<Instant>,
     /// Set when shutdown began: the loop ends when every connection is gone
     /// or at this deadline.
@@ -144,7 +146,7 @@ impl Reactor {
         let (handle, commands) = ServerHandle::new(waker);
 
         let bind_err = |addr| move |source| ServerError::Bind { addr, source };
-        let mut listener = TcpListener::bind(config.listen).map_err(bind_err(config.listen))?;
+        let mut listener = listen(config.listen).map_err(bind_err(config.listen))?;
         let local_addr = listener.local_addr().map_err(bind_err(config.listen))?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
@@ -179,6 +181,7 @@ impl Reactor {
             conns: Slab::new(),
             room,
             next_sweep: now + config.tick(),
+            next_presence: now,
             config,
             hooks,
             commands,
@@ -231,6 +234,9 @@ impl Reactor {
         }
         if let Some(t) = self.shutdown_deadline {
             next = next.min(t);
+        }
+        if self.room.presence_pending() {
+            next = next.min(self.next_presence);
         }
         next.saturating_duration_since(Instant::now())
     }
@@ -285,11 +291,25 @@ impl Reactor {
             self.next_sweep = self.now + self.config.tick();
         }
         self.close_doomed();
-        self.flush_presence();
+        self.end_of_turn_presence();
         self.flush_all();
         self.close_doomed();
-        self.flush_presence();
+        self.end_of_turn_presence();
         self.flush_all();
+    }
+
+    /// Welcomes go out every turn (a login should be quick); joins and
+    /// leaves are announced at most every `PRESENCE_BATCH`, so that during a
+    /// connection storm each member gets one presence frame per batch instead
+    /// of one per loop turn. A chat message flushes them at once (nobody sees
+    /// a message from someone not yet announced).
+    fn end_of_turn_presence(&mut self) {
+        let (room, mut out) = self.outbox();
+        room.flush_welcomes(&mut out);
+        if room.presence_pending() && self.now >= self.next_presence {
+            self.flush_presence();
+            self.next_presence = self.now + PRESENCE_BATCH;
+        }
     }
 
     /// The room's outbox over this reactor's connections.
@@ -785,6 +805,23 @@ impl Reactor {
     }
 }
 
+/// Pending connections the kernel may hold for us (it caps this at
+/// `net.core.somaxconn`). mio's default of 1024 overflows in a connection
+/// storm while a loop turn is busy writing, and every dropped SYN costs the
+/// client a one-second retransmission.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// A non-blocking listener with address reuse and a deep accept queue.
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
 /// Binds the voice port: TCP and UDP on the same port number. With port 0
 /// the UDP socket must take the port the TCP listener was given, which may
 /// be taken for UDP: then try another port, a few times.
@@ -792,7 +829,7 @@ fn bind_voice(addr: SocketAddr) -> Result<(TcpListener, UdpSocket, SocketAddr), 
     let bind_err = |addr| move |source| ServerError::Bind { addr, source };
     let mut attempts = if addr.port() == 0 { 16 } else { 1 };
     loop {
-        let tcp = TcpListener::bind(addr).map_err(bind_err(addr))?;
+        let tcp = listen(addr).map_err(bind_err(addr))?;
         let bound = tcp.local_addr().map_err(bind_err(addr))?;
         match UdpSocket::bind(bound) {
             Ok(udp) => return Ok((tcp, udp, bound)),
@@ -832,6 +869,9 @@ pub(crate) fn error_frame(code: ErrorCode, message: &str, reference: Option<u64>
         reference,
     }))
 }
+
+/// Shortest time between two announcements of joins and leaves.
+const PRESENCE_BATCH: Duration = Duration::from_millis(25);
 
 /// Errors after which accepting again at once would fail again.
 fn is_resource_exhaustion(e: &io::Error) -> bool {

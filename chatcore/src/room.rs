@@ -198,6 +198,11 @@ impl Room {
         self.broadcast(&encode_server(&msg), out);
     }
 
+    /// Whether joins or leaves wait to be announced.
+    pub fn presence_pending(&self) -> bool {
+        !self.pending_joined.is_empty() || !self.pending_left.is_empty()
+    }
+
     /// Whether connection `key` joined but has not been sent its `welcome`.
     /// Anything else for it must wait: call [`Room::flush_welcomes`] first.
     pub fn welcome_pending(&self, key: usize) -> bool {

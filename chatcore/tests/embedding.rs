@@ -110,7 +110,7 @@ fn the_handle_broadcasts_lists_kicks_and_counts() {
     let got = b.until_closed();
     assert!(got.iter().any(|m| matches!(m, ServerMessage::Left(l)
         if l.session == wb.session && l.reason == LeaveReason::Kicked)));
-    a.until(|m| matches!(m, ServerMessage::Left(l) if l.reason == LeaveReason::Kicked));
+    assert_eq!(a.until_left(wb.session), LeaveReason::Kicked);
 
     let stats = server.handle().stats().expect("stats");
     assert_eq!(stats.members, 1);

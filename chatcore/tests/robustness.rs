@@ -148,12 +148,9 @@ fn a_frozen_client_is_removed_by_the_heartbeat_and_the_room_is_told() {
     let (mut watcher, _) = Raw::login(addr, "watcher");
     let (_frozen, wf) = Raw::login(addr, "frozen"); // never reads or writes again
     let start = Instant::now();
-    let m = watcher.until(|m| matches!(m, ServerMessage::Left(l) if l.session == wf.session));
+    let reason = watcher.until_left(wf.session);
     let waited = start.elapsed();
-    match m {
-        ServerMessage::Left(l) => assert_eq!(l.reason, LeaveReason::Timeout),
-        _ => unreachable!(),
-    }
+    assert_eq!(reason, LeaveReason::Timeout);
     // Idle timeout is 300 ms, checked every 25 ms: generous bounds for a
     // loaded machine, but proof it was the heartbeat and not something else.
     assert!(
@@ -221,6 +218,12 @@ fn a_reader_that_stops_reading_is_cut_off_as_slow_while_others_keep_up() {
                     assert_eq!(l.reason, LeaveReason::Slow);
                     slow_left = true;
                 }
+                Some(Some(ServerMessage::Presence(p)))
+                    if p.left.iter().any(|d| d.session == ws.session) =>
+                {
+                    assert!(p.left.iter().any(|d| d.reason == LeaveReason::Slow));
+                    slow_left = true;
+                }
                 Some(Some(_)) => {}
                 Some(None) => panic!("reader disconnected"),
                 None if received < sent => panic!("reader stalled at {received}/{sent}"),
@@ -240,10 +243,7 @@ fn a_half_closed_connection_leaves_the_room() {
     let (mut watcher, _) = Raw::login(addr, "watcher");
     let (half, wh) = Raw::login(addr, "half");
     half.stream.shutdown(Shutdown::Write).expect("shutdown");
-    match watcher.until(|m| matches!(m, ServerMessage::Left(l) if l.session == wh.session)) {
-        ServerMessage::Left(l) => assert_eq!(l.reason, LeaveReason::Quit),
-        _ => unreachable!(),
-    }
+    assert_eq!(watcher.until_left(wh.session), LeaveReason::Quit);
 }
 
 #[test]

@@ -260,15 +260,7 @@ fn leaving_is_announced_with_its_reason() {
     let (mut a, _) = Raw::login(addr, "alice");
     let (mut b, wb) = Raw::login(addr, "bob");
     b.send(&chatcore::protocol::ClientMessage::Bye);
-    let m = a.until(|m| matches!(m, ServerMessage::Left(_)));
-    match m {
-        ServerMessage::Left(l) => {
-            assert_eq!(l.session, wb.session);
-            assert_eq!(l.name, "bob");
-            assert_eq!(l.reason, LeaveReason::Quit);
-        }
-        _ => unreachable!(),
-    }
+    assert_eq!(a.until_left(wb.session), LeaveReason::Quit);
     // The server closes the connection; nothing but presence came first.
     let rest = b.until_closed();
     assert!(

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use chatcore::protocol::{
-    ChatSend, ClientMessage, DecodeError, ErrorCode, Hello, Seq, ServerMessage, Welcome,
-    decode_server, encode_client,
+    ChatSend, ClientMessage, DecodeError, ErrorCode, Hello, LeaveReason, Seq, ServerMessage,
+    Welcome, decode_server, encode_client,
 };
 use chatcore::{RunningServer, Server, ServerConfig};
 
@@ -141,6 +141,23 @@ impl Raw {
                 Some(m) if pred(&m) => return m,
                 Some(_) => {}
                 None => panic!("connection closed while waiting"),
+            }
+        }
+    }
+
+    /// Waits until the room announces that `session` left, as a `left` or
+    /// inside a `presence` batch; returns the reason.
+    pub fn until_left(&mut self, session: u64) -> LeaveReason {
+        loop {
+            match self.next() {
+                Some(ServerMessage::Left(l)) if l.session == session => return l.reason,
+                Some(ServerMessage::Presence(p)) => {
+                    if let Some(d) = p.left.iter().find(|d| d.session == session) {
+                        return d.reason;
+                    }
+                }
+                Some(_) => {}
+                None => panic!("connection closed while waiting for {session} to leave"),
             }
         }
     }
