@@ -91,6 +91,9 @@ pub struct Outcome {
     pub unparsed: u64,
     /// Seconds the whole run took.
     pub wall_s: f64,
+    /// Deliveries per second the plan asks for: messages per second in total
+    /// times the members each one goes to.
+    pub offered_per_s: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,6 +342,7 @@ pub fn run(plan: &Plan, on_all_joined: &mut dyn FnMut()) -> Result<Outcome> {
         out.total_s = last_delivery.saturating_duration_since(t0).as_secs_f64();
     }
     out.wall_s = start.elapsed().as_secs_f64();
+    out.offered_per_s = total_rate * plan.clients as f64;
     Ok(out)
 }
 

@@ -54,6 +54,7 @@ pub fn json(o: &Outcome, m: &Memory) -> String {
         "total_s": o.total_s,
         "wall_s": o.wall_s,
         "deliveries_per_s": rate(o),
+        "offered_per_s": o.offered_per_s,
         "presence_min_known": o.presence_min_known,
         "max_send_lag_ms": o.max_send_lag_ms,
         "unparsed": o.unparsed,

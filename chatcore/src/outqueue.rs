@@ -8,16 +8,32 @@ use bytes::{Buf, Bytes};
 /// Most buffers handed to one `writev` call (the kernel allows 1024).
 const MAX_IOVECS: usize = 128;
 
-/// Frames waiting to be written to one socket, oldest first.
+/// One piece of pending output.
+#[derive(Debug, Clone)]
+enum Chunk {
+    /// A frame (or several, or part of one) in its own buffer.
+    Bytes(Bytes),
+    /// Bytes `start..end` of this loop turn's broadcast buffer, which is not
+    /// frozen yet; [`OutQueue::resolve`] turns it into `Bytes` before writing.
+    Turn { start: usize, end: usize },
+}
+
+/// Output waiting to be written to one socket, oldest first.
 ///
-/// Frames are `Bytes`, usually shared with every other member's queue, so
-/// queueing a broadcast costs a reference-count increment, not a copy.
+/// Private frames are `Bytes` of their own. Broadcasts are appended once to
+/// the loop turn's shared buffer and each member's queue records only the
+/// byte range; consecutive broadcasts extend the same range. So queueing a
+/// broadcast for a member is an integer update, and at the end of the turn
+/// a member's share of all the turn's broadcasts is one slice of one buffer:
+/// one iovec, one large copy into the kernel instead of one per message.
 #[derive(Debug, Default)]
 pub struct OutQueue {
-    /// Frames, the front one possibly partly written already.
-    frames: VecDeque<Bytes>,
-    /// Sum of the lengths in `frames`: what the slow-consumer cap checks.
+    /// Pending chunks; the front one possibly partly written already.
+    chunks: VecDeque<Chunk>,
+    /// Sum of the chunk lengths: what the slow-consumer cap checks.
     bytes: usize,
+    /// Index of the first `Chunk::Turn`, if any (they are always at the tail).
+    first_turn: Option<usize>,
 }
 
 /// What a [`OutQueue::write_to`] call achieved.
@@ -33,7 +49,36 @@ impl OutQueue {
     /// Queues a frame.
     pub fn push(&mut self, frame: Bytes) {
         self.bytes += frame.len();
-        self.frames.push_back(frame);
+        self.chunks.push_back(Chunk::Bytes(frame));
+    }
+
+    /// Queues bytes `start..end` of the current turn's broadcast buffer,
+    /// merging with the previous range when they are adjacent.
+    pub fn push_turn(&mut self, start: usize, end: usize) {
+        self.bytes += end - start;
+        if let Some(Chunk::Turn { end: last, .. }) = self.chunks.back_mut()
+            && *last == start
+        {
+            *last = end;
+            return;
+        }
+        if self.first_turn.is_none() {
+            self.first_turn = Some(self.chunks.len());
+        }
+        self.chunks.push_back(Chunk::Turn { start, end });
+    }
+
+    /// Replaces every turn range by a slice of `turn`, the turn's broadcast
+    /// buffer now frozen. Must run before the next turn reuses offsets.
+    pub fn resolve(&mut self, turn: &Bytes) {
+        let Some(first) = self.first_turn.take() else {
+            return;
+        };
+        for chunk in self.chunks.iter_mut().skip(first) {
+            if let Chunk::Turn { start, end } = *chunk {
+                *chunk = Chunk::Bytes(turn.slice(start..end));
+            }
+        }
     }
 
     /// Bytes waiting.
@@ -48,20 +93,27 @@ impl OutQueue {
 
     /// Drops everything queued (the connection is going away).
     pub fn clear(&mut self) {
-        self.frames = VecDeque::new();
+        self.chunks = VecDeque::new();
         self.bytes = 0;
+        self.first_turn = None;
     }
 
-    /// Writes as much as `w` takes, up to `MAX_IOVECS` frames per call.
-    /// Returns the bytes written and whether the queue emptied.
+    /// Writes as much as `w` takes, up to `MAX_IOVECS` chunks per call.
+    /// Returns the bytes written and whether the queue emptied. Turn ranges
+    /// must have been resolved first; the writing stops before one.
     pub fn write_to(&mut self, w: &mut impl Write) -> io::Result<(usize, Flushed)> {
+        debug_assert!(self.first_turn.is_none(), "unresolved turn range");
         let mut written = 0;
-        while !self.frames.is_empty() {
+        while !self.chunks.is_empty() {
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let mut count = 0;
-            for (slot, frame) in slices.iter_mut().zip(self.frames.iter()) {
-                *slot = IoSlice::new(frame);
+            for (slot, chunk) in slices.iter_mut().zip(self.chunks.iter()) {
+                let Chunk::Bytes(b) = chunk else { break };
+                *slot = IoSlice::new(b);
                 count += 1;
+            }
+            if count == 0 {
+                return Ok((written, Flushed::Blocked));
             }
             match w.write_vectored(&slices[..count]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -76,10 +128,12 @@ impl OutQueue {
                 Err(e) => return Err(e),
             }
         }
-        // An idle connection keeps no ring buffer: at thousands of idle
-        // connections even a small retained one would dominate their memory,
-        // and one allocation per busy turn is noise beside the writev.
-        self.frames = VecDeque::new();
+        // An idle connection keeps no ring buffer, unless it is small: at
+        // thousands of idle connections a retained one would dominate their
+        // memory, while a busy one should not regrow it every turn.
+        if self.chunks.capacity() > 8 {
+            self.chunks = VecDeque::new();
+        }
         Ok((written, Flushed::All))
     }
 
@@ -87,12 +141,15 @@ impl OutQueue {
     fn consume(&mut self, mut n: usize) {
         self.bytes -= n;
         while n > 0 {
-            let Some(front) = self.frames.front_mut() else {
+            let Some(Chunk::Bytes(front)) = self.chunks.front_mut() else {
                 break;
             };
             if n >= front.len() {
                 n -= front.len();
-                self.frames.pop_front();
+                self.chunks.pop_front();
+                if let Some(i) = self.first_turn.as_mut() {
+                    *i -= 1;
+                }
             } else {
                 front.advance(n);
                 n = 0;
@@ -125,6 +182,25 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn adjacent_turn_ranges_merge_and_resolve_to_one_slice() {
+        let mut q = OutQueue::default();
+        q.push(Bytes::from_static(b"<"));
+        q.push_turn(0, 3);
+        q.push_turn(3, 5);
+        q.push(Bytes::from_static(b">"));
+        q.push_turn(7, 8);
+        assert_eq!(q.len(), 8);
+        q.resolve(&Bytes::from_static(b"abcdeXYz"));
+        let mut w = Trickle {
+            got: Vec::new(),
+            limit: 100,
+            calls_left: 100,
+        };
+        assert_eq!(q.write_to(&mut w).expect("io"), (8, Flushed::All));
+        assert_eq!(w.got, b"<abcde>z");
     }
 
     #[test]

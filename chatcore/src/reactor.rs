@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
@@ -84,6 +84,9 @@ pub(crate) struct Reactor {
     ready: Vec<usize>,
     /// Connections with output queued this turn.
     pub(crate) dirty: Vec<usize>,
+    /// Every broadcast frame of this turn, back to back; members' queues
+    /// hold ranges of it until the flush freezes it and hands out slices.
+    turn: BytesMut,
     /// Connections to close at the end of the current step, with the reason.
     pub(crate) doomed: Vec<(usize, LeaveReason)>,
     pub(crate) stats: ServerStats,
@@ -109,6 +112,29 @@ pub(crate) struct ConnOutbox<'a> {
     pub doomed: &'a mut Vec<(usize, LeaveReason)>,
     pub deliveries: &'a mut u64,
     pub max_output: usize,
+    /// This turn's broadcast buffer (see [`crate::outqueue::OutQueue`]).
+    pub turn: &'a mut BytesMut,
+}
+
+impl ConnOutbox<'_> {
+    /// Bookkeeping after output was queued for `key`: flush it this turn,
+    /// and doom it once its queue passes the cap.
+    fn queued(
+        dirty: &mut Vec<usize>,
+        doomed: &mut Vec<(usize, LeaveReason)>,
+        max_output: usize,
+        key: usize,
+        conn: &mut Connection,
+    ) {
+        if !conn.dirty {
+            conn.dirty = true;
+            dirty.push(key);
+        }
+        if conn.output.len() > max_output && !conn.doomed {
+            conn.doomed = true;
+            doomed.push((key, LeaveReason::Slow));
+        }
+    }
 }
 
 impl Outbox for ConnOutbox<'_> {
@@ -118,13 +144,20 @@ impl Outbox for ConnOutbox<'_> {
         };
         conn.output.push(frame);
         *self.deliveries += 1;
-        if !conn.dirty {
-            conn.dirty = true;
-            self.dirty.push(key);
-        }
-        if conn.output.len() > self.max_output && !conn.doomed {
-            conn.doomed = true;
-            self.doomed.push((key, LeaveReason::Slow));
+        Self::queued(self.dirty, self.doomed, self.max_output, key, conn);
+    }
+
+    fn broadcast(&mut self, keys: impl Iterator<Item = usize>, frame: &Bytes) {
+        let start = self.turn.len();
+        self.turn.extend_from_slice(frame);
+        let end = self.turn.len();
+        for key in keys {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            conn.output.push_turn(start, end);
+            *self.deliveries += 1;
+            Self::queued(self.dirty, self.doomed, self.max_output, key, conn);
         }
     }
 }
@@ -188,6 +221,7 @@ impl Reactor {
             scratch: vec![0; SCRATCH].into_boxed_slice(),
             ready: Vec::new(),
             dirty: Vec::new(),
+            turn: BytesMut::new(),
             doomed: Vec::new(),
             stats: ServerStats::default(),
             now,
@@ -322,6 +356,7 @@ impl Reactor {
                 doomed: &mut self.doomed,
                 deliveries: &mut self.stats.deliveries,
                 max_output: self.config.max_output_bytes,
+                turn: &mut self.turn,
             },
         )
     }
@@ -557,6 +592,15 @@ impl Reactor {
     /// Writes every connection's queued output once.
     fn flush_all(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
+        // Freeze this turn's broadcasts; every queue holding ranges of them
+        // is on the dirty list and trades its ranges for slices here, before
+        // anything can reuse the offsets.
+        let turn = self.turn.split().freeze();
+        for &key in &dirty {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.output.resolve(&turn);
+            }
+        }
         for &key in &dirty {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;

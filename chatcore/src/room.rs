@@ -17,8 +17,18 @@ use crate::protocol::{
 
 /// Where the room's frames go: one queue per connection key.
 pub trait Outbox {
-    /// Queues `frame` (a complete encoded frame) for connection `key`.
+    /// Queues `frame` (a complete encoded frame, or a piece of one whose
+    /// other pieces follow) for connection `key`.
     fn push(&mut self, key: usize, frame: Bytes);
+
+    /// Queues the same `frame` for every connection in `keys`. The default
+    /// pushes a clone to each; the reactor appends the frame once to the
+    /// turn's shared buffer instead.
+    fn broadcast(&mut self, keys: impl Iterator<Item = usize>, frame: &Bytes) {
+        for key in keys {
+            self.push(key, frame.clone());
+        }
+    }
 }
 
 /// Settings the room needs from the server configuration.
@@ -292,13 +302,9 @@ impl Room {
                 chat.reference = reference;
                 let own = encode_server(&ServerMessage::Chat(chat.clone()));
                 chat.reference = None;
-                for m in &self.members {
-                    if m.key == sender {
-                        out.push(m.key, own.clone());
-                    } else {
-                        out.push(m.key, frame.clone());
-                    }
-                }
+                out.push(sender, own);
+                let others = self.members.iter().map(|m| m.key).filter(|&k| k != sender);
+                out.broadcast(others, &frame);
             }
             _ => self.broadcast(&frame, out),
         }
@@ -313,9 +319,7 @@ impl Room {
 
     /// Queues one shared frame for every member.
     fn broadcast(&self, frame: &Bytes, out: &mut impl Outbox) {
-        for m in &self.members {
-            out.push(m.key, frame.clone());
-        }
+        out.broadcast(self.members.iter().map(|m| m.key), frame);
     }
 }
 
