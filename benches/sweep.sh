@@ -34,7 +34,7 @@ done
 
 # 3. Fan-out into a 1000-member room, offered load up to and past saturation.
 : > "$out/fanout_1000.jsonl"
-for r in 1 2 4 8 16 32; do
+for r in 1 2 4 8 12 16 24 32; do
     run fanout_1000.jsonl --clients 1000 --rate "$r" --duration 5
 done
 

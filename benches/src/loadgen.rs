@@ -87,6 +87,9 @@ pub struct Outcome {
     /// Largest lag of the sender behind its schedule, in ms (if large, the
     /// generator was the bottleneck, not the server).
     pub max_send_lag_ms: f64,
+    /// Seconds from the first connect until every client knew of every
+    /// other (or the settling gave up).
+    pub presence_s: f64,
     /// Frames from the server the generator could not read.
     pub unparsed: u64,
     /// Seconds the whole run took.
@@ -189,8 +192,22 @@ pub fn run(plan: &Plan, on_all_joined: &mut dyn FnMut()) -> Result<Outcome> {
         if login_done.is_none() && joined + out.failed >= plan.clients {
             login_done = Some(now);
             out.login_s = (now - start).as_secs_f64();
-            on_all_joined();
-            send_start = Some(Instant::now());
+        }
+        // Before sending, every client must have learned of every other
+        // (its welcome's user list plus the joins announced after it), or
+        // `drain` passes without progress.
+        if let Some(done) = login_done
+            && send_start.is_none()
+        {
+            let everyone = clients
+                .iter()
+                .filter(|c| c.state == State::Joined)
+                .all(|c| c.known >= joined as u64);
+            if everyone || now - done > plan.drain {
+                out.presence_s = (now - start).as_secs_f64();
+                on_all_joined();
+                send_start = Some(Instant::now());
+            }
         }
         if login_done.is_none() && now - start > plan.login_timeout {
             anyhow::bail!(

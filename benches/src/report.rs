@@ -44,6 +44,7 @@ pub fn json(o: &Outcome, m: &Memory) -> String {
         "connected": o.connected,
         "failed": o.failed,
         "login_s": o.login_s,
+        "presence_s": o.presence_s,
         "messages_sent": o.messages_sent,
         "rejected": o.rejected,
         "deliveries_expected": o.deliveries_expected,
@@ -90,6 +91,13 @@ pub fn table(o: &Outcome, m: &Memory, plan: &Plan) -> String {
         format!("{} of {}", o.connected, o.clients),
     );
     line("login time", format!("{:.3} s", o.login_s));
+    line(
+        "everyone knows everyone",
+        format!(
+            "{:.3} s (fewest members known: {})",
+            o.presence_s, o.presence_min_known
+        ),
+    );
     line(
         "plan",
         format!("{} msg/s per client, {} B payload", plan.rate, plan.payload),
