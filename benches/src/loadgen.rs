@@ -359,7 +359,11 @@ pub fn run(plan: &Plan, on_all_joined: &mut dyn FnMut()) -> Result<Outcome> {
         out.total_s = last_delivery.saturating_duration_since(t0).as_secs_f64();
     }
     out.wall_s = start.elapsed().as_secs_f64();
-    out.offered_per_s = total_rate * plan.clients as f64;
+    out.offered_per_s = if total == 0 {
+        0.0
+    } else {
+        total_rate * plan.clients as f64
+    };
     Ok(out)
 }
 
