@@ -1140,3 +1140,38 @@ fn the_server_chat_frame_has_the_exact_bytes_shown_in_the_protocol_spec() {
     want.extend_from_slice(b"\xa2ts\xcf\x00\x00\x01\x9b\x76\xda\xa8\x00\xa3ref\x07");
     assert_eq!(&frame[..], &want[..]);
 }
+
+/// Random bytes, fed in random pieces, never panic the decoder, and whatever
+/// it returns is one of its documented outcomes. (A cheap stand-in for a
+/// fuzzer that runs in every test run.)
+#[test]
+fn random_garbage_in_random_pieces_never_panics_the_decoder() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    for _ in 0..2_000 {
+        let len = rng.random_range(0..300);
+        let mut stream: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        // Often give it a plausible length prefix so bodies get parsed too.
+        if rng.random_bool(0.7) && stream.len() > 4 {
+            let body = (stream.len() - 4) as u32;
+            stream[..4].copy_from_slice(&body.to_be_bytes());
+        }
+        let mut buf = BytesMut::new();
+        let mut rest = &stream[..];
+        while !rest.is_empty() {
+            let take = rng.random_range(1..=rest.len());
+            buf.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            loop {
+                match decode_client(&mut buf, 1024) {
+                    Ok(Some(_)) | Err(DecodeError::Message(_)) => {}
+                    Ok(None) => break,
+                    Err(DecodeError::Frame(_)) => {
+                        buf.clear();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
