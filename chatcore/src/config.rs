@@ -4,6 +4,7 @@
 //! unknown keys are an error so a typo does not silently keep a default).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -45,6 +46,19 @@ pub struct ServerConfig {
     pub rate_per_sec: f64,
     /// Burst allowance above the sustained rate, in frames. Default 40.
     pub rate_burst: f64,
+    /// Where uploads are kept. Created if absent; files of an earlier run
+    /// (`*.chatspool`) are removed at start. Default: a directory
+    /// `chatserver-spool-PORT` in the system's temporary directory.
+    pub spool_dir: Option<PathBuf>,
+    /// Largest file that may be offered, in bytes. Default 4 GiB.
+    pub max_file_bytes: u64,
+    /// Most bytes the spool may hold; older offers expire early to make
+    /// room, and an offer that still does not fit is refused. Default 16 GiB.
+    pub spool_quota_bytes: u64,
+    /// How long a completed upload stays on offer, in seconds. Default 3600.
+    pub file_ttl_secs: u64,
+    /// Uploads plus downloads one connection may run at once. Default 8.
+    pub max_transfers_per_client: usize,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +77,11 @@ impl Default for ServerConfig {
             history_len: 50,
             rate_per_sec: 20.0,
             rate_burst: 40.0,
+            spool_dir: None,
+            max_file_bytes: 4 << 30,
+            spool_quota_bytes: 16 << 30,
+            file_ttl_secs: 3600,
+            max_transfers_per_client: 8,
         }
     }
 }
@@ -125,7 +144,25 @@ impl ServerConfig {
             "rate_burst",
             "must be a number of at least 1",
         )?;
+        check(
+            self.file_ttl_secs > 0,
+            "file_ttl_secs",
+            "must be at least 1",
+        )?;
+        check(
+            self.max_transfers_per_client > 0,
+            "max_transfers_per_client",
+            "must be at least 1",
+        )?;
         Ok(())
+    }
+
+    /// The spool directory: `spool_dir`, or `chatserver-spool-PORT` in the
+    /// system's temporary directory.
+    pub fn spool_dir_for(&self, port: u16) -> PathBuf {
+        self.spool_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join(format!("chatserver-spool-{port}")))
     }
 
     /// The heartbeat interval as a duration (at least 1 ms).

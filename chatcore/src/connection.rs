@@ -9,6 +9,7 @@ use mio::net::TcpStream;
 use crate::outqueue::OutQueue;
 use crate::protocol::LeaveReason;
 use crate::ratelimit::TokenBucket;
+use crate::transfer::Download;
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +60,10 @@ pub(crate) struct Connection {
     pub errors_logged: u8,
     /// The reason to give when the socket finally closes.
     pub close_reason: Option<LeaveReason>,
+    /// Files being sent to this client, refilled at its own pace.
+    pub downloads: Vec<Download>,
+    /// Already on the reactor's list of connections to refill with file data.
+    pub refill: bool,
 }
 
 impl Connection {
@@ -87,6 +92,8 @@ impl Connection {
             eof: false,
             errors_logged: 0,
             close_reason: None,
+            downloads: Vec::new(),
+            refill: false,
         }
     }
 

@@ -19,6 +19,14 @@ pub enum ServerError {
     /// A configuration value is unusable.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// The spool directory for file transfers is unusable.
+    #[error("cannot use the spool directory {path}")]
+    Spool {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// What the OS said.
+        source: io::Error,
+    },
     /// The poller could not be created or failed while running.
     #[error("event loop failure")]
     Poll(#[source] io::Error),

@@ -10,6 +10,8 @@
 //! | [`protocol`] | message types, frame codec, MessagePack checks (no I/O) |
 //! | `reactor` | the `mio` poll loop: accept, read, write, timers (the only syscalls) |
 //! | `session` | what each client message does: login, chat, ping, bye |
+//! | `session_transfer` | what the file messages do: offer, chunk, accept, decline, cancel |
+//! | [`transfer`] | transfers: spool on disk, SHA-256 checks, offers, downloads |
 //! | [`room`] | members, unique names, ids, history, presence batching (no I/O) |
 //! | `connection` | one connection's socket, buffers, timers and state |
 //! | [`outqueue`] | a connection's pending frames, written with `writev` |
@@ -53,7 +55,9 @@ mod reactor;
 pub mod room;
 pub mod server;
 mod session;
+mod session_transfer;
 pub mod time;
+pub mod transfer;
 
 pub use client::{Client, ClientError, Event, Roster};
 pub use config::ServerConfig;

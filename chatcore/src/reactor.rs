@@ -31,7 +31,9 @@ use crate::protocol::{
     frame_len,
 };
 use crate::room::{Outbox, Room, RoomSettings};
+use crate::session_transfer::TURN_BUDGET;
 use crate::time::now_ms;
+use crate::transfer::Transfers;
 
 /// Token of the chat listener.
 const LISTENER: Token = Token(0);
@@ -84,6 +86,10 @@ pub(crate) struct Reactor {
     ready: Vec<usize>,
     /// Connections with output queued this turn.
     pub(crate) dirty: Vec<usize>,
+    /// File transfers and their spool.
+    pub(crate) transfers: Transfers,
+    /// Connections with downloads to refill at the next flush.
+    pub(crate) refill_list: Vec<usize>,
     /// Every broadcast frame of this turn, back to back; members' queues
     /// hold ranges of it until the flush freezes it and hands out slices.
     turn: BytesMut,
@@ -199,6 +205,16 @@ impl Reactor {
             voice_addr = Some(bound);
         }
 
+        let spool = config.spool_dir_for(local_addr.port());
+        let transfers = Transfers::open(
+            spool.clone(),
+            config.spool_quota_bytes,
+            Duration::from_secs(config.file_ttl_secs),
+        )
+        .map_err(|source| ServerError::Spool {
+            path: spool,
+            source,
+        })?;
         let room = Room::new(RoomSettings {
             history_len: config.history_len,
             heartbeat_ms: config.heartbeat_ms,
@@ -221,6 +237,8 @@ impl Reactor {
             scratch: vec![0; SCRATCH].into_boxed_slice(),
             ready: Vec::new(),
             dirty: Vec::new(),
+            transfers,
+            refill_list: Vec::new(),
             turn: BytesMut::new(),
             doomed: Vec::new(),
             stats: ServerStats::default(),
@@ -252,6 +270,7 @@ impl Reactor {
                 && (self.conns.is_empty() || self.now >= deadline)
             {
                 tracing::info!(left_open = self.conns.len(), "server stopped");
+                self.transfers.close();
                 return Ok(());
             }
         }
@@ -259,7 +278,7 @@ impl Reactor {
 
     /// How long the next poll may wait.
     fn poll_timeout(&self) -> Duration {
-        if !self.ready.is_empty() {
+        if !self.ready.is_empty() || !self.refill_list.is_empty() {
             return Duration::ZERO;
         }
         let mut next = self.next_sweep;
@@ -320,7 +339,18 @@ impl Reactor {
             self.accept_paused_until = None;
             self.accept_all();
         }
+        // Downloads cut short by last turn's budget continue.
+        for key in std::mem::take(&mut self.refill_list) {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.refill = false;
+                if !conn.dirty {
+                    conn.dirty = true;
+                    self.dirty.push(key);
+                }
+            }
+        }
         if self.now >= self.next_sweep {
+            self.expire_offers();
             self.sweep();
             self.next_sweep = self.now + self.config.tick();
         }
@@ -541,6 +571,7 @@ impl Reactor {
             };
             let linger = conn.close_reason.is_some() && reason != LeaveReason::Slow;
             if let Some(user) = self.room.leave(key, reason) {
+                self.drop_uploads_of(key, user.session);
                 match reason {
                     LeaveReason::Slow => self.stats.slow_disconnects += 1,
                     LeaveReason::Timeout => self.stats.timeouts += 1,
@@ -609,14 +640,39 @@ impl Reactor {
             if conn.doomed && conn.close_reason.is_none() {
                 continue;
             }
+            self.flush_one(key);
+        }
+        // Reuse the allocation if nothing was added meanwhile.
+        if self.dirty.is_empty() {
+            let mut dirty = dirty;
+            dirty.clear();
+            self.dirty = dirty;
+        }
+    }
+
+    /// Writes one connection's queue; while the socket takes everything and
+    /// the connection has downloads, refills the queue from disk and writes
+    /// again, up to the per-turn budget. WRITABLE interest only while blocked.
+    fn flush_one(&mut self, key: usize) {
+        let mut budget = TURN_BUDGET;
+        loop {
+            let Some(conn) = self.conns.get_mut(key) else {
+                return;
+            };
             match conn.output.write_to(&mut conn.stream) {
                 Ok((n, flushed)) => {
                     self.stats.bytes_out += n as u64;
                     let want = flushed == Flushed::Blocked;
                     if matches!(conn.phase, Phase::Closing { .. }) && !want {
                         self.remove(key);
+                        return;
+                    }
+                    if !want && self.refill(key, &mut budget) {
                         continue;
                     }
+                    let Some(conn) = self.conns.get_mut(key) else {
+                        return;
+                    };
                     if want != conn.wants_write {
                         let interest = if want {
                             Interest::READABLE | Interest::WRITABLE
@@ -633,6 +689,7 @@ impl Reactor {
                             conn.wants_write = want;
                         }
                     }
+                    return;
                 }
                 Err(e) => {
                     tracing::debug!(peer = %conn.peer, error = %e, "write failed");
@@ -642,14 +699,9 @@ impl Reactor {
                         conn.output.clear();
                         self.doom(key, LeaveReason::Error);
                     }
+                    return;
                 }
             }
-        }
-        // Reuse the allocation if nothing was added meanwhile.
-        if self.dirty.is_empty() {
-            let mut dirty = dirty;
-            dirty.clear();
-            self.dirty = dirty;
         }
     }
 

@@ -118,6 +118,11 @@ impl Room {
             .map(|m| m.key)
     }
 
+    /// The connection keys of everyone in the room.
+    pub fn users_keys(&self) -> impl Iterator<Item = usize> + '_ {
+        self.members.iter().map(|m| m.key)
+    }
+
     /// Everyone in the room.
     pub fn users(&self) -> Vec<UserInfo> {
         self.members.iter().map(|m| m.info.clone()).collect()

@@ -12,6 +12,7 @@ use crate::protocol::{
 };
 use crate::reactor::{Reactor, fit_text};
 use crate::room::Outbox;
+use crate::session_transfer::FileMessage;
 use crate::time::now_ms;
 
 impl Reactor {
@@ -32,7 +33,7 @@ impl Reactor {
             ClientMessage::Pong(_) => {}
             ClientMessage::Bye => self.doom(key, LeaveReason::Quit),
             ClientMessage::Ping(seq) => {
-                if self.allow(key, None) {
+                if self.allow_frame(key, None) {
                     self.send(key, &ServerMessage::Pong(seq));
                 }
             }
@@ -46,7 +47,7 @@ impl Reactor {
                 );
             }
             ClientMessage::Hello(hello) => {
-                if self.allow(key, None) {
+                if self.allow_frame(key, None) {
                     self.hello(key, hello);
                 }
             }
@@ -57,11 +58,16 @@ impl Reactor {
                 "send hello first",
                 chat.reference,
             ),
+            ClientMessage::FileOffer(m) => self.on_file_message(key, FileMessage::Offer(m)),
+            ClientMessage::FileChunk(m) => self.on_file_message(key, FileMessage::Chunk(m)),
+            ClientMessage::FileAccept(m) => self.on_file_message(key, FileMessage::Accept(m)),
+            ClientMessage::FileDecline(m) => self.on_file_message(key, FileMessage::Decline(m)),
+            ClientMessage::FileCancel(m) => self.on_file_message(key, FileMessage::Cancel(m)),
         }
     }
 
     /// Takes a token from `key`'s bucket, or answers `rate_limited`.
-    fn allow(&mut self, key: usize, reference: Option<u64>) -> bool {
+    pub(crate) fn allow_frame(&mut self, key: usize, reference: Option<u64>) -> bool {
         let (rate, burst, now) = (self.config.rate_per_sec, self.config.rate_burst, self.now);
         let Some(conn) = self.conns.get_mut(key) else {
             return false;
@@ -107,11 +113,12 @@ impl Reactor {
         }
         tracing::info!(name = %user.name, session = user.session, %peer, "joined");
         self.hooks.on_joined(&user);
+        self.send_offers_to(key);
     }
 
     fn chat(&mut self, key: usize, chat: ChatSend) {
         let ChatSend { text, reference } = chat;
-        if !self.allow(key, reference) {
+        if !self.allow_frame(key, reference) {
             return;
         }
         if text.trim().is_empty() {

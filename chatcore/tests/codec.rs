@@ -835,7 +835,7 @@ fn an_unknown_error_code_decodes_as_unknown() {
     }
     let mut buf = buf_of(&frame_of(&Err {
         r#type: "error",
-        code: "quota_exceeded",
+        code: "teleport_quota_exceeded",
         message: "from a newer server",
         r#ref: 4,
     }));
@@ -930,7 +930,7 @@ fn a_welcome_without_max_text_still_decodes_with_max_text_zero() {
 
 // ------------------------------------------------------------ round trips
 
-const ALL_CODES: [ErrorCode; 19] = [
+const ALL_CODES: [ErrorCode; 30] = [
     ErrorCode::NameEmpty,
     ErrorCode::NameTooLong,
     ErrorCode::NameInvalid,
@@ -949,6 +949,17 @@ const ALL_CODES: [ErrorCode; 19] = [
     ErrorCode::ServerFull,
     ErrorCode::HandshakeTimeout,
     ErrorCode::Rejected,
+    ErrorCode::FileNameInvalid,
+    ErrorCode::FileNameTooLong,
+    ErrorCode::FileTooLarge,
+    ErrorCode::QuotaExceeded,
+    ErrorCode::BadHash,
+    ErrorCode::UnknownTransfer,
+    ErrorCode::BadOffset,
+    ErrorCode::SizeMismatch,
+    ErrorCode::HashMismatch,
+    ErrorCode::TooManyTransfers,
+    ErrorCode::StorageError,
     ErrorCode::Unknown,
 ];
 

@@ -46,6 +46,34 @@ pub enum ErrorCode {
     HandshakeTimeout,
     /// `rejected`: the embedding program's message filter refused this chat message.
     Rejected,
+    /// `file_name_invalid`: an offered file name that is empty, `.`/`..`,
+    /// holds a path separator or control character, or is a reserved device
+    /// name (`con`, `nul`, `com1`...).
+    FileNameInvalid,
+    /// `file_name_too_long`: an offered file name over 255 bytes.
+    FileNameTooLong,
+    /// `file_too_large`: an offer bigger than the server's file size limit.
+    FileTooLarge,
+    /// `quota_exceeded`: the spool has no room for the offer, even after
+    /// expiring older files.
+    QuotaExceeded,
+    /// `bad_hash`: an offer whose `sha256` is not 32 bytes.
+    BadHash,
+    /// `unknown_transfer`: a transfer id that does not exist or is not yours
+    /// to act on in this way.
+    UnknownTransfer,
+    /// `bad_offset`: a chunk that does not continue the upload where it
+    /// stands, goes past the declared size, or is larger than `max_chunk`;
+    /// or an accept offset past the end of the file.
+    BadOffset,
+    /// `size_mismatch`: the upload ended with another size than offered.
+    SizeMismatch,
+    /// `hash_mismatch`: the uploaded content does not match the offered SHA-256.
+    HashMismatch,
+    /// `too_many_transfers`: too many uploads or downloads at once on this connection.
+    TooManyTransfers,
+    /// `storage_error`: the server could not store or read the file.
+    StorageError,
     /// Any code this version does not know.
     #[serde(other)]
     Unknown,
@@ -73,6 +101,17 @@ impl ErrorCode {
             Self::ServerFull => "server_full",
             Self::HandshakeTimeout => "handshake_timeout",
             Self::Rejected => "rejected",
+            Self::FileNameInvalid => "file_name_invalid",
+            Self::FileNameTooLong => "file_name_too_long",
+            Self::FileTooLarge => "file_too_large",
+            Self::QuotaExceeded => "quota_exceeded",
+            Self::BadHash => "bad_hash",
+            Self::UnknownTransfer => "unknown_transfer",
+            Self::BadOffset => "bad_offset",
+            Self::SizeMismatch => "size_mismatch",
+            Self::HashMismatch => "hash_mismatch",
+            Self::TooManyTransfers => "too_many_transfers",
+            Self::StorageError => "storage_error",
             Self::Unknown => "unknown",
         }
     }

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::codes::{ErrorCode, LeaveReason};
+use super::transfer::{
+    FileAccept, FileCancelled, FileChunk, FileData, FileOffer, FileOffered, FileProgress,
+    FileUpload, TransferId,
+};
 use super::wellformed::{self, Malformed};
 
 /// `hello`: the first message of a connection, asking to join under `name`.
@@ -54,6 +58,16 @@ pub enum ClientMessage {
     Pong(Seq),
     /// Leave cleanly.
     Bye,
+    /// Offer a file to the room.
+    FileOffer(FileOffer),
+    /// The next piece of an upload.
+    FileChunk(FileChunk),
+    /// Download an offered file.
+    FileAccept(FileAccept),
+    /// Not interested in an offered file.
+    FileDecline(TransferId),
+    /// Stop an upload (sender) or a download (receiver), or withdraw an offer.
+    FileCancel(TransferId),
 }
 
 /// One member of the room as others see it.
@@ -187,6 +201,20 @@ pub enum ServerMessage {
     Pong(Seq),
     /// A refusal.
     Error(ErrorMsg),
+    /// An offer was accepted: upload it under this id.
+    FileUpload(FileUpload),
+    /// Upload progress (to the uploader).
+    FileProgress(FileProgress),
+    /// The upload is complete, verified and offered to the room.
+    FileReady(TransferId),
+    /// A file is offered to you.
+    FileOffer(FileOffered),
+    /// A piece of a download.
+    FileData(FileData),
+    /// The download is complete (every byte was sent).
+    FileDone(TransferId),
+    /// An upload, offer or download ended early.
+    FileCancelled(FileCancelled),
 }
 
 /// Why a complete frame body could not be turned into a message.
@@ -264,6 +292,11 @@ impl ClientMessage {
             "ping" => Self::Ping(body_as("ping", body)?),
             "pong" => Self::Pong(body_as("pong", body)?),
             "bye" => Self::Bye,
+            "file_offer" => Self::FileOffer(body_as("file_offer", body)?),
+            "file_chunk" => Self::FileChunk(body_as("file_chunk", body)?),
+            "file_accept" => Self::FileAccept(body_as("file_accept", body)?),
+            "file_decline" => Self::FileDecline(body_as("file_decline", body)?),
+            "file_cancel" => Self::FileCancel(body_as("file_cancel", body)?),
             other => return Err(MessageError::UnknownType(other.to_owned())),
         })
     }
@@ -281,6 +314,13 @@ impl ServerMessage {
             "ping" => Self::Ping(body_as("ping", body)?),
             "pong" => Self::Pong(body_as("pong", body)?),
             "error" => Self::Error(body_as("error", body)?),
+            "file_upload" => Self::FileUpload(body_as("file_upload", body)?),
+            "file_progress" => Self::FileProgress(body_as("file_progress", body)?),
+            "file_ready" => Self::FileReady(body_as("file_ready", body)?),
+            "file_offer" => Self::FileOffer(body_as("file_offer", body)?),
+            "file_data" => Self::FileData(body_as("file_data", body)?),
+            "file_done" => Self::FileDone(body_as("file_done", body)?),
+            "file_cancelled" => Self::FileCancelled(body_as("file_cancelled", body)?),
             other => return Err(MessageError::UnknownType(other.to_owned())),
         })
     }

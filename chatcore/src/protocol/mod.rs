@@ -7,11 +7,13 @@
 //! - [`wellformed`]: is a frame body exactly one well-formed MessagePack map?
 //! - [`message`]: the typed messages of both directions and their (de)serialisation.
 //! - [`welcome`]: the `welcome` frame built from a shared, once-encoded body.
+//! - [`transfer`]: the file-transfer messages.
 //! - [`codes`]: error codes and leave reasons, the vocabulary both sides share.
 
 pub mod codes;
 pub mod frame;
 pub mod message;
+pub mod transfer;
 pub mod welcome;
 pub mod wellformed;
 

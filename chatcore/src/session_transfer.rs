@@ -1,0 +1,429 @@
+//! What the file-transfer messages do (docs/protocol.md, "File transfer"):
+//! the rules applied per connection, on top of `transfer` (state and disk)
+//! and the reactor (sockets). Downloads are refilled by the flush, see
+//! [`Reactor::refill`].
+
+use crate::connection::Phase;
+use crate::protocol::transfer::{
+    FileAccept, FileCancelled, FileChunk, FileOffer, FileProgress, FileUpload, MAX_CHUNK,
+    TransferId,
+};
+use crate::protocol::{ErrorCode, ServerMessage, encode_server};
+use crate::reactor::Reactor;
+use crate::room::Outbox;
+use crate::time::now_ms;
+use crate::transfer::{ChunkOutcome, names};
+
+/// A connection's queue is refilled with file data while it holds less than
+/// this: enough to keep the socket busy, little enough that a chat message
+/// queued behind it waits well under a millisecond on a fast link.
+pub(crate) const LOW_WATER: usize = 512 * 1024;
+/// File bytes queued for one connection per loop turn, for fairness.
+pub(crate) const TURN_BUDGET: usize = 4 * 1024 * 1024;
+
+impl Reactor {
+    /// Offers of `msg` and the rest: the entry point from `session`.
+    pub(crate) fn on_file_message(&mut self, key: usize, msg: FileMessage) {
+        let member = self
+            .conns
+            .get(key)
+            .is_some_and(|c| c.phase == Phase::Member);
+        if !member {
+            let reference = match &msg {
+                FileMessage::Offer(o) => o.reference,
+                _ => None,
+            };
+            self.protocol_error(key, ErrorCode::NotLoggedIn, "send hello first", reference);
+            return;
+        }
+        match msg {
+            FileMessage::Chunk(c) => self.file_chunk(key, c),
+            FileMessage::Offer(o) => {
+                if self.allow_frame(key, o.reference) {
+                    self.file_offer(key, o);
+                }
+            }
+            FileMessage::Accept(a) => {
+                if self.allow_frame(key, None) {
+                    self.file_accept(key, a);
+                }
+            }
+            FileMessage::Decline(d) => {
+                if self.allow_frame(key, None) && self.transfers.get(d.transfer).is_none() {
+                    self.protocol_error(key, ErrorCode::UnknownTransfer, "no such file", None);
+                }
+            }
+            FileMessage::Cancel(c) => {
+                if self.allow_frame(key, None) {
+                    self.file_cancel(key, c.transfer);
+                }
+            }
+        }
+    }
+
+    fn active_transfers(&self, key: usize, session: u64) -> usize {
+        self.transfers.uploads_of(key, session)
+            + self.conns.get(key).map_or(0, |c| c.downloads.len())
+    }
+
+    fn file_offer(&mut self, key: usize, offer: FileOffer) {
+        let r = offer.reference;
+        let Some(user) = self.room.member(key).cloned() else {
+            return;
+        };
+        if let Err((code, why)) = names::check(&offer.name) {
+            self.protocol_error(key, code, why, r);
+            return;
+        }
+        if offer.size > self.config.max_file_bytes {
+            let why = format!("files are limited to {} bytes", self.config.max_file_bytes);
+            self.protocol_error(key, ErrorCode::FileTooLarge, &why, r);
+            return;
+        }
+        let Ok(sha256) = <[u8; 32]>::try_from(offer.sha256.as_slice()) else {
+            self.protocol_error(key, ErrorCode::BadHash, "sha256 must be 32 bytes", r);
+            return;
+        };
+        if self.active_transfers(key, user.session) >= self.config.max_transfers_per_client {
+            let why = "too many uploads and downloads at once";
+            self.protocol_error(key, ErrorCode::TooManyTransfers, why, r);
+            return;
+        }
+        match self.transfers.make_room(offer.size) {
+            Some(expired) => {
+                for id in expired {
+                    self.announce_cancelled(id, "expired");
+                }
+            }
+            None => {
+                let why = "the server has no room for this file now";
+                self.protocol_error(key, ErrorCode::QuotaExceeded, why, r);
+                return;
+            }
+        }
+        let id = match self.transfers.begin(
+            key,
+            user.session,
+            &user.name,
+            &offer.name,
+            offer.size,
+            sha256,
+            offer.kind,
+        ) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot create a spool file");
+                self.protocol_error(key, ErrorCode::StorageError, "cannot store the file", r);
+                return;
+            }
+        };
+        tracing::info!(transfer = id, name = %offer.name, size = offer.size, from = %user.name, "upload started");
+        self.push_private(
+            key,
+            encode_server(&ServerMessage::FileUpload(FileUpload {
+                transfer: id,
+                max_chunk: MAX_CHUNK,
+                reference: r,
+            })),
+        );
+        if offer.size == 0 {
+            self.store_chunk(key, id, &[]);
+        }
+    }
+
+    fn file_chunk(&mut self, key: usize, chunk: FileChunk) {
+        let session = self.room.member(key).map(|u| u.session);
+        let mine = self
+            .transfers
+            .get(chunk.transfer)
+            .is_some_and(|t| t.owner_key == key && Some(t.owner_session) == session);
+        let Some((received, size)) = self
+            .transfers
+            .upload_position(chunk.transfer)
+            .filter(|_| mine)
+        else {
+            self.protocol_error(
+                key,
+                ErrorCode::UnknownTransfer,
+                "no upload of yours with this id",
+                None,
+            );
+            return;
+        };
+        let len = chunk.data.len() as u64;
+        if chunk.offset != received || received + len > size || len > u64::from(MAX_CHUNK) {
+            let why = format!(
+                "chunk at {} of {len} bytes does not continue the upload at {received} of {size} \
+                 (at most {MAX_CHUNK} bytes per chunk); the upload is aborted",
+                chunk.offset
+            );
+            self.protocol_error(key, ErrorCode::BadOffset, &why, None);
+            self.abort_upload(key, chunk.transfer, "error");
+            return;
+        }
+        if len == 0 {
+            return;
+        }
+        self.store_chunk(key, chunk.transfer, &chunk.data);
+    }
+
+    fn store_chunk(&mut self, key: usize, id: u64, data: &[u8]) {
+        let size = self.transfers.get(id).map_or(0, |t| t.size);
+        match self.transfers.store(id, data, self.now, now_ms()) {
+            Ok(ChunkOutcome::Stored(None)) => {}
+            Ok(ChunkOutcome::Stored(Some(done))) => {
+                self.send_progress(key, id, done, size);
+            }
+            Ok(ChunkOutcome::Complete) => {
+                self.send_progress(key, id, size, size);
+                self.push_private(
+                    key,
+                    encode_server(&ServerMessage::FileReady(TransferId { transfer: id })),
+                );
+                self.announce_offer(id, Some(key));
+            }
+            Ok(ChunkOutcome::HashMismatch) => {
+                let why = "the uploaded content does not match the offered sha256";
+                self.protocol_error(key, ErrorCode::HashMismatch, why, None);
+                self.abort_upload(key, id, "error");
+            }
+            Err(e) => {
+                tracing::warn!(transfer = id, error = %e, "cannot write to the spool");
+                self.protocol_error(key, ErrorCode::StorageError, "cannot store the file", None);
+                self.abort_upload(key, id, "error");
+            }
+        }
+    }
+
+    fn send_progress(&mut self, key: usize, id: u64, done: u64, total: u64) {
+        self.push_private(
+            key,
+            encode_server(&ServerMessage::FileProgress(FileProgress {
+                transfer: id,
+                done,
+                total,
+            })),
+        );
+    }
+
+    /// Stops an upload: the partial file goes, the uploader is told.
+    fn abort_upload(&mut self, key: usize, id: u64, reason: &str) {
+        if self.transfers.remove(id).is_some() {
+            tracing::info!(transfer = id, reason, "upload aborted");
+            self.push_private(key, cancelled_frame(id, reason));
+        }
+    }
+
+    /// Uploads of a connection that is leaving are dropped with their files.
+    pub(crate) fn drop_uploads_of(&mut self, key: usize, session: u64) {
+        for id in self.transfers.unfinished_uploads_of(key, session) {
+            self.transfers.remove(id);
+            tracing::info!(transfer = id, "upload abandoned: the sender left");
+        }
+    }
+
+    /// Offers transfer `id` to every member but `except` (its uploader).
+    fn announce_offer(&mut self, id: u64, except: Option<usize>) {
+        let Some(offer) = self.transfers.get(id).and_then(|t| t.offered()) else {
+            return;
+        };
+        tracing::info!(transfer = id, name = %offer.name, "file offered");
+        let frame = encode_server(&ServerMessage::FileOffer(offer));
+        let keys: Vec<usize> = self
+            .room
+            .users_keys()
+            .filter(|&k| Some(k) != except)
+            .collect();
+        let (_, mut out) = self.outbox();
+        out.broadcast(keys.into_iter(), &frame);
+    }
+
+    /// Tells every member that offer `id` ended.
+    fn announce_cancelled(&mut self, id: u64, reason: &str) {
+        let frame = cancelled_frame(id, reason);
+        let keys: Vec<usize> = self.room.users_keys().collect();
+        let (_, mut out) = self.outbox();
+        out.broadcast(keys.into_iter(), &frame);
+    }
+
+    /// Sends the offers still available to a member who just joined.
+    pub(crate) fn send_offers_to(&mut self, key: usize) {
+        for offer in self.transfers.ready() {
+            self.push_private(key, encode_server(&ServerMessage::FileOffer(offer)));
+        }
+    }
+
+    fn file_accept(&mut self, key: usize, accept: FileAccept) {
+        let ready = self
+            .transfers
+            .get(accept.transfer)
+            .and_then(|t| t.offered())
+            .map(|o| o.size);
+        let Some(size) = ready else {
+            self.protocol_error(
+                key,
+                ErrorCode::UnknownTransfer,
+                "no such file on offer",
+                None,
+            );
+            return;
+        };
+        if accept.offset > size {
+            let why = format!("offset {} is past the end ({size} bytes)", accept.offset);
+            self.protocol_error(key, ErrorCode::BadOffset, &why, None);
+            return;
+        }
+        let session = self.room.member(key).map_or(0, |u| u.session);
+        let already = self
+            .conns
+            .get(key)
+            .is_some_and(|c| c.downloads.iter().any(|d| d.transfer == accept.transfer));
+        if already || self.active_transfers(key, session) >= self.config.max_transfers_per_client {
+            let why = "too many uploads and downloads at once (or this one is running)";
+            self.protocol_error(key, ErrorCode::TooManyTransfers, why, None);
+            return;
+        }
+        match self.transfers.open_download(accept.transfer, accept.offset) {
+            Ok(download) => {
+                if let Some(conn) = self.conns.get_mut(key) {
+                    conn.downloads.push(download);
+                }
+                self.mark_refill(key);
+            }
+            Err(e) => {
+                tracing::warn!(transfer = accept.transfer, error = %e, "cannot open a spool file");
+                self.protocol_error(key, ErrorCode::StorageError, "cannot read the file", None);
+            }
+        }
+    }
+
+    fn file_cancel(&mut self, key: usize, id: u64) {
+        let session = self.room.member(key).map(|u| u.session);
+        let owner = self
+            .transfers
+            .get(id)
+            .is_some_and(|t| t.owner_key == key && Some(t.owner_session) == session);
+        if owner {
+            if self.transfers.upload_position(id).is_some() {
+                self.abort_upload(key, id, "cancelled");
+            } else {
+                self.transfers.remove(id);
+                tracing::info!(transfer = id, "offer withdrawn by its sender");
+                self.announce_cancelled(id, "cancelled");
+                self.stop_downloads_of(id);
+            }
+            return;
+        }
+        let downloading = self.conns.get_mut(key).and_then(|c| {
+            let i = c.downloads.iter().position(|d| d.transfer == id)?;
+            c.downloads.swap_remove(i);
+            Some(())
+        });
+        if downloading.is_some() {
+            self.push_private(key, cancelled_frame(id, "cancelled"));
+        } else {
+            self.protocol_error(
+                key,
+                ErrorCode::UnknownTransfer,
+                "no upload, offer or download of yours with this id",
+                None,
+            );
+        }
+    }
+
+    /// Ends every download of transfer `id` (its sender withdrew it).
+    fn stop_downloads_of(&mut self, id: u64) {
+        let keys: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.downloads.iter().any(|d| d.transfer == id))
+            .map(|(k, _)| k)
+            .collect();
+        for key in keys {
+            if let Some(c) = self.conns.get_mut(key) {
+                c.downloads.retain(|d| d.transfer != id);
+            }
+        }
+    }
+
+    /// Offers past their time go; the room is told.
+    pub(crate) fn expire_offers(&mut self) {
+        for id in self.transfers.expired(self.now) {
+            self.transfers.remove(id);
+            tracing::info!(transfer = id, "offer expired");
+            self.announce_cancelled(id, "expired");
+        }
+    }
+
+    /// Queues file data for `key` while its queue is below the low-water
+    /// mark, within this turn's budget. Returns whether any was queued; puts
+    /// the connection on the refill list when the budget ran out.
+    pub(crate) fn refill(&mut self, key: usize, budget: &mut usize) -> bool {
+        let mut queued = false;
+        let Some(conn) = self.conns.get_mut(key) else {
+            return false;
+        };
+        if !conn.is_open() {
+            return false;
+        }
+        while conn.output.len() < LOW_WATER && !conn.downloads.is_empty() {
+            if *budget == 0 {
+                if !conn.refill {
+                    conn.refill = true;
+                    self.refill_list.push(key);
+                }
+                break;
+            }
+            // Round-robin between this connection's downloads.
+            let mut d = conn.downloads.remove(0);
+            match d.next_frame() {
+                Ok(frame) => {
+                    *budget = budget.saturating_sub(frame.len());
+                    conn.output.push(frame);
+                    queued = true;
+                    if d.finished() {
+                        conn.output
+                            .push(encode_server(&ServerMessage::FileDone(TransferId {
+                                transfer: d.transfer,
+                            })));
+                    } else {
+                        conn.downloads.push(d);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(transfer = d.transfer, error = %e, "cannot read a spool file");
+                    conn.output.push(cancelled_frame(d.transfer, "error"));
+                    queued = true;
+                }
+            }
+        }
+        queued
+    }
+
+    /// Puts `key` on the refill list for the next flush.
+    pub(crate) fn mark_refill(&mut self, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key)
+            && !conn.refill
+        {
+            conn.refill = true;
+            self.refill_list.push(key);
+        }
+    }
+}
+
+/// An encoded `file_cancelled`.
+fn cancelled_frame(id: u64, reason: &str) -> bytes::Bytes {
+    encode_server(&ServerMessage::FileCancelled(FileCancelled {
+        transfer: id,
+        reason: reason.to_owned(),
+    }))
+}
+
+/// The file messages, split off `ClientMessage` by `session`.
+pub(crate) enum FileMessage {
+    Offer(FileOffer),
+    Chunk(FileChunk),
+    Accept(FileAccept),
+    Decline(TransferId),
+    Cancel(TransferId),
+}
