@@ -195,6 +195,14 @@ impl RoomView {
             ServerMessage::Welcome(_) | ServerMessage::Ping(_) | ServerMessage::Pong(_) => {
                 Vec::new()
             }
+            // File transfers are shown by the terminal client's own handling.
+            ServerMessage::FileUpload(_)
+            | ServerMessage::FileProgress(_)
+            | ServerMessage::FileReady(_)
+            | ServerMessage::FileOffer(_)
+            | ServerMessage::FileData(_)
+            | ServerMessage::FileDone(_)
+            | ServerMessage::FileCancelled(_) => Vec::new(),
         }
     }
 }
