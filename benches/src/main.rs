@@ -7,11 +7,7 @@
 //!
 //! See docs/benchmarks.md for the experiments and their figures.
 
-mod fastparse;
-mod histogram;
-mod loadgen;
-mod report;
-mod spawn;
+use chatbench::{loadgen, report, spawn};
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;

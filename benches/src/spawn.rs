@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -16,6 +17,8 @@ pub struct SpawnedServer {
     pub addr: SocketAddr,
     /// Its config file (in a temporary directory removed on drop).
     dir: PathBuf,
+    /// Its stderr lines.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 /// Where the `chatserver` binary is: next to this program (same cargo
@@ -59,6 +62,11 @@ impl SpawnedServer {
     /// Starts a server for `max_clients` clients with flood limits lifted
     /// (the load generator sends faster than a person may).
     pub fn start(max_clients: usize, heartbeat_ms: u32) -> Result<Self> {
+        Self::start_with(max_clients, heartbeat_ms, "")
+    }
+
+    /// Like [`SpawnedServer::start`], with extra TOML lines for the config.
+    pub fn start_with(max_clients: usize, heartbeat_ms: u32, extra: &str) -> Result<Self> {
         let bin = server_binary()?;
         let port = free_port()?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -70,7 +78,7 @@ impl SpawnedServer {
             format!(
                 "listen = \"{addr}\"\nmax_clients = {}\nheartbeat_ms = {heartbeat_ms}\n\
                  rate_per_sec = 1000000.0\nrate_burst = 1000000.0\n\
-                 handshake_timeout_ms = 60000\nmax_output_bytes = 67108864\n",
+                 handshake_timeout_ms = 60000\nmax_output_bytes = 67108864\n{extra}\n",
                 max_clients + 16
             ),
         )?;
@@ -78,17 +86,29 @@ impl SpawnedServer {
             .arg("--config")
             .arg(&config)
             .arg("--no-voice")
-            .args(["--log-level", "warn"])
+            .args(["--log-level", "info"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
-        // Forward the server's warnings so a problem is visible.
+        // Keep the server's log (the last lines carry its final counters)
+        // and forward its warnings so a problem is visible.
+        let log = Arc::new(Mutex::new(Vec::new()));
         if let Some(err) = child.stderr.take() {
+            let log = Arc::clone(&log);
             std::thread::spawn(move || {
                 for line in BufReader::new(err).lines().map_while(Result::ok) {
-                    eprintln!("[server] {line}");
+                    if line.contains("WARN") || line.contains("ERROR") {
+                        eprintln!("[server] {line}");
+                    }
+                    let mut log = log
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if log.len() > 10_000 {
+                        log.remove(0);
+                    }
+                    log.push(line);
                 }
             });
         }
@@ -103,12 +123,43 @@ impl SpawnedServer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(Self { child, addr, dir })
+        Ok(Self {
+            child,
+            addr,
+            dir,
+            log,
+        })
     }
 
     /// The child's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// A scratch directory that goes away with the server.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// Stops the server with SIGTERM (a clean shutdown that logs its final
+    /// counters), waits up to 5 s, and returns its log.
+    pub fn stop(mut self) -> Vec<String> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let log = self
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        log.clone()
     }
 }
 

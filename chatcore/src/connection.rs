@@ -62,8 +62,8 @@ pub(crate) struct Connection {
     pub close_reason: Option<LeaveReason>,
     /// Files being sent to this client, refilled at its own pace.
     pub downloads: Vec<Download>,
-    /// Already on the reactor's list of connections to refill with file data.
-    pub refill: bool,
+    /// Not read while its uploaded chunks wait for the disk thread.
+    pub paused: bool,
 }
 
 impl Connection {
@@ -93,7 +93,7 @@ impl Connection {
             errors_logged: 0,
             close_reason: None,
             downloads: Vec::new(),
-            refill: false,
+            paused: false,
         }
     }
 

@@ -38,6 +38,9 @@ pub struct ServerStats {
     pub timeouts: u64,
     /// Datagrams and connections on the voice port that were dropped.
     pub voice_dropped: u64,
+    /// The longest loop turn so far, in microseconds: how long the loop was
+    /// at worst unable to react to anything (the stall any client could see).
+    pub longest_turn_us: u64,
 }
 
 /// What another thread asks the loop to do.

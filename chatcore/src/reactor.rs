@@ -31,9 +31,9 @@ use crate::protocol::{
     frame_len,
 };
 use crate::room::{Outbox, Room, RoomSettings};
-use crate::session_transfer::TURN_BUDGET;
 use crate::time::now_ms;
 use crate::transfer::Transfers;
+use crate::transfer::disk::DiskWorker;
 
 /// Token of the chat listener.
 const LISTENER: Token = Token(0);
@@ -88,8 +88,10 @@ pub(crate) struct Reactor {
     pub(crate) dirty: Vec<usize>,
     /// File transfers and their spool.
     pub(crate) transfers: Transfers,
-    /// Connections with downloads to refill at the next flush.
-    pub(crate) refill_list: Vec<usize>,
+    /// The disk thread: spool writes, hashing, reads.
+    pub(crate) disk: DiskWorker,
+    /// Download token -> the connection it belongs to.
+    pub(crate) download_keys: std::collections::HashMap<u64, usize>,
     /// Every broadcast frame of this turn, back to back; members' queues
     /// hold ranges of it until the flush freezes it and hands out slices.
     turn: BytesMut,
@@ -182,7 +184,8 @@ impl Reactor {
         config.validate()?;
         let poll = Poll::new().map_err(ServerError::Poll)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(ServerError::Poll)?);
-        let (handle, commands) = ServerHandle::new(waker);
+        let (handle, commands) = ServerHandle::new(Arc::clone(&waker));
+        let disk = DiskWorker::start(waker).map_err(|e| ServerError::Thread(e.to_string()))?;
 
         let bind_err = |addr| move |source| ServerError::Bind { addr, source };
         let mut listener = listen(config.listen).map_err(bind_err(config.listen))?;
@@ -238,7 +241,8 @@ impl Reactor {
             ready: Vec::new(),
             dirty: Vec::new(),
             transfers,
-            refill_list: Vec::new(),
+            disk,
+            download_keys: std::collections::HashMap::new(),
             turn: BytesMut::new(),
             doomed: Vec::new(),
             stats: ServerStats::default(),
@@ -266,10 +270,19 @@ impl Reactor {
             }
             self.now = Instant::now();
             self.turn();
+            let took = self.now.elapsed().as_micros() as u64;
+            self.stats.longest_turn_us = self.stats.longest_turn_us.max(took);
             if let Some(deadline) = self.shutdown_deadline
                 && (self.conns.is_empty() || self.now >= deadline)
             {
-                tracing::info!(left_open = self.conns.len(), "server stopped");
+                tracing::info!(
+                    left_open = self.conns.len(),
+                    messages = self.stats.messages,
+                    deliveries = self.stats.deliveries,
+                    bytes_out = self.stats.bytes_out,
+                    longest_turn_us = self.stats.longest_turn_us,
+                    "server stopped"
+                );
                 self.transfers.close();
                 return Ok(());
             }
@@ -278,7 +291,7 @@ impl Reactor {
 
     /// How long the next poll may wait.
     fn poll_timeout(&self) -> Duration {
-        if !self.ready.is_empty() || !self.refill_list.is_empty() {
+        if !self.ready.is_empty() {
             return Duration::ZERO;
         }
         let mut next = self.next_sweep;
@@ -300,7 +313,10 @@ impl Reactor {
         for event in events.iter() {
             match event.token() {
                 LISTENER => self.accept_all(),
-                WAKER => self.drain_commands(),
+                WAKER => {
+                    self.drain_commands();
+                    self.drain_disk();
+                }
                 VOICE_UDP => self.drain_voice_udp(),
                 VOICE_TCP => self.drain_voice_tcp(),
                 Token(t) => {
@@ -338,16 +354,6 @@ impl Reactor {
         {
             self.accept_paused_until = None;
             self.accept_all();
-        }
-        // Downloads cut short by last turn's budget continue.
-        for key in std::mem::take(&mut self.refill_list) {
-            if let Some(conn) = self.conns.get_mut(key) {
-                conn.refill = false;
-                if !conn.dirty {
-                    conn.dirty = true;
-                    self.dirty.push(key);
-                }
-            }
         }
         if self.now >= self.next_sweep {
             self.expire_offers();
@@ -467,7 +473,7 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        if !conn.is_open() {
+        if !conn.is_open() || conn.paused {
             return;
         }
         let mut more = false;
@@ -511,6 +517,11 @@ impl Reactor {
                 return;
             };
             if !conn.is_open() || conn.doomed {
+                return;
+            }
+            if conn.paused {
+                // Waiting for the disk: the rest stays buffered (and in the
+                // socket) until `resume_reading`.
                 return;
             }
             match frame_len(&conn.input, max_frame) {
@@ -607,6 +618,8 @@ impl Reactor {
     fn remove(&mut self, key: usize) {
         if self.conns.contains(key) {
             let mut conn = self.conns.remove(key);
+            let downloads = std::mem::take(&mut conn.downloads);
+            self.close_downloads(&downloads);
             let mut drained = 0;
             while drained < READ_BUDGET {
                 match conn.stream.read(&mut self.scratch) {
@@ -650,58 +663,69 @@ impl Reactor {
         }
     }
 
-    /// Writes one connection's queue; while the socket takes everything and
-    /// the connection has downloads, refills the queue from disk and writes
-    /// again, up to the per-turn budget. WRITABLE interest only while blocked.
+    /// Writes one connection's queue. WRITABLE interest only while blocked.
+    /// A connection with downloads asks the disk thread for more once its
+    /// queue has room (the data comes back through the waker).
     fn flush_one(&mut self, key: usize) {
-        let mut budget = TURN_BUDGET;
-        loop {
-            let Some(conn) = self.conns.get_mut(key) else {
-                return;
-            };
-            match conn.output.write_to(&mut conn.stream) {
-                Ok((n, flushed)) => {
-                    self.stats.bytes_out += n as u64;
-                    let want = flushed == Flushed::Blocked;
-                    if matches!(conn.phase, Phase::Closing { .. }) && !want {
-                        self.remove(key);
-                        return;
-                    }
-                    if !want && self.refill(key, &mut budget) {
-                        continue;
-                    }
-                    let Some(conn) = self.conns.get_mut(key) else {
-                        return;
-                    };
-                    if want != conn.wants_write {
-                        let interest = if want {
-                            Interest::READABLE | Interest::WRITABLE
-                        } else {
-                            Interest::READABLE
-                        };
-                        let token = Token(key + FIRST_CONN);
-                        if self
-                            .poll
-                            .registry()
-                            .reregister(&mut conn.stream, token, interest)
-                            .is_ok()
-                        {
-                            conn.wants_write = want;
-                        }
-                    }
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        match conn.output.write_to(&mut conn.stream) {
+            Ok((n, flushed)) => {
+                self.stats.bytes_out += n as u64;
+                let want = flushed == Flushed::Blocked;
+                if matches!(conn.phase, Phase::Closing { .. }) && !want {
+                    self.remove(key);
                     return;
                 }
-                Err(e) => {
-                    tracing::debug!(peer = %conn.peer, error = %e, "write failed");
-                    if matches!(conn.phase, Phase::Closing { .. }) {
-                        self.remove(key);
+                if want != conn.wants_write {
+                    let interest = if want {
+                        Interest::READABLE | Interest::WRITABLE
                     } else {
-                        conn.output.clear();
-                        self.doom(key, LeaveReason::Error);
+                        Interest::READABLE
+                    };
+                    let token = Token(key + FIRST_CONN);
+                    if self
+                        .poll
+                        .registry()
+                        .reregister(&mut conn.stream, token, interest)
+                        .is_ok()
+                    {
+                        conn.wants_write = want;
                     }
-                    return;
+                }
+                self.refill(key);
+            }
+            Err(e) => {
+                tracing::debug!(peer = %conn.peer, error = %e, "write failed");
+                if matches!(conn.phase, Phase::Closing { .. }) {
+                    self.remove(key);
+                } else {
+                    conn.output.clear();
+                    self.doom(key, LeaveReason::Error);
                 }
             }
+        }
+    }
+
+    /// Marks `key` for this turn's flush.
+    pub(crate) fn mark_dirty(&mut self, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key)
+            && !conn.dirty
+        {
+            conn.dirty = true;
+            self.dirty.push(key);
+        }
+    }
+
+    /// An uploader paused for the disk may be read again: it goes on the
+    /// ready list (edge-triggered readiness will not repeat itself).
+    pub(crate) fn resume_reading(&mut self, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key)
+            && !conn.ready
+        {
+            conn.ready = true;
+            self.ready.push(key);
         }
     }
 

@@ -12,14 +12,19 @@ use crate::protocol::{ErrorCode, ServerMessage, encode_server};
 use crate::reactor::Reactor;
 use crate::room::Outbox;
 use crate::time::now_ms;
-use crate::transfer::{ChunkOutcome, names};
+use crate::transfer::disk::{Done, Job};
+use crate::transfer::{Download, names};
 
 /// A connection's queue is refilled with file data while it holds less than
 /// this: enough to keep the socket busy, little enough that a chat message
 /// queued behind it waits well under a millisecond on a fast link.
 pub(crate) const LOW_WATER: usize = 512 * 1024;
-/// File bytes queued for one connection per loop turn, for fairness.
-pub(crate) const TURN_BUDGET: usize = 4 * 1024 * 1024;
+/// Reads asked of the disk thread per download before their data arrives.
+const READS_AHEAD: u8 = 2;
+/// An uploader whose chunks wait for the disk this long (in bytes) is not
+/// read any further until the disk catches up: TCP pushes back on it, and
+/// the server's memory stays flat whatever the upload's speed.
+const UPLOAD_WINDOW: u64 = 8 * 1024 * 1024;
 
 impl Reactor {
     /// Offers of `msg` and the rest: the entry point from `session`.
@@ -101,7 +106,7 @@ impl Reactor {
                 return;
             }
         }
-        let id = match self.transfers.begin(
+        let (id, path) = self.transfers.begin(
             key,
             user.session,
             &user.name,
@@ -109,14 +114,8 @@ impl Reactor {
             offer.size,
             sha256,
             offer.kind,
-        ) {
-            Ok(id) => id,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot create a spool file");
-                self.protocol_error(key, ErrorCode::StorageError, "cannot store the file", r);
-                return;
-            }
-        };
+        );
+        self.disk.submit(Job::Begin { id, path, sha256 });
         tracing::info!(transfer = id, name = %offer.name, size = offer.size, from = %user.name, "upload started");
         self.push_private(
             key,
@@ -127,7 +126,12 @@ impl Reactor {
             })),
         );
         if offer.size == 0 {
-            self.store_chunk(key, id, &[]);
+            self.transfers.accept_chunk(id, 0);
+            self.disk.submit(Job::Write {
+                id,
+                data: Vec::new(),
+                last: true,
+            });
         }
     }
 
@@ -164,35 +168,119 @@ impl Reactor {
         if len == 0 {
             return;
         }
-        self.store_chunk(key, chunk.transfer, &chunk.data);
+        let id = chunk.transfer;
+        let last = self.transfers.accept_chunk(id, len);
+        self.disk.submit(Job::Write {
+            id,
+            data: chunk.data,
+            last,
+        });
+        if self.transfers.in_flight(id) > UPLOAD_WINDOW
+            && let Some(conn) = self.conns.get_mut(key)
+        {
+            conn.paused = true;
+        }
     }
 
-    fn store_chunk(&mut self, key: usize, id: u64, data: &[u8]) {
-        let size = self.transfers.get(id).map_or(0, |t| t.size);
-        match self.transfers.store(id, data, self.now, now_ms()) {
-            Ok(ChunkOutcome::Stored(None)) => {}
-            Ok(ChunkOutcome::Stored(Some(done))) => {
-                self.send_progress(key, id, done, size);
-            }
-            Ok(ChunkOutcome::Complete) => {
-                self.send_progress(key, id, size, size);
-                self.push_private(
-                    key,
-                    encode_server(&ServerMessage::FileReady(TransferId { transfer: id })),
-                );
-                self.announce_offer(id, Some(key));
-            }
-            Ok(ChunkOutcome::HashMismatch) => {
-                let why = "the uploaded content does not match the offered sha256";
-                self.protocol_error(key, ErrorCode::HashMismatch, why, None);
-                self.abort_upload(key, id, "error");
-            }
-            Err(e) => {
-                tracing::warn!(transfer = id, error = %e, "cannot write to the spool");
-                self.protocol_error(key, ErrorCode::StorageError, "cannot store the file", None);
-                self.abort_upload(key, id, "error");
+    /// Takes in what the disk thread finished.
+    pub(crate) fn drain_disk(&mut self) {
+        while let Some(done) = self.disk.poll() {
+            match done {
+                Done::Stored { id, bytes } => self.disk_stored(id, bytes as u64),
+                Done::Finished { id, ok } => self.disk_finished(id, ok),
+                Done::WriteFailed { id, error } => {
+                    tracing::warn!(transfer = id, %error, "cannot write to the spool");
+                    if let Some(key) = self.owner_key(id) {
+                        let why = "cannot store the file";
+                        self.protocol_error(key, ErrorCode::StorageError, why, None);
+                        self.abort_upload(key, id, "error");
+                    }
+                }
+                Done::Data { token, frame, last } => self.disk_data(token, frame, last),
+                Done::ReadFailed { token, error } => {
+                    tracing::warn!(token, %error, "cannot read a spool file");
+                    if let Some(key) = self.download_keys.remove(&token)
+                        && let Some(conn) = self.conns.get_mut(key)
+                        && let Some(i) = conn.downloads.iter().position(|d| d.token == token)
+                    {
+                        let d = conn.downloads.swap_remove(i);
+                        self.push_private(key, cancelled_frame(d.transfer, "error"));
+                    }
+                }
             }
         }
+    }
+
+    /// The connection of upload `id`'s sender, if it is still here.
+    fn owner_key(&self, id: u64) -> Option<usize> {
+        let t = self.transfers.get(id)?;
+        let session = self.room.member(t.owner_key)?.session;
+        (session == t.owner_session).then_some(t.owner_key)
+    }
+
+    fn disk_stored(&mut self, id: u64, bytes: u64) {
+        let report = self.transfers.stored(id, bytes);
+        let size = self.transfers.get(id).map_or(0, |t| t.size);
+        let Some(key) = self.owner_key(id) else {
+            return;
+        };
+        if let Some(done) = report {
+            self.send_progress(key, id, done, size);
+        }
+        // The disk caught up: read the uploader again.
+        if self.transfers.in_flight(id) <= UPLOAD_WINDOW / 2
+            && let Some(conn) = self.conns.get_mut(key)
+            && conn.paused
+        {
+            conn.paused = false;
+            self.resume_reading(key);
+        }
+    }
+
+    fn disk_finished(&mut self, id: u64, ok: bool) {
+        let Some(key) = self.owner_key(id) else {
+            // The sender left meanwhile; its upload is already gone.
+            return;
+        };
+        if !ok {
+            let why = "the uploaded content does not match the offered sha256";
+            self.protocol_error(key, ErrorCode::HashMismatch, why, None);
+            self.abort_upload(key, id, "error");
+            return;
+        }
+        let size = self.transfers.get(id).map_or(0, |t| t.size);
+        self.transfers.ready(id, self.now, now_ms());
+        self.send_progress(key, id, size, size);
+        self.push_private(
+            key,
+            encode_server(&ServerMessage::FileReady(TransferId { transfer: id })),
+        );
+        self.announce_offer(id, Some(key));
+    }
+
+    fn disk_data(&mut self, token: u64, frame: bytes::Bytes, last: bool) {
+        let Some(&key) = self.download_keys.get(&token) else {
+            return; // cancelled meanwhile
+        };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let Some(i) = conn.downloads.iter().position(|d| d.token == token) else {
+            return;
+        };
+        conn.downloads[i].outstanding = conn.downloads[i].outstanding.saturating_sub(1);
+        conn.output.push(frame);
+        if last {
+            let d = conn.downloads.swap_remove(i);
+            conn.output
+                .push(encode_server(&ServerMessage::FileDone(TransferId {
+                    transfer: d.transfer,
+                })));
+            self.download_keys.remove(&token);
+            self.disk.submit(Job::Close { token });
+        }
+        self.mark_dirty(key);
+        self.refill(key);
     }
 
     fn send_progress(&mut self, key: usize, id: u64, done: u64, total: u64) {
@@ -209,6 +297,7 @@ impl Reactor {
     /// Stops an upload: the partial file goes, the uploader is told.
     fn abort_upload(&mut self, key: usize, id: u64, reason: &str) {
         if self.transfers.remove(id).is_some() {
+            self.disk.submit(Job::Abort { id });
             tracing::info!(transfer = id, reason, "upload aborted");
             self.push_private(key, cancelled_frame(id, reason));
         }
@@ -218,6 +307,7 @@ impl Reactor {
     pub(crate) fn drop_uploads_of(&mut self, key: usize, session: u64) {
         for id in self.transfers.unfinished_uploads_of(key, session) {
             self.transfers.remove(id);
+            self.disk.submit(Job::Abort { id });
             tracing::info!(transfer = id, "upload abandoned: the sender left");
         }
     }
@@ -248,7 +338,7 @@ impl Reactor {
 
     /// Sends the offers still available to a member who just joined.
     pub(crate) fn send_offers_to(&mut self, key: usize) {
-        for offer in self.transfers.ready() {
+        for offer in self.transfers.offers() {
             self.push_private(key, encode_server(&ServerMessage::FileOffer(offer)));
         }
     }
@@ -283,18 +373,37 @@ impl Reactor {
             self.protocol_error(key, ErrorCode::TooManyTransfers, why, None);
             return;
         }
-        match self.transfers.open_download(accept.transfer, accept.offset) {
-            Ok(download) => {
-                if let Some(conn) = self.conns.get_mut(key) {
-                    conn.downloads.push(download);
-                }
-                self.mark_refill(key);
-            }
-            Err(e) => {
-                tracing::warn!(transfer = accept.transfer, error = %e, "cannot open a spool file");
-                self.protocol_error(key, ErrorCode::StorageError, "cannot read the file", None);
-            }
+        let Some(path) = self.transfers.get(accept.transfer).map(|t| t.path.clone()) else {
+            return;
+        };
+        if accept.offset == size {
+            self.push_private(
+                key,
+                encode_server(&ServerMessage::FileDone(TransferId {
+                    transfer: accept.transfer,
+                })),
+            );
+            return;
         }
+        let token = self.transfers.next_token();
+        self.disk.submit(Job::Open {
+            token,
+            transfer: accept.transfer,
+            path,
+            offset: accept.offset,
+            size,
+        });
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.downloads.push(Download {
+                transfer: accept.transfer,
+                token,
+                requested: accept.offset,
+                size,
+                outstanding: 0,
+            });
+        }
+        self.download_keys.insert(token, key);
+        self.refill(key);
     }
 
     fn file_cancel(&mut self, key: usize, id: u64) {
@@ -316,10 +425,11 @@ impl Reactor {
         }
         let downloading = self.conns.get_mut(key).and_then(|c| {
             let i = c.downloads.iter().position(|d| d.transfer == id)?;
-            c.downloads.swap_remove(i);
-            Some(())
+            Some(c.downloads.swap_remove(i))
         });
-        if downloading.is_some() {
+        if let Some(d) = downloading {
+            self.download_keys.remove(&d.token);
+            self.disk.submit(Job::Close { token: d.token });
             self.push_private(key, cancelled_frame(id, "cancelled"));
         } else {
             self.protocol_error(
@@ -340,8 +450,15 @@ impl Reactor {
             .map(|(k, _)| k)
             .collect();
         for key in keys {
-            if let Some(c) = self.conns.get_mut(key) {
-                c.downloads.retain(|d| d.transfer != id);
+            let Some(c) = self.conns.get_mut(key) else {
+                continue;
+            };
+            let (gone, kept): (Vec<Download>, Vec<Download>) =
+                c.downloads.drain(..).partition(|d| d.transfer == id);
+            c.downloads = kept;
+            for d in gone {
+                self.download_keys.remove(&d.token);
+                self.disk.submit(Job::Close { token: d.token });
             }
         }
     }
@@ -355,58 +472,51 @@ impl Reactor {
         }
     }
 
-    /// Queues file data for `key` while its queue is below the low-water
-    /// mark, within this turn's budget. Returns whether any was queued; puts
-    /// the connection on the refill list when the budget ran out.
-    pub(crate) fn refill(&mut self, key: usize, budget: &mut usize) -> bool {
-        let mut queued = false;
+    /// Asks the disk thread for the next chunks of `key`'s downloads while
+    /// its queue (plus reads already asked for) is below the low-water mark.
+    /// The data arrives later through [`Reactor::drain_disk`]. Returns
+    /// whether anything was queued now (never: reads are asynchronous).
+    pub(crate) fn refill(&mut self, key: usize) -> bool {
         let Some(conn) = self.conns.get_mut(key) else {
             return false;
         };
-        if !conn.is_open() {
+        if !conn.is_open() || conn.downloads.is_empty() {
             return false;
         }
-        while conn.output.len() < LOW_WATER && !conn.downloads.is_empty() {
-            if *budget == 0 {
-                if !conn.refill {
-                    conn.refill = true;
-                    self.refill_list.push(key);
+        let chunk = u64::from(MAX_CHUNK);
+        let pending: u64 = conn
+            .downloads
+            .iter()
+            .map(|d| u64::from(d.outstanding))
+            .sum();
+        let mut budget =
+            (LOW_WATER as u64).saturating_sub(conn.output.len() as u64 + pending * chunk);
+        // Round-robin: one read per download per pass.
+        let mut progress = true;
+        while budget > 0 && progress {
+            progress = false;
+            for d in conn.downloads.iter_mut() {
+                if budget == 0 {
+                    break;
                 }
-                break;
-            }
-            // Round-robin between this connection's downloads.
-            let mut d = conn.downloads.remove(0);
-            match d.next_frame() {
-                Ok(frame) => {
-                    *budget = budget.saturating_sub(frame.len());
-                    conn.output.push(frame);
-                    queued = true;
-                    if d.finished() {
-                        conn.output
-                            .push(encode_server(&ServerMessage::FileDone(TransferId {
-                                transfer: d.transfer,
-                            })));
-                    } else {
-                        conn.downloads.push(d);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(transfer = d.transfer, error = %e, "cannot read a spool file");
-                    conn.output.push(cancelled_frame(d.transfer, "error"));
-                    queued = true;
+                if d.requested < d.size && d.outstanding < READS_AHEAD {
+                    let n = (d.size - d.requested).min(chunk);
+                    d.requested += n;
+                    d.outstanding += 1;
+                    budget = budget.saturating_sub(n);
+                    self.disk.submit(Job::Read { token: d.token });
+                    progress = true;
                 }
             }
         }
-        queued
+        false
     }
 
-    /// Puts `key` on the refill list for the next flush.
-    pub(crate) fn mark_refill(&mut self, key: usize) {
-        if let Some(conn) = self.conns.get_mut(key)
-            && !conn.refill
-        {
-            conn.refill = true;
-            self.refill_list.push(key);
+    /// Closes the disk thread's side of `key`'s downloads (it is going away).
+    pub(crate) fn close_downloads(&mut self, downloads: &[Download]) {
+        for d in downloads {
+            self.download_keys.remove(&d.token);
+            self.disk.submit(Job::Close { token: d.token });
         }
     }
 }

@@ -5,13 +5,22 @@
 //! else over a bounded channel. If the caller stops taking events the
 //! channel fills, the reader stops reading, and TCP pushes back: the server
 //! will eventually cut the client off as `slow` rather than buffer forever.
+//!
+//! File transfer (offer, upload, accept, download, resume, cancel) is in
+//! [`transfer`]: the calls are on [`ClientSender`] (and [`Client`]), the
+//! outcomes arrive as [`Event::Transfer`].
 
 mod roster;
+pub mod transfer;
 
 pub use roster::{Change, Roster};
+pub use transfer::{TransferEvent, sanitize_file_name, unique_path};
+
+pub use crate::protocol::transfer::{FileKind, FileOffered};
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -33,6 +42,8 @@ const EVENT_QUEUE: usize = 16 * 1024;
 const MAX_SERVER_FRAME: u32 = 64 * 1024 * 1024;
 /// How long `connect` waits for the `welcome`.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes read from the socket at a time (a `file_data` frame is up to 256 KiB).
+const READ_CHUNK: usize = 64 * 1024;
 
 /// Why a client call failed.
 #[derive(Debug, Error)]
@@ -57,22 +68,44 @@ pub enum ClientError {
     /// The connection is closed.
     #[error("the connection is closed")]
     Closed,
+    /// A local file could not be read, written or created.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// No offer or transfer with this id is known to this client.
+    #[error("no file transfer {0} known")]
+    UnknownTransfer(u64),
+    /// A file transfer cannot do this now (already downloading, a partial
+    /// file longer than the offer...).
+    #[error("{0}")]
+    Transfer(String),
 }
 
 /// Something that happened, as the reader thread saw it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A message from the server. Server pings are answered by the client
-    /// itself and not reported.
+    /// itself and not reported; `file_data` is written to its download and
+    /// never reported; other messages about this client's own transfers
+    /// come as [`Event::Transfer`] instead (see [`transfer`]).
     Message(ServerMessage),
+    /// Something happened to one of this client's file transfers.
+    Transfer(TransferEvent),
     /// The connection ended; the text says why. No more events follow.
     Closed(String),
 }
 
-/// The writing half, cloneable and shareable between threads.
+/// The writing half, cloneable and shareable between threads. It also
+/// starts and stops file transfers ([`ClientSender::send_file`],
+/// [`ClientSender::accept_file`]...).
 #[derive(Debug, Clone)]
 pub struct ClientSender {
     stream: Arc<Mutex<TcpStream>>,
+    transfers: Arc<transfer::Transfers>,
 }
 
 impl ClientSender {
@@ -167,7 +200,10 @@ impl Client {
         stream.set_read_timeout(None)?;
         let control = stream.try_clone()?;
         let writer = Arc::new(Mutex::new(stream.try_clone()?));
-        let sender = ClientSender { stream: writer };
+        let sender = ClientSender {
+            stream: writer,
+            transfers: Arc::default(),
+        };
         let (tx, events) = sync_channel(EVENT_QUEUE);
         let reader_sender = sender.clone();
         let reader = std::thread::Builder::new()
@@ -214,6 +250,37 @@ impl Client {
     /// Sends a `ping`; the `pong` arrives as an event.
     pub fn ping(&self, seq: u64) -> Result<(), ClientError> {
         self.sender.send(&ClientMessage::Ping(Seq { seq }))
+    }
+
+    /// Offers a file to the room; see [`ClientSender::send_file`].
+    pub fn send_file(&self, path: &Path, kind: FileKind) -> Result<u64, ClientError> {
+        self.sender.send_file(path, kind)
+    }
+
+    /// Downloads an offered file into `dir`; see [`ClientSender::accept_file`].
+    pub fn accept_file(&self, transfer: u64, dir: &Path) -> Result<PathBuf, ClientError> {
+        self.sender.accept_file(transfer, dir)
+    }
+
+    /// Resumes a download into a partial file; see [`ClientSender::resume_file`].
+    pub fn resume_file(&self, transfer: u64, part: &Path) -> Result<(), ClientError> {
+        self.sender.resume_file(transfer, part)
+    }
+
+    /// Declines an offered file; see [`ClientSender::decline_file`].
+    pub fn decline_file(&self, transfer: u64) -> Result<(), ClientError> {
+        self.sender.decline_file(transfer)
+    }
+
+    /// Cancels an upload, an own offer or a download; see
+    /// [`ClientSender::cancel_file`].
+    pub fn cancel_file(&self, transfer: u64) -> Result<(), ClientError> {
+        self.sender.cancel_file(transfer)
+    }
+
+    /// The offers seen and not ended; see [`ClientSender::offers`].
+    pub fn offers(&self) -> Vec<FileOffered> {
+        self.sender.offers()
     }
 
     /// Waits for the next event. `Err(Closed)` once the connection is gone
@@ -263,12 +330,12 @@ impl Drop for Client {
 
 /// Reads once into `buf`, growing it; returns the bytes read.
 fn read_some(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<usize, ClientError> {
-    let mut chunk = [0u8; 16 * 1024];
-    match stream.read(&mut chunk) {
-        Ok(n) => {
-            buf.extend_from_slice(&chunk[..n]);
-            Ok(n)
-        }
+    let start = buf.len();
+    buf.resize(start + READ_CHUNK, 0);
+    let read = stream.read(&mut buf[start..]);
+    buf.truncate(start + *read.as_ref().unwrap_or(&0));
+    match read {
+        Ok(n) => Ok(n),
         Err(e)
             if matches!(
                 e.kind(),
@@ -297,8 +364,11 @@ fn read_loop(
                 }
             }
             Ok(Some(msg)) => {
-                if tx.send(Event::Message(msg)).is_err() {
-                    return;
+                for event in sender.transfers.on_message(msg, &sender, &tx) {
+                    if tx.send(event).is_err() {
+                        sender.transfers.close();
+                        return;
+                    }
                 }
             }
             // A message this version does not understand: skip it.
@@ -311,5 +381,11 @@ fn read_loop(
             },
         }
     };
+    // The socket is of no more use; shutting it down also ends any upload
+    // blocked writing to it.
+    let _ = stream.shutdown(Shutdown::Both);
+    for event in sender.transfers.close() {
+        let _ = tx.send(event);
+    }
     let _ = tx.send(Event::Closed(reason));
 }

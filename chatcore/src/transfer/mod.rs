@@ -3,24 +3,19 @@
 //! receiver's pace. This module holds the state and the disk work; the
 //! reactor (`session_transfer`) applies the protocol rules and moves frames.
 //!
-//! Disk I/O happens on the loop thread in chunks of at most 256 KiB (one
-//! `write` per uploaded chunk, one `read` per downloaded chunk), so one call
-//! costs microseconds from the page cache; docs/benchmarks.md has the longest
-//! loop turn measured during a 1 GiB transfer.
+//! Disk work (spool writes, SHA-256, reads) runs on the [`disk`] thread; this
+//! module keeps the bookkeeping the loop needs to apply the rules.
 
+pub mod disk;
 pub mod names;
 
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
-use sha2::{Digest, Sha256};
-
-use crate::protocol::HEADER_LEN;
-use crate::protocol::transfer::{FileKind, FileOffered, MAX_CHUNK};
+use crate::protocol::transfer::{FileKind, FileOffered};
 
 /// Extension of spool files, so cleaning at start touches nothing else.
 const SPOOL_EXT: &str = "chatspool";
@@ -28,19 +23,19 @@ const SPOOL_EXT: &str = "chatspool";
 pub const PROGRESS_EVERY: u64 = 1024 * 1024;
 
 /// Where an upload stands.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub enum Stage {
     /// Chunks are arriving.
     Uploading {
-        /// The spool file being written.
-        file: File,
-        /// Bytes stored so far.
+        /// Bytes accepted and handed to the disk thread.
         received: u64,
-        /// Hash of those bytes.
-        hasher: Box<Sha256>,
-        /// `received` when the last progress was sent.
+        /// Bytes the disk thread has stored.
+        stored: u64,
+        /// `stored` when the last progress was sent.
         reported: u64,
     },
+    /// The last chunk was handed over; waiting for the hash check.
+    Verifying,
     /// Complete, verified and on offer until `expires`.
     Ready {
         /// When the upload completed (ms since the epoch), shown in offers.
@@ -92,75 +87,27 @@ impl Transfer {
             ts,
         })
     }
+
+    /// Whether `key`/`session` is this transfer's uploader.
+    pub fn owned_by(&self, key: usize, session: u64) -> bool {
+        self.owner_key == key && self.owner_session == session
+    }
 }
 
-/// What an uploaded chunk led to.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ChunkOutcome {
-    /// Stored; send progress if `Some(done)`.
-    Stored(Option<u64>),
-    /// The last byte arrived and the hash matched: the offer is ready.
-    Complete,
-    /// The last byte arrived but the content does not match the offer.
-    HashMismatch,
-}
-
-/// A download in progress on one connection.
-#[derive(Debug)]
+/// A download in progress on one connection: the loop's bookkeeping; the
+/// disk thread holds the open file under `token`.
+#[derive(Debug, Clone, Copy)]
 pub struct Download {
     /// The transfer.
     pub transfer: u64,
-    /// Its spool file, opened at accept (so it stays readable even if the
-    /// offer expires meanwhile).
-    pub file: File,
-    /// Next byte to send.
-    pub offset: u64,
+    /// Names this download in the disk thread's jobs and results.
+    pub token: u64,
+    /// Bytes asked of the disk thread so far (from the accept offset).
+    pub requested: u64,
     /// File size.
     pub size: u64,
-}
-
-impl Download {
-    /// Reads the next chunk and encodes it as one `file_data` frame, reading
-    /// straight into the frame buffer (one copy from the page cache).
-    pub fn next_frame(&mut self) -> io::Result<Bytes> {
-        let want = (self.size - self.offset).min(u64::from(MAX_CHUNK)) as usize;
-        let mut head = Vec::with_capacity(64);
-        // map of 4: type, transfer, offset, data
-        head.push(0x84);
-        put_str(&mut head, "type");
-        put_str(&mut head, "file_data");
-        put_str(&mut head, "transfer");
-        put_u64(&mut head, self.transfer);
-        put_str(&mut head, "offset");
-        put_u64(&mut head, self.offset);
-        put_str(&mut head, "data");
-        head.push(0xc6); // bin32
-        head.extend_from_slice(&(want as u32).to_be_bytes());
-        let mut frame = BytesMut::with_capacity(HEADER_LEN + head.len() + want);
-        frame.put_u32((head.len() + want) as u32);
-        frame.extend_from_slice(&head);
-        let start = frame.len();
-        frame.resize(start + want, 0);
-        self.file.read_exact(&mut frame[start..])?;
-        self.offset += want as u64;
-        Ok(frame.freeze())
-    }
-
-    /// Whether every byte was sent.
-    pub fn finished(&self) -> bool {
-        self.offset >= self.size
-    }
-}
-
-fn put_str(b: &mut Vec<u8>, s: &str) {
-    // Only short ASCII keys and type names are written here.
-    b.push(0xa0 | s.len() as u8);
-    b.extend_from_slice(s.as_bytes());
-}
-
-fn put_u64(b: &mut Vec<u8>, v: u64) {
-    b.push(0xcf);
-    b.extend_from_slice(&v.to_be_bytes());
+    /// Reads asked for and not yet delivered.
+    pub outstanding: u8,
 }
 
 /// Every transfer of the server and the spool that holds them.
@@ -173,6 +120,8 @@ pub struct Transfers {
     used: u64,
     quota: u64,
     ttl: Duration,
+    /// Last download token handed out.
+    next_token: u64,
 }
 
 impl Transfers {
@@ -193,6 +142,7 @@ impl Transfers {
             used: 0,
             quota,
             ttl,
+            next_token: 0,
         })
     }
 
@@ -207,23 +157,16 @@ impl Transfers {
     }
 
     /// Every offer currently available, oldest first.
-    pub fn ready(&self) -> Vec<FileOffered> {
+    pub fn offers(&self) -> Vec<FileOffered> {
         let mut offers: Vec<FileOffered> =
             self.by_id.values().filter_map(Transfer::offered).collect();
         offers.sort_by_key(|o| o.transfer);
         offers
     }
 
-    /// Uploads in progress from connection `key`.
+    /// Uploads in progress (or verifying) from connection `key`.
     pub fn uploads_of(&self, key: usize, session: u64) -> usize {
-        self.by_id
-            .values()
-            .filter(|t| {
-                t.owner_key == key
-                    && t.owner_session == session
-                    && matches!(t.stage, Stage::Uploading { .. })
-            })
-            .count()
+        self.unfinished_uploads_of(key, session).len()
     }
 
     /// Whether `size` more bytes fit, after expiring the oldest offers if
@@ -249,7 +192,8 @@ impl Transfers {
         Some(expired)
     }
 
-    /// Registers a new upload and creates its spool file.
+    /// Registers a new upload; returns its id and spool path (the disk
+    /// thread creates the file).
     #[allow(clippy::too_many_arguments)]
     pub fn begin(
         &mut self,
@@ -260,10 +204,9 @@ impl Transfers {
         size: u64,
         sha256: [u8; 32],
         kind: FileKind,
-    ) -> io::Result<u64> {
+    ) -> (u64, PathBuf) {
         let id = self.next_id;
         let path = self.dir.join(format!("{id}.{SPOOL_EXT}"));
-        let file = File::create(&path)?;
         self.next_id += 1;
         self.used += size;
         self.by_id.insert(
@@ -277,81 +220,85 @@ impl Transfers {
                 size,
                 sha256,
                 kind,
-                path,
+                path: path.clone(),
                 stage: Stage::Uploading {
-                    file,
                     received: 0,
-                    hasher: Box::default(),
+                    stored: 0,
                     reported: 0,
                 },
             },
         );
-        Ok(id)
+        (id, path)
     }
 
-    /// Stores a chunk of upload `id`, which the caller has checked belongs to
-    /// the sender, continues at `offset` and stays within the size.
-    pub fn store(
-        &mut self,
-        id: u64,
-        data: &[u8],
-        now: Instant,
-        ts: i64,
-    ) -> io::Result<ChunkOutcome> {
-        let ttl = self.ttl;
+    /// Where upload `id` stands: `(received, size)`, while chunks may come.
+    pub fn upload_position(&self, id: u64) -> Option<(u64, u64)> {
+        let t = self.by_id.get(&id)?;
+        match t.stage {
+            Stage::Uploading { received, .. } => Some((received, t.size)),
+            _ => None,
+        }
+    }
+
+    /// Accounts a chunk of `len` bytes handed to the disk thread; returns
+    /// whether it completes the declared size (then the upload verifies).
+    pub fn accept_chunk(&mut self, id: u64, len: u64) -> bool {
         let Some(t) = self.by_id.get_mut(&id) else {
-            return Err(io::ErrorKind::NotFound.into());
+            return false;
         };
         let size = t.size;
-        let Stage::Uploading {
-            file,
-            received,
-            hasher,
-            reported,
-        } = &mut t.stage
-        else {
-            return Err(io::ErrorKind::InvalidInput.into());
-        };
-        file.write_all(data)?;
-        hasher.update(data);
-        *received += data.len() as u64;
-        if *received < size {
-            if *received - *reported >= PROGRESS_EVERY {
-                *reported = *received;
-                return Ok(ChunkOutcome::Stored(Some(*received)));
+        if let Stage::Uploading { received, .. } = &mut t.stage {
+            *received += len;
+            if *received >= size {
+                t.stage = Stage::Verifying;
+                return true;
             }
-            return Ok(ChunkOutcome::Stored(None));
         }
-        let digest: [u8; 32] = std::mem::take(hasher).finalize().into();
-        if digest != t.sha256 {
-            return Ok(ChunkOutcome::HashMismatch);
-        }
-        t.stage = Stage::Ready {
-            ts,
-            expires: now + ttl,
-        };
-        Ok(ChunkOutcome::Complete)
+        false
     }
 
-    /// Where upload `id` stands: `(received, size)`, if it is uploading.
-    pub fn upload_position(&self, id: u64) -> Option<(u64, u64)> {
-        match self.by_id.get(&id)?.stage {
-            Stage::Uploading { received, .. } => Some((received, self.by_id.get(&id)?.size)),
-            Stage::Ready { .. } => None,
+    /// Accounts bytes the disk thread stored; returns `Some(stored)` when a
+    /// progress report is due (every [`PROGRESS_EVERY`]).
+    pub fn stored(&mut self, id: u64, bytes: u64) -> Option<u64> {
+        let t = self.by_id.get_mut(&id)?;
+        if let Stage::Uploading {
+            stored, reported, ..
+        } = &mut t.stage
+        {
+            *stored += bytes;
+            if *stored - *reported >= PROGRESS_EVERY {
+                *reported = *stored;
+                return Some(*stored);
+            }
+        }
+        None
+    }
+
+    /// Bytes of upload `id` handed to the disk thread and not yet stored.
+    pub fn in_flight(&self, id: u64) -> u64 {
+        match self.by_id.get(&id).map(|t| t.stage) {
+            Some(Stage::Uploading {
+                received, stored, ..
+            }) => received - stored,
+            _ => 0,
         }
     }
 
-    /// Opens a download of ready transfer `id` from `offset`.
-    pub fn open_download(&self, id: u64, offset: u64) -> io::Result<Download> {
-        let t = self.by_id.get(&id).ok_or(io::ErrorKind::NotFound)?;
-        let mut file = File::open(&t.path)?;
-        file.seek(SeekFrom::Start(offset))?;
-        Ok(Download {
-            transfer: id,
-            file,
-            offset,
-            size: t.size,
-        })
+    /// Upload `id` verified: it goes on offer.
+    pub fn ready(&mut self, id: u64, now: Instant, ts: i64) {
+        let ttl = self.ttl;
+        if let Some(t) = self.by_id.get_mut(&id) {
+            t.stage = Stage::Ready {
+                ts,
+                expires: now + ttl,
+            };
+        }
+    }
+
+    /// A fresh token for a download.
+    pub fn next_token(&mut self) -> u64 {
+        self.next_token += 1;
+        self.next_token
     }
 
     /// Forgets transfer `id` and deletes its spool file (open downloads keep
@@ -363,15 +310,11 @@ impl Transfers {
         Some(t)
     }
 
-    /// Uploads by the connection `key` (session `session`) still in progress.
+    /// Uploads by the connection `key` (session `session`) not yet on offer.
     pub fn unfinished_uploads_of(&self, key: usize, session: u64) -> Vec<u64> {
         self.by_id
             .values()
-            .filter(|t| {
-                t.owner_key == key
-                    && t.owner_session == session
-                    && matches!(t.stage, Stage::Uploading { .. })
-            })
+            .filter(|t| t.owned_by(key, session) && !matches!(t.stage, Stage::Ready { .. }))
             .map(|t| t.id)
             .collect()
     }

@@ -1,0 +1,398 @@
+//! `filebench`: a large file through a real `chatserver`, beside a raw
+//! loopback TCP copy measured in the same run, with chat latency measured
+//! for the downloading client and for a bystander meanwhile.
+//!
+//! ```text
+//! cargo run --release -p chatbench --bin filebench -- --size-mib 1024 [--cold]
+//! ```
+//!
+//! `--cold` drops the page cache (root only) between upload and download, so
+//! the server reads the file from disk. The server's longest loop turn comes
+//! from its own log at shutdown.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use bytes::BytesMut;
+use chatbench::histogram::Histogram;
+use chatbench::spawn::{SpawnedServer, proc_kib};
+use chatcore::protocol::transfer::{FileAccept, FileChunk, FileKind, FileOffer, MAX_CHUNK};
+use chatcore::protocol::{
+    ChatSend, ClientMessage, Hello, ServerMessage, decode_server, encode_client,
+};
+use clap::Parser;
+use sha2::{Digest, Sha256};
+
+/// Measures a file transfer through a real server.
+#[derive(Debug, Parser)]
+struct Args {
+    /// File size in MiB
+    #[arg(long, default_value_t = 1024)]
+    size_mib: u64,
+    /// Chat messages per second sent by a third client during the transfer
+    #[arg(long, default_value_t = 100)]
+    chat_rate: u32,
+    /// Drop the page cache before the download (needs root)
+    #[arg(long)]
+    cold: bool,
+    /// Print one JSON object
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Deterministic pseudo-random content, generated rather than stored.
+struct Content(u64);
+
+impl Content {
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            let bytes = self.0.to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+    }
+}
+
+fn mb_per_s(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / 1e6 / d.as_secs_f64()
+}
+
+/// Raw loopback TCP: one thread writes `size` bytes, this one reads them.
+fn raw_copy(size: u64) -> Result<Duration> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let writer = thread::spawn(move || -> std::io::Result<()> {
+        let mut s = TcpStream::connect(addr)?;
+        let buf = vec![7u8; MAX_CHUNK as usize];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(buf.len() as u64) as usize;
+            s.write_all(&buf[..n])?;
+            left -= n as u64;
+        }
+        Ok(())
+    });
+    let (mut s, _) = listener.accept()?;
+    let start = Instant::now();
+    let mut buf = vec![0u8; MAX_CHUNK as usize];
+    let mut got = 0u64;
+    while got < size {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        got += n as u64;
+    }
+    let took = start.elapsed();
+    writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("writer panicked"))??;
+    Ok(took)
+}
+
+/// A logged-in raw client.
+fn login(addr: SocketAddr, name: &str) -> Result<TcpStream> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_nodelay(true)?;
+    s.write_all(&encode_client(&ClientMessage::Hello(Hello {
+        version: 1,
+        name: name.into(),
+    })))?;
+    Ok(s)
+}
+
+/// Reads frames forever, calling `f` for each; stops when `f` says so or
+/// the connection ends.
+fn read_frames(mut s: TcpStream, mut f: impl FnMut(ServerMessage) -> bool) {
+    let mut buf = BytesMut::with_capacity(1 << 20);
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        loop {
+            match decode_server(&mut buf, u32::MAX) {
+                Ok(Some(m)) => {
+                    if !f(m) {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+fn stamp_ns(start: Instant) -> u64 {
+    start.elapsed().as_nanos() as u64
+}
+
+fn latency_of(text: &str, start: Instant) -> Option<u64> {
+    let sent = u64::from_str_radix(text.get(..16)?, 16).ok()?;
+    Some(stamp_ns(start).saturating_sub(sent) / 1000)
+}
+
+#[derive(Default)]
+struct Shared {
+    /// Chat latency (µs) at the downloading client, during the download.
+    at_receiver: Histogram,
+    /// Chat latency (µs) at the bystander, whole run.
+    at_bystander: Histogram,
+}
+
+fn run() -> Result<()> {
+    let args = Args::parse();
+    let size = args.size_mib << 20;
+    let t0 = Instant::now();
+
+    eprintln!("raw loopback copy of {} MiB...", args.size_mib);
+    let raw = raw_copy(size)?;
+
+    eprintln!("hashing the content...");
+    let mut hasher = Sha256::new();
+    let mut content = Content(0x9e37_79b9_7f4a_7c15);
+    let mut buf = vec![0u8; MAX_CHUNK as usize];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        content.fill(&mut buf[..n]);
+        hasher.update(&buf[..n]);
+        left -= n as u64;
+    }
+    let sha: [u8; 32] = hasher.finalize().into();
+
+    let server = SpawnedServer::start_with(
+        16,
+        10_000,
+        &format!(
+            "max_file_bytes = {}\nspool_quota_bytes = {}\n",
+            size + 1,
+            size + 1
+        ),
+    )?;
+    let addr = server.addr;
+    let pid = server.pid();
+
+    let shared = Arc::new(Mutex::new(Shared::default()));
+    let downloading = Arc::new(std::sync::atomic::AtomicBool::new(false));
+
+    // The bystander: sends chats at a steady rate and measures its own copies.
+    let bystander = login(addr, "bystander")?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let mut w = bystander.try_clone()?;
+        let stop = Arc::clone(&stop);
+        let every = Duration::from_secs_f64(1.0 / f64::from(args.chat_rate.max(1)));
+        thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let text = format!("{:016x} chat during the transfer", stamp_ns(t0));
+                let frame = encode_client(&ClientMessage::Chat(ChatSend {
+                    text,
+                    reference: None,
+                }));
+                if w.write_all(&frame).is_err() {
+                    return;
+                }
+                thread::sleep(every);
+            }
+        });
+        let shared = Arc::clone(&shared);
+        let r = bystander.try_clone()?;
+        thread::spawn(move || {
+            read_frames(r, |m| {
+                if let ServerMessage::Chat(c) = m
+                    && let Some(us) = latency_of(&c.text, t0)
+                {
+                    let mut s = shared
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    s.at_bystander.record(us);
+                }
+                true
+            });
+        });
+    }
+
+    // The receiver: waits for the offer, downloads when told, checks the hash.
+    let receiver = login(addr, "receiver")?;
+    let (offer_tx, offer_rx) = std::sync::mpsc::channel::<u64>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<(u64, [u8; 32])>();
+    {
+        let shared = Arc::clone(&shared);
+        let downloading = Arc::clone(&downloading);
+        let r = receiver.try_clone()?;
+        thread::spawn(move || {
+            let mut got = 0u64;
+            let mut hasher = Sha256::new();
+            read_frames(r, |m| match m {
+                ServerMessage::FileOffer(o) => offer_tx.send(o.transfer).is_ok(),
+                ServerMessage::FileData(d) => {
+                    got += d.data.len() as u64;
+                    hasher.update(&d.data);
+                    true
+                }
+                ServerMessage::FileDone(_) => {
+                    let digest: [u8; 32] = std::mem::take(&mut hasher).finalize().into();
+                    let _ = done_tx.send((got, digest));
+                    false
+                }
+                ServerMessage::Chat(c) => {
+                    if downloading.load(std::sync::atomic::Ordering::Relaxed)
+                        && let Some(us) = latency_of(&c.text, t0)
+                    {
+                        let mut s = shared
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        s.at_receiver.record(us);
+                    }
+                    true
+                }
+                _ => true,
+            });
+        });
+    }
+
+    // The uploader.
+    let mut uploader = login(addr, "uploader")?;
+    thread::sleep(Duration::from_millis(200));
+    let rss_idle = proc_kib(pid, "VmRSS").unwrap_or(0);
+    uploader.write_all(&encode_client(&ClientMessage::FileOffer(FileOffer {
+        name: "big.bin".into(),
+        size,
+        sha256: sha.to_vec(),
+        kind: FileKind::File,
+        reference: Some(1),
+    })))?;
+    let (id_tx, id_rx) = std::sync::mpsc::channel::<Result<u64, String>>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    {
+        let r = uploader.try_clone()?;
+        thread::spawn(move || {
+            read_frames(r, |m| match m {
+                ServerMessage::FileUpload(u) => id_tx.send(Ok(u.transfer)).is_ok(),
+                ServerMessage::Error(e) => {
+                    let _ = id_tx.send(Err(e.message));
+                    false
+                }
+                ServerMessage::FileReady(_) => {
+                    let _ = ready_tx.send(());
+                    true
+                }
+                _ => true,
+            });
+        });
+    }
+    let id = id_rx
+        .recv_timeout(Duration::from_secs(10))
+        .context("no answer to the offer")?
+        .map_err(|e| anyhow::anyhow!("offer refused: {e}"))?;
+    eprintln!("uploading...");
+    let up_start = Instant::now();
+    let mut content = Content(0x9e37_79b9_7f4a_7c15);
+    let mut offset = 0u64;
+    while offset < size {
+        let n = (size - offset).min(u64::from(MAX_CHUNK)) as usize;
+        let mut data = vec![0u8; n];
+        content.fill(&mut data);
+        uploader.write_all(&encode_client(&ClientMessage::FileChunk(FileChunk {
+            transfer: id,
+            offset,
+            data,
+        })))?;
+        offset += n as u64;
+    }
+    ready_rx
+        .recv_timeout(Duration::from_secs(600))
+        .context("upload never confirmed")?;
+    let upload = up_start.elapsed();
+    offer_rx
+        .recv_timeout(Duration::from_secs(10))
+        .context("the receiver was never offered the file")?;
+
+    let mut cold = false;
+    if args.cold {
+        let _ = std::process::Command::new("sync").status();
+        cold = std::fs::write("/proc/sys/vm/drop_caches", "3\n").is_ok();
+        if !cold {
+            eprintln!("could not drop the page cache (not root?): measuring warm");
+        }
+    }
+
+    eprintln!("downloading...");
+    downloading.store(true, std::sync::atomic::Ordering::Relaxed);
+    let down_start = Instant::now();
+    let mut w = receiver.try_clone()?;
+    w.write_all(&encode_client(&ClientMessage::FileAccept(FileAccept {
+        transfer: id,
+        offset: 0,
+    })))?;
+    let (got, digest) = done_rx
+        .recv_timeout(Duration::from_secs(600))
+        .context("download never finished")?;
+    let download = down_start.elapsed();
+    downloading.store(false, std::sync::atomic::Ordering::Relaxed);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if got != size || digest != sha {
+        bail!(
+            "download corrupt: {got} of {size} bytes, hash match {}",
+            digest == sha
+        );
+    }
+    let rss_peak = proc_kib(pid, "VmHWM").unwrap_or(0);
+    let log = server.stop();
+    let longest_turn_us: Option<u64> = log.iter().rev().find_map(|l| {
+        let v = l.split("longest_turn_us=").nth(1)?;
+        v.split_whitespace().next()?.parse().ok()
+    });
+
+    let s = shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let ms = |h: &Histogram, q: f64| h.quantile(q) as f64 / 1000.0;
+    let out = serde_json::json!({
+        "size_mib": args.size_mib,
+        "raw_copy_mb_s": mb_per_s(size, raw),
+        "upload_mb_s": mb_per_s(size, upload),
+        "download_mb_s": mb_per_s(size, download),
+        "download_vs_raw": mb_per_s(size, download) / mb_per_s(size, raw),
+        "upload_vs_raw": mb_per_s(size, upload) / mb_per_s(size, raw),
+        "cold_cache": cold,
+        "server_rss_idle_kib": rss_idle,
+        "server_rss_peak_kib": rss_peak,
+        "server_rss_growth_kib": rss_peak.saturating_sub(rss_idle),
+        "longest_turn_ms": longest_turn_us.map(|us| us as f64 / 1000.0),
+        "chat_at_receiver_ms": {
+            "p50": ms(&s.at_receiver, 0.5), "p99": ms(&s.at_receiver, 0.99),
+            "max": s.at_receiver.max() as f64 / 1000.0,
+        },
+        "chat_at_bystander_ms": {
+            "p50": ms(&s.at_bystander, 0.5), "p99": ms(&s.at_bystander, 0.99),
+            "max": s.at_bystander.max() as f64 / 1000.0,
+        },
+    });
+    if args.json {
+        println!("{out}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(())
+}
