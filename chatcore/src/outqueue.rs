@@ -34,6 +34,13 @@ pub struct OutQueue {
     bytes: usize,
     /// Index of the first `Chunk::Turn`, if any (they are always at the tail).
     first_turn: Option<usize>,
+    /// Bulk frames (file data), written only when `chunks` is empty, so a
+    /// chat frame queued after a megabyte of file data overtakes it at the
+    /// next frame boundary. File data keeps its own order; chat keeps its own.
+    bulk: VecDeque<Bytes>,
+    /// The front bulk frame is partly written: it must be finished before
+    /// anything else goes out, or the byte stream would interleave frames.
+    bulk_started: bool,
 }
 
 /// What a [`OutQueue::write_to`] call achieved.
@@ -50,6 +57,18 @@ impl OutQueue {
     pub fn push(&mut self, frame: Bytes) {
         self.bytes += frame.len();
         self.chunks.push_back(Chunk::Bytes(frame));
+    }
+
+    /// Queues a bulk frame (file data): sent after every other frame queued
+    /// before or after it, at the next frame boundary.
+    pub fn push_bulk(&mut self, frame: Bytes) {
+        self.bytes += frame.len();
+        self.bulk.push_back(frame);
+    }
+
+    /// Bytes of bulk frames waiting.
+    pub fn bulk_len(&self) -> usize {
+        self.bulk.iter().map(Bytes::len).sum()
     }
 
     /// Queues bytes `start..end` of the current turn's broadcast buffer,
@@ -94,8 +113,10 @@ impl OutQueue {
     /// Drops everything queued (the connection is going away).
     pub fn clear(&mut self) {
         self.chunks = VecDeque::new();
+        self.bulk = VecDeque::new();
         self.bytes = 0;
         self.first_turn = None;
+        self.bulk_started = false;
     }
 
     /// Writes as much as `w` takes, up to `MAX_IOVECS` chunks per call.
@@ -104,11 +125,20 @@ impl OutQueue {
     pub fn write_to(&mut self, w: &mut impl Write) -> io::Result<(usize, Flushed)> {
         debug_assert!(self.first_turn.is_none(), "unresolved turn range");
         let mut written = 0;
-        while !self.chunks.is_empty() {
+        while self.bytes > 0 {
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let mut count = 0;
-            for (slot, chunk) in slices.iter_mut().zip(self.chunks.iter()) {
-                let Chunk::Bytes(b) = chunk else { break };
+            // Order: a half-written bulk frame, then normal frames, then bulk.
+            let started = self.bulk.front().filter(|_| self.bulk_started);
+            let normal = self.chunks.iter().map_while(|c| match c {
+                Chunk::Bytes(b) => Some(b),
+                Chunk::Turn { .. } => None,
+            });
+            let rest = self.bulk.iter().skip(usize::from(self.bulk_started));
+            for (slot, b) in slices
+                .iter_mut()
+                .zip(started.into_iter().chain(normal).chain(rest))
+            {
                 *slot = IoSlice::new(b);
                 count += 1;
             }
@@ -134,26 +164,52 @@ impl OutQueue {
         if self.chunks.capacity() > 8 {
             self.chunks = VecDeque::new();
         }
+        if self.bulk.capacity() > 8 {
+            self.bulk = VecDeque::new();
+        }
         Ok((written, Flushed::All))
     }
 
-    /// Drops `n` written bytes from the front.
+    /// Drops `n` written bytes from the front, in the order `write_to`
+    /// offered them: a half-written bulk frame, normal chunks, bulk frames.
     fn consume(&mut self, mut n: usize) {
         self.bytes -= n;
+        if self.bulk_started
+            && let Some(front) = self.bulk.front_mut()
+        {
+            if n < front.len() {
+                front.advance(n);
+                return;
+            }
+            n -= front.len();
+            self.bulk.pop_front();
+            self.bulk_started = false;
+        }
         while n > 0 {
             let Some(Chunk::Bytes(front)) = self.chunks.front_mut() else {
                 break;
             };
-            if n >= front.len() {
-                n -= front.len();
-                self.chunks.pop_front();
-                if let Some(i) = self.first_turn.as_mut() {
-                    *i -= 1;
-                }
-            } else {
+            if n < front.len() {
                 front.advance(n);
-                n = 0;
+                return;
             }
+            n -= front.len();
+            self.chunks.pop_front();
+            if let Some(i) = self.first_turn.as_mut() {
+                *i -= 1;
+            }
+        }
+        while n > 0 {
+            let Some(front) = self.bulk.front_mut() else {
+                break;
+            };
+            if n < front.len() {
+                front.advance(n);
+                self.bulk_started = true;
+                return;
+            }
+            n -= front.len();
+            self.bulk.pop_front();
         }
     }
 }
@@ -201,6 +257,26 @@ mod tests {
         };
         assert_eq!(q.write_to(&mut w).expect("io"), (8, Flushed::All));
         assert_eq!(w.got, b"<abcde>z");
+    }
+
+    #[test]
+    fn chat_overtakes_queued_file_data_at_a_frame_boundary() {
+        let mut q = OutQueue::default();
+        q.push_bulk(Bytes::from_static(b"[file1]"));
+        q.push_bulk(Bytes::from_static(b"[file2]"));
+        let mut w = Trickle {
+            got: Vec::new(),
+            limit: 3,
+            calls_left: 1,
+        };
+        // "[fi" of the first file frame goes out, then a chat arrives.
+        assert_eq!(q.write_to(&mut w).expect("io"), (3, Flushed::Blocked));
+        q.push(Bytes::from_static(b"<chat>"));
+        w.limit = 100;
+        w.calls_left = 100;
+        assert_eq!(q.write_to(&mut w).expect("io"), (17, Flushed::All));
+        // The started frame is finished first, then the chat, then the rest.
+        assert_eq!(w.got, b"[file1]<chat>[file2]");
     }
 
     #[test]

@@ -19,6 +19,9 @@ use crate::transfer::{Download, names};
 /// this: enough to keep the socket busy, little enough that a chat message
 /// queued behind it waits well under a millisecond on a fast link.
 pub(crate) const LOW_WATER: usize = 512 * 1024;
+/// Kernel send buffer of a connection once it downloads (the kernel doubles
+/// it for its bookkeeping).
+const SEND_BUFFER: usize = 256 * 1024;
 /// Reads asked of the disk thread per download before their data arrives.
 const READS_AHEAD: u8 = 2;
 /// An uploader whose chunks wait for the disk this long (in bytes) is not
@@ -204,7 +207,8 @@ impl Reactor {
                         && let Some(i) = conn.downloads.iter().position(|d| d.token == token)
                     {
                         let d = conn.downloads.swap_remove(i);
-                        self.push_private(key, cancelled_frame(d.transfer, "error"));
+                        conn.output.push_bulk(cancelled_frame(d.transfer, "error"));
+                        self.mark_dirty(key);
                     }
                 }
             }
@@ -269,11 +273,13 @@ impl Reactor {
             return;
         };
         conn.downloads[i].outstanding = conn.downloads[i].outstanding.saturating_sub(1);
-        conn.output.push(frame);
+        // File data is bulk: any other frame for this client overtakes it at
+        // the next frame boundary. `file_done` follows the data in order.
+        conn.output.push_bulk(frame);
         if last {
             let d = conn.downloads.swap_remove(i);
             conn.output
-                .push(encode_server(&ServerMessage::FileDone(TransferId {
+                .push_bulk(encode_server(&ServerMessage::FileDone(TransferId {
                     transfer: d.transfer,
                 })));
             self.download_keys.remove(&token);
@@ -394,6 +400,10 @@ impl Reactor {
             size,
         });
         if let Some(conn) = self.conns.get_mut(key) {
+            // Bound what the kernel holds for this client too: with an
+            // autotuned send buffer of several MiB a chat frame would wait
+            // behind milliseconds of file data there, whatever our queue does.
+            let _ = socket2::SockRef::from(&conn.stream).set_send_buffer_size(SEND_BUFFER);
             conn.downloads.push(Download {
                 transfer: accept.transfer,
                 token,
@@ -430,7 +440,11 @@ impl Reactor {
         if let Some(d) = downloading {
             self.download_keys.remove(&d.token);
             self.disk.submit(Job::Close { token: d.token });
-            self.push_private(key, cancelled_frame(id, "cancelled"));
+            // After the data already queued, as `file_done` would be.
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.output.push_bulk(cancelled_frame(id, "cancelled"));
+            }
+            self.mark_dirty(key);
         } else {
             self.protocol_error(
                 key,

@@ -393,6 +393,10 @@ struct State {
     acks: HashMap<u64, bool>,
     /// Partial downloads kept after a cancel or failure, for resuming.
     parts: HashMap<u64, PathBuf>,
+    /// An `error` without `ref` that may be about one of our uploads: the
+    /// server follows such an error with the upload's `file_cancelled`, so
+    /// it is held until the next message shows whether that comes.
+    held: Option<ErrorMsg>,
     /// The connection is gone.
     closed: bool,
 }
@@ -434,6 +438,7 @@ impl Transfers {
     /// Called by the reader once, before `Closed`: stops the uploads, closes
     /// the downloads (keeping their parts) and closes the event gate.
     pub(crate) fn close(&self) -> Vec<Event> {
+        let released = self.release_held();
         let mut events = Vec::new();
         {
             let mut st = self.lock();
@@ -467,7 +472,10 @@ impl Transfers {
             }
         }
         *self.gate.lock().unwrap_or_else(PoisonError::into_inner) = false;
-        events.into_iter().map(Event::Transfer).collect()
+        released
+            .into_iter()
+            .chain(events.into_iter().map(Event::Transfer))
+            .collect()
     }
 
     /// Handles a server message in the reader thread. Returns the events to
@@ -479,6 +487,32 @@ impl Transfers {
         tx: &SyncSender<Event>,
     ) -> Vec<Event> {
         let mut out = Vec::new();
+        let held = self.lock().held.take();
+        if let Some(held) = held {
+            let upload = match &msg {
+                ServerMessage::FileCancelled(c) => {
+                    let mut st = self.lock();
+                    match st.uploads.get_mut(&c.transfer) {
+                        Some(up) if !up.failed => {
+                            up.failed = true;
+                            up.stop.store(true, Ordering::SeqCst);
+                            Some(c.transfer)
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            match upload {
+                Some(transfer) => out.push(Event::Transfer(TransferEvent::Failed {
+                    transfer,
+                    code: Some(held.code),
+                    reason: held.message,
+                    part: None,
+                })),
+                None => self.on_error(held, false, &mut out),
+            }
+        }
         match msg {
             ServerMessage::FileOffer(offer) => {
                 self.lock().offers.insert(offer.transfer, offer.clone());
@@ -510,7 +544,7 @@ impl Transfers {
             ServerMessage::FileData(data) => self.on_data(data, sender, &mut out),
             ServerMessage::FileDone(id) => self.on_done(id, &mut out),
             ServerMessage::FileCancelled(c) => self.on_cancelled(c, &mut out),
-            ServerMessage::Error(e) => self.on_error(e, &mut out),
+            ServerMessage::Error(e) => self.on_error(e, true, &mut out),
             other => out.push(Event::Message(other)),
         }
         out
@@ -728,10 +762,23 @@ impl Transfers {
     fn on_cancelled(&self, c: FileCancelled, out: &mut Vec<Event>) {
         let mut st = self.lock();
         let transfer = c.transfer;
-        let ours = st.acks.remove(&transfer);
-        if let Some(d) = st.downloads.remove(&transfer) {
+        let reason = c.reason.as_str();
+        if let Some(d) = st.downloads.get(&transfer) {
+            if reason == "expired" {
+                // The offer is gone for newcomers, but a download under way
+                // goes on (the server keeps reading the file for it).
+                st.offers.remove(&transfer);
+                drop(st);
+                out.push(Event::Message(ServerMessage::FileCancelled(c)));
+                return;
+            }
+            let cancelled_by_us = d.cancelling && reason == "cancelled";
+            st.acks.remove(&transfer);
             st.awaiting.retain(|&t| t != transfer);
-            if d.cancelling && c.reason == "cancelled" {
+            let Some(d) = st.downloads.remove(&transfer) else {
+                return;
+            };
+            if cancelled_by_us {
                 let _ = d.file.sync_data();
                 st.parts.insert(transfer, d.part.clone());
                 drop(st);
@@ -741,21 +788,35 @@ impl Transfers {
                 }));
                 return;
             }
-            // The offer itself ended under us: nothing to resume.
-            st.offers.remove(&transfer);
-            st.parts.remove(&transfer);
-            drop(d.file);
-            let _ = fs::remove_file(&d.part);
+            if reason == "cancelled" {
+                // The sender withdrew the offer: nothing left to resume.
+                st.offers.remove(&transfer);
+                st.parts.remove(&transfer);
+                drop(d.file);
+                let _ = fs::remove_file(&d.part);
+                drop(st);
+                out.push(Event::Transfer(TransferEvent::Failed {
+                    transfer,
+                    code: None,
+                    reason: "the sender withdrew the file".into(),
+                    part: None,
+                }));
+                out.push(Event::Message(ServerMessage::FileCancelled(c)));
+                return;
+            }
+            // The server could not go on (`error`): what came is kept.
+            let _ = d.file.sync_data();
+            st.parts.insert(transfer, d.part.clone());
             drop(st);
             out.push(Event::Transfer(TransferEvent::Failed {
                 transfer,
                 code: None,
-                reason: format!("the offer ended ({})", c.reason),
-                part: None,
+                reason: format!("the server stopped the download ({reason})"),
+                part: Some(d.part),
             }));
-            out.push(Event::Message(ServerMessage::FileCancelled(c)));
             return;
         }
+        let ours = st.acks.remove(&transfer);
         if let Some(up) = st.uploads.remove(&transfer) {
             up.stop.store(true, Ordering::SeqCst);
             drop(st);
@@ -798,8 +859,35 @@ impl Transfers {
         out.push(Event::Message(ServerMessage::FileCancelled(c)));
     }
 
-    fn on_error(&self, e: ErrorMsg, out: &mut Vec<Event>) {
+    /// An error still held is not about an upload after all.
+    fn release_held(&self) -> Vec<Event> {
+        let mut out = Vec::new();
+        let held = self.lock().held.take();
+        if let Some(held) = held {
+            self.on_error(held, false, &mut out);
+        }
+        out
+    }
+
+    /// `may_hold`: whether a `ref`-less error may be held back (see
+    /// [`State::held`]).
+    fn on_error(&self, e: ErrorMsg, may_hold: bool, out: &mut Vec<Event>) {
         let mut st = self.lock();
+        let about_upload = matches!(
+            e.code,
+            ErrorCode::HashMismatch
+                | ErrorCode::SizeMismatch
+                | ErrorCode::BadOffset
+                | ErrorCode::StorageError
+        );
+        if may_hold
+            && e.reference.is_none()
+            && about_upload
+            && st.uploads.values().any(|u| !u.failed)
+        {
+            st.held = Some(e);
+            return;
+        }
         if let Some(reference) = e.reference {
             if let Some(pending) = st.pending.remove(&reference) {
                 drop(st);
