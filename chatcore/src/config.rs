@@ -41,8 +41,9 @@ pub struct ServerConfig {
     pub max_output_bytes: usize,
     /// Chat messages kept for late joiners. Default 50.
     pub history_len: usize,
-    /// Sustained frames per second per connection (`hello`, `chat` and
-    /// `ping` are charged). Default 20.
+    /// Sustained frames per second per connection (`hello`, `chat`, `ping`,
+    /// `file_offer`, `file_accept`, `file_decline` and `file_cancel` are
+    /// charged; `file_chunk`, `pong` and `bye` are not). Default 20.
     pub rate_per_sec: f64,
     /// Burst allowance above the sustained rate, in frames. Default 40.
     pub rate_burst: f64,

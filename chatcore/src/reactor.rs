@@ -397,6 +397,12 @@ impl Reactor {
         )
     }
 
+    /// Sends pending welcomes and join/leave notices now, before a room-wide
+    /// frame that must not overtake them.
+    pub(crate) fn flush_room_notices(&mut self) {
+        self.flush_presence();
+    }
+
     fn flush_presence(&mut self) {
         let ts = now_ms();
         let (room, mut out) = self.outbox();

@@ -124,7 +124,7 @@ impl Reactor {
             key,
             encode_server(&ServerMessage::FileUpload(FileUpload {
                 transfer: id,
-                max_chunk: MAX_CHUNK,
+                max_chunk: self.max_chunk(),
                 reference: r,
             })),
         );
@@ -158,10 +158,11 @@ impl Reactor {
             return;
         };
         let len = chunk.data.len() as u64;
-        if chunk.offset != received || received + len > size || len > u64::from(MAX_CHUNK) {
+        let max_chunk = self.max_chunk();
+        if chunk.offset != received || received + len > size || len > u64::from(max_chunk) {
             let why = format!(
                 "chunk at {} of {len} bytes does not continue the upload at {received} of {size} \
-                 (at most {MAX_CHUNK} bytes per chunk); the upload is aborted",
+                 (at most {max_chunk} bytes per chunk); the upload is aborted",
                 chunk.offset
             );
             self.protocol_error(key, ErrorCode::BadOffset, &why, None);
@@ -183,6 +184,12 @@ impl Reactor {
         {
             conn.paused = true;
         }
+    }
+
+    /// The largest chunk data: 256 KiB, or less when `max_frame` is smaller,
+    /// so that a chunk frame (data plus at most 64 bytes of fields) fits.
+    fn max_chunk(&self) -> u32 {
+        MAX_CHUNK.min(self.config.max_frame.saturating_sub(64).max(1))
     }
 
     /// Takes in what the disk thread finished.
@@ -325,6 +332,8 @@ impl Reactor {
         };
         tracing::info!(transfer = id, name = %offer.name, "file offered");
         let frame = encode_server(&ServerMessage::FileOffer(offer));
+        // Like a chat: pending welcomes and joins go first.
+        self.flush_room_notices();
         let keys: Vec<usize> = self
             .room
             .users_keys()
@@ -337,6 +346,7 @@ impl Reactor {
     /// Tells every member that offer `id` ended.
     fn announce_cancelled(&mut self, id: u64, reason: &str) {
         let frame = cancelled_frame(id, reason);
+        self.flush_room_notices();
         let keys: Vec<usize> = self.room.users_keys().collect();
         let (_, mut out) = self.outbox();
         out.broadcast(keys.into_iter(), &frame);

@@ -128,7 +128,7 @@ pub struct FileData {
 pub struct FileCancelled {
     /// The transfer.
     pub transfer: u64,
-    /// `cancelled` (by its sender or by you), `expired`, `sender_left`
-    /// (during the upload), `error`.
+    /// `cancelled` (by its sender or by you), `expired` (time to live or
+    /// quota pressure), `error` (storage or verification failure).
     pub reason: String,
 }

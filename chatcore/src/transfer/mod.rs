@@ -173,6 +173,17 @@ impl Transfers {
     /// needed. Returns the ids expired to make room, or `None` if even with
     /// every offer gone (uploads in progress stay) it would not fit.
     pub fn make_room(&mut self, size: u64) -> Option<Vec<u64>> {
+        // First see whether expiring every offer would be enough, so that
+        // offers are never deleted for an upload that is refused anyway.
+        let offered: u64 = self
+            .by_id
+            .values()
+            .filter(|t| matches!(t.stage, Stage::Ready { .. }))
+            .map(|t| t.size)
+            .sum();
+        if (self.used - offered).saturating_add(size) > self.quota {
+            return None;
+        }
         let mut expired = Vec::new();
         while self.used.saturating_add(size) > self.quota {
             let oldest = self
