@@ -57,6 +57,8 @@ fn main() -> ExitCode {
     loop {
         let msg = match client.recv() {
             Ok(Event::Message(msg)) => msg,
+            // The bot neither sends nor accepts files.
+            Ok(Event::Transfer(_)) => continue,
             Ok(Event::Closed(why)) => {
                 let why = room
                     .removed()

@@ -18,6 +18,17 @@
 //! ! error rate_limited: too many messages; slow down
 //! ```
 //!
+//! Files: `/send PATH` offers a file to the room; others see
+//! `* alice offers report.pdf (1.2 MB) — /accept 7 or /decline 7`.
+//! `/accept 7` downloads it into `--downloads DIR` (default `downloads`,
+//! created when first needed) and prints
+//! `* saved report.pdf to downloads/report.pdf (sha256 ok)`; `/decline 7`
+//! says no; `/cancel 7` stops an upload or a download (accepting a
+//! cancelled download again resumes it); `/files` lists what is on offer.
+//! Progress is a bar on stderr when stdout and stderr are terminals, and
+//! otherwise a line like `* 7: 12.0 of 64.0 MiB` at most once a second
+//! or per tenth of the file (see `chat_examples::files`).
+//!
 //! Without `--name` the name is asked for on stdin (prompt on stderr). A name
 //! the server refuses is reported (`! error name_empty: the name is empty`)
 //! and asked again if stdin is a terminal; otherwise the program exits.
@@ -28,14 +39,18 @@
 //! refused and stdin is not a terminal (or the name prompt hits end of input).
 
 use std::io::{self, BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use chat_examples::files::FileView;
+use chat_examples::progress::Progress;
 use chat_examples::render::{RoomView, Style, emit};
-use chatcore::client::ClientSender;
-use chatcore::protocol::ClientMessage;
+use chat_examples::text::one_line;
+use chatcore::client::{ClientSender, FileKind, TransferEvent};
+use chatcore::protocol::{ClientMessage, ErrorCode};
 use chatcore::{Client, ClientError, Event};
 use clap::Parser;
 
@@ -60,6 +75,9 @@ struct Args {
     /// Name to log in with; asked for on stdin if absent.
     #[arg(long)]
     name: Option<String>,
+    /// Directory accepted files are saved in (created when first needed).
+    #[arg(long, default_value = "downloads")]
+    downloads: PathBuf,
 }
 
 /// Everything the main loop waits for, from both reading threads.
@@ -70,6 +88,8 @@ enum Input {
     Eof(Option<String>),
     /// Something from the server.
     Net(Event),
+    /// A line to print from a helper thread (a `/send` that failed).
+    Notice(String),
 }
 
 fn main() -> ExitCode {
@@ -90,10 +110,12 @@ fn main() -> ExitCode {
 
     let sender = client.sender();
     let (tx, inputs) = sync_channel(INPUT_QUEUE);
+    let notices = tx.clone();
     if let Err(e) = spawn_readers(client, tx) {
         eprintln!("chat: cannot start threads: {e}");
         return ExitCode::from(EXIT_CLOSED);
     }
+    let mut files = FileView::new(style, Progress::detect());
 
     // One blocking receive per input: no polling, no timers while idle.
     while let Ok(input) = inputs.recv() {
@@ -105,10 +127,39 @@ fn main() -> ExitCode {
                     let _ = sender.send_chat(text);
                 }
                 Command::Nothing => {}
-                Command::Who => emit(&room.who_line()),
-                Command::Help => help(style),
+                Command::Who => files.print(&room.who_line()),
+                Command::Help => help(&files, style),
                 Command::Unknown(cmd) => {
-                    emit(&style.error(&format!("! unknown command {cmd} (try /help)")))
+                    files.print(&style.error(&format!("! unknown command {cmd} (try /help)")))
+                }
+                Command::Usage(usage) => files.print(&style.error(&format!("! usage: {usage}"))),
+                Command::Send(path) => send_file(&sender, path, &notices),
+                Command::Accept(id) => {
+                    let line = accept(&sender, id, &args.downloads, &room, &mut files, style);
+                    files.print(&line);
+                }
+                Command::Decline(id) => {
+                    let line = match sender.decline_file(id) {
+                        Ok(()) => {
+                            let name = room.offer_name(id).unwrap_or_else(|| id.to_string());
+                            room.forget_offer(id);
+                            style.notice(&format!("* declined {name}"))
+                        }
+                        Err(e) => style.error(&format!("! cannot decline {id}: {e}")),
+                    };
+                    files.print(&line);
+                }
+                Command::Cancel(id) => {
+                    let line = match sender.cancel_file(id) {
+                        Ok(()) => style.notice(&format!("* cancelling {id}")),
+                        Err(e) => style.error(&format!("! cannot cancel {id}: {e}")),
+                    };
+                    files.print(&line);
+                }
+                Command::Files => {
+                    for line in room.files_lines() {
+                        files.print(&line);
+                    }
                 }
                 Command::Quit => return quit(&sender, &inputs, &mut room),
             },
@@ -120,14 +171,75 @@ fn main() -> ExitCode {
             }
             Input::Net(Event::Message(msg)) => {
                 for line in room.apply(&msg) {
-                    emit(&line);
+                    files.print(&line);
                 }
             }
+            Input::Net(Event::Transfer(event)) => {
+                if let TransferEvent::Failed {
+                    transfer,
+                    code: Some(ErrorCode::UnknownTransfer),
+                    ..
+                } = &event
+                {
+                    // The offer is gone (protocol.md 17.6).
+                    room.forget_offer(*transfer);
+                }
+                for line in files.on_event(&event) {
+                    files.print(&line);
+                }
+            }
+            Input::Notice(line) => files.print(&line),
             Input::Net(Event::Closed(why)) => return closed(&room, &why, style),
         }
     }
     // Both readers gone without a `Closed`: cannot happen, but is an end.
     closed(&room, "connection lost", style)
+}
+
+/// `/send PATH`: hashing a large file takes a while, so it is done on a
+/// thread of its own; only a failure comes back as a line to print (the
+/// rest comes as transfer events).
+fn send_file(sender: &ClientSender, path: &str, notices: &SyncSender<Input>) {
+    let sender = sender.clone();
+    let notices = notices.clone();
+    let path = PathBuf::from(path);
+    let spawned = thread::Builder::new()
+        .name("send-file".into())
+        .spawn(move || {
+            if let Err(e) = sender.send_file(&path, FileKind::File) {
+                let line = Style::detect().error(&format!(
+                    "! cannot send {}: {}",
+                    one_line(&path.display().to_string()),
+                    one_line(&e.to_string())
+                ));
+                let _ = notices.send(Input::Notice(line));
+            }
+        });
+    if let Err(e) = spawned {
+        emit(&Style::detect().error(&format!("! cannot start a thread: {e}")));
+    }
+}
+
+/// `/accept ID`: downloads offer `id` into `dir` (resuming a cancelled
+/// download of it); returns the line to print.
+fn accept(
+    sender: &ClientSender,
+    id: u64,
+    dir: &std::path::Path,
+    room: &RoomView,
+    files: &mut FileView,
+    style: Style,
+) -> String {
+    let Some(offer) = room.offers().get(&id) else {
+        return style.error(&format!("! no file {id} on offer (see /files)"));
+    };
+    match sender.accept_file(id, dir) {
+        Ok(part) => files.downloading(id, &offer.name, offer.size, &part),
+        Err(e) => style.error(&format!(
+            "! cannot accept {id}: {}",
+            one_line(&e.to_string())
+        )),
+    }
 }
 
 /// Logs in, asking for a name as long as that makes sense.
@@ -237,6 +349,13 @@ enum Command<'a> {
     Who,
     Help,
     Quit,
+    Send(&'a str),
+    Accept(u64),
+    Decline(u64),
+    Cancel(u64),
+    Files,
+    /// A command with missing or bad arguments: how to use it.
+    Usage(&'static str),
     Unknown(&'a str),
 }
 
@@ -251,22 +370,51 @@ fn command(line: &str) -> Command<'_> {
     if !line.starts_with('/') {
         return Command::Say(line);
     }
-    match line.split_whitespace().next().unwrap_or(line) {
+    let (word, rest) = match line.split_once(char::is_whitespace) {
+        Some((word, rest)) => (word, rest.trim()),
+        None => (line, ""),
+    };
+    let id = |usage| match rest.parse::<u64>() {
+        Ok(id) => Command::from_id(word, id),
+        Err(_) => Command::Usage(usage),
+    };
+    match word {
         "/who" => Command::Who,
         "/help" | "/?" => Command::Help,
         "/quit" | "/exit" => Command::Quit,
+        "/files" => Command::Files,
+        "/send" if rest.is_empty() => Command::Usage("/send PATH"),
+        "/send" => Command::Send(rest),
+        "/accept" => id("/accept ID"),
+        "/decline" => id("/decline ID"),
+        "/cancel" => id("/cancel ID"),
         other => Command::Unknown(other),
     }
 }
 
-fn help(style: Style) {
+impl Command<'_> {
+    fn from_id(word: &str, id: u64) -> Self {
+        match word {
+            "/accept" => Self::Accept(id),
+            "/decline" => Self::Decline(id),
+            _ => Self::Cancel(id),
+        }
+    }
+}
+
+fn help(files: &FileView, style: Style) {
     for line in [
-        "* /who   who is online",
-        "* /quit  leave the room (end of input does the same)",
-        "* /help  this text",
+        "* /who          who is online",
+        "* /send PATH    offer a file to the room",
+        "* /files        list the files on offer",
+        "* /accept ID    download file ID (into --downloads DIR; resumes a cancelled one)",
+        "* /decline ID   say no to file ID",
+        "* /cancel ID    stop sending or downloading file ID",
+        "* /quit         leave the room (end of input does the same)",
+        "* /help         this text",
         "* any other line is sent to the room; start it with // to send a line beginning with /",
     ] {
-        emit(&style.notice(line));
+        files.print(&style.notice(line));
     }
 }
 
@@ -286,6 +434,7 @@ fn quit(sender: &ClientSender, inputs: &Receiver<Input>, room: &mut RoomView) ->
                     }
                 }
                 Ok(Input::Net(Event::Closed(_))) => break,
+                Ok(Input::Notice(line)) => emit(&line),
                 Ok(_) => {}
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
             }
@@ -302,4 +451,29 @@ fn closed(room: &RoomView, why: &str, style: Style) -> ExitCode {
     };
     emit(&style.error(&format!("! disconnected: {why}")));
     ExitCode::from(EXIT_CLOSED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands() {
+        assert_eq!(command("hello"), Command::Say("hello"));
+        assert_eq!(command("//who"), Command::Say("/who"));
+        assert_eq!(command("  "), Command::Nothing);
+        assert_eq!(command("/who"), Command::Who);
+        assert_eq!(command("/files"), Command::Files);
+        assert_eq!(
+            command("/send  my report.pdf "),
+            Command::Send("my report.pdf")
+        );
+        assert_eq!(command("/send"), Command::Usage("/send PATH"));
+        assert_eq!(command("/accept 7"), Command::Accept(7));
+        assert_eq!(command("/accept"), Command::Usage("/accept ID"));
+        assert_eq!(command("/accept x"), Command::Usage("/accept ID"));
+        assert_eq!(command("/decline 8"), Command::Decline(8));
+        assert_eq!(command("/cancel\t9"), Command::Cancel(9));
+        assert_eq!(command("/nope 1"), Command::Unknown("/nope"));
+    }
 }

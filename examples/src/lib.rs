@@ -7,7 +7,12 @@
 //!   word filter the embedded server uses.
 //! - [`render`]: the one-event-per-line transcript of a room, as the terminal
 //!   client prints it.
+//! - [`files`]: this client's file transfers as transcript lines.
+//! - [`progress`]: file-transfer progress as bars (terminal) or throttled
+//!   lines, and sizes for people.
 
 pub mod clock;
+pub mod files;
+pub mod progress;
 pub mod render;
 pub mod text;

@@ -8,17 +8,21 @@
 //! | removed ourselves | `* you were removed (kicked)` |
 //! | refusal | `! error rate_limited: too many messages; slow down` |
 //! | who | `* 2 online: alice, bob` |
+//! | file offer | `* alice offers report.pdf (1.2 MB) — /accept 7 or /decline 7` |
+//! | offer ended | `* report.pdf (7) is no longer offered (expired)` |
 //!
 //! Untrusted text goes through [`one_line`], so a line is always one line.
 //! Colour is only added by a [`Style`] made for a terminal.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 
 use chatcore::Roster;
-use chatcore::client::Change;
+use chatcore::client::{Change, FileKind, FileOffered};
 use chatcore::protocol::{Chat, ErrorMsg, LeaveReason, ServerMessage, Welcome};
 
 use crate::clock;
+use crate::progress::human_size;
 use crate::text::one_line;
 
 /// Whether to colour the output (only ever for a terminal).
@@ -86,6 +90,8 @@ pub struct RoomView {
     me: u64,
     my_name: String,
     removed: Option<LeaveReason>,
+    /// Files offered to us and not ended, by transfer.
+    offers: BTreeMap<u64, FileOffered>,
     style: Style,
 }
 
@@ -97,6 +103,7 @@ impl RoomView {
             me: welcome.session,
             my_name: welcome.name.clone(),
             removed: None,
+            offers: BTreeMap::new(),
             style,
         }
     }
@@ -120,6 +127,42 @@ impl RoomView {
     /// e.g. `kicked` or `shutdown`).
     pub fn removed(&self) -> Option<LeaveReason> {
         self.removed
+    }
+
+    /// The files on offer, by transfer id.
+    pub fn offers(&self) -> &BTreeMap<u64, FileOffered> {
+        &self.offers
+    }
+
+    /// Forgets an offer (after declining it).
+    pub fn forget_offer(&mut self, transfer: u64) -> Option<FileOffered> {
+        self.offers.remove(&transfer)
+    }
+
+    /// The name of offered file `transfer`, made printable, if known.
+    pub fn offer_name(&self, transfer: u64) -> Option<String> {
+        self.offers
+            .get(&transfer)
+            .map(|o| one_line(&o.name).into_owned())
+    }
+
+    /// The `/files` listing: one line per offer, or a line saying there is none.
+    pub fn files_lines(&self) -> Vec<String> {
+        if self.offers.is_empty() {
+            return vec![self.style.notice("* no files on offer")];
+        }
+        self.offers
+            .values()
+            .map(|o| {
+                self.style.notice(&format!(
+                    "* {}: {} ({}) from {}",
+                    o.transfer,
+                    one_line(&o.name),
+                    human_size(o.size),
+                    one_line(&o.from)
+                ))
+            })
+            .collect()
     }
 
     /// The lines printed after login: who we are (noting a renaming when
@@ -192,17 +235,31 @@ impl RoomView {
                 }
                 lines
             }
-            ServerMessage::Welcome(_) | ServerMessage::Ping(_) | ServerMessage::Pong(_) => {
-                Vec::new()
+            ServerMessage::FileOffer(offer) => {
+                self.offers.insert(offer.transfer, offer.clone());
+                if offer.session == self.me {
+                    // Our own upload: its `UploadReady` says so already.
+                    return Vec::new();
+                }
+                vec![offer_line(offer, s)]
             }
-            // File transfers are shown by the terminal client's own handling.
-            ServerMessage::FileUpload(_)
+            ServerMessage::FileCancelled(c) => match self.offers.remove(&c.transfer) {
+                Some(offer) => vec![s.notice(&format!(
+                    "* {} ({}) is no longer offered ({})",
+                    one_line(&offer.name),
+                    c.transfer,
+                    one_line(&c.reason)
+                ))],
+                None => Vec::new(),
+            },
+            ServerMessage::Welcome(_)
+            | ServerMessage::Ping(_)
+            | ServerMessage::Pong(_)
+            | ServerMessage::FileUpload(_)
             | ServerMessage::FileProgress(_)
             | ServerMessage::FileReady(_)
-            | ServerMessage::FileOffer(_)
             | ServerMessage::FileData(_)
-            | ServerMessage::FileDone(_)
-            | ServerMessage::FileCancelled(_) => Vec::new(),
+            | ServerMessage::FileDone(_) => Vec::new(),
         }
     }
 }
@@ -215,6 +272,21 @@ pub fn chat_line(chat: &Chat, style: Style) -> String {
         style.bold(&one_line(&chat.from)),
         one_line(&chat.text)
     )
+}
+
+/// `* alice offers report.pdf (1.2 MB) — /accept 7 or /decline 7`
+/// (`a voice message` instead of the name for a voice message).
+pub fn offer_line(offer: &FileOffered, style: Style) -> String {
+    let what = match offer.kind {
+        FileKind::Voice => format!("a voice message {}", one_line(&offer.name)),
+        _ => one_line(&offer.name).into_owned(),
+    };
+    style.notice(&format!(
+        "* {} offers {what} ({}) \u{2014} /accept {id} or /decline {id}",
+        one_line(&offer.from),
+        human_size(offer.size),
+        id = offer.transfer
+    ))
 }
 
 /// `! error rate_limited: too many messages; slow down`.
@@ -307,6 +379,63 @@ mod tests {
         assert_eq!(view.apply(&kicked), vec!["* you were removed (kicked)"]);
         assert_eq!(view.removed(), Some(LeaveReason::Kicked));
         assert_eq!(view.who_line(), "* 2 online: bob, carol");
+    }
+
+    fn offer(transfer: u64, from: &str, session: u64, name: &str, size: u64) -> FileOffered {
+        FileOffered {
+            transfer,
+            from: from.into(),
+            session,
+            name: name.into(),
+            size,
+            sha256: vec![0; 32],
+            kind: FileKind::File,
+            ts: 0,
+        }
+    }
+
+    #[test]
+    fn offers_are_shown_listed_and_forgotten() {
+        let w = welcome();
+        let mut view = RoomView::new(&w, Style::plain());
+        assert_eq!(view.files_lines(), vec!["* no files on offer"]);
+        let msg = ServerMessage::FileOffer(offer(7, "bob", 8, "report.pdf", 1_234_567));
+        assert_eq!(
+            view.apply(&msg),
+            vec!["* bob offers report.pdf (1.2 MB) \u{2014} /accept 7 or /decline 7"]
+        );
+        // A hostile name stays on one line.
+        let msg = ServerMessage::FileOffer(offer(8, "eve\n", 9, "a\nb", 10));
+        assert_eq!(
+            view.apply(&msg),
+            vec!["* eve\\n offers a\\nb (10 B) \u{2014} /accept 8 or /decline 8"]
+        );
+        // Our own offer is listed but not announced.
+        let msg = ServerMessage::FileOffer(offer(9, "alice(1)", 7, "mine.txt", 1));
+        assert!(view.apply(&msg).is_empty());
+        assert_eq!(
+            view.files_lines(),
+            vec![
+                "* 7: report.pdf (1.2 MB) from bob",
+                "* 8: a\\nb (10 B) from eve\\n",
+                "* 9: mine.txt (1 B) from alice(1)",
+            ]
+        );
+        let ended = ServerMessage::FileCancelled(chatcore::protocol::transfer::FileCancelled {
+            transfer: 7,
+            reason: "expired".into(),
+        });
+        assert_eq!(
+            view.apply(&ended),
+            vec!["* report.pdf (7) is no longer offered (expired)"]
+        );
+        assert!(view.apply(&ended).is_empty(), "a repeat says nothing");
+        assert_eq!(view.offer_name(8).as_deref(), Some("a\\nb"));
+        assert!(view.forget_offer(8).is_some());
+        assert_eq!(
+            view.files_lines(),
+            vec!["* 9: mine.txt (1 B) from alice(1)"]
+        );
     }
 
     #[test]

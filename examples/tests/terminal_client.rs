@@ -359,3 +359,124 @@ fn the_bot_answers_ping_echo_and_who() {
         "the bot exits 0 when the server shuts down"
     );
 }
+
+/// A directory of its own under the system temporary directory, removed
+/// when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "chat-examples-{tag}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("create a temp dir");
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_file_goes_from_one_terminal_to_another() {
+    let tmp = TempDir::new("files");
+    let spool = tmp.0.join("spool");
+    let server = Server::builder()
+        .config(chatcore::ServerConfig {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            voice_listen: None,
+            spool_dir: Some(spool),
+            ..chatcore::ServerConfig::default()
+        })
+        .build()
+        .expect("bind the server")
+        .spawn()
+        .expect("start the server");
+    let addr = server.local_addr().to_string();
+    // 3 MiB and a bit, so there is progress to report.
+    let content: Vec<u8> = (0..3 * 1024 * 1024 + 7u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let src = tmp.0.join("my report.pdf");
+    std::fs::write(&src, &content).expect("write the file");
+    let downloads = tmp.0.join("inbox");
+
+    let mut alice = Proc::chat(&server, "alice");
+    alice.expect_out("alice's login", |l| l == "* you are alice");
+    let mut bob = Proc::spawn(
+        "bob",
+        "chat",
+        &[
+            "--server",
+            &addr,
+            "--name",
+            "bob",
+            "--downloads",
+            downloads.to_str().expect("utf-8 path"),
+        ],
+    );
+    bob.expect_out("bob's login", |l| l == "* you are bob");
+    alice.expect_out("bob's arrival", |l| l == "* bob joined (2 online)");
+
+    alice.send(&format!("/send {}", src.display()));
+    alice.expect_out("the upload", |l| {
+        l == "* sending my report.pdf (3.1 MB) as transfer 1"
+    });
+    alice.expect_out("the last progress line", |l| l == "* 1: 3.0 of 3.0 MiB");
+    alice.expect_out("the offer", |l| {
+        l == "* my report.pdf is offered to the room (transfer 1)"
+    });
+    bob.expect_out("the offer", |l| {
+        l == "* alice offers my report.pdf (3.1 MB) \u{2014} /accept 1 or /decline 1"
+    });
+    bob.send("/files");
+    bob.expect_out("the list", |l| {
+        l == "* 1: my report.pdf (3.1 MB) from alice"
+    });
+    bob.send("/accept 1");
+    bob.expect_out("the download", |l| {
+        l.starts_with("* downloading my report.pdf (3.1 MB) to ")
+            && l.ends_with("my report.pdf.part")
+    });
+    bob.expect_out("progress", |l| l == "* 1: 3.0 of 3.0 MiB");
+    let saved = bob.expect_out("the saved file", |l| l.starts_with("* saved "));
+    let path = downloads.join("my report.pdf");
+    assert_eq!(
+        saved,
+        format!("* saved my report.pdf to {} (sha256 ok)", path.display())
+    );
+    assert!(std::fs::read(&path).expect("read the copy") == content);
+
+    // Bad or unknown ids are explained, not fatal; chat still works.
+    bob.send("/accept x");
+    bob.expect_out("usage", |l| l == "! usage: /accept ID");
+    bob.send("/cancel 99");
+    bob.expect_out("unknown", |l| {
+        l == "! cannot cancel 99: no file transfer 99 known"
+    });
+    bob.send("/send /no/such/file");
+    bob.expect_out("a missing file", |l| {
+        l.starts_with("! cannot send /no/such/file: ")
+    });
+    bob.send("/decline 1");
+    bob.expect_out("declined", |l| l == "* declined my report.pdf");
+    bob.send("/files");
+    bob.expect_out("nothing left", |l| l == "* no files on offer");
+    bob.send("thanks");
+    alice.expect_out("bob's thanks", |l| is_chat(l, "bob", "thanks"));
+
+    // alice withdraws the offer; a newcomer hears of nothing.
+    alice.send("/cancel 1");
+    alice.expect_out("the withdrawal", |l| l == "* 1: my report.pdf cancelled");
+    alice.send("/quit");
+    bob.send("/quit");
+    assert_eq!(alice.wait_exit().code(), Some(0));
+    assert_eq!(bob.wait_exit().code(), Some(0));
+}

@@ -202,7 +202,7 @@ impl Client {
         let writer = Arc::new(Mutex::new(stream.try_clone()?));
         let sender = ClientSender {
             stream: writer,
-            transfers: Arc::default(),
+            transfers: Arc::new(transfer::Transfers::new(welcome.max_frame)),
         };
         let (tx, events) = sync_channel(EVENT_QUEUE);
         let reader_sender = sender.clone();

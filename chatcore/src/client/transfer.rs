@@ -26,6 +26,20 @@
 //! anything about a transfer this client does not know, except `file_data`,
 //! which is never passed on.
 //!
+//! # Errors without a `ref`
+//! Only `file_offer` has a `ref`; an `error` about a `file_accept`,
+//! `file_chunk`, `file_cancel` or `file_decline` names neither the request
+//! nor the transfer. So this client keeps one `file_accept` in flight at a
+//! time (the next goes out when the first is answered by data, `file_done`
+//! or an error), and reads such an error as: the `hash_mismatch`,
+//! `size_mismatch`, `bad_offset` or `storage_error` just before an upload's
+//! `file_cancelled` (`error`) belongs to that upload; an `unknown_transfer`
+//! after a download we cancelled completed anyway answers that cancel; else
+//! an error that can answer a `file_accept` answers the one in flight; else
+//! it is passed on as [`Event::Message`]. `file_data` of a download this
+//! client does not run (not asked for, or taken for refused) is dropped and
+//! the download cancelled.
+//!
 //! # Files on disk
 //! A download is written to `NAME.part` in the chosen directory and renamed
 //! to `NAME` (or `NAME (1)`...; an existing file is never overwritten) once
@@ -356,8 +370,15 @@ struct Download {
     done: u64,
     /// `done` at the last progress event.
     reported: u64,
+    /// The `offset` of its `file_accept`.
+    start: u64,
+    /// Its `file_accept` has been sent (see [`State::awaiting`]).
+    requested: bool,
     /// We sent `file_cancel`; data still arriving is kept.
     cancelling: bool,
+    /// The server answered that cancel with `unknown_transfer` (the
+    /// download was already queued to its end).
+    cancel_answered: bool,
 }
 
 impl std::fmt::Debug for Download {
@@ -384,9 +405,16 @@ struct State {
     own: BTreeSet<u64>,
     /// Our downloads, by transfer.
     downloads: HashMap<u64, Download>,
-    /// Downloads whose `file_accept` has had no answer yet, oldest first:
-    /// an `error` without `ref` about a transfer is the answer to the first.
+    /// Downloads whose `file_accept` has had no answer yet, oldest first.
+    /// Errors about a `file_accept` carry no `ref` or transfer id, and data
+    /// may overtake them or be overtaken by them, so only the first one's
+    /// `file_accept` is sent; the next goes out once the first is answered
+    /// (its first `file_data` or `file_done`, or an error). An `error`
+    /// without `ref` about a transfer is then the first one's answer.
     awaiting: VecDeque<u64>,
+    /// Downloads that completed although we had cancelled them: the server
+    /// answers such a cancel with `error unknown_transfer`, to swallow.
+    late_cancels: VecDeque<u64>,
     /// Transfers we sent `file_cancel` for whose `file_cancelled` answer is
     /// still to come (and is ours to swallow); `true` if that answer is to
     /// be reported as [`TransferEvent::Cancelled`].
@@ -409,19 +437,24 @@ pub(crate) struct Transfers {
     /// it before it sends `Closed`, so `Closed` stays the last event.
     gate: Mutex<bool>,
     next_ref: AtomicU64,
+    /// Largest chunk whose frame fits the server's `max_frame`.
+    chunk_cap: u32,
 }
 
-impl Default for Transfers {
-    fn default() -> Self {
+/// Bytes of a `file_chunk` body besides its data, at most (docs/protocol.md 17.3).
+const CHUNK_OVERHEAD: u32 = 61;
+
+impl Transfers {
+    /// The state of a client whose server accepts frames of `max_frame` bytes.
+    pub(crate) fn new(max_frame: u32) -> Self {
         Self {
             state: Mutex::default(),
             gate: Mutex::new(true),
             next_ref: AtomicU64::new(FIRST_REF),
+            chunk_cap: max_frame.saturating_sub(CHUNK_OVERHEAD).clamp(1, MAX_CHUNK),
         }
     }
-}
 
-impl Transfers {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -547,7 +580,44 @@ impl Transfers {
             ServerMessage::Error(e) => self.on_error(e, true, &mut out),
             other => out.push(Event::Message(other)),
         }
+        self.pump(sender, &mut out);
         out
+    }
+
+    /// Sends the `file_accept` of the first waiting download once the one
+    /// before it was answered (see [`State::awaiting`]).
+    fn pump(&self, sender: &ClientSender, out: &mut Vec<Event>) {
+        loop {
+            let mut st = self.lock();
+            let Some(&transfer) = st.awaiting.front() else {
+                return;
+            };
+            let Some(d) = st.downloads.get_mut(&transfer) else {
+                st.awaiting.pop_front();
+                continue;
+            };
+            if d.requested {
+                return;
+            }
+            if d.cancelling {
+                // Cancelled before its turn: nothing was asked for.
+                st.awaiting.pop_front();
+                if let Some(d) = st.downloads.remove(&transfer) {
+                    st.parts.insert(transfer, d.part.clone());
+                    out.push(Event::Transfer(TransferEvent::Cancelled {
+                        transfer,
+                        part: Some(d.part),
+                    }));
+                }
+                continue;
+            }
+            d.requested = true;
+            let offset = d.start;
+            drop(st);
+            // A failed write: the reader reports the connection's end.
+            let _ = sender.send(&ClientMessage::FileAccept(FileAccept { transfer, offset }));
+            return;
+        }
     }
 
     fn on_upload(
@@ -584,7 +654,7 @@ impl Transfers {
             // Nothing to send: `file_ready` follows by itself.
             return;
         }
-        let chunk = up.max_chunk.clamp(1, MAX_CHUNK) as usize;
+        let chunk = up.max_chunk.clamp(1, self.chunk_cap) as usize;
         let job = Uploader {
             transfers: Arc::clone(self),
             sender: sender.clone(),
@@ -617,7 +687,13 @@ impl Transfers {
         let transfer = data.transfer;
         st.awaiting.retain(|&t| t != transfer);
         let Some(d) = st.downloads.get_mut(&transfer) else {
-            // Not ours, or a download that already ended: drop it.
+            // Not a download of ours: drop it. If nobody asked it to stop,
+            // do (it may be one taken for refused, see `State::awaiting`).
+            if let std::collections::hash_map::Entry::Vacant(e) = st.acks.entry(transfer) {
+                e.insert(false);
+                drop(st);
+                let _ = sender.send(&ClientMessage::FileCancel(TransferId { transfer }));
+            }
             return;
         };
         let end = data.offset.checked_add(data.data.len() as u64);
@@ -682,10 +758,13 @@ impl Transfers {
             out.push(Event::Message(ServerMessage::FileDone(id)));
             return;
         };
-        if let Some(report) = st.acks.get_mut(&transfer) {
+        if d.cancelling {
             // The cancel came too late: every byte is here, so finish. The
-            // server's answer to the cancel, if any, is swallowed silently.
-            *report = false;
+            // server answers the cancel with `unknown_transfer`: swallow it.
+            st.acks.remove(&transfer);
+            if !d.cancel_answered {
+                st.late_cancels.push_back(transfer);
+            }
         }
         drop(st);
         if d.done == d.size && d.reported != d.done {
@@ -916,18 +995,31 @@ impl Transfers {
                 return;
             }
         }
-        let about_transfer = matches!(
+        // The answer to a cancel of a download that had been queued to its
+        // end, whose `file_done` came already?
+        if e.reference.is_none()
+            && e.code == ErrorCode::UnknownTransfer
+            && st.late_cancels.pop_front().is_some()
+        {
+            return;
+        }
+        let about_accept = matches!(
             e.code,
             ErrorCode::UnknownTransfer
                 | ErrorCode::BadOffset
                 | ErrorCode::TooManyTransfers
                 | ErrorCode::StorageError
+                | ErrorCode::RateLimited
         );
+        let head = st.awaiting.front().copied();
         if e.reference.is_none()
-            && about_transfer
-            && let Some(transfer) = st.awaiting.pop_front()
+            && about_accept
+            && let Some(transfer) = head
+            && st.downloads.get(&transfer).is_some_and(|d| d.requested)
             && let Some(d) = st.downloads.remove(&transfer)
         {
+            st.awaiting.pop_front();
+            st.acks.remove(&transfer);
             // A fresh, empty part is useless; a resumed one is kept.
             let part = if d.done == 0 {
                 drop(d.file);
@@ -949,6 +1041,17 @@ impl Transfers {
                 part,
             }));
             return;
+        }
+        // Or of one whose `file_done` is still to come?
+        if e.reference.is_none() && e.code == ErrorCode::UnknownTransfer {
+            let late = st
+                .downloads
+                .values_mut()
+                .find(|d| d.cancelling && d.requested && !d.cancel_answered);
+            if let Some(d) = late {
+                d.cancel_answered = true;
+                return;
+            }
         }
         drop(st);
         out.push(Event::Message(ServerMessage::Error(e)));
@@ -1117,7 +1220,10 @@ impl ClientSender {
             hasher: Sha256::new(),
             done: 0,
             reported: 0,
+            start: 0,
+            requested: false,
             cancelling: false,
+            cancel_answered: false,
         };
         if let Err(e) = self.start_download(transfer, download, 0) {
             let _ = fs::remove_file(&part);
@@ -1167,7 +1273,10 @@ impl ClientSender {
             hasher,
             done: have,
             reported: have,
+            start: have,
+            requested: false,
             cancelling: false,
+            cancel_answered: false,
         };
         self.start_download(transfer, download, have)
     }
@@ -1179,12 +1288,20 @@ impl ClientSender {
         download: Download,
         offset: u64,
     ) -> Result<(), ClientError> {
+        let mut download = download;
         {
             let mut st = self.transfers.lock();
             check_acceptable(&st, transfer)?;
             st.parts.remove(&transfer);
-            st.downloads.insert(transfer, download);
             st.awaiting.push_back(transfer);
+            // Only one `file_accept` in flight (see `State::awaiting`): the
+            // reader sends this one when those before it are answered.
+            download.requested = st.awaiting.len() == 1;
+            let now = download.requested;
+            st.downloads.insert(transfer, download);
+            if !now {
+                return Ok(());
+            }
         }
         let accept = ClientMessage::FileAccept(FileAccept { transfer, offset });
         if let Err(e) = self.send(&accept) {
@@ -1246,6 +1363,11 @@ impl ClientSender {
                     return Ok(());
                 }
                 d.cancelling = true;
+                if !d.requested {
+                    // Its `file_accept` has not gone out: it never will, and
+                    // the reader reports `Cancelled` when its turn comes.
+                    return Ok(());
+                }
             } else if let Some(up) = st.uploads.remove(&transfer) {
                 up.stop.store(true, Ordering::SeqCst);
             } else if !st.own.contains(&transfer) {
