@@ -800,6 +800,18 @@ impl Reactor {
         message: &str,
         reference: Option<u64>,
     ) {
+        self.protocol_error_about(key, code, message, reference, None);
+    }
+
+    /// Like [`Reactor::protocol_error`], naming the transfer it is about.
+    pub(crate) fn protocol_error_about(
+        &mut self,
+        key: usize,
+        code: ErrorCode,
+        message: &str,
+        reference: Option<u64>,
+        transfer: Option<u64>,
+    ) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -808,7 +820,7 @@ impl Reactor {
             tracing::info!(peer = %conn.peer, %code, message, "protocol error");
         }
         self.stats.errors_sent += 1;
-        self.push_private(key, error_frame(code, message, reference));
+        self.push_private(key, error_frame_about(code, message, reference, transfer));
         if code.is_fatal()
             && let Some(conn) = self.conns.get_mut(key)
         {
@@ -989,10 +1001,21 @@ pub(crate) fn fit_text(mut text: String, max: usize) -> Option<String> {
 
 /// An encoded `error` frame.
 pub(crate) fn error_frame(code: ErrorCode, message: &str, reference: Option<u64>) -> Bytes {
+    error_frame_about(code, message, reference, None)
+}
+
+/// An encoded `error` frame naming the transfer it is about.
+pub(crate) fn error_frame_about(
+    code: ErrorCode,
+    message: &str,
+    reference: Option<u64>,
+    transfer: Option<u64>,
+) -> Bytes {
     encode_server(&ServerMessage::Error(ErrorMsg {
         code,
         message: message.to_owned(),
         reference,
+        transfer,
     }))
 }
 

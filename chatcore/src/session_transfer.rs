@@ -58,7 +58,9 @@ impl Reactor {
             }
             FileMessage::Decline(d) => {
                 if self.allow_frame(key, None) && self.transfers.get(d.transfer).is_none() {
-                    self.protocol_error(key, ErrorCode::UnknownTransfer, "no such file", None);
+                    let why = "no such file";
+                    let t = Some(d.transfer);
+                    self.protocol_error_about(key, ErrorCode::UnknownTransfer, why, None, t);
                 }
             }
             FileMessage::Cancel(c) => {
@@ -149,11 +151,12 @@ impl Reactor {
             .upload_position(chunk.transfer)
             .filter(|_| mine)
         else {
-            self.protocol_error(
+            self.protocol_error_about(
                 key,
                 ErrorCode::UnknownTransfer,
                 "no upload of yours with this id",
                 None,
+                Some(chunk.transfer),
             );
             return;
         };
@@ -165,7 +168,8 @@ impl Reactor {
                  (at most {max_chunk} bytes per chunk); the upload is aborted",
                 chunk.offset
             );
-            self.protocol_error(key, ErrorCode::BadOffset, &why, None);
+            let t = Some(chunk.transfer);
+            self.protocol_error_about(key, ErrorCode::BadOffset, &why, None, t);
             self.abort_upload(key, chunk.transfer, "error");
             return;
         }
@@ -202,7 +206,8 @@ impl Reactor {
                     tracing::warn!(transfer = id, %error, "cannot write to the spool");
                     if let Some(key) = self.owner_key(id) {
                         let why = "cannot store the file";
-                        self.protocol_error(key, ErrorCode::StorageError, why, None);
+                        let t = Some(id);
+                        self.protocol_error_about(key, ErrorCode::StorageError, why, None, t);
                         self.abort_upload(key, id, "error");
                     }
                 }
@@ -255,7 +260,7 @@ impl Reactor {
         };
         if !ok {
             let why = "the uploaded content does not match the offered sha256";
-            self.protocol_error(key, ErrorCode::HashMismatch, why, None);
+            self.protocol_error_about(key, ErrorCode::HashMismatch, why, None, Some(id));
             self.abort_upload(key, id, "error");
             return;
         }
@@ -366,17 +371,19 @@ impl Reactor {
             .and_then(|t| t.offered())
             .map(|o| o.size);
         let Some(size) = ready else {
-            self.protocol_error(
+            self.protocol_error_about(
                 key,
                 ErrorCode::UnknownTransfer,
                 "no such file on offer",
                 None,
+                Some(accept.transfer),
             );
             return;
         };
         if accept.offset > size {
             let why = format!("offset {} is past the end ({size} bytes)", accept.offset);
-            self.protocol_error(key, ErrorCode::BadOffset, &why, None);
+            let t = Some(accept.transfer);
+            self.protocol_error_about(key, ErrorCode::BadOffset, &why, None, t);
             return;
         }
         let session = self.room.member(key).map_or(0, |u| u.session);
@@ -386,7 +393,8 @@ impl Reactor {
             .is_some_and(|c| c.downloads.iter().any(|d| d.transfer == accept.transfer));
         if already || self.active_transfers(key, session) >= self.config.max_transfers_per_client {
             let why = "too many uploads and downloads at once (or this one is running)";
-            self.protocol_error(key, ErrorCode::TooManyTransfers, why, None);
+            let t = Some(accept.transfer);
+            self.protocol_error_about(key, ErrorCode::TooManyTransfers, why, None, t);
             return;
         }
         let Some(path) = self.transfers.get(accept.transfer).map(|t| t.path.clone()) else {
@@ -456,11 +464,12 @@ impl Reactor {
             }
             self.mark_dirty(key);
         } else {
-            self.protocol_error(
+            self.protocol_error_about(
                 key,
                 ErrorCode::UnknownTransfer,
                 "no upload, offer or download of yours with this id",
                 None,
+                Some(id),
             );
         }
     }

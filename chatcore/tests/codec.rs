@@ -117,6 +117,7 @@ fn server_sequence() -> Vec<ServerMessage> {
             code: ErrorCode::NameTooLong,
             message: "the name is longer than 32 characters".into(),
             reference: None,
+            transfer: None,
         }),
         ServerMessage::Welcome(Welcome {
             version: PROTOCOL_VERSION,
@@ -160,6 +161,7 @@ fn server_sequence() -> Vec<ServerMessage> {
             code: ErrorCode::RateLimited,
             message: "too many messages; slow down".into(),
             reference: Some(9),
+            transfer: None,
         }),
         ServerMessage::Left(Left {
             name: "alice(1)".into(),
@@ -845,6 +847,7 @@ fn an_unknown_error_code_decodes_as_unknown() {
             code: ErrorCode::Unknown,
             message: "from a newer server".into(),
             reference: Some(4),
+            transfer: None,
         })))
     );
 }
@@ -895,6 +898,7 @@ fn optional_ref_is_left_out_when_absent_and_decodes_as_none() {
         code: ErrorCode::Version,
         message: String::new(),
         reference: None,
+        transfer: None,
     }));
     assert!(!err.windows(4).any(|w| w == b"\xa3ref"));
 }
@@ -1051,6 +1055,7 @@ fn every_error_code_travels_as_its_snake_case_string_and_round_trips() {
             code,
             message: format!("about {code}"),
             reference: Some(5),
+            transfer: None,
         });
         let frame = encode_server(&msg);
         // On the wire: the key "code", then the code as a fixstr.
@@ -1127,6 +1132,7 @@ fn the_error_frame_has_the_exact_bytes_shown_in_the_protocol_spec() {
         code: ErrorCode::TextEmpty,
         message: "the text is empty".into(),
         reference: Some(8),
+        transfer: None,
     }));
     let mut want = vec![0x00, 0x00, 0x00, 0x3b, 0x84];
     want.extend_from_slice(

@@ -326,3 +326,21 @@ fn offers_expire_after_their_time_to_live() {
     b.until(|m| matches!(m, ServerMessage::FileCancelled(c) if c.transfer == id && c.reason == "expired"));
     assert!(spool_files(&dir).is_empty());
 }
+
+#[test]
+fn errors_about_a_transfer_name_it() {
+    let dir = spool("naming");
+    let server = start(config(&dir));
+    let (mut a, _) = Raw::login(server.local_addr(), "alice");
+    a.send(&ClientMessage::FileAccept(FileAccept {
+        transfer: 77,
+        offset: 0,
+    }));
+    match a.until(|m| matches!(m, ServerMessage::Error(_))) {
+        ServerMessage::Error(e) => {
+            assert_eq!(e.code, ErrorCode::UnknownTransfer);
+            assert_eq!(e.transfer, Some(77));
+        }
+        _ => unreachable!(),
+    }
+}

@@ -257,6 +257,7 @@ fn login(args: &Args, interactive: bool, style: Style) -> Result<(Client, String
                     code,
                     message,
                     reference: None,
+                    transfer: None,
                 };
                 emit(&chat_examples::render::error_line(&msg, style));
                 if !interactive {

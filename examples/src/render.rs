@@ -444,6 +444,7 @@ mod tests {
             code: ErrorCode::RateLimited,
             message: "slow down".into(),
             reference: None,
+            transfer: None,
         };
         assert_eq!(
             error_line(&e, Style::plain()),

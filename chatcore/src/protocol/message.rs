@@ -176,9 +176,13 @@ pub struct ErrorMsg {
     pub code: ErrorCode,
     /// Human-readable explanation (English).
     pub message: String,
-    /// The `ref` of the chat message this error is about, if any.
+    /// The `ref` of the chat message (or file offer) this error is about, if any.
     #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<u64>,
+    /// The transfer this error is about, for errors answering `file_chunk`,
+    /// `file_accept`, `file_decline`, `file_cancel`, and upload failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<u64>,
 }
 
 /// A message from the server to a client.
