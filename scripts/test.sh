@@ -24,3 +24,7 @@ if ((${#missing[@]})); then
 fi
 
 cargo test --workspace --locked "$@"
+# The terminal client's own unit tests (an example is built as a normal
+# program by the command above, which the integration tests run; built as a
+# test harness it would not be, so its tests run separately).
+cargo test --locked -p chat-examples --example chat "$@"

@@ -459,7 +459,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn commands() {
+    fn typed_lines_become_commands() {
         assert_eq!(command("hello"), Command::Say("hello"));
         assert_eq!(command("//who"), Command::Say("/who"));
         assert_eq!(command("  "), Command::Nothing);
