@@ -107,6 +107,26 @@ fn raw_copy(size: u64) -> Result<Duration> {
     Ok(took)
 }
 
+/// Writes `size` bytes to a file in the temporary directory (where the
+/// spawned server's spool is) in 256 KiB writes, as the spool does: the
+/// fastest an upload could be stored on this machine, before any network.
+fn raw_disk_write(size: u64) -> Result<Duration> {
+    let path = std::env::temp_dir().join(format!("filebench-{}.tmp", std::process::id()));
+    let mut f = std::fs::File::create(&path)?;
+    let buf = vec![7u8; MAX_CHUNK as usize];
+    let start = Instant::now();
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        f.write_all(&buf[..n])?;
+        left -= n as u64;
+    }
+    let took = start.elapsed();
+    drop(f);
+    std::fs::remove_file(&path)?;
+    Ok(took)
+}
+
 /// A logged-in raw client.
 fn login(addr: SocketAddr, name: &str) -> Result<TcpStream> {
     let mut s = TcpStream::connect(addr)?;
@@ -166,6 +186,12 @@ fn run() -> Result<()> {
 
     eprintln!("raw loopback copy of {} MiB...", args.size_mib);
     let raw = raw_copy(size)?;
+
+    eprintln!(
+        "raw write of {} MiB to the spool's filesystem...",
+        args.size_mib
+    );
+    let disk = raw_disk_write(size)?;
 
     eprintln!("hashing the content...");
     let mut hasher = Sha256::new();
@@ -375,6 +401,8 @@ fn run() -> Result<()> {
         "download_mb_s": mb_per_s(size, download),
         "download_vs_raw": mb_per_s(size, download) / mb_per_s(size, raw),
         "upload_vs_raw": mb_per_s(size, upload) / mb_per_s(size, raw),
+        "raw_disk_write_mb_s": mb_per_s(size, disk),
+        "upload_vs_disk_write": mb_per_s(size, upload) / mb_per_s(size, disk),
         "cold_cache": cold,
         "server_rss_idle_kib": rss_idle,
         "server_rss_peak_kib": rss_peak,
