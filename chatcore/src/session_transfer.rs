@@ -19,6 +19,8 @@ use crate::transfer::{Download, names};
 /// this: enough to keep the socket busy, little enough that a chat message
 /// queued behind it waits well under a millisecond on a fast link.
 pub(crate) const LOW_WATER: usize = 512 * 1024;
+/// Files one member may have on offer (or uploading) at once.
+pub(crate) const MAX_OFFERS_PER_MEMBER: usize = 32;
 /// Kernel send buffer of a connection once it downloads (the kernel doubles
 /// it for its bookkeeping).
 const SEND_BUFFER: usize = 256 * 1024;
@@ -96,6 +98,13 @@ impl Reactor {
         };
         if self.active_transfers(key, user.session) >= self.config.max_transfers_per_client {
             let why = "too many uploads and downloads at once";
+            self.protocol_error(key, ErrorCode::TooManyTransfers, why, r);
+            return;
+        }
+        // Empty files cost no quota, so the number of offers is capped too:
+        // every late joiner is sent every offer.
+        if self.transfers.offers_by(user.session) >= MAX_OFFERS_PER_MEMBER {
+            let why = "too many of your files are on offer; cancel some first";
             self.protocol_error(key, ErrorCode::TooManyTransfers, why, r);
             return;
         }

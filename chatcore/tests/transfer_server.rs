@@ -344,3 +344,16 @@ fn errors_about_a_transfer_name_it() {
         _ => unreachable!(),
     }
 }
+
+#[test]
+fn a_member_cannot_flood_the_room_with_empty_offers() {
+    let dir = spool("flood");
+    let server = start(config(&dir));
+    let (mut a, _) = Raw::login(server.local_addr(), "alice");
+    for i in 0..32 {
+        offer(&mut a, &format!("empty{i}.txt"), b"", i);
+        a.until(|m| matches!(m, ServerMessage::FileReady(_)));
+    }
+    offer(&mut a, "one-too-many.txt", b"", 99);
+    assert_eq!(a.expect_error(), ErrorCode::TooManyTransfers);
+}

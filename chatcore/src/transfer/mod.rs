@@ -340,6 +340,14 @@ impl Transfers {
         let _ = fs::remove_dir(&self.dir);
     }
 
+    /// Transfers (offers and uploads) of session `session`.
+    pub fn offers_by(&self, session: u64) -> usize {
+        self.by_id
+            .values()
+            .filter(|t| t.owner_session == session)
+            .count()
+    }
+
     /// Offers whose time is up.
     pub fn expired(&self, now: Instant) -> Vec<u64> {
         self.by_id
