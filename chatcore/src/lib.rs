@@ -1,26 +1,28 @@
 //! `chatcore`: host or join a chat room.
 //!
 //! A room is served by ONE single-threaded `mio` event loop that owns every
-//! socket. Messages are MessagePack maps in length-prefixed frames; the wire
+//! socket; file-transfer disk work runs on a helper thread. Messages are MessagePack maps in length-prefixed frames; the wire
 //! format is specified in `docs/protocol.md`.
 //!
 //! # Layout
 //! | module | holds |
 //! |---|---|
 //! | [`protocol`] | message types, frame codec, MessagePack checks (no I/O) |
-//! | `reactor` | the `mio` poll loop: accept, read, write, timers (the only syscalls) |
+//! | `reactor` | the `mio` poll loop: accept, read, write, timers, presence batches (the only socket reads and writes) |
 //! | `session` | what each client message does: login, chat, ping, bye |
-//! | `session_transfer` | what the file messages do: offer, chunk, accept, decline, cancel |
-//! | [`transfer`] | transfers: spool on disk, SHA-256 checks, offers, downloads |
-//! | [`room`] | members, unique names, ids, history, presence batching (no I/O) |
+//! | `session_transfer` | what the file messages do: offer, chunk, accept, decline, cancel; download refills |
+//! | [`transfer`] | transfers: spool on disk, SHA-256 checks, offers, downloads; the disk thread |
+//! | [`room`] | members, unique names, ids, history, welcomes, presence batching (no I/O) |
 //! | `connection` | one connection's socket, buffers, timers and state |
-//! | [`outqueue`] | a connection's pending frames, written with `writev` |
+//! | [`outqueue`] | a connection's pending frames (the turn's shared broadcasts, a low-priority bulk queue for file data), written with `writev` |
 //! | [`names`] | name validation and `a`, `a(1)`, `a(2)`… allocation |
 //! | [`ratelimit`] | token bucket for flood control |
 //! | [`config`] | every limit and timeout with its default |
 //! | [`hooks`] | callbacks for embedders: veto joins, filter chats, observe leaves |
 //! | [`handle`] | `ServerHandle`: broadcast, list, kick, stats, shutdown from any thread |
 //! | [`server`] | builder, `Server`, `RunningServer` |
+//! | [`error`] | why a server could not start, why a handle call failed |
+//! | [`time`] | wall-clock timestamps for the wire |
 //! | [`client`] | a blocking client: connect, log in, send, receive events |
 //!
 //! # Host a room

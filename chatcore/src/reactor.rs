@@ -7,7 +7,8 @@
 //! frame, announce presence changes, then flush all output once (one
 //! vectored write per connection per turn, however many broadcasts it got).
 //! Every event may be spurious; a stale token finds nothing and is ignored.
-//! This is the only module that makes socket syscalls.
+//! This is the only module that reads and writes sockets (the file-transfer
+//! code only sizes a downloading connection's send buffer).
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -751,7 +752,10 @@ impl Reactor {
                 Phase::Handshake { deadline } if self.now >= deadline => expired.push(key),
                 Phase::Handshake { .. } => {}
                 Phase::Member => {
-                    let silent = self.now.saturating_duration_since(conn.last_rx);
+                    // An uploader paused for the disk is alive: we stopped
+                    // reading it, not the other way round.
+                    let last = if conn.paused { self.now } else { conn.last_rx };
+                    let silent = self.now.saturating_duration_since(last);
                     if silent >= idle {
                         gone.push(key);
                     } else if silent >= heartbeat

@@ -327,6 +327,14 @@ impl Reactor {
             self.disk.submit(Job::Abort { id });
             tracing::info!(transfer = id, reason, "upload aborted");
             self.push_private(key, cancelled_frame(id, reason));
+            // A connection paused for this upload's disk backlog must not
+            // stay paused now that the backlog is gone.
+            if let Some(conn) = self.conns.get_mut(key)
+                && conn.paused
+            {
+                conn.paused = false;
+                self.resume_reading(key);
+            }
         }
     }
 

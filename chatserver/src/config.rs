@@ -170,6 +170,9 @@ pub fn validate(c: &ServerConfig) -> anyhow::Result<()> {
             c.rate_burst
         );
     }
+    // Whatever else chatcore refuses is a configuration error too (exit 2),
+    // not a failure to start.
+    c.validate()?;
     Ok(())
 }
 
