@@ -66,11 +66,6 @@ impl OutQueue {
         self.bulk.push_back(frame);
     }
 
-    /// Bytes of bulk frames waiting.
-    pub fn bulk_len(&self) -> usize {
-        self.bulk.iter().map(Bytes::len).sum()
-    }
-
     /// Queues bytes `start..end` of the current turn's broadcast buffer,
     /// merging with the previous range when they are adjacent.
     pub fn push_turn(&mut self, start: usize, end: usize) {

@@ -13,6 +13,7 @@
 pub mod codes;
 pub mod frame;
 pub mod message;
+pub(crate) mod mpack;
 pub mod transfer;
 pub mod welcome;
 pub mod wellformed;

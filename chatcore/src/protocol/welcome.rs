@@ -14,6 +14,7 @@ use bytes::Bytes;
 use super::PROTOCOL_VERSION;
 use super::frame::HEADER_LEN;
 use super::message::{Chat, UserInfo};
+use super::mpack::{put_array_len, put_map_len, put_str, put_uint};
 
 /// Number of keys in a welcome map.
 const FIELDS: u8 = 9;
@@ -71,63 +72,6 @@ pub fn head(name: &str, session: u64, body_len: usize) -> Bytes {
     let len = (h.len() - HEADER_LEN + body_len) as u32;
     h[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
     Bytes::from(h)
-}
-
-fn put_str(b: &mut Vec<u8>, s: &str) {
-    let n = s.len();
-    if n < 32 {
-        b.push(0xa0 | n as u8);
-    } else if n < 256 {
-        b.extend_from_slice(&[0xd9, n as u8]);
-    } else if n < 65_536 {
-        b.push(0xda);
-        b.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        b.push(0xdb);
-        b.extend_from_slice(&(n as u32).to_be_bytes());
-    }
-    b.extend_from_slice(s.as_bytes());
-}
-
-fn put_uint(b: &mut Vec<u8>, v: u64) {
-    if v < 128 {
-        b.push(v as u8);
-    } else if v < 256 {
-        b.extend_from_slice(&[0xcc, v as u8]);
-    } else if v < 65_536 {
-        b.push(0xcd);
-        b.extend_from_slice(&(v as u16).to_be_bytes());
-    } else if v < 1 << 32 {
-        b.push(0xce);
-        b.extend_from_slice(&(v as u32).to_be_bytes());
-    } else {
-        b.push(0xcf);
-        b.extend_from_slice(&v.to_be_bytes());
-    }
-}
-
-fn put_array_len(b: &mut Vec<u8>, n: usize) {
-    if n < 16 {
-        b.push(0x90 | n as u8);
-    } else if n < 65_536 {
-        b.push(0xdc);
-        b.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        b.push(0xdd);
-        b.extend_from_slice(&(n as u32).to_be_bytes());
-    }
-}
-
-fn put_map_len(b: &mut Vec<u8>, n: usize) {
-    if n < 16 {
-        b.push(0x80 | n as u8);
-    } else if n < 65_536 {
-        b.push(0xde);
-        b.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        b.push(0xdf);
-        b.extend_from_slice(&(n as u32).to_be_bytes());
-    }
 }
 
 #[cfg(test)]

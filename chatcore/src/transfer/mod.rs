@@ -12,7 +12,7 @@ pub mod names;
 use std::collections::HashMap;
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::protocol::transfer::{FileKind, FileOffered};
@@ -146,11 +146,6 @@ impl Transfers {
         })
     }
 
-    /// The spool directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// A transfer by id.
     pub fn get(&self, id: u64) -> Option<&Transfer> {
         self.by_id.get(&id)
@@ -166,7 +161,7 @@ impl Transfers {
 
     /// Uploads in progress (or verifying) from connection `key`.
     pub fn uploads_of(&self, key: usize, session: u64) -> usize {
-        self.unfinished_uploads_of(key, session).len()
+        self.unfinished(key, session).count()
     }
 
     /// Whether `size` more bytes fit, after expiring the oldest offers if
@@ -323,11 +318,13 @@ impl Transfers {
 
     /// Uploads by the connection `key` (session `session`) not yet on offer.
     pub fn unfinished_uploads_of(&self, key: usize, session: u64) -> Vec<u64> {
+        self.unfinished(key, session).map(|t| t.id).collect()
+    }
+
+    fn unfinished(&self, key: usize, session: u64) -> impl Iterator<Item = &Transfer> {
         self.by_id
             .values()
-            .filter(|t| t.owned_by(key, session) && !matches!(t.stage, Stage::Ready { .. }))
-            .map(|t| t.id)
-            .collect()
+            .filter(move |t| t.owned_by(key, session) && !matches!(t.stage, Stage::Ready { .. }))
     }
 
     /// Deletes every spool file and the spool directory if it is then empty
