@@ -21,6 +21,7 @@ use mio::Waker;
 use sha2::{Digest, Sha256};
 
 use crate::protocol::HEADER_LEN;
+use crate::protocol::mpack::{put_map_len, put_str, put_u64_fixed};
 use crate::protocol::transfer::MAX_CHUNK;
 
 /// Work for the disk thread.
@@ -44,7 +45,9 @@ pub enum Job {
         /// The final chunk: verify the hash after it.
         last: bool,
     },
-    /// Forget upload `id` (aborted); the loop deletes the file.
+    /// Forget upload `id` (aborted) and delete its spool file. The file is
+    /// created by this thread, so only this thread can be sure to delete it
+    /// after its creation: the loop's own delete may come first.
     Abort {
         /// The transfer.
         id: u64,
@@ -126,6 +129,7 @@ pub struct DiskWorker {
 
 struct Upload {
     file: File,
+    path: PathBuf,
     hasher: Sha256,
     sha256: [u8; 32],
 }
@@ -193,6 +197,7 @@ fn run(rx: Receiver<Job>, tx: Sender<Done>, waker: Arc<Waker>) {
                         id,
                         Upload {
                             file,
+                            path,
                             hasher: Sha256::new(),
                             sha256,
                         },
@@ -236,7 +241,9 @@ fn run(rx: Receiver<Job>, tx: Sender<Done>, waker: Arc<Waker>) {
                 },
             },
             Job::Abort { id } => {
-                uploads.remove(&id);
+                if let Some(u) = uploads.remove(&id) {
+                    let _ = std::fs::remove_file(&u.path);
+                }
                 None
             }
             Job::Open {
@@ -301,13 +308,13 @@ fn next_frame(r: &mut Reader) -> std::io::Result<Bytes> {
     let want = (r.size - r.offset).min(u64::from(MAX_CHUNK)) as usize;
     let mut head = Vec::with_capacity(64);
     // map of 4: type, transfer, offset, data
-    head.push(0x84);
+    put_map_len(&mut head, 4);
     put_str(&mut head, "type");
     put_str(&mut head, "file_data");
     put_str(&mut head, "transfer");
-    put_u64(&mut head, r.transfer);
+    put_u64_fixed(&mut head, r.transfer);
     put_str(&mut head, "offset");
-    put_u64(&mut head, r.offset);
+    put_u64_fixed(&mut head, r.offset);
     put_str(&mut head, "data");
     head.push(0xc6); // bin32
     head.extend_from_slice(&(want as u32).to_be_bytes());
@@ -319,15 +326,4 @@ fn next_frame(r: &mut Reader) -> std::io::Result<Bytes> {
     r.file.read_exact(&mut frame[start..])?;
     r.offset += want as u64;
     Ok(frame.freeze())
-}
-
-fn put_str(b: &mut Vec<u8>, s: &str) {
-    // Only short ASCII keys and type names are written here.
-    b.push(0xa0 | s.len() as u8);
-    b.extend_from_slice(s.as_bytes());
-}
-
-fn put_u64(b: &mut Vec<u8>, v: u64) {
-    b.push(0xcf);
-    b.extend_from_slice(&v.to_be_bytes());
 }
