@@ -57,6 +57,8 @@ const SCRATCH: usize = 64 * 1024;
 const LINGER: Duration = Duration::from_millis(1500);
 /// Pause before accepting again after running out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Shortest time between two announcements of joins and leaves.
+const PRESENCE_BATCH: Duration = Duration::from_millis(25);
 /// Protocol errors logged per connection; the rest are only counted.
 const ERRORS_LOGGED: u8 = 3;
 
@@ -328,12 +330,8 @@ impl Reactor {
                     if event.is_readable() || event.is_read_closed() || event.is_error() {
                         self.serve_input(key);
                     }
-                    if event.is_writable()
-                        && let Some(conn) = self.conns.get_mut(key)
-                        && !conn.dirty
-                    {
-                        conn.dirty = true;
-                        self.dirty.push(key);
+                    if event.is_writable() {
+                        self.mark_dirty(key);
                     }
                 }
             }
@@ -398,13 +396,9 @@ impl Reactor {
         )
     }
 
-    /// Sends pending welcomes and join/leave notices now, before a room-wide
-    /// frame that must not overtake them.
-    pub(crate) fn flush_room_notices(&mut self) {
-        self.flush_presence();
-    }
-
-    fn flush_presence(&mut self) {
+    /// Sends pending welcomes and join/leave notices now: at the end of a
+    /// turn, and before a room-wide frame that must not overtake them.
+    pub(crate) fn flush_presence(&mut self) {
         let ts = now_ms();
         let (room, mut out) = self.outbox();
         room.flush_presence(ts, &mut out);
@@ -606,10 +600,7 @@ impl Reactor {
                     deadline: self.now + LINGER,
                 };
                 conn.doomed = false;
-                if !conn.dirty {
-                    conn.dirty = true;
-                    self.dirty.push(key);
-                }
+                self.mark_dirty(key);
             } else {
                 self.remove(key);
             }
@@ -677,6 +668,7 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
+        let downloads = !conn.downloads.is_empty();
         match conn.output.write_to(&mut conn.stream) {
             Ok((n, flushed)) => {
                 self.stats.bytes_out += n as u64;
@@ -701,7 +693,9 @@ impl Reactor {
                         conn.wants_write = want;
                     }
                 }
-                self.refill(key);
+                if downloads {
+                    self.refill(key);
+                }
             }
             Err(e) => {
                 tracing::debug!(peer = %conn.peer, error = %e, "write failed");
@@ -1022,9 +1016,6 @@ pub(crate) fn error_frame_about(
         transfer,
     }))
 }
-
-/// Shortest time between two announcements of joins and leaves.
-const PRESENCE_BATCH: Duration = Duration::from_millis(25);
 
 /// Errors after which accepting again at once would fail again.
 fn is_resource_exhaustion(e: &io::Error) -> bool {

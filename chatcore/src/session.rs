@@ -6,13 +6,13 @@
 use crate::connection::Phase;
 use crate::hooks::{ChatDecision, JoinDecision};
 use crate::names;
+use crate::protocol::transfer::FileOffer;
 use crate::protocol::{
     ChatSend, ClientMessage, ErrorCode, Hello, LeaveReason, Left, PROTOCOL_VERSION, ServerMessage,
     encode_server,
 };
 use crate::reactor::{Reactor, fit_text};
 use crate::room::Outbox;
-use crate::session_transfer::FileMessage;
 use crate::time::now_ms;
 
 impl Reactor {
@@ -37,8 +37,7 @@ impl Reactor {
                     self.send(key, &ServerMessage::Pong(seq));
                 }
             }
-            ClientMessage::Hello(hello) if member => {
-                let _ = hello;
+            ClientMessage::Hello(_) if member => {
                 self.protocol_error(
                     key,
                     ErrorCode::AlreadyLoggedIn,
@@ -52,17 +51,38 @@ impl Reactor {
                 }
             }
             ClientMessage::Chat(chat) if member => self.chat(key, chat),
-            ClientMessage::Chat(chat) => self.protocol_error(
-                key,
-                ErrorCode::NotLoggedIn,
-                "send hello first",
-                chat.reference,
-            ),
-            ClientMessage::FileOffer(m) => self.on_file_message(key, FileMessage::Offer(m)),
-            ClientMessage::FileChunk(m) => self.on_file_message(key, FileMessage::Chunk(m)),
-            ClientMessage::FileAccept(m) => self.on_file_message(key, FileMessage::Accept(m)),
-            ClientMessage::FileDecline(m) => self.on_file_message(key, FileMessage::Decline(m)),
-            ClientMessage::FileCancel(m) => self.on_file_message(key, FileMessage::Cancel(m)),
+            // File chunks are not charged: an upload is many of them.
+            ClientMessage::FileChunk(chunk) if member => self.file_chunk(key, chunk),
+            ClientMessage::FileOffer(offer) if member => {
+                if self.allow_frame(key, offer.reference) {
+                    self.file_offer(key, offer);
+                }
+            }
+            ClientMessage::FileAccept(accept) if member => {
+                if self.allow_frame(key, None) {
+                    self.file_accept(key, accept);
+                }
+            }
+            ClientMessage::FileDecline(decline) if member => {
+                if self.allow_frame(key, None) {
+                    self.file_decline(key, decline.transfer);
+                }
+            }
+            ClientMessage::FileCancel(cancel) if member => {
+                if self.allow_frame(key, None) {
+                    self.file_cancel(key, cancel.transfer);
+                }
+            }
+            ClientMessage::Chat(ChatSend { reference, .. })
+            | ClientMessage::FileOffer(FileOffer { reference, .. }) => {
+                self.protocol_error(key, ErrorCode::NotLoggedIn, "send hello first", reference);
+            }
+            ClientMessage::FileChunk(_)
+            | ClientMessage::FileAccept(_)
+            | ClientMessage::FileDecline(_)
+            | ClientMessage::FileCancel(_) => {
+                self.protocol_error(key, ErrorCode::NotLoggedIn, "send hello first", None);
+            }
         }
     }
 

@@ -1,9 +1,8 @@
 //! What the file-transfer messages do (docs/protocol.md, "File transfer"):
 //! the rules applied per connection, on top of `transfer` (state and disk)
-//! and the reactor (sockets). Downloads are refilled by the flush, see
-//! [`Reactor::refill`].
+//! and the reactor (sockets). `session` dispatches the messages here;
+//! downloads are refilled by the flush, see [`Reactor::refill`].
 
-use crate::connection::Phase;
 use crate::protocol::transfer::{
     FileAccept, FileCancelled, FileChunk, FileOffer, FileProgress, FileUpload, MAX_CHUNK,
     TransferId,
@@ -32,44 +31,12 @@ const READS_AHEAD: u8 = 2;
 const UPLOAD_WINDOW: u64 = 8 * 1024 * 1024;
 
 impl Reactor {
-    /// Offers of `msg` and the rest: the entry point from `session`.
-    pub(crate) fn on_file_message(&mut self, key: usize, msg: FileMessage) {
-        let member = self
-            .conns
-            .get(key)
-            .is_some_and(|c| c.phase == Phase::Member);
-        if !member {
-            let reference = match &msg {
-                FileMessage::Offer(o) => o.reference,
-                _ => None,
-            };
-            self.protocol_error(key, ErrorCode::NotLoggedIn, "send hello first", reference);
-            return;
-        }
-        match msg {
-            FileMessage::Chunk(c) => self.file_chunk(key, c),
-            FileMessage::Offer(o) => {
-                if self.allow_frame(key, o.reference) {
-                    self.file_offer(key, o);
-                }
-            }
-            FileMessage::Accept(a) => {
-                if self.allow_frame(key, None) {
-                    self.file_accept(key, a);
-                }
-            }
-            FileMessage::Decline(d) => {
-                if self.allow_frame(key, None) && self.transfers.get(d.transfer).is_none() {
-                    let why = "no such file";
-                    let t = Some(d.transfer);
-                    self.protocol_error_about(key, ErrorCode::UnknownTransfer, why, None, t);
-                }
-            }
-            FileMessage::Cancel(c) => {
-                if self.allow_frame(key, None) {
-                    self.file_cancel(key, c.transfer);
-                }
-            }
+    /// `file_decline`: nothing to undo on the server, but an unknown id is
+    /// answered, like any other transfer message naming one.
+    pub(crate) fn file_decline(&mut self, key: usize, id: u64) {
+        if self.transfers.get(id).is_none() {
+            let why = "no such file";
+            self.protocol_error_about(key, ErrorCode::UnknownTransfer, why, None, Some(id));
         }
     }
 
@@ -78,7 +45,7 @@ impl Reactor {
             + self.conns.get(key).map_or(0, |c| c.downloads.len())
     }
 
-    fn file_offer(&mut self, key: usize, offer: FileOffer) {
+    pub(crate) fn file_offer(&mut self, key: usize, offer: FileOffer) {
         let r = offer.reference;
         let Some(user) = self.room.member(key).cloned() else {
             return;
@@ -149,12 +116,8 @@ impl Reactor {
         }
     }
 
-    fn file_chunk(&mut self, key: usize, chunk: FileChunk) {
-        let session = self.room.member(key).map(|u| u.session);
-        let mine = self
-            .transfers
-            .get(chunk.transfer)
-            .is_some_and(|t| t.owner_key == key && Some(t.owner_session) == session);
+    pub(crate) fn file_chunk(&mut self, key: usize, chunk: FileChunk) {
+        let mine = self.owner_key(chunk.transfer) == Some(key);
         let Some((received, size)) = self
             .transfers
             .upload_position(chunk.transfer)
@@ -355,7 +318,7 @@ impl Reactor {
         tracing::info!(transfer = id, name = %offer.name, "file offered");
         let frame = encode_server(&ServerMessage::FileOffer(offer));
         // Like a chat: pending welcomes and joins go first.
-        self.flush_room_notices();
+        self.flush_presence();
         let keys: Vec<usize> = self
             .room
             .users_keys()
@@ -368,7 +331,7 @@ impl Reactor {
     /// Tells every member that offer `id` ended.
     fn announce_cancelled(&mut self, id: u64, reason: &str) {
         let frame = cancelled_frame(id, reason);
-        self.flush_room_notices();
+        self.flush_presence();
         let keys: Vec<usize> = self.room.users_keys().collect();
         let (_, mut out) = self.outbox();
         out.broadcast(keys.into_iter(), &frame);
@@ -381,7 +344,7 @@ impl Reactor {
         }
     }
 
-    fn file_accept(&mut self, key: usize, accept: FileAccept) {
+    pub(crate) fn file_accept(&mut self, key: usize, accept: FileAccept) {
         let ready = self
             .transfers
             .get(accept.transfer)
@@ -451,13 +414,8 @@ impl Reactor {
         self.refill(key);
     }
 
-    fn file_cancel(&mut self, key: usize, id: u64) {
-        let session = self.room.member(key).map(|u| u.session);
-        let owner = self
-            .transfers
-            .get(id)
-            .is_some_and(|t| t.owner_key == key && Some(t.owner_session) == session);
-        if owner {
+    pub(crate) fn file_cancel(&mut self, key: usize, id: u64) {
+        if self.owner_key(id) == Some(key) {
             if self.transfers.upload_position(id).is_some() {
                 self.abort_upload(key, id, "cancelled");
             } else {
@@ -473,8 +431,7 @@ impl Reactor {
             Some(c.downloads.swap_remove(i))
         });
         if let Some(d) = downloading {
-            self.download_keys.remove(&d.token);
-            self.disk.submit(Job::Close { token: d.token });
+            self.close_downloads(&[d]);
             // After the data already queued, as `file_done` would be.
             if let Some(conn) = self.conns.get_mut(key) {
                 conn.output.push_bulk(cancelled_frame(id, "cancelled"));
@@ -506,10 +463,7 @@ impl Reactor {
             let (gone, kept): (Vec<Download>, Vec<Download>) =
                 c.downloads.drain(..).partition(|d| d.transfer == id);
             c.downloads = kept;
-            for d in gone {
-                self.download_keys.remove(&d.token);
-                self.disk.submit(Job::Close { token: d.token });
-            }
+            self.close_downloads(&gone);
         }
     }
 
@@ -524,14 +478,13 @@ impl Reactor {
 
     /// Asks the disk thread for the next chunks of `key`'s downloads while
     /// its queue (plus reads already asked for) is below the low-water mark.
-    /// The data arrives later through [`Reactor::drain_disk`]. Returns
-    /// whether anything was queued now (never: reads are asynchronous).
-    pub(crate) fn refill(&mut self, key: usize) -> bool {
+    /// The data arrives later through [`Reactor::drain_disk`].
+    pub(crate) fn refill(&mut self, key: usize) {
         let Some(conn) = self.conns.get_mut(key) else {
-            return false;
+            return;
         };
         if !conn.is_open() || conn.downloads.is_empty() {
-            return false;
+            return;
         }
         let chunk = u64::from(MAX_CHUNK);
         let pending: u64 = conn
@@ -559,7 +512,6 @@ impl Reactor {
                 }
             }
         }
-        false
     }
 
     /// Closes the disk thread's side of `key`'s downloads (it is going away).
@@ -577,13 +529,4 @@ fn cancelled_frame(id: u64, reason: &str) -> bytes::Bytes {
         transfer: id,
         reason: reason.to_owned(),
     }))
-}
-
-/// The file messages, split off `ClientMessage` by `session`.
-pub(crate) enum FileMessage {
-    Offer(FileOffer),
-    Chunk(FileChunk),
-    Accept(FileAccept),
-    Decline(TransferId),
-    Cancel(TransferId),
 }
