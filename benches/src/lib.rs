@@ -6,3 +6,15 @@ pub mod histogram;
 pub mod loadgen;
 pub mod report;
 pub mod spawn;
+
+/// How every binary of this crate ends: the error and its causes on one line
+/// of stderr, exit code 1; exit code 0 on success.
+pub fn exit(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

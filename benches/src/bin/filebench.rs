@@ -46,13 +46,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    chatbench::exit(run())
 }
 
 /// Deterministic pseudo-random content, generated rather than stored.

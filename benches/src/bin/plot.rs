@@ -94,13 +94,7 @@ struct Row {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    chatbench::exit(run())
 }
 
 fn run() -> Result<()> {
