@@ -73,6 +73,16 @@ impl Reactor {
                     self.file_cancel(key, cancel.transfer);
                 }
             }
+            ClientMessage::VoiceJoin | ClientMessage::VoiceLeave | ClientMessage::VoiceMute(_)
+                if member =>
+            {
+                self.protocol_error(
+                    key,
+                    ErrorCode::VoiceUnavailable,
+                    "this server does not relay voice yet",
+                    None,
+                );
+            }
             ClientMessage::Chat(ChatSend { reference, .. })
             | ClientMessage::FileOffer(FileOffer { reference, .. }) => {
                 self.protocol_error(key, ErrorCode::NotLoggedIn, "send hello first", reference);
@@ -80,7 +90,10 @@ impl Reactor {
             ClientMessage::FileChunk(_)
             | ClientMessage::FileAccept(_)
             | ClientMessage::FileDecline(_)
-            | ClientMessage::FileCancel(_) => {
+            | ClientMessage::FileCancel(_)
+            | ClientMessage::VoiceJoin
+            | ClientMessage::VoiceLeave
+            | ClientMessage::VoiceMute(_) => {
                 self.protocol_error(key, ErrorCode::NotLoggedIn, "send hello first", None);
             }
         }

@@ -252,7 +252,20 @@ impl RoomView {
                 ))],
                 None => Vec::new(),
             },
+            ServerMessage::VoiceState(state) => {
+                let names: Vec<String> = state
+                    .members
+                    .iter()
+                    .map(|m| one_line(&m.name).into_owned())
+                    .collect();
+                vec![s.notice(&if names.is_empty() {
+                    "* the voice call is empty".to_owned()
+                } else {
+                    format!("* in the voice call: {}", names.join(", "))
+                })]
+            }
             ServerMessage::Welcome(_)
+            | ServerMessage::VoiceJoined(_)
             | ServerMessage::Ping(_)
             | ServerMessage::Pong(_)
             | ServerMessage::FileUpload(_)

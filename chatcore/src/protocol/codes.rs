@@ -74,6 +74,12 @@ pub enum ErrorCode {
     TooManyTransfers,
     /// `storage_error`: the server could not store or read the file.
     StorageError,
+    /// `voice_unavailable`: the server has no voice port.
+    VoiceUnavailable,
+    /// `call_full`: the voice call has its maximum number of members.
+    CallFull,
+    /// `not_in_call`: `voice_leave` or `voice_mute` from a member not in the call.
+    NotInCall,
     /// Any code this version does not know.
     #[serde(other)]
     Unknown,
@@ -112,6 +118,9 @@ impl ErrorCode {
             Self::HashMismatch => "hash_mismatch",
             Self::TooManyTransfers => "too_many_transfers",
             Self::StorageError => "storage_error",
+            Self::VoiceUnavailable => "voice_unavailable",
+            Self::CallFull => "call_full",
+            Self::NotInCall => "not_in_call",
             Self::Unknown => "unknown",
         }
     }

@@ -15,6 +15,7 @@ use super::transfer::{
     FileAccept, FileCancelled, FileChunk, FileData, FileOffer, FileOffered, FileProgress,
     FileUpload, TransferId,
 };
+use super::voice::{VoiceJoined, VoiceMute, VoiceState};
 use super::wellformed::{self, Malformed};
 
 /// `hello`: the first message of a connection, asking to join under `name`.
@@ -68,6 +69,12 @@ pub enum ClientMessage {
     FileDecline(TransferId),
     /// Stop an upload (sender) or a download (receiver), or withdraw an offer.
     FileCancel(TransferId),
+    /// Join the room's voice call.
+    VoiceJoin,
+    /// Leave the voice call.
+    VoiceLeave,
+    /// Mute or unmute yourself in the call.
+    VoiceMute(VoiceMute),
 }
 
 /// One member of the room as others see it.
@@ -219,6 +226,10 @@ pub enum ServerMessage {
     FileDone(TransferId),
     /// An upload, offer or download ended early.
     FileCancelled(FileCancelled),
+    /// You are in the voice call: how to use the voice port.
+    VoiceJoined(VoiceJoined),
+    /// Who is in the voice call now.
+    VoiceState(VoiceState),
 }
 
 /// Why a complete frame body could not be turned into a message.
@@ -301,6 +312,9 @@ impl ClientMessage {
             "file_accept" => Self::FileAccept(body_as("file_accept", body)?),
             "file_decline" => Self::FileDecline(body_as("file_decline", body)?),
             "file_cancel" => Self::FileCancel(body_as("file_cancel", body)?),
+            "voice_join" => Self::VoiceJoin,
+            "voice_leave" => Self::VoiceLeave,
+            "voice_mute" => Self::VoiceMute(body_as("voice_mute", body)?),
             other => return Err(MessageError::UnknownType(other.to_owned())),
         })
     }
@@ -325,6 +339,8 @@ impl ServerMessage {
             "file_data" => Self::FileData(body_as("file_data", body)?),
             "file_done" => Self::FileDone(body_as("file_done", body)?),
             "file_cancelled" => Self::FileCancelled(body_as("file_cancelled", body)?),
+            "voice_joined" => Self::VoiceJoined(body_as("voice_joined", body)?),
+            "voice_state" => Self::VoiceState(body_as("voice_state", body)?),
             other => return Err(MessageError::UnknownType(other.to_owned())),
         })
     }

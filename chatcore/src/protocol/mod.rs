@@ -8,6 +8,7 @@
 //! - [`message`]: the typed messages of both directions and their (de)serialisation.
 //! - [`welcome`]: the `welcome` frame built from a shared, once-encoded body.
 //! - [`transfer`]: the file-transfer messages.
+//! - [`voice`]: the voice-call messages and the voice port's binary packets.
 //! - [`codes`]: error codes and leave reasons, the vocabulary both sides share.
 
 pub mod codes;
@@ -15,6 +16,7 @@ pub mod frame;
 pub mod message;
 pub(crate) mod mpack;
 pub mod transfer;
+pub mod voice;
 pub mod welcome;
 pub mod wellformed;
 

@@ -1,0 +1,383 @@
+//! Voice calls: the chat-connection messages that join and leave a call, and
+//! the binary packets of the voice port. See docs/protocol.md, "Voice calls".
+//!
+//! A call member gets a session id and a random token over its chat
+//! connection (`voice_joined`). On the voice port (UDP, or TCP with a 2-byte
+//! length prefix per packet) it first sends a [`VoicePacket::Bind`] carrying
+//! that token; the server then relays its [`VoicePacket::Audio`] packets,
+//! unchanged, to every other call member. Packets are big-endian binary with a
+//! one-byte type; nothing here does I/O.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Bytes in a voice token.
+pub const TOKEN_LEN: usize = 16;
+/// Bytes before the Opus payload of an audio packet: type, session, seq, ts.
+pub const AUDIO_HEADER_LEN: usize = 1 + 8 + 2 + 4;
+/// Largest Opus packet (RFC 6716 §3.4: 1275 bytes for one frame).
+pub const MAX_OPUS_PAYLOAD: usize = 1275;
+/// Largest voice packet of any type.
+pub const MAX_PACKET: usize = AUDIO_HEADER_LEN + MAX_OPUS_PAYLOAD;
+/// Bytes of the length prefix of a packet on the voice port's TCP fallback.
+pub const TCP_PREFIX_LEN: usize = 2;
+
+/// `voice_mute` from a client: tell the call whether this member is muted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoiceMute {
+    /// `true` to mute; the server then also drops this member's audio.
+    pub muted: bool,
+}
+
+/// `voice_joined`: the answer to `voice_join`, what the voice port needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoiceJoined {
+    /// The member's chat session id; every voice packet carries it.
+    pub session: u64,
+    /// Proof of membership for the `bind` packet, 16 random bytes (bin).
+    #[serde(with = "serde_bytes")]
+    pub token: Vec<u8>,
+    /// The voice port number (UDP and TCP) on the chat server's address.
+    pub port: u16,
+    /// Send something on the voice port at least this often (a `probe`
+    /// when silent), or the server ends the membership after `timeout_ms`.
+    pub keepalive_ms: u32,
+    /// A member whose voice path is silent this long leaves the call.
+    pub timeout_ms: u32,
+}
+
+/// One member of the call as `voice_state` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CallMember {
+    /// The member's chat session (the `session` in its audio packets).
+    pub session: u64,
+    /// Display name.
+    pub name: String,
+    /// Whether the member muted itself.
+    pub muted: bool,
+    /// Whether the member's voice path is bound (its `bind` was accepted).
+    pub connected: bool,
+}
+
+/// `voice_state`: who is in the call now. Sent to every member of the room
+/// whenever the call changes, and to a new member after its `welcome` when
+/// the call is not empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoiceState {
+    /// Server time, ms since the Unix epoch.
+    pub ts: i64,
+    /// Everyone in the call, in joining order.
+    pub members: Vec<CallMember>,
+}
+
+/// Packet type bytes on the voice port.
+pub mod packet_type {
+    /// One Opus packet from a speaker (client → server → other members).
+    pub const AUDIO: u8 = 0x01;
+    /// Claim a session on this address with the token (client → server).
+    pub const BIND: u8 = 0x02;
+    /// The bind was accepted (server → client).
+    pub const BOUND: u8 = 0x03;
+    /// Echo request and keepalive (client → server).
+    pub const PROBE: u8 = 0x04;
+    /// Echo answer (server → client), same body as the probe.
+    pub const PROBE_ACK: u8 = 0x05;
+}
+
+/// One packet on the voice port, borrowed from the buffer it was parsed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoicePacket<'a> {
+    /// `01 session:u64 seq:u16 ts:u32 opus…`: one Opus packet. `seq` counts
+    /// packets (wrapping); `ts` is the first sample's time on the speaker's
+    /// 48 kHz clock (wrapping).
+    Audio {
+        /// The speaker.
+        session: u64,
+        /// Packet sequence number.
+        seq: u16,
+        /// Timestamp in 48 kHz samples.
+        ts: u32,
+        /// The Opus packet, 1..=1275 bytes.
+        payload: &'a [u8],
+    },
+    /// `02 session:u64 token:[16]`: bind this session to the sender's address.
+    Bind {
+        /// The session from `voice_joined`.
+        session: u64,
+        /// The token from `voice_joined`.
+        token: [u8; TOKEN_LEN],
+    },
+    /// `03 session:u64`: the bind was accepted.
+    Bound {
+        /// The session bound.
+        session: u64,
+    },
+    /// `04 session:u64 nonce:u32`: echo request and keepalive.
+    Probe {
+        /// The sender's session.
+        session: u64,
+        /// Any number; the answer echoes it.
+        nonce: u32,
+    },
+    /// `05 session:u64 nonce:u32`: echo answer.
+    ProbeAck {
+        /// The session probed.
+        session: u64,
+        /// The probe's nonce.
+        nonce: u32,
+    },
+}
+
+/// Why a voice packet could not be parsed. The server drops such a packet
+/// and counts it; it never answers one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum VoicePacketError {
+    /// Zero bytes.
+    #[error("empty voice packet")]
+    Empty,
+    /// The first byte is not a known packet type.
+    #[error("unknown voice packet type {0:#04x}")]
+    UnknownType(u8),
+    /// The length does not fit the type.
+    #[error("voice packet of type {ty:#04x} has a bad length {len}")]
+    BadLength {
+        /// The packet type.
+        ty: u8,
+        /// Its length.
+        len: usize,
+    },
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_be_bytes(a)
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_be_bytes(a)
+}
+
+impl<'a> VoicePacket<'a> {
+    /// Parses one packet (a whole datagram, or one TCP packet without its prefix).
+    pub fn parse(buf: &'a [u8]) -> Result<Self, VoicePacketError> {
+        let &ty = buf.first().ok_or(VoicePacketError::Empty)?;
+        let len = buf.len();
+        let bad = VoicePacketError::BadLength { ty, len };
+        match ty {
+            packet_type::AUDIO => {
+                if !(AUDIO_HEADER_LEN + 1..=MAX_PACKET).contains(&len) {
+                    return Err(bad);
+                }
+                Ok(Self::Audio {
+                    session: u64_at(buf, 1),
+                    seq: u16::from_be_bytes([buf[9], buf[10]]),
+                    ts: u32_at(buf, 11),
+                    payload: &buf[AUDIO_HEADER_LEN..],
+                })
+            }
+            packet_type::BIND => {
+                if len != 1 + 8 + TOKEN_LEN {
+                    return Err(bad);
+                }
+                let mut token = [0u8; TOKEN_LEN];
+                token.copy_from_slice(&buf[9..]);
+                Ok(Self::Bind {
+                    session: u64_at(buf, 1),
+                    token,
+                })
+            }
+            packet_type::BOUND => {
+                if len != 9 {
+                    return Err(bad);
+                }
+                Ok(Self::Bound {
+                    session: u64_at(buf, 1),
+                })
+            }
+            packet_type::PROBE | packet_type::PROBE_ACK => {
+                if len != 13 {
+                    return Err(bad);
+                }
+                let session = u64_at(buf, 1);
+                let nonce = u32_at(buf, 9);
+                Ok(if ty == packet_type::PROBE {
+                    Self::Probe { session, nonce }
+                } else {
+                    Self::ProbeAck { session, nonce }
+                })
+            }
+            other => Err(VoicePacketError::UnknownType(other)),
+        }
+    }
+
+    /// Appends the packet's bytes to `out`.
+    ///
+    /// An audio payload longer than [`MAX_OPUS_PAYLOAD`] is the caller's bug;
+    /// it is written anyway and the receiver will drop it.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        match *self {
+            Self::Audio {
+                session,
+                seq,
+                ts,
+                payload,
+            } => {
+                out.push(packet_type::AUDIO);
+                out.extend_from_slice(&session.to_be_bytes());
+                out.extend_from_slice(&seq.to_be_bytes());
+                out.extend_from_slice(&ts.to_be_bytes());
+                out.extend_from_slice(payload);
+            }
+            Self::Bind { session, token } => {
+                out.push(packet_type::BIND);
+                out.extend_from_slice(&session.to_be_bytes());
+                out.extend_from_slice(&token);
+            }
+            Self::Bound { session } => {
+                out.push(packet_type::BOUND);
+                out.extend_from_slice(&session.to_be_bytes());
+            }
+            Self::Probe { session, nonce } | Self::ProbeAck { session, nonce } => {
+                out.push(if matches!(self, Self::Probe { .. }) {
+                    packet_type::PROBE
+                } else {
+                    packet_type::PROBE_ACK
+                });
+                out.extend_from_slice(&session.to_be_bytes());
+                out.extend_from_slice(&nonce.to_be_bytes());
+            }
+        }
+    }
+
+    /// The packet as a new vector.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(32);
+        self.write(&mut v);
+        v
+    }
+
+    /// The packet with the TCP fallback's 2-byte big-endian length prefix.
+    pub fn to_tcp_vec(&self) -> Vec<u8> {
+        let mut v = vec![0, 0];
+        self.write(&mut v);
+        let len = (v.len() - TCP_PREFIX_LEN) as u16;
+        v[..2].copy_from_slice(&len.to_be_bytes());
+        v
+    }
+
+    /// The session the packet names.
+    pub fn session(&self) -> u64 {
+        match *self {
+            Self::Audio { session, .. }
+            | Self::Bind { session, .. }
+            | Self::Bound { session }
+            | Self::Probe { session, .. }
+            | Self::ProbeAck { session, .. } => session,
+        }
+    }
+}
+
+/// Why a TCP voice stream is broken: the prefix announced an impossible length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("voice TCP packet length {0} is outside 1..={MAX_PACKET}")]
+pub struct TcpLengthError(pub usize);
+
+/// Splits one length-prefixed packet off the front of a TCP voice stream.
+///
+/// `Ok(None)` means more bytes are needed; `Ok(Some(n))` means the packet is
+/// `buf[2..2 + n]` and `2 + n` bytes may be consumed.
+pub fn tcp_packet_len(buf: &[u8]) -> Result<Option<usize>, TcpLengthError> {
+    if buf.len() < TCP_PREFIX_LEN {
+        return Ok(None);
+    }
+    let n = u16::from_be_bytes([buf[0], buf[1]]) as usize;
+    if n == 0 || n > MAX_PACKET {
+        return Err(TcpLengthError(n));
+    }
+    Ok((buf.len() >= TCP_PREFIX_LEN + n).then_some(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_packet_round_trips_with_a_fifteen_byte_header() {
+        let p = VoicePacket::Audio {
+            session: 7,
+            seq: 65535,
+            ts: 960,
+            payload: &[1, 2, 3],
+        };
+        let v = p.to_vec();
+        assert_eq!(v.len(), AUDIO_HEADER_LEN + 3);
+        assert_eq!(
+            &v[..AUDIO_HEADER_LEN],
+            &[1, 0, 0, 0, 0, 0, 0, 0, 7, 0xff, 0xff, 0, 0, 3, 0xc0]
+        );
+        assert_eq!(VoicePacket::parse(&v), Ok(p));
+    }
+
+    #[test]
+    fn every_type_round_trips_and_tcp_prefix_is_the_length() {
+        let packets = [
+            VoicePacket::Bind {
+                session: 1 << 40,
+                token: [9; TOKEN_LEN],
+            },
+            VoicePacket::Bound { session: 3 },
+            VoicePacket::Probe {
+                session: 3,
+                nonce: 0xdead_beef,
+            },
+            VoicePacket::ProbeAck {
+                session: 3,
+                nonce: 1,
+            },
+        ];
+        for p in packets {
+            let v = p.to_vec();
+            assert_eq!(VoicePacket::parse(&v), Ok(p));
+            let t = p.to_tcp_vec();
+            assert_eq!(tcp_packet_len(&t), Ok(Some(v.len())));
+            assert_eq!(&t[2..], &v[..]);
+            assert_eq!(tcp_packet_len(&t[..t.len() - 1]), Ok(None));
+        }
+    }
+
+    #[test]
+    fn malformed_packets_are_errors_not_panics() {
+        assert_eq!(VoicePacket::parse(&[]), Err(VoicePacketError::Empty));
+        assert_eq!(
+            VoicePacket::parse(&[0x77, 1]),
+            Err(VoicePacketError::UnknownType(0x77))
+        );
+        // An audio header without payload, a short bind, an oversized audio packet.
+        for bad in [
+            vec![1u8; AUDIO_HEADER_LEN],
+            vec![2u8; 10],
+            vec![1u8; MAX_PACKET + 1],
+            vec![4u8; 12],
+            vec![3u8; 10],
+        ] {
+            assert!(matches!(
+                VoicePacket::parse(&bad),
+                Err(VoicePacketError::BadLength { .. })
+            ));
+        }
+        for len in 0..64 {
+            let garbage: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            let _ = VoicePacket::parse(&garbage);
+        }
+    }
+
+    #[test]
+    fn tcp_lengths_of_zero_or_over_the_maximum_are_refused() {
+        assert_eq!(tcp_packet_len(&[0]), Ok(None));
+        assert_eq!(tcp_packet_len(&[0, 0]), Err(TcpLengthError(0)));
+        assert_eq!(tcp_packet_len(&[0xff, 0xff]), Err(TcpLengthError(65535)));
+    }
+}
