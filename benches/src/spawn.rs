@@ -67,6 +67,16 @@ impl SpawnedServer {
 
     /// Like [`SpawnedServer::start`], with extra TOML lines for the config.
     pub fn start_with(max_clients: usize, heartbeat_ms: u32, extra: &str) -> Result<Self> {
+        Self::launch(max_clients, heartbeat_ms, extra, false)
+    }
+
+    /// Like [`SpawnedServer::start_with`], with the voice port open on a
+    /// free loopback port (UDP and TCP).
+    pub fn start_with_voice(max_clients: usize, heartbeat_ms: u32, extra: &str) -> Result<Self> {
+        Self::launch(max_clients, heartbeat_ms, extra, true)
+    }
+
+    fn launch(max_clients: usize, heartbeat_ms: u32, extra: &str, voice: bool) -> Result<Self> {
         let bin = server_binary()?;
         let port = free_port()?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -82,10 +92,18 @@ impl SpawnedServer {
                 max_clients + 16
             ),
         )?;
+        let voice_args = if voice {
+            vec![
+                "--voice-listen".to_owned(),
+                format!("127.0.0.1:{}", free_port()?),
+            ]
+        } else {
+            vec!["--no-voice".to_owned()]
+        };
         let mut child = Command::new(&bin)
             .arg("--config")
             .arg(&config)
-            .arg("--no-voice")
+            .args(&voice_args)
             .args(["--log-level", "info"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

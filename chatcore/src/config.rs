@@ -60,6 +60,14 @@ pub struct ServerConfig {
     pub file_ttl_secs: u64,
     /// Uploads plus downloads one connection may run at once. Default 8.
     pub max_transfers_per_client: usize,
+    /// Most members of the voice call; more get `call_full`. Default 32.
+    pub max_call_members: usize,
+    /// How often a call member must send on the voice port when silent
+    /// (announced in `voice_joined`). Default 2000 ms.
+    pub voice_keepalive_ms: u32,
+    /// A call member whose voice path is silent this long leaves the call.
+    /// Default 10 000 ms.
+    pub voice_timeout_ms: u32,
 }
 
 impl Default for ServerConfig {
@@ -83,6 +91,9 @@ impl Default for ServerConfig {
             spool_quota_bytes: 16 << 30,
             file_ttl_secs: 3600,
             max_transfers_per_client: 8,
+            max_call_members: 32,
+            voice_keepalive_ms: 2000,
+            voice_timeout_ms: 10_000,
         }
     }
 }
@@ -155,6 +166,21 @@ impl ServerConfig {
             "max_transfers_per_client",
             "must be at least 1",
         )?;
+        check(
+            self.max_call_members > 0,
+            "max_call_members",
+            "must be at least 1",
+        )?;
+        check(
+            self.voice_keepalive_ms > 0,
+            "voice_keepalive_ms",
+            "must be at least 1",
+        )?;
+        check(
+            self.voice_timeout_ms > self.voice_keepalive_ms,
+            "voice_timeout_ms",
+            "must be longer than voice_keepalive_ms",
+        )?;
         Ok(())
     }
 
@@ -177,6 +203,11 @@ impl ServerConfig {
             Some(ms) => Duration::from_millis(u64::from(ms.max(1))),
             None => self.heartbeat() * 3,
         }
+    }
+
+    /// The voice path timeout as a duration.
+    pub fn voice_timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.voice_timeout_ms))
     }
 
     /// The handshake timeout as a duration.

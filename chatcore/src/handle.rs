@@ -36,8 +36,16 @@ pub struct ServerStats {
     pub slow_disconnects: u64,
     /// Members removed by the idle timeout.
     pub timeouts: u64,
-    /// Datagrams and connections on the voice port that were dropped.
+    /// Voice packets (and voice TCP connections) dropped: unparsable, from
+    /// an unbound address, a wrong token or session, a muted member, over the
+    /// rate limit, or for a TCP listener that could not keep up.
     pub voice_dropped: u64,
+    /// Voice audio packets accepted from call members.
+    pub voice_in: u64,
+    /// Voice audio packets sent to call members (one packet to N counts N).
+    pub voice_relayed: u64,
+    /// Members in the voice call now.
+    pub call_members: usize,
     /// The longest loop turn so far, in microseconds: how long the loop was
     /// at worst unable to react to anything (the stall any client could see).
     pub longest_turn_us: u64,

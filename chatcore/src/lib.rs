@@ -1,7 +1,8 @@
 //! `chatcore`: host or join a chat room.
 //!
 //! A room is served by ONE single-threaded `mio` event loop that owns every
-//! socket; file-transfer disk work runs on a helper thread. Messages are MessagePack maps in length-prefixed frames; the wire
+//! socket (chat, files, and the voice port); file-transfer disk work runs on a
+//! helper thread. Messages are MessagePack maps in length-prefixed frames; the wire
 //! format is specified in `docs/protocol.md`.
 //!
 //! # Layout
@@ -11,6 +12,8 @@
 //! | `reactor` | the `mio` poll loop: accept, read, write, timers, presence batches (the only socket reads and writes) |
 //! | `session` | what each client message does: login, chat, ping, bye |
 //! | `session_transfer` | what the file messages do: offer, chunk, accept, decline, cancel; download refills |
+//! | `session_voice` | what the voice messages do: join, leave, mute; `voice_state` to the room |
+//! | `voice` | the call's members, tokens and bindings; `voice::relay`: the voice port's UDP and TCP I/O, packets relayed in the loop |
 //! | [`transfer`] | transfers: spool on disk, SHA-256 checks, offers, downloads; the disk thread |
 //! | [`room`] | members, unique names, ids, history, welcomes, presence batching (no I/O) |
 //! | `connection` | one connection's socket, buffers, timers and state |
@@ -58,8 +61,10 @@ pub mod room;
 pub mod server;
 mod session;
 mod session_transfer;
+mod session_voice;
 pub mod time;
 pub mod transfer;
+mod voice;
 
 pub use client::{Client, ClientError, Event, Roster};
 pub use config::ServerConfig;

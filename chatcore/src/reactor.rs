@@ -35,6 +35,8 @@ use crate::room::{Outbox, Room, RoomSettings};
 use crate::time::now_ms;
 use crate::transfer::Transfers;
 use crate::transfer::disk::DiskWorker;
+use crate::voice::Call;
+use crate::voice::relay::{FIRST_VOICE_CONN, VoiceConn, VoicePort};
 
 /// Token of the chat listener.
 const LISTENER: Token = Token(0);
@@ -62,21 +64,20 @@ const PRESENCE_BATCH: Duration = Duration::from_millis(25);
 /// Protocol errors logged per connection; the rest are only counted.
 const ERRORS_LOGGED: u8 = 3;
 
-/// The voice port's sockets. Reserved in protocol v1: bound so the port is
-/// ours, drained so it never stalls the loop, and everything is counted as
-/// dropped until the voice relay is added.
-struct VoicePort {
-    udp: UdpSocket,
-    tcp: TcpListener,
-}
-
 /// The event loop and all state it owns.
 pub(crate) struct Reactor {
-    poll: Poll,
+    pub(crate) poll: Poll,
     events: Events,
     /// `None` once shutdown began (no more accepts).
     listener: Option<TcpListener>,
-    voice: Option<VoicePort>,
+    /// The voice port, unless disabled.
+    pub(crate) voice: Option<VoicePort>,
+    /// The voice call's members and their bindings.
+    pub(crate) call: Call,
+    /// TCP fallback voice connections.
+    pub(crate) voice_conns: Slab<VoiceConn>,
+    /// Voice connections with input left over from a cut-short turn.
+    pub(crate) voice_ready: Vec<usize>,
     pub(crate) conns: Slab<Connection>,
     pub(crate) room: Room,
     pub(crate) config: ServerConfig,
@@ -84,7 +85,7 @@ pub(crate) struct Reactor {
     commands: Receiver<Command>,
     /// Shared read buffer: bytes are copied from here into a connection's
     /// input only when a partial frame must wait for more.
-    scratch: Box<[u8]>,
+    pub(crate) scratch: Box<[u8]>,
     /// Connections with input left over from a cut-short turn.
     ready: Vec<usize>,
     /// Connections with output queued this turn.
@@ -233,6 +234,9 @@ impl Reactor {
             events: Events::with_capacity(1024),
             listener: Some(listener),
             voice,
+            call: Call::default(),
+            voice_conns: Slab::new(),
+            voice_ready: Vec::new(),
             conns: Slab::new(),
             room,
             next_sweep: now + config.tick(),
@@ -322,6 +326,11 @@ impl Reactor {
                 }
                 VOICE_UDP => self.drain_voice_udp(),
                 VOICE_TCP => self.drain_voice_tcp(),
+                Token(t) if t >= FIRST_VOICE_CONN => self.voice_conn_event(
+                    t - FIRST_VOICE_CONN,
+                    event.is_readable() || event.is_read_closed() || event.is_error(),
+                    event.is_writable(),
+                ),
                 Token(t) => {
                     let key = t.wrapping_sub(FIRST_CONN);
                     if !self.conns.contains(key) {
@@ -347,6 +356,7 @@ impl Reactor {
                 self.serve_input(key);
             }
         }
+        self.serve_voice_ready();
 
         if let Some(t) = self.accept_paused_until
             && self.now >= t
@@ -357,6 +367,7 @@ impl Reactor {
         if self.now >= self.next_sweep {
             self.expire_offers();
             self.sweep();
+            self.voice_sweep();
             self.next_sweep = self.now + self.config.tick();
         }
         self.close_doomed();
@@ -584,6 +595,7 @@ impl Reactor {
             let linger = conn.close_reason.is_some() && reason != LeaveReason::Slow;
             if let Some(user) = self.room.leave(key, reason) {
                 self.drop_uploads_of(key, user.session);
+                self.call_left(key);
                 match reason {
                     LeaveReason::Slow => self.stats.slow_disconnects += 1,
                     LeaveReason::Timeout => self.stats.timeouts += 1,
@@ -865,6 +877,7 @@ impl Reactor {
                 let mut stats = self.stats.clone();
                 stats.connections = self.conns.len();
                 stats.members = self.room.len();
+                stats.call_members = self.call.len();
                 let _ = reply.send(stats);
             }
             Command::Shutdown => self.begin_shutdown(),
@@ -884,6 +897,8 @@ impl Reactor {
         if let Some(mut l) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
         }
+        self.call.clear();
+        self.close_voice_conns();
         let ts = now_ms();
         for (key, user) in self.room.clear() {
             let frame = encode_server(&ServerMessage::Left(Left {
@@ -911,33 +926,15 @@ impl Reactor {
         }
     }
 
-    /// Voice datagrams: not relayed in protocol v1; read and counted so the
-    /// socket never fills up.
-    fn drain_voice_udp(&mut self) {
-        let Some(voice) = self.voice.as_ref() else {
-            return;
-        };
-        loop {
-            match voice.udp.recv_from(&mut self.scratch) {
-                Ok(_) => self.stats.voice_dropped += 1,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return,
-            }
-        }
+    /// The voice port's number, if the server has one.
+    pub(crate) fn voice_port_number(&self) -> Option<u16> {
+        let voice = self.voice.as_ref()?;
+        voice.udp.local_addr().ok().map(|a| a.port())
     }
 
-    /// Voice TCP connections: not served in protocol v1; closed at once.
-    fn drain_voice_tcp(&mut self) {
-        let Some(voice) = self.voice.as_ref() else {
-            return;
-        };
-        loop {
-            match voice.tcp.accept() {
-                Ok(_) => self.stats.voice_dropped += 1,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return,
-            }
-        }
+    /// Whether the server is shutting down.
+    pub(crate) fn shutdown_began(&self) -> bool {
+        self.shutdown_deadline.is_some()
     }
 }
 

@@ -1,4 +1,5 @@
-//! What a decoded client message does: login, chat, ping, bye.
+//! What a decoded client message does: login, chat, ping, bye; file and
+//! voice messages are dispatched to `session_transfer` and `session_voice`.
 //!
 //! These are the protocol rules of docs/protocol.md applied to one connection;
 //! the reactor calls [`Reactor::handle_frame`] for each complete frame.
@@ -73,15 +74,20 @@ impl Reactor {
                     self.file_cancel(key, cancel.transfer);
                 }
             }
-            ClientMessage::VoiceJoin | ClientMessage::VoiceLeave | ClientMessage::VoiceMute(_)
-                if member =>
-            {
-                self.protocol_error(
-                    key,
-                    ErrorCode::VoiceUnavailable,
-                    "this server does not relay voice yet",
-                    None,
-                );
+            ClientMessage::VoiceJoin if member => {
+                if self.allow_frame(key, None) {
+                    self.voice_join(key);
+                }
+            }
+            ClientMessage::VoiceLeave if member => {
+                if self.allow_frame(key, None) {
+                    self.voice_leave(key);
+                }
+            }
+            ClientMessage::VoiceMute(m) if member => {
+                if self.allow_frame(key, None) {
+                    self.voice_mute(key, m.muted);
+                }
             }
             ClientMessage::Chat(ChatSend { reference, .. })
             | ClientMessage::FileOffer(FileOffer { reference, .. }) => {
@@ -147,6 +153,7 @@ impl Reactor {
         tracing::info!(name = %user.name, session = user.session, %peer, "joined");
         self.hooks.on_joined(&user);
         self.send_offers_to(key);
+        self.send_voice_state_to(key);
     }
 
     fn chat(&mut self, key: usize, chat: ChatSend) {

@@ -1,0 +1,274 @@
+//! The voice call: who is in it, their tokens, where their audio comes from.
+//!
+//! This is bookkeeping only (no I/O): [`relay`] moves the packets and
+//! `session_voice` answers the chat-connection messages. A call is small
+//! (`max_call_members`, 32 by default), so members are a vector in joining
+//! order and lookups are linear scans: cheaper than any map at this size,
+//! and the order is the one `voice_state` lists.
+
+pub(crate) mod relay;
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::protocol::voice::{CallMember, TOKEN_LEN};
+
+/// Where a member's voice packets come from and go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VoicePath {
+    /// A UDP source address on the voice port.
+    Udp(SocketAddr),
+    /// A TCP voice connection (key in the relay's connection slab).
+    Tcp(usize),
+}
+
+/// Audio packets a member may send per second before the excess is dropped
+/// (a 20 ms frame rate is 50/s; this leaves room for 10 ms frames and bursts).
+const AUDIO_RATE: f64 = 100.0;
+/// Burst allowance of the audio rate limit, in packets.
+const AUDIO_BURST: f64 = 50.0;
+
+/// One member of the call.
+#[derive(Debug)]
+pub(crate) struct Member {
+    /// The member's chat connection, to find it when the connection ends.
+    pub key: usize,
+    /// Its chat session: what its packets carry.
+    pub session: u64,
+    /// Its name, for `voice_state`.
+    pub name: String,
+    /// The secret of the current `voice_joined`: only a `bind` with it may
+    /// claim this session on the voice port.
+    pub token: [u8; TOKEN_LEN],
+    /// Set by `voice_mute`; audio of a muted member is dropped.
+    pub muted: bool,
+    /// The bound path, once a `bind` was accepted.
+    pub path: Option<VoicePath>,
+    /// Last packet from the bound path (or the join, before binding): the
+    /// voice heartbeat that finds dead paths.
+    pub last_heard: Instant,
+    /// Audio rate limit: tokens left and when they were counted.
+    bucket: (f64, Instant),
+}
+
+impl Member {
+    /// Takes one audio packet from the member's rate budget.
+    pub fn take_audio(&mut self, now: Instant) -> bool {
+        let (tokens, at) = self.bucket;
+        let refill = now.saturating_duration_since(at).as_secs_f64() * AUDIO_RATE;
+        let tokens = (tokens + refill).min(AUDIO_BURST);
+        if tokens >= 1.0 {
+            self.bucket = (tokens - 1.0, now);
+            true
+        } else {
+            self.bucket = (tokens, now);
+            false
+        }
+    }
+}
+
+/// The room's one voice call.
+#[derive(Debug, Default)]
+pub(crate) struct Call {
+    /// Members in joining order.
+    members: Vec<Member>,
+}
+
+impl Call {
+    /// Members now.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether nobody is in the call.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The member on chat connection `key`.
+    pub fn by_key_mut(&mut self, key: usize) -> Option<&mut Member> {
+        self.members.iter_mut().find(|m| m.key == key)
+    }
+
+    /// Index of the member bound to `path` whose session is `session`: the
+    /// check every audio and probe packet passes.
+    pub fn bound(&self, path: VoicePath, session: u64) -> Option<usize> {
+        self.members
+            .iter()
+            .position(|m| m.session == session && m.path == Some(path))
+    }
+
+    /// The member at `index`.
+    pub fn at_mut(&mut self, index: usize) -> &mut Member {
+        &mut self.members[index]
+    }
+
+    /// Adds a member (or, if it is in already, gives it a new token and
+    /// drops its binding). Returns the old path, which the relay closes if
+    /// it was a TCP connection.
+    pub fn join(
+        &mut self,
+        key: usize,
+        session: u64,
+        name: &str,
+        token: [u8; TOKEN_LEN],
+        now: Instant,
+    ) -> Option<VoicePath> {
+        if let Some(m) = self.by_key_mut(key) {
+            m.token = token;
+            m.last_heard = now;
+            return m.path.take();
+        }
+        self.members.push(Member {
+            key,
+            session,
+            name: name.to_owned(),
+            token,
+            muted: false,
+            path: None,
+            last_heard: now,
+            bucket: (AUDIO_BURST, now),
+        });
+        None
+    }
+
+    /// Removes the member on chat connection `key`.
+    pub fn leave(&mut self, key: usize) -> Option<Member> {
+        let i = self.members.iter().position(|m| m.key == key)?;
+        Some(self.members.remove(i))
+    }
+
+    /// Binds `session` to `path` if `token` is its current token. Any other
+    /// member bound to the same path loses that binding (one path, one
+    /// session). Returns the member's previous path (`Some(None)` if it had
+    /// none), or `None` if the bind was refused.
+    pub fn bind(
+        &mut self,
+        session: u64,
+        token: &[u8; TOKEN_LEN],
+        path: VoicePath,
+        now: Instant,
+    ) -> Option<Option<VoicePath>> {
+        let i = self
+            .members
+            .iter()
+            .position(|m| m.session == session && &m.token == token)?;
+        for (j, other) in self.members.iter_mut().enumerate() {
+            if j != i && other.path == Some(path) {
+                other.path = None;
+            }
+        }
+        let m = &mut self.members[i];
+        m.last_heard = now;
+        Some(m.path.replace(path))
+    }
+
+    /// Unbinds whoever is bound to `path` (its TCP connection closed).
+    /// Returns whether someone was.
+    pub fn unbind(&mut self, path: VoicePath) -> bool {
+        let mut any = false;
+        for m in &mut self.members {
+            if m.path == Some(path) {
+                m.path = None;
+                any = true;
+            }
+        }
+        any
+    }
+
+    /// Paths of every bound member except the one at `index`: where its
+    /// audio goes.
+    pub fn listeners(&self, index: usize) -> impl Iterator<Item = VoicePath> + '_ {
+        self.members
+            .iter()
+            .enumerate()
+            .filter(move |&(j, _)| j != index)
+            .filter_map(|(_, m)| m.path)
+    }
+
+    /// Removes members whose voice path was silent since `cutoff`; returns
+    /// them.
+    pub fn expire(&mut self, cutoff: Instant) -> Vec<Member> {
+        let (gone, kept) = std::mem::take(&mut self.members)
+            .into_iter()
+            .partition(|m| m.last_heard < cutoff);
+        self.members = kept;
+        gone
+    }
+
+    /// Empties the call (server shutdown).
+    pub fn clear(&mut self) {
+        self.members.clear();
+    }
+
+    /// The call as `voice_state` lists it.
+    pub fn state(&self) -> Vec<CallMember> {
+        self.members
+            .iter()
+            .map(|m| CallMember {
+                session: m.session,
+                name: m.name.clone(),
+                muted: m.muted,
+                connected: m.path.is_some(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn addr(port: u16) -> VoicePath {
+        VoicePath::Udp(SocketAddr::from(([127, 0, 0, 1], port)))
+    }
+
+    #[test]
+    fn only_the_current_token_binds_and_a_rejoin_drops_the_binding() {
+        let now = Instant::now();
+        let mut call = Call::default();
+        call.join(1, 10, "a", [1; TOKEN_LEN], now);
+        assert_eq!(call.bind(10, &[2; TOKEN_LEN], addr(1), now), None);
+        assert_eq!(call.bind(10, &[1; TOKEN_LEN], addr(1), now), Some(None));
+        assert_eq!(call.bound(addr(1), 10), Some(0));
+        assert_eq!(call.bound(addr(1), 11), None);
+        assert_eq!(call.join(1, 10, "a", [3; TOKEN_LEN], now), Some(addr(1)));
+        assert_eq!(call.bound(addr(1), 10), None);
+        assert_eq!(call.bind(10, &[1; TOKEN_LEN], addr(1), now), None);
+        assert_eq!(call.len(), 1);
+    }
+
+    #[test]
+    fn audio_goes_to_every_bound_member_but_the_speaker() {
+        let now = Instant::now();
+        let mut call = Call::default();
+        for (k, port) in [(1, 1), (2, 2), (3, 3)] {
+            call.join(k, k as u64, "x", [k as u8; TOKEN_LEN], now);
+            if port != 3 {
+                call.bind(k as u64, &[k as u8; TOKEN_LEN], addr(port), now);
+            }
+        }
+        let to: Vec<_> = call.listeners(0).collect();
+        assert_eq!(to, vec![addr(2)]);
+        // A bind of another session on the same path takes it over.
+        call.bind(3, &[3; TOKEN_LEN], addr(2), now);
+        assert_eq!(call.bound(addr(2), 2), None);
+        assert_eq!(call.bound(addr(2), 3), Some(2));
+    }
+
+    #[test]
+    fn silent_members_expire_and_the_rate_limit_refills() {
+        let t0 = Instant::now();
+        let mut call = Call::default();
+        call.join(1, 1, "a", [1; TOKEN_LEN], t0);
+        call.join(2, 2, "b", [2; TOKEN_LEN], t0 + Duration::from_secs(5));
+        let gone = call.expire(t0 + Duration::from_secs(1));
+        assert_eq!(gone.len(), 1);
+        assert_eq!(call.state()[0].name, "b");
+        let m = call.at_mut(0);
+        let taken = (0..200).filter(|_| m.take_audio(t0)).count();
+        assert_eq!(taken, AUDIO_BURST as usize);
+        assert!(m.take_audio(t0 + Duration::from_millis(100)));
+    }
+}

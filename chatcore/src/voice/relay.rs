@@ -1,0 +1,401 @@
+//! The voice port's I/O, inside the one event loop: UDP datagrams and TCP
+//! fallback connections in, packets relayed out at once.
+//!
+//! Audio is forwarded while the event is handled, not at the end of the
+//! turn like chat: a packet's only value is being on time. Nothing waits
+//! for a slow listener either: a UDP send that would block and a TCP
+//! listener with more than [`TCP_OUTPUT_CAP`] queued both drop the packet.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use mio::net::{TcpListener, TcpStream, UdpSocket};
+use mio::{Interest, Token};
+
+use super::VoicePath;
+use crate::protocol::voice::{MAX_PACKET, TCP_PREFIX_LEN, VoicePacket, tcp_packet_len};
+use crate::reactor::Reactor;
+
+/// Voice TCP connection tokens are slab keys plus this offset (above every
+/// chat connection token).
+pub(crate) const FIRST_VOICE_CONN: usize = usize::MAX / 2;
+/// Output a TCP voice connection may have queued before packets to it are
+/// dropped.
+const TCP_OUTPUT_CAP: usize = 64 * 1024;
+/// Time a TCP voice connection has to send an accepted `bind`.
+const TCP_BIND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes read from one TCP voice connection per event before others get
+/// their turn.
+const TCP_READ_BUDGET: usize = 64 * 1024;
+
+/// The voice port's sockets: UDP and TCP on the same port number.
+pub(crate) struct VoicePort {
+    /// Datagrams from and to every UDP call member.
+    pub udp: UdpSocket,
+    /// Accepts TCP fallback connections.
+    pub tcp: TcpListener,
+}
+
+/// One TCP fallback connection.
+pub(crate) struct VoiceConn {
+    stream: TcpStream,
+    /// Bytes of a packet not yet complete (at most one packet and a prefix).
+    input: BytesMut,
+    /// Packets waiting for the socket, prefixes included.
+    output: BytesMut,
+    /// The session bound over this connection, once a bind was accepted.
+    session: Option<u64>,
+    /// Unbound connections are closed at this time.
+    bind_deadline: Instant,
+    /// WRITABLE interest is registered (only while output waits).
+    wants_write: bool,
+}
+
+impl Reactor {
+    /// Reads every waiting datagram and acts on it.
+    pub(crate) fn drain_voice_udp(&mut self) {
+        loop {
+            let Some(voice) = self.voice.as_ref() else {
+                return;
+            };
+            let (n, from) = match voice.udp.recv_from(&mut self.scratch) {
+                Ok(got) => got,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // WouldBlock, or an ICMP error surfaced by a previous send:
+                // nothing for us either way.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => continue,
+            };
+            // The packet is copied out of the shared buffer because relaying
+            // needs `&mut self`; one small copy per datagram.
+            let packet = self.scratch[..n].to_vec();
+            self.voice_packet(VoicePath::Udp(from), &packet);
+        }
+    }
+
+    /// Accepts every pending TCP fallback connection.
+    pub(crate) fn drain_voice_tcp(&mut self) {
+        loop {
+            let Some(voice) = self.voice.as_ref() else {
+                return;
+            };
+            let (mut stream, peer) = match voice.tcp.accept() {
+                Ok(got) => got,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return,
+            };
+            // Bound connections are at most one per call member; unbound
+            // ones as many again, so nobody can fill the table.
+            if self.voice_conns.len() >= 2 * self.config.max_call_members {
+                self.stats.voice_dropped += 1;
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            let entry = self.voice_conns.vacant_entry();
+            let token = Token(FIRST_VOICE_CONN + entry.key());
+            if self
+                .poll
+                .registry()
+                .register(&mut stream, token, Interest::READABLE)
+                .is_err()
+            {
+                continue;
+            }
+            tracing::debug!(%peer, "voice TCP connection");
+            entry.insert(VoiceConn {
+                stream,
+                input: BytesMut::new(),
+                output: BytesMut::new(),
+                session: None,
+                bind_deadline: self.now + TCP_BIND_TIMEOUT,
+                wants_write: false,
+            });
+        }
+    }
+
+    /// Serves an event of TCP voice connection `key`.
+    pub(crate) fn voice_conn_event(&mut self, key: usize, readable: bool, writable: bool) {
+        if writable {
+            self.voice_conn_flush(key);
+        }
+        if readable {
+            self.voice_conn_read(key);
+        }
+    }
+
+    /// Reads what a TCP voice connection has (within a budget) and acts on
+    /// each complete packet. If the budget ran out, the connection is served
+    /// again next turn.
+    fn voice_conn_read(&mut self, key: usize) {
+        let mut read = 0;
+        let mut closed = false;
+        loop {
+            let Some(conn) = self.voice_conns.get_mut(key) else {
+                return;
+            };
+            match conn.stream.read(&mut self.scratch) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(n) => {
+                    conn.input.extend_from_slice(&self.scratch[..n]);
+                    read += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    closed = true;
+                    break;
+                }
+            }
+            // Packets are handled as they complete, so the input never
+            // holds more than one read's worth.
+            if !self.voice_conn_packets(key) {
+                return;
+            }
+            if read >= TCP_READ_BUDGET {
+                if !self.voice_ready.contains(&key) {
+                    self.voice_ready.push(key);
+                }
+                break;
+            }
+        }
+        if !self.voice_conn_packets(key) {
+            return;
+        }
+        if closed {
+            self.close_voice_conn(key);
+        }
+    }
+
+    /// Handles every complete packet in a TCP voice connection's input.
+    /// Returns `false` if the connection was closed for a bad length.
+    fn voice_conn_packets(&mut self, key: usize) -> bool {
+        loop {
+            let Some(conn) = self.voice_conns.get_mut(key) else {
+                return false;
+            };
+            match tcp_packet_len(&conn.input) {
+                Ok(None) => return true,
+                Ok(Some(n)) => {
+                    conn.input.advance(TCP_PREFIX_LEN);
+                    let packet = conn.input.split_to(n);
+                    self.voice_packet(VoicePath::Tcp(key), &packet);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "voice TCP connection closed");
+                    self.stats.voice_dropped += 1;
+                    self.close_voice_conn(key);
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Serves TCP voice connections cut short by the read budget last turn.
+    pub(crate) fn serve_voice_ready(&mut self) {
+        for key in std::mem::take(&mut self.voice_ready) {
+            self.voice_conn_read(key);
+        }
+    }
+
+    /// Closes TCP voice connection `key`; its member (if bound) is unbound
+    /// but stays in the call until its voice timeout.
+    pub(crate) fn close_voice_conn(&mut self, key: usize) {
+        if !self.voice_conns.contains(key) {
+            return;
+        }
+        let mut conn = self.voice_conns.remove(key);
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        if self.call.unbind(VoicePath::Tcp(key)) {
+            self.broadcast_voice_state();
+        }
+    }
+
+    /// What one packet from `path` does (docs/protocol.md §16.2).
+    pub(crate) fn voice_packet(&mut self, path: VoicePath, bytes: &[u8]) {
+        let now = self.now;
+        let Ok(packet) = VoicePacket::parse(bytes) else {
+            self.stats.voice_dropped += 1;
+            return;
+        };
+        match packet {
+            VoicePacket::Audio { session, .. } => {
+                let Some(i) = self.call.bound(path, session) else {
+                    self.stats.voice_dropped += 1;
+                    return;
+                };
+                let member = self.call.at_mut(i);
+                member.last_heard = now;
+                if member.muted || !member.take_audio(now) {
+                    self.stats.voice_dropped += 1;
+                    return;
+                }
+                self.stats.voice_in += 1;
+                let to: Vec<VoicePath> = self.call.listeners(i).collect();
+                for dest in to {
+                    if self.voice_send(dest, bytes) {
+                        self.stats.voice_relayed += 1;
+                    }
+                }
+            }
+            VoicePacket::Bind { session, token } => {
+                let Some(old) = self.call.bind(session, &token, path, now) else {
+                    self.stats.voice_dropped += 1;
+                    return;
+                };
+                if let VoicePath::Tcp(k) = path
+                    && let Some(conn) = self.voice_conns.get_mut(k)
+                {
+                    conn.session = Some(session);
+                }
+                if let Some(VoicePath::Tcp(old_key)) = old
+                    && old != Some(path)
+                {
+                    self.close_voice_conn(old_key);
+                }
+                self.voice_send(path, &VoicePacket::Bound { session }.to_vec());
+                if old != Some(path) {
+                    tracing::debug!(session, ?path, "voice path bound");
+                    self.broadcast_voice_state();
+                }
+            }
+            VoicePacket::Probe { session, nonce } => {
+                let Some(i) = self.call.bound(path, session) else {
+                    self.stats.voice_dropped += 1;
+                    return;
+                };
+                self.call.at_mut(i).last_heard = now;
+                self.voice_send(path, &VoicePacket::ProbeAck { session, nonce }.to_vec());
+            }
+            VoicePacket::Bound { .. } | VoicePacket::ProbeAck { .. } => {
+                self.stats.voice_dropped += 1;
+            }
+        }
+    }
+
+    /// Sends one packet to a member's path now, or drops it (and counts the
+    /// drop). Returns whether it was sent (or queued, over TCP).
+    fn voice_send(&mut self, path: VoicePath, packet: &[u8]) -> bool {
+        match path {
+            VoicePath::Udp(addr) => self.voice_send_udp(addr, packet),
+            VoicePath::Tcp(key) => {
+                let Some(conn) = self.voice_conns.get_mut(key) else {
+                    self.stats.voice_dropped += 1;
+                    return false;
+                };
+                if conn.output.len() + TCP_PREFIX_LEN + packet.len() > TCP_OUTPUT_CAP
+                    || packet.len() > MAX_PACKET
+                {
+                    self.stats.voice_dropped += 1;
+                    return false;
+                }
+                conn.output
+                    .extend_from_slice(&(packet.len() as u16).to_be_bytes());
+                conn.output.extend_from_slice(packet);
+                self.voice_conn_flush(key);
+                true
+            }
+        }
+    }
+
+    fn voice_send_udp(&mut self, addr: SocketAddr, packet: &[u8]) -> bool {
+        let Some(voice) = self.voice.as_ref() else {
+            return false;
+        };
+        match voice.udp.send_to(packet, addr) {
+            Ok(_) => true,
+            // WouldBlock (the socket buffer is full) or an unreachable
+            // peer: real-time audio is dropped, never queued.
+            Err(_) => {
+                self.stats.voice_dropped += 1;
+                false
+            }
+        }
+    }
+
+    /// Writes a TCP voice connection's queued output; WRITABLE interest only
+    /// while some is left.
+    fn voice_conn_flush(&mut self, key: usize) {
+        let Some(conn) = self.voice_conns.get_mut(key) else {
+            return;
+        };
+        let mut failed = false;
+        while !conn.output.is_empty() {
+            match conn.stream.write(&conn.output) {
+                Ok(0) => {
+                    failed = true;
+                    break;
+                }
+                Ok(n) => conn.output.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        if failed {
+            self.close_voice_conn(key);
+            return;
+        }
+        let want = !conn.output.is_empty();
+        if want != conn.wants_write {
+            let interest = if want {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let token = Token(FIRST_VOICE_CONN + key);
+            if self
+                .poll
+                .registry()
+                .reregister(&mut conn.stream, token, interest)
+                .is_ok()
+            {
+                conn.wants_write = want;
+            }
+        }
+    }
+
+    /// Timers of the voice port, once per sweep: members whose voice path
+    /// fell silent leave the call; TCP connections that never bound close.
+    pub(crate) fn voice_sweep(&mut self) {
+        let timeout = self.config.voice_timeout();
+        if let Some(cutoff) = self.now.checked_sub(timeout) {
+            let gone = self.call.expire(cutoff);
+            if !gone.is_empty() {
+                for m in &gone {
+                    tracing::info!(name = %m.name, session = m.session, "voice path timed out; left the call");
+                    if let Some(VoicePath::Tcp(k)) = m.path {
+                        self.close_voice_conn(k);
+                    }
+                }
+                self.broadcast_voice_state();
+            }
+        }
+        let now = self.now;
+        let stale: Vec<usize> = self
+            .voice_conns
+            .iter()
+            .filter(|(_, c)| c.session.is_none() && now >= c.bind_deadline)
+            .map(|(k, _)| k)
+            .collect();
+        for key in stale {
+            self.stats.voice_dropped += 1;
+            self.close_voice_conn(key);
+        }
+    }
+
+    /// Closes every TCP voice connection (shutdown).
+    pub(crate) fn close_voice_conns(&mut self) {
+        let keys: Vec<usize> = self.voice_conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.close_voice_conn(key);
+        }
+    }
+}

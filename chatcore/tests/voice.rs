@@ -1,0 +1,364 @@
+//! The voice call over real sockets: joining over the chat connection, the
+//! UDP relay, the TCP fallback, and every packet the server must drop.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::Duration;
+
+use chatcore::protocol::voice::{CallMember, TOKEN_LEN, VoiceJoined, VoiceMute, VoicePacket};
+use chatcore::protocol::{ClientMessage, ErrorCode, ServerMessage};
+use chatcore::{RunningServer, ServerConfig};
+use common::{Raw, WAIT, start, test_config};
+
+/// How long a test waits to be sure a packet did NOT arrive.
+const QUIET: Duration = Duration::from_millis(300);
+
+fn voice_config() -> ServerConfig {
+    ServerConfig {
+        voice_listen: Some("127.0.0.1:0".parse().expect("addr")),
+        ..test_config()
+    }
+}
+
+fn server() -> RunningServer {
+    start(voice_config())
+}
+
+/// Logs `name` in and joins the call; returns the chat client and its
+/// `voice_joined`.
+fn join_call(s: &RunningServer, name: &str) -> (Raw, VoiceJoined) {
+    let (mut c, _) = Raw::login(s.local_addr(), name);
+    c.send(&ClientMessage::VoiceJoin);
+    let joined = match c.until(|m| matches!(m, ServerMessage::VoiceJoined(_))) {
+        ServerMessage::VoiceJoined(j) => j,
+        _ => unreachable!(),
+    };
+    (c, joined)
+}
+
+/// Waits for a `voice_state` matching `pred`; returns its members.
+fn until_state(c: &mut Raw, mut pred: impl FnMut(&[CallMember]) -> bool) -> Vec<CallMember> {
+    match c.until(|m| matches!(m, ServerMessage::VoiceState(s) if pred(&s.members))) {
+        ServerMessage::VoiceState(s) => s.members,
+        _ => unreachable!(),
+    }
+}
+
+fn token(j: &VoiceJoined) -> [u8; TOKEN_LEN] {
+    j.token.as_slice().try_into().expect("16-byte token")
+}
+
+/// A UDP socket bound to the call: bind sent, `bound` received.
+fn udp_bound(s: &RunningServer, j: &VoiceJoined) -> UdpSocket {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("udp");
+    sock.set_read_timeout(Some(WAIT)).expect("timeout");
+    let voice: SocketAddr = (s.local_addr().ip(), j.port).into();
+    sock.connect(voice).expect("connect");
+    let bind = VoicePacket::Bind {
+        session: j.session,
+        token: token(j),
+    };
+    sock.send(&bind.to_vec()).expect("send bind");
+    let mut buf = [0u8; 2048];
+    let n = sock.recv(&mut buf).expect("bound");
+    assert_eq!(
+        VoicePacket::parse(&buf[..n]),
+        Ok(VoicePacket::Bound { session: j.session })
+    );
+    sock
+}
+
+fn recv_udp(sock: &UdpSocket, wait: Duration) -> Option<Vec<u8>> {
+    sock.set_read_timeout(Some(wait)).expect("timeout");
+    let mut buf = [0u8; 2048];
+    sock.recv(&mut buf).ok().map(|n| buf[..n].to_vec())
+}
+
+fn audio(session: u64, seq: u16, payload: &[u8]) -> Vec<u8> {
+    VoicePacket::Audio {
+        session,
+        seq,
+        ts: u32::from(seq) * 960,
+        payload,
+    }
+    .to_vec()
+}
+
+/// A TCP fallback connection bound to the call.
+fn tcp_bound(s: &RunningServer, j: &VoiceJoined) -> TcpStream {
+    let voice: SocketAddr = (s.local_addr().ip(), j.port).into();
+    let mut t = TcpStream::connect(voice).expect("tcp voice");
+    t.set_read_timeout(Some(WAIT)).expect("timeout");
+    let bind = VoicePacket::Bind {
+        session: j.session,
+        token: token(j),
+    };
+    t.write_all(&bind.to_tcp_vec()).expect("bind");
+    assert_eq!(
+        VoicePacket::parse(&read_tcp_packet(&mut t).expect("bound")),
+        Ok(VoicePacket::Bound { session: j.session })
+    );
+    t
+}
+
+fn read_tcp_packet(t: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 2];
+    t.read_exact(&mut len).ok()?;
+    let mut p = vec![0u8; u16::from_be_bytes(len) as usize];
+    t.read_exact(&mut p).ok()?;
+    Some(p)
+}
+
+#[test]
+fn joining_the_call_gives_a_token_and_the_port_and_tells_the_whole_room() {
+    let s = server();
+    let (mut watcher, _) = Raw::login(s.local_addr(), "watcher");
+    let (mut alice, j) = join_call(&s, "alice");
+    assert_eq!(Some(j.port), s.voice_addr().map(|a| a.port()));
+    assert_eq!(j.token.len(), TOKEN_LEN);
+    assert_eq!((j.keepalive_ms, j.timeout_ms), (2000, 10_000));
+    let members = until_state(&mut watcher, |m| !m.is_empty());
+    assert_eq!(members.len(), 1);
+    assert_eq!(
+        (members[0].name.as_str(), members[0].session),
+        ("alice", j.session)
+    );
+    assert!(!members[0].connected && !members[0].muted);
+    until_state(&mut alice, |m| m.len() == 1);
+
+    // A late joiner hears of the call right after its welcome.
+    let (mut late, _) = Raw::login(s.local_addr(), "late");
+    let members = until_state(&mut late, |_| true);
+    assert_eq!(members[0].name, "alice");
+
+    // Binding marks the member connected for everyone.
+    let _sock = udp_bound(&s, &j);
+    until_state(&mut watcher, |m| m.len() == 1 && m[0].connected);
+}
+
+#[test]
+fn audio_over_udp_reaches_every_other_member_byte_for_byte_and_probes_are_echoed() {
+    let s = server();
+    let (_a, ja) = join_call(&s, "a");
+    let (_b, jb) = join_call(&s, "b");
+    let (_c, jc) = join_call(&s, "c");
+    let (ua, ub, uc) = (udp_bound(&s, &ja), udp_bound(&s, &jb), udp_bound(&s, &jc));
+
+    let pkt = audio(ja.session, 7, &[0xaa; 120]);
+    ua.send(&pkt).expect("send");
+    assert_eq!(recv_udp(&ub, WAIT).as_deref(), Some(&pkt[..]));
+    assert_eq!(recv_udp(&uc, WAIT).as_deref(), Some(&pkt[..]));
+    assert_eq!(recv_udp(&ua, QUIET), None, "a speaker does not hear itself");
+
+    let probe = VoicePacket::Probe {
+        session: jb.session,
+        nonce: 99,
+    };
+    ub.send(&probe.to_vec()).expect("probe");
+    let ack = recv_udp(&ub, WAIT).expect("probe_ack");
+    assert_eq!(
+        VoicePacket::parse(&ack),
+        Ok(VoicePacket::ProbeAck {
+            session: jb.session,
+            nonce: 99
+        })
+    );
+    let stats = s.handle().stats().expect("stats");
+    assert_eq!((stats.voice_in, stats.voice_relayed), (1, 2));
+    assert_eq!(stats.call_members, 3);
+}
+
+#[test]
+fn packets_from_strangers_wrong_tokens_spoofed_sessions_and_garbage_are_dropped() {
+    let s = server();
+    let (_a, ja) = join_call(&s, "a");
+    let (_b, jb) = join_call(&s, "b");
+    let ub = udp_bound(&s, &jb);
+    let voice: SocketAddr = (s.local_addr().ip(), ja.port).into();
+
+    let stranger = UdpSocket::bind("127.0.0.1:0").expect("udp");
+    stranger.connect(voice).expect("connect");
+    // Audio from an address nobody bound.
+    stranger
+        .send(&audio(ja.session, 1, &[1; 10]))
+        .expect("send");
+    // A bind with a wrong token gets no answer.
+    let mut bad = token(&ja);
+    bad[0] ^= 0xff;
+    let wrong = VoicePacket::Bind {
+        session: ja.session,
+        token: bad,
+    };
+    stranger.send(&wrong.to_vec()).expect("send");
+    assert_eq!(recv_udp(&stranger, QUIET), None);
+    // b's bound address claiming to speak as a.
+    ub.send(&audio(ja.session, 2, &[2; 10])).expect("send");
+    // Garbage and an unknown type.
+    for junk in [
+        &[][..],
+        &[0x77, 1, 2][..],
+        &[1, 2, 3][..],
+        &[0xff; 1400][..],
+    ] {
+        stranger.send(junk).expect("send");
+    }
+    let ua = udp_bound(&s, &ja);
+    assert_eq!(recv_udp(&ua, QUIET), None, "nothing was relayed to a");
+    assert_eq!(recv_udp(&ub, QUIET), None, "nothing was relayed to b");
+    let stats = s.handle().stats().expect("stats");
+    assert_eq!(stats.voice_relayed, 0);
+    assert!(stats.voice_dropped >= 7, "dropped {}", stats.voice_dropped);
+
+    // The room is undisturbed: a still speaks to b.
+    let pkt = audio(ja.session, 3, &[3; 10]);
+    ua.send(&pkt).expect("send");
+    assert_eq!(recv_udp(&ub, WAIT).as_deref(), Some(&pkt[..]));
+}
+
+#[test]
+fn tcp_fallback_members_and_udp_members_hear_each_other() {
+    let s = server();
+    let (_a, ja) = join_call(&s, "tcp-user");
+    let (_b, jb) = join_call(&s, "udp-user");
+    let mut ta = tcp_bound(&s, &ja);
+    let ub = udp_bound(&s, &jb);
+
+    let from_a = audio(ja.session, 1, &[5; 200]);
+    let mut prefixed = (from_a.len() as u16).to_be_bytes().to_vec();
+    prefixed.extend_from_slice(&from_a);
+    // Split across two writes: the server reassembles packets.
+    ta.write_all(&prefixed[..7]).expect("write");
+    std::thread::sleep(Duration::from_millis(20));
+    ta.write_all(&prefixed[7..]).expect("write");
+    assert_eq!(recv_udp(&ub, WAIT).as_deref(), Some(&from_a[..]));
+
+    let from_b = audio(jb.session, 1, &[6; 100]);
+    ub.send(&from_b).expect("send");
+    assert_eq!(read_tcp_packet(&mut ta).as_deref(), Some(&from_b[..]));
+
+    // Probes work over TCP too.
+    let probe = VoicePacket::Probe {
+        session: ja.session,
+        nonce: 5,
+    };
+    ta.write_all(&probe.to_tcp_vec()).expect("probe");
+    let ack = read_tcp_packet(&mut ta).expect("ack");
+    assert!(matches!(
+        VoicePacket::parse(&ack),
+        Ok(VoicePacket::ProbeAck { nonce: 5, .. })
+    ));
+}
+
+#[test]
+fn a_tcp_length_prefix_of_zero_or_over_the_limit_closes_only_that_connection() {
+    let s = server();
+    let (_a, ja) = join_call(&s, "a");
+    let (_b, jb) = join_call(&s, "b");
+    let ub = udp_bound(&s, &jb);
+    for bad in [[0u8, 0], [0xff, 0xff]] {
+        let mut t = tcp_bound(&s, &ja);
+        t.write_all(&bad).expect("write");
+        let mut buf = [0u8; 16];
+        let closed = matches!(t.read(&mut buf), Ok(0) | Err(_));
+        assert!(
+            closed,
+            "the server closes a voice stream with length {bad:?}"
+        );
+    }
+    // Others are unaffected: a binds again over UDP and is heard.
+    let ua = udp_bound(&s, &ja);
+    let pkt = audio(ja.session, 1, &[1; 20]);
+    ua.send(&pkt).expect("send");
+    assert_eq!(recv_udp(&ub, WAIT).as_deref(), Some(&pkt[..]));
+}
+
+#[test]
+fn muted_members_are_shown_muted_and_their_audio_is_dropped() {
+    let s = server();
+    let (mut a, ja) = join_call(&s, "a");
+    let (_b, jb) = join_call(&s, "b");
+    let (ua, ub) = (udp_bound(&s, &ja), udp_bound(&s, &jb));
+    a.send(&ClientMessage::VoiceMute(VoiceMute { muted: true }));
+    until_state(&mut a, |m| m.iter().any(|x| x.name == "a" && x.muted));
+    ua.send(&audio(ja.session, 1, &[1; 20])).expect("send");
+    assert_eq!(recv_udp(&ub, QUIET), None);
+    a.send(&ClientMessage::VoiceMute(VoiceMute { muted: false }));
+    until_state(&mut a, |m| m.iter().any(|x| x.name == "a" && !x.muted));
+    let pkt = audio(ja.session, 2, &[2; 20]);
+    ua.send(&pkt).expect("send");
+    assert_eq!(recv_udp(&ub, WAIT).as_deref(), Some(&pkt[..]));
+}
+
+#[test]
+fn leaving_the_room_or_the_call_ends_membership_and_others_stop_hearing() {
+    let s = server();
+    let (mut a, ja) = join_call(&s, "a");
+    let (mut b, jb) = join_call(&s, "b");
+    let (c, jc) = join_call(&s, "c");
+    let (ua, uc) = (udp_bound(&s, &ja), udp_bound(&s, &jc));
+    let _ub = udp_bound(&s, &jb);
+
+    b.send(&ClientMessage::VoiceLeave);
+    until_state(&mut a, |m| m.len() == 2 && m.iter().all(|x| x.name != "b"));
+    b.send(&ClientMessage::VoiceLeave);
+    assert_eq!(b.expect_error(), ErrorCode::NotInCall);
+    b.send(&ClientMessage::VoiceMute(VoiceMute { muted: true }));
+    assert_eq!(b.expect_error(), ErrorCode::NotInCall);
+
+    drop(c); // c's chat connection ends: it leaves the room and the call.
+    until_state(&mut a, |m| m.len() == 1 && m[0].name == "a");
+    uc.send(&audio(jc.session, 1, &[1; 10])).expect("send");
+    assert_eq!(recv_udp(&ua, QUIET), None, "c's old path is not relayed");
+    assert_eq!(s.handle().stats().expect("stats").call_members, 1);
+}
+
+#[test]
+fn a_member_whose_voice_path_falls_silent_is_removed_from_the_call() {
+    let s = start(ServerConfig {
+        heartbeat_ms: 100,
+        voice_keepalive_ms: 100,
+        voice_timeout_ms: 400,
+        ..voice_config()
+    });
+    let (mut a, ja) = join_call(&s, "a");
+    let ua = udp_bound(&s, &ja);
+    let (_b, _jb) = join_call(&s, "b");
+    // a keeps its path alive with probes; b never binds.
+    for n in 0..10 {
+        let probe = VoicePacket::Probe {
+            session: ja.session,
+            nonce: n,
+        };
+        ua.send(&probe.to_vec()).expect("probe");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let members = until_state(&mut a, |m| m.len() == 1);
+    assert_eq!(members[0].name, "a", "b timed out, a stayed");
+}
+
+#[test]
+fn voice_join_is_refused_without_a_voice_port_or_when_the_call_is_full() {
+    let s = start(test_config());
+    let (mut a, _) = Raw::login(s.local_addr(), "a");
+    a.send(&ClientMessage::VoiceJoin);
+    assert_eq!(a.expect_error(), ErrorCode::VoiceUnavailable);
+
+    let s = start(ServerConfig {
+        max_call_members: 1,
+        ..voice_config()
+    });
+    let _first = join_call(&s, "first");
+    let (mut second, _) = Raw::login(s.local_addr(), "second");
+    second.send(&ClientMessage::VoiceJoin);
+    assert_eq!(second.expect_error(), ErrorCode::CallFull);
+}
+
+#[test]
+fn voice_messages_before_login_are_refused() {
+    let s = server();
+    let mut c = Raw::connect(s.local_addr());
+    c.send(&ClientMessage::VoiceJoin);
+    assert_eq!(c.expect_error(), ErrorCode::NotLoggedIn);
+}
