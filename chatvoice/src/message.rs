@@ -110,11 +110,11 @@ impl Recorder {
                     }
                 }
                 drop(capture);
-                if n == 0 {
-                    // An Ogg stream needs one audio packet to end on.
-                    w.write_packet(enc.encode(&[0; FRAME])?, FRAME as u64)
-                        .map_err(io_err(&path))?;
-                }
+                // One frame of silence flushes the encoder's lookahead (the
+                // pre-skip), so the last real samples are in the file; the
+                // final granule position then trims it away again.
+                w.write_packet(enc.encode(&[0; FRAME])?, FRAME as u64)
+                    .map_err(io_err(&path))?;
                 w.finish(n).map_err(io_err(&path))?;
                 Ok(Recording {
                     path,
@@ -228,6 +228,9 @@ pub fn play(path: &Path, output: Box<dyn AudioOutput>) -> Result<Player, Message
     let thread = thread::Builder::new()
         .name("voice-play".into())
         .spawn(move || {
+            // Own the whole playback (not just the fields used): its guard
+            // must live as long as this thread, or the output stops at once.
+            let playback = playback;
             let mut frames = pcm.chunks(FRAME);
             while !flag.load(Ordering::Relaxed) {
                 match playback.demand.recv_timeout(Duration::from_millis(100)) {
