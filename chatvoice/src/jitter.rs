@@ -10,10 +10,13 @@
 //! the measured inter-arrival jitter `J` (RFC 3550 §6.4.1 estimator, in ms):
 //! `target = round((20 + 3·J) / 20)` frames, kept between **20 ms and
 //! 120 ms**. It grows by one frame for a while after each underrun caused by
-//! a late packet (decaying after 5 s without one), and stays at least
+//! a late packet (one that continues the stream without a timestamp jump;
+//! after a VAD pause the timestamps jump), decaying after 5 s without one,
+//! and stays at least
 //! **40 ms while packets are being lost** (so the next packet, which carries
-//! the lost one's FEC copy, is usually at hand). When more than `target + 1`
-//! frames wait for half a second, the oldest is dropped to win latency back.
+//! the lost one's FEC copy, is usually at hand). When more than `target`
+//! frames stay buffered for half a second, the oldest is dropped to win
+//! the latency back.
 //!
 //! **Loss.** When the packet due is missing but later ones are buffered, the
 //! frame is counted lost and rebuilt from the next packet's FEC data
@@ -100,7 +103,7 @@ pub struct JitterBuffer {
     /// Settings.
     cfg: JitterConfig,
     /// Waiting packets by extended sequence number.
-    packets: BTreeMap<u64, Vec<u8>>,
+    packets: BTreeMap<u64, (u32, Vec<u8>)>,
     /// Highest extended sequence number seen (for unwrapping).
     highest: Option<u64>,
     /// The next sequence number to play; `None` before the first spurt.
@@ -111,9 +114,13 @@ pub struct JitterBuffer {
     dry_run: u32,
     /// Arrival time (ms) and timestamp of the previous packet, for jitter.
     last_arrival: Option<(f64, u32)>,
-    /// When the buffer last ran dry, to tell a late packet (grow the
-    /// target) from a speaker who paused.
-    dry_since_ms: Option<f64>,
+    /// Whether the buffer ran dry and the packet it waits for has not come.
+    dry: bool,
+    /// Extended seq and timestamp of the last packet played: a packet that
+    /// continues it without a timestamp jump after the buffer ran dry was
+    /// late (grow the target); one with a jump follows a pause (the
+    /// speaker's VAD stopped sending), which says nothing about the network.
+    last_played: Option<(u64, u32)>,
     /// Extra target frames after late-packet underruns.
     penalty: u32,
     /// Frames played since the penalty last changed (for its decay).
@@ -128,7 +135,7 @@ pub struct JitterBuffer {
 
 /// Frames after which a penalty frame decays (5 s).
 const PENALTY_DECAY_FRAMES: u32 = 250;
-/// Frames with too much buffered before one is dropped (0.5 s).
+/// Frames in a row with more than the target buffered before one is dropped (0.5 s).
 const OVER_TARGET_FRAMES: u32 = 25;
 /// Frames concealed on an empty buffer before the speaker goes quiet.
 const MAX_DRY_CONCEAL: u32 = 3;
@@ -144,7 +151,8 @@ impl JitterBuffer {
             playing: false,
             dry_run: 0,
             last_arrival: None,
-            dry_since_ms: None,
+            dry: false,
+            last_played: None,
             penalty: 0,
             since_penalty: 0,
             over_target: 0,
@@ -210,22 +218,26 @@ impl JitterBuffer {
             self.stats.duplicates += 1;
             return;
         }
-        if let Some(n) = self.next
-            && ext == n
-            && let Some(t) = self.dry_since_ms.take()
-            && now_ms - t <= f64::from(3 * FRAME_MS)
+        if self.dry
+            && self.next == Some(ext)
+            && let Some((pseq, pts)) = self.last_played
         {
-            // The buffer ran dry and the packet it needed came just after:
-            // a late packet, not a pause. Buffer one more frame for a while.
-            self.penalty += 1;
-            self.since_penalty = 0;
+            self.dry = false;
+            let frames = (ext - pseq) as u32;
+            if ts.wrapping_sub(pts) == frames.wrapping_mul(FRAME as u32) {
+                // The buffer ran dry and the packet it needed continues the
+                // stream without a pause: it was late. Buffer one more frame
+                // for a while.
+                self.penalty += 1;
+                self.since_penalty = 0;
+            }
         }
         if let Some((t0, ts0)) = self.last_arrival {
             let d = (now_ms - t0) - f64::from(ts.wrapping_sub(ts0) as i32) / 48.0;
             self.stats.jitter_ms += (d.abs() - self.stats.jitter_ms) / 16.0;
         }
         self.last_arrival = Some((now_ms, ts));
-        self.packets.insert(ext, payload);
+        self.packets.insert(ext, (ts, payload));
         self.highest = Some(self.highest.map_or(ext, |h| h.max(ext)));
         self.stats.received += 1;
         while self.packets.len() > self.cfg.max_packets {
@@ -262,7 +274,7 @@ impl JitterBuffer {
     }
 
     /// The frame to play now (`now_ms` on the same clock as [`push`](Self::push)).
-    pub fn pop(&mut self, now_ms: f64) -> Playout {
+    pub fn pop(&mut self, _now_ms: f64) -> Playout {
         self.update_target();
         if !self.playing {
             if let Some(n) = self.next {
@@ -289,10 +301,11 @@ impl JitterBuffer {
         let Some(n) = self.next else {
             return Playout::Silence;
         };
-        if let Some(p) = self.packets.remove(&n) {
+        if let Some((ts, p)) = self.packets.remove(&n) {
             self.next = Some(n + 1);
             self.dry_run = 0;
-            self.dry_since_ms = None;
+            self.dry = false;
+            self.last_played = Some((n, ts));
             self.note_played(false);
             self.trim(n + 1);
             return Playout::Packet(p);
@@ -302,7 +315,7 @@ impl JitterBuffer {
             // packet may still come, or the speaker paused), then go quiet.
             if self.dry_run == 0 {
                 self.stats.underruns += 1;
-                self.dry_since_ms = Some(now_ms);
+                self.dry = true;
             }
             self.dry_run += 1;
             if self.dry_run > MAX_DRY_CONCEAL {
@@ -316,7 +329,7 @@ impl JitterBuffer {
         self.next = Some(n + 1);
         self.stats.lost += 1;
         self.note_played(true);
-        if let Some(p) = self.packets.get(&(n + 1)) {
+        if let Some((_, p)) = self.packets.get(&(n + 1)) {
             self.stats.fec += 1;
             Playout::Fec(p.clone())
         } else {
@@ -325,11 +338,14 @@ impl JitterBuffer {
         }
     }
 
-    /// Drops the oldest packet when more than target + 1 frames have been
-    /// waiting for a while (the delay grew during a burst; win it back).
+    /// Drops the oldest packet when, for a whole half second, even the
+    /// shallowest moment had more than `target` frames buffered: the delay
+    /// is larger than needed (a start at the initial 40 ms target, a burst),
+    /// so one frame is given up to win 20 ms back.
     fn trim(&mut self, next: u64) {
-        let waiting = self.highest.map_or(0, |h| (h + 1).saturating_sub(next));
-        if waiting > u64::from(self.target_frames()) + 1 {
+        // Frames buffered when this one was taken, itself included.
+        let depth = self.highest.map_or(0, |h| (h + 1).saturating_sub(next)) + 1;
+        if depth > u64::from(self.target_frames()) {
             self.over_target += 1;
         } else {
             self.over_target = 0;
@@ -490,6 +506,56 @@ mod tests {
         // Calm again for a while: back down.
         let t2 = run(&mut jb, 600, 600, |_| 0.5);
         assert!(t2 < t, "{t2} vs {t}");
+    }
+
+    #[test]
+    fn excess_delay_from_the_initial_target_is_won_back_on_a_steady_stream() {
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        // One packet per 20 ms, arriving 1 ms before each pop.
+        let mut last = Playout::Silence;
+        for i in 0..200u16 {
+            let now = f64::from(i) * 20.0;
+            jb.push(i, u32::from(i) * 960, pkt(i), now - 1.0);
+            last = jb.pop(now);
+        }
+        // It started 40 ms behind, now plays the packet that just came.
+        assert_eq!(jb.target_frames(), 1);
+        assert_eq!(last, Playout::Packet(pkt(199)));
+        assert_eq!(jb.stats().dropped, 1);
+        assert_eq!(jb.stats().lost, 0);
+    }
+
+    #[test]
+    fn a_late_packet_grows_the_target_but_a_vad_pause_does_not() {
+        // Packets `from..to`, each 1 ms before its pop, `shift` frames later
+        // (in time and timestamp) than packet numbers say.
+        let steady = |jb: &mut JitterBuffer, from: u16, to: u16, shift: u32| {
+            for i in from..to {
+                let frame = u32::from(i) + shift;
+                let now = f64::from(frame) * 20.0;
+                jb.push(i, frame * 960, pkt(i), now - 1.0);
+                jb.pop(now);
+            }
+        };
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        steady(&mut jb, 0, 100, 0);
+        assert_eq!(jb.target_frames(), 1);
+        // Packet 100 is 30 ms late: the buffer runs dry, then it continues
+        // the stream without a timestamp jump.
+        assert_eq!(jb.pop(2000.0), Playout::Conceal);
+        jb.push(100, 100 * 960, pkt(100), 2010.0);
+        assert_eq!(jb.pop(2020.0), Playout::Packet(pkt(100)));
+        assert_eq!(jb.target_frames(), 2, "{:?}", jb.stats());
+
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        steady(&mut jb, 0, 100, 0);
+        // The speaker pauses for 100 ms (five frames not sent: ts jumps).
+        for k in 0..5 {
+            jb.pop(2000.0 + f64::from(k) * 20.0);
+        }
+        steady(&mut jb, 100, 102, 5);
+        assert_eq!(jb.target_frames(), 1, "{:?}", jb.stats());
+        assert_eq!(jb.stats().lost, 0);
     }
 
     #[test]
