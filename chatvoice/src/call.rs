@@ -171,9 +171,12 @@ pub struct Call;
 
 impl Call {
     /// Starts a call with what `voice_joined` said. `server_ip` is the chat
-    /// server's address (the voice port is on the same IP). Blocks while the
-    /// voice path binds (up to ~1 s more when UDP is blocked and TCP is
-    /// tried): call it off the UI thread.
+    /// server's address (the voice port is on the same IP). Opens the input
+    /// and output first (so a missing device is [`CallError::Audio`] at
+    /// once; a machine without a microphone can still listen with a
+    /// [`SilenceInput`](crate::audio::silence::SilenceInput)), then binds
+    /// the voice path, which blocks up to ~1 s more when UDP is blocked and
+    /// TCP is tried: call it off the UI thread.
     pub fn start(
         joined: &VoiceJoined,
         server_ip: IpAddr,
@@ -181,6 +184,11 @@ impl Call {
         output: Box<dyn AudioOutput>,
         options: CallOptions,
     ) -> Result<CallHandle, CallError> {
+        // Devices first: a missing microphone is reported at once, before
+        // any time is spent binding the voice path.
+        let capture = input.start()?;
+        let playback = output.start()?;
+        let encoder = Encoder::new(options.encoder)?;
         let server = SocketAddr::new(server_ip, joined.port);
         let link = VoiceLink::connect(
             server,
@@ -189,9 +197,6 @@ impl Call {
             joined.keepalive_ms,
             &options.link,
         )?;
-        let capture = input.start()?;
-        let playback = output.start()?;
-        let encoder = Encoder::new(options.encoder)?;
         let controls = Arc::new(Controls::default());
         controls.muted.store(options.muted, Ordering::Relaxed);
         controls
@@ -435,6 +440,22 @@ struct Speaker {
     quiet: u32,
 }
 
+impl Speaker {
+    /// Takes one frame from the jitter buffer and decodes it; `true` when it
+    /// came from a packet (its own or the next one's FEC).
+    fn play(&mut self, now_ms: f64) -> (Option<Vec<i16>>, bool) {
+        match self.jb.pop(now_ms) {
+            Playout::Packet(p) => {
+                self.decoded += 1;
+                (Some(self.dec.decode(&p).0), true)
+            }
+            Playout::Fec(p) => (Some(self.dec.decode_fec(&p).0), true),
+            Playout::Conceal => (Some(self.dec.conceal().0), false),
+            Playout::Silence => (None, false),
+        }
+    }
+}
+
 /// The playback thread's state.
 struct Playing {
     /// Our session (our own packets never come back, but be safe).
@@ -467,6 +488,8 @@ struct Playing {
 const SPEAKING_HANGOVER: u32 = 10;
 /// A decoded frame louder than this counts as speech for the indicator.
 const SPEAKING_DBFS: f32 = -45.0;
+/// A frame quieter than this may be skipped to reduce the delay.
+const SKIP_DBFS: f32 = -40.0;
 
 impl Playing {
     fn run(mut self) {
@@ -559,15 +582,13 @@ impl Playing {
     fn next_frame(&mut self, now_ms: f64) -> Vec<i16> {
         let mut frames: Vec<Vec<i16>> = Vec::with_capacity(self.speakers.len());
         for (&session, sp) in self.speakers.iter_mut() {
-            let (pcm, real) = match sp.jb.pop(now_ms) {
-                Playout::Packet(p) => {
-                    sp.decoded += 1;
-                    (Some(sp.dec.decode(&p).0), true)
-                }
-                Playout::Fec(p) => (Some(sp.dec.decode_fec(&p).0), true),
-                Playout::Conceal => (Some(sp.dec.conceal().0), false),
-                Playout::Silence => (None, false),
-            };
+            let (mut pcm, mut real) = sp.play(now_ms);
+            if sp.jb.wants_shrink() && pcm.as_deref().is_some_and(|f| frame_dbfs(f) < SKIP_DBFS) {
+                // Too much delay buffered, and this frame is quiet: skip it
+                // (it was decoded, so the decoder state stays continuous).
+                (pcm, real) = sp.play(now_ms);
+                sp.jb.shrunk();
+            }
             let loud = real
                 && pcm
                     .as_deref()

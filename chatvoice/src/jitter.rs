@@ -15,8 +15,8 @@
 //! and stays at least
 //! **40 ms while packets are being lost** (so the next packet, which carries
 //! the lost one's FEC copy, is usually at hand). When more than `target`
-//! frames stay buffered for half a second, the oldest is dropped to win
-//! the latency back.
+//! frames stay buffered for half a second, the playback thread skips the
+//! next quiet frame to win the latency back ([`JitterBuffer::wants_shrink`]).
 //!
 //! **Loss.** When the packet due is missing but later ones are buffered, the
 //! frame is counted lost and rebuilt from the next packet's FEC data
@@ -89,7 +89,8 @@ pub struct JitterStats {
     pub plc: u64,
     /// Times the buffer ran dry during playback.
     pub underruns: u64,
-    /// Packets dropped to reduce delay or because the buffer was full.
+    /// Frames skipped to reduce delay, and packets dropped because the
+    /// buffer was full.
     pub dropped: u64,
     /// Estimated inter-arrival jitter in ms.
     pub jitter_ms: f64,
@@ -338,25 +339,33 @@ impl JitterBuffer {
         }
     }
 
-    /// Drops the oldest packet when, for a whole half second, even the
-    /// shallowest moment had more than `target` frames buffered: the delay
-    /// is larger than needed (a start at the initial 40 ms target, a burst),
-    /// so one frame is given up to win 20 ms back.
+    /// Notes whether, for a whole half second, even the shallowest moment
+    /// had more than `target` frames buffered: then the delay is larger than
+    /// needed (a start at the initial 40 ms target, a burst) and the caller
+    /// may skip one frame ([`wants_shrink`](Self::wants_shrink)).
     fn trim(&mut self, next: u64) {
         // Frames buffered when this one was taken, itself included.
         let depth = self.highest.map_or(0, |h| (h + 1).saturating_sub(next)) + 1;
         if depth > u64::from(self.target_frames()) {
-            self.over_target += 1;
+            self.over_target = self.over_target.saturating_add(1);
         } else {
             self.over_target = 0;
         }
-        if self.over_target >= OVER_TARGET_FRAMES {
-            self.over_target = 0;
-            if self.packets.remove(&next).is_some() {
-                self.stats.dropped += 1;
-            }
-            self.next = Some(next + 1);
-        }
+    }
+
+    /// Whether the buffer holds more delay than its target and has for at
+    /// least half a second. The playback thread then skips a frame, choosing
+    /// a quiet one (a pause between words) so that nothing audible is lost:
+    /// it decodes the frame, and if it is quiet, calls [`pop`](Self::pop)
+    /// again and plays that frame instead, then [`shrunk`](Self::shrunk).
+    pub fn wants_shrink(&self) -> bool {
+        self.over_target >= OVER_TARGET_FRAMES && self.playing && !self.packets.is_empty()
+    }
+
+    /// One frame was skipped to reduce the delay.
+    pub fn shrunk(&mut self) {
+        self.over_target = 0;
+        self.stats.dropped += 1;
     }
 }
 
@@ -517,6 +526,11 @@ mod tests {
             let now = f64::from(i) * 20.0;
             jb.push(i, u32::from(i) * 960, pkt(i), now - 1.0);
             last = jb.pop(now);
+            if jb.wants_shrink() {
+                // The caller found this frame quiet: skip it.
+                last = jb.pop(now);
+                jb.shrunk();
+            }
         }
         // It started 40 ms behind, now plays the packet that just came.
         assert_eq!(jb.target_frames(), 1);
@@ -535,6 +549,10 @@ mod tests {
                 let now = f64::from(frame) * 20.0;
                 jb.push(i, frame * 960, pkt(i), now - 1.0);
                 jb.pop(now);
+                if jb.wants_shrink() {
+                    jb.pop(now);
+                    jb.shrunk();
+                }
             }
         };
         let mut jb = JitterBuffer::new(JitterConfig::default());

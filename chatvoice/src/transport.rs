@@ -558,3 +558,203 @@ impl Receiving {
         "closed".into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The link against a tiny fake voice port in the test (UDP and TCP,
+    //! §16 packet layout): bind retries, the fallback, keepalives, loss
+    //! injection. The real relay is exercised in `tests/`.
+    use std::net::TcpListener;
+
+    use super::*;
+
+    const TOKEN: [u8; TOKEN_LEN] = [7; TOKEN_LEN];
+
+    /// Answers like the server would: `bind` with the right token gets
+    /// `bound` (after ignoring the first `ignore_binds`), `probe` gets
+    /// `probe_ack`, `audio` is echoed back.
+    fn answer(pkt: &[u8], ignore_binds: &mut u32) -> Option<Vec<u8>> {
+        match VoicePacket::parse(pkt).ok()? {
+            VoicePacket::Bind { session, token } if token == TOKEN => {
+                if *ignore_binds > 0 {
+                    *ignore_binds -= 1;
+                    return None;
+                }
+                Some(VoicePacket::Bound { session }.to_vec())
+            }
+            VoicePacket::Probe { session, nonce } => {
+                Some(VoicePacket::ProbeAck { session, nonce }.to_vec())
+            }
+            VoicePacket::Audio { .. } => Some(pkt.to_vec()),
+            _ => None,
+        }
+    }
+
+    fn fake_udp(mut ignore_binds: u32) -> SocketAddr {
+        let s = UdpSocket::bind("127.0.0.1:0").expect("udp");
+        let addr = s.local_addr().expect("addr");
+        thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while let Ok((n, from)) = s.recv_from(&mut buf) {
+                if let Some(a) = answer(&buf[..n], &mut ignore_binds) {
+                    let _ = s.send_to(&a, from);
+                }
+            }
+        });
+        addr
+    }
+
+    /// A TCP-only fake voice port: nothing listens for UDP on its number.
+    fn fake_tcp() -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").expect("tcp");
+        let addr = l.local_addr().expect("addr");
+        thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(mut c) = c else { return };
+                thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 2048];
+                    let mut none = 0;
+                    while let Ok(n) = c.read(&mut chunk) {
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        while let Ok(Some(len)) = tcp_packet_len(&buf) {
+                            let pkt: Vec<u8> = buf.drain(..TCP_PREFIX_LEN + len).skip(2).collect();
+                            if let Some(a) = answer(&pkt, &mut none) {
+                                let mut out = (a.len() as u16).to_be_bytes().to_vec();
+                                out.extend_from_slice(&a);
+                                if c.write_all(&out).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn audio_back(link: &VoiceLink) -> Vec<u16> {
+        let mut seqs = Vec::new();
+        while let Ok(m) = link.incoming().recv_timeout(Duration::from_millis(500)) {
+            if let Incoming::Audio { session, seq, .. } = m {
+                assert_eq!(session, 5);
+                seqs.push(seq);
+            }
+        }
+        seqs
+    }
+
+    #[test]
+    fn udp_bind_is_retried_until_bound_then_audio_flows_both_ways() {
+        let addr = fake_udp(2);
+        let link =
+            VoiceLink::connect(addr, 5, &TOKEN, 2000, &LinkOptions::default()).expect("bind");
+        assert_eq!(link.kind(), TransportKind::Udp);
+        let tx = link.sender();
+        for seq in 0..20u16 {
+            tx.send_audio(seq, u32::from(seq) * 960, &[1, 2, 3])
+                .expect("send");
+        }
+        assert_eq!(audio_back(&link), (0..20).collect::<Vec<_>>());
+        assert_eq!(link.counters().audio_sent.load(Ordering::Relaxed), 20);
+    }
+
+    #[test]
+    fn no_udp_answer_falls_back_to_tcp_on_the_same_port_number() {
+        // UDP on the TCP port's number: nothing listens there.
+        let addr = fake_tcp();
+        let opts = LinkOptions {
+            udp_bind_timeout: Duration::from_millis(300),
+            bind_retry: Duration::from_millis(100),
+            ..LinkOptions::default()
+        };
+        let link = VoiceLink::connect(addr, 5, &TOKEN, 2000, &opts).expect("bind");
+        assert_eq!(link.kind(), TransportKind::Tcp);
+        let tx = link.sender();
+        for seq in 0..10u16 {
+            tx.send_audio(seq, 0, &[9; 100]).expect("send");
+        }
+        assert_eq!(audio_back(&link), (0..10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_wrong_token_is_never_bound_and_a_short_token_is_refused() {
+        let addr = fake_udp(0);
+        let opts = LinkOptions {
+            udp_bind_timeout: Duration::from_millis(200),
+            ..LinkOptions::default()
+        };
+        let tcp = fake_tcp();
+        // Wrong token: UDP stays silent, the TCP fallback too (it has no
+        // listener at that port: connection refused, or no `bound`).
+        let err = VoiceLink::connect(addr, 5, &[1; TOKEN_LEN], 2000, &opts).err();
+        assert!(err.is_some());
+        let err = VoiceLink::connect(
+            tcp,
+            5,
+            &[1; TOKEN_LEN],
+            2000,
+            &LinkOptions {
+                force_tcp: true,
+                ..opts.clone()
+            },
+        )
+        .err();
+        assert!(
+            matches!(err, Some(TransportError::NotBound("TCP"))),
+            "{err:?}"
+        );
+        assert!(matches!(
+            VoiceLink::connect(addr, 5, &[1; 3], 2000, &opts).err(),
+            Some(TransportError::BadToken(3))
+        ));
+    }
+
+    #[test]
+    fn keepalive_probes_go_out_when_silent_and_are_answered() {
+        let addr = fake_udp(0);
+        let opts = LinkOptions {
+            keepalive: Some(Duration::from_millis(20)),
+            ..LinkOptions::default()
+        };
+        let link = VoiceLink::connect(addr, 5, &TOKEN, 2000, &opts).expect("bind");
+        let m = link
+            .incoming()
+            .recv_timeout(Duration::from_secs(5))
+            .expect("probe_ack");
+        assert!(matches!(m, Incoming::ProbeAck { .. }), "{m:?}");
+        assert!(link.counters().probes_sent.load(Ordering::Relaxed) >= 1);
+    }
+
+    #[test]
+    fn injected_loss_drops_about_the_requested_share_repeatably() {
+        let run = || {
+            let addr = fake_udp(0);
+            let opts = LinkOptions {
+                send_loss: 0.1,
+                recv_loss: 0.1,
+                loss_seed: 3,
+                ..LinkOptions::default()
+            };
+            let link = VoiceLink::connect(addr, 5, &TOKEN, 2000, &opts).expect("bind");
+            let tx = link.sender();
+            for seq in 0..500u16 {
+                tx.send_audio(seq, 0, &[1]).expect("send");
+                // Paced a little, so loopback buffers never overflow and
+                // only the injected losses happen.
+                if seq % 10 == 0 {
+                    thread::sleep(Duration::from_millis(2));
+                }
+            }
+            audio_back(&link)
+        };
+        let a = run();
+        // Two independent 10 % losses: about 81 % arrive.
+        assert!((350..=450).contains(&a.len()), "{}", a.len());
+        assert_eq!(a, run(), "same seed, same losses");
+    }
+}

@@ -3,12 +3,15 @@
 //! decoder into a WAV file, and comes out as the same speech.
 //!
 //! "Same speech" is measured as the Pearson correlation of the amplitude
-//! envelopes (mean |x| over 5 ms, one point per ms) after the best
-//! alignment. Thresholds, chosen from measured values with margin (see
+//! envelopes (mean |x| over 5 ms, one point per ms) after alignment: the
+//! best global lag, refined per 250 ms segment within ±60 ms (the jitter
+//! buffer may skip a quiet frame to cut its delay, or stretch a pause,
+//! which shifts the rest of the speech by 20 ms; the speech is still the
+//! same). Thresholds, chosen from measured values with margin (see
 //! docs/benchmarks.md, "Voice"):
-//! - clean path (UDP or TCP): at least [`CLEAN_MIN`] (measured 0.986);
+//! - clean path (UDP or TCP): at least [`CLEAN_MIN`] (measured 0.97–0.99);
 //! - with 10 % of packets dropped on receive: at least [`LOSSY_MIN`]
-//!   (measured 0.888), with FEC and PLC both used.
+//!   (measured 0.94), with FEC and PLC both used.
 
 mod common;
 
@@ -25,7 +28,7 @@ use common::*;
 /// Envelope correlation floor on a clean path.
 const CLEAN_MIN: f64 = 0.93;
 /// Envelope correlation floor with 10 % loss.
-const LOSSY_MIN: f64 = 0.78;
+const LOSSY_MIN: f64 = 0.85;
 /// Backends run this many times faster than real time (the jitter buffer is
 /// told, so it still measures media time).
 const SCALE: f64 = 2.0;
@@ -119,7 +122,7 @@ fn report(name: &str, o: &Outcome, corr: f64, lag: usize) {
 #[test]
 fn speech_through_the_udp_relay_arrives_intact_with_no_frame_lost() {
     let o = speak_and_listen("udp", LinkOptions::default(), LinkOptions::default());
-    let (corr, lag) = envelope_match(&speech(), &o.output, 1000);
+    let (corr, lag) = envelope_match_piecewise(&speech(), &o.output, 1000);
     report("udp", &o, corr, lag);
     assert_eq!(o.speaker.transport, TransportKind::Udp);
     assert!(
@@ -159,7 +162,7 @@ fn ten_percent_loss_degrades_gracefully_using_fec_and_plc() {
         ..LinkOptions::default()
     };
     let o = speak_and_listen("loss", LinkOptions::default(), lossy);
-    let (corr, lag) = envelope_match(&speech(), &o.output, 1000);
+    let (corr, lag) = envelope_match_piecewise(&speech(), &o.output, 1000);
     report("loss", &o, corr, lag);
     let sp = o.listener.speakers[0].jitter;
     assert!(o.listener.injected_losses > 0);
@@ -183,7 +186,7 @@ fn speech_over_the_forced_tcp_fallback_arrives_intact() {
         ..LinkOptions::default()
     };
     let o = speak_and_listen("tcp", tcp.clone(), tcp);
-    let (corr, lag) = envelope_match(&speech(), &o.output, 1000);
+    let (corr, lag) = envelope_match_piecewise(&speech(), &o.output, 1000);
     report("tcp", &o, corr, lag);
     assert_eq!(o.speaker.transport, TransportKind::Tcp);
     assert_eq!(o.listener.transport, TransportKind::Tcp);

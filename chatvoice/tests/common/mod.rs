@@ -135,3 +135,41 @@ pub fn envelope_match(reference: &[i16], output: &[i16], max_lag_ms: usize) -> (
     }
     best
 }
+
+/// Envelope correlation after alignment that allows the delay to change
+/// between segments, as a jitter buffer legitimately does when it skips a
+/// quiet frame or stretches a pause: the global best lag first, then each
+/// 250 ms segment of the reference at its own best lag within ±60 ms of
+/// it; the result is the correlation of the reference with the output
+/// stitched from those segments. Returns (correlation, global lag in ms).
+pub fn envelope_match_piecewise(
+    reference: &[i16],
+    output: &[i16],
+    max_lag_ms: usize,
+) -> (f64, usize) {
+    let (_, global) = envelope_match(reference, output, max_lag_ms);
+    let r = envelope(reference);
+    let o = envelope(output);
+    let seg = 250;
+    let mut stitched = Vec::with_capacity(r.len());
+    for start in (0..r.len()).step_by(seg) {
+        let end = (start + seg).min(r.len());
+        let part = &r[start..end];
+        let mut best = (f64::MIN, global);
+        for lag in global.saturating_sub(60)..=global + 60 {
+            if lag + end > o.len() {
+                break;
+            }
+            let c = pearson(part, &o[start + lag..end + lag]);
+            if c > best.0 {
+                best = (c, lag);
+            }
+        }
+        let lag = best.1;
+        let from = (start + lag).min(o.len());
+        let to = (end + lag).min(o.len());
+        stitched.extend_from_slice(&o[from..to]);
+        stitched.resize(end, 0.0);
+    }
+    (pearson(&r, &stitched), global)
+}
