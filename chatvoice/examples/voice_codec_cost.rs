@@ -17,11 +17,15 @@ use chatvoice::mixer::mix;
 
 fn per_frame(label: &str, frames: usize, t: Instant) {
     let us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
-    println!("  {label:<34} {us:>7.1} µs/frame  ({:.2} % of one core in real time)", us / 200.0);
+    println!(
+        "  {label:<34} {us:>7.1} µs/frame  ({:.2} % of one core in real time)",
+        us / 200.0
+    );
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let speech = read_wav(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/speech48k.wav"))?;
+    let speech =
+        read_wav(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/speech48k.wav"))?;
     // Ten passes over the fixture: about 1000 frames.
     let pcm: Vec<i16> = speech.repeat(10);
     let frames: Vec<&[i16]> = pcm.chunks_exact(FRAME).collect();
@@ -30,7 +34,10 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     let mut enc = Encoder::new(EncoderConfig::default())?;
     let t = Instant::now();
-    let packets: Vec<Vec<u8>> = frames.iter().map(|f| enc.encode(f)).collect::<Result<_, _>>()?;
+    let packets: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|f| enc.encode(f))
+        .collect::<Result<_, _>>()?;
     per_frame("encode (VOIP, 32 kbit/s, FEC)", n, t);
     let bytes: usize = packets.iter().map(Vec::len).sum();
     println!(

@@ -443,8 +443,8 @@ struct Speaker {
 impl Speaker {
     /// Takes one frame from the jitter buffer and decodes it; `true` when it
     /// came from a packet (its own or the next one's FEC).
-    fn play(&mut self, now_ms: f64) -> (Option<Vec<i16>>, bool) {
-        match self.jb.pop(now_ms) {
+    fn play(&mut self) -> (Option<Vec<i16>>, bool) {
+        match self.jb.pop() {
             Playout::Packet(p) => {
                 self.decoded += 1;
                 (Some(self.dec.decode(&p).0), true)
@@ -515,8 +515,7 @@ impl Playing {
                     break;
                 }
             }
-            let now_ms = t0.elapsed().as_secs_f64() * 1000.0 * self.time_scale;
-            let frame = self.next_frame(now_ms);
+            let frame = self.next_frame();
             self.frames_played += 1;
             if self.playback.frames.send(frame).is_err() {
                 let _ = self
@@ -579,14 +578,14 @@ impl Playing {
         false
     }
 
-    fn next_frame(&mut self, now_ms: f64) -> Vec<i16> {
+    fn next_frame(&mut self) -> Vec<i16> {
         let mut frames: Vec<Vec<i16>> = Vec::with_capacity(self.speakers.len());
         for (&session, sp) in self.speakers.iter_mut() {
-            let (mut pcm, mut real) = sp.play(now_ms);
+            let (mut pcm, mut real) = sp.play();
             if sp.jb.wants_shrink() && pcm.as_deref().is_some_and(|f| frame_dbfs(f) < SKIP_DBFS) {
                 // Too much delay buffered, and this frame is quiet: skip it
                 // (it was decoded, so the decoder state stays continuous).
-                (pcm, real) = sp.play(now_ms);
+                (pcm, real) = sp.play();
                 sp.jb.shrunk();
             }
             let loud = real

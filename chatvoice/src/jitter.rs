@@ -274,8 +274,8 @@ impl JitterBuffer {
         }
     }
 
-    /// The frame to play now (`now_ms` on the same clock as [`push`](Self::push)).
-    pub fn pop(&mut self, _now_ms: f64) -> Playout {
+    /// The frame to play now; call once per 20 ms playback frame.
+    pub fn pop(&mut self) -> Playout {
         self.update_target();
         if !self.playing {
             if let Some(n) = self.next {
@@ -369,9 +369,6 @@ impl JitterBuffer {
     }
 }
 
-/// Samples in one playout frame (for callers sizing buffers).
-pub const PLAYOUT_SAMPLES: usize = FRAME;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,7 +390,7 @@ mod tests {
         for s in [3u16, 1, 2] {
             jb.push(s, u32::from(s) * 960, pkt(s), 0.0);
         }
-        let got: Vec<_> = (0..3).map(|_| jb.pop(0.0)).collect();
+        let got: Vec<_> = (0..3).map(|_| jb.pop()).collect();
         assert_eq!(
             got,
             vec![
@@ -411,7 +408,7 @@ mod tests {
         for s in [1u16, 2, 4, 5] {
             jb.push(s, u32::from(s) * 960, pkt(s), 0.0);
         }
-        let got: Vec<_> = (0..5).map(|_| jb.pop(0.0)).collect();
+        let got: Vec<_> = (0..5).map(|_| jb.pop()).collect();
         assert_eq!(
             got,
             vec![
@@ -426,7 +423,7 @@ mod tests {
         for s in [1u16, 4] {
             jb.push(s, u32::from(s) * 960, pkt(s), 0.0);
         }
-        let got: Vec<_> = (0..4).map(|_| jb.pop(0.0)).collect();
+        let got: Vec<_> = (0..4).map(|_| jb.pop()).collect();
         assert_eq!(
             got,
             vec![
@@ -450,7 +447,7 @@ mod tests {
             jb.push(s, u32::from(s.wrapping_sub(65534)) * 960, pkt(s), 0.0);
         }
         for s in [65534u16, 65535, 0, 1] {
-            assert_eq!(jb.pop(0.0), Playout::Packet(pkt(s)));
+            assert_eq!(jb.pop(), Playout::Packet(pkt(s)));
         }
         assert_eq!(jb.stats().lost, 0);
     }
@@ -459,14 +456,14 @@ mod tests {
     fn a_pause_conceals_briefly_then_goes_quiet_and_resumes_without_loss() {
         let mut jb = JitterBuffer::new(one_frame());
         jb.push(1, 960, pkt(1), 0.0);
-        assert_eq!(jb.pop(0.0), Playout::Packet(pkt(1)));
+        assert_eq!(jb.pop(), Playout::Packet(pkt(1)));
         for _ in 0..MAX_DRY_CONCEAL {
-            assert_eq!(jb.pop(0.0), Playout::Conceal);
+            assert_eq!(jb.pop(), Playout::Conceal);
         }
-        assert_eq!(jb.pop(0.0), Playout::Silence);
-        assert_eq!(jb.pop(0.0), Playout::Silence);
+        assert_eq!(jb.pop(), Playout::Silence);
+        assert_eq!(jb.pop(), Playout::Silence);
         jb.push(2, 50 * 960, pkt(2), 1000.0);
-        assert_eq!(jb.pop(1000.0), Playout::Packet(pkt(2)));
+        assert_eq!(jb.pop(), Playout::Packet(pkt(2)));
         assert_eq!(jb.stats().lost, 0);
         assert_eq!(jb.stats().late, 0);
     }
@@ -476,9 +473,9 @@ mod tests {
         let mut jb = JitterBuffer::new(JitterConfig::default());
         assert_eq!(jb.target_frames(), 2);
         jb.push(10, 0, pkt(10), 0.0);
-        assert_eq!(jb.pop(0.0), Playout::Silence);
+        assert_eq!(jb.pop(), Playout::Silence);
         jb.push(11, 960, pkt(11), 20.0);
-        assert_eq!(jb.pop(20.0), Playout::Packet(pkt(10)));
+        assert_eq!(jb.pop(), Playout::Packet(pkt(10)));
     }
 
     /// Feeds `n` packets at 20 ms spacing plus `jitter(i)` ms and pops one
@@ -497,7 +494,7 @@ mod tests {
                 jb.push(s, u32::from(s) * 960, pkt(s), t0 + t);
                 next += 1;
             }
-            jb.pop(t0 + now);
+            jb.pop();
         }
         jb.target_frames()
     }
@@ -525,10 +522,10 @@ mod tests {
         for i in 0..200u16 {
             let now = f64::from(i) * 20.0;
             jb.push(i, u32::from(i) * 960, pkt(i), now - 1.0);
-            last = jb.pop(now);
+            last = jb.pop();
             if jb.wants_shrink() {
                 // The caller found this frame quiet: skip it.
-                last = jb.pop(now);
+                last = jb.pop();
                 jb.shrunk();
             }
         }
@@ -548,9 +545,9 @@ mod tests {
                 let frame = u32::from(i) + shift;
                 let now = f64::from(frame) * 20.0;
                 jb.push(i, frame * 960, pkt(i), now - 1.0);
-                jb.pop(now);
+                jb.pop();
                 if jb.wants_shrink() {
-                    jb.pop(now);
+                    jb.pop();
                     jb.shrunk();
                 }
             }
@@ -560,16 +557,16 @@ mod tests {
         assert_eq!(jb.target_frames(), 1);
         // Packet 100 is 30 ms late: the buffer runs dry, then it continues
         // the stream without a timestamp jump.
-        assert_eq!(jb.pop(2000.0), Playout::Conceal);
+        assert_eq!(jb.pop(), Playout::Conceal);
         jb.push(100, 100 * 960, pkt(100), 2010.0);
-        assert_eq!(jb.pop(2020.0), Playout::Packet(pkt(100)));
+        assert_eq!(jb.pop(), Playout::Packet(pkt(100)));
         assert_eq!(jb.target_frames(), 2, "{:?}", jb.stats());
 
         let mut jb = JitterBuffer::new(JitterConfig::default());
         steady(&mut jb, 0, 100, 0);
         // The speaker pauses for 100 ms (five frames not sent: ts jumps).
-        for k in 0..5 {
-            jb.pop(2000.0 + f64::from(k) * 20.0);
+        for _ in 0..5 {
+            jb.pop();
         }
         steady(&mut jb, 100, 102, 5);
         assert_eq!(jb.target_frames(), 1, "{:?}", jb.stats());
@@ -587,6 +584,6 @@ mod tests {
         }
         assert_eq!(jb.len(), 4);
         assert_eq!(jb.stats().dropped, 6);
-        assert_eq!(jb.pop(0.0), Playout::Packet(pkt(6)));
+        assert_eq!(jb.pop(), Playout::Packet(pkt(6)));
     }
 }
