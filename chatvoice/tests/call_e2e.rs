@@ -9,9 +9,9 @@
 //! which shifts the rest of the speech by 20 ms; the speech is still the
 //! same). Thresholds, chosen from measured values with margin (see
 //! docs/benchmarks.md, "Voice"):
-//! - clean path (UDP or TCP): at least [`CLEAN_MIN`] (measured 0.97–0.99);
+//! - clean path (UDP or TCP): at least [`CLEAN_MIN`] (measured 0.986);
 //! - with 10 % of packets dropped on receive: at least [`LOSSY_MIN`]
-//!   (measured 0.94), with FEC and PLC both used.
+//!   (measured 0.944–0.947), with FEC and PLC both used.
 
 mod common;
 
@@ -26,9 +26,9 @@ use chatvoice::{Call, CallEvent, CallOptions, CallStats, LinkOptions, TransportK
 use common::*;
 
 /// Envelope correlation floor on a clean path.
-const CLEAN_MIN: f64 = 0.93;
+const CLEAN_MIN: f64 = 0.95;
 /// Envelope correlation floor with 10 % loss.
-const LOSSY_MIN: f64 = 0.85;
+const LOSSY_MIN: f64 = 0.88;
 /// Backends run this many times faster than real time (the jitter buffer is
 /// told, so it still measures media time).
 const SCALE: f64 = 2.0;
@@ -41,7 +41,15 @@ struct Outcome {
 }
 
 /// One speaker says the fixture; one listener records it to a WAV file.
+///
+/// These tests check what a call delivers, not its timing (the latency is
+/// measured by the `voice_latency` example), so they are made insensitive
+/// to a loaded CI machine: one call pair at a time, a jitter buffer that
+/// never goes below 60 ms (a scheduling hiccup is not mistaken for network
+/// delay), and an output that waits for a late frame instead of playing
+/// silence.
 fn speak_and_listen(test: &str, speaker_link: LinkOptions, listener_link: LinkOptions) -> Outcome {
+    let _one_at_a_time = serial();
     let srv = server();
     let ip = srv.local_addr().ip();
     let (_alice, ja) = join(&srv, "alice");
@@ -52,6 +60,7 @@ fn speak_and_listen(test: &str, speaker_link: LinkOptions, listener_link: LinkOp
     let opts = |link| CallOptions {
         link,
         time_scale: SCALE,
+        jitter: sturdy_jitter(),
         ..CallOptions::default()
     };
     // The listener first, so that its path is bound before speech starts.
@@ -59,7 +68,7 @@ fn speak_and_listen(test: &str, speaker_link: LinkOptions, listener_link: LinkOp
         &jb,
         ip,
         Box::new(SilenceInput { pacing: pace }),
-        Box::new(WavOutput::new(Some(wav.clone()), pace)),
+        Box::new(WavOutput::new(Some(wav.clone()), pace).with_patience(PATIENCE)),
         opts(listener_link),
     )
     .expect("listener call");
@@ -105,7 +114,7 @@ fn report(name: &str, o: &Outcome, corr: f64, lag: usize) {
         .unwrap_or_default();
     eprintln!(
         "{name}: envelope correlation {corr:.3} at lag {lag} ms; sent {} received {} \
-         injected-loss {} lost {} fec {} plc {} late {} underruns {} jitter {:.2} ms target {} ms",
+         injected-loss {} lost {} fec {} plc {} late {} underruns {} skipped {} jitter {:.2} ms target {} ms",
         o.speaker.packets_sent,
         o.listener.packets_received,
         o.listener.injected_losses,
@@ -114,6 +123,7 @@ fn report(name: &str, o: &Outcome, corr: f64, lag: usize) {
         sp.plc,
         sp.late,
         sp.underruns,
+        sp.dropped,
         sp.jitter_ms,
         sp.target_ms
     );
@@ -232,6 +242,7 @@ fn tcp_only_port(to: SocketAddr) -> u16 {
 
 #[test]
 fn a_client_whose_udp_gets_no_answer_falls_back_to_tcp_by_itself() {
+    let _one_at_a_time = serial();
     let srv = server();
     let ip = srv.local_addr().ip();
     let voice = srv.voice_addr().expect("voice port");
@@ -245,7 +256,7 @@ fn a_client_whose_udp_gets_no_answer_falls_back_to_tcp_by_itself() {
         mode: VoiceMode::AlwaysOn,
         ..CallOptions::default()
     };
-    let out = WavOutput::new(None, pace);
+    let out = WavOutput::new(None, pace).with_patience(PATIENCE);
     let played = out.played();
     let bob = Call::start(
         &jb,

@@ -27,16 +27,18 @@ fn loud_speech() -> Vec<i16> {
 
 #[test]
 fn three_full_scale_speakers_at_once_are_mixed_without_clipping() {
+    let _one_at_a_time = serial();
     let srv = server();
     let ip = srv.local_addr().ip();
     let pace = Pacing::Realtime(SCALE);
     let opts = CallOptions {
         time_scale: SCALE,
         mode: VoiceMode::AlwaysOn,
+        jitter: sturdy_jitter(),
         ..CallOptions::default()
     };
     let (_l, jl) = join(&srv, "listener");
-    let out = WavOutput::new(None, pace);
+    let out = WavOutput::new(None, pace).with_patience(PATIENCE);
     let played = out.played();
     let listener = Call::start(
         &jl,
@@ -119,6 +121,7 @@ fn three_full_scale_speakers_at_once_are_mixed_without_clipping() {
 
 #[test]
 fn mute_push_to_talk_and_vad_keep_an_open_microphone_from_flooding_the_call() {
+    let _one_at_a_time = serial();
     let srv = server();
     let ip = srv.local_addr().ip();
     let pace = Pacing::Realtime(4.0);

@@ -157,6 +157,9 @@ pub struct WavOutput {
     pacing: Pacing,
     /// The record of what was played.
     played: Arc<Played>,
+    /// How long to wait for a frame after asking; `None`: three quarters of
+    /// a frame period, like a device.
+    patience: Option<Duration>,
 }
 
 impl WavOutput {
@@ -166,7 +169,17 @@ impl WavOutput {
             path,
             pacing,
             played: Arc::new(Played::default()),
+            patience: None,
         }
+    }
+
+    /// Waits up to `patience` for each frame instead of playing silence
+    /// after three quarters of a frame period. For tests of what a call
+    /// delivers (not of its timing) on a loaded machine: a late frame then
+    /// delays the clock (which catches up at once) instead of being lost.
+    pub fn with_patience(mut self, patience: Duration) -> Self {
+        self.patience = Some(patience);
+        self
     }
 
     /// What was played.
@@ -206,7 +219,10 @@ impl AudioOutput for WavOutput {
                     if demand_tx.send(()).is_err() {
                         break;
                     }
-                    let wait = period.map_or(Duration::from_secs(1), |p| p * 3 / 4);
+                    let wait = self
+                        .patience
+                        .or(period.map(|p| p * 3 / 4))
+                        .unwrap_or(Duration::from_secs(1));
                     let frame = match frames_rx.recv_timeout(wait) {
                         Ok(f) => f,
                         Err(RecvTimeoutError::Timeout) => {

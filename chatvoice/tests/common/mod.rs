@@ -4,17 +4,37 @@
 
 use std::path::PathBuf;
 use std::sync::mpsc::RecvTimeoutError;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chatcore::protocol::voice::VoiceJoined;
 use chatcore::protocol::{ClientMessage, ServerMessage};
 use chatcore::{Client, Event, RunningServer, Server};
 use chatvoice::audio::wav::read_wav;
+use chatvoice::jitter::JitterConfig;
 use chatvoice::{CallEvent, CallHandle};
 
 /// Longest any wait in a test may take before it is a failure (never a
 /// timing assertion: only a guard against hanging).
 pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Runs the real-time tests of one test binary one at a time: on 2 cores,
+/// parallel calls would compete for the CPU their clocks need.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A jitter buffer that never targets less than 60 ms: for tests of what a
+/// call delivers on a possibly loaded machine, not of its latency.
+pub fn sturdy_jitter() -> JitterConfig {
+    JitterConfig {
+        initial_ms: 60,
+        min_ms: 60,
+        lossy_min_ms: 60,
+        ..JitterConfig::default()
+    }
+}
 
 /// The real server with its voice port, on loopback ports chosen by the OS.
 pub fn server() -> RunningServer {
