@@ -21,6 +21,45 @@
 //! - [`message`]: voice messages: record (at most [`message::MAX_MESSAGE_SECS`]
 //!   seconds), send through the file transfer, play.
 //! - [`error`]: error enums per area.
+//!
+//! Joining a call (the chat client joins; the engine does the audio):
+//!
+//! ```no_run
+//! use chatcore::protocol::{ClientMessage, ServerMessage};
+//! use chatcore::{Client, Event};
+//! use chatvoice::audio::cpal_backend::{CpalInput, CpalOutput};
+//! use chatvoice::audio::devices;
+//! use chatvoice::{Call, CallEvent, CallOptions, VoiceMode};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let probe = devices::probe(); // disable the call button with probe.capture's reason
+//! let client = Client::connect("127.0.0.1:6789", "alice")?;
+//! client.send(&ClientMessage::VoiceJoin)?;
+//! let joined = loop {
+//!     if let Event::Message(ServerMessage::VoiceJoined(j)) = client.recv()? {
+//!         break j;
+//!     }
+//! };
+//! let call = Call::start(
+//!     &joined,
+//!     "127.0.0.1".parse()?, // the chat server's IP
+//!     Box::new(CpalInput::default()),
+//!     Box::new(CpalOutput::default()),
+//!     CallOptions::default(), // VAD; PushToTalk via set_mode
+//! )?;
+//! call.set_mode(VoiceMode::PushToTalk);
+//! call.set_ptt(true);
+//! while let Ok(ev) = call.events().recv() {
+//!     if let CallEvent::Speaking { session, active } = ev {
+//!         println!("{session} speaking: {active}");
+//!     }
+//! }
+//! let stats = call.stop();
+//! client.send(&ClientMessage::VoiceLeave)?;
+//! # let _ = (probe, stats);
+//! # Ok(())
+//! # }
+//! ```
 #![deny(missing_docs)]
 
 pub mod audio;
