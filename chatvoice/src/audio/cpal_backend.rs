@@ -139,6 +139,21 @@ where
     )
 }
 
+/// The device's default configuration with a 10 ms buffer when the device
+/// allows one: some hosts (PulseAudio) otherwise default to buffers of a
+/// second or more, which would be the call's latency.
+fn low_latency(supported: &cpal::SupportedStreamConfig) -> StreamConfig {
+    let mut config = supported.config();
+    let want = supported.sample_rate() / 100;
+    if let cpal::SupportedBufferSize::Range { min, max } = *supported.buffer_size()
+        && min <= want
+        && want <= max
+    {
+        config.buffer_size = cpal::BufferSize::Fixed(want);
+    }
+    config
+}
+
 fn unsupported(direction: Direction, e: impl std::fmt::Display) -> AudioError {
     AudioError::Unsupported {
         direction,
@@ -160,20 +175,25 @@ impl AudioInput for CpalInput {
         let supported = default_config(&device, dir)?;
         let rate = supported.sample_rate();
         let channels = usize::from(supported.channels().max(1));
-        let config = supported.config();
         let (raw_tx, raw_rx) = mpsc::sync_channel::<Vec<f32>>(256);
-        let stream = match supported.sample_format() {
-            SampleFormat::F32 => build_input::<f32>(&device, config, raw_tx),
-            SampleFormat::I16 => build_input::<i16>(&device, config, raw_tx),
-            SampleFormat::I32 => build_input::<i32>(&device, config, raw_tx),
-            SampleFormat::U16 => build_input::<u16>(&device, config, raw_tx),
-            SampleFormat::U8 => build_input::<u8>(&device, config, raw_tx),
-            other => return Err(unsupported(dir, format!("sample format {other}"))),
-        }
-        .map_err(|e| AudioError::NoDevice {
-            direction: dir,
-            reason: format!("the capture stream could not be opened: {e}"),
-        })?;
+        let build = |config: StreamConfig| match supported.sample_format() {
+            SampleFormat::F32 => build_input::<f32>(&device, config, raw_tx.clone()),
+            SampleFormat::I16 => build_input::<i16>(&device, config, raw_tx.clone()),
+            SampleFormat::I32 => build_input::<i32>(&device, config, raw_tx.clone()),
+            SampleFormat::U16 => build_input::<u16>(&device, config, raw_tx.clone()),
+            SampleFormat::U8 => build_input::<u8>(&device, config, raw_tx.clone()),
+            other => Err(cpal::Error::with_message(
+                cpal::ErrorKind::UnsupportedConfig,
+                format!("sample format {other}"),
+            )),
+        };
+        // A 10 ms buffer first; the device's default if it refuses that.
+        let stream = build(low_latency(&supported))
+            .or_else(|_| build(supported.config()))
+            .map_err(|e| AudioError::NoDevice {
+                direction: dir,
+                reason: format!("the capture stream could not be opened: {e}"),
+            })?;
         stream.play().map_err(|e| unsupported(dir, e))?;
         let (tx, rx) = mpsc::sync_channel::<Vec<i16>>(50);
         let stop = Arc::new(AtomicBool::new(false));
@@ -220,21 +240,32 @@ impl AudioOutput for CpalOutput {
         let supported = default_config(&device, dir)?;
         let rate = supported.sample_rate();
         let channels = usize::from(supported.channels().max(1));
-        let config = supported.config();
-        let (dev_tx, dev_rx) = mpsc::sync_channel::<Vec<f32>>(16);
         let consumed = Arc::new(AtomicU64::new(0));
-        let stream = match supported.sample_format() {
-            SampleFormat::F32 => build_output::<f32>(&device, config, dev_rx, consumed.clone()),
-            SampleFormat::I16 => build_output::<i16>(&device, config, dev_rx, consumed.clone()),
-            SampleFormat::I32 => build_output::<i32>(&device, config, dev_rx, consumed.clone()),
-            SampleFormat::U16 => build_output::<u16>(&device, config, dev_rx, consumed.clone()),
-            SampleFormat::U8 => build_output::<u8>(&device, config, dev_rx, consumed.clone()),
-            other => return Err(unsupported(dir, format!("sample format {other}"))),
-        }
-        .map_err(|e| AudioError::NoDevice {
-            direction: dir,
-            reason: format!("the playback stream could not be opened: {e}"),
-        })?;
+        let build = |config: StreamConfig| {
+            // The receiver moves into the callback, so each attempt gets its
+            // own channel.
+            let (tx, rx) = mpsc::sync_channel::<Vec<f32>>(16);
+            let c = consumed.clone();
+            match supported.sample_format() {
+                SampleFormat::F32 => build_output::<f32>(&device, config, rx, c),
+                SampleFormat::I16 => build_output::<i16>(&device, config, rx, c),
+                SampleFormat::I32 => build_output::<i32>(&device, config, rx, c),
+                SampleFormat::U16 => build_output::<u16>(&device, config, rx, c),
+                SampleFormat::U8 => build_output::<u8>(&device, config, rx, c),
+                other => Err(cpal::Error::with_message(
+                    cpal::ErrorKind::UnsupportedConfig,
+                    format!("sample format {other}"),
+                )),
+            }
+            .map(|stream| (stream, tx))
+        };
+        // A 10 ms buffer first; the device's default if it refuses that.
+        let (stream, dev_tx) = build(low_latency(&supported))
+            .or_else(|_| build(supported.config()))
+            .map_err(|e| AudioError::NoDevice {
+                direction: dir,
+                reason: format!("the playback stream could not be opened: {e}"),
+            })?;
         stream.play().map_err(|e| unsupported(dir, e))?;
         let (demand_tx, demand_rx) = mpsc::channel();
         let (frames_tx, frames_rx) = mpsc::channel::<Vec<i16>>();
@@ -246,8 +277,10 @@ impl AudioOutput for CpalOutput {
                 let mut rs = Resampler::new(SAMPLE_RATE, rate);
                 // Device frames handed to the callback so far.
                 let mut produced = 0u64;
-                // Keep one 20 ms frame plus 10 ms queued ahead of the device.
-                let low_water = u64::from(rate) * 30 / 1000;
+                // Ask for the next frame when less than 15 ms is queued
+                // ahead of the device: 15–35 ms queued, enough for the 10 ms
+                // device period and a late engine wake-up, little latency.
+                let low_water = u64::from(rate) * 15 / 1000;
                 while !flag.load(Ordering::Relaxed) {
                     let queued = produced.saturating_sub(consumed.load(Ordering::Relaxed));
                     if queued >= low_water {
