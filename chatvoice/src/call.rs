@@ -436,7 +436,9 @@ struct Speaker {
     decoded: u64,
     /// Whether we told the GUI it is speaking.
     active: bool,
-    /// Quiet frames in a row (for the speaking indicator's hangover).
+    /// Quiet frames in a row (for the speaking indicator's hangover, and
+    /// to forget a speaker gone for a minute: members who leave and come
+    /// back get new sessions, so old entries would pile up).
     quiet: u32,
 }
 
@@ -488,6 +490,9 @@ struct Playing {
 const SPEAKING_HANGOVER: u32 = 10;
 /// A decoded frame louder than this counts as speech for the indicator.
 const SPEAKING_DBFS: f32 = -45.0;
+/// Frames without sound after which a speaker's decoder and buffer are
+/// dropped (60 s); a new packet from it starts afresh.
+const FORGET_AFTER_FRAMES: u32 = 3000;
 /// A frame quieter than this may be skipped to reduce the delay.
 const SKIP_DBFS: f32 = -40.0;
 
@@ -606,6 +611,8 @@ impl Playing {
                 frames.push(f);
             }
         }
+        self.speakers
+            .retain(|_, sp| sp.quiet < FORGET_AFTER_FRAMES || !sp.jb.is_empty());
         let refs: Vec<&[i16]> = frames.iter().map(Vec::as_slice).collect();
         mixer::mix(&refs)
     }
