@@ -1,7 +1,7 @@
 //! The call engine.
 //!
-//! [`Call::start`] binds the voice path ([`VoiceLink`]: UDP, else TCP),
-//! opens the input and output, and runs two threads:
+//! [`Call::start`] opens the input and output, binds the voice path
+//! ([`VoiceLink`]: UDP, else TCP), and runs two threads:
 //!
 //! - **capture**: takes 20 ms frames from the [`AudioInput`], decides with
 //!   the [`Gate`] (mute, push-to-talk or VAD) whether to send, encodes with
