@@ -1,0 +1,238 @@
+//! The client driven like a user would, headless (`iced_test`'s simulator,
+//! software renderer), against a real `chatcore` server on loopback: type a
+//! name, click Log in, type a message, press Send, see it in the list.
+//!
+//! The network worker is the real one: its stream (what the iced
+//! subscription would run) is pumped here and fed to `App::update`.
+
+use std::net::SocketAddr;
+use std::sync::mpsc::{Receiver, channel};
+use std::thread;
+use std::time::Duration;
+
+use chatclient_iced::app::Screen;
+use chatclient_iced::net::{self, Event};
+use chatclient_iced::screen::{login, room};
+use chatclient_iced::{App, Config, Message};
+use chatcore::{RunningServer, Server};
+use iced::futures::StreamExt;
+use iced::futures::executor::block_on;
+use iced::keyboard::key::Named;
+use iced_test::{selector, simulator};
+
+/// Generous bound on waiting for one event, so a broken build fails
+/// instead of hanging; never a measure of speed.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn server() -> RunningServer {
+    Server::builder()
+        .listen("127.0.0.1:0".parse().expect("loopback address"))
+        .voice_listen(None)
+        .build()
+        .expect("server builds")
+        .spawn()
+        .expect("server starts")
+}
+
+fn config(addr: SocketAddr) -> Config {
+    Config {
+        server: addr.to_string(),
+        name: None,
+        downloads: std::env::temp_dir().join("chatclient-iced-test-downloads"),
+    }
+}
+
+/// Starts the worker the app's subscription asks for and returns its
+/// events on a channel.
+fn start_worker(app: &App) -> Receiver<Event> {
+    let params = app
+        .connection()
+        .expect("the app asked for a connection")
+        .clone();
+    let mut stream = net::connect(&params);
+    let (tx, rx) = channel();
+    thread::spawn(move || {
+        while let Some(event) = block_on(stream.next()) {
+            if tx.send(event).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Feeds worker events to the app until `done` holds.
+fn pump_until(app: &mut App, events: &Receiver<Event>, done: impl Fn(&App) -> bool) {
+    while !done(app) {
+        let event = events
+            .recv_timeout(PATIENCE)
+            .expect("the network worker went quiet");
+        let _ = app.update(Message::Net(event));
+    }
+}
+
+fn room_of(app: &App) -> Option<&room::State> {
+    match app.screen() {
+        Screen::Room(r) => Some(r),
+        Screen::Login(_) => None,
+    }
+}
+
+fn has_chat(app: &App, text: &str) -> bool {
+    room_of(app).is_some_and(|r| {
+        r.entries()
+            .iter()
+            .any(|e| matches!(e, room::Entry::Chat(c) if c.text == text))
+    })
+}
+
+/// Runs the simulator over the current view and applies what it produced.
+fn interact(app: &mut App, f: impl FnOnce(&mut iced_test::Simulator<'_, Message>)) {
+    let messages: Vec<Message> = {
+        let mut ui = simulator(app.view());
+        f(&mut ui);
+        ui.into_messages().collect()
+    };
+    for m in messages {
+        let _ = app.update(m);
+    }
+}
+
+fn log_in(app: &mut App, name: &str) -> Receiver<Event> {
+    interact(app, |ui| {
+        ui.click(selector::id(login::NAME_INPUT))
+            .expect("name field");
+        let _ = ui.typewrite(name);
+        ui.click("Log in").expect("Log in button");
+    });
+    let events = start_worker(app);
+    pump_until(app, &events, |a| room_of(a).is_some());
+    events
+}
+
+#[test]
+fn typing_a_name_and_a_message_shows_the_message_in_the_list() {
+    let server = server();
+    let (mut app, _) = App::new(config(server.local_addr()));
+    let events = log_in(&mut app, "alice");
+    assert_eq!(room_of(&app).map(room::State::name), Some("alice"));
+
+    interact(&mut app, |ui| {
+        ui.click(selector::id(room::COMPOSER)).expect("composer");
+        let _ = ui.typewrite("hello from the simulator");
+    });
+    // The view is rebuilt after typing, as iced does between frames: the
+    // Send button is enabled once there is text.
+    interact(&mut app, |ui| {
+        ui.click("Send").expect("Send button");
+    });
+    pump_until(&mut app, &events, |a| {
+        has_chat(a, "hello from the simulator")
+    });
+
+    let mut ui = simulator(app.view());
+    assert!(
+        ui.find("hello from the simulator").is_ok(),
+        "the sent message is drawn in the list"
+    );
+    assert!(ui.find("alice").is_ok(), "our name is in the user list");
+    assert!(ui.find("1 online").is_ok());
+    drop(ui);
+    server.stop().expect("server stops");
+}
+
+#[test]
+fn enter_in_the_composer_sends_and_a_taken_name_is_shown_as_assigned() {
+    let server = server();
+    let (mut first, _) = App::new(config(server.local_addr()));
+    let _first_events = log_in(&mut first, "bob");
+    let (mut app, _) = App::new(config(server.local_addr()));
+    let events = log_in(&mut app, "bob");
+    assert_eq!(room_of(&app).map(room::State::name), Some("bob(1)"));
+    assert_eq!(app.title(), "Chat room — bob(1)");
+
+    interact(&mut app, |ui| {
+        ui.click(selector::id(room::COMPOSER)).expect("composer");
+        let _ = ui.typewrite("sent with enter");
+        let _ = ui.tap_key(Named::Enter);
+    });
+    pump_until(&mut app, &events, |a| has_chat(a, "sent with enter"));
+    let mut ui = simulator(app.view());
+    assert!(ui.find("sent with enter").is_ok());
+    assert!(ui.find("2 online").is_ok());
+    drop(ui);
+    server.stop().expect("server stops");
+}
+
+#[test]
+fn an_empty_name_prompts_inline_and_a_refused_connection_is_explained() {
+    // A port nobody listens on: bind one, note it, close it.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let (mut app, _) = App::new(config(free));
+    interact(&mut app, |ui| {
+        ui.click("Log in").expect("Log in button");
+    });
+    assert!(app.connection().is_none(), "no connection without a name");
+    let mut ui = simulator(app.view());
+    assert!(ui.find(login::EMPTY_NAME_PROMPT).is_ok());
+    drop(ui);
+
+    interact(&mut app, |ui| {
+        ui.click(selector::id(login::NAME_INPUT))
+            .expect("name field");
+        let _ = ui.typewrite("carol");
+        let _ = ui.tap_key(Named::Enter);
+    });
+    let events = start_worker(&app);
+    pump_until(&mut app, &events, |a| a.connection().is_none());
+    let Screen::Login(form) = app.screen() else {
+        panic!("still on the login screen after a refused connection");
+    };
+    assert!(
+        form.error
+            .as_deref()
+            .is_some_and(|e| e.contains("Connection refused")),
+        "got {:?}",
+        form.error
+    );
+}
+
+#[test]
+fn the_server_going_away_is_reported_and_the_client_logs_in_again_keeping_history() {
+    let server = server();
+    let addr = server.local_addr();
+    let (mut app, _) = App::new(config(addr));
+    let events = log_in(&mut app, "dave");
+    interact(&mut app, |ui| {
+        ui.click(selector::id(room::COMPOSER)).expect("composer");
+        let _ = ui.typewrite("before the restart");
+        let _ = ui.tap_key(Named::Enter);
+    });
+    pump_until(&mut app, &events, |a| has_chat(a, "before the restart"));
+
+    server.stop().expect("server stops");
+    pump_until(&mut app, &events, |a| {
+        room_of(a).is_some_and(|r| !matches!(r.link(), room::Link::Online))
+    });
+    let again = Server::builder()
+        .listen(addr)
+        .voice_listen(None)
+        .build()
+        .expect("server binds the same port again")
+        .spawn()
+        .expect("server starts");
+    pump_until(&mut app, &events, |a| {
+        room_of(a).is_some_and(|r| matches!(r.link(), room::Link::Online))
+    });
+    let r = room_of(&app).expect("in the room");
+    assert_eq!(r.name(), "dave", "logged in again with the same name");
+    assert!(has_chat(&app, "before the restart"), "history kept");
+    assert!(
+        r.entries()
+            .iter()
+            .any(|e| matches!(e, room::Entry::System(t) if t.starts_with("Reconnected")))
+    );
+    again.stop().expect("server stops");
+}
