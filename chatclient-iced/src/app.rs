@@ -209,3 +209,79 @@ impl App {
         theme::theme()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_on_the_command_line_skips_the_form_and_connects() {
+        let (app, _) = App::new(Config {
+            server: "127.0.0.1:16789".into(),
+            name: Some("alice".into()),
+            downloads: "dl".into(),
+        });
+        let params = app.connection().expect("connecting straight away");
+        assert_eq!(params.addr, "127.0.0.1:16789");
+        assert_eq!(params.name, "alice");
+    }
+
+    #[test]
+    fn without_a_name_the_form_waits_and_submit_connects() {
+        let (mut app, _) = App::new(Config::default());
+        assert!(app.connection().is_none());
+        let _ = app.update(Message::Login(login::Message::NameChanged("bob".into())));
+        let _ = app.update(Message::Login(login::Message::Submit));
+        assert_eq!(app.connection().map(|p| p.name.as_str()), Some("bob"));
+        assert_eq!(
+            app.connection().map(|p| p.addr.as_str()),
+            Some(login::DEFAULT_SERVER)
+        );
+    }
+
+    #[test]
+    fn a_failed_login_stops_the_worker_and_a_retry_starts_a_new_one() {
+        let (mut app, _) = App::new(Config::default());
+        let _ = app.update(Message::Login(login::Message::NameChanged("bob".into())));
+        let _ = app.update(Message::Login(login::Message::Submit));
+        let first = app.connection().cloned();
+        let _ = app.update(Message::Net(Event::LoginFailed(
+            "Connection refused".into(),
+        )));
+        assert!(app.connection().is_none());
+        let _ = app.update(Message::Login(login::Message::Submit));
+        let second = app.connection().cloned();
+        assert!(
+            second.is_some() && second != first,
+            "a fresh worker identity"
+        );
+    }
+
+    #[test]
+    fn commands_from_the_room_go_to_the_worker() {
+        let (mut app, _) = App::new(Config::default());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let _ = app.update(Message::Net(Event::Ready(Handle::from_sender(tx))));
+        let welcome = chatcore::protocol::Welcome {
+            version: 1,
+            name: "alice".into(),
+            session: 1,
+            users: vec![],
+            history: vec![],
+            heartbeat_ms: 10_000,
+            max_frame: 1 << 20,
+            max_text: 4096,
+        };
+        let _ = app.update(Message::Net(Event::LoggedIn(Box::new(welcome))));
+        assert_eq!(app.title(), "Chat room — alice");
+        let _ = app.update(Message::Room(room::Message::InputChanged("hi".into())));
+        let _ = app.update(Message::Room(room::Message::Send));
+        assert_eq!(
+            rx.try_recv().ok(),
+            Some(net::Command::Chat {
+                text: "hi".into(),
+                reference: 1
+            })
+        );
+    }
+}
