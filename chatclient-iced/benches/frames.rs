@@ -17,10 +17,13 @@
 use std::time::{Duration, Instant};
 
 use chatclient_iced::net::Event;
+use chatclient_iced::screen::room;
 use chatclient_iced::{App, Config, Message};
 use chatcore::protocol::{Chat, ServerMessage, UserInfo, Welcome};
 use iced::Size;
 use iced_test::core::renderer::{Headless, Style};
+use iced_test::core::widget::operation::scrollable::RelativeOffset;
+use iced_test::core::widget::{self, operation::scrollable};
 use iced_test::core::{Color, Event as UiEvent, Font, Pixels, clipboard, mouse, time, window};
 use iced_test::renderer::Renderer;
 use iced_test::runtime::user_interface::{Cache, UserInterface};
@@ -94,9 +97,12 @@ fn main() {
     );
 
     let size = Size::new(1100.0, 720.0);
-    let mut renderer =
-        iced::futures::executor::block_on(Renderer::new(Font::DEFAULT, Pixels(16.0), None))
-            .expect("a software renderer");
+    let mut renderer = iced::futures::executor::block_on(<Renderer as Headless>::new(
+        Font::DEFAULT,
+        Pixels(16.0),
+        None,
+    ))
+    .expect("a software renderer");
     let theme = app.theme();
     let style = Style {
         text_color: Color::BLACK,
@@ -117,6 +123,20 @@ fn main() {
         let mut ui =
             UserInterface::build(app.view(), size, std::mem::take(&mut cache), &mut renderer);
         let t2 = Instant::now();
+        if n == 0 {
+            // What the app's `snap_to_end` task does: from then on the list
+            // stays at the bottom, where the newest messages are drawn.
+            ui.operate(
+                &renderer,
+                &mut scrollable::snap_to(
+                    widget::Id::new(room::LIST),
+                    RelativeOffset {
+                        x: None,
+                        y: Some(1.0),
+                    },
+                ),
+            );
+        }
         let mut produced = Vec::new();
         let _ = ui.update(
             &[UiEvent::Window(window::Event::RedrawRequested(

@@ -49,6 +49,10 @@ pub enum Message {
     Room(room::Message),
     /// From the network worker.
     Net(Event),
+    /// The window got the keyboard focus: put the cursor in the text field
+    /// the screen is about (the first focus request can come before the
+    /// window exists, e.g. with `--name`).
+    WindowFocused,
 }
 
 /// The whole client.
@@ -128,6 +132,10 @@ impl App {
                 Screen::Login(_) => Task::none(),
             },
             Message::Net(event) => self.on_net(event),
+            Message::WindowFocused => match &self.screen {
+                Screen::Login(_) => operation::focus(login::NAME_INPUT),
+                Screen::Room(room) => room.focus_task().map(Message::Room),
+            },
         };
         self.flush();
         task
@@ -190,10 +198,15 @@ impl App {
 
     /// The network worker, while a login is wanted.
     pub fn subscription(&self) -> Subscription<Message> {
-        match &self.connection {
+        let net = match &self.connection {
             Some(params) => Subscription::run_with(params.clone(), net::connect).map(Message::Net),
             None => Subscription::none(),
-        }
+        };
+        let focus = iced::event::listen_with(|event, _status, _window| match event {
+            iced::Event::Window(iced::window::Event::Focused) => Some(Message::WindowFocused),
+            _ => None,
+        });
+        Subscription::batch([net, focus])
     }
 
     /// The window title: who we are, so windows are told apart.

@@ -231,6 +231,16 @@ impl State {
         &self.voice
     }
 
+    /// Focus the text field in use: the path field when open, else the
+    /// composer.
+    pub fn focus_task(&self) -> Task<Message> {
+        if self.path_input.is_some() {
+            operation::focus(PATH_INPUT)
+        } else {
+            operation::focus(COMPOSER)
+        }
+    }
+
     /// The commands queued for the network worker, emptied.
     pub fn take_outbox(&mut self) -> Vec<Command> {
         std::mem::take(&mut self.outbox)
