@@ -31,7 +31,7 @@ use iced_test::runtime::user_interface::{Cache, UserInterface};
 const ME: u64 = 1;
 
 fn chat(id: u64) -> Chat {
-    let (from, session) = if id % 3 == 0 {
+    let (from, session) = if id.is_multiple_of(3) {
         ("alice", ME)
     } else {
         ("bob", 2)
