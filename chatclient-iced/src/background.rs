@@ -49,6 +49,9 @@ pub async fn open_folder(dir: PathBuf) -> Result<(), String> {
         match Command::new(opener).arg(&dir).status() {
             Ok(s) if s.success() => Ok(()),
             Ok(s) => Err(format!("Cannot open {shown}: {opener} exited with {s}")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(format!("Cannot open {shown}: {opener} is not installed."))
+            }
             Err(e) => Err(format!("Cannot open {shown}: {opener}: {e}")),
         }
     })

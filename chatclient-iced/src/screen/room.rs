@@ -358,7 +358,8 @@ impl State {
                 self.voice.reset();
                 if first {
                     self.push(Entry::System(format!(
-                        "Connection lost ({reason}). Reconnecting…"
+                        "Connection lost ({}). Reconnecting…",
+                        reason.trim_end_matches('.')
                     )))
                 } else {
                     false
@@ -383,8 +384,11 @@ impl State {
                 for change in changes {
                     let line = match change {
                         Change::Joined(u) => format!("{} joined", u.name),
+                        Change::Left(u, LeaveReason::Shutdown) if u.session == self.session => {
+                            "The server is shutting down.".to_owned()
+                        }
                         Change::Left(u, reason) if u.session == self.session => {
-                            format!("You were removed from the room ({reason})")
+                            format!("You were removed from the room ({reason}).")
                         }
                         Change::Left(u, LeaveReason::Timeout) => format!("{} timed out", u.name),
                         Change::Left(u, LeaveReason::Quit) => format!("{} left", u.name),
@@ -575,7 +579,8 @@ impl State {
                 "●",
                 theme::ERROR,
                 format!(
-                    "Disconnected: {reason}. Retrying in {}…",
+                    "Disconnected: {}. Retrying in {}…",
+                    reason.trim_end_matches('.'),
                     format::seconds(*retry_in)
                 ),
             ),
@@ -704,7 +709,12 @@ impl State {
     }
 
     fn sidebar(&self) -> Element<'_, Message> {
-        let users = widgets::user_list::view(&self.users, self.session, &self.voice);
+        let users = widgets::user_list::view(
+            &self.users,
+            self.session,
+            &self.voice,
+            self.link == Link::Online,
+        );
         let voice = self.voice.view().map(Message::Voice);
         container(column![users, iced::widget::rule::horizontal(1), voice].spacing(14))
             .padding(14)

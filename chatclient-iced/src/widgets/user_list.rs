@@ -9,8 +9,14 @@ use crate::screen::room::Message;
 use crate::screen::room::voice::Voice;
 use crate::theme;
 
-/// The list for `users` (sorted), with `me` marked.
-pub fn view<'a>(users: &'a [UserInfo], me: u64, voice: &Voice) -> Element<'a, Message> {
+/// The list for `users` (sorted), with `me` marked. While `online` is
+/// false the list is the last one known, and the header says so.
+pub fn view<'a>(
+    users: &'a [UserInfo],
+    me: u64,
+    voice: &Voice,
+    online: bool,
+) -> Element<'a, Message> {
     let mut list = Column::new().spacing(6).width(Fill);
     for u in users {
         let mut line = row![text(u.name.as_str()).size(14)]
@@ -29,11 +35,15 @@ pub fn view<'a>(users: &'a [UserInfo], me: u64, voice: &Voice) -> Element<'a, Me
         }
         list = list.push(line);
     }
-    column![
-        text(format!("{} online", users.len())).size(16),
-        scrollable(list).height(Fill),
-    ]
-    .spacing(10)
-    .height(Fill)
-    .into()
+    let header = if online {
+        text(format!("{} online", users.len())).size(16)
+    } else {
+        text("Offline: last known list")
+            .size(16)
+            .color(theme::MUTED)
+    };
+    column![header, scrollable(list).height(Fill),]
+        .spacing(10)
+        .height(Fill)
+        .into()
 }
