@@ -164,7 +164,12 @@ impl App {
             Event::LoggedIn(welcome) => match &mut self.screen {
                 Screen::Login(login) => {
                     let server = login.server.trim().to_owned();
-                    let room = room::State::new(&welcome, &server, self.config.downloads.clone());
+                    let room = room::State::new(
+                        &welcome,
+                        &login.name,
+                        &server,
+                        self.config.downloads.clone(),
+                    );
                     self.screen = Screen::Room(Box::new(room));
                     Task::batch([
                         operation::focus(room::COMPOSER),

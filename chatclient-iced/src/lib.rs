@@ -14,6 +14,8 @@
 //! - [`format`]: local clock times and human sizes.
 //! - [`theme`]: colours and shared styles.
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod background;
 pub mod format;

@@ -164,8 +164,9 @@ pub enum Message {
 }
 
 impl State {
-    /// The room after the first login.
-    pub fn new(welcome: &Welcome, server: &str, downloads: PathBuf) -> Self {
+    /// The room after the first login; `requested` is the name asked for
+    /// (the server may have given `alice(1)` instead).
+    pub fn new(welcome: &Welcome, requested: &str, server: &str, downloads: PathBuf) -> Self {
         let mut state = Self {
             server: server.to_owned(),
             name: welcome.name.clone(),
@@ -186,7 +187,16 @@ impl State {
             outbox: Vec::new(),
         };
         state.sort_users();
-        state.push(Entry::System(format!("You joined as {}.", welcome.name)));
+        let joined = if requested.trim() == welcome.name || requested.trim().is_empty() {
+            format!("You joined as {}.", welcome.name)
+        } else {
+            format!(
+                "You joined as {} ({} was taken).",
+                welcome.name,
+                requested.trim()
+            )
+        };
+        state.push(Entry::System(joined));
         state.merge_history(&welcome.history);
         state
     }
@@ -406,6 +416,7 @@ impl State {
                 self.files.withdrawn(c.transfer, &c.reason);
             }
             ServerMessage::VoiceState(v) => self.voice.apply_state(v, self.session),
+            ServerMessage::VoiceJoined(j) => self.voice.joined(j),
             ServerMessage::Error(e) => {
                 if matches!(e.code, ErrorCode::VoiceUnavailable) {
                     self.voice.refused(&e.message);

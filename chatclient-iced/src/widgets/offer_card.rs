@@ -7,7 +7,10 @@ use iced::{Center, Element, Fill};
 
 use crate::format;
 use crate::screen::room::Message;
+use chatcore::client::FileKind;
+
 use crate::screen::room::files::{Card, Direction, FileState};
+use crate::screen::room::voice;
 use crate::theme;
 use crate::widgets::progress;
 
@@ -17,9 +20,11 @@ pub fn view(card: &Card) -> Element<'_, Message> {
         .size
         .map(format::human_size)
         .unwrap_or_else(|| "size pending".to_owned());
+    let voice = card.kind == FileKind::Voice;
+    let what = if voice { "a voice message" } else { "a file" };
     let who = match &card.direction {
-        Direction::Incoming { from } => format!("{from} offers a file"),
-        Direction::Outgoing => "You offer a file".to_owned(),
+        Direction::Incoming { from } => format!("{from} sends {what}"),
+        Direction::Outgoing => format!("You send {what}"),
     };
     let title = row![
         text(card.name.as_str()).size(15),
@@ -90,7 +95,15 @@ pub fn view(card: &Card) -> Element<'_, Message> {
         actions = actions
             .push(button(text("Open folder").size(14)).on_press(Message::OpenFolder(card.id)));
     }
+    if voice {
+        // Playback arrives with the voice engine; the button says why it
+        // cannot play yet.
+        actions = actions.push(button(text("▶ Play").size(14)).style(theme::quiet_button));
+    }
     col = col.push(actions);
+    if voice {
+        col = col.push(small(voice::NO_ENGINE.to_owned(), theme::MUTED));
+    }
     if let Some(note) = &card.note {
         col = col.push(small(note.clone(), theme::ERROR));
     }

@@ -28,6 +28,8 @@ pub fn view<'a>(
         if let Some(m) = voice.member(u.session) {
             let (mark, color) = if m.muted {
                 ("♪ muted", theme::MUTED)
+            } else if voice.speaking.contains(&u.session) {
+                ("♪ speaking", theme::META)
             } else {
                 ("♪ in call", theme::OK)
             };

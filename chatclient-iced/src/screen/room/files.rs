@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use chatcore::client::{FileOffered, TransferEvent};
+use chatcore::client::{FileKind, FileOffered, TransferEvent};
 
 /// The UI's id for a card.
 pub type CardId = u64;
@@ -79,6 +79,8 @@ pub struct Card {
     pub name: String,
     /// Size in bytes, once known (ours: after the server took the offer).
     pub size: Option<u64>,
+    /// A plain file or a voice message (which gets a Play button).
+    pub kind: FileKind,
     /// The server's transfer id, once known.
     pub transfer: Option<u64>,
     /// Where it stands.
@@ -161,6 +163,7 @@ impl Files {
             direction: Direction::Outgoing,
             name,
             size: None,
+            kind: FileKind::File,
             transfer: None,
             state: FileState::Preparing,
             note: None,
@@ -176,6 +179,7 @@ impl Files {
             },
             name: offer.name.clone(),
             size: Some(offer.size),
+            kind: offer.kind,
             transfer: Some(offer.transfer),
             state: FileState::Available,
             note: None,
@@ -265,6 +269,7 @@ impl Files {
                             direction: Direction::Outgoing,
                             name: name.clone(),
                             size: None,
+                            kind: FileKind::File,
                             transfer: None,
                             state: FileState::Preparing,
                             note: None,
@@ -317,6 +322,7 @@ impl Files {
                             direction: Direction::Outgoing,
                             name: name.clone(),
                             size: None,
+                            kind: FileKind::File,
                             transfer: None,
                             state: FileState::Preparing,
                             note: None,

@@ -48,7 +48,12 @@ fn chat(id: u64, from: &str, session: u64, text: &str) -> Chat {
 }
 
 fn room() -> State {
-    State::new(&welcome("alice", vec![]), "127.0.0.1:6789", "dl".into())
+    State::new(
+        &welcome("alice", vec![]),
+        "alice",
+        "127.0.0.1:6789",
+        "dl".into(),
+    )
 }
 
 fn chats(s: &State) -> Vec<(String, bool)> {
@@ -118,13 +123,21 @@ fn our_own_messages_are_marked_and_others_are_not() {
 }
 
 #[test]
-fn history_from_the_welcome_is_shown_after_login() {
+fn history_and_the_assigned_name_are_shown_after_login() {
     let s = State::new(
-        &welcome("alice", vec![chat(1, "bob", 20, "earlier")]),
+        &welcome("alice(1)", vec![chat(1, "bob", 20, "earlier")]),
+        "alice",
         "x",
         "dl".into(),
     );
     assert_eq!(chats(&s), vec![("earlier".into(), false)]);
+    assert_eq!(
+        s.entries().first(),
+        Some(&Entry::System(
+            "You joined as alice(1) (alice was taken).".into()
+        )),
+        "the assigned name is shown"
+    );
 }
 
 #[test]

@@ -7,7 +7,9 @@
 //! [`Engine::Ready`] is where it will plug in.
 
 use chatcore::protocol::ClientMessage;
-use chatcore::protocol::voice::{CallMember, VoiceMute, VoiceState};
+use std::collections::HashSet;
+
+use chatcore::protocol::voice::{CallMember, VoiceJoined, VoiceMute, VoiceState};
 use iced::widget::{button, column, row, text};
 use iced::{Element, Fill};
 
@@ -38,6 +40,12 @@ pub struct Voice {
     pub muted: bool,
     /// The last refusal or problem, shown under the controls.
     pub note: Option<String>,
+    /// What the server answered our `voice_join` with (session, token,
+    /// port): what the engine needs to open the voice path.
+    pub path: Option<VoiceJoined>,
+    /// Sessions heard speaking right now; the engine fills it, the user
+    /// list marks them.
+    pub speaking: HashSet<u64>,
 }
 
 impl Default for Voice {
@@ -48,6 +56,8 @@ impl Default for Voice {
             joined: false,
             muted: false,
             note: None,
+            path: None,
+            speaking: HashSet::new(),
         }
     }
 }
@@ -76,6 +86,13 @@ impl Voice {
         }
     }
 
+    /// The server let us into the call (`voice_joined`).
+    pub fn joined(&mut self, joined: &VoiceJoined) {
+        self.joined = true;
+        self.note = None;
+        self.path = Some(joined.clone());
+    }
+
     /// The server refused a voice request (e.g. `voice_unavailable`).
     pub fn refused(&mut self, message: &str) {
         self.joined = false;
@@ -87,6 +104,8 @@ impl Voice {
         self.members.clear();
         self.joined = false;
         self.muted = false;
+        self.path = None;
+        self.speaking.clear();
     }
 
     /// The call member with this session, if in the call.
