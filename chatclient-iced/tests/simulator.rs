@@ -236,3 +236,76 @@ fn the_server_going_away_is_reported_and_the_client_logs_in_again_keeping_histor
     );
     again.stop().expect("server stops");
 }
+
+/// The card states of a room's file entries.
+fn file_states(app: &App) -> Vec<room::files::FileState> {
+    room_of(app)
+        .map(|r| {
+            r.entries()
+                .iter()
+                .filter_map(|e| match e {
+                    room::Entry::File(id) => r.files().get(*id).map(|c| c.state.clone()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_file_offered_through_the_path_field_is_accepted_and_saved_by_another_client() {
+    use room::files::FileState;
+
+    let scratch =
+        std::env::temp_dir().join(format!("chatclient-iced-files-{}", std::process::id()));
+    let downloads = scratch.join("downloads");
+    std::fs::create_dir_all(&scratch).expect("scratch directory");
+    let source = scratch.join("notes.txt");
+    let content: Vec<u8> = (0..300_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    std::fs::write(&source, &content).expect("write the file to send");
+
+    let server = server();
+    let (mut alice, _) = App::new(Config {
+        downloads: downloads.clone(),
+        ..config(server.local_addr())
+    });
+    let alice_events = log_in(&mut alice, "alice");
+    let (mut bob, _) = App::new(config(server.local_addr()));
+    let bob_events = log_in(&mut bob, "bob");
+
+    // Bob: "Send file…" found no dialog (as under Xvfb), so he types a path.
+    let _ = bob.update(Message::Room(room::Message::Picked(None)));
+    interact(&mut bob, |ui| {
+        ui.click(selector::id(room::PATH_INPUT))
+            .expect("path field");
+        let _ = ui.typewrite(&source.display().to_string());
+        let _ = ui.tap_key(Named::Enter);
+    });
+    pump_until(&mut bob, &bob_events, |b| {
+        file_states(b) == [FileState::Offered]
+    });
+
+    // Alice sees the offer with name, size and sender, and accepts it.
+    pump_until(&mut alice, &alice_events, |a| {
+        file_states(a) == [FileState::Available]
+    });
+    interact(&mut alice, |ui| {
+        assert!(ui.find("notes.txt").is_ok());
+        assert!(ui.find("1.2 MB").is_ok());
+        assert!(ui.find("bob sends a file").is_ok());
+        ui.click("Accept").expect("Accept button");
+    });
+    pump_until(&mut alice, &alice_events, |a| {
+        matches!(file_states(a).as_slice(), [FileState::Saved(_)])
+    });
+    let states = file_states(&alice);
+    let [FileState::Saved(path)] = states.as_slice() else {
+        panic!("not saved");
+    };
+    assert_eq!(std::fs::read(path).expect("read the saved file"), content);
+    let mut ui = simulator(alice.view());
+    assert!(ui.find("Open folder").is_ok());
+    drop(ui);
+    server.stop().expect("server stops");
+    let _ = std::fs::remove_dir_all(&scratch);
+}
