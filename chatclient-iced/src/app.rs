@@ -2,10 +2,12 @@
 //! the routing of messages between them.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use iced::widget::operation;
 use iced::{Element, Subscription, Task, Theme};
 
+use crate::frame_log::FrameLog;
 use crate::net::{self, Event, Handle, Params};
 use crate::screen::{login, room};
 use crate::theme;
@@ -19,6 +21,8 @@ pub struct Config {
     pub name: Option<String>,
     /// Where accepted files are saved.
     pub downloads: PathBuf,
+    /// Log frame intervals to stderr (`CHATCLIENT_FRAME_LOG=1`).
+    pub frame_log: bool,
 }
 
 impl Default for Config {
@@ -27,6 +31,7 @@ impl Default for Config {
             server: login::DEFAULT_SERVER.to_owned(),
             name: None,
             downloads: PathBuf::from("downloads"),
+            frame_log: false,
         }
     }
 }
@@ -49,6 +54,8 @@ pub enum Message {
     Room(room::Message),
     /// From the network worker.
     Net(Event),
+    /// A frame is being drawn (only while measuring frame intervals).
+    Frame(Instant),
     /// The window got the keyboard focus: put the cursor in the text field
     /// the screen is about (the first focus request can come before the
     /// window exists, e.g. with `--name`).
@@ -68,6 +75,8 @@ pub struct App {
     attempts: u64,
     /// The worker's command channel, once it said `Ready`.
     handle: Option<Handle>,
+    /// Frame intervals, when measuring (see [`crate::frame_log`]).
+    frames: Option<FrameLog>,
 }
 
 impl App {
@@ -84,6 +93,7 @@ impl App {
             connection: None,
             attempts: 0,
             handle: None,
+            frames: config.frame_log.then(FrameLog::default),
         };
         if let Some(name) = config.name {
             login.name = name;
@@ -132,6 +142,16 @@ impl App {
                 Screen::Login(_) => Task::none(),
             },
             Message::Net(event) => self.on_net(event),
+            Message::Frame(at) => {
+                let entries = match &self.screen {
+                    Screen::Room(room) => room.entries().len(),
+                    Screen::Login(_) => 0,
+                };
+                if let Some(frames) = &mut self.frames {
+                    frames.frame(at, entries);
+                }
+                Task::none()
+            }
             Message::WindowFocused => match &self.screen {
                 Screen::Login(_) => operation::focus(login::NAME_INPUT),
                 Screen::Room(room) => room.focus_task().map(Message::Room),
@@ -211,7 +231,12 @@ impl App {
             iced::Event::Window(iced::window::Event::Focused) => Some(Message::WindowFocused),
             _ => None,
         });
-        Subscription::batch([net, focus])
+        let frames = if self.frames.is_some() {
+            iced::window::frames().map(Message::Frame)
+        } else {
+            Subscription::none()
+        };
+        Subscription::batch([net, focus, frames])
     }
 
     /// The window title: who we are, so windows are told apart.
@@ -238,6 +263,7 @@ mod tests {
             server: "127.0.0.1:16789".into(),
             name: Some("alice".into()),
             downloads: "dl".into(),
+            frame_log: false,
         });
         let params = app.connection().expect("connecting straight away");
         assert_eq!(params.addr, "127.0.0.1:16789");

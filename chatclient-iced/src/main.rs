@@ -3,7 +3,8 @@
 //! ```text
 //! chatclient-iced [--server HOST:PORT] [--name NAME] [--downloads DIR]
 //! ```
-//! With `--name` the login screen is skipped.
+//! With `--name` the login screen is skipped. `CHATCLIENT_FRAME_LOG=1`
+//! writes a summary of frame intervals to stderr every 5 s.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +50,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         server: args.server,
         name: args.name,
         downloads: args.downloads,
+        frame_log: std::env::var_os("CHATCLIENT_FRAME_LOG").is_some_and(|v| v == "1"),
     };
     iced::application(move || App::new(config.clone()), App::update, App::view)
         .title(App::title)

@@ -39,6 +39,7 @@ fn config(addr: SocketAddr) -> Config {
         server: addr.to_string(),
         name: None,
         downloads: std::env::temp_dir().join("chatclient-iced-test-downloads"),
+        frame_log: false,
     }
 }
 
