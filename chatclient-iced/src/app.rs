@@ -2,10 +2,11 @@
 //! the routing of messages between them.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use iced::widget::operation;
 use iced::{Element, Subscription, Task, Theme};
+
+use chatcore::protocol::ServerMessage;
 
 use crate::frame_log::FrameLog;
 use crate::net::{self, Event, Handle, Params};
@@ -21,7 +22,7 @@ pub struct Config {
     pub name: Option<String>,
     /// Where accepted files are saved.
     pub downloads: PathBuf,
-    /// Log frame intervals to stderr (`CHATCLIENT_FRAME_LOG=1`).
+    /// Log how far the UI lags behind arriving messages (`CHATCLIENT_FRAME_LOG=1`).
     pub frame_log: bool,
 }
 
@@ -54,8 +55,6 @@ pub enum Message {
     Room(room::Message),
     /// From the network worker.
     Net(Event),
-    /// A frame is being drawn (only while measuring frame intervals).
-    Frame(Instant),
     /// The window got the keyboard focus: put the cursor in the text field
     /// the screen is about (the first focus request can come before the
     /// window exists, e.g. with `--name`).
@@ -75,7 +74,7 @@ pub struct App {
     attempts: u64,
     /// The worker's command channel, once it said `Ready`.
     handle: Option<Handle>,
-    /// Frame intervals, when measuring (see [`crate::frame_log`]).
+    /// Message lags, when measuring (see [`crate::frame_log`]).
     frames: Option<FrameLog>,
 }
 
@@ -141,16 +140,17 @@ impl App {
                 Screen::Room(room) => room.update(m).map(Message::Room),
                 Screen::Login(_) => Task::none(),
             },
-            Message::Net(event) => self.on_net(event),
-            Message::Frame(at) => {
-                let entries = match &self.screen {
-                    Screen::Room(room) => room.entries().len(),
-                    Screen::Login(_) => 0,
-                };
-                if let Some(frames) = &mut self.frames {
-                    frames.frame(at, entries);
+            Message::Net(event) => {
+                if let (Some(log), Event::Server(ServerMessage::Chat(c))) =
+                    (&mut self.frames, &event)
+                {
+                    let entries = match &self.screen {
+                        Screen::Room(room) => room.entries().len(),
+                        Screen::Login(_) => 0,
+                    };
+                    log.message(c.ts, entries);
                 }
-                Task::none()
+                self.on_net(event)
             }
             Message::WindowFocused => match &self.screen {
                 Screen::Login(_) => operation::focus(login::NAME_INPUT),
@@ -231,12 +231,7 @@ impl App {
             iced::Event::Window(iced::window::Event::Focused) => Some(Message::WindowFocused),
             _ => None,
         });
-        let frames = if self.frames.is_some() {
-            iced::window::frames().map(Message::Frame)
-        } else {
-            Subscription::none()
-        };
-        Subscription::batch([net, focus, frames])
+        Subscription::batch([net, focus])
     }
 
     /// The window title: who we are, so windows are told apart.

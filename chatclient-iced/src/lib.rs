@@ -12,7 +12,7 @@
 //! - [`widgets`]: view pieces: message line, file card, user list, progress.
 //! - [`background`]: dialogs and file-manager launches off the UI thread.
 //! - [`format`]: local clock times and human sizes.
-//! - [`frame_log`]: optional frame-interval log of the running window.
+//! - [`frame_log`]: optional responsiveness log of the running window.
 //! - [`theme`]: colours and shared styles.
 
 #![warn(missing_docs)]

@@ -4,7 +4,8 @@
 //! chatclient-iced [--server HOST:PORT] [--name NAME] [--downloads DIR]
 //! ```
 //! With `--name` the login screen is skipped. `CHATCLIENT_FRAME_LOG=1`
-//! writes a summary of frame intervals to stderr every 5 s.
+//! writes a summary of how far the UI lags behind arriving messages to
+//! stderr every 5 s.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
