@@ -641,7 +641,7 @@ impl State {
             .height(Fill)
             .width(Fill);
         let mut stack = column![list].height(Fill);
-        let unseen = self.window.unseen() + len.saturating_sub(range.end);
+        let unseen = self.window.unseen().max(len.saturating_sub(range.end));
         if !self.window.at_bottom() && unseen > 0 {
             stack = stack.push(
                 container(
