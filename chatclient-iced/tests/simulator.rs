@@ -6,6 +6,7 @@
 //! subscription would run) is pumped here and fed to `App::update`.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, channel};
 use std::thread;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use chatclient_iced::app::Screen;
 use chatclient_iced::net::{self, Event};
 use chatclient_iced::screen::{login, room};
 use chatclient_iced::{App, Config, Message};
-use chatcore::{RunningServer, Server};
+use chatcore::{RunningServer, Server, ServerConfig};
 use iced::futures::StreamExt;
 use iced::futures::executor::block_on;
 use iced::keyboard::key::Named;
@@ -24,21 +25,52 @@ use iced_test::{selector, simulator};
 /// instead of hanging; never a measure of speed.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-fn server() -> RunningServer {
+/// A real server on `addr` (port 0: a free one), spooling into `spool`.
+fn server_at(addr: SocketAddr, spool: &Path) -> RunningServer {
     Server::builder()
-        .listen("127.0.0.1:0".parse().expect("loopback address"))
-        .voice_listen(None)
+        .config(ServerConfig {
+            listen: addr,
+            voice_listen: None,
+            spool_dir: Some(spool.to_path_buf()),
+            ..ServerConfig::default()
+        })
         .build()
         .expect("server builds")
         .spawn()
         .expect("server starts")
 }
 
-fn config(addr: SocketAddr) -> Config {
+/// A scratch directory for one test (spool, downloads), removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("chatclient-iced-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        Self(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A real server on a free loopback port.
+fn server(scratch: &Scratch) -> RunningServer {
+    server_at(
+        "127.0.0.1:0".parse().expect("loopback address"),
+        &scratch.0.join("spool"),
+    )
+}
+
+fn config(addr: SocketAddr, scratch: &Scratch) -> Config {
     Config {
         server: addr.to_string(),
         name: None,
-        downloads: std::env::temp_dir().join("chatclient-iced-test-downloads"),
+        downloads: scratch.0.join("downloads"),
         frame_log: false,
     }
 }
@@ -113,8 +145,9 @@ fn log_in(app: &mut App, name: &str) -> Receiver<Event> {
 
 #[test]
 fn typing_a_name_and_a_message_shows_the_message_in_the_list() {
-    let server = server();
-    let (mut app, _) = App::new(config(server.local_addr()));
+    let scratch = Scratch::new("send");
+    let server = server(&scratch);
+    let (mut app, _) = App::new(config(server.local_addr(), &scratch));
     let events = log_in(&mut app, "alice");
     assert_eq!(room_of(&app).map(room::State::name), Some("alice"));
 
@@ -144,10 +177,11 @@ fn typing_a_name_and_a_message_shows_the_message_in_the_list() {
 
 #[test]
 fn enter_in_the_composer_sends_and_a_taken_name_is_shown_as_assigned() {
-    let server = server();
-    let (mut first, _) = App::new(config(server.local_addr()));
+    let scratch = Scratch::new("enter");
+    let server = server(&scratch);
+    let (mut first, _) = App::new(config(server.local_addr(), &scratch));
     let _first_events = log_in(&mut first, "bob");
-    let (mut app, _) = App::new(config(server.local_addr()));
+    let (mut app, _) = App::new(config(server.local_addr(), &scratch));
     let events = log_in(&mut app, "bob");
     assert_eq!(room_of(&app).map(room::State::name), Some("bob(1)"));
     assert_eq!(app.title(), "Chat room — bob(1)");
@@ -171,7 +205,8 @@ fn an_empty_name_prompts_inline_and_a_refused_connection_is_explained() {
     let free = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port");
-    let (mut app, _) = App::new(config(free));
+    let scratch = Scratch::new("refused");
+    let (mut app, _) = App::new(config(free, &scratch));
     interact(&mut app, |ui| {
         ui.click("Log in").expect("Log in button");
     });
@@ -202,9 +237,10 @@ fn an_empty_name_prompts_inline_and_a_refused_connection_is_explained() {
 
 #[test]
 fn the_server_going_away_is_reported_and_the_client_logs_in_again_keeping_history() {
-    let server = server();
+    let scratch = Scratch::new("reconnect");
+    let server = server(&scratch);
     let addr = server.local_addr();
-    let (mut app, _) = App::new(config(addr));
+    let (mut app, _) = App::new(config(addr, &scratch));
     let events = log_in(&mut app, "dave");
     interact(&mut app, |ui| {
         ui.click(selector::id(room::COMPOSER)).expect("composer");
@@ -217,13 +253,7 @@ fn the_server_going_away_is_reported_and_the_client_logs_in_again_keeping_histor
     pump_until(&mut app, &events, |a| {
         room_of(a).is_some_and(|r| !matches!(r.link(), room::Link::Online))
     });
-    let again = Server::builder()
-        .listen(addr)
-        .voice_listen(None)
-        .build()
-        .expect("server binds the same port again")
-        .spawn()
-        .expect("server starts");
+    let again = server_at(addr, &scratch.0.join("spool"));
     pump_until(&mut app, &events, |a| {
         room_of(a).is_some_and(|r| matches!(r.link(), room::Link::Online))
     });
@@ -257,21 +287,15 @@ fn file_states(app: &App) -> Vec<room::files::FileState> {
 fn a_file_offered_through_the_path_field_is_accepted_and_saved_by_another_client() {
     use room::files::FileState;
 
-    let scratch =
-        std::env::temp_dir().join(format!("chatclient-iced-files-{}", std::process::id()));
-    let downloads = scratch.join("downloads");
-    std::fs::create_dir_all(&scratch).expect("scratch directory");
-    let source = scratch.join("notes.txt");
+    let scratch = Scratch::new("files");
+    let source = scratch.0.join("notes.txt");
     let content: Vec<u8> = (0..300_000u32).flat_map(|i| i.to_le_bytes()).collect();
     std::fs::write(&source, &content).expect("write the file to send");
 
-    let server = server();
-    let (mut alice, _) = App::new(Config {
-        downloads: downloads.clone(),
-        ..config(server.local_addr())
-    });
+    let server = server(&scratch);
+    let (mut alice, _) = App::new(config(server.local_addr(), &scratch));
     let alice_events = log_in(&mut alice, "alice");
-    let (mut bob, _) = App::new(config(server.local_addr()));
+    let (mut bob, _) = App::new(config(server.local_addr(), &scratch));
     let bob_events = log_in(&mut bob, "bob");
 
     // Bob: "Send file…" found no dialog (as under Xvfb), so he types a path.
@@ -308,5 +332,4 @@ fn a_file_offered_through_the_path_field_is_accepted_and_saved_by_another_client
     assert!(ui.find("Open folder").is_ok());
     drop(ui);
     server.stop().expect("server stops");
-    let _ = std::fs::remove_dir_all(&scratch);
 }
