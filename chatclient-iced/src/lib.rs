@@ -11,7 +11,7 @@
 //!   threads of its own, reconnection with backoff, commands over a channel.
 //! - [`widgets`]: view pieces: message line, file card, user list, progress.
 //! - [`background`]: dialogs and file-manager launches off the UI thread.
-//! - [`format`]: local clock times and human sizes.
+//! - [`format`](mod@format): local clock times and human sizes.
 //! - [`frame_log`]: optional responsiveness log of the running window.
 //! - [`theme`]: colours and shared styles.
 

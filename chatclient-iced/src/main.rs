@@ -47,6 +47,13 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
+    // winit panics without a display; say it in words instead.
+    if cfg!(all(unix, not(target_os = "macos"))) && std::env::var_os("DISPLAY").is_none() {
+        anyhow::bail!(
+            "no X11 display: DISPLAY is not set (on Wayland the client runs through XWayland; \
+             headless, start one with Xvfb)"
+        );
+    }
     let config = Config {
         server: args.server,
         name: args.name,
