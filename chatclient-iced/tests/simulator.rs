@@ -333,3 +333,28 @@ fn a_file_offered_through_the_path_field_is_accepted_and_saved_by_another_client
     drop(ui);
     server.stop().expect("server stops");
 }
+
+#[test]
+fn a_name_the_server_refuses_is_explained_on_the_form() {
+    let scratch = Scratch::new("badname");
+    let server = server(&scratch);
+    let (mut app, _) = App::new(config(server.local_addr(), &scratch));
+    let long = "n".repeat(500);
+    interact(&mut app, |ui| {
+        ui.click(selector::id(login::NAME_INPUT))
+            .expect("name field");
+        let _ = ui.typewrite(&long);
+        let _ = ui.tap_key(Named::Enter);
+    });
+    let events = start_worker(&app);
+    pump_until(&mut app, &events, |a| a.connection().is_none());
+    let Screen::Login(form) = app.screen() else {
+        panic!("a refused name must keep the login screen");
+    };
+    let error = form.error.clone().unwrap_or_default();
+    assert!(error.contains("refused this name"), "got {error:?}");
+    let mut ui = simulator(app.view());
+    assert!(ui.find(error.as_str()).is_ok(), "the reason is on screen");
+    drop(ui);
+    server.stop().expect("server stops");
+}
