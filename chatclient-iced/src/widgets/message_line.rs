@@ -3,6 +3,7 @@
 //! an error shown in place.
 
 use iced::font::Weight;
+use iced::widget::text::Wrapping;
 use iced::widget::{column, row, text};
 use iced::{Element, Font, Shrink};
 
@@ -29,18 +30,28 @@ pub fn chat(line: &ChatLine) -> Element<'_, Message> {
     } else {
         theme::OTHER_TEXT
     };
-    column![header, text(line.text.as_str()).size(15).color(body_color)]
-        .spacing(2)
-        .height(Shrink)
-        .into()
+    // A long word (a URL, a hash) breaks at the edge instead of being cut off.
+    let body = text(line.text.as_str())
+        .size(15)
+        .color(body_color)
+        .wrapping(Wrapping::WordOrGlyph);
+    column![header, body].spacing(2).height(Shrink).into()
 }
 
 /// A quiet line: joins, leaves, timeouts, connection news.
 pub fn system(s: &str) -> Element<'_, Message> {
-    text(s).size(13).color(theme::SYSTEM).into()
+    text(s)
+        .size(13)
+        .color(theme::SYSTEM)
+        .wrapping(Wrapping::WordOrGlyph)
+        .into()
 }
 
 /// An error, in place.
 pub fn error(s: &str) -> Element<'_, Message> {
-    text(s).size(13).color(theme::ERROR).into()
+    text(s)
+        .size(13)
+        .color(theme::ERROR)
+        .wrapping(Wrapping::WordOrGlyph)
+        .into()
 }
