@@ -12,6 +12,12 @@ fn local_zone() -> &'static TimeZone {
     ZONE.get_or_init(|| TimeZone::try_system().unwrap_or(TimeZone::UTC))
 }
 
+/// Reads the system time zone now, so the UI thread never does that file
+/// I/O (called once at start-up, before the window opens).
+pub fn warm_up() {
+    let _ = local_zone();
+}
+
 /// `HH:MM:SS` in the local time zone for a server timestamp (milliseconds
 /// since the Unix epoch). A timestamp out of range shows as `--:--:--`
 /// rather than failing: it comes from the server, not from us.

@@ -54,6 +54,7 @@ fn run(args: Args) -> anyhow::Result<()> {
              headless, start one with Xvfb)"
         );
     }
+    chatclient_iced::format::warm_up();
     let config = Config {
         server: args.server,
         name: args.name,
