@@ -8,7 +8,7 @@ use iced::{Element, Subscription, Task, Theme};
 
 use chatcore::protocol::ServerMessage;
 
-use crate::frame_log::FrameLog;
+use crate::lag_log::LagLog;
 use crate::net::{self, Event, Handle, Params};
 use crate::screen::{login, room};
 use crate::theme;
@@ -74,8 +74,8 @@ pub struct App {
     attempts: u64,
     /// The worker's command channel, once it said `Ready`.
     handle: Option<Handle>,
-    /// Message lags, when measuring (see [`crate::frame_log`]).
-    frames: Option<FrameLog>,
+    /// Message lags, when measuring (see [`crate::lag_log`]).
+    lag: Option<LagLog>,
 }
 
 impl App {
@@ -92,7 +92,7 @@ impl App {
             connection: None,
             attempts: 0,
             handle: None,
-            frames: config.frame_log.then(FrameLog::default),
+            lag: config.frame_log.then(LagLog::default),
         };
         if let Some(name) = config.name {
             login.name = name;
@@ -141,8 +141,7 @@ impl App {
                 Screen::Login(_) => Task::none(),
             },
             Message::Net(event) => {
-                if let (Some(log), Event::Server(ServerMessage::Chat(c))) =
-                    (&mut self.frames, &event)
+                if let (Some(log), Event::Server(ServerMessage::Chat(c))) = (&mut self.lag, &event)
                 {
                     let entries = match &self.screen {
                         Screen::Room(room) => room.entries().len(),

@@ -12,7 +12,7 @@
 //! - [`widgets`]: view pieces: message line, file card, user list, progress.
 //! - [`background`]: dialogs and file-manager launches off the UI thread.
 //! - [`format`](mod@format): local clock times and human sizes.
-//! - [`frame_log`]: optional responsiveness log of the running window.
+//! - [`lag_log`]: optional responsiveness log of the running window.
 //! - [`theme`]: colours and shared styles.
 
 #![warn(missing_docs)]
@@ -20,7 +20,7 @@
 pub mod app;
 pub mod background;
 pub mod format;
-pub mod frame_log;
+pub mod lag_log;
 pub mod net;
 pub mod screen;
 pub mod theme;

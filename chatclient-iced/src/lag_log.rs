@@ -17,19 +17,19 @@ const REPORT_EVERY: Duration = Duration::from_secs(5);
 
 /// Message lags since the last summary.
 #[derive(Debug, Clone)]
-pub struct FrameLog {
+pub struct LagLog {
     /// Lags since the last summary.
-    intervals: Vec<Duration>,
+    lags: Vec<Duration>,
     /// When the last summary was written.
     reported: Instant,
     /// Longest lag since the start.
     worst: Duration,
 }
 
-impl Default for FrameLog {
+impl Default for LagLog {
     fn default() -> Self {
         Self {
-            intervals: Vec::new(),
+            lags: Vec::new(),
             reported: Instant::now(),
             worst: Duration::ZERO,
         }
@@ -40,7 +40,7 @@ impl Default for FrameLog {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
     /// Samples in the period.
-    pub frames: usize,
+    pub samples: usize,
     /// Median.
     pub p50: Duration,
     /// 99th percentile.
@@ -49,22 +49,22 @@ pub struct Summary {
     pub max: Duration,
 }
 
-/// The summary of `intervals` (sorted in place); `None` when empty.
-pub fn summarise(intervals: &mut [Duration]) -> Option<Summary> {
-    if intervals.is_empty() {
+/// The summary of `lags` (sorted in place); `None` when empty.
+pub fn summarise(lags: &mut [Duration]) -> Option<Summary> {
+    if lags.is_empty() {
         return None;
     }
-    intervals.sort_unstable();
-    let at = |p: f64| intervals[((intervals.len() - 1) as f64 * p).round() as usize];
+    lags.sort_unstable();
+    let at = |p: f64| lags[((lags.len() - 1) as f64 * p).round() as usize];
     Some(Summary {
-        frames: intervals.len(),
+        samples: lags.len(),
         p50: at(0.5),
         p99: at(0.99),
-        max: intervals[intervals.len() - 1],
+        max: lags[lags.len() - 1],
     })
 }
 
-impl FrameLog {
+impl LagLog {
     /// A chat message stamped `ts_ms` (server time) reached `update`;
     /// `entries` is the length of the message list.
     pub fn message(&mut self, ts_ms: i64, entries: usize) {
@@ -73,16 +73,16 @@ impl FrameLog {
             .map_or(0, |d| d.as_millis() as i64);
         let lag = Duration::from_millis(now_ms.saturating_sub(ts_ms).max(0) as u64);
         self.worst = self.worst.max(lag);
-        self.intervals.push(lag);
+        self.lags.push(lag);
         let now = Instant::now();
         let period = now.saturating_duration_since(self.reported);
         if period >= REPORT_EVERY {
-            if let Some(s) = summarise(&mut self.intervals) {
+            if let Some(s) = summarise(&mut self.lags) {
                 let ms = |d: Duration| d.as_secs_f64() * 1e3;
                 eprintln!(
                     "ui lag: {} messages in {:.1} s, server to update p50 {:.0} ms p99 {:.0} ms \
                      max {:.0} ms (worst so far {:.0} ms), {entries} entries in the list",
-                    s.frames,
+                    s.samples,
                     period.as_secs_f64(),
                     ms(s.p50),
                     ms(s.p99),
@@ -90,7 +90,7 @@ impl FrameLog {
                     ms(self.worst)
                 );
             }
-            self.intervals.clear();
+            self.lags.clear();
             self.reported = now;
         }
     }
@@ -104,7 +104,7 @@ mod tests {
     fn summaries_pick_the_median_the_99th_and_the_longest() {
         let mut v: Vec<Duration> = (1..=100).rev().map(Duration::from_millis).collect();
         let s = summarise(&mut v).expect("not empty");
-        assert_eq!(s.frames, 100);
+        assert_eq!(s.samples, 100);
         assert_eq!(s.p50, Duration::from_millis(51));
         assert_eq!(s.p99, Duration::from_millis(99));
         assert_eq!(s.max, Duration::from_millis(100));
