@@ -1,14 +1,71 @@
-//! The desktop client. Its GUI (iced), audio and voice arrive with their own
-//! issue; until then this binary says so and points to the terminal client,
-//! which speaks the same protocol.
+//! `chatclient-iced`: the desktop chat client.
+//!
+//! ```text
+//! chatclient-iced [--server HOST:PORT] [--name NAME] [--downloads DIR]
+//! ```
+//! With `--name` the login screen is skipped. `CHATCLIENT_FRAME_LOG=1`
+//! writes a summary of how far the UI lags behind arriving messages to
+//! stderr every 5 s.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use chatclient_iced::{App, Config};
+use clap::Parser;
+
+/// Desktop chat client.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Server address (host:port), prefilled on the login screen.
+    #[arg(long, default_value = chatclient_iced::screen::login::DEFAULT_SERVER)]
+    server: String,
+    /// Log in with this name straight away (skips the login screen).
+    #[arg(long)]
+    name: Option<String>,
+    /// Directory accepted files are saved in (created when first needed).
+    #[arg(long, default_value = "downloads")]
+    downloads: PathBuf,
+}
+
 fn main() -> ExitCode {
-    eprintln!(
-        "chatclient-iced: the desktop client is not available yet.\n\
-         Join a room from a terminal instead:\n  \
-         cargo run -p chat-examples --example chat -- --server 127.0.0.1:6789 --name YOURNAME"
-    );
-    ExitCode::from(2)
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chatclient-iced: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    // winit panics without a display; say it in words instead.
+    if cfg!(all(unix, not(target_os = "macos"))) && std::env::var_os("DISPLAY").is_none() {
+        anyhow::bail!(
+            "no X11 display: DISPLAY is not set (on Wayland the client runs through XWayland; \
+             headless, start one with Xvfb)"
+        );
+    }
+    chatclient_iced::format::warm_up();
+    let config = Config {
+        server: args.server,
+        name: args.name,
+        downloads: args.downloads,
+        frame_log: std::env::var_os("CHATCLIENT_FRAME_LOG").is_some_and(|v| v == "1"),
+    };
+    iced::application(move || App::new(config.clone()), App::update, App::view)
+        .title(App::title)
+        .subscription(App::subscription)
+        .theme(App::theme)
+        .window_size((1100.0, 720.0))
+        .run()
+        .map_err(|e| anyhow::anyhow!("the window failed: {e}"))
 }

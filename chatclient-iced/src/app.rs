@@ -1,0 +1,325 @@
+//! The application: which screen is shown, the network subscription, and
+//! the routing of messages between them.
+
+use std::path::PathBuf;
+
+use iced::widget::operation;
+use iced::{Element, Subscription, Task, Theme};
+
+use chatcore::protocol::ServerMessage;
+
+use crate::lag_log::LagLog;
+use crate::net::{self, Event, Handle, Params};
+use crate::screen::{login, room};
+use crate::theme;
+
+/// What the command line decided.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The server address prefilled on the login screen.
+    pub server: String,
+    /// With a name, the login screen is skipped.
+    pub name: Option<String>,
+    /// Where accepted files are saved.
+    pub downloads: PathBuf,
+    /// Log how far the UI lags behind arriving messages (`CHATCLIENT_FRAME_LOG=1`).
+    pub frame_log: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: login::DEFAULT_SERVER.to_owned(),
+            name: None,
+            downloads: PathBuf::from("downloads"),
+            frame_log: false,
+        }
+    }
+}
+
+/// The screen shown.
+#[derive(Debug)]
+pub enum Screen {
+    /// Logging in.
+    Login(login::State),
+    /// In the room (boxed: it is much larger than the login form).
+    Room(Box<room::State>),
+}
+
+/// Every message of the application.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// From the login screen.
+    Login(login::Message),
+    /// From the room screen.
+    Room(room::Message),
+    /// From the network worker.
+    Net(Event),
+    /// The window got the keyboard focus: put the cursor in the text field
+    /// the screen is about (the first focus request can come before the
+    /// window exists, e.g. with `--name`).
+    WindowFocused,
+}
+
+/// The whole client.
+#[derive(Debug)]
+pub struct App {
+    /// The screen shown.
+    screen: Screen,
+    /// Command-line settings (download directory).
+    config: Config,
+    /// What the network subscription connects to; `None` runs no worker.
+    connection: Option<Params>,
+    /// Login attempts so far, so that each starts a fresh worker.
+    attempts: u64,
+    /// The worker's command channel, once it said `Ready`.
+    handle: Option<Handle>,
+    /// Message lags, when measuring (see [`crate::lag_log`]).
+    lag: Option<LagLog>,
+}
+
+impl App {
+    /// The application as the command line configures it. With a name it
+    /// logs in straight away.
+    pub fn new(config: Config) -> (Self, Task<Message>) {
+        let mut login = login::State {
+            server: config.server.clone(),
+            ..login::State::default()
+        };
+        let mut app = Self {
+            screen: Screen::Login(login.clone()),
+            config: config.clone(),
+            connection: None,
+            attempts: 0,
+            handle: None,
+            lag: config.frame_log.then(LagLog::default),
+        };
+        if let Some(name) = config.name {
+            login.name = name;
+            let action = login.update(login::Message::Submit);
+            app.screen = Screen::Login(login);
+            app.act(action);
+        }
+        (app, operation::focus(login::NAME_INPUT))
+    }
+
+    /// The screen shown.
+    pub fn screen(&self) -> &Screen {
+        &self.screen
+    }
+
+    /// What the network subscription runs, if anything.
+    pub fn connection(&self) -> Option<&Params> {
+        self.connection.as_ref()
+    }
+
+    fn act(&mut self, action: login::Action) {
+        if let login::Action::Connect { addr, name } = action {
+            self.attempts += 1;
+            self.handle = None;
+            self.connection = Some(Params {
+                addr,
+                name,
+                attempt: self.attempts,
+            });
+        }
+    }
+
+    /// Applies a message.
+    pub fn update(&mut self, message: Message) -> Task<Message> {
+        let task = match message {
+            Message::Login(m) => match &mut self.screen {
+                Screen::Login(login) => {
+                    let action = login.update(m);
+                    self.act(action);
+                    Task::none()
+                }
+                Screen::Room(_) => Task::none(),
+            },
+            Message::Room(m) => match &mut self.screen {
+                Screen::Room(room) => room.update(m).map(Message::Room),
+                Screen::Login(_) => Task::none(),
+            },
+            Message::Net(event) => {
+                if let (Some(log), Event::Server(ServerMessage::Chat(c))) = (&mut self.lag, &event)
+                {
+                    let entries = match &self.screen {
+                        Screen::Room(room) => room.entries().len(),
+                        Screen::Login(_) => 0,
+                    };
+                    log.message(c.ts, entries);
+                }
+                self.on_net(event)
+            }
+            Message::WindowFocused => match &self.screen {
+                Screen::Login(_) => operation::focus(login::NAME_INPUT),
+                Screen::Room(room) => room.focus_task().map(Message::Room),
+            },
+        };
+        self.flush();
+        task
+    }
+
+    /// Hands the room's queued commands to the worker.
+    fn flush(&mut self) {
+        if let Screen::Room(room) = &mut self.screen {
+            let commands = room.take_outbox();
+            if let Some(handle) = &self.handle {
+                for c in commands {
+                    if !handle.send(c) {
+                        tracing::warn!("network worker gone; command dropped");
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_net(&mut self, event: Event) -> Task<Message> {
+        match event {
+            Event::Ready(handle) => {
+                self.handle = Some(handle);
+                Task::none()
+            }
+            Event::LoggedIn(welcome) => match &mut self.screen {
+                Screen::Login(login) => {
+                    let server = login.server.trim().to_owned();
+                    let room = room::State::new(
+                        &welcome,
+                        &login.name,
+                        &server,
+                        self.config.downloads.clone(),
+                    );
+                    self.screen = Screen::Room(Box::new(room));
+                    Task::batch([
+                        operation::focus(room::COMPOSER),
+                        operation::snap_to_end(room::LIST),
+                    ])
+                }
+                Screen::Room(room) => room.relogged(&welcome).map(Message::Room),
+            },
+            Event::LoginFailed(why) => {
+                self.connection = None;
+                self.handle = None;
+                if let Screen::Login(login) = &mut self.screen {
+                    login.failed(why);
+                }
+                Task::none()
+            }
+            other => match &mut self.screen {
+                Screen::Room(room) => room.on_net(other).map(Message::Room),
+                Screen::Login(_) => Task::none(),
+            },
+        }
+    }
+
+    /// The current screen.
+    pub fn view(&self) -> Element<'_, Message> {
+        match &self.screen {
+            Screen::Login(login) => login.view().map(Message::Login),
+            Screen::Room(room) => room.view().map(Message::Room),
+        }
+    }
+
+    /// The network worker, while a login is wanted.
+    pub fn subscription(&self) -> Subscription<Message> {
+        let net = match &self.connection {
+            Some(params) => Subscription::run_with(params.clone(), net::connect).map(Message::Net),
+            None => Subscription::none(),
+        };
+        let focus = iced::event::listen_with(|event, _status, _window| match event {
+            iced::Event::Window(iced::window::Event::Focused) => Some(Message::WindowFocused),
+            _ => None,
+        });
+        Subscription::batch([net, focus])
+    }
+
+    /// The window title: who we are, so windows are told apart.
+    pub fn title(&self) -> String {
+        match &self.screen {
+            Screen::Login(_) => "Chat room — log in".to_owned(),
+            Screen::Room(room) => format!("Chat room — {}", room.name()),
+        }
+    }
+
+    /// The theme.
+    pub fn theme(&self) -> Theme {
+        theme::theme()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_on_the_command_line_skips_the_form_and_connects() {
+        let (app, _) = App::new(Config {
+            server: "127.0.0.1:16789".into(),
+            name: Some("alice".into()),
+            downloads: "dl".into(),
+            frame_log: false,
+        });
+        let params = app.connection().expect("connecting straight away");
+        assert_eq!(params.addr, "127.0.0.1:16789");
+        assert_eq!(params.name, "alice");
+    }
+
+    #[test]
+    fn without_a_name_the_form_waits_and_submit_connects() {
+        let (mut app, _) = App::new(Config::default());
+        assert!(app.connection().is_none());
+        let _ = app.update(Message::Login(login::Message::NameChanged("bob".into())));
+        let _ = app.update(Message::Login(login::Message::Submit));
+        assert_eq!(app.connection().map(|p| p.name.as_str()), Some("bob"));
+        assert_eq!(
+            app.connection().map(|p| p.addr.as_str()),
+            Some(login::DEFAULT_SERVER)
+        );
+    }
+
+    #[test]
+    fn a_failed_login_stops_the_worker_and_a_retry_starts_a_new_one() {
+        let (mut app, _) = App::new(Config::default());
+        let _ = app.update(Message::Login(login::Message::NameChanged("bob".into())));
+        let _ = app.update(Message::Login(login::Message::Submit));
+        let first = app.connection().cloned();
+        let _ = app.update(Message::Net(Event::LoginFailed(
+            "Connection refused".into(),
+        )));
+        assert!(app.connection().is_none());
+        let _ = app.update(Message::Login(login::Message::Submit));
+        let second = app.connection().cloned();
+        assert!(
+            second.is_some() && second != first,
+            "a fresh worker identity"
+        );
+    }
+
+    #[test]
+    fn commands_from_the_room_go_to_the_worker() {
+        let (mut app, _) = App::new(Config::default());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let _ = app.update(Message::Net(Event::Ready(Handle::from_sender(tx))));
+        let welcome = chatcore::protocol::Welcome {
+            version: 1,
+            name: "alice".into(),
+            session: 1,
+            users: vec![],
+            history: vec![],
+            heartbeat_ms: 10_000,
+            max_frame: 1 << 20,
+            max_text: 4096,
+        };
+        let _ = app.update(Message::Net(Event::LoggedIn(Box::new(welcome))));
+        assert_eq!(app.title(), "Chat room — alice");
+        let _ = app.update(Message::Room(room::Message::InputChanged("hi".into())));
+        let _ = app.update(Message::Room(room::Message::Send));
+        assert_eq!(
+            rx.try_recv().ok(),
+            Some(net::Command::Chat {
+                text: "hi".into(),
+                reference: 1
+            })
+        );
+    }
+}

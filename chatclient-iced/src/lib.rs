@@ -1,0 +1,29 @@
+//! The desktop chat client (iced), as a library so its logic is tested
+//! headless and the binary stays thin.
+//!
+//! Layout:
+//! - [`app`]: the top-level state, `Message`, `update`, `view` and the
+//!   network subscription (Elm architecture as in iced's examples).
+//! - [`screen`]: the screens, each with its own state and `Message`:
+//!   [`screen::login`] and [`screen::room`] (with `files` for file cards,
+//!   `scroll` for the drawn window of the list, `voice` for the call).
+//! - [`net`]: the network worker: the blocking `chatcore::Client` on
+//!   threads of its own, reconnection with backoff, commands over a channel.
+//! - [`widgets`]: view pieces: message line, file card, user list, progress.
+//! - [`background`]: dialogs and file-manager launches off the UI thread.
+//! - [`format`](mod@format): local clock times and human sizes.
+//! - [`lag_log`]: optional responsiveness log of the running window.
+//! - [`theme`]: colours and shared styles.
+
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod background;
+pub mod format;
+pub mod lag_log;
+pub mod net;
+pub mod screen;
+pub mod theme;
+pub mod widgets;
+
+pub use app::{App, Config, Message};

@@ -1,0 +1,464 @@
+//! The network worker: runs the blocking [`chatcore::Client`] on threads of
+//! its own and talks to the UI through channels only.
+//!
+//! [`connect`] is the body of an iced subscription
+//! (`Subscription::run_with(params, net::connect)`): it starts the worker
+//! and returns the stream of [`Event`]s the UI receives. The first event is
+//! always [`Event::Ready`] with a [`Handle`], the UI's way to send
+//! [`Command`]s back. Nothing here runs on the UI thread except pushing a
+//! command into a channel.
+//!
+//! # Threads
+//! - `net-worker` connects, logs in, forwards every event of the client and,
+//!   when the connection drops after a successful login, reconnects with
+//!   [`Backoff`] and logs in again with the same (assigned) name. A failed
+//!   *first* login is reported as [`Event::LoginFailed`] and ends the
+//!   worker: the user is still on the login screen and decides what next.
+//! - `net-commands` executes commands with the current connection's
+//!   [`ClientSender`] (writes may block when the socket is full; opening and
+//!   hashing a file to offer runs on a short-lived thread of its own).
+//!
+//! Dropping the stream (the subscription ends) makes the worker's next
+//! send fail, and it stops; dropping every [`Handle`] stops the command
+//! thread.
+
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::Duration;
+
+use chatcore::client::{ClientSender, FileKind, TransferEvent};
+use chatcore::protocol::{ClientMessage, ErrorCode, ServerMessage, Welcome};
+use chatcore::{Client, ClientError, Event as ClientEvent};
+use iced::futures::SinkExt;
+use iced::futures::channel::mpsc;
+use iced::futures::executor::block_on;
+
+/// Events buffered between the worker and the UI. When the UI falls
+/// behind, the worker waits, the client's own queue fills and TCP pushes
+/// back on the server, instead of memory growing.
+const EVENT_QUEUE: usize = 4096;
+/// How long a TCP connect may take before it counts as a timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a waiting worker checks whether the UI is still listening.
+const POLL: Duration = Duration::from_millis(200);
+
+/// What the worker connects to. Hashed by iced to identify the
+/// subscription: a new `attempt` starts a fresh worker (a new login after a
+/// failed one), the same value keeps the running one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Params {
+    /// `host:port` of the chat server.
+    pub addr: String,
+    /// The name to ask for.
+    pub name: String,
+    /// Counts login attempts, so that retrying with the same address and
+    /// name still starts a new worker.
+    pub attempt: u64,
+}
+
+/// Something the UI asks the worker to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Say something to the room.
+    Chat {
+        /// The text.
+        text: String,
+        /// Our number for it, echoed in our own copy and in errors.
+        reference: u64,
+    },
+    /// Offer a file; `local` is the UI's id for the card showing it.
+    SendFile {
+        /// The UI's card id.
+        local: u64,
+        /// The file.
+        path: PathBuf,
+    },
+    /// Download an offered file into `dir` (resumes a cancelled download).
+    Accept {
+        /// The offer.
+        transfer: u64,
+        /// Where to save it.
+        dir: PathBuf,
+    },
+    /// Not interested in an offer.
+    Decline(u64),
+    /// Stop an upload or a download.
+    Cancel(u64),
+    /// Any other message (voice join/leave/mute).
+    Raw(ClientMessage),
+}
+
+/// What a failed command was about, so the UI can show the error in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum About {
+    /// A chat message with this reference.
+    Chat(u64),
+    /// The file card with this local id (an offer being prepared).
+    Upload(u64),
+    /// This transfer (accept, decline, cancel).
+    Transfer(u64),
+    /// A voice request.
+    Voice,
+}
+
+/// What the worker tells the UI.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The worker runs; send commands through this handle.
+    Ready(Handle),
+    /// Trying to connect (`attempt` 0 is the first login).
+    Connecting {
+        /// 0 for the first login, then 1, 2... for reconnections.
+        attempt: u32,
+    },
+    /// Logged in (first time or again after a reconnection).
+    LoggedIn(Box<Welcome>),
+    /// The first login failed; the worker has stopped. The text is for people.
+    LoginFailed(String),
+    /// The connection dropped (or a reconnection failed); the next attempt
+    /// comes after `retry_in`.
+    Disconnected {
+        /// Why, for people.
+        reason: String,
+        /// The delay before the next attempt.
+        retry_in: Duration,
+    },
+    /// A message from the server.
+    Server(ServerMessage),
+    /// Something happened to one of our file transfers.
+    Transfer(TransferEvent),
+    /// The offer for card `local` went out as `reference`.
+    OfferSent {
+        /// The UI's card id.
+        local: u64,
+        /// The reference `send_file` returned; `UploadStarted` carries it.
+        reference: u64,
+    },
+    /// A download started: it is written to `part` first.
+    Downloading {
+        /// The transfer.
+        transfer: u64,
+        /// The partial file.
+        part: PathBuf,
+    },
+    /// A command could not be carried out.
+    Failed {
+        /// What it was about.
+        about: About,
+        /// Why, for people.
+        error: String,
+    },
+}
+
+/// The UI's end of the command channel. Sending never blocks.
+#[derive(Debug, Clone)]
+pub struct Handle(std_mpsc::Sender<Command>);
+
+impl Handle {
+    /// Queues a command; `false` if the worker is gone.
+    pub fn send(&self, command: Command) -> bool {
+        self.0.send(command).is_ok()
+    }
+
+    /// A handle whose commands go to `tx`, for tests of the UI logic.
+    pub fn from_sender(tx: std_mpsc::Sender<Command>) -> Self {
+        Self(tx)
+    }
+}
+
+/// Reconnection delays: 0.5 s, doubling, at most 10 s; reset after a
+/// successful login.
+#[derive(Debug, Clone, Default)]
+pub struct Backoff {
+    /// Failed attempts since the last successful login.
+    failures: u32,
+}
+
+impl Backoff {
+    /// The first delay.
+    pub const BASE: Duration = Duration::from_millis(500);
+    /// The longest delay.
+    pub const MAX: Duration = Duration::from_secs(10);
+
+    /// The delay before the next attempt; each call doubles it.
+    pub fn next_delay(&mut self) -> Duration {
+        let delay = Self::BASE
+            .saturating_mul(1u32 << self.failures.min(16))
+            .min(Self::MAX);
+        self.failures = self.failures.saturating_add(1);
+        delay
+    }
+
+    /// Back to the first delay (after a successful login).
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// Starts a worker for `params` and returns its events. The body of the
+/// network subscription.
+pub fn connect(params: &Params) -> mpsc::Receiver<Event> {
+    let (mut tx, rx) = mpsc::channel(EVENT_QUEUE);
+    let (cmd_tx, cmd_rx) = std_mpsc::channel();
+    // The channel is new and empty: this cannot fail for lack of room.
+    let _ = tx.try_send(Event::Ready(Handle(cmd_tx)));
+    let current: Arc<Mutex<Option<ClientSender>>> = Arc::default();
+    let commands = {
+        let (tx, current) = (tx.clone(), Arc::clone(&current));
+        thread::Builder::new()
+            .name("net-commands".into())
+            .spawn(move || command_loop(cmd_rx, current, tx))
+    };
+    let params = params.clone();
+    let worker = {
+        let tx = tx.clone();
+        thread::Builder::new()
+            .name("net-worker".into())
+            .spawn(move || worker_loop(params, current, tx))
+    };
+    if let Err(e) = commands.and(worker) {
+        let _ = tx.try_send(Event::LoginFailed(format!("cannot start a thread: {e}")));
+    }
+    rx
+}
+
+/// Sends one event to the UI, waiting for room; `false` once the UI is gone.
+fn emit(tx: &mut mpsc::Sender<Event>, event: Event) -> bool {
+    block_on(tx.send(event)).is_ok()
+}
+
+/// Sleeps for `d` in short steps; `false` if the UI went away meanwhile.
+fn wait(tx: &mpsc::Sender<Event>, d: Duration) -> bool {
+    let mut left = d;
+    while !left.is_zero() {
+        if tx.is_closed() {
+            return false;
+        }
+        let step = left.min(POLL);
+        thread::sleep(step);
+        left -= step;
+    }
+    !tx.is_closed()
+}
+
+/// Connect, log in, forward, reconnect: the `net-worker` thread.
+fn worker_loop(
+    params: Params,
+    current: Arc<Mutex<Option<ClientSender>>>,
+    mut tx: mpsc::Sender<Event>,
+) {
+    let mut name = params.name.trim().to_owned();
+    let mut logged_in = false;
+    let mut backoff = Backoff::default();
+    let mut attempt = 0u32;
+    loop {
+        if !emit(&mut tx, Event::Connecting { attempt }) {
+            return;
+        }
+        attempt = attempt.saturating_add(1);
+        let client = match open(&params.addr, &name) {
+            Ok(client) => client,
+            Err(e) if !logged_in => {
+                let _ = emit(&mut tx, Event::LoginFailed(describe(&e, &params.addr)));
+                return;
+            }
+            Err(e) => {
+                let retry_in = backoff.next_delay();
+                let reason = describe(&e, &params.addr);
+                if !emit(&mut tx, Event::Disconnected { reason, retry_in }) || !wait(&tx, retry_in)
+                {
+                    return;
+                }
+                continue;
+            }
+        };
+        logged_in = true;
+        backoff.reset();
+        // Next time, ask for the name we were given: that is who we are
+        // to the others.
+        name.clone_from(&client.welcome().name);
+        *lock(&current) = Some(client.sender());
+        if !emit(&mut tx, Event::LoggedIn(Box::new(client.welcome().clone()))) {
+            return;
+        }
+        let reason = loop {
+            match client.recv_timeout(POLL) {
+                Ok(Some(ClientEvent::Message(msg))) => {
+                    if !emit(&mut tx, Event::Server(msg)) {
+                        return;
+                    }
+                }
+                Ok(Some(ClientEvent::Transfer(t))) => {
+                    if !emit(&mut tx, Event::Transfer(t)) {
+                        return;
+                    }
+                }
+                Ok(Some(ClientEvent::Closed(why))) => break why,
+                Ok(None) => {
+                    if tx.is_closed() {
+                        return;
+                    }
+                }
+                Err(_) => break "connection closed".to_owned(),
+            }
+        };
+        *lock(&current) = None;
+        drop(client);
+        let retry_in = backoff.next_delay();
+        if !emit(&mut tx, Event::Disconnected { reason, retry_in }) || !wait(&tx, retry_in) {
+            return;
+        }
+    }
+}
+
+/// Connects with a timeout and logs in as `name`.
+fn open(addr: &str, name: &str) -> Result<Client, ClientError> {
+    let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    let mut last = None;
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return Client::login(stream, name);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(ClientError::Io(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "the address names no host")
+    })))
+}
+
+/// A client error in words for the login screen and the status line.
+pub fn describe(e: &ClientError, addr: &str) -> String {
+    use std::io::ErrorKind;
+    match e {
+        ClientError::Io(io) => match io.kind() {
+            ErrorKind::ConnectionRefused => {
+                format!("Connection refused: no chat server is listening at {addr}.")
+            }
+            ErrorKind::TimedOut | ErrorKind::WouldBlock => {
+                format!("Timed out: no answer from {addr}.")
+            }
+            ErrorKind::NotFound | ErrorKind::InvalidInput => {
+                format!("Cannot find the server \"{addr}\": use host:port, e.g. 127.0.0.1:6789.")
+            }
+            _ => format!("Cannot connect to {addr}: {io}."),
+        },
+        ClientError::Refused { code, message } => match code {
+            ErrorCode::NameEmpty | ErrorCode::NameTooLong | ErrorCode::NameInvalid => {
+                format!("The server refused this name: {message}.")
+            }
+            _ => format!("The server refused the login: {message} ({code})."),
+        },
+        ClientError::Timeout => format!("Timed out: {addr} did not answer the login."),
+        ClientError::Closed => format!("{addr} closed the connection during login."),
+        other => other.to_string(),
+    }
+}
+
+/// The mutex guard, whatever a panicking thread left behind.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The `net-commands` thread: one command at a time with the current
+/// connection.
+fn command_loop(
+    commands: std_mpsc::Receiver<Command>,
+    current: Arc<Mutex<Option<ClientSender>>>,
+    mut tx: mpsc::Sender<Event>,
+) {
+    while let Ok(command) = commands.recv() {
+        let sender = lock(&current).clone();
+        let about = about(&command);
+        let Some(sender) = sender else {
+            let error = "not connected: try again once the connection is back".to_owned();
+            if !emit(&mut tx, Event::Failed { about, error }) {
+                return;
+            }
+            continue;
+        };
+        let outcome = match command {
+            Command::Chat { text, reference } => {
+                sender.send_chat_ref(text, reference).map(|()| None)
+            }
+            Command::SendFile { local, path } => {
+                // Hashing a large file takes a while: not on this thread,
+                // so chat keeps flowing.
+                let mut tx = tx.clone();
+                let spawned = thread::Builder::new()
+                    .name("net-offer".into())
+                    .spawn(move || {
+                        let event = match sender.send_file(&path, FileKind::File) {
+                            Ok(reference) => Event::OfferSent { local, reference },
+                            Err(e) => Event::Failed {
+                                about: About::Upload(local),
+                                error: e.to_string(),
+                            },
+                        };
+                        let _ = emit(&mut tx, event);
+                    });
+                spawned.map(|_| None).map_err(ClientError::Io)
+            }
+            Command::Accept { transfer, dir } => sender
+                .accept_file(transfer, &dir)
+                .map(|part| Some(Event::Downloading { transfer, part })),
+            Command::Decline(transfer) => sender.decline_file(transfer).map(|()| None),
+            Command::Cancel(transfer) => sender.cancel_file(transfer).map(|()| None),
+            Command::Raw(msg) => sender.send(&msg).map(|()| None),
+        };
+        let event = match outcome {
+            Ok(Some(event)) => event,
+            Ok(None) => continue,
+            Err(e) => Event::Failed {
+                about,
+                error: e.to_string(),
+            },
+        };
+        if !emit(&mut tx, event) {
+            return;
+        }
+    }
+}
+
+/// What a command is about, for its error.
+fn about(command: &Command) -> About {
+    match command {
+        Command::Chat { reference, .. } => About::Chat(*reference),
+        Command::SendFile { local, .. } => About::Upload(*local),
+        Command::Accept { transfer, .. }
+        | Command::Decline(transfer)
+        | Command::Cancel(transfer) => About::Transfer(*transfer),
+        Command::Raw(_) => About::Voice,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_half_a_second_up_to_ten_and_resets() {
+        let mut b = Backoff::default();
+        let delays: Vec<u64> = (0..7).map(|_| b.next_delay().as_millis() as u64).collect();
+        assert_eq!(delays, [500, 1000, 2000, 4000, 8000, 10_000, 10_000]);
+        b.reset();
+        assert_eq!(b.next_delay(), Backoff::BASE);
+    }
+
+    #[test]
+    fn refused_connections_and_bad_names_are_explained_in_words() {
+        let refused = ClientError::Io(std::io::ErrorKind::ConnectionRefused.into());
+        assert!(describe(&refused, "127.0.0.1:1").contains("Connection refused"));
+        let name = ClientError::Refused {
+            code: ErrorCode::NameTooLong,
+            message: "the name is longer than 32 characters".into(),
+        };
+        assert!(describe(&name, "x").contains("refused this name"));
+        assert!(describe(&ClientError::Timeout, "x").starts_with("Timed out"));
+    }
+}

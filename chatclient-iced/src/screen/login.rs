@@ -1,0 +1,200 @@
+//! The login screen: server address (prefilled), name, Log in.
+//!
+//! An empty name shows an inline prompt and does not connect; Enter in
+//! either field submits; errors from the connection attempt are shown in
+//! words under the form.
+
+use iced::widget::{button, center, column, container, text, text_input};
+use iced::{Center, Element, Fill};
+
+use crate::theme;
+
+/// The server address a new login screen shows.
+pub const DEFAULT_SERVER: &str = "127.0.0.1:6789";
+/// The name field, focused when the screen opens.
+pub const NAME_INPUT: &str = "login-name";
+/// The server field.
+pub const SERVER_INPUT: &str = "login-server";
+/// The inline prompt for an empty name.
+pub const EMPTY_NAME_PROMPT: &str = "Please enter a name.";
+
+/// What the login form holds.
+#[derive(Debug, Clone)]
+pub struct State {
+    /// `host:port` as typed.
+    pub server: String,
+    /// The name as typed.
+    pub name: String,
+    /// Why the last attempt failed (or the empty-name prompt).
+    pub error: Option<String>,
+    /// A login is under way: the button shows it and does nothing.
+    pub connecting: bool,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            server: DEFAULT_SERVER.to_owned(),
+            name: String::new(),
+            error: None,
+            connecting: false,
+        }
+    }
+}
+
+/// What the user does on this screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// The server field changed.
+    ServerChanged(String),
+    /// The name field changed.
+    NameChanged(String),
+    /// Log in (button or Enter).
+    Submit,
+}
+
+/// What the application must do after an update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing.
+    None,
+    /// Connect to `addr` as `name`.
+    Connect {
+        /// `host:port`.
+        addr: String,
+        /// The requested name (trimmed).
+        name: String,
+    },
+}
+
+impl State {
+    /// Applies a message.
+    pub fn update(&mut self, message: Message) -> Action {
+        match message {
+            Message::ServerChanged(s) => {
+                self.server = s;
+                Action::None
+            }
+            Message::NameChanged(n) => {
+                self.name = n;
+                if self.error.as_deref() == Some(EMPTY_NAME_PROMPT) && !self.name.trim().is_empty()
+                {
+                    self.error = None;
+                }
+                Action::None
+            }
+            Message::Submit => {
+                if self.connecting {
+                    return Action::None;
+                }
+                let name = self.name.trim();
+                if name.is_empty() {
+                    self.error = Some(EMPTY_NAME_PROMPT.to_owned());
+                    return Action::None;
+                }
+                let addr = self.server.trim();
+                if addr.is_empty() {
+                    self.error = Some("Please enter the server address (host:port).".to_owned());
+                    return Action::None;
+                }
+                self.error = None;
+                self.connecting = true;
+                Action::Connect {
+                    addr: addr.to_owned(),
+                    name: name.to_owned(),
+                }
+            }
+        }
+    }
+
+    /// The attempt failed: show why and let the user try again.
+    pub fn failed(&mut self, why: String) {
+        self.connecting = false;
+        self.error = Some(why);
+    }
+
+    /// The form, centred in the window.
+    pub fn view(&self) -> Element<'_, Message> {
+        let label = |s| text(s).size(14).color(theme::MUTED);
+        let server = text_input("host:port", &self.server)
+            .id(SERVER_INPUT)
+            .on_input(Message::ServerChanged)
+            .on_submit(Message::Submit)
+            .padding(10)
+            .size(16);
+        let name = text_input("Your name", &self.name)
+            .id(NAME_INPUT)
+            .on_input(Message::NameChanged)
+            .on_submit(Message::Submit)
+            .padding(10)
+            .size(16);
+        let button_label = if self.connecting {
+            "Connecting…"
+        } else {
+            "Log in"
+        };
+        let submit = button(text(button_label).size(16).width(Fill).align_x(Center))
+            .padding([10, 16])
+            .width(Fill)
+            .on_press_maybe((!self.connecting).then_some(Message::Submit));
+        let mut form = column![
+            text("Chat room").size(28),
+            text("Join a room on a chat server")
+                .size(14)
+                .color(theme::MUTED),
+            column![label("Server"), server].spacing(6),
+            column![label("Name"), name].spacing(6),
+        ]
+        .spacing(18);
+        if let Some(error) = &self.error {
+            form = form.push(text(error.as_str()).size(14).color(theme::ERROR));
+        }
+        form = form.push(submit);
+        let card = container(form).padding(32).width(420).style(theme::panel);
+        container(center(card)).style(theme::page).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_name_shows_a_prompt_and_does_not_connect() {
+        let mut s = State::default();
+        let _ = s.update(Message::NameChanged("   ".into()));
+        assert_eq!(s.update(Message::Submit), Action::None);
+        assert_eq!(s.error.as_deref(), Some(EMPTY_NAME_PROMPT));
+        assert!(!s.connecting);
+        // Typing a name clears the prompt.
+        let _ = s.update(Message::NameChanged("a".into()));
+        assert_eq!(s.error, None);
+    }
+
+    #[test]
+    fn submitting_connects_to_the_prefilled_server_with_the_trimmed_name() {
+        let mut s = State::default();
+        let _ = s.update(Message::NameChanged("  alice ".into()));
+        assert_eq!(
+            s.update(Message::Submit),
+            Action::Connect {
+                addr: DEFAULT_SERVER.into(),
+                name: "alice".into()
+            }
+        );
+        assert!(s.connecting);
+        // A second Enter while connecting does not start another login.
+        assert_eq!(s.update(Message::Submit), Action::None);
+    }
+
+    #[test]
+    fn a_failed_login_shows_why_and_allows_another_try() {
+        let mut s = State::default();
+        let _ = s.update(Message::NameChanged("alice".into()));
+        let _ = s.update(Message::Submit);
+        s.failed("Connection refused".into());
+        assert!(!s.connecting);
+        assert_eq!(s.error.as_deref(), Some("Connection refused"));
+        assert!(matches!(s.update(Message::Submit), Action::Connect { .. }));
+    }
+}

@@ -1,0 +1,367 @@
+//! The room's update logic, without a server: events in, state and
+//! queued commands out.
+
+use std::time::Duration;
+
+use chatcore::client::{FileKind, FileOffered, TransferEvent};
+use chatcore::protocol::voice::{CallMember, VoiceState};
+use chatcore::protocol::{
+    Chat, ErrorCode, ErrorMsg, Joined, LeaveReason, Left, ServerMessage, UserInfo, Welcome,
+};
+
+use super::files::FileState;
+use super::*;
+
+const ME: u64 = 10;
+
+fn welcome(name: &str, history: Vec<Chat>) -> Welcome {
+    Welcome {
+        version: 1,
+        name: name.into(),
+        session: ME,
+        users: vec![
+            UserInfo {
+                name: name.into(),
+                session: ME,
+            },
+            UserInfo {
+                name: "bob".into(),
+                session: 20,
+            },
+        ],
+        history,
+        heartbeat_ms: 10_000,
+        max_frame: 1 << 20,
+        max_text: 4096,
+    }
+}
+
+fn chat(id: u64, from: &str, session: u64, text: &str) -> Chat {
+    Chat {
+        id,
+        from: from.into(),
+        session,
+        text: text.into(),
+        ts: 1_700_000_000_000 + id as i64,
+        reference: None,
+    }
+}
+
+fn room() -> State {
+    State::new(
+        &welcome("alice", vec![]),
+        "alice",
+        "127.0.0.1:6789",
+        "dl".into(),
+    )
+}
+
+fn chats(s: &State) -> Vec<(String, bool)> {
+    s.entries()
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Chat(c) => Some((c.text.clone(), c.own)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn server(s: &mut State, msg: ServerMessage) {
+    let _ = s.on_net(Event::Server(msg));
+}
+
+#[test]
+fn enter_sends_the_typed_message_and_clears_the_composer() {
+    let mut s = room();
+    let _ = s.update(Message::InputChanged("hello".into()));
+    let _ = s.update(Message::Send);
+    assert_eq!(
+        s.take_outbox(),
+        vec![Command::Chat {
+            text: "hello".into(),
+            reference: 1
+        }]
+    );
+    assert_eq!(s.input(), "");
+    // The next message gets the next reference.
+    let _ = s.update(Message::InputChanged("again".into()));
+    let _ = s.update(Message::Send);
+    assert!(matches!(
+        s.take_outbox().as_slice(),
+        [Command::Chat { reference: 2, .. }]
+    ));
+}
+
+#[test]
+fn empty_and_blank_messages_are_not_sent() {
+    let mut s = room();
+    let _ = s.update(Message::Send);
+    let _ = s.update(Message::InputChanged("   \t".into()));
+    let _ = s.update(Message::Send);
+    assert!(s.take_outbox().is_empty());
+    assert_eq!(s.input(), "   \t", "the composer is left as it was");
+}
+
+#[test]
+fn clear_empties_the_composer_without_sending() {
+    let mut s = room();
+    let _ = s.update(Message::InputChanged("draft".into()));
+    let _ = s.update(Message::Clear);
+    assert_eq!(s.input(), "");
+    assert!(s.take_outbox().is_empty());
+}
+
+#[test]
+fn our_own_messages_are_marked_and_others_are_not() {
+    let mut s = room();
+    server(&mut s, ServerMessage::Chat(chat(1, "alice", ME, "mine")));
+    server(&mut s, ServerMessage::Chat(chat(2, "bob", 20, "theirs")));
+    assert_eq!(
+        chats(&s),
+        vec![("mine".into(), true), ("theirs".into(), false)]
+    );
+}
+
+#[test]
+fn history_and_the_assigned_name_are_shown_after_login() {
+    let s = State::new(
+        &welcome("alice(1)", vec![chat(1, "bob", 20, "earlier")]),
+        "alice",
+        "x",
+        "dl".into(),
+    );
+    assert_eq!(chats(&s), vec![("earlier".into(), false)]);
+    assert_eq!(
+        s.entries().first(),
+        Some(&Entry::System(
+            "You joined as alice(1) (alice was taken).".into()
+        )),
+        "the assigned name is shown"
+    );
+}
+
+#[test]
+fn joins_leaves_and_timeouts_are_quiet_lines_and_update_the_user_list() {
+    let mut s = room();
+    server(
+        &mut s,
+        ServerMessage::Joined(Joined {
+            name: "carol".into(),
+            session: 30,
+            ts: 0,
+        }),
+    );
+    assert_eq!(s.users().len(), 3);
+    // Sorted by name.
+    let names: Vec<&str> = s.users().iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["alice", "bob", "carol"]);
+    server(
+        &mut s,
+        ServerMessage::Left(Left {
+            name: "carol".into(),
+            session: 30,
+            ts: 0,
+            reason: LeaveReason::Timeout,
+        }),
+    );
+    server(
+        &mut s,
+        ServerMessage::Left(Left {
+            name: "bob".into(),
+            session: 20,
+            ts: 0,
+            reason: LeaveReason::Quit,
+        }),
+    );
+    assert_eq!(s.users().len(), 1);
+    let system: Vec<&str> = s
+        .entries()
+        .iter()
+        .filter_map(|e| match e {
+            Entry::System(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        system,
+        [
+            "You joined as alice.",
+            "carol joined",
+            "carol timed out",
+            "bob left"
+        ]
+    );
+    // A repeated leave changes nothing and adds no line.
+    let before = s.entries().len();
+    server(
+        &mut s,
+        ServerMessage::Left(Left {
+            name: "bob".into(),
+            session: 20,
+            ts: 0,
+            reason: LeaveReason::Quit,
+        }),
+    );
+    assert_eq!(s.entries().len(), before);
+}
+
+#[test]
+fn a_refused_message_is_shown_in_place() {
+    let mut s = room();
+    server(
+        &mut s,
+        ServerMessage::Error(ErrorMsg {
+            code: ErrorCode::RateLimited,
+            message: "too many messages; slow down".into(),
+            reference: Some(3),
+            transfer: None,
+        }),
+    );
+    assert!(matches!(
+        s.entries().last(),
+        Some(Entry::Error(e)) if e.contains("slow down")
+    ));
+}
+
+#[test]
+fn an_offer_becomes_a_card_and_accept_downloads_into_the_downloads_dir() {
+    let mut s = room();
+    server(
+        &mut s,
+        ServerMessage::FileOffer(FileOffered {
+            transfer: 7,
+            from: "bob".into(),
+            session: 20,
+            name: "report.pdf".into(),
+            size: 3_000_000,
+            sha256: vec![0; 32],
+            kind: FileKind::File,
+            ts: 0,
+        }),
+    );
+    let Some(Entry::File(id)) = s.entries().last().cloned() else {
+        panic!("the offer is not in the list");
+    };
+    let _ = s.update(Message::Accept(7));
+    assert_eq!(
+        s.take_outbox(),
+        vec![Command::Accept {
+            transfer: 7,
+            dir: "dl".into()
+        }]
+    );
+    let _ = s.on_net(Event::Transfer(TransferEvent::DownloadProgress {
+        transfer: 7,
+        done: 1_000_000,
+        total: 3_000_000,
+    }));
+    assert_eq!(
+        s.files().get(id).map(|c| c.state.clone()),
+        Some(FileState::Downloading {
+            done: 1_000_000,
+            total: 3_000_000
+        })
+    );
+}
+
+#[test]
+fn decline_tells_the_server_and_marks_the_card() {
+    let mut s = room();
+    server(
+        &mut s,
+        ServerMessage::FileOffer(FileOffered {
+            transfer: 8,
+            from: "bob".into(),
+            session: 20,
+            name: "x".into(),
+            size: 1,
+            sha256: vec![0; 32],
+            kind: FileKind::File,
+            ts: 0,
+        }),
+    );
+    let _ = s.update(Message::Decline(8));
+    assert_eq!(s.take_outbox(), vec![Command::Decline(8)]);
+    assert_eq!(
+        s.files().by_transfer(8).map(|c| c.state.clone()),
+        Some(FileState::Declined)
+    );
+}
+
+#[test]
+fn a_typed_path_offers_that_file_when_no_dialog_is_available() {
+    let mut s = room();
+    let _ = s.update(Message::Picked(None));
+    let _ = s.update(Message::PathChanged(" /tmp/a.txt ".into()));
+    let _ = s.update(Message::SendPath);
+    let out = s.take_outbox();
+    assert!(matches!(
+        out.as_slice(),
+        [Command::SendFile { path, .. }] if path.as_os_str() == "/tmp/a.txt"
+    ));
+    assert!(matches!(s.entries().last(), Some(Entry::File(_))));
+}
+
+#[test]
+fn a_lost_connection_keeps_the_history_and_the_relogin_adds_only_new_messages() {
+    let mut s = room();
+    server(&mut s, ServerMessage::Chat(chat(1, "bob", 20, "before")));
+    let _ = s.on_net(Event::Disconnected {
+        reason: "the server closed the connection".into(),
+        retry_in: Duration::from_millis(500),
+    });
+    assert!(matches!(s.link(), Link::Lost { .. }));
+    // Sending while disconnected keeps the text and says why.
+    let _ = s.update(Message::InputChanged("queued?".into()));
+    let _ = s.update(Message::Send);
+    assert!(s.take_outbox().is_empty());
+    assert_eq!(s.input(), "queued?");
+    let _ = s.on_net(Event::Connecting { attempt: 1 });
+    assert_eq!(s.link(), &Link::Connecting(1));
+    // The server's history repeats "before" and adds one newer message.
+    let _ = s.relogged(&welcome(
+        "alice",
+        vec![chat(1, "bob", 20, "before"), chat(2, "bob", 20, "after")],
+    ));
+    assert_eq!(s.link(), &Link::Online);
+    assert_eq!(
+        chats(&s),
+        vec![("before".into(), false), ("after".into(), false)]
+    );
+    assert!(s.entries().iter().any(
+        |e| matches!(e, Entry::System(t) if t.starts_with("Reconnected to 127.0.0.1:6789 as alice"))
+    ));
+}
+
+#[test]
+fn the_call_state_marks_members_in_the_user_list_state() {
+    let mut s = room();
+    server(
+        &mut s,
+        ServerMessage::VoiceState(VoiceState {
+            ts: 0,
+            members: vec![CallMember {
+                session: 20,
+                name: "bob".into(),
+                muted: true,
+                connected: true,
+            }],
+        }),
+    );
+    assert!(s.voice().member(20).is_some_and(|m| m.muted));
+    assert!(s.voice().member(ME).is_none());
+    // Controls stay inert until the voice engine is wired in.
+    let _ = s.update(Message::Voice(voice::Message::Join));
+    assert!(s.take_outbox().is_empty());
+}
+
+#[test]
+fn ten_thousand_messages_draw_only_a_bounded_window() {
+    let mut s = room();
+    for i in 0..10_000 {
+        server(&mut s, ServerMessage::Chat(chat(i, "bob", 20, "x")));
+    }
+    let range = s.window().range(s.entries().len());
+    assert!(range.len() <= scroll::WINDOW);
+    assert_eq!(range.end, s.entries().len());
+}

@@ -1,0 +1,84 @@
+//! Colours and the few shared styles of the client: a light theme, blue
+//! sender and time, green for our own text, black for others', grey for
+//! quiet system lines.
+
+use iced::widget::{button, container};
+use iced::{Background, Border, Color, Shadow, Theme, border, color};
+
+/// Sender name and time of a message.
+pub const META: Color = color!(0x1f5fbf);
+/// Text of our own messages.
+pub const OWN_TEXT: Color = color!(0x1a7f37);
+/// Text of other people's messages.
+pub const OTHER_TEXT: Color = color!(0x000000);
+/// Joins, leaves and other quiet lines.
+pub const SYSTEM: Color = color!(0x8a8f98);
+/// Errors shown in place.
+pub const ERROR: Color = color!(0xc62828);
+/// Warnings (reconnecting).
+pub const WARN: Color = color!(0xb26a00);
+/// A healthy connection.
+pub const OK: Color = color!(0x1a7f37);
+/// Secondary text (hints, labels).
+pub const MUTED: Color = color!(0x5f6670);
+/// Page background.
+pub const PAGE: Color = color!(0xf4f5f7);
+/// Card and panel background.
+pub const PANEL: Color = color!(0xffffff);
+/// Hairlines between areas.
+pub const LINE: Color = color!(0xdde1e6);
+
+/// The application theme: iced's light theme.
+pub fn theme() -> Theme {
+    Theme::Light
+}
+
+/// A white panel with a hairline border and rounded corners.
+pub fn panel(_theme: &Theme) -> container::Style {
+    container::Style {
+        background: Some(Background::Color(PANEL)),
+        border: Border {
+            color: LINE,
+            width: 1.0,
+            radius: 8.0.into(),
+        },
+        shadow: Shadow::default(),
+        text_color: None,
+        snap: true,
+    }
+}
+
+/// The page behind the panels.
+pub fn page(_theme: &Theme) -> container::Style {
+    container::Style {
+        background: Some(Background::Color(PAGE)),
+        ..container::Style::default()
+    }
+}
+
+/// A file card inside the message list: a tinted box.
+pub fn card(_theme: &Theme) -> container::Style {
+    container::Style {
+        background: Some(Background::Color(color!(0xf0f4fb))),
+        border: Border {
+            color: color!(0xc9d6ea),
+            width: 1.0,
+            radius: 8.0.into(),
+        },
+        ..container::Style::default()
+    }
+}
+
+/// The status bar at the top of the room.
+pub fn status_bar(_theme: &Theme) -> container::Style {
+    container::Style {
+        background: Some(Background::Color(PANEL)),
+        border: border::rounded(8).color(LINE).width(1.0),
+        ..container::Style::default()
+    }
+}
+
+/// A plain, quiet button (secondary actions such as Clear).
+pub fn quiet_button(theme: &Theme, status: button::Status) -> button::Style {
+    button::secondary(theme, status)
+}

@@ -1,0 +1,115 @@
+//! A file card in the message list: name, size, who offers it, and what
+//! can be done now (Accept / Decline, a progress bar with Cancel, Open
+//! folder), with errors in place.
+
+use iced::widget::{button, column, container, row, text};
+use iced::{Center, Element, Fill};
+
+use crate::format;
+use crate::screen::room::Message;
+use chatcore::client::FileKind;
+
+use crate::screen::room::files::{Card, Direction, FileState};
+use crate::screen::room::voice;
+use crate::theme;
+use crate::widgets::progress;
+
+/// The card.
+pub fn view(card: &Card) -> Element<'_, Message> {
+    let size = card
+        .size
+        .map(format::human_size)
+        .unwrap_or_else(|| "size pending".to_owned());
+    let voice = card.kind == FileKind::Voice;
+    let what = if voice { "a voice message" } else { "a file" };
+    let who = match &card.direction {
+        Direction::Incoming { from } => format!("{from} sends {what}"),
+        Direction::Outgoing => format!("You send {what}"),
+    };
+    let title = row![
+        text(card.name.as_str()).size(15),
+        text(size).size(13).color(theme::MUTED),
+    ]
+    .spacing(10)
+    .align_y(Center);
+    let mut col = column![text(who).size(12).color(theme::META), title].spacing(6);
+    let small = |s: String, c| text(s).size(13).color(c);
+    let transfer = card.transfer;
+    match &card.state {
+        FileState::Preparing => {
+            col = col.push(small("Preparing (checking the file)…".into(), theme::MUTED))
+        }
+        FileState::Uploading { done, total } => {
+            col = col.push(small("Uploading".into(), theme::MUTED));
+            col = col.push(progress::bytes(*done, *total));
+        }
+        FileState::Offered => {
+            col = col.push(small("Uploaded: on offer to the room.".into(), theme::OK));
+        }
+        FileState::Available => {}
+        FileState::Requested => {
+            col = col.push(small("Waiting for the first bytes…".into(), theme::MUTED))
+        }
+        FileState::Downloading { done, total } => {
+            col = col.push(small("Downloading".into(), theme::MUTED));
+            col = col.push(progress::bytes(*done, *total));
+        }
+        FileState::Saved(path) => {
+            col = col.push(small(format!("Saved to {}", path.display()), theme::OK));
+        }
+        FileState::Declined => col = col.push(small("Declined.".into(), theme::MUTED)),
+        FileState::Cancelled => col = col.push(small("Cancelled.".into(), theme::MUTED)),
+        FileState::Withdrawn(why) => {
+            col = col.push(small(format!("No longer offered ({why})."), theme::MUTED));
+        }
+        FileState::Failed(why) => col = col.push(small(format!("Failed: {why}"), theme::ERROR)),
+    }
+    let mut actions = row![].spacing(8);
+    if card.can_accept()
+        && let Some(t) = transfer
+    {
+        let accept_label = if card.state == FileState::Available {
+            "Accept"
+        } else {
+            "Accept again"
+        };
+        actions = actions.push(button(text(accept_label).size(14)).on_press(Message::Accept(t)));
+        if card.state == FileState::Available {
+            actions = actions.push(
+                button(text("Decline").size(14))
+                    .style(theme::quiet_button)
+                    .on_press(Message::Decline(t)),
+            );
+        }
+    }
+    if card.can_cancel()
+        && let Some(t) = transfer
+    {
+        actions = actions.push(
+            button(text("Cancel").size(14))
+                .style(theme::quiet_button)
+                .on_press(Message::Cancel(t)),
+        );
+    }
+    if matches!(card.state, FileState::Saved(_)) {
+        actions = actions
+            .push(button(text("Open folder").size(14)).on_press(Message::OpenFolder(card.id)));
+    }
+    if voice {
+        // Playback arrives with the voice engine; the button says why it
+        // cannot play yet.
+        actions = actions.push(button(text("▶ Play").size(14)).style(theme::quiet_button));
+    }
+    col = col.push(actions);
+    if voice {
+        col = col.push(small(voice::NO_ENGINE.to_owned(), theme::MUTED));
+    }
+    if let Some(note) = &card.note {
+        col = col.push(small(note.clone(), theme::ERROR));
+    }
+    container(col.width(Fill))
+        .padding([10, 14])
+        .max_width(560)
+        .style(theme::card)
+        .into()
+}
