@@ -7,16 +7,16 @@ cd "$(dirname "$0")/.."
 
 # System packages needed by the build and the tests. The core, the daemon
 # and the examples need none beyond a Rust toolchain and a C linker.
-# - cpal (audio devices) links ALSA: libasound2-dev, pkg-config.
+# - cpal (audio devices, in chatvoice) links ALSA: libasound2-dev, pkg-config.
 # - opus builds libopus from source with cmake.
-# - the voice tests make speech with espeak-ng and measure it with sox.
-# - the desktop client's window tests run under Xvfb; the rest guard the
-#   X11/GL runtime libraries and a font iced needs on a minimal image.
+# - the desktop client's tests run iced's headless simulator (software
+#   renderer, no display); the rest guard the X11 runtime libraries and a
+#   font that iced loads on a minimal image.
+# The voice tests use a committed speech fixture, so espeak-ng and sox are
+# needed only to make a new one (see chatvoice/tests/fixtures/README.md).
 PACKAGES=(
     pkg-config libasound2-dev cmake
-    espeak-ng sox
-    xvfb xauth libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libegl1 libgl1-mesa-dri
-    fonts-dejavu-core
+    libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 fonts-dejavu-core
 )
 
 missing=()
