@@ -29,8 +29,8 @@ use common::*;
 /// Envelope correlation floor on a clean path (measured 0.986 idle).
 const CLEAN_MIN: f64 = 0.93;
 /// Envelope correlation floor with 10 % loss (measured 0.944-0.947 idle,
-/// 0.878 once on a machine busy compiling on both cores). Other speech or
-/// noise scores far lower; the floor leaves room for a starved CI machine.
+/// 0.878 once on a machine busy compiling on both cores): the floor leaves
+/// room for a starved CI machine.
 const LOSSY_MIN: f64 = 0.80;
 /// Backends run this many times faster than real time (the jitter buffer is
 /// told, so it still measures media time).
