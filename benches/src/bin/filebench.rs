@@ -6,12 +6,14 @@
 //! cargo run --release -p chatbench --bin filebench -- --size-mib 1024 [--cold]
 //! ```
 //!
-//! Two baselines are measured in the same run: a raw loopback TCP copy from
-//! memory to memory, and a raw TCP copy of a file into a file (read from the
-//! page cache, written to the spool's filesystem), which is what a user
-//! copying the file with `nc` would get, and the like-for-like baseline of
-//! the upload, which writes the spool. (The downloading client here hashes
-//! what it receives but does not write it: its disk is not the server's.)
+//! Four baselines are measured in the same run: a raw loopback TCP copy from
+//! memory to memory; the same with the reader computing SHA-256 (what the
+//! downloading client must do, so the like-for-like baseline of the
+//! download, whose client here hashes but does not store); a raw TCP copy of
+//! a file into a file (read from the page cache, written to the spool's
+//! filesystem: what `nc` would give a user); and that copy with the reader
+//! computing SHA-256 (what the server does with an upload, so the
+//! like-for-like baseline of the upload).
 //!
 //! `--cold` drops the page cache (root only) between upload and download, so
 //! the server reads the file from disk. The server's longest loop turn comes
@@ -86,8 +88,9 @@ fn mb_per_s(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / 1e6 / d.as_secs_f64()
 }
 
-/// Raw loopback TCP: one thread writes `size` bytes, this one reads them.
-fn raw_copy(size: u64) -> Result<Duration> {
+/// Raw loopback TCP: one thread writes `size` bytes, this one reads them
+/// (and, with `verify`, SHA-256s them as a receiver must).
+fn raw_copy(size: u64, verify: bool) -> Result<Duration> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let writer = thread::spawn(move || -> std::io::Result<()> {
@@ -105,13 +108,18 @@ fn raw_copy(size: u64) -> Result<Duration> {
     let start = Instant::now();
     let mut buf = vec![0u8; MAX_CHUNK as usize];
     let mut got = 0u64;
+    let mut hasher = Sha256::new();
     while got < size {
         let n = s.read(&mut buf)?;
         if n == 0 {
             break;
         }
+        if verify {
+            hasher.update(&buf[..n]);
+        }
         got += n as u64;
     }
+    std::hint::black_box(hasher.finalize());
     let took = start.elapsed();
     writer
         .join()
@@ -123,7 +131,10 @@ fn raw_copy(size: u64) -> Result<Duration> {
 /// a file (what `nc` does), on the same loopback and filesystem. One thread
 /// reads the source file (in the page cache, as the spool's would be) and
 /// sends it; this one receives and writes it to a new file.
-fn raw_file_copy(size: u64) -> Result<Duration> {
+///
+/// With `verify` the receiving side also SHA-256s what it writes, as the
+/// server does with an upload.
+fn raw_file_copy(size: u64, verify: bool) -> Result<Duration> {
     let dir = std::env::temp_dir();
     let src = dir.join(format!("filebench-src-{}.tmp", std::process::id()));
     let dst = dir.join(format!("filebench-dst-{}.tmp", std::process::id()));
@@ -159,14 +170,19 @@ fn raw_file_copy(size: u64) -> Result<Duration> {
     let mut out = std::fs::File::create(&dst)?;
     let mut buf = vec![0u8; MAX_CHUNK as usize];
     let mut got = 0u64;
+    let mut hasher = Sha256::new();
     while got < size {
         let n = s.read(&mut buf)?;
         if n == 0 {
             break;
         }
         out.write_all(&buf[..n])?;
+        if verify {
+            hasher.update(&buf[..n]);
+        }
         got += n as u64;
     }
+    std::hint::black_box(hasher.finalize());
     let took = start.elapsed();
     writer
         .join()
@@ -254,13 +270,17 @@ fn run() -> Result<()> {
     let t0 = Instant::now();
 
     eprintln!("raw loopback copy of {} MiB...", args.size_mib);
-    let raw = raw_copy(size)?;
+    let raw = raw_copy(size, false)?;
+    eprintln!("raw loopback copy of {} MiB, SHA-256 at the reader...", args.size_mib);
+    let raw_verified = raw_copy(size, true)?;
 
     eprintln!(
         "raw loopback copy of a {} MiB file into a file...",
         args.size_mib
     );
-    let raw_file = raw_file_copy(size)?;
+    let raw_file = raw_file_copy(size, false)?;
+    eprintln!("the same, SHA-256 at the reader...");
+    let raw_file_verified = raw_file_copy(size, true)?;
 
     eprintln!(
         "raw write of {} MiB to the spool's filesystem...",
@@ -486,6 +506,10 @@ fn run() -> Result<()> {
         "download_mb_s": mb_per_s(size, download),
         "download_vs_raw": mb_per_s(size, download) / mb_per_s(size, raw),
         "upload_vs_raw": mb_per_s(size, upload) / mb_per_s(size, raw),
+        "raw_verified_copy_mb_s": mb_per_s(size, raw_verified),
+        "download_vs_raw_verified_copy": mb_per_s(size, download) / mb_per_s(size, raw_verified),
+        "raw_verified_file_copy_mb_s": mb_per_s(size, raw_file_verified),
+        "upload_vs_raw_verified_file_copy": mb_per_s(size, upload) / mb_per_s(size, raw_file_verified),
         "raw_file_copy_mb_s": mb_per_s(size, raw_file),
         "download_vs_raw_file_copy": mb_per_s(size, download) / mb_per_s(size, raw_file),
         "upload_vs_raw_file_copy": mb_per_s(size, upload) / mb_per_s(size, raw_file),
