@@ -271,7 +271,10 @@ fn run() -> Result<()> {
 
     eprintln!("raw loopback copy of {} MiB...", args.size_mib);
     let raw = raw_copy(size, false)?;
-    eprintln!("raw loopback copy of {} MiB, SHA-256 at the reader...", args.size_mib);
+    eprintln!(
+        "raw loopback copy of {} MiB, SHA-256 at the reader...",
+        args.size_mib
+    );
     let raw_verified = raw_copy(size, true)?;
 
     eprintln!(
