@@ -1,0 +1,195 @@
+//! Shared pieces of the integration tests: the real server in-process, call
+//! members, the speech fixture and the envelope comparison.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chatcore::protocol::voice::VoiceJoined;
+use chatcore::protocol::{ClientMessage, ServerMessage};
+use chatcore::{Client, Event, RunningServer, Server};
+use chatvoice::audio::wav::read_wav;
+use chatvoice::jitter::JitterConfig;
+use chatvoice::{CallEvent, CallHandle};
+
+/// Longest any wait in a test may take before it is a failure (never a
+/// timing assertion: only a guard against hanging).
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Runs the real-time tests of one test binary one at a time: on 2 cores,
+/// parallel calls would compete for the CPU their clocks need.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A jitter buffer that never targets less than 60 ms: for tests of what a
+/// call delivers on a possibly loaded machine, not of its latency.
+pub fn sturdy_jitter() -> JitterConfig {
+    JitterConfig {
+        initial_ms: 60,
+        min_ms: 60,
+        lossy_min_ms: 60,
+        ..JitterConfig::default()
+    }
+}
+
+/// The real server with its voice port, on loopback ports chosen by the OS.
+pub fn server() -> RunningServer {
+    Server::builder()
+        .listen("127.0.0.1:0".parse().expect("addr"))
+        .voice_listen(Some("127.0.0.1:0".parse().expect("addr")))
+        .build()
+        .expect("build server")
+        .spawn()
+        .expect("spawn server")
+}
+
+/// Logs `name` in and joins the call; the client must live as long as the call.
+pub fn join(server: &RunningServer, name: &str) -> (Client, VoiceJoined) {
+    let client = Client::connect(server.local_addr(), name).expect("connect");
+    client.send(&ClientMessage::VoiceJoin).expect("voice_join");
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        match client
+            .recv_timeout(Duration::from_millis(200))
+            .expect("recv")
+        {
+            Some(Event::Message(ServerMessage::VoiceJoined(j))) => return (client, j),
+            Some(Event::Message(ServerMessage::Error(e))) => panic!("voice_join refused: {e:?}"),
+            _ => {}
+        }
+    }
+    panic!("no voice_joined for {name}");
+}
+
+/// The committed speech fixture, 48 kHz mono.
+pub fn speech() -> Vec<i16> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/speech48k.wav");
+    read_wav(&path).expect("fixture")
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("chatvoice-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Waits for `pred` on the call's events; returns the events seen.
+pub fn wait_event(call: &CallHandle, mut pred: impl FnMut(&CallEvent) -> bool) -> Vec<CallEvent> {
+    let deadline = Instant::now() + PATIENCE;
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        match call.events().recv_timeout(Duration::from_millis(100)) {
+            Ok(e) => {
+                let done = pred(&e);
+                seen.push(e);
+                if done {
+                    return seen;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    panic!("event not seen; saw {seen:?}");
+}
+
+/// Polls `cond` until it holds (guarded by [`PATIENCE`]).
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Samples per envelope point (1 ms).
+pub const HOP: usize = 48;
+
+/// Amplitude envelope: mean |x| over 5 ms windows, one point per ms.
+pub fn envelope(x: &[i16]) -> Vec<f64> {
+    let win = 5 * HOP;
+    (0..x.len().saturating_sub(win) / HOP)
+        .map(|i| {
+            let w = &x[i * HOP..i * HOP + win];
+            w.iter().map(|&s| f64::from(s).abs()).sum::<f64>() / win as f64
+        })
+        .collect()
+}
+
+fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len()) as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma).powi(2);
+        sbb += (y - mb).powi(2);
+    }
+    if saa == 0.0 || sbb == 0.0 {
+        0.0
+    } else {
+        sab / (saa * sbb).sqrt()
+    }
+}
+
+/// The best alignment of `output` against `reference` (the output lags by
+/// 0..=`max_lag_ms`): (correlation of the envelopes, lag in ms).
+pub fn envelope_match(reference: &[i16], output: &[i16], max_lag_ms: usize) -> (f64, usize) {
+    let r = envelope(reference);
+    let o = envelope(output);
+    let mut best = (f64::MIN, 0);
+    for lag in 0..=max_lag_ms {
+        if lag + r.len() > o.len() {
+            break;
+        }
+        let c = pearson(&r, &o[lag..lag + r.len()]);
+        if c > best.0 {
+            best = (c, lag);
+        }
+    }
+    best
+}
+
+/// Envelope correlation after alignment that allows the delay to change
+/// between segments, as a jitter buffer legitimately does when it skips a
+/// quiet frame or stretches a pause: the global best lag first, then each
+/// 250 ms segment of the reference at its own best lag within ±60 ms of
+/// it; the result is the correlation of the reference with the output
+/// stitched from those segments. Returns (correlation, global lag in ms).
+pub fn envelope_match_piecewise(
+    reference: &[i16],
+    output: &[i16],
+    max_lag_ms: usize,
+) -> (f64, usize) {
+    let (_, global) = envelope_match(reference, output, max_lag_ms);
+    let r = envelope(reference);
+    let o = envelope(output);
+    let seg = 250;
+    let mut stitched = Vec::with_capacity(r.len());
+    for start in (0..r.len()).step_by(seg) {
+        let end = (start + seg).min(r.len());
+        let part = &r[start..end];
+        let mut best = (f64::MIN, global);
+        for lag in global.saturating_sub(60)..=global + 60 {
+            if lag + end > o.len() {
+                break;
+            }
+            let c = pearson(part, &o[start + lag..end + lag]);
+            if c > best.0 {
+                best = (c, lag);
+            }
+        }
+        let lag = best.1;
+        let from = (start + lag).min(o.len());
+        let to = (end + lag).min(o.len());
+        stitched.extend_from_slice(&o[from..to]);
+        stitched.resize(end, 0.0);
+    }
+    (pearson(&r, &stitched), global)
+}
