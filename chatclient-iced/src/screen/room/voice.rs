@@ -515,25 +515,28 @@ impl Voice {
             1 => "1 in the call".to_owned(),
             n => format!("{n} in the call"),
         };
-        let (status, color) = match self.call {
-            Call::Idle => (count, theme::MUTED),
-            Call::Joining => ("Joining the call…".to_owned(), theme::MUTED),
-            Call::Starting => ("Starting the audio…".to_owned(), theme::MUTED),
+        let status = match self.call {
+            Call::Idle => None,
+            Call::Joining => Some(("Joining the call…".to_owned(), theme::MUTED)),
+            Call::Starting => Some(("Starting the audio…".to_owned(), theme::MUTED)),
             Call::Live(kind) => {
                 let via = match kind {
                     TransportKind::Udp => "UDP",
                     TransportKind::Tcp => "TCP (UDP blocked)",
                 };
-                (format!("{count}, you too · voice over {via}"), theme::OK)
+                Some((format!("You are in the call, voice over {via}."), theme::OK))
             }
         };
         let mut col = column![
             text("Voice").size(16),
-            text(status).size(13).color(color),
-            row![join, mute].spacing(6),
+            text(count).size(13).color(theme::MUTED)
         ]
         .spacing(8)
         .width(Fill);
+        if let Some((status, color)) = status {
+            col = col.push(text(status).size(13).color(color));
+        }
+        col = col.push(row![join, mute].spacing(6));
         if let Some(note) = &self.note {
             col = col.push(text(note.as_str()).size(12).color(theme::WARN));
         }
