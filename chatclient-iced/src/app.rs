@@ -336,6 +336,62 @@ mod tests {
     }
 
     #[test]
+    fn the_device_probe_reaches_a_room_created_after_it() {
+        let (mut app, _) = App::new(Config::default());
+        let why = "No microphone: no default capture device".to_owned();
+        let _ = app.update(Message::Audio(audio::Event::Probed(Err(why.clone()))));
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let _ = app.update(Message::Net(Event::Ready(Handle::from_sender(tx))));
+        let _ = app.update(Message::Net(Event::LoggedIn(Box::new(welcome()))));
+        let Screen::Room(room) = app.screen() else {
+            panic!("in the room");
+        };
+        assert_eq!(
+            room.voice().engine,
+            crate::screen::room::voice::Engine::Unavailable(why)
+        );
+    }
+
+    #[test]
+    fn voice_commands_go_to_the_audio_worker() {
+        let (mut app, _) = App::new(Config::default());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (atx, arx) = std::sync::mpsc::channel();
+        let _ = app.update(Message::Net(Event::Ready(Handle::from_sender(tx))));
+        let _ = app.update(Message::Audio(audio::Event::Ready(
+            audio::Handle::from_sender(atx),
+        )));
+        let _ = app.update(Message::Audio(audio::Event::Probed(Ok(()))));
+        let _ = app.update(Message::Net(Event::LoggedIn(Box::new(welcome()))));
+        let _ = app.update(Message::Room(room::Message::Voice(
+            room::voice::Message::Record,
+        )));
+        assert_eq!(arx.try_recv().ok(), Some(audio::Command::Record));
+        let _ = app.update(Message::Room(room::Message::Voice(
+            room::voice::Message::Join,
+        )));
+        assert_eq!(
+            rx.try_recv().ok(),
+            Some(net::Command::Raw(
+                chatcore::protocol::ClientMessage::VoiceJoin
+            ))
+        );
+    }
+
+    fn welcome() -> chatcore::protocol::Welcome {
+        chatcore::protocol::Welcome {
+            version: 1,
+            name: "alice".into(),
+            session: 1,
+            users: vec![],
+            history: vec![],
+            heartbeat_ms: 10_000,
+            max_frame: 1 << 20,
+            max_text: 4096,
+        }
+    }
+
+    #[test]
     fn commands_from_the_room_go_to_the_worker() {
         let (mut app, _) = App::new(Config::default());
         let (tx, rx) = std::sync::mpsc::channel();

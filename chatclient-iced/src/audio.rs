@@ -361,6 +361,9 @@ impl Worker {
             }
             Command::Record => {
                 drop(self.recorder.take());
+                // The previous recording was sent (its upload may still be
+                // reading it) or discarded: never delete it from here on.
+                self.recorded = None;
                 let path = match recording_path() {
                     Ok(p) => p,
                     Err(e) => return self.emit(Event::RecordFailed(e)),
@@ -567,7 +570,7 @@ mod tests {
             input: AudioIn::Wav(PathBuf::from("/nonexistent/speech.wav")),
             output: AudioOut::Null,
         };
-        let err = probe(&devices).err().expect("a missing file fails");
+        let err = probe(&devices).expect_err("a missing file fails");
         assert!(
             err.starts_with("Cannot read the --audio-input file"),
             "{err}"

@@ -11,7 +11,7 @@
 //! No timed assertions: every wait is for a state, bounded by [`PATIENCE`]
 //! only so that a broken build fails instead of hanging.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, channel};
 use std::thread;
 use std::time::Duration;
@@ -50,7 +50,7 @@ fn client(
     server: &RunningServer,
     name: &str,
     input: PathBuf,
-    dir: &PathBuf,
+    dir: &Path,
 ) -> (App, Receiver<Message>) {
     let devices = Devices {
         input: AudioIn::Wav(input),
