@@ -228,15 +228,28 @@ pub fn probe(devices: &Devices) -> Result<Option<Arc<Vec<i16>>>, String> {
         if devices.input == AudioIn::Device
             && let Some(reason) = why(&p.capture)
         {
-            return Err(format!("No microphone: {reason}"));
+            return Err(sentence(&reason));
         }
         if devices.output == AudioOut::Device
             && let Some(reason) = why(&p.playback)
         {
-            return Err(format!("No speakers: {reason}"));
+            return Err(sentence(&reason));
         }
     }
     Ok(samples)
+}
+
+/// `reason` as a sentence: capital first letter, final full stop.
+fn sentence(reason: &str) -> String {
+    let mut chars = reason.trim().chars();
+    let mut s: String = chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default();
+    if !s.ends_with('.') {
+        s.push('.');
+    }
+    s
 }
 
 /// The worker's state: what runs now.
@@ -554,6 +567,14 @@ impl AudioInput for LoopingInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_device_reason_reads_as_a_sentence() {
+        assert_eq!(
+            sentence("no capture (microphone) device available: gone"),
+            "No capture (microphone) device available: gone."
+        );
+    }
 
     #[test]
     fn audio_output_flag_takes_null_or_a_file() {
