@@ -26,6 +26,7 @@ use chatclient_iced::{App, Config, Message};
 use chatcore::{RunningServer, Server};
 use iced::futures::StreamExt;
 use iced::futures::executor::block_on;
+use iced_test::simulator;
 
 /// Bound on waiting for one event; never a measure of speed.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -110,6 +111,26 @@ fn click(app: &mut App, m: voice::Message) {
     let _ = app.update(Message::Room(room::Message::Voice(m)));
 }
 
+/// Clicks the button labelled `label` in the rendered view (iced_test's
+/// simulator) and applies what it produced; fails if it is not there.
+fn press(app: &mut App, label: &str) {
+    let messages: Vec<Message> = {
+        let mut ui = simulator(app.view());
+        ui.click(label)
+            .unwrap_or_else(|e| panic!("no {label:?} button: {e:?}"));
+        ui.into_messages().collect()
+    };
+    assert!(!messages.is_empty(), "{label:?} is disabled");
+    for m in messages {
+        let _ = app.update(m);
+    }
+}
+
+/// Whether the rendered view shows `text`.
+fn shows(app: &App, text: &str) -> bool {
+    simulator(app.view()).find(text).is_ok()
+}
+
 #[test]
 fn bob_sees_alice_speaking_and_plays_her_voice_message() {
     let srv = server();
@@ -130,9 +151,10 @@ fn bob_sees_alice_speaking_and_plays_her_voice_message() {
     pump_until(&mut bob, &bob_rx, "bob in the room, audio ready", ready);
 
     let live = |app: &App| voice_of(app).is_some_and(|v| matches!(v.call, voice::Call::Live(_)));
-    click(&mut bob, voice::Message::Join);
+    press(&mut bob, "Join call");
     pump_until(&mut bob, &bob_rx, "bob in the call", live);
-    click(&mut alice, voice::Message::Join);
+    assert!(shows(&bob, "You are in the call, voice over UDP."));
+    press(&mut alice, "Join call");
     pump_until(&mut alice, &alice_rx, "alice in the call", live);
 
     // Alice's fixture plays in a loop; bob's engine decodes it and the
@@ -144,13 +166,15 @@ fn bob_sees_alice_speaking_and_plays_her_voice_message() {
     pump_until(&mut bob, &bob_rx, "bob hearing alice", |app| {
         voice_of(app).is_some_and(|v| v.speaking.contains(&alice_session))
     });
+    // Bob is not speaking (silent input), so the one mark is alice's.
+    assert!(shows(&bob, "♪ speaking"), "bob's user list marks alice");
     // Her own VAD says she speaks too.
     pump_until(&mut alice, &alice_rx, "alice's own speaking", |app| {
         voice_of(app).is_some_and(|v| v.speaking.contains(&alice_session))
     });
 
     // Mute reaches the server: bob's list shows alice muted.
-    click(&mut alice, voice::Message::ToggleMute);
+    press(&mut alice, "Mute");
     pump_until(&mut bob, &bob_rx, "alice muted in bob's list", |app| {
         voice_of(app)
             .and_then(|v| v.member(alice_session))
