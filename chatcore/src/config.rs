@@ -42,8 +42,8 @@ pub struct ServerConfig {
     /// Chat messages kept for late joiners. Default 50.
     pub history_len: usize,
     /// Sustained frames per second per connection (`hello`, `chat`, `ping`,
-    /// `file_offer`, `file_accept`, `file_decline` and `file_cancel` are
-    /// charged; `file_chunk`, `pong` and `bye` are not). Default 20.
+    /// `file_offer`, `file_accept`, `file_decline`, `file_cancel` and the
+    /// voice messages are charged; `file_chunk`, `pong` and `bye` are not). Default 20.
     pub rate_per_sec: f64,
     /// Burst allowance above the sustained rate, in frames. Default 40.
     pub rate_burst: f64,

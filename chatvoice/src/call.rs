@@ -29,7 +29,7 @@ use rand::Rng;
 
 use crate::audio::{AudioInput, AudioOutput, Capture, FRAME, Playback};
 use crate::codec::{Decoder, Encoder, EncoderConfig};
-use crate::error::CallError;
+use crate::error::{CallError, TransportError};
 use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
 use crate::mixer;
 use crate::transport::{Incoming, LinkOptions, LinkSender, TransportKind, VoiceLink};
@@ -112,7 +112,8 @@ pub struct CallStats {
 /// Something the GUI may want to show.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallEvent {
-    /// The voice path is bound over this transport.
+    /// The voice path is bound over this transport (again, after it was
+    /// lost and bound anew).
     Transport(TransportKind),
     /// A speaker (our own session included) started or stopped talking.
     Speaking {
@@ -126,7 +127,10 @@ pub enum CallEvent {
     /// The input ended (end of a WAV file, device lost); the call goes on
     /// listening.
     InputEnded,
-    /// Something broke (the voice connection closed, the output stopped).
+    /// Something broke: the voice connection closed (the engine then binds
+    /// again by itself, with the same token, until the server's `timeout_ms`;
+    /// a later `Transport` event says it worked), the path is lost for
+    /// good, the output stopped.
     Error(String),
 }
 
@@ -217,12 +221,24 @@ impl Call {
             frames_played: 0,
             speakers: Vec::new(),
         }));
+        // The capture thread sends through whichever link is current: the
+        // playback thread replaces it when the voice path has to be bound
+        // again.
+        let sender = Arc::new(Mutex::new(link.sender()));
+        let rebind = Rebind {
+            server,
+            session: joined.session,
+            token: joined.token.clone(),
+            keepalive_ms: joined.keepalive_ms,
+            give_up_after: Duration::from_millis(u64::from(joined.timeout_ms.max(1000))),
+            options: options.link.clone(),
+        };
         let cap = Capturing {
             session: joined.session,
             capture,
             encoder,
             gate: Gate::new(options.vad),
-            sender: link.sender(),
+            sender: sender.clone(),
             controls: controls.clone(),
             events: events_tx.clone(),
         };
@@ -234,6 +250,10 @@ impl Call {
             session: joined.session,
             playback,
             link,
+            sender,
+            rebind,
+            rebinding: None,
+            base: LinkTotals::default(),
             speakers: BTreeMap::new(),
             controls: controls.clone(),
             events: events_tx,
@@ -355,8 +375,8 @@ struct Capturing {
     encoder: Encoder,
     /// Mute / PTT / VAD.
     gate: Gate,
-    /// Where packets go.
-    sender: LinkSender,
+    /// Where packets go (replaced when the path is bound again).
+    sender: Arc<Mutex<LinkSender>>,
     /// Switches and counters.
     controls: Arc<Controls>,
     /// Events.
@@ -403,7 +423,12 @@ impl Capturing {
             }
             if send {
                 match self.encoder.encode(&frame) {
-                    Ok(p) => match self.sender.send_audio(seq, ts, &p) {
+                    Ok(p) => match self
+                        .sender
+                        .lock()
+                        .map_err(|_| std::io::Error::other("lock"))
+                        .and_then(|s| s.send_audio(seq, ts, &p))
+                    {
                         Ok(()) => {
                             seq = seq.wrapping_add(1);
                             c.sent.fetch_add(1, Ordering::Relaxed);
@@ -466,6 +491,14 @@ struct Playing {
     playback: Playback,
     /// The voice path (its receiver channel is read here).
     link: VoiceLink,
+    /// The capture thread's handle on the current link.
+    sender: Arc<Mutex<LinkSender>>,
+    /// What binding the path again takes.
+    rebind: Rebind,
+    /// A rebinding in progress: its result comes here.
+    rebinding: Option<Receiver<Result<VoiceLink, TransportError>>>,
+    /// Counters of the links replaced so far (stats stay cumulative).
+    base: LinkTotals,
     /// Remote speakers by session.
     speakers: BTreeMap<u64, Speaker>,
     /// Switches and capture counters.
@@ -496,7 +529,110 @@ const FORGET_AFTER_FRAMES: u32 = 3000;
 /// A frame quieter than this may be skipped to reduce the delay.
 const SKIP_DBFS: f32 = -40.0;
 
+/// What it takes to bind the voice path again after it closed (a TCP
+/// connection cut): the server keeps the member in the call, and its token
+/// valid, for `timeout_ms` (protocol §16.3).
+#[derive(Debug, Clone)]
+struct Rebind {
+    /// The voice port.
+    server: SocketAddr,
+    /// Our session.
+    session: u64,
+    /// The token from `voice_joined`.
+    token: Vec<u8>,
+    /// Keepalive interval.
+    keepalive_ms: u32,
+    /// Stop trying after this long (the server's `timeout_ms`).
+    give_up_after: Duration,
+    /// UDP first or forced TCP, loss injection.
+    options: LinkOptions,
+}
+
+/// Counters carried over from replaced links.
+#[derive(Debug, Clone, Copy, Default)]
+struct LinkTotals {
+    /// Audio packets received.
+    received: u64,
+    /// Injected losses.
+    injected: u64,
+    /// Probes sent.
+    probes: u64,
+}
+
 impl Playing {
+    /// The path closed: bind again on a thread (it may take a second or
+    /// more), trying every half second until the server would have dropped
+    /// us from the call anyway.
+    fn start_rebind(&mut self) {
+        let (tx, rx) = mpsc::channel();
+        let r = self.rebind.clone();
+        let controls = self.controls.clone();
+        let spawned = thread::Builder::new()
+            .name("call-rebind".into())
+            .spawn(move || {
+                let deadline = Instant::now() + r.give_up_after;
+                loop {
+                    let result = VoiceLink::connect(
+                        r.server,
+                        r.session,
+                        &r.token,
+                        r.keepalive_ms,
+                        &r.options,
+                    );
+                    let give_up =
+                        Instant::now() >= deadline || controls.stop.load(Ordering::Relaxed);
+                    if result.is_ok() || give_up {
+                        let _ = tx.send(result);
+                        return;
+                    }
+                    thread::sleep(Duration::from_millis(500));
+                }
+            });
+        match spawned {
+            Ok(_) => self.rebinding = Some(rx),
+            Err(e) => {
+                let _ = self
+                    .events
+                    .send(CallEvent::Error(format!("call thread: {e}")));
+            }
+        }
+    }
+
+    /// Whether a rebinding finished with a new link (now in use).
+    fn rebound(&mut self) -> bool {
+        let Some(rx) = &self.rebinding else {
+            return false;
+        };
+        match rx.try_recv() {
+            Ok(Ok(link)) => {
+                let c = self.link.counters();
+                self.base.received += c.audio_received.load(Ordering::Relaxed);
+                self.base.injected += c.injected_losses.load(Ordering::Relaxed);
+                self.base.probes += c.probes_sent.load(Ordering::Relaxed);
+                if let Ok(mut s) = self.sender.lock() {
+                    *s = link.sender();
+                }
+                let kind = link.kind();
+                self.link = link;
+                self.rebinding = None;
+                let _ = self.events.send(CallEvent::Transport(kind));
+                true
+            }
+            Ok(Err(e)) => {
+                self.rebinding = None;
+                let _ = self
+                    .events
+                    .send(CallEvent::Error(format!("the voice path is lost: {e}")));
+                false
+            }
+            Err(mpsc::TryRecvError::Empty) => false,
+            Err(mpsc::TryRecvError::Disconnected) => {
+                self.rebinding = None;
+                false
+            }
+        }
+    }
+
     fn run(mut self) {
         let t0 = Instant::now();
         let mut last_stats = Instant::now();
@@ -509,6 +645,11 @@ impl Playing {
                 .recv_timeout(Duration::from_millis(100));
             if !closed {
                 closed = self.drain(now_ms);
+                if closed {
+                    self.start_rebind();
+                }
+            } else if self.rebound() {
+                closed = false;
             }
             match demand {
                 Ok(()) => {}
@@ -619,14 +760,15 @@ impl Playing {
 
     fn snapshot(&self) -> CallStats {
         let c = self.link.counters();
+        let b = self.base;
         CallStats {
             transport: self.link.kind(),
             frames_captured: self.controls.captured.load(Ordering::Relaxed),
             packets_sent: self.controls.sent.load(Ordering::Relaxed),
             frames_suppressed: self.controls.suppressed.load(Ordering::Relaxed),
-            packets_received: c.audio_received.load(Ordering::Relaxed),
-            injected_losses: c.injected_losses.load(Ordering::Relaxed),
-            probes_sent: c.probes_sent.load(Ordering::Relaxed),
+            packets_received: b.received + c.audio_received.load(Ordering::Relaxed),
+            injected_losses: b.injected + c.injected_losses.load(Ordering::Relaxed),
+            probes_sent: b.probes + c.probes_sent.load(Ordering::Relaxed),
             rtt_us: self.rtt_us,
             frames_played: self.frames_played,
             speakers: self

@@ -13,10 +13,10 @@
 //!   first, then 20–120 ms from measured jitter).
 //! - [`mixer`]: sums speakers with a soft limiter, never clipping.
 //! - [`vad`]: when to transmit: voice activity detection, push-to-talk, or always.
-//! - [`transport`]: [`VoiceLink`](transport::VoiceLink), the voice-port path:
+//! - [`transport`]: [`VoiceLink`], the voice-port path:
 //!   UDP bind with retries, TCP fallback, keepalive probes, loss injection for tests.
-//! - [`call`]: [`Call`](call::Call), the engine that ties it together on its
-//!   own threads, and [`CallHandle`](call::CallHandle) to control it.
+//! - [`call`]: [`Call`], the engine that ties it together on its
+//!   own threads, and [`CallHandle`] to control it.
 //! - [`ogg_opus`]: Ogg Opus files (RFC 7845) writing and reading.
 //! - [`message`]: voice messages: record (at most [`message::MAX_MESSAGE_SECS`]
 //!   seconds), send through the file transfer, play.

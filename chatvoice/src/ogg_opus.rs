@@ -2,10 +2,12 @@
 //!
 //! Layout written: page 1 holds only the `OpusHead` packet (beginning of
 //! stream), page 2 only `OpusTags`, then audio pages of up to 50 packets
-//! (one second). Each page's granule position is `pre_skip` plus the number
-//! of 48 kHz samples up to the end of its last packet; the last page (end of
-//! stream) has `pre_skip` + the recording's exact length, so a player trims
-//! the padding of the final frame. `pre_skip` is the encoder's lookahead.
+//! (one second). Each page's granule position is the number of 48 kHz
+//! samples a decoder has produced by the end of its last packet, the
+//! `pre_skip` samples at the start included (RFC 7845 §4); the last page
+//! (end of stream) has `pre_skip` + the recording's exact length, so a
+//! player trims the padding of the final frame. `pre_skip` is the encoder's
+//! lookahead, and the writer's user flushes it with one extra frame.
 
 use std::io::{Read, Seek, Write};
 
@@ -54,7 +56,8 @@ pub struct OggOpusWriter<W: Write> {
     serial: u32,
     /// Samples to skip at the start (encoder lookahead).
     pre_skip: u64,
-    /// Samples in the packets written or pending so far.
+    /// Samples in the packets written or pending so far (what a decoder
+    /// produces from them, pre-skip included).
     samples: u64,
     /// The last packet, held back so that `finish` can end the stream
     /// with it (the EOS flag and exact final granule go on its page).
@@ -93,7 +96,7 @@ impl<W: Write> OggOpusWriter<W> {
     pub fn write_packet(&mut self, packet: Vec<u8>, samples: u64) -> std::io::Result<()> {
         self.flush_pending(false)?;
         self.samples += samples;
-        self.pending = Some((packet, self.pre_skip + self.samples));
+        self.pending = Some((packet, self.samples));
         Ok(())
     }
 
@@ -113,13 +116,14 @@ impl<W: Write> OggOpusWriter<W> {
         self.pw.write_packet(p, self.serial, info, granule)
     }
 
-    /// Ends the stream. `length` is the recording's length in samples (at
-    /// most the samples written): the final granule position is
-    /// `pre_skip + length`, which trims the last frame's padding. At least
-    /// one packet must have been written.
+    /// Ends the stream. `length` is the recording's length in samples: the
+    /// final granule position is `pre_skip + length` (at most the samples
+    /// written), which trims the last frame's padding. At least one packet
+    /// must have been written, and the packets should cover `pre_skip`
+    /// samples more than `length` (one more frame flushes the encoder).
     pub fn finish(mut self, length: u64) -> std::io::Result<W> {
         if let Some((_, g)) = &mut self.pending {
-            *g = self.pre_skip + length.min(self.samples);
+            *g = (self.pre_skip + length).min(self.samples);
         }
         self.flush_pending(true)?;
         let mut w = self.pw.into_inner();
@@ -286,6 +290,10 @@ mod tests {
                 .expect("write");
             frames += 1;
         }
+        // One frame more flushes the encoder's lookahead.
+        w.write_packet(enc.encode(&[0; 960]).expect("encode"), 960)
+            .expect("write");
+        frames += 1;
         let bytes = w.finish(len as u64).expect("finish").into_inner();
         // Page 1: capture pattern, version 0, BOS flag, granule 0.
         assert_eq!(&bytes[..4], b"OggS");
@@ -300,10 +308,10 @@ mod tests {
         assert_eq!(info.comments, vec!["ENCODER=chatvoice".to_owned()]);
         assert_eq!(packets.len() as u64, frames);
         assert_eq!(info.bos_eos, (true, true));
-        // Granules never decrease, pages end every 50 packets, and the last
-        // one is pre_skip + the exact length.
+        // Granules never decrease, count decoded samples (50 packets per
+        // page), and the last one is pre_skip + the exact length.
         assert!(info.granules.windows(2).all(|w| w[0] <= w[1]));
-        assert_eq!(info.granules[0], u64::from(pre_skip) + 50 * 960);
+        assert_eq!(info.granules[0], 50 * 960);
         assert_eq!(
             *info.granules.last().expect("pages"),
             u64::from(pre_skip) + len as u64

@@ -17,6 +17,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use chatvoice::audio::Pacing;
@@ -209,10 +210,13 @@ fn speech_over_the_forced_tcp_fallback_arrives_intact() {
 }
 
 /// Forwards TCP connections on a new port to `to`; nothing listens for UDP
-/// on that port, so a client pointed at it gets no `bound` over UDP.
-fn tcp_only_port(to: SocketAddr) -> u16 {
+/// on that port, so a client pointed at it gets no `bound` over UDP. The
+/// returned list holds the live connections, to cut them.
+fn tcp_only_port(to: SocketAddr) -> (u16, Arc<Mutex<Vec<TcpStream>>>) {
     let l = TcpListener::bind("127.0.0.1:0").expect("listen");
     let port = l.local_addr().expect("addr").port();
+    let live = Arc::new(Mutex::new(Vec::new()));
+    let conns = live.clone();
     thread::spawn(move || {
         for c in l.incoming() {
             let Ok(c) = c else { return };
@@ -221,6 +225,9 @@ fn tcp_only_port(to: SocketAddr) -> u16 {
             };
             let _ = c.set_nodelay(true);
             let _ = s.set_nodelay(true);
+            if let Ok(mut v) = conns.lock() {
+                v.push(c.try_clone().expect("clone"));
+            }
             for (mut from, mut into) in [
                 (c.try_clone().expect("clone"), s.try_clone().expect("clone")),
                 (s, c),
@@ -233,11 +240,12 @@ fn tcp_only_port(to: SocketAddr) -> u16 {
                         }
                     }
                     let _ = into.shutdown(std::net::Shutdown::Both);
+                    let _ = from.shutdown(std::net::Shutdown::Both);
                 });
             }
         }
     });
-    port
+    (port, live)
 }
 
 #[test]
@@ -249,7 +257,7 @@ fn a_client_whose_udp_gets_no_answer_falls_back_to_tcp_by_itself() {
     let (_alice, ja) = join(&srv, "alice");
     let (_bob, mut jb) = join(&srv, "bob");
     // Bob reaches the server through a port where UDP is dead.
-    jb.port = tcp_only_port(voice);
+    jb.port = tcp_only_port(voice).0;
     let pace = Pacing::Realtime(SCALE);
     let opts = CallOptions {
         time_scale: SCALE,
@@ -286,4 +294,60 @@ fn a_client_whose_udp_gets_no_answer_falls_back_to_tcp_by_itself() {
     let stats = bob.stop();
     assert_eq!(stats.packets_received, 50);
     assert!(played.samples().iter().any(|&s| s.unsigned_abs() > 1000));
+}
+
+#[test]
+fn a_cut_tcp_voice_connection_is_bound_again_and_audio_resumes() {
+    let _one_at_a_time = serial();
+    let srv = server();
+    let ip = srv.local_addr().ip();
+    let voice = srv.voice_addr().expect("voice port");
+    let (_alice, ja) = join(&srv, "alice");
+    let (_bob, mut jb) = join(&srv, "bob");
+    let (port, live) = tcp_only_port(voice);
+    jb.port = port;
+    let pace = Pacing::Realtime(SCALE);
+    let opts = CallOptions {
+        time_scale: SCALE,
+        jitter: sturdy_jitter(),
+        link: LinkOptions {
+            udp_bind_timeout: std::time::Duration::from_millis(300),
+            ..LinkOptions::default()
+        },
+        ..CallOptions::default()
+    };
+    let bob = Call::start(
+        &jb,
+        ip,
+        Box::new(SilenceInput { pacing: pace }),
+        Box::new(WavOutput::new(None, pace).with_patience(PATIENCE)),
+        opts.clone(),
+    )
+    .expect("bob");
+    let alice = Call::start(
+        &ja,
+        ip,
+        Box::new(WavInput::from_samples(speech().repeat(10), pace)),
+        Box::new(SilenceOutput { pacing: pace }),
+        CallOptions {
+            mode: VoiceMode::AlwaysOn,
+            ..opts
+        },
+    )
+    .expect("alice");
+    wait_until("audio over TCP", || bob.stats().packets_received >= 20);
+    // Cut the TCP voice connection under bob's feet.
+    for c in live.lock().expect("lock").drain(..) {
+        let _ = c.shutdown(std::net::Shutdown::Both);
+    }
+    // It says so, binds again by itself with the same token, and says so.
+    wait_event(&bob, |e| matches!(e, CallEvent::Error(_)));
+    wait_event(&bob, |e| *e == CallEvent::Transport(TransportKind::Tcp));
+    let before = bob.stats().packets_received;
+    wait_until("audio after binding again", || {
+        bob.stats().packets_received >= before + 20
+    });
+    alice.stop();
+    let stats = bob.stop();
+    assert_eq!(stats.transport, TransportKind::Tcp);
 }
