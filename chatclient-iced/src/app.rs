@@ -8,6 +8,7 @@ use iced::{Element, Subscription, Task, Theme};
 
 use chatcore::protocol::ServerMessage;
 
+use crate::audio;
 use crate::lag_log::LagLog;
 use crate::net::{self, Event, Handle, Params};
 use crate::screen::{login, room};
@@ -24,6 +25,9 @@ pub struct Config {
     pub downloads: PathBuf,
     /// Log how far the UI lags behind arriving messages (`CHATCLIENT_FRAME_LOG=1`).
     pub frame_log: bool,
+    /// The microphone and speakers, or files standing in for them
+    /// (`--audio-input`, `--audio-output`) on machines without audio.
+    pub audio: audio::Devices,
 }
 
 impl Default for Config {
@@ -33,6 +37,7 @@ impl Default for Config {
             name: None,
             downloads: PathBuf::from("downloads"),
             frame_log: false,
+            audio: audio::Devices::default(),
         }
     }
 }
@@ -55,6 +60,8 @@ pub enum Message {
     Room(room::Message),
     /// From the network worker.
     Net(Event),
+    /// From the audio worker.
+    Audio(audio::Event),
     /// The window got the keyboard focus: put the cursor in the text field
     /// the screen is about (the first focus request can come before the
     /// window exists, e.g. with `--name`).
@@ -76,6 +83,10 @@ pub struct App {
     handle: Option<Handle>,
     /// Message lags, when measuring (see [`crate::lag_log`]).
     lag: Option<LagLog>,
+    /// The audio worker's command channel, once it said `Ready`.
+    audio: Option<audio::Handle>,
+    /// What the device probe found, kept for a room created after it.
+    engine: Option<audio::Event>,
 }
 
 impl App {
@@ -93,6 +104,8 @@ impl App {
             attempts: 0,
             handle: None,
             lag: config.frame_log.then(LagLog::default),
+            audio: None,
+            engine: None,
         };
         if let Some(name) = config.name {
             login.name = name;
@@ -151,6 +164,19 @@ impl App {
                 }
                 self.on_net(event)
             }
+            Message::Audio(audio::Event::Ready(handle)) => {
+                self.audio = Some(handle);
+                Task::none()
+            }
+            Message::Audio(event) => {
+                if matches!(event, audio::Event::Probed(_)) {
+                    self.engine = Some(event.clone());
+                }
+                if let Screen::Room(room) = &mut self.screen {
+                    room.on_audio(event);
+                }
+                Task::none()
+            }
             Message::WindowFocused => match &self.screen {
                 Screen::Login(_) => operation::focus(login::NAME_INPUT),
                 Screen::Room(room) => room.focus_task().map(Message::Room),
@@ -171,6 +197,14 @@ impl App {
                     }
                 }
             }
+            let commands = room.take_audio_outbox();
+            if let Some(handle) = &self.audio {
+                for c in commands {
+                    if !handle.send(c) {
+                        tracing::warn!("audio worker gone; command dropped");
+                    }
+                }
+            }
         }
     }
 
@@ -183,12 +217,15 @@ impl App {
             Event::LoggedIn(welcome) => match &mut self.screen {
                 Screen::Login(login) => {
                     let server = login.server.trim().to_owned();
-                    let room = room::State::new(
+                    let mut room = room::State::new(
                         &welcome,
                         &login.name,
                         &server,
                         self.config.downloads.clone(),
                     );
+                    if let Some(probed) = self.engine.clone() {
+                        room.on_audio(probed);
+                    }
                     self.screen = Screen::Room(Box::new(room));
                     Task::batch([
                         operation::focus(room::COMPOSER),
@@ -230,7 +267,9 @@ impl App {
             iced::Event::Window(iced::window::Event::Focused) => Some(Message::WindowFocused),
             _ => None,
         });
-        Subscription::batch([net, focus])
+        let audio =
+            Subscription::run_with(self.config.audio.clone(), audio::run).map(Message::Audio);
+        Subscription::batch([net, audio, focus])
     }
 
     /// The window title: who we are, so windows are told apart.
@@ -258,6 +297,7 @@ mod tests {
             name: Some("alice".into()),
             downloads: "dl".into(),
             frame_log: false,
+            audio: audio::Devices::default(),
         });
         let params = app.connection().expect("connecting straight away");
         assert_eq!(params.addr, "127.0.0.1:16789");
@@ -293,6 +333,62 @@ mod tests {
             second.is_some() && second != first,
             "a fresh worker identity"
         );
+    }
+
+    #[test]
+    fn the_device_probe_reaches_a_room_created_after_it() {
+        let (mut app, _) = App::new(Config::default());
+        let why = "No microphone: no default capture device".to_owned();
+        let _ = app.update(Message::Audio(audio::Event::Probed(Err(why.clone()))));
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let _ = app.update(Message::Net(Event::Ready(Handle::from_sender(tx))));
+        let _ = app.update(Message::Net(Event::LoggedIn(Box::new(welcome()))));
+        let Screen::Room(room) = app.screen() else {
+            panic!("in the room");
+        };
+        assert_eq!(
+            room.voice().engine,
+            crate::screen::room::voice::Engine::Unavailable(why)
+        );
+    }
+
+    #[test]
+    fn voice_commands_go_to_the_audio_worker() {
+        let (mut app, _) = App::new(Config::default());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (atx, arx) = std::sync::mpsc::channel();
+        let _ = app.update(Message::Net(Event::Ready(Handle::from_sender(tx))));
+        let _ = app.update(Message::Audio(audio::Event::Ready(
+            audio::Handle::from_sender(atx),
+        )));
+        let _ = app.update(Message::Audio(audio::Event::Probed(Ok(()))));
+        let _ = app.update(Message::Net(Event::LoggedIn(Box::new(welcome()))));
+        let _ = app.update(Message::Room(room::Message::Voice(
+            room::voice::Message::Record,
+        )));
+        assert_eq!(arx.try_recv().ok(), Some(audio::Command::Record));
+        let _ = app.update(Message::Room(room::Message::Voice(
+            room::voice::Message::Join,
+        )));
+        assert_eq!(
+            rx.try_recv().ok(),
+            Some(net::Command::Raw(
+                chatcore::protocol::ClientMessage::VoiceJoin
+            ))
+        );
+    }
+
+    fn welcome() -> chatcore::protocol::Welcome {
+        chatcore::protocol::Welcome {
+            version: 1,
+            name: "alice".into(),
+            session: 1,
+            users: vec![],
+            history: vec![],
+            heartbeat_ms: 10_000,
+            max_frame: 1 << 20,
+            max_text: 4096,
+        }
     }
 
     #[test]

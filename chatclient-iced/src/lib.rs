@@ -7,6 +7,9 @@
 //! - [`screen`]: the screens, each with its own state and `Message`:
 //!   [`screen::login`] and [`screen::room`] (with `files` for file cards,
 //!   `scroll` for the drawn window of the list, `voice` for the call).
+//! - [`audio`]: the audio worker: the voice engine (the `chatvoice` crate,
+//!   re-exported as [`voice_engine`]) on a thread of its own: device probe,
+//!   the call, recording and playing voice messages.
 //! - [`net`]: the network worker: the blocking `chatcore::Client` on
 //!   threads of its own, reconnection with backoff, commands over a channel.
 //! - [`widgets`]: view pieces: message line, file card, user list, progress.
@@ -18,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod audio;
 pub mod background;
 pub mod format;
 pub mod lag_log;
@@ -27,3 +31,5 @@ pub mod theme;
 pub mod widgets;
 
 pub use app::{App, Config, Message};
+/// The voice engine the client uses (calls, voice messages, audio devices).
+pub use chatvoice as voice_engine;

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! chatclient-iced [--server HOST:PORT] [--name NAME] [--downloads DIR]
+//!                 [--audio-input FILE.wav] [--audio-output FILE.wav|null]
 //! ```
 //! With `--name` the login screen is skipped. `CHATCLIENT_FRAME_LOG=1`
 //! writes a summary of how far the UI lags behind arriving messages to
@@ -10,6 +11,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use chatclient_iced::audio::{AudioIn, AudioOut, Devices};
 use chatclient_iced::{App, Config};
 use clap::Parser;
 
@@ -26,6 +28,16 @@ struct Args {
     /// Directory accepted files are saved in (created when first needed).
     #[arg(long, default_value = "downloads")]
     downloads: PathBuf,
+    /// Use this WAV file as the microphone instead of the audio device:
+    /// played in real time, over and over (demos and tests on machines
+    /// without audio).
+    #[arg(long, value_name = "FILE.wav")]
+    audio_input: Option<PathBuf>,
+    /// Play calls and voice messages into this WAV file (written when the
+    /// call or playback stops), or `null` to discard them, instead of the
+    /// audio device; paced in real time.
+    #[arg(long, value_name = "FILE.wav|null")]
+    audio_output: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -60,6 +72,14 @@ fn run(args: Args) -> anyhow::Result<()> {
         name: args.name,
         downloads: args.downloads,
         frame_log: std::env::var_os("CHATCLIENT_FRAME_LOG").is_some_and(|v| v == "1"),
+        audio: Devices {
+            input: args.audio_input.map(AudioIn::Wav).unwrap_or_default(),
+            output: args
+                .audio_output
+                .as_deref()
+                .map(AudioOut::parse)
+                .unwrap_or_default(),
+        },
     };
     iced::application(move || App::new(config.clone()), App::update, App::view)
         .title(App::title)

@@ -76,6 +76,13 @@ pub enum Command {
         /// The file.
         path: PathBuf,
     },
+    /// Offer a recorded voice message (kind `voice`); `local` is its card.
+    SendVoice {
+        /// The UI's card id.
+        local: u64,
+        /// The Ogg Opus file.
+        path: PathBuf,
+    },
     /// Download an offered file into `dir` (resumes a cancelled download).
     Accept {
         /// The offer.
@@ -375,6 +382,7 @@ fn command_loop(
     while let Ok(command) = commands.recv() {
         let sender = lock(&current).clone();
         let about = about(&command);
+        let voice_kind = matches!(command, Command::SendVoice { .. });
         let Some(sender) = sender else {
             let error = "not connected: try again once the connection is back".to_owned();
             if !emit(&mut tx, Event::Failed { about, error }) {
@@ -386,14 +394,19 @@ fn command_loop(
             Command::Chat { text, reference } => {
                 sender.send_chat_ref(text, reference).map(|()| None)
             }
-            Command::SendFile { local, path } => {
+            Command::SendFile { local, path } | Command::SendVoice { local, path } => {
+                let kind = if voice_kind {
+                    FileKind::Voice
+                } else {
+                    FileKind::File
+                };
                 // Hashing a large file takes a while: not on this thread,
                 // so chat keeps flowing.
                 let mut tx = tx.clone();
                 let spawned = thread::Builder::new()
                     .name("net-offer".into())
                     .spawn(move || {
-                        let event = match sender.send_file(&path, FileKind::File) {
+                        let event = match sender.send_file(&path, kind) {
                             Ok(reference) => Event::OfferSent { local, reference },
                             Err(e) => Event::Failed {
                                 about: About::Upload(local),
@@ -429,7 +442,7 @@ fn command_loop(
 fn about(command: &Command) -> About {
     match command {
         Command::Chat { reference, .. } => About::Chat(*reference),
-        Command::SendFile { local, .. } => About::Upload(*local),
+        Command::SendFile { local, .. } | Command::SendVoice { local, .. } => About::Upload(*local),
         Command::Accept { transfer, .. }
         | Command::Decline(transfer)
         | Command::Cancel(transfer) => About::Transfer(*transfer),

@@ -72,6 +72,7 @@ fn config(addr: SocketAddr, scratch: &Scratch) -> Config {
         name: None,
         downloads: scratch.0.join("downloads"),
         frame_log: false,
+        audio: Default::default(),
     }
 }
 

@@ -14,13 +14,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chatcore::Roster;
-use chatcore::client::Change;
+use chatcore::client::{Change, TransferEvent};
 use chatcore::protocol::{Chat, ErrorCode, LeaveReason, ServerMessage, UserInfo, Welcome};
 use iced::widget::{
     Column, button, column, container, operation, row, scrollable, text, text_input,
 };
 use iced::{Center, Element, Fill, Task};
 
+use crate::audio;
 use crate::background;
 use crate::format;
 use crate::net::{About, Command, Event};
@@ -183,7 +184,7 @@ impl State {
             last_chat_ts: i64::MIN,
             link: Link::Online,
             downloads,
-            voice: Voice::default(),
+            voice: Voice::new(server),
             outbox: Vec::new(),
         };
         state.sort_users();
@@ -253,7 +254,19 @@ impl State {
 
     /// The commands queued for the network worker, emptied.
     pub fn take_outbox(&mut self) -> Vec<Command> {
+        let voice = self.voice.take_net().into_iter().map(Command::Raw);
+        self.outbox.extend(voice);
         std::mem::take(&mut self.outbox)
+    }
+
+    /// The commands queued for the audio worker, emptied.
+    pub fn take_audio_outbox(&mut self) -> Vec<audio::Command> {
+        self.voice.take_audio()
+    }
+
+    /// Applies an event of the audio worker.
+    pub fn on_audio(&mut self, event: audio::Event) {
+        self.voice.on_audio(event);
     }
 
     /// Appends an entry; returns whether the view should snap to the end.
@@ -328,6 +341,16 @@ impl State {
             Event::Server(msg) => self.on_server(msg),
             Event::Transfer(t) => {
                 self.files.on_transfer(&t);
+                match t {
+                    TransferEvent::Saved { transfer, path } => {
+                        self.voice.downloaded(transfer, path);
+                    }
+                    TransferEvent::Failed { transfer, .. }
+                    | TransferEvent::Cancelled { transfer, .. } => {
+                        self.voice.fetch_failed(transfer);
+                    }
+                    _ => {}
+                }
                 false
             }
             Event::OfferSent { local, reference } => {
@@ -345,6 +368,7 @@ impl State {
                 }
                 About::Transfer(t) => {
                     self.files.failed_transfer(t, error);
+                    self.voice.fetch_failed(t);
                     false
                 }
                 About::Chat(_) => self.push(Entry::Error(format!("Message not sent: {error}"))),
@@ -544,11 +568,56 @@ impl State {
                 self.files.note(id, result.err());
                 Task::none()
             }
-            Message::Voice(m) => {
-                if let Some(msg) = self.voice.update(m) {
-                    self.outbox.push(Command::Raw(msg));
-                }
+            Message::Voice(voice::Message::Send) => {
+                let Some(path) = self.voice.take_recording() else {
+                    return Task::none();
+                };
+                let local = self.files.new_voice_upload(&path);
+                self.voice.own_file(local, path.clone());
+                self.outbox.push(Command::SendVoice { local, path });
+                let snap = self.push(Entry::File(local));
+                self.snap_if(snap)
+            }
+            Message::Voice(voice::Message::Play(id)) => {
+                self.play(id);
                 Task::none()
+            }
+            Message::Voice(m) => {
+                self.voice.update(m);
+                Task::none()
+            }
+        }
+    }
+
+    /// Play the voice message of card `id`: our own file, the saved
+    /// download, or accept (download) it first and play once saved.
+    fn play(&mut self, id: CardId) {
+        if !self.voice.ready() {
+            return;
+        }
+        let Some(card) = self.files.get(id) else {
+            return;
+        };
+        if let Some(path) = self.voice.own_path(id) {
+            let path = path.clone();
+            self.voice.play(id, path);
+        } else if let files::FileState::Saved(path) = &card.state {
+            let path = path.clone();
+            self.voice.play(id, path);
+        } else if let Some(t) = card.transfer {
+            match card.state {
+                files::FileState::Requested | files::FileState::Downloading { .. } => {
+                    self.voice.play_after_download(id, t);
+                }
+                _ if card.can_accept() => {
+                    self.files.requested(t);
+                    self.outbox.push(Command::Accept {
+                        transfer: t,
+                        dir: self.downloads.clone(),
+                    });
+                    self.voice.play_after_download(id, t);
+                }
+                _ => {}
             }
         }
     }
@@ -627,7 +696,7 @@ impl State {
                 Entry::System(s) => widgets::message_line::system(s),
                 Entry::Error(s) => widgets::message_line::error(s),
                 Entry::File(id) => match self.files.get(*id) {
-                    Some(card) => widgets::offer_card::view(card),
+                    Some(card) => widgets::offer_card::view(card, &self.voice),
                     None => widgets::message_line::system("(file no longer known)"),
                 },
             });

@@ -14,8 +14,8 @@ use crate::screen::room::voice;
 use crate::theme;
 use crate::widgets::progress;
 
-/// The card.
-pub fn view(card: &Card) -> Element<'_, Message> {
+/// The card; `voice` decides the Play control of voice messages.
+pub fn view<'a>(card: &'a Card, voice_state: &voice::Voice) -> Element<'a, Message> {
     let size = card
         .size
         .map(format::human_size)
@@ -95,14 +95,44 @@ pub fn view(card: &Card) -> Element<'_, Message> {
         actions = actions
             .push(button(text("Open folder").size(14)).on_press(Message::OpenFolder(card.id)));
     }
+    let (playing, play_note) = voice::play_state(voice_state, card.id);
     if voice {
-        // Playback arrives with the voice engine; the button says why it
-        // cannot play yet.
-        actions = actions.push(button(text("▶ Play").size(14)).style(theme::quiet_button));
+        let playable = match &card.direction {
+            Direction::Outgoing => voice_state.own_path(card.id).is_some(),
+            Direction::Incoming { .. } => {
+                card.transfer.is_some()
+                    && matches!(
+                        card.state,
+                        FileState::Available
+                            | FileState::Requested
+                            | FileState::Downloading { .. }
+                            | FileState::Saved(_)
+                            | FileState::Cancelled
+                            | FileState::Failed(_)
+                    )
+            }
+        };
+        let control = if playing {
+            button(text("■ Stop").size(14)).on_press(Message::Voice(voice::Message::StopPlaying))
+        } else {
+            button(text("▶ Play").size(14)).on_press_maybe(
+                (playable && voice_state.ready())
+                    .then_some(Message::Voice(voice::Message::Play(card.id))),
+            )
+        };
+        actions = actions.push(control);
     }
     col = col.push(actions);
     if voice {
-        col = col.push(small(voice::NO_ENGINE.to_owned(), theme::MUTED));
+        if let voice::Engine::Unavailable(why) = &voice_state.engine {
+            col = col.push(small(why.clone(), theme::MUTED));
+        }
+        if playing && play_note.is_none() {
+            col = col.push(small("Playing…".to_owned(), theme::OK));
+        }
+        if let Some(note) = play_note {
+            col = col.push(small(note, theme::MUTED));
+        }
     }
     if let Some(note) = &card.note {
         col = col.push(small(note.clone(), theme::ERROR));

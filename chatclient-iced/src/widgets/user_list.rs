@@ -29,7 +29,9 @@ pub fn view<'a>(
             let (mark, color) = if m.muted {
                 ("♪ muted", theme::MUTED)
             } else if voice.speaking.contains(&u.session) {
-                ("♪ speaking", theme::META)
+                ("♪ speaking", theme::ERROR)
+            } else if !m.connected {
+                ("♪ connecting", theme::MUTED)
             } else {
                 ("♪ in call", theme::OK)
             };

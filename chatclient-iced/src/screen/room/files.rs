@@ -170,6 +170,15 @@ impl Files {
         })
     }
 
+    /// The user sends a recorded voice message at `path`: a new card.
+    pub fn new_voice_upload(&mut self, path: &Path) -> CardId {
+        let id = self.new_upload(path);
+        if let Some(c) = self.cards.get_mut(&id) {
+            c.kind = FileKind::Voice;
+        }
+        id
+    }
+
     /// An offer arrived from someone: a new card.
     pub fn offered(&mut self, offer: &FileOffered) -> CardId {
         self.insert(Card {

@@ -350,9 +350,112 @@ fn the_call_state_marks_members_in_the_user_list_state() {
     );
     assert!(s.voice().member(20).is_some_and(|m| m.muted));
     assert!(s.voice().member(ME).is_none());
-    // Controls stay inert until the voice engine is wired in.
+    // Controls stay inert until the device probe says audio works.
     let _ = s.update(Message::Voice(voice::Message::Join));
     assert!(s.take_outbox().is_empty());
+}
+
+fn ready_room() -> State {
+    let mut s = room();
+    s.on_audio(crate::audio::Event::Probed(Ok(())));
+    s
+}
+
+#[test]
+fn a_recorded_voice_message_is_offered_with_kind_voice_and_a_card() {
+    let mut s = ready_room();
+    let _ = s.update(Message::Voice(voice::Message::Record));
+    assert_eq!(s.take_audio_outbox(), vec![crate::audio::Command::Record]);
+    s.on_audio(crate::audio::Event::Recorded {
+        path: "/tmp/voice-1.ogg".into(),
+        duration: Duration::from_secs(4),
+        reached_limit: false,
+    });
+    let _ = s.update(Message::Voice(voice::Message::Send));
+    let out = s.take_outbox();
+    let Some(Command::SendVoice { local, path }) = out.first() else {
+        panic!("a voice offer, got {out:?}");
+    };
+    assert_eq!(path, &std::path::PathBuf::from("/tmp/voice-1.ogg"));
+    assert_eq!(s.files().get(*local).map(|c| c.kind), Some(FileKind::Voice));
+    assert_eq!(s.voice().recording, voice::Recording::Idle);
+    // Our own message plays from its file.
+    let _ = s.update(Message::Voice(voice::Message::Play(*local)));
+    assert_eq!(
+        s.take_audio_outbox(),
+        vec![crate::audio::Command::Play {
+            card: *local,
+            path: "/tmp/voice-1.ogg".into()
+        }]
+    );
+}
+
+#[test]
+fn play_on_a_received_voice_message_downloads_it_then_plays_it() {
+    let mut s = ready_room();
+    server(
+        &mut s,
+        ServerMessage::FileOffer(FileOffered {
+            transfer: 77,
+            from: "bob".into(),
+            session: 20,
+            name: "voice-x.ogg".into(),
+            size: 20_000,
+            sha256: vec![0; 32],
+            kind: FileKind::Voice,
+            ts: 0,
+        }),
+    );
+    let card = s.files().by_transfer(77).map(|c| c.id).expect("card");
+    let _ = s.update(Message::Voice(voice::Message::Play(card)));
+    assert_eq!(
+        s.take_outbox(),
+        vec![Command::Accept {
+            transfer: 77,
+            dir: "dl".into()
+        }]
+    );
+    assert!(s.take_audio_outbox().is_empty(), "not before it is saved");
+    let _ = s.on_net(Event::Transfer(TransferEvent::Saved {
+        transfer: 77,
+        path: "dl/voice-x.ogg".into(),
+    }));
+    assert_eq!(
+        s.take_audio_outbox(),
+        vec![crate::audio::Command::Play {
+            card,
+            path: "dl/voice-x.ogg".into()
+        }]
+    );
+}
+
+#[test]
+fn a_lost_connection_stops_the_call_engine() {
+    let mut s = ready_room();
+    let _ = s.update(Message::Voice(voice::Message::Join));
+    server(
+        &mut s,
+        ServerMessage::VoiceJoined(chatcore::protocol::voice::VoiceJoined {
+            session: ME,
+            token: vec![1; 16],
+            port: 6790,
+            keepalive_ms: 5000,
+            timeout_ms: 15_000,
+        }),
+    );
+    assert!(matches!(
+        s.take_audio_outbox().as_slice(),
+        [crate::audio::Command::StartCall { server, .. }] if server == "127.0.0.1:6789"
+    ));
+    s.on_audio(crate::audio::Event::CallStarted(
+        chatvoice::TransportKind::Tcp,
+    ));
+    let _ = s.on_net(Event::Disconnected {
+        reason: "connection reset".into(),
+        retry_in: Duration::from_millis(500),
+    });
+    assert_eq!(s.take_audio_outbox(), vec![crate::audio::Command::StopCall]);
+    assert_eq!(s.voice().call, voice::Call::Idle);
 }
 
 #[test]
