@@ -92,6 +92,9 @@ pub struct RoomView {
     removed: Option<LeaveReason>,
     /// Files offered to us and not ended, by transfer.
     offers: BTreeMap<u64, FileOffered>,
+    /// Who was in the voice call at the last `voice_state`: a new state
+    /// that only flips someone's connection or mute flag is not printed.
+    in_call: Vec<String>,
     style: Style,
 }
 
@@ -104,6 +107,7 @@ impl RoomView {
             my_name: welcome.name.clone(),
             removed: None,
             offers: BTreeMap::new(),
+            in_call: Vec::new(),
             style,
         }
     }
@@ -258,6 +262,10 @@ impl RoomView {
                     .iter()
                     .map(|m| one_line(&m.name).into_owned())
                     .collect();
+                if names == self.in_call {
+                    return Vec::new();
+                }
+                self.in_call = names.clone();
                 vec![s.notice(&if names.is_empty() {
                     "* the voice call is empty".to_owned()
                 } else {
