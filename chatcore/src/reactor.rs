@@ -689,22 +689,14 @@ impl Reactor {
                     self.remove(key);
                     return;
                 }
-                if want != conn.wants_write {
-                    let interest = if want {
-                        Interest::READABLE | Interest::WRITABLE
-                    } else {
-                        Interest::READABLE
-                    };
-                    let token = Token(key + FIRST_CONN);
-                    if self
-                        .poll
-                        .registry()
-                        .reregister(&mut conn.stream, token, interest)
-                        .is_ok()
-                    {
-                        conn.wants_write = want;
-                    }
-                }
+                let token = Token(key + FIRST_CONN);
+                want_writable(
+                    &self.poll,
+                    &mut conn.stream,
+                    token,
+                    want,
+                    &mut conn.wants_write,
+                );
                 if downloads {
                     self.refill(key);
                 }
@@ -935,6 +927,29 @@ impl Reactor {
     /// Whether the server is shutting down.
     pub(crate) fn shutdown_began(&self) -> bool {
         self.shutdown_deadline.is_some()
+    }
+}
+
+/// Registers WRITABLE interest for a stream only while it has output that
+/// the socket did not take (`want`); `registered` tracks what the poll has,
+/// so the syscall happens only on a change.
+pub(crate) fn want_writable(
+    poll: &Poll,
+    stream: &mut TcpStream,
+    token: Token,
+    want: bool,
+    registered: &mut bool,
+) {
+    if want == *registered {
+        return;
+    }
+    let interest = if want {
+        Interest::READABLE | Interest::WRITABLE
+    } else {
+        Interest::READABLE
+    };
+    if poll.registry().reregister(stream, token, interest).is_ok() {
+        *registered = want;
     }
 }
 

@@ -104,7 +104,22 @@ fn raw_copy(size: u64, verify: bool) -> Result<Duration> {
         }
         Ok(())
     });
-    let (mut s, _) = listener.accept()?;
+    let (s, _) = listener.accept()?;
+    let took = receive_raw(s, size, verify, None)?;
+    writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("writer panicked"))??;
+    Ok(took)
+}
+
+/// The reading side of the raw copies: reads `size` bytes, SHA-256s them
+/// with `verify`, writes them to `out` if given; returns the time it took.
+fn receive_raw(
+    mut s: TcpStream,
+    size: u64,
+    verify: bool,
+    mut out: Option<std::fs::File>,
+) -> Result<Duration> {
     let start = Instant::now();
     let mut buf = vec![0u8; MAX_CHUNK as usize];
     let mut got = 0u64;
@@ -114,17 +129,16 @@ fn raw_copy(size: u64, verify: bool) -> Result<Duration> {
         if n == 0 {
             break;
         }
+        if let Some(f) = out.as_mut() {
+            f.write_all(&buf[..n])?;
+        }
         if verify {
             hasher.update(&buf[..n]);
         }
         got += n as u64;
     }
     std::hint::black_box(hasher.finalize());
-    let took = start.elapsed();
-    writer
-        .join()
-        .map_err(|_| anyhow::anyhow!("writer panicked"))??;
-    Ok(took)
+    Ok(start.elapsed())
 }
 
 /// The baseline a user would compare with: a plain TCP copy of a file into
@@ -165,25 +179,8 @@ fn raw_file_copy(size: u64, verify: bool) -> Result<Duration> {
             s.write_all(&buf[..n])?;
         }
     });
-    let (mut s, _) = listener.accept()?;
-    let start = Instant::now();
-    let mut out = std::fs::File::create(&dst)?;
-    let mut buf = vec![0u8; MAX_CHUNK as usize];
-    let mut got = 0u64;
-    let mut hasher = Sha256::new();
-    while got < size {
-        let n = s.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        out.write_all(&buf[..n])?;
-        if verify {
-            hasher.update(&buf[..n]);
-        }
-        got += n as u64;
-    }
-    std::hint::black_box(hasher.finalize());
-    let took = start.elapsed();
+    let (s, _) = listener.accept()?;
+    let took = receive_raw(s, size, verify, Some(std::fs::File::create(&dst)?))?;
     writer
         .join()
         .map_err(|_| anyhow::anyhow!("writer panicked"))??;

@@ -16,7 +16,7 @@ use mio::{Interest, Token};
 
 use super::VoicePath;
 use crate::protocol::voice::{MAX_PACKET, TCP_PREFIX_LEN, VoicePacket, tcp_packet_len};
-use crate::reactor::Reactor;
+use crate::reactor::{Reactor, want_writable};
 
 /// Voice TCP connection tokens are slab keys plus this offset (above every
 /// chat connection token).
@@ -344,22 +344,14 @@ impl Reactor {
             return;
         }
         let want = !conn.output.is_empty();
-        if want != conn.wants_write {
-            let interest = if want {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
-            let token = Token(FIRST_VOICE_CONN + key);
-            if self
-                .poll
-                .registry()
-                .reregister(&mut conn.stream, token, interest)
-                .is_ok()
-            {
-                conn.wants_write = want;
-            }
-        }
+        let token = Token(FIRST_VOICE_CONN + key);
+        want_writable(
+            &self.poll,
+            &mut conn.stream,
+            token,
+            want,
+            &mut conn.wants_write,
+        );
     }
 
     /// Timers of the voice port, once per sweep: members whose voice path
