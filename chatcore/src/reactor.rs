@@ -78,6 +78,8 @@ pub(crate) struct Reactor {
     pub(crate) voice_conns: Slab<VoiceConn>,
     /// Voice connections with input left over from a cut-short turn.
     pub(crate) voice_ready: Vec<usize>,
+    /// The voice UDP socket has datagrams left over from a cut-short turn.
+    pub(crate) voice_udp_more: bool,
     pub(crate) conns: Slab<Connection>,
     pub(crate) room: Room,
     pub(crate) config: ServerConfig,
@@ -237,6 +239,7 @@ impl Reactor {
             call: Call::default(),
             voice_conns: Slab::new(),
             voice_ready: Vec::new(),
+            voice_udp_more: false,
             conns: Slab::new(),
             room,
             next_sweep: now + config.tick(),
@@ -298,7 +301,7 @@ impl Reactor {
 
     /// How long the next poll may wait.
     fn poll_timeout(&self) -> Duration {
-        if !self.ready.is_empty() {
+        if !self.ready.is_empty() || !self.voice_ready.is_empty() || self.voice_udp_more {
             return Duration::ZERO;
         }
         let mut next = self.next_sweep;

@@ -362,3 +362,26 @@ fn voice_messages_before_login_are_refused() {
     c.send(&ClientMessage::VoiceJoin);
     assert_eq!(c.expect_error(), ErrorCode::NotLoggedIn);
 }
+
+#[test]
+fn a_flood_of_garbage_datagrams_does_not_stop_chat_or_the_call() {
+    let s = server();
+    let (mut a, ja) = join_call(&s, "a");
+    let (_b, jb) = join_call(&s, "b");
+    let (ua, ub) = (udp_bound(&s, &ja), udp_bound(&s, &jb));
+    let voice: SocketAddr = (s.local_addr().ip(), ja.port).into();
+    let flooder = std::thread::spawn(move || {
+        let f = UdpSocket::bind("127.0.0.1:0").expect("udp");
+        for i in 0..50_000u32 {
+            let _ = f.send_to(&i.to_be_bytes(), voice);
+        }
+    });
+    // Chat is answered while the flood runs, and after it.
+    assert!(a.is_alive(1), "chat answers during the flood");
+    flooder.join().expect("flooder");
+    assert!(a.is_alive(2), "chat answers after the flood");
+    let pkt = audio(ja.session, 1, &[1; 40]);
+    ua.send(&pkt).expect("send");
+    assert_eq!(recv_udp(&ub, WAIT).as_deref(), Some(&pkt[..]));
+    assert!(s.handle().stats().expect("stats").voice_dropped > 0);
+}

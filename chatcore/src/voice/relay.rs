@@ -29,6 +29,9 @@ const TCP_BIND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes read from one TCP voice connection per event before others get
 /// their turn.
 const TCP_READ_BUDGET: usize = 64 * 1024;
+/// Datagrams read per turn before chat gets its turn (a flood of the voice
+/// port must not stall the loop); the rest are read next turn.
+const UDP_READ_BUDGET: usize = 1024;
 
 /// The voice port's sockets: UDP and TCP on the same port number.
 pub(crate) struct VoicePort {
@@ -54,9 +57,12 @@ pub(crate) struct VoiceConn {
 }
 
 impl Reactor {
-    /// Reads every waiting datagram and acts on it.
+    /// Reads waiting datagrams (within a budget) and acts on each. If the
+    /// budget ran out, `voice_udp_more` makes the loop come back next turn
+    /// without waiting (edge-triggered readiness will not say so again).
     pub(crate) fn drain_voice_udp(&mut self) {
-        loop {
+        self.voice_udp_more = false;
+        for _ in 0..UDP_READ_BUDGET {
             let Some(voice) = self.voice.as_ref() else {
                 return;
             };
@@ -73,6 +79,7 @@ impl Reactor {
             let packet = self.scratch[..n].to_vec();
             self.voice_packet(VoicePath::Udp(from), &packet);
         }
+        self.voice_udp_more = true;
     }
 
     /// Accepts every pending TCP fallback connection.
@@ -195,8 +202,11 @@ impl Reactor {
         }
     }
 
-    /// Serves TCP voice connections cut short by the read budget last turn.
+    /// Serves the voice sockets cut short by a read budget last turn.
     pub(crate) fn serve_voice_ready(&mut self) {
+        if self.voice_udp_more {
+            self.drain_voice_udp();
+        }
         for key in std::mem::take(&mut self.voice_ready) {
             self.voice_conn_read(key);
         }
