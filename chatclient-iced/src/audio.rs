@@ -495,10 +495,16 @@ fn server_ip(server: &str) -> Result<IpAddr, String> {
         .ok_or_else(|| format!("Cannot resolve {server}"))
 }
 
-/// A fresh file for a recording: `voice-YYYYMMDD-HHMMSS.ogg` in a
-/// directory of the system's temporary directory.
+/// Where this process keeps its voice recordings: a directory of its own in
+/// the system's temporary directory, removed when the client exits.
+pub fn recordings_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("chatclient-voice-{}", std::process::id()))
+}
+
+/// A fresh file for a recording: `voice-YYYYMMDD-HHMMSS.ogg` in
+/// [`recordings_dir`].
 fn recording_path() -> Result<PathBuf, String> {
-    let dir = std::env::temp_dir().join(format!("chatclient-voice-{}", std::process::id()));
+    let dir = recordings_dir();
     std::fs::create_dir_all(&dir).map_err(|e| format!("Cannot create {}: {e}", dir.display()))?;
     let stamp = jiff::Zoned::now().strftime("%Y%m%d-%H%M%S").to_string();
     let mut path = dir.join(format!("voice-{stamp}.ogg"));

@@ -81,11 +81,14 @@ fn run(args: Args) -> anyhow::Result<()> {
                 .unwrap_or_default(),
         },
     };
-    iced::application(move || App::new(config.clone()), App::update, App::view)
+    let result = iced::application(move || App::new(config.clone()), App::update, App::view)
         .title(App::title)
         .subscription(App::subscription)
         .theme(App::theme)
         .window_size((1100.0, 720.0))
         .run()
-        .map_err(|e| anyhow::anyhow!("the window failed: {e}"))
+        .map_err(|e| anyhow::anyhow!("the window failed: {e}"));
+    // Recordings were sent (the server keeps its copy) or discarded.
+    let _ = std::fs::remove_dir_all(chatclient_iced::audio::recordings_dir());
+    result
 }
