@@ -60,12 +60,8 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<()> {
     // winit panics without a display; say it in words instead.
-    if cfg!(all(unix, not(target_os = "macos"))) && std::env::var_os("DISPLAY").is_none() {
-        anyhow::bail!(
-            "no X11 display: DISPLAY is not set (on Wayland the client runs through XWayland; \
-             headless, start one with Xvfb)"
-        );
-    }
+    #[cfg(all(unix, not(target_os = "macos")))]
+    check_display()?;
     chatclient_iced::format::warm_up();
     let config = Config {
         server: args.server,
@@ -91,4 +87,48 @@ fn run(args: Args) -> anyhow::Result<()> {
     // Recordings were sent (the server keeps its copy) or discarded.
     let _ = std::fs::remove_dir_all(chatclient_iced::audio::recordings_dir());
     result
+}
+
+/// Fails with a sentence when there is no X11 display to open a window on:
+/// `DISPLAY` unset or empty, or a local display (`:N`) whose server socket
+/// does not answer. (winit would panic with a backtrace instead.) Remote
+/// displays (`host:N`) are left to the window system to judge.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn check_display() -> anyhow::Result<()> {
+    let display = std::env::var("DISPLAY").unwrap_or_default();
+    if display.is_empty() {
+        anyhow::bail!(
+            "no X11 display: DISPLAY is not set or empty (on Wayland the client runs through \
+             XWayland; headless, start one with Xvfb)"
+        );
+    }
+    if let Some(local) = display.strip_prefix(':') {
+        let number = local.split('.').next().unwrap_or_default();
+        let socket = format!("/tmp/.X11-unix/X{number}");
+        if !x_socket_answers(&socket) {
+            anyhow::bail!(
+                "cannot open X11 display {display}: nothing answers at {socket} \
+                 (is the X server running?)"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Whether an X server listens at `path`: the socket file, or (Linux) the
+/// abstract socket of the same name that X servers also open and that works
+/// where the file is not visible (some containers and sandboxes).
+#[cfg(all(unix, not(target_os = "macos")))]
+fn x_socket_answers(path: &str) -> bool {
+    use std::os::unix::net::UnixStream;
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::linux::net::SocketAddrExt;
+        if let Ok(addr) = std::os::unix::net::SocketAddr::from_abstract_name(path.as_bytes())
+            && UnixStream::connect_addr(&addr).is_ok()
+        {
+            return true;
+        }
+    }
+    UnixStream::connect(path).is_ok()
 }
