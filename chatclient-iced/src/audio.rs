@@ -34,7 +34,7 @@ use chatvoice::audio::wav::{WavOutput, read_wav};
 use chatvoice::audio::{AudioInput, AudioOutput, Capture, FRAME, Pacing};
 use chatvoice::audio::{devices, devices::Availability};
 use chatvoice::message::{Player, Recorder};
-use chatvoice::{CallEvent, CallHandle, CallOptions, TransportKind};
+use chatvoice::{CallEvent, CallHandle, CallOptions, TransportKind, VoiceMode};
 use iced::futures::SinkExt;
 use iced::futures::channel::mpsc;
 use iced::futures::executor::block_on;
@@ -110,6 +110,11 @@ pub enum Command {
     StopCall,
     /// Mute or unmute the microphone in the call.
     Mute(bool),
+    /// Push-to-talk on (send only while [`Command::Talk`] holds) or off
+    /// (send while the voice activity detector hears speech).
+    PushToTalk(bool),
+    /// The push-to-talk button is held (`true`) or let go.
+    Talk(bool),
     /// Start recording a voice message.
     Record,
     /// Stop recording and finish the file ([`Event::Recorded`] follows).
@@ -270,6 +275,10 @@ struct Worker {
     recorded: Option<PathBuf>,
     /// The playback in progress and its card.
     player: Option<(CardId, Player)>,
+    /// Push-to-talk chosen; kept here so a call started later uses it.
+    push_to_talk: bool,
+    /// The push-to-talk button is held.
+    talking: bool,
 }
 
 impl Worker {
@@ -283,6 +292,20 @@ impl Worker {
             reported: Duration::ZERO,
             recorded: None,
             player: None,
+            push_to_talk: false,
+            talking: false,
+        }
+    }
+
+    /// Applies the chosen way to transmit to the running call, if any.
+    fn apply_mode(&self) {
+        if let Some(call) = &self.call {
+            call.set_mode(if self.push_to_talk {
+                VoiceMode::PushToTalk
+            } else {
+                VoiceMode::Vad
+            });
+            call.set_ptt(self.talking);
         }
     }
 
@@ -355,6 +378,7 @@ impl Worker {
                     Ok(call) => {
                         let kind = call.stats().transport;
                         self.call = Some(call);
+                        self.apply_mode();
                         self.emit(Event::CallStarted(kind))
                     }
                     Err(e) => self.emit(Event::CallFailed(e)),
@@ -370,6 +394,17 @@ impl Worker {
                 if let Some(call) = &self.call {
                     call.set_muted(muted);
                 }
+                true
+            }
+            Command::PushToTalk(on) => {
+                self.push_to_talk = on;
+                self.talking = false;
+                self.apply_mode();
+                true
+            }
+            Command::Talk(held) => {
+                self.talking = held;
+                self.apply_mode();
                 true
             }
             Command::Record => {

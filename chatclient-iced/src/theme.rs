@@ -82,3 +82,14 @@ pub fn status_bar(_theme: &Theme) -> container::Style {
 pub fn quiet_button(theme: &Theme, status: button::Status) -> button::Style {
     button::secondary(theme, status)
 }
+
+/// The push-to-talk "Hold to talk" area: outlined while idle, filled green
+/// while held, so it is plain whether the microphone is being sent.
+pub fn hold_to_talk(held: bool) -> impl Fn(&Theme) -> container::Style {
+    move |_theme| container::Style {
+        background: Some(Background::Color(if held { OK } else { color!(0xe8f3ea) })),
+        text_color: Some(if held { PANEL } else { OK }),
+        border: border::rounded(6).color(OK).width(1.0),
+        ..container::Style::default()
+    }
+}

@@ -22,7 +22,7 @@ use std::time::Duration;
 use chatcore::protocol::ClientMessage;
 use chatcore::protocol::voice::{CallMember, VoiceJoined, VoiceMute, VoiceState};
 use chatvoice::{CallEvent, TransportKind};
-use iced::widget::{button, column, row, text};
+use iced::widget::{button, column, container, mouse_area, row, text};
 use iced::{Center, Element, Fill};
 
 use crate::audio::{Command as AudioCommand, Event as AudioEvent};
@@ -118,6 +118,11 @@ pub struct Voice {
     listed: bool,
     /// Whether we muted ourselves.
     pub muted: bool,
+    /// Push-to-talk instead of voice activation: the microphone is sent
+    /// only while "Hold to talk" is held (for noisy rooms).
+    pub push_to_talk: bool,
+    /// "Hold to talk" is held down.
+    pub talking: bool,
     /// The last refusal or problem of the call, shown under the controls.
     pub note: Option<String>,
     /// What the server answered our `voice_join` with (session, token,
@@ -154,6 +159,8 @@ impl Default for Voice {
             call: Call::Idle,
             listed: false,
             muted: false,
+            push_to_talk: false,
+            talking: false,
             note: None,
             path: None,
             speaking: HashSet::new(),
@@ -178,6 +185,10 @@ pub enum Message {
     Leave,
     /// Mute or unmute ourselves.
     ToggleMute,
+    /// Switch between voice activation and push-to-talk.
+    TogglePushToTalk,
+    /// The "Hold to talk" button was pressed (`true`) or let go.
+    Talk(bool),
     /// Start recording a voice message.
     Record,
     /// Stop recording (the message is kept for Send or Discard).
@@ -466,6 +477,18 @@ impl Voice {
                         .push(ClientMessage::VoiceMute(VoiceMute { muted: self.muted }));
                 }
             }
+            Message::TogglePushToTalk => {
+                self.push_to_talk = !self.push_to_talk;
+                self.talking = false;
+                self.audio_out
+                    .push(AudioCommand::PushToTalk(self.push_to_talk));
+            }
+            Message::Talk(held) => {
+                if self.push_to_talk && held != self.talking {
+                    self.talking = held;
+                    self.audio_out.push(AudioCommand::Talk(held));
+                }
+            }
             Message::Record => {
                 if matches!(self.recording, Recording::Idle) {
                     self.record_note = None;
@@ -536,7 +559,33 @@ impl Voice {
         if let Some((status, color)) = status {
             col = col.push(text(status).size(13).color(color));
         }
+        let ptt_label = if self.push_to_talk {
+            "Push to talk: on"
+        } else {
+            "Push to talk: off"
+        };
+        let ptt = button(text(ptt_label).size(14))
+            .style(theme::quiet_button)
+            .on_press_maybe(enabled(Message::TogglePushToTalk));
         col = col.push(row![join, mute].spacing(6));
+        col = col.push(ptt);
+        if self.push_to_talk && in_call {
+            let label = if self.talking {
+                "Talking…"
+            } else {
+                "Hold to talk"
+            };
+            // A mouse area, not a button: a button only reports the click,
+            // push-to-talk needs the press and the release.
+            let hold = mouse_area(
+                container(text(label).size(14))
+                    .padding([6, 12])
+                    .style(theme::hold_to_talk(self.talking)),
+            )
+            .on_press(Message::Talk(true))
+            .on_release(Message::Talk(false));
+            col = col.push(hold);
+        }
         if let Some(note) = &self.note {
             col = col.push(text(note.as_str()).size(12).color(theme::WARN));
         }
@@ -729,6 +778,32 @@ mod tests {
             v.take_net(),
             vec![ClientMessage::VoiceMute(VoiceMute { muted: false })]
         );
+    }
+
+    #[test]
+    fn push_to_talk_sends_only_while_held_and_tells_nobody_but_the_engine() {
+        let mut v = live(5);
+        // Holding before push-to-talk is on does nothing.
+        v.update(Message::Talk(true));
+        assert!(v.take_audio().is_empty());
+        v.update(Message::TogglePushToTalk);
+        assert!(v.push_to_talk);
+        assert_eq!(v.take_audio(), vec![AudioCommand::PushToTalk(true)]);
+        v.update(Message::Talk(true));
+        v.update(Message::Talk(true)); // a repeat press is not sent twice
+        v.update(Message::Talk(false));
+        assert_eq!(
+            v.take_audio(),
+            vec![AudioCommand::Talk(true), AudioCommand::Talk(false)]
+        );
+        v.update(Message::Talk(true));
+        v.update(Message::TogglePushToTalk);
+        assert!(!v.push_to_talk && !v.talking, "switching back lets go");
+        assert_eq!(
+            v.take_audio(),
+            vec![AudioCommand::Talk(true), AudioCommand::PushToTalk(false)]
+        );
+        assert!(v.take_net().is_empty(), "the server is not involved");
     }
 
     #[test]
