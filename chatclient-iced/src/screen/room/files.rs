@@ -147,6 +147,27 @@ impl Files {
         id
     }
 
+    /// The card of our offer sent with `reference`. An event may arrive
+    /// before `offer_sent` linked the reference to its card: then an early
+    /// card is made here, and merged when `offer_sent` comes.
+    fn outgoing_card(&mut self, reference: u64, name: &str) -> CardId {
+        if let Some(&id) = self.by_ref.get(&reference) {
+            return id;
+        }
+        let id = self.insert(Card {
+            id: 0,
+            direction: Direction::Outgoing,
+            name: name.to_owned(),
+            size: None,
+            kind: FileKind::File,
+            transfer: None,
+            state: FileState::Preparing,
+            note: None,
+        });
+        self.by_ref.insert(reference, id);
+        id
+    }
+
     fn card_mut(&mut self, transfer: u64) -> Option<&mut Card> {
         let id = *self.by_transfer.get(&transfer)?;
         self.cards.get_mut(&id)
@@ -270,23 +291,7 @@ impl Files {
                 name,
                 size,
             } => {
-                let id = match self.by_ref.get(reference) {
-                    Some(&id) => id,
-                    None => {
-                        let id = self.insert(Card {
-                            id: 0,
-                            direction: Direction::Outgoing,
-                            name: name.clone(),
-                            size: None,
-                            kind: FileKind::File,
-                            transfer: None,
-                            state: FileState::Preparing,
-                            note: None,
-                        });
-                        self.by_ref.insert(*reference, id);
-                        id
-                    }
-                };
+                let id = self.outgoing_card(*reference, name);
                 self.by_transfer.insert(*transfer, id);
                 if let Some(c) = self.cards.get_mut(&id) {
                     c.transfer = Some(*transfer);
@@ -322,24 +327,7 @@ impl Files {
                 message,
                 ..
             } => {
-                let id = match self.by_ref.get(reference) {
-                    Some(&id) => id,
-                    // Before `offer_sent`: an early card, merged later.
-                    None => {
-                        let id = self.insert(Card {
-                            id: 0,
-                            direction: Direction::Outgoing,
-                            name: name.clone(),
-                            size: None,
-                            kind: FileKind::File,
-                            transfer: None,
-                            state: FileState::Preparing,
-                            note: None,
-                        });
-                        self.by_ref.insert(*reference, id);
-                        id
-                    }
-                };
+                let id = self.outgoing_card(*reference, name);
                 if let Some(c) = self.cards.get_mut(&id) {
                     c.state = FileState::Failed(message.clone());
                 }
