@@ -34,24 +34,7 @@ pub fn clock_in(ts_ms: i64, zone: &TimeZone) -> String {
     }
 }
 
-/// A byte count for people: `999 B`, `1.2 kB`, `3.4 MB` (powers of 1000,
-/// like the terminal client).
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
-    if bytes < 1000 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64;
-    let mut unit = "B";
-    for u in UNITS {
-        if value < 999.95 {
-            break;
-        }
-        value /= 1000.0;
-        unit = u;
-    }
-    format!("{value:.1} {unit}")
-}
+pub use chatcore::client::human_size;
 
 /// `done / total` as a fraction in 0..=1 (an empty file counts as done).
 pub fn fraction(done: u64, total: u64) -> f32 {

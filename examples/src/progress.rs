@@ -26,23 +26,7 @@ pub fn progress_line(transfer: u64, done: u64, total: u64) -> String {
     format!("* {transfer}: {} of {} MiB", mib(done), mib(total))
 }
 
-/// A size for people, in decimal units: `512 B`, `1.2 kB`, `64.0 MB`, `3.1 GB`.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
-    if bytes < 1000 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64;
-    let mut unit = "B";
-    for u in UNITS {
-        if value < 999.95 {
-            break;
-        }
-        value /= 1000.0;
-        unit = u;
-    }
-    format!("{value:.1} {unit}")
-}
+pub use chatcore::client::human_size;
 
 /// Decides when a plain progress line is worth printing: when another
 /// tenth of the transfer is done, or [`LINE_INTERVAL`] has passed since the

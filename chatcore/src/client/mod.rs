@@ -14,7 +14,7 @@ mod roster;
 pub mod transfer;
 
 pub use roster::{Change, Roster};
-pub use transfer::{TransferEvent, sanitize_file_name, unique_path};
+pub use transfer::{TransferEvent, human_size, sanitize_file_name, unique_path};
 
 pub use crate::protocol::transfer::{FileKind, FileOffered};
 

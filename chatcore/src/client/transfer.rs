@@ -158,6 +158,24 @@ pub enum TransferEvent {
     },
 }
 
+/// A size for people, in decimal units: `512 B`, `1.2 kB`, `64.0 MB`, `3.1 GB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64;
+    let mut unit = "B";
+    for u in UNITS {
+        if value < 999.95 {
+            break;
+        }
+        value /= 1000.0;
+        unit = u;
+    }
+    format!("{value:.1} {unit}")
+}
+
 /// `name` made safe to use as one file name in a directory of our choosing.
 ///
 /// - path separators (`/`, `\`), control characters, the characters Windows
