@@ -396,17 +396,7 @@ mod tests {
         let (mut app, _) = App::new(Config::default());
         let (tx, rx) = std::sync::mpsc::channel();
         let _ = app.update(Message::Net(Event::Ready(Handle::from_sender(tx))));
-        let welcome = chatcore::protocol::Welcome {
-            version: 1,
-            name: "alice".into(),
-            session: 1,
-            users: vec![],
-            history: vec![],
-            heartbeat_ms: 10_000,
-            max_frame: 1 << 20,
-            max_text: 4096,
-        };
-        let _ = app.update(Message::Net(Event::LoggedIn(Box::new(welcome))));
+        let _ = app.update(Message::Net(Event::LoggedIn(Box::new(welcome()))));
         assert_eq!(app.title(), "Chat room — alice");
         let _ = app.update(Message::Room(room::Message::InputChanged("hi".into())));
         let _ = app.update(Message::Room(room::Message::Send));
