@@ -266,19 +266,7 @@ fn a_client_whose_udp_gets_no_answer_falls_back_to_tcp_by_itself() {
         mode: VoiceMode::AlwaysOn,
         ..CallOptions::default()
     };
-    let out = WavOutput::new(None, pace).with_patience(PATIENCE);
-    let played = out.played();
-    let bob = Call::start(
-        &jb,
-        ip,
-        Box::new(SilenceInput { pacing: pace }),
-        Box::new(out),
-        CallOptions {
-            mode: VoiceMode::Vad,
-            ..opts.clone()
-        },
-    )
-    .expect("bob");
+    let (bob, played) = start_listener(&jb, ip, pace, &opts);
     assert_eq!(bob.stats().transport, TransportKind::Tcp);
     let alice = Call::start(
         &ja,

@@ -5,7 +5,7 @@ mod common;
 
 use chatvoice::audio::Pacing;
 use chatvoice::audio::silence::{SilenceInput, SilenceOutput};
-use chatvoice::audio::wav::{WavInput, WavOutput};
+use chatvoice::audio::wav::WavInput;
 use chatvoice::{Call, CallEvent, CallOptions, VoiceMode};
 use common::*;
 
@@ -38,19 +38,7 @@ fn three_full_scale_speakers_at_once_are_mixed_without_clipping() {
         ..CallOptions::default()
     };
     let (_l, jl) = join(&srv, "listener");
-    let out = WavOutput::new(None, pace).with_patience(PATIENCE);
-    let played = out.played();
-    let listener = Call::start(
-        &jl,
-        ip,
-        Box::new(SilenceInput { pacing: pace }),
-        Box::new(out),
-        CallOptions {
-            mode: VoiceMode::Vad,
-            ..opts.clone()
-        },
-    )
-    .expect("listener");
+    let (listener, played) = start_listener(&jl, ip, pace, &opts);
     let mut clients = Vec::new();
     let mut speakers = Vec::new();
     for name in ["a", "b", "c"] {

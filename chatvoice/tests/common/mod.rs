@@ -10,9 +10,14 @@ use std::time::{Duration, Instant};
 use chatcore::protocol::voice::VoiceJoined;
 use chatcore::protocol::{ClientMessage, ServerMessage};
 use chatcore::{Client, Event, RunningServer, Server};
-use chatvoice::audio::wav::read_wav;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chatvoice::audio::Pacing;
+use chatvoice::audio::silence::SilenceInput;
+use chatvoice::audio::wav::{Played, WavOutput, read_wav};
 use chatvoice::jitter::JitterConfig;
-use chatvoice::{CallEvent, CallHandle};
+use chatvoice::{Call, CallEvent, CallHandle, CallOptions, VoiceMode};
 
 /// Longest any wait in a test may take before it is a failure (never a
 /// timing assertion: only a guard against hanging).
@@ -192,4 +197,29 @@ pub fn envelope_match_piecewise(
         stitched.resize(end, 0.0);
     }
     (pearson(&r, &stitched), global)
+}
+
+/// A member that only listens: silent microphone, voice activation (so it
+/// sends nothing but keepalives), and an output that records what it plays
+/// (waiting for late frames rather than playing silence).
+pub fn start_listener(
+    joined: &VoiceJoined,
+    ip: IpAddr,
+    pace: Pacing,
+    opts: &CallOptions,
+) -> (CallHandle, Arc<Played>) {
+    let out = WavOutput::new(None, pace).with_patience(PATIENCE);
+    let played = out.played();
+    let call = Call::start(
+        joined,
+        ip,
+        Box::new(SilenceInput { pacing: pace }),
+        Box::new(out),
+        CallOptions {
+            mode: VoiceMode::Vad,
+            ..opts.clone()
+        },
+    )
+    .expect("listener starts");
+    (call, played)
 }
