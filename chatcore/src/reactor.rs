@@ -80,6 +80,12 @@ pub(crate) struct Reactor {
     pub(crate) voice_ready: Vec<usize>,
     /// The voice UDP socket has datagrams left over from a cut-short turn.
     pub(crate) voice_udp_more: bool,
+    /// Receives voice datagrams: one byte longer than the largest valid
+    /// packet, so an oversized datagram shows as too long and is dropped.
+    pub(crate) datagram: Vec<u8>,
+    /// Where the audio packet being relayed goes; kept to reuse its
+    /// allocation from packet to packet.
+    pub(crate) relay_to: Vec<crate::voice::VoicePath>,
     pub(crate) conns: Slab<Connection>,
     pub(crate) room: Room,
     pub(crate) config: ServerConfig,
@@ -240,6 +246,8 @@ impl Reactor {
             voice_conns: Slab::new(),
             voice_ready: Vec::new(),
             voice_udp_more: false,
+            relay_to: Vec::new(),
+            datagram: vec![0; crate::protocol::voice::MAX_PACKET + 1],
             conns: Slab::new(),
             room,
             next_sweep: now + config.tick(),

@@ -323,7 +323,7 @@ impl Room {
     }
 
     /// Queues one shared frame for every member.
-    fn broadcast(&self, frame: &Bytes, out: &mut impl Outbox) {
+    pub fn broadcast(&self, frame: &Bytes, out: &mut impl Outbox) {
         out.broadcast(self.members.iter().map(|m| m.key), frame);
     }
 }

@@ -319,22 +319,16 @@ impl Reactor {
         let frame = encode_server(&ServerMessage::FileOffer(offer));
         // Like a chat: pending welcomes and joins go first.
         self.flush_presence();
-        let keys: Vec<usize> = self
-            .room
-            .users_keys()
-            .filter(|&k| Some(k) != except)
-            .collect();
-        let (_, mut out) = self.outbox();
-        out.broadcast(keys.into_iter(), &frame);
+        let (room, mut out) = self.outbox();
+        out.broadcast(room.users_keys().filter(|&k| Some(k) != except), &frame);
     }
 
     /// Tells every member that offer `id` ended.
     fn announce_cancelled(&mut self, id: u64, reason: &str) {
         let frame = cancelled_frame(id, reason);
         self.flush_presence();
-        let keys: Vec<usize> = self.room.users_keys().collect();
-        let (_, mut out) = self.outbox();
-        out.broadcast(keys.into_iter(), &frame);
+        let (room, mut out) = self.outbox();
+        room.broadcast(&frame, &mut out);
     }
 
     /// Sends the offers still available to a member who just joined.

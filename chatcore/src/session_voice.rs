@@ -5,7 +5,6 @@
 use crate::protocol::voice::{TOKEN_LEN, VoiceJoined, VoiceState};
 use crate::protocol::{ErrorCode, ServerMessage, encode_server};
 use crate::reactor::Reactor;
-use crate::room::Outbox;
 use crate::time::now_ms;
 use crate::voice::VoicePath;
 
@@ -94,8 +93,7 @@ impl Reactor {
         self.flush_presence();
         let frame = self.voice_state_frame();
         let (room, mut out) = self.outbox();
-        let keys: Vec<usize> = room.users_keys().collect();
-        out.broadcast(keys.into_iter(), &frame);
+        room.broadcast(&frame, &mut out);
     }
 
     /// After a login: the call as it is, if anyone is in it (queued after

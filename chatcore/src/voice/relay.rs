@@ -61,25 +61,31 @@ impl Reactor {
     /// budget ran out, `voice_udp_more` makes the loop come back next turn
     /// without waiting (edge-triggered readiness will not say so again).
     pub(crate) fn drain_voice_udp(&mut self) {
-        self.voice_udp_more = false;
+        // The datagram buffer is lent out while a packet is handled
+        // (relaying needs `&mut self`); only this function uses it, so
+        // nothing can find it missing, and no datagram is copied.
+        let mut buf = std::mem::take(&mut self.datagram);
+        let mut more = true;
         for _ in 0..UDP_READ_BUDGET {
             let Some(voice) = self.voice.as_ref() else {
-                return;
+                more = false;
+                break;
             };
-            let (n, from) = match voice.udp.recv_from(&mut self.scratch) {
+            let (n, from) = match voice.udp.recv_from(&mut buf) {
                 Ok(got) => got,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // WouldBlock, or an ICMP error surfaced by a previous send:
                 // nothing for us either way.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    more = false;
+                    break;
+                }
                 Err(_) => continue,
             };
-            // The packet is copied out of the shared buffer because relaying
-            // needs `&mut self`; one small copy per datagram.
-            let packet = self.scratch[..n].to_vec();
-            self.voice_packet(VoicePath::Udp(from), &packet);
+            self.voice_packet(VoicePath::Udp(from), &buf[..n]);
         }
-        self.voice_udp_more = true;
+        self.datagram = buf;
+        self.voice_udp_more = more;
     }
 
     /// Accepts every pending TCP fallback connection.
@@ -170,9 +176,7 @@ impl Reactor {
                 break;
             }
         }
-        if !self.voice_conn_packets(key) {
-            return;
-        }
+        // Every byte read was handled inside the loop.
         if closed {
             self.close_voice_conn(key);
         }
@@ -245,12 +249,18 @@ impl Reactor {
                     return;
                 }
                 self.stats.voice_in += 1;
-                let to: Vec<VoicePath> = self.call.listeners(i).collect();
-                for dest in to {
+                // The listeners go into a reused buffer: sending needs
+                // `&mut self`, and a fresh vector per packet is an allocation
+                // on the relay's hot path.
+                let mut to = std::mem::take(&mut self.relay_to);
+                to.clear();
+                to.extend(self.call.listeners(i));
+                for &dest in &to {
                     if self.voice_send(dest, bytes) {
                         self.stats.voice_relayed += 1;
                     }
                 }
+                self.relay_to = to;
             }
             VoicePacket::Bind { session, token } => {
                 let Some(old) = self.call.bind(session, &token, path, now) else {
