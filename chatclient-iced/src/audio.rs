@@ -21,17 +21,16 @@
 
 use std::net::{IpAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, mpsc::RecvTimeoutError};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chatcore::protocol::voice::VoiceJoined;
 use chatvoice::audio::cpal_backend::{CpalInput, CpalOutput};
 use chatvoice::audio::silence::SilenceOutput;
-use chatvoice::audio::wav::{WavOutput, read_wav};
-use chatvoice::audio::{AudioInput, AudioOutput, Capture, FRAME, Pacing};
+use chatvoice::audio::wav::{WavInput, WavOutput, read_wav};
+use chatvoice::audio::{AudioInput, AudioOutput, Pacing};
 use chatvoice::audio::{devices, devices::Availability};
 use chatvoice::message::{Player, Recorder};
 use chatvoice::{CallEvent, CallHandle, CallOptions, TransportKind, VoiceMode};
@@ -342,9 +341,11 @@ impl Worker {
 
     fn input(&self) -> Box<dyn AudioInput> {
         match &self.samples {
-            Some(samples) => Box::new(LoopingInput {
-                samples: samples.clone(),
-            }),
+            // `--audio-input FILE.wav`: the file as a microphone, in real
+            // time, over and over (a real microphone does not end either).
+            Some(samples) => Box::new(
+                WavInput::from_samples(samples.clone(), Pacing::Realtime(1.0)).repeating(LOOP_GAP),
+            ),
             None => Box::new(CpalInput::default()),
         }
     }
@@ -551,60 +552,6 @@ fn recording_path() -> Result<PathBuf, String> {
     Ok(path)
 }
 
-/// `--audio-input FILE.wav`: the file as a microphone, paced in real time,
-/// played over and over with [`LOOP_GAP`] of silence in between (a real
-/// microphone does not end either).
-struct LoopingInput {
-    /// 48 kHz mono samples of the file.
-    samples: Arc<Vec<i16>>,
-}
-
-/// Stops the looping thread when the capture is dropped.
-struct StopOnDrop(Arc<AtomicBool>);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
-impl AudioInput for LoopingInput {
-    fn start(self: Box<Self>) -> Result<Capture, chatvoice::AudioError> {
-        let (tx, rx) = std_mpsc::sync_channel(4);
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let period = Duration::from_millis(20);
-        let gap = vec![0i16; (LOOP_GAP.as_millis() as usize) * 48];
-        thread::Builder::new()
-            .name("wav-loop-in".into())
-            .spawn(move || {
-                let t0 = Instant::now();
-                let mut k = 0u32;
-                loop {
-                    for chunk in self.samples.chunks(FRAME).chain(gap.chunks(FRAME)) {
-                        let due = t0 + period * (k + 1);
-                        while Instant::now() < due {
-                            if flag.load(Ordering::Relaxed) {
-                                return;
-                            }
-                            thread::sleep((due - Instant::now()).min(TICK));
-                        }
-                        let mut frame = chunk.to_vec();
-                        frame.resize(FRAME, 0);
-                        if flag.load(Ordering::Relaxed) || tx.send(frame).is_err() {
-                            return;
-                        }
-                        k = k.wrapping_add(1);
-                    }
-                }
-            })?;
-        Ok(Capture {
-            frames: rx,
-            guard: Box::new(StopOnDrop(stop)),
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -637,18 +584,5 @@ mod tests {
             err.starts_with("Cannot read the --audio-input file"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn the_looping_input_delivers_whole_frames_and_stops_when_dropped() {
-        let input = Box::new(LoopingInput {
-            samples: Arc::new(vec![1000; FRAME + 10]),
-        });
-        let capture = input.start().expect("start");
-        let first = capture.frames.recv().expect("frame");
-        assert_eq!(first.len(), FRAME);
-        let second = capture.frames.recv().expect("frame");
-        assert_eq!(second[9], 1000);
-        assert_eq!(second[10], 0);
     }
 }

@@ -73,6 +73,9 @@ pub struct WavInput {
     /// When sample 0 "entered the microphone": frame k is delivered at
     /// `start + (k + 1) × period`, when its last sample has been captured.
     start: Arc<OnceLock<Instant>>,
+    /// Play the signal over and over with this much silence in between,
+    /// like a microphone that never ends (demos); `None` plays it once.
+    repeat_after: Option<Duration>,
 }
 
 impl WavInput {
@@ -81,13 +84,22 @@ impl WavInput {
         Ok(Self::from_samples(read_wav(path)?, pacing))
     }
 
-    /// Plays these 48 kHz mono samples.
-    pub fn from_samples(samples: Vec<i16>, pacing: Pacing) -> Self {
+    /// Plays these 48 kHz mono samples (a `Vec`, or an `Arc` shared with
+    /// other inputs of the same file).
+    pub fn from_samples(samples: impl Into<Arc<Vec<i16>>>, pacing: Pacing) -> Self {
         Self {
-            samples: Arc::new(samples),
+            samples: samples.into(),
             pacing,
             start: Arc::new(OnceLock::new()),
+            repeat_after: None,
         }
+    }
+
+    /// Plays the signal again and again, with `gap` of silence in between,
+    /// instead of ending after it once.
+    pub fn repeating(mut self, gap: Duration) -> Self {
+        self.repeat_after = Some(gap);
+        self
     }
 
     /// When the input's clock started (set once it runs).
@@ -107,16 +119,27 @@ impl AudioInput for WavInput {
             .spawn(move || {
                 let t0 = Instant::now();
                 let _ = self.start.set(t0);
-                for (k, chunk) in self.samples.chunks(FRAME).enumerate() {
-                    if let Some(p) = period
-                        && !sleep_until(t0 + p * (k as u32 + 1), &flag)
-                    {
-                        return;
+                let gap_len = self.repeat_after.map_or(0, |g| {
+                    (g.as_millis() as usize) * (SAMPLE_RATE as usize / 1000)
+                });
+                let gap = vec![0i16; gap_len];
+                let mut k = 0u32;
+                loop {
+                    for chunk in self.samples.chunks(FRAME).chain(gap.chunks(FRAME)) {
+                        if let Some(p) = period
+                            && !sleep_until(t0 + p * (k + 1), &flag)
+                        {
+                            return;
+                        }
+                        let mut frame = chunk.to_vec();
+                        frame.resize(FRAME, 0);
+                        if flag.load(Ordering::Relaxed) || tx.send(frame).is_err() {
+                            return;
+                        }
+                        k = k.wrapping_add(1);
                     }
-                    let mut frame = chunk.to_vec();
-                    frame.resize(FRAME, 0);
-                    if flag.load(Ordering::Relaxed) || tx.send(frame).is_err() {
-                        return;
+                    if self.repeat_after.is_none() {
+                        break;
                     }
                 }
                 // Dropping `tx` ends the capture: the engine sees the input end.
@@ -255,6 +278,27 @@ impl AudioOutput for WavOutput {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_repeating_input_delivers_whole_frames_and_starts_again_after_the_gap() {
+        let input = Box::new(
+            WavInput::from_samples(vec![1000; FRAME + 10], Pacing::AsFastAsPossible)
+                .repeating(Duration::from_millis(40)),
+        );
+        let capture = input.start().expect("start");
+        let first = capture.frames.recv().expect("frame");
+        assert_eq!(first.len(), FRAME);
+        let second = capture.frames.recv().expect("frame");
+        assert_eq!(second[9], 1000);
+        assert_eq!(second[10], 0);
+        // 40 ms of silence (two frames), then the signal again.
+        for _ in 0..2 {
+            let gap = capture.frames.recv().expect("gap frame");
+            assert!(gap.iter().all(|&s| s == 0));
+        }
+        let again = capture.frames.recv().expect("frame");
+        assert_eq!(again[0], 1000);
+    }
+
     fn tmp(name: &str) -> PathBuf {
         std::env::temp_dir().join(format!("chatvoice-wav-{}-{name}", std::process::id()))
     }
@@ -262,7 +306,7 @@ mod tests {
     #[test]
     fn wav_input_delivers_whole_frames_and_ends() {
         let input = Box::new(WavInput::from_samples(
-            (0..2000).map(|i| i as i16).collect(),
+            (0..2000).map(|i| i as i16).collect::<Vec<i16>>(),
             Pacing::AsFastAsPossible,
         ));
         let cap = input.start().expect("start");
