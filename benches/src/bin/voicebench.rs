@@ -15,7 +15,6 @@
 //! client does. The server's CPU time comes from /proc, so the report can say
 //! how many forwarded packets per second one server thread sustains.
 
-use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -266,24 +265,25 @@ fn run() -> Result<()> {
         got.latency.quantile(0.99),
         got.latency.max(),
     );
-    let mut fields: HashMap<&str, serde_json::Value> = HashMap::new();
-    fields.insert("members", args.members.into());
-    fields.insert("speakers", args.speakers.into());
-    fields.insert("payload", args.payload.into());
-    fields.insert("sent", sent.into());
-    fields.insert("send_errors", send_errors.into());
-    fields.insert("expected", expected.into());
-    fields.insert("received", got.packets.into());
-    fields.insert("lost", lost.into());
-    fields.insert("relayed_per_s", relayed_per_s.round().into());
-    fields.insert("server_cpu", ((cpu * 1000.0).round() / 1000.0).into());
-    fields.insert("relayed_per_cpu_s", per_core.round().into());
-    fields.insert("p50_us", p50.into());
-    fields.insert("p99_us", p99.into());
-    fields.insert("max_us", max.into());
-    fields.insert("speaker_kbit_s", speaker_kbit.into());
+    let fields = serde_json::json!({
+        "members": args.members,
+        "speakers": args.speakers,
+        "payload": args.payload,
+        "sent": sent,
+        "send_errors": send_errors,
+        "expected": expected,
+        "received": got.packets,
+        "lost": lost,
+        "relayed_per_s": relayed_per_s.round(),
+        "server_cpu": (cpu * 1000.0).round() / 1000.0,
+        "relayed_per_cpu_s": per_core.round(),
+        "p50_us": p50,
+        "p99_us": p99,
+        "max_us": max,
+        "speaker_kbit_s": speaker_kbit,
+    });
     if args.json {
-        println!("{}", serde_json::to_string(&fields)?);
+        println!("{fields}");
     } else {
         println!(
             "voice relay: {} members, {} speaking, {} B Opus payload ({} B on the wire, {:.1} kbit/s per speaker up, the same to each listener)",
