@@ -47,14 +47,18 @@ pub struct ServerConfig {
     pub rate_per_sec: f64,
     /// Burst allowance above the sustained rate, in frames. Default 40.
     pub rate_burst: f64,
-    /// Where uploads are kept. Created if absent; files of an earlier run
-    /// (`*.chatspool`) are removed at start. Default: a directory
-    /// `chatserver-spool-PORT` in the system's temporary directory.
+    /// Where uploads are kept. Created if absent. Each server process keeps
+    /// its files in a subdirectory `run-PID` of it, locked while it runs;
+    /// those of processes that are gone (killed) are removed at start, so a
+    /// crash never leaves files behind for good. Default: a directory
+    /// `chatserver-spool` in the system's temporary directory.
     pub spool_dir: Option<PathBuf>,
     /// Largest file that may be offered, in bytes. Default 4 GiB.
     pub max_file_bytes: u64,
-    /// Most bytes the spool may hold; older offers expire early to make
-    /// room, and an offer that still does not fit is refused. Default 16 GiB.
+    /// Most bytes the spool may hold, counting bytes actually uploaded (not
+    /// declared sizes, which cost an attacker nothing). An offer or a chunk
+    /// that does not fit is refused; completed offers are never evicted for
+    /// it. Default 16 GiB.
     pub spool_quota_bytes: u64,
     /// How long a completed upload stays on offer, in seconds. Default 3600.
     pub file_ttl_secs: u64,
@@ -68,6 +72,31 @@ pub struct ServerConfig {
     /// A call member whose voice path is silent this long leaves the call.
     /// Default 10 000 ms.
     pub voice_timeout_ms: u32,
+    /// Most live transfers (uploads in progress plus offers) in the room,
+    /// whoever created them: offers outlive their sender, so a cap per
+    /// session could be escaped by reconnecting. More get `too_many_offers`.
+    /// Default 1000.
+    pub max_offers: usize,
+    /// Most live transfers whose sender had a given name, counted over every
+    /// session that used it. More get `too_many_offers`. Default 32.
+    pub max_offers_per_name: usize,
+    /// Most live transfers sent from one IP address, over every session and
+    /// name: a reconnecting client cannot escape it. More get
+    /// `too_many_offers`. Default 64.
+    pub max_offers_per_address: usize,
+    /// Offers sent to a member who logs in: the newest this many; the
+    /// `welcome` says how many older ones were left out. Bounds the work and
+    /// the output of every login. Default 50.
+    pub welcome_offers: usize,
+    /// An upload that receives no chunk for this long is aborted (error
+    /// `upload_timeout`), so an offer that never uploads holds nothing for
+    /// long. Default 60 s.
+    pub upload_stall_secs: u64,
+    /// Most spool files the disk thread keeps open at once (uploads and
+    /// downloads together); others are reopened when their turn comes. Bounds
+    /// the descriptors file transfers use, whatever the number of idle
+    /// uploads and downloads. Default 64.
+    pub max_open_spool_files: usize,
 }
 
 impl Default for ServerConfig {
@@ -94,6 +123,12 @@ impl Default for ServerConfig {
             max_call_members: 32,
             voice_keepalive_ms: 2000,
             voice_timeout_ms: 10_000,
+            max_offers: 1000,
+            max_offers_per_name: 32,
+            max_offers_per_address: 64,
+            welcome_offers: 50,
+            upload_stall_secs: 60,
+            max_open_spool_files: 64,
         }
     }
 }
@@ -181,15 +216,42 @@ impl ServerConfig {
             "voice_timeout_ms",
             "must be longer than voice_keepalive_ms",
         )?;
+        check(self.max_offers > 0, "max_offers", "must be at least 1")?;
+        check(
+            self.max_offers_per_name > 0,
+            "max_offers_per_name",
+            "must be at least 1",
+        )?;
+        check(
+            self.max_offers_per_address > 0,
+            "max_offers_per_address",
+            "must be at least 1",
+        )?;
+        check(
+            self.upload_stall_secs > 0,
+            "upload_stall_secs",
+            "must be at least 1",
+        )?;
+        check(
+            self.max_open_spool_files > 0,
+            "max_open_spool_files",
+            "must be at least 1",
+        )?;
         Ok(())
     }
 
-    /// The spool directory: `spool_dir`, or `chatserver-spool-PORT` in the
-    /// system's temporary directory.
-    pub fn spool_dir_for(&self, port: u16) -> PathBuf {
+    /// The spool directory: `spool_dir`, or `chatserver-spool` in the
+    /// system's temporary directory. The server keeps its files in a
+    /// subdirectory of it of its own (see `spool_dir`).
+    pub fn spool_base(&self) -> PathBuf {
         self.spool_dir
             .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join(format!("chatserver-spool-{port}")))
+            .unwrap_or_else(|| std::env::temp_dir().join("chatserver-spool"))
+    }
+
+    /// How long an upload may go without a chunk.
+    pub fn upload_stall(&self) -> Duration {
+        Duration::from_secs(self.upload_stall_secs.max(1))
     }
 
     /// The heartbeat interval as a duration (at least 1 ms).

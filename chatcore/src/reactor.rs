@@ -33,8 +33,8 @@ use crate::protocol::{
 };
 use crate::room::{Outbox, Room, RoomSettings};
 use crate::time::now_ms;
-use crate::transfer::Transfers;
-use crate::transfer::disk::DiskWorker;
+use crate::transfer::disk::{DiskWorker, Spool};
+use crate::transfer::{OfferLimits, Transfers};
 use crate::voice::Call;
 use crate::voice::relay::{FIRST_VOICE_CONN, VoiceConn, VoicePort};
 
@@ -197,7 +197,13 @@ impl Reactor {
         let poll = Poll::new().map_err(ServerError::Poll)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(ServerError::Poll)?);
         let (handle, commands) = ServerHandle::new(Arc::clone(&waker));
-        let disk = DiskWorker::start(waker).map_err(|e| ServerError::Thread(e.to_string()))?;
+        let spool_base = config.spool_base();
+        let spool = Spool::open(&spool_base).map_err(|source| ServerError::Spool {
+            path: spool_base,
+            source,
+        })?;
+        let disk = DiskWorker::start(waker, spool, config.max_open_spool_files)
+            .map_err(|e| ServerError::Thread(e.to_string()))?;
 
         let bind_err = |addr| move |source| ServerError::Bind { addr, source };
         let mut listener = listen(config.listen).map_err(bind_err(config.listen))?;
@@ -220,16 +226,15 @@ impl Reactor {
             voice_addr = Some(bound);
         }
 
-        let spool = config.spool_dir_for(local_addr.port());
-        let transfers = Transfers::open(
-            spool.clone(),
+        let transfers = Transfers::new(
             config.spool_quota_bytes,
             Duration::from_secs(config.file_ttl_secs),
-        )
-        .map_err(|source| ServerError::Spool {
-            path: spool,
-            source,
-        })?;
+            OfferLimits {
+                total: config.max_offers,
+                per_name: config.max_offers_per_name,
+                per_address: config.max_offers_per_address,
+            },
+        );
         let room = Room::new(RoomSettings {
             history_len: config.history_len,
             heartbeat_ms: config.heartbeat_ms,
@@ -301,7 +306,8 @@ impl Reactor {
                     longest_turn_us = self.stats.longest_turn_us,
                     "server stopped"
                 );
-                self.transfers.close();
+                // Dropping the reactor ends the disk thread, which deletes
+                // every spool file and the run directory.
                 return Ok(());
             }
         }

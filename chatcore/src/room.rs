@@ -76,6 +76,10 @@ pub struct Room {
     pending_welcomes: Vec<(usize, u64)>,
     /// Leaves not yet announced.
     pending_left: Vec<Departure>,
+    /// Offers left out of the next welcome batch's offer list (the
+    /// `offers_omitted` field); set just before that batch is flushed and
+    /// reset after it, see [`Room::set_offers_omitted`].
+    offers_omitted: u64,
 }
 
 impl Room {
@@ -92,7 +96,15 @@ impl Room {
             pending_joined: Vec::new(),
             pending_welcomes: Vec::new(),
             pending_left: Vec::new(),
+            offers_omitted: 0,
         }
+    }
+
+    /// Sets the `offers_omitted` of the welcomes flushed next (only that
+    /// batch: it is reset to 0 afterwards). The server calls it right before
+    /// flushing the welcome of a member to whom it sends the newest offers.
+    pub fn set_offers_omitted(&mut self, omitted: u64) {
+        self.offers_omitted = omitted;
     }
 
     /// Number of members.
@@ -251,10 +263,11 @@ impl Room {
             let Some(member) = self.member(key).filter(|m| m.session == session) else {
                 continue; // left (and maybe its key was reused) before the batch
             };
-            let head = welcome::head(&member.name, session, body.len());
+            let head = welcome::head(&member.name, session, self.offers_omitted, body.len());
             out.push(key, head);
             out.push(key, body.clone());
         }
+        self.offers_omitted = 0;
     }
 
     /// Accepts a chat message from connection `key` and delivers it to

@@ -12,14 +12,12 @@ use crate::reactor::Reactor;
 use crate::room::Outbox;
 use crate::time::now_ms;
 use crate::transfer::disk::{Done, Job};
-use crate::transfer::{Download, names};
+use crate::transfer::{Download, OfferLimit, names};
 
 /// A connection's queue is refilled with file data while it holds less than
 /// this: enough to keep the socket busy, little enough that a chat message
 /// queued behind it waits well under a millisecond on a fast link.
 pub(crate) const LOW_WATER: usize = 512 * 1024;
-/// Files one member may have on offer (or uploading) at once.
-pub(crate) const MAX_OFFERS_PER_MEMBER: usize = 32;
 /// Kernel send buffer of a connection once it downloads (the kernel doubles
 /// it for its bookkeeping).
 const SEND_BUFFER: usize = 256 * 1024;
@@ -68,35 +66,41 @@ impl Reactor {
             self.protocol_error(key, ErrorCode::TooManyTransfers, why, r);
             return;
         }
-        // Empty files cost no quota, so the number of offers is capped too:
-        // every late joiner is sent every offer.
-        if self.transfers.offers_by(user.session) >= MAX_OFFERS_PER_MEMBER {
-            let why = "too many of your files are on offer; cancel some first";
-            self.protocol_error(key, ErrorCode::TooManyTransfers, why, r);
+        // Offers outlive their sender, so they are counted over every
+        // session: by room, by name and by address (empty files cost no
+        // quota, so this is what bounds them).
+        let Some(addr) = self.conns.get(key).map(|c| c.peer.ip()) else {
+            return;
+        };
+        if let Some(limit) = self.transfers.limit_reached(&user.name, addr) {
+            let why = match limit {
+                OfferLimit::Room => "the room has as many files on offer as it allows",
+                OfferLimit::Name => "too many files of this name are on offer; cancel some first",
+                OfferLimit::Address => "too many files from your address are on offer",
+            };
+            self.protocol_error(key, ErrorCode::TooManyOffers, why, r);
             return;
         }
-        match self.transfers.make_room(offer.size) {
-            Some(expired) => {
-                for id in expired {
-                    self.announce_cancelled(id, "expired");
-                }
-            }
-            None => {
-                let why = "the server has no room for this file now";
-                self.protocol_error(key, ErrorCode::QuotaExceeded, why, r);
-                return;
-            }
+        // Only uploaded bytes are charged, so nothing is reserved here and
+        // no offer is ever expired for an upload that may never come; a
+        // file that cannot fit now is refused at once.
+        if !self.transfers.fits(offer.size) {
+            let why = "the server has no room for this file now";
+            self.protocol_error(key, ErrorCode::QuotaExceeded, why, r);
+            return;
         }
-        let (id, path) = self.transfers.begin(
+        let id = self.transfers.begin(
             key,
             user.session,
             &user.name,
+            addr,
             &offer.name,
             offer.size,
             sha256,
             offer.kind,
+            self.now,
         );
-        self.disk.submit(Job::Begin { id, path, sha256 });
+        self.disk.submit(Job::Begin { id, sha256 });
         tracing::info!(transfer = id, name = %offer.name, size = offer.size, from = %user.name, "upload started");
         self.push_private(
             key,
@@ -107,7 +111,7 @@ impl Reactor {
             })),
         );
         if offer.size == 0 {
-            self.transfers.accept_chunk(id, 0);
+            self.transfers.accept_chunk(id, 0, self.now);
             self.disk.submit(Job::Write {
                 id,
                 data: Vec::new(),
@@ -149,7 +153,13 @@ impl Reactor {
             return;
         }
         let id = chunk.transfer;
-        let last = self.transfers.accept_chunk(id, len);
+        if !self.transfers.fits(len) {
+            let why = "the server has no room for the rest of this file; the upload is aborted";
+            self.protocol_error_about(key, ErrorCode::QuotaExceeded, why, None, Some(id));
+            self.abort_upload(key, id, "error");
+            return;
+        }
+        let last = self.transfers.accept_chunk(id, len, self.now);
         self.disk.submit(Job::Write {
             id,
             data: chunk.data,
@@ -237,13 +247,15 @@ impl Reactor {
             return;
         }
         let size = self.transfers.get(id).map_or(0, |t| t.size);
-        self.transfers.ready(id, self.now, now_ms());
+        let Some(frame) = self.transfers.ready(id, self.now, now_ms()) else {
+            return;
+        };
         self.send_progress(key, id, size, size);
         self.push_private(
             key,
             encode_server(&ServerMessage::FileReady(TransferId { transfer: id })),
         );
-        self.announce_offer(id, Some(key));
+        self.announce_offer(id, &frame, Some(key));
     }
 
     fn disk_data(&mut self, token: u64, frame: bytes::Bytes, last: bool) {
@@ -287,7 +299,7 @@ impl Reactor {
     /// Stops an upload: the partial file goes, the uploader is told.
     fn abort_upload(&mut self, key: usize, id: u64, reason: &str) {
         if self.transfers.remove(id).is_some() {
-            self.disk.submit(Job::Abort { id });
+            self.disk.submit(Job::Remove { id });
             tracing::info!(transfer = id, reason, "upload aborted");
             self.push_private(key, cancelled_frame(id, reason));
             // A connection paused for this upload's disk backlog must not
@@ -305,22 +317,19 @@ impl Reactor {
     pub(crate) fn drop_uploads_of(&mut self, key: usize, session: u64) {
         for id in self.transfers.unfinished_uploads_of(key, session) {
             self.transfers.remove(id);
-            self.disk.submit(Job::Abort { id });
+            self.disk.submit(Job::Remove { id });
             tracing::info!(transfer = id, "upload abandoned: the sender left");
         }
     }
 
-    /// Offers transfer `id` to every member but `except` (its uploader).
-    fn announce_offer(&mut self, id: u64, except: Option<usize>) {
-        let Some(offer) = self.transfers.get(id).and_then(|t| t.offered()) else {
-            return;
-        };
-        tracing::info!(transfer = id, name = %offer.name, "file offered");
-        let frame = encode_server(&ServerMessage::FileOffer(offer));
+    /// Offers transfer `id` (its encoded `file_offer` is `frame`) to every
+    /// member but `except` (its uploader).
+    fn announce_offer(&mut self, id: u64, frame: &bytes::Bytes, except: Option<usize>) {
+        tracing::info!(transfer = id, "file offered");
         // Like a chat: pending welcomes and joins go first.
         self.flush_presence();
         let (room, mut out) = self.outbox();
-        out.broadcast(room.users_keys().filter(|&k| Some(k) != except), &frame);
+        out.broadcast(room.users_keys().filter(|&k| Some(k) != except), frame);
     }
 
     /// Tells every member that offer `id` ended.
@@ -331,10 +340,23 @@ impl Reactor {
         room.broadcast(&frame, &mut out);
     }
 
-    /// Sends the offers still available to a member who just joined.
+    /// Sends a member who just joined the newest `welcome_offers` offers
+    /// still available (their frames are encoded once, when they went on
+    /// offer); its `welcome` says how many older ones were left out. So a
+    /// login costs the same however many offers there are.
     pub(crate) fn send_offers_to(&mut self, key: usize) {
-        for offer in self.transfers.offers() {
-            self.push_private(key, encode_server(&ServerMessage::FileOffer(offer)));
+        let (frames, omitted) = self.transfers.newest_offers(self.config.welcome_offers);
+        if frames.is_empty() && omitted == 0 {
+            // Nothing to say: the welcome keeps waiting for its batch.
+            return;
+        }
+        let (room, mut out) = self.outbox();
+        if room.welcome_pending(key) {
+            room.set_offers_omitted(omitted);
+            room.flush_welcomes(&mut out);
+        }
+        for frame in frames {
+            out.push(key, frame);
         }
     }
 
@@ -371,9 +393,6 @@ impl Reactor {
             self.protocol_error_about(key, ErrorCode::TooManyTransfers, why, None, t);
             return;
         }
-        let Some(path) = self.transfers.get(accept.transfer).map(|t| t.path.clone()) else {
-            return;
-        };
         if accept.offset == size {
             self.push_private(
                 key,
@@ -387,7 +406,6 @@ impl Reactor {
         self.disk.submit(Job::Open {
             token,
             transfer: accept.transfer,
-            path,
             offset: accept.offset,
             size,
         });
@@ -414,6 +432,7 @@ impl Reactor {
                 self.abort_upload(key, id, "cancelled");
             } else {
                 self.transfers.remove(id);
+                self.disk.submit(Job::Remove { id });
                 tracing::info!(transfer = id, "offer withdrawn by its sender");
                 self.announce_cancelled(id, "cancelled");
                 self.stop_downloads_of(id);
@@ -461,12 +480,32 @@ impl Reactor {
         }
     }
 
-    /// Offers past their time go; the room is told.
+    /// Offers past their time go (the room is told), and so do uploads
+    /// that made no progress for `upload_stall_secs` (their uploader is
+    /// told): an offer that never uploads holds nothing for long.
     pub(crate) fn expire_offers(&mut self) {
         for id in self.transfers.expired(self.now) {
             self.transfers.remove(id);
+            self.disk.submit(Job::Remove { id });
             tracing::info!(transfer = id, "offer expired");
             self.announce_cancelled(id, "expired");
+        }
+        for id in self.transfers.stalled(self.now, self.config.upload_stall()) {
+            match self.owner_key(id) {
+                Some(key) => {
+                    let why = format!(
+                        "no chunk for {} s; the upload is aborted",
+                        self.config.upload_stall_secs
+                    );
+                    let t = Some(id);
+                    self.protocol_error_about(key, ErrorCode::UploadTimeout, &why, None, t);
+                    self.abort_upload(key, id, "error");
+                }
+                None => {
+                    self.transfers.remove(id);
+                    self.disk.submit(Job::Remove { id });
+                }
+            }
         }
     }
 
@@ -488,11 +527,15 @@ impl Reactor {
             .sum();
         let mut budget =
             (LOW_WATER as u64).saturating_sub(conn.output.len() as u64 + pending * chunk);
-        // Round-robin: one read per download per pass.
+        // Round-robin: one read per download per pass, and the download
+        // after the last one served goes first next time (the list is
+        // rotated), so that a budget of one read at a time does not always
+        // go to the same download.
         let mut progress = true;
         while budget > 0 && progress {
             progress = false;
-            for d in conn.downloads.iter_mut() {
+            let mut served = None;
+            for (i, d) in conn.downloads.iter_mut().enumerate() {
                 if budget == 0 {
                     break;
                 }
@@ -503,7 +546,11 @@ impl Reactor {
                     budget = budget.saturating_sub(n);
                     self.disk.submit(Job::Read { token: d.token });
                     progress = true;
+                    served = Some(i);
                 }
+            }
+            if let Some(i) = served {
+                conn.downloads.rotate_left(i + 1);
             }
         }
     }

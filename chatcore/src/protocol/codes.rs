@@ -80,6 +80,13 @@ pub enum ErrorCode {
     CallFull,
     /// `not_in_call`: `voice_leave` or `voice_mute` from a member not in the call.
     NotInCall,
+    /// `too_many_offers`: a `file_offer` refused because the room, the
+    /// sender's name or the sender's IP address already has as many live
+    /// transfers (uploads and offers, whatever session made them) as allowed.
+    TooManyOffers,
+    /// `upload_timeout`: an upload received no chunk for `upload_stall_secs`
+    /// and was aborted.
+    UploadTimeout,
     /// Any code this version does not know.
     #[serde(other)]
     Unknown,
@@ -121,6 +128,8 @@ impl ErrorCode {
             Self::VoiceUnavailable => "voice_unavailable",
             Self::CallFull => "call_full",
             Self::NotInCall => "not_in_call",
+            Self::TooManyOffers => "too_many_offers",
+            Self::UploadTimeout => "upload_timeout",
             Self::Unknown => "unknown",
         }
     }

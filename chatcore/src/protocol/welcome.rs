@@ -16,7 +16,7 @@ use super::frame::HEADER_LEN;
 use super::message::{Chat, UserInfo};
 use super::mpack::{put_array_len, put_map_len, put_str, put_uint};
 
-/// Number of keys in a welcome map.
+/// Number of keys in a welcome map (one more with `offers_omitted`).
 const FIELDS: u8 = 9;
 
 /// Encodes the part of a welcome every joiner of a batch shares.
@@ -56,11 +56,14 @@ pub fn shared_body<'a>(
 }
 
 /// Encodes one joiner's head: the length prefix of the whole frame (head
-/// plus a shared body of `body_len` bytes), then its own fields.
-pub fn head(name: &str, session: u64, body_len: usize) -> Bytes {
-    let mut h = Vec::with_capacity(48 + name.len());
+/// plus a shared body of `body_len` bytes), then its own fields. When
+/// `offers_omitted` is not 0 (offers available but not sent after this
+/// welcome, docs/protocol.md 17.4) the head carries it as an extra key,
+/// which older clients ignore like any unknown key.
+pub fn head(name: &str, session: u64, offers_omitted: u64, body_len: usize) -> Bytes {
+    let mut h = Vec::with_capacity(64 + name.len());
     h.extend_from_slice(&[0; HEADER_LEN]);
-    put_map_len(&mut h, usize::from(FIELDS));
+    put_map_len(&mut h, usize::from(FIELDS) + usize::from(offers_omitted > 0));
     put_str(&mut h, "type");
     put_str(&mut h, "welcome");
     put_str(&mut h, "version");
@@ -69,6 +72,10 @@ pub fn head(name: &str, session: u64, body_len: usize) -> Bytes {
     put_str(&mut h, name);
     put_str(&mut h, "session");
     put_uint(&mut h, session);
+    if offers_omitted > 0 {
+        put_str(&mut h, "offers_omitted");
+        put_uint(&mut h, offers_omitted);
+    }
     let len = (h.len() - HEADER_LEN + body_len) as u32;
     h[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
     Bytes::from(h)
@@ -98,7 +105,7 @@ mod tests {
             })
             .collect();
         let body = shared_body(users.iter(), users.len(), &history, 10_000, 1 << 20, 4096);
-        let head = head("zoë", 70_000, body.len());
+        let head = head("zoë", 70_000, 0, body.len());
         let mut ours = head.to_vec();
         ours.extend_from_slice(&body);
         let serde = encode_server(&ServerMessage::Welcome(Welcome {

@@ -9,10 +9,12 @@
 //! client felt.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::PathBuf;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
@@ -24,15 +26,24 @@ use crate::protocol::HEADER_LEN;
 use crate::protocol::mpack::{put_map_len, put_str, put_u64_fixed};
 use crate::protocol::transfer::MAX_CHUNK;
 
-/// Work for the disk thread.
+/// Extension of spool files, so cleaning touches nothing else.
+const SPOOL_EXT: &str = "chatspool";
+/// Prefix of a server's own spool subdirectory (`run-PID-N`, N counting
+/// the servers started in that process).
+const RUN_PREFIX: &str = "run-";
+/// The lock file in a run directory: locked (`flock`) while its process
+/// lives, so a later start can tell a killed server's files from a running
+/// one's. The kernel drops the lock when the process dies, however it dies.
+const LOCK_FILE: &str = "lock";
+
+/// Work for the disk thread. The disk thread is the only one that creates,
+/// writes, reads and deletes spool files: the loop never touches the disk.
 #[derive(Debug)]
 pub enum Job {
     /// Create upload `id`'s spool file; its content must hash to `sha256`.
     Begin {
         /// The transfer.
         id: u64,
-        /// Spool file to create.
-        path: PathBuf,
         /// Declared hash.
         sha256: [u8; 32],
     },
@@ -45,10 +56,10 @@ pub enum Job {
         /// The final chunk: verify the hash after it.
         last: bool,
     },
-    /// Forget upload `id` (aborted) and delete its spool file. The file is
-    /// created by this thread, so only this thread can be sure to delete it
-    /// after its creation: the loop's own delete may come first.
-    Abort {
+    /// Transfer `id` is gone (aborted, withdrawn, expired): delete its spool
+    /// file, at once or when the last download reading it closes. Jobs run
+    /// in order, so this always comes after the file's creation.
+    Remove {
         /// The transfer.
         id: u64,
     },
@@ -58,8 +69,6 @@ pub enum Job {
         token: u64,
         /// The transfer (written into each frame).
         transfer: u64,
-        /// Spool file.
-        path: PathBuf,
         /// First byte.
         offset: u64,
         /// File size.
@@ -119,6 +128,121 @@ pub enum Done {
     },
 }
 
+/// This server's spool: a directory `run-PID-N` of its own inside the
+/// configured spool directory, holding a locked `lock` file.
+///
+/// Why a directory per process: a server started on port 0 and killed
+/// cannot be found again by its port, and two servers sharing a spool
+/// directory must not delete each other's files. At start, every `run-*`
+/// directory whose lock can be taken belongs to a process that is gone, and
+/// is emptied and removed.
+#[derive(Debug)]
+pub struct Spool {
+    /// The configured (or default) spool directory.
+    base: PathBuf,
+    /// This process's own subdirectory, where the files are.
+    dir: PathBuf,
+    /// Held (and locked) for the life of the spool.
+    lock: File,
+}
+
+impl Spool {
+    /// Cleans up after dead servers in `base` and creates this process's
+    /// own run directory there.
+    pub fn open(base: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(base)?;
+        for entry in std::fs::read_dir(base)? {
+            let entry = entry?;
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if path.extension().is_some_and(|e| e == SPOOL_EXT) {
+                // Files of the layout before run directories.
+                let _ = std::fs::remove_file(&path);
+            } else if entry.file_type()?.is_dir() {
+                // A `.new-*` directory without its lock file yet may be a
+                // server starting right now: left alone (it holds nothing).
+                let stale = (name.starts_with(RUN_PREFIX)
+                    || (name.starts_with(".new-") && path.join(LOCK_FILE).exists()))
+                    && !locked_by_a_live_process(&path);
+                if stale {
+                    remove_run_dir(&path);
+                }
+            }
+        }
+        // Made under a temporary name and renamed once locked, so that no
+        // other process ever sees a `run-*` directory without its lock held.
+        // Several servers may run in one process (embedders, tests): each
+        // gets its own number.
+        static SERVERS: AtomicU64 = AtomicU64::new(0);
+        let pid = std::process::id();
+        let n = SERVERS.fetch_add(1, Ordering::Relaxed);
+        let fresh = base.join(format!(".new-{pid}-{n}"));
+        let dir = base.join(format!("{RUN_PREFIX}{pid}-{n}"));
+        std::fs::create_dir(&fresh)?;
+        let mut lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(fresh.join(LOCK_FILE))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
+        // For an operator looking at the directory.
+        writeln!(lock, "{pid}")?;
+        std::fs::rename(&fresh, &dir)?;
+        Ok(Self {
+            base: base.to_path_buf(),
+            dir,
+            lock,
+        })
+    }
+
+    /// This process's run directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The spool file of transfer `id`.
+    fn path(&self, id: u64) -> PathBuf {
+        self.dir.join(format!("{id}.{SPOOL_EXT}"))
+    }
+
+    /// Deletes the run directory and everything of ours in it, then the
+    /// spool directory itself if nothing else is left there.
+    fn close(self) {
+        remove_run_dir(&self.dir);
+        drop(self.lock);
+        let _ = std::fs::remove_dir(&self.base);
+    }
+}
+
+/// Whether another process holds the lock of run directory `dir`.
+fn locked_by_a_live_process(dir: &Path) -> bool {
+    let Ok(file) = File::open(dir.join(LOCK_FILE)) else {
+        return false; // no lock file: nobody can hold it
+    };
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => false, // released when `file` closes
+        Err(e) => e == rustix::io::Errno::WOULDBLOCK,
+    }
+}
+
+/// Removes our files from a run directory, then the directory if it is
+/// empty. Nothing else is touched (a mistaken `spool_dir` loses nothing).
+fn remove_run_dir(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == SPOOL_EXT)
+                || entry.file_name() == LOCK_FILE
+            {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
 /// The loop's side of the disk thread.
 #[derive(Debug)]
 pub struct DiskWorker {
@@ -127,28 +251,82 @@ pub struct DiskWorker {
     thread: Option<JoinHandle<()>>,
 }
 
+/// An upload the disk thread is writing: its running hash (the file itself
+/// is opened only while a chunk is written, see [`Handles`]).
 struct Upload {
-    file: File,
-    path: PathBuf,
     hasher: Sha256,
     sha256: [u8; 32],
 }
 
+/// A download being read.
 struct Reader {
-    file: File,
     transfer: u64,
     offset: u64,
     size: u64,
 }
 
+/// A spool file this thread created and has not deleted yet.
+#[derive(Default)]
+struct SpoolFile {
+    /// Downloads reading it: it is deleted only once they are closed.
+    readers: usize,
+    /// Its transfer is gone: delete it when `readers` drops to 0.
+    removed: bool,
+}
+
+/// What an open descriptor serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Use {
+    Upload(u64),
+    Download(u64),
+}
+
+/// Open spool files, at most `cap` of them: an idle upload or download
+/// holds no descriptor for long, whatever their number. When full, the
+/// least recently used one is closed (it is reopened by path when needed:
+/// files are deleted only once nothing uses them).
+struct Handles {
+    cap: usize,
+    open: HashMap<Use, (File, u64)>,
+    clock: u64,
+}
+
+impl Handles {
+    fn get(&mut self, what: Use, open: impl FnOnce() -> io::Result<File>) -> io::Result<&File> {
+        self.clock += 1;
+        let clock = self.clock;
+        if !self.open.contains_key(&what) {
+            if self.open.len() >= self.cap
+                && let Some(oldest) = self.open.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| *k)
+            {
+                self.open.remove(&oldest);
+            }
+            self.open.insert(what, (open()?, clock));
+        }
+        match self.open.get_mut(&what) {
+            Some(entry) => {
+                entry.1 = clock;
+                Ok(&entry.0)
+            }
+            None => Err(io::Error::other("spool file not open")),
+        }
+    }
+
+    fn close(&mut self, what: Use) {
+        self.open.remove(&what);
+    }
+}
+
 impl DiskWorker {
-    /// Starts the thread; it wakes the loop through `waker` after each job.
-    pub fn start(waker: Arc<Waker>) -> std::io::Result<Self> {
+    /// Starts the thread, which owns `spool` from now on (and deletes it
+    /// when the worker is dropped); it keeps at most `max_open` spool files
+    /// open and wakes the loop through `waker` after each job.
+    pub fn start(waker: Arc<Waker>, spool: Spool, max_open: usize) -> io::Result<Self> {
         let (jobs, rx) = channel::<Job>();
         let (tx, done) = channel::<Done>();
         let thread = std::thread::Builder::new()
             .name("chatcore-disk".into())
-            .spawn(move || run(rx, tx, waker))?;
+            .spawn(move || run(rx, tx, waker, spool, max_open.max(1)))?;
         Ok(Self {
             jobs: Some(jobs),
             done,
@@ -170,6 +348,8 @@ impl DiskWorker {
 }
 
 impl Drop for DiskWorker {
+    /// Ends the thread after the jobs already submitted; it then deletes
+    /// every spool file and the run directory.
     fn drop(&mut self) {
         self.jobs = None; // ends the thread's loop
         if let Some(t) = self.thread.take() {
@@ -184,127 +364,193 @@ impl Drop for DiskWorker {
 /// and every chat client felt those stalls.
 const DISK_NICE: i32 = 10;
 
-fn run(rx: Receiver<Job>, tx: Sender<Done>, waker: Arc<Waker>) {
+/// The disk thread's state: everything it owns.
+struct Disk {
+    spool: Spool,
+    handles: Handles,
+    uploads: HashMap<u64, Upload>,
+    readers: HashMap<u64, Reader>,
+    files: HashMap<u64, SpoolFile>,
+}
+
+fn run(rx: Receiver<Job>, tx: Sender<Done>, waker: Arc<Waker>, spool: Spool, max_open: usize) {
     // Best effort: a failure only means equal priority.
     let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), DISK_NICE);
-    let mut uploads: HashMap<u64, Upload> = HashMap::new();
-    let mut readers: HashMap<u64, Reader> = HashMap::new();
+    let mut disk = Disk {
+        spool,
+        handles: Handles {
+            cap: max_open,
+            open: HashMap::new(),
+            clock: 0,
+        },
+        uploads: HashMap::new(),
+        readers: HashMap::new(),
+        files: HashMap::new(),
+    };
     while let Ok(job) = rx.recv() {
-        let done = match job {
-            Job::Begin { id, path, sha256 } => match File::create(&path) {
-                Ok(file) => {
-                    uploads.insert(
+        if let Some(done) = disk.job(job, &tx) {
+            let _ = tx.send(done);
+        }
+        let _ = waker.wake();
+    }
+    // The server stopped (or its loop failed): nothing of ours stays.
+    disk.handles.open.clear();
+    disk.spool.close();
+}
+
+impl Disk {
+    fn job(&mut self, job: Job, tx: &Sender<Done>) -> Option<Done> {
+        match job {
+            Job::Begin { id, sha256 } => {
+                self.files.insert(id, SpoolFile::default());
+                let path = self.spool.path(id);
+                match self.handles.get(Use::Upload(id), || File::create(&path)) {
+                    Ok(_) => {
+                        self.uploads.insert(
+                            id,
+                            Upload {
+                                hasher: Sha256::new(),
+                                sha256,
+                            },
+                        );
+                        None
+                    }
+                    Err(e) => Some(Done::WriteFailed {
                         id,
-                        Upload {
-                            file,
-                            path,
-                            hasher: Sha256::new(),
-                            sha256,
-                        },
-                    );
-                    None
+                        error: e.to_string(),
+                    }),
                 }
-                Err(e) => Some(Done::WriteFailed {
+            }
+            Job::Write { id, data, last } => {
+                if !self.uploads.contains_key(&id) {
+                    return None; // failed or removed meanwhile
+                }
+                let path = self.spool.path(id);
+                let written = self
+                    .handles
+                    .get(Use::Upload(id), || OpenOptions::new().append(true).open(&path))
+                    .and_then(|mut f| f.write_all(&data));
+                if let Err(e) = written {
+                    self.uploads.remove(&id);
+                    self.handles.close(Use::Upload(id));
+                    return Some(Done::WriteFailed {
+                        id,
+                        error: e.to_string(),
+                    });
+                }
+                let u = self.uploads.get_mut(&id)?;
+                u.hasher.update(&data);
+                let _ = tx.send(Done::Stored {
                     id,
-                    error: e.to_string(),
-                }),
-            },
-            Job::Write { id, data, last } => match uploads.get_mut(&id) {
-                None => None, // aborted meanwhile
-                Some(u) => match u.file.write_all(&data) {
-                    Err(e) => {
-                        uploads.remove(&id);
-                        Some(Done::WriteFailed {
-                            id,
-                            error: e.to_string(),
-                        })
+                    bytes: data.len(),
+                });
+                if !last {
+                    return None;
+                }
+                self.handles.close(Use::Upload(id));
+                let u = self.uploads.remove(&id)?;
+                let digest: [u8; 32] = u.hasher.finalize().into();
+                Some(Done::Finished {
+                    id,
+                    ok: digest == u.sha256,
+                })
+            }
+            Job::Remove { id } => {
+                self.uploads.remove(&id);
+                self.handles.close(Use::Upload(id));
+                match self.files.get_mut(&id) {
+                    Some(f) if f.readers > 0 => f.removed = true,
+                    Some(_) => {
+                        self.files.remove(&id);
+                        let _ = std::fs::remove_file(self.spool.path(id));
                     }
-                    Ok(()) => {
-                        u.hasher.update(&data);
-                        let _ = tx.send(Done::Stored {
-                            id,
-                            bytes: data.len(),
-                        });
-                        if last {
-                            let u = uploads.remove(&id);
-                            u.map(|u| {
-                                let digest: [u8; 32] = u.hasher.finalize().into();
-                                Done::Finished {
-                                    id,
-                                    ok: digest == u.sha256,
-                                }
-                            })
-                        } else {
-                            None
-                        }
-                    }
-                },
-            },
-            Job::Abort { id } => {
-                if let Some(u) = uploads.remove(&id) {
-                    let _ = std::fs::remove_file(&u.path);
+                    None => {}
                 }
                 None
             }
             Job::Open {
                 token,
                 transfer,
-                path,
                 offset,
                 size,
-            } => match File::open(&path).and_then(|mut f| {
-                f.seek(SeekFrom::Start(offset))?;
-                Ok(f)
-            }) {
-                Ok(file) => {
-                    readers.insert(
+            } => {
+                let exists = self
+                    .files
+                    .get(&transfer)
+                    .is_some_and(|f| !f.removed)
+                    .then(|| self.spool.path(transfer))
+                    .filter(|p| p.is_file());
+                let Some(_) = exists else {
+                    return Some(Done::ReadFailed {
                         token,
-                        Reader {
-                            file,
-                            transfer,
-                            offset,
-                            size,
-                        },
-                    );
-                    None
+                        error: "the spool file is gone".into(),
+                    });
+                };
+                if let Some(f) = self.files.get_mut(&transfer) {
+                    f.readers += 1;
                 }
-                Err(e) => Some(Done::ReadFailed {
+                self.readers.insert(
                     token,
-                    error: e.to_string(),
-                }),
-            },
-            Job::Read { token } => match readers.get_mut(&token) {
-                None => None,
-                Some(r) => match next_frame(r) {
-                    Ok(frame) => Some(Done::Data {
-                        token,
-                        frame,
-                        last: r.offset >= r.size,
-                    }),
+                    Reader {
+                        transfer,
+                        offset,
+                        size,
+                    },
+                );
+                None
+            }
+            Job::Read { token } => {
+                let r = self.readers.get_mut(&token)?;
+                let path = self.spool.path(r.transfer);
+                let read = self
+                    .handles
+                    .get(Use::Download(token), || File::open(&path))
+                    .and_then(|f| next_frame(f, r));
+                match read {
+                    Ok(frame) => {
+                        let last = r.offset >= r.size;
+                        if last {
+                            // Nothing more to read: give the descriptor back now.
+                            self.handles.close(Use::Download(token));
+                        }
+                        Some(Done::Data { token, frame, last })
+                    }
                     Err(e) => {
-                        readers.remove(&token);
+                        self.close_reader(token);
                         Some(Done::ReadFailed {
                             token,
                             error: e.to_string(),
                         })
                     }
-                },
-            },
+                }
+            }
             Job::Close { token } => {
-                readers.remove(&token);
+                self.close_reader(token);
                 None
             }
-        };
-        if let Some(done) = done {
-            let _ = tx.send(done);
         }
-        let _ = waker.wake();
+    }
+
+    /// Forgets download `token`; deletes its file if its transfer is gone
+    /// and this was the last reader.
+    fn close_reader(&mut self, token: u64) {
+        self.handles.close(Use::Download(token));
+        let Some(r) = self.readers.remove(&token) else {
+            return;
+        };
+        if let Some(f) = self.files.get_mut(&r.transfer) {
+            f.readers = f.readers.saturating_sub(1);
+            if f.readers == 0 && f.removed {
+                self.files.remove(&r.transfer);
+                let _ = std::fs::remove_file(self.spool.path(r.transfer));
+            }
+        }
     }
 }
 
 /// Reads the next chunk straight into a `file_data` frame buffer (one copy
 /// from the page cache; the frame is then shared with the socket queue).
-fn next_frame(r: &mut Reader) -> std::io::Result<Bytes> {
+fn next_frame(file: &File, r: &mut Reader) -> io::Result<Bytes> {
     let want = (r.size - r.offset).min(u64::from(MAX_CHUNK)) as usize;
     let mut head = Vec::with_capacity(64);
     // map of 4: type, transfer, offset, data
@@ -323,7 +569,7 @@ fn next_frame(r: &mut Reader) -> std::io::Result<Bytes> {
     frame.extend_from_slice(&head);
     let start = frame.len();
     frame.resize(start + want, 0);
-    r.file.read_exact(&mut frame[start..])?;
+    file.read_exact_at(&mut frame[start..], r.offset)?;
     r.offset += want as u64;
     Ok(frame.freeze())
 }

@@ -9,16 +9,15 @@
 pub mod disk;
 pub mod names;
 
-use std::collections::HashMap;
-use std::fs;
-use std::io;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use crate::protocol::transfer::{FileKind, FileOffered};
+use bytes::Bytes;
 
-/// Extension of spool files, so cleaning at start touches nothing else.
-const SPOOL_EXT: &str = "chatspool";
+use crate::protocol::transfer::{FileKind, FileOffered};
+use crate::protocol::{ServerMessage, encode_server};
+
 /// The uploader hears how far it got every this many bytes.
 pub const PROGRESS_EVERY: u64 = 1024 * 1024;
 
@@ -27,12 +26,16 @@ pub const PROGRESS_EVERY: u64 = 1024 * 1024;
 pub enum Stage {
     /// Chunks are arriving.
     Uploading {
-        /// Bytes accepted and handed to the disk thread.
+        /// Bytes accepted and handed to the disk thread (and charged to the
+        /// quota: only what was really sent costs quota).
         received: u64,
         /// Bytes the disk thread has stored.
         stored: u64,
         /// `stored` when the last progress was sent.
         reported: u64,
+        /// When the upload last made progress (began, or a chunk came): an
+        /// upload silent for `upload_stall_secs` is aborted.
+        active: Instant,
     },
     /// The last chunk was handed over; waiting for the hash check.
     Verifying,
@@ -45,7 +48,8 @@ pub enum Stage {
     },
 }
 
-/// One transfer: the offer and its spooled content.
+/// One transfer: the offer and its spooled content (the spool file itself
+/// belongs to the disk thread, see [`disk`]).
 #[derive(Debug)]
 pub struct Transfer {
     /// Server-wide id.
@@ -54,8 +58,11 @@ pub struct Transfer {
     pub owner_key: usize,
     /// The uploader's session, to tell its connection from a reused key.
     pub owner_session: u64,
-    /// The uploader's name, shown in offers.
+    /// The uploader's name, shown in offers and counted for
+    /// `max_offers_per_name`.
     pub owner_name: String,
+    /// The uploader's IP address, counted for `max_offers_per_address`.
+    pub owner_addr: IpAddr,
     /// The offered name (checked by [`names::check`]).
     pub name: String,
     /// Declared size.
@@ -64,8 +71,6 @@ pub struct Transfer {
     pub sha256: [u8; 32],
     /// `file` or `voice`.
     pub kind: FileKind,
-    /// The spool file.
-    pub path: PathBuf,
     /// Upload progress or offer lifetime.
     pub stage: Stage,
 }
@@ -92,6 +97,14 @@ impl Transfer {
     pub fn owned_by(&self, key: usize, session: u64) -> bool {
         self.owner_key == key && self.owner_session == session
     }
+
+    /// Bytes of the quota this transfer uses: what was uploaded so far.
+    fn charged(&self) -> u64 {
+        match self.stage {
+            Stage::Uploading { received, .. } => received,
+            Stage::Verifying | Stage::Ready { .. } => self.size,
+        }
+    }
 }
 
 /// A download in progress on one connection: the loop's bookkeeping; the
@@ -110,40 +123,67 @@ pub struct Download {
     pub outstanding: u8,
 }
 
-/// Every transfer of the server and the spool that holds them.
+/// Limits on live transfers (uploads in progress plus offers).
+#[derive(Debug, Clone, Copy)]
+pub struct OfferLimits {
+    /// In the whole room.
+    pub total: usize,
+    /// Per sender name, over all its sessions.
+    pub per_name: usize,
+    /// Per sender IP address, over all its sessions and names.
+    pub per_address: usize,
+}
+
+/// Which offer limit a new offer would break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferLimit {
+    /// `max_offers`.
+    Room,
+    /// `max_offers_per_name`.
+    Name,
+    /// `max_offers_per_address`.
+    Address,
+}
+
+/// Every transfer of the server, and the counts that bound them. The loop
+/// keeps this bookkeeping; the disk thread keeps the files.
 #[derive(Debug)]
 pub struct Transfers {
-    dir: PathBuf,
-    by_id: HashMap<u64, Transfer>,
+    /// By id, so that the newest offers are the last entries.
+    by_id: BTreeMap<u64, Transfer>,
+    /// The encoded `file_offer` of every transfer on offer, by id: encoded
+    /// once when it goes on offer and shared by every late joiner.
+    offered: BTreeMap<u64, Bytes>,
+    /// Live transfers per sender name.
+    per_name: HashMap<String, usize>,
+    /// Live transfers per sender address.
+    per_addr: HashMap<IpAddr, usize>,
     next_id: u64,
-    /// Bytes reserved by all transfers (declared sizes).
+    /// Bytes charged to the quota: uploaded bytes of uploads in progress and
+    /// the sizes of verifying and offered files.
     used: u64,
     quota: u64,
     ttl: Duration,
+    limits: OfferLimits,
     /// Last download token handed out.
     next_token: u64,
 }
 
 impl Transfers {
-    /// Creates the spool directory if needed and removes spool files left by
-    /// an earlier run.
-    pub fn open(dir: PathBuf, quota: u64, ttl: Duration) -> io::Result<Self> {
-        fs::create_dir_all(&dir)?;
-        for entry in fs::read_dir(&dir)? {
-            let path = entry?.path();
-            if path.extension().is_some_and(|e| e == SPOOL_EXT) {
-                let _ = fs::remove_file(&path);
-            }
-        }
-        Ok(Self {
-            dir,
-            by_id: HashMap::new(),
+    /// Empty bookkeeping.
+    pub fn new(quota: u64, ttl: Duration, limits: OfferLimits) -> Self {
+        Self {
+            by_id: BTreeMap::new(),
+            offered: BTreeMap::new(),
+            per_name: HashMap::new(),
+            per_addr: HashMap::new(),
             next_id: 1,
             used: 0,
             quota,
             ttl,
+            limits,
             next_token: 0,
-        })
+        }
     }
 
     /// A transfer by id.
@@ -151,12 +191,18 @@ impl Transfers {
         self.by_id.get(&id)
     }
 
-    /// Every offer currently available, oldest first.
-    pub fn offers(&self) -> Vec<FileOffered> {
-        let mut offers: Vec<FileOffered> =
-            self.by_id.values().filter_map(Transfer::offered).collect();
-        offers.sort_by_key(|o| o.transfer);
-        offers
+    /// The encoded `file_offer`s of the newest `n` offers, oldest first, and
+    /// how many older offers were left out. O(n), whatever the total.
+    pub fn newest_offers(&self, n: usize) -> (Vec<Bytes>, u64) {
+        let mut frames: Vec<Bytes> = self.offered.values().rev().take(n).cloned().collect();
+        frames.reverse();
+        let omitted = (self.offered.len() - frames.len()) as u64;
+        (frames, omitted)
+    }
+
+    /// Offers currently available.
+    pub fn offer_count(&self) -> usize {
+        self.offered.len()
     }
 
     /// Uploads in progress (or verifying) from connection `key`.
@@ -164,57 +210,43 @@ impl Transfers {
         self.unfinished(key, session).count()
     }
 
-    /// Whether `size` more bytes fit, after expiring the oldest offers if
-    /// needed. Returns the ids expired to make room, or `None` if even with
-    /// every offer gone (uploads in progress stay) it would not fit.
-    pub fn make_room(&mut self, size: u64) -> Option<Vec<u64>> {
-        // First see whether expiring every offer would be enough, so that
-        // offers are never deleted for an upload that is refused anyway.
-        let offered: u64 = self
-            .by_id
-            .values()
-            .filter(|t| matches!(t.stage, Stage::Ready { .. }))
-            .map(|t| t.size)
-            .sum();
-        if (self.used - offered).saturating_add(size) > self.quota {
-            return None;
+    /// The limit a new transfer from `name` at `addr` would break, if any.
+    pub fn limit_reached(&self, name: &str, addr: IpAddr) -> Option<OfferLimit> {
+        if self.by_id.len() >= self.limits.total {
+            Some(OfferLimit::Room)
+        } else if self.per_name.get(name).copied().unwrap_or(0) >= self.limits.per_name {
+            Some(OfferLimit::Name)
+        } else if self.per_addr.get(&addr).copied().unwrap_or(0) >= self.limits.per_address {
+            Some(OfferLimit::Address)
+        } else {
+            None
         }
-        let mut expired = Vec::new();
-        while self.used.saturating_add(size) > self.quota {
-            let oldest = self
-                .by_id
-                .values()
-                .filter(|t| matches!(t.stage, Stage::Ready { .. }))
-                .min_by_key(|t| t.id)
-                .map(|t| t.id);
-            match oldest {
-                Some(id) => {
-                    self.remove(id);
-                    expired.push(id);
-                }
-                None => return None,
-            }
-        }
-        Some(expired)
     }
 
-    /// Registers a new upload; returns its id and spool path (the disk
-    /// thread creates the file).
+    /// Whether `bytes` more would fit in the quota now.
+    pub fn fits(&self, bytes: u64) -> bool {
+        self.used.saturating_add(bytes) <= self.quota
+    }
+
+    /// Registers a new upload and returns its id (the disk thread creates
+    /// the file). Nothing is charged to the quota until chunks arrive.
     #[allow(clippy::too_many_arguments)]
     pub fn begin(
         &mut self,
         owner_key: usize,
         owner_session: u64,
         owner_name: &str,
+        owner_addr: IpAddr,
         name: &str,
         size: u64,
         sha256: [u8; 32],
         kind: FileKind,
-    ) -> (u64, PathBuf) {
+        now: Instant,
+    ) -> u64 {
         let id = self.next_id;
-        let path = self.dir.join(format!("{id}.{SPOOL_EXT}"));
         self.next_id += 1;
-        self.used += size;
+        *self.per_name.entry(owner_name.to_owned()).or_default() += 1;
+        *self.per_addr.entry(owner_addr).or_default() += 1;
         self.by_id.insert(
             id,
             Transfer {
@@ -222,19 +254,20 @@ impl Transfers {
                 owner_key,
                 owner_session,
                 owner_name: owner_name.to_owned(),
+                owner_addr,
                 name: name.to_owned(),
                 size,
                 sha256,
                 kind,
-                path: path.clone(),
                 stage: Stage::Uploading {
                     received: 0,
                     stored: 0,
                     reported: 0,
+                    active: now,
                 },
             },
         );
-        (id, path)
+        id
     }
 
     /// Where upload `id` stands: `(received, size)`, while chunks may come.
@@ -246,15 +279,21 @@ impl Transfers {
         }
     }
 
-    /// Accounts a chunk of `len` bytes handed to the disk thread; returns
-    /// whether it completes the declared size (then the upload verifies).
-    pub fn accept_chunk(&mut self, id: u64, len: u64) -> bool {
+    /// Accounts a chunk of `len` bytes handed to the disk thread (charging
+    /// it to the quota); returns whether it completes the declared size
+    /// (then the upload verifies).
+    pub fn accept_chunk(&mut self, id: u64, len: u64, now: Instant) -> bool {
         let Some(t) = self.by_id.get_mut(&id) else {
             return false;
         };
         let size = t.size;
-        if let Stage::Uploading { received, .. } = &mut t.stage {
+        if let Stage::Uploading {
+            received, active, ..
+        } = &mut t.stage
+        {
             *received += len;
+            *active = now;
+            self.used += len;
             if *received >= size {
                 t.stage = Stage::Verifying;
                 return true;
@@ -290,15 +329,18 @@ impl Transfers {
         }
     }
 
-    /// Upload `id` verified: it goes on offer.
-    pub fn ready(&mut self, id: u64, now: Instant, ts: i64) {
+    /// Upload `id` verified: it goes on offer. Returns its encoded
+    /// `file_offer`, kept for late joiners.
+    pub fn ready(&mut self, id: u64, now: Instant, ts: i64) -> Option<Bytes> {
         let ttl = self.ttl;
-        if let Some(t) = self.by_id.get_mut(&id) {
-            t.stage = Stage::Ready {
-                ts,
-                expires: now + ttl,
-            };
-        }
+        let t = self.by_id.get_mut(&id)?;
+        t.stage = Stage::Ready {
+            ts,
+            expires: now + ttl,
+        };
+        let frame = encode_server(&ServerMessage::FileOffer(t.offered()?));
+        self.offered.insert(id, frame.clone());
+        Some(frame)
     }
 
     /// A fresh token for a download.
@@ -307,12 +349,15 @@ impl Transfers {
         self.next_token
     }
 
-    /// Forgets transfer `id` and deletes its spool file (open downloads keep
-    /// reading it: the file lives until they close it).
+    /// Forgets transfer `id` and releases what it held. The caller tells the
+    /// disk thread ([`disk::Job::Remove`]), which deletes the file once no
+    /// download reads it.
     pub fn remove(&mut self, id: u64) -> Option<Transfer> {
         let t = self.by_id.remove(&id)?;
-        self.used = self.used.saturating_sub(t.size);
-        let _ = fs::remove_file(&t.path);
+        self.offered.remove(&id);
+        self.used = self.used.saturating_sub(t.charged());
+        release(&mut self.per_name, &t.owner_name);
+        release(&mut self.per_addr, &t.owner_addr);
         Some(t)
     }
 
@@ -327,24 +372,6 @@ impl Transfers {
             .filter(move |t| t.owned_by(key, session) && !matches!(t.stage, Stage::Ready { .. }))
     }
 
-    /// Deletes every spool file and the spool directory if it is then empty
-    /// (the server is stopping; a restart would clean them anyway).
-    pub fn close(&mut self) {
-        let ids: Vec<u64> = self.by_id.keys().copied().collect();
-        for id in ids {
-            self.remove(id);
-        }
-        let _ = fs::remove_dir(&self.dir);
-    }
-
-    /// Transfers (offers and uploads) of session `session`.
-    pub fn offers_by(&self, session: u64) -> usize {
-        self.by_id
-            .values()
-            .filter(|t| t.owner_session == session)
-            .count()
-    }
-
     /// Offers whose time is up.
     pub fn expired(&self, now: Instant) -> Vec<u64> {
         self.by_id
@@ -352,5 +379,36 @@ impl Transfers {
             .filter(|t| matches!(t.stage, Stage::Ready { expires, .. } if now >= expires))
             .map(|t| t.id)
             .collect()
+    }
+
+    /// Uploads that received nothing for `stall`.
+    pub fn stalled(&self, now: Instant, stall: Duration) -> Vec<u64> {
+        self.by_id
+            .values()
+            .filter(|t| {
+                matches!(t.stage, Stage::Uploading { active, .. }
+                    if now.saturating_duration_since(active) >= stall)
+            })
+            .map(|t| t.id)
+            .collect()
+    }
+
+    /// Bytes charged to the quota.
+    pub fn used(&self) -> u64 {
+        self.used
+    }
+}
+
+/// Takes one from a count, forgetting keys that reach zero (the maps stay
+/// as small as the live transfers).
+fn release<K: std::hash::Hash + Eq + ?Sized, Q>(map: &mut HashMap<Q, usize>, key: &K)
+where
+    Q: std::borrow::Borrow<K> + std::hash::Hash + Eq,
+{
+    if let Some(n) = map.get_mut(key) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            map.remove(key);
+        }
     }
 }

@@ -45,6 +45,14 @@ impl Raw {
         }
     }
 
+    /// Wraps a stream already connected (and possibly part-read).
+    pub fn from_stream(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            buf: BytesMut::new(),
+        }
+    }
+
     /// Connects and logs in; returns the client and its welcome.
     pub fn login(addr: SocketAddr, name: &str) -> (Self, Welcome) {
         let mut c = Self::connect(addr);
