@@ -249,6 +249,19 @@ impl ServerConfig {
             .unwrap_or_else(|| std::env::temp_dir().join("chatserver-spool"))
     }
 
+    /// File descriptors the server may need at most: one per chat
+    /// connection, one per TCP voice connection (at most twice
+    /// `max_call_members`), `max_open_spool_files`, and 16 for the rest
+    /// (standard streams, poll and waker, listeners, spool lock, spare).
+    /// docs/operations.md gives the same formula.
+    pub fn file_descriptors_needed(&self) -> u64 {
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        n(self.max_clients)
+            .saturating_add(n(self.max_call_members).saturating_mul(2))
+            .saturating_add(n(self.max_open_spool_files))
+            .saturating_add(16)
+    }
+
     /// How long an upload may go without a chunk.
     pub fn upload_stall(&self) -> Duration {
         Duration::from_secs(self.upload_stall_secs.max(1))

@@ -200,7 +200,9 @@ fn login_raw(addr: std::net::SocketAddr, name: &str) -> (WelcomeHead, Vec<Server
     loop {
         match raw.next() {
             Some(ServerMessage::Joined(j)) if j.session == head.session => break,
-            Some(ServerMessage::Presence(p)) if p.joined.iter().any(|u| u.session == head.session) => {
+            Some(ServerMessage::Presence(p))
+                if p.joined.iter().any(|u| u.session == head.session) =>
+            {
                 break;
             }
             Some(m) => after.push(m),
@@ -328,7 +330,9 @@ fn an_upload_that_makes_no_progress_is_aborted() {
         }
         _ => unreachable!(),
     }
-    a.until(|m| matches!(m, ServerMessage::FileCancelled(c) if c.transfer == id && c.reason == "error"));
+    a.until(
+        |m| matches!(m, ServerMessage::FileCancelled(c) if c.transfer == id && c.reason == "error"),
+    );
     // The slot is free again.
     assert!(try_offer(&mut a, "next.bin", b"", 2).is_ok());
 }
@@ -345,7 +349,12 @@ fn a_whole_session_in_one_write_leaves_no_spool_file() {
             name: format!("burst{i}"),
         }))
         .to_vec();
-        bytes.extend_from_slice(&encode_client(&offer_msg("f.bin", &data, data.len() as u64, 1)));
+        bytes.extend_from_slice(&encode_client(&offer_msg(
+            "f.bin",
+            &data,
+            data.len() as u64,
+            1,
+        )));
         // The first transfer id is the session's index + 1 (ids are given
         // in order and each burst is handled before the next connects).
         let id = i + 1;

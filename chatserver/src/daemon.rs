@@ -5,13 +5,10 @@ use chatcore::{Server, ServerConfig};
 
 use crate::signals;
 
-/// File descriptors the process needs besides one per connection.
-const SPARE_FDS: u64 = 32;
-
 /// Runs the server until SIGINT/SIGTERM; `Ok` once it has shut down cleanly.
 pub fn run(config: ServerConfig) -> anyhow::Result<()> {
     let caught = signals::catch().context("cannot install signal handlers")?;
-    warn_if_few_fds(config.max_clients);
+    warn_if_few_fds(config.max_clients, config.file_descriptors_needed());
     let server = Server::builder().config(config).build()?;
     let voice = server
         .voice_addr()
@@ -27,18 +24,16 @@ pub fn run(config: ServerConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Each connection is a file descriptor: warn when the soft limit cannot
-/// hold `max_clients` of them (the server would pause accepting instead).
-fn warn_if_few_fds(max_clients: usize) {
+/// Each connection is a file descriptor: warn when the soft limit is below
+/// `need` (`ServerConfig::file_descriptors_needed`; the server would pause
+/// accepting instead).
+fn warn_if_few_fds(max_clients: usize, need: u64) {
     let Some(limit) = std::fs::read_to_string("/proc/self/limits")
         .ok()
         .and_then(|text| open_files_limit(&text))
     else {
         return;
     };
-    let need = u64::try_from(max_clients)
-        .unwrap_or(u64::MAX)
-        .saturating_add(SPARE_FDS);
     if limit < need {
         tracing::warn!(
             "the open-file limit is {limit} but max_clients is {max_clients}: \

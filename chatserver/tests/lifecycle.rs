@@ -129,3 +129,79 @@ fn bad_flags_are_usage_errors() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--listen"), "{stderr}");
 }
+
+/// Every `*.chatspool` file under `dir`, at any depth.
+fn spool_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path.extension().is_some_and(|e| e == "chatspool") {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// Waits until `check` holds, at most `START`.
+fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + START;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+#[test]
+fn a_sigkilled_servers_spool_is_removed_by_the_next_start_and_sigterm_empties_it() {
+    let spool = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("chatserver-spool-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&spool);
+    let config = support::TempFile::new(
+        "spool-kill.toml",
+        &format!("spool_dir = {:?}\n", spool.to_str().expect("utf-8")),
+    );
+    let args = [
+        "--config",
+        config.path(),
+        "--listen",
+        "127.0.0.1:0",
+        "--no-voice",
+    ];
+    // A server on port 0 stores a file, then is killed without warning.
+    let mut first = Daemon::spawn(&args);
+    let addr = first.chat_addr();
+    let alice = Client::connect(addr, "alice").expect("alice logs in");
+    let file = spool.with_extension("upload");
+    std::fs::write(&file, vec![7u8; 100_000]).expect("file to share");
+    alice
+        .send_file(&file, chatcore::protocol::transfer::FileKind::File)
+        .expect("offer");
+    assert!(
+        eventually(|| spool_files(&spool)
+            .iter()
+            .any(|p| p.metadata().is_ok_and(|m| m.len() == 100_000))),
+        "the upload reached the spool"
+    );
+    first.signal("KILL");
+    first.wait_exit(START).expect("killed");
+    drop(alice);
+    assert_eq!(spool_files(&spool).len(), 1, "SIGKILL leaves the file");
+    // The next server, on another port, removes it at start.
+    let mut second = Daemon::spawn(&args);
+    second.chat_addr();
+    assert!(spool_files(&spool).is_empty(), "{:?}", spool_files(&spool));
+    // And a graceful stop leaves nothing at all.
+    second.signal("TERM");
+    let (code, stderr) = second.finish(START);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!spool.exists(), "the spool directory is removed at SIGTERM");
+    let _ = std::fs::remove_file(&file);
+}

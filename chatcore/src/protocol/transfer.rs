@@ -128,7 +128,7 @@ pub struct FileData {
 pub struct FileCancelled {
     /// The transfer.
     pub transfer: u64,
-    /// `cancelled` (by its sender or by you), `expired` (time to live or
-    /// quota pressure), `error` (storage or verification failure).
+    /// `cancelled` (by its sender or by you), `expired` (time to live),
+    /// `error` (storage or verification failure, quota, upload timeout).
     pub reason: String,
 }

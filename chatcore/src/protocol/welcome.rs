@@ -63,7 +63,10 @@ pub fn shared_body<'a>(
 pub fn head(name: &str, session: u64, offers_omitted: u64, body_len: usize) -> Bytes {
     let mut h = Vec::with_capacity(64 + name.len());
     h.extend_from_slice(&[0; HEADER_LEN]);
-    put_map_len(&mut h, usize::from(FIELDS) + usize::from(offers_omitted > 0));
+    put_map_len(
+        &mut h,
+        usize::from(FIELDS) + usize::from(offers_omitted > 0),
+    );
     put_str(&mut h, "type");
     put_str(&mut h, "welcome");
     put_str(&mut h, "version");
@@ -119,5 +122,26 @@ mod tests {
             max_text: 4096,
         }));
         assert_eq!(ours, serde.to_vec());
+    }
+
+    #[test]
+    fn offers_omitted_is_an_extra_key_that_older_decoders_ignore() {
+        let history = VecDeque::new();
+        let users = [UserInfo {
+            name: "a".into(),
+            session: 1,
+        }];
+        let body = shared_body(users.iter(), 1, &history, 10_000, 1 << 20, 4096);
+        let mut frame = head("a", 1, 7, body.len()).to_vec();
+        frame.extend_from_slice(&body);
+        let mut buf = bytes::BytesMut::from(&frame[..]);
+        let decoded = crate::protocol::decode_server(&mut buf, u32::MAX).expect("valid");
+        assert!(matches!(decoded, Some(ServerMessage::Welcome(w)) if w.name == "a"));
+        #[derive(serde::Deserialize)]
+        struct Omitted {
+            offers_omitted: u64,
+        }
+        let o: Omitted = rmp_serde::from_slice(&frame[HEADER_LEN..]).expect("map");
+        assert_eq!(o.offers_omitted, 7);
     }
 }

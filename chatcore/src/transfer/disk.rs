@@ -233,9 +233,7 @@ fn remove_run_dir(dir: &Path) {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {
             let path = entry.path();
-            if path.extension().is_some_and(|e| e == SPOOL_EXT)
-                || entry.file_name() == LOCK_FILE
-            {
+            if path.extension().is_some_and(|e| e == SPOOL_EXT) || entry.file_name() == LOCK_FILE {
                 let _ = std::fs::remove_file(&path);
             }
         }
@@ -297,7 +295,11 @@ impl Handles {
         let clock = self.clock;
         if !self.open.contains_key(&what) {
             if self.open.len() >= self.cap
-                && let Some(oldest) = self.open.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| *k)
+                && let Some(oldest) = self
+                    .open
+                    .iter()
+                    .min_by_key(|(_, (_, t))| *t)
+                    .map(|(k, _)| *k)
             {
                 self.open.remove(&oldest);
             }
@@ -428,7 +430,9 @@ impl Disk {
                 let path = self.spool.path(id);
                 let written = self
                     .handles
-                    .get(Use::Upload(id), || OpenOptions::new().append(true).open(&path))
+                    .get(Use::Upload(id), || {
+                        OpenOptions::new().append(true).open(&path)
+                    })
                     .and_then(|mut f| f.write_all(&data));
                 if let Err(e) = written {
                     self.uploads.remove(&id);
