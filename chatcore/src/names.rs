@@ -125,6 +125,10 @@ pub fn validate(raw: &str, max_chars: usize) -> Result<String, NameError> {
 
 /// The refusal `c` earns on its own, if any.
 fn refused_char(c: char) -> Option<NameError> {
+    if c.is_ascii() {
+        // The common case, without table lookups.
+        return c.is_ascii_control().then_some(NameError::Control(c));
+    }
     if c.is_control() {
         Some(NameError::Control(c))
     } else if is_blank_looking(c) {
@@ -201,6 +205,10 @@ fn is_unassigned(c: char) -> bool {
 /// single-script, or its only letters outside Latin are Han with Hiragana
 /// and Katakana, Han with Bopomofo, or Han with Hangul.
 fn is_highly_restrictive(name: &str) -> bool {
+    if name.is_ascii() {
+        // ASCII is Latin and Common only.
+        return true;
+    }
     let latin = AugmentedScriptSet::for_char('a').base;
     let mut all = AugmentedScriptSet::default();
     let mut beside_latin = AugmentedScriptSet::default();
@@ -244,7 +252,11 @@ impl NameTable {
             let candidate_skeleton = if suffix == 0 {
                 base_skeleton.clone()
             } else {
-                skeleton(&candidate)
+                // Equal to `skeleton(&candidate)`: `(` starts a new
+                // character cluster, so skeletons concatenate here.
+                let mut sk = base_skeleton.clone();
+                push_suffix_skeleton(&mut sk, suffix);
+                sk
             };
             if self.taken.insert(candidate_skeleton) {
                 self.hints.insert(base_skeleton, suffix + 1);
@@ -261,10 +273,10 @@ impl NameTable {
             return;
         }
         self.hints.remove(&freed);
-        if let Some((base, suffix)) = split_skeleton_suffix(&freed) {
-            if let Some(hint) = self.hints.get_mut(base) {
-                *hint = (*hint).min(suffix);
-            }
+        if let Some((base, suffix)) = split_skeleton_suffix(&freed)
+            && let Some(hint) = self.hints.get_mut(base)
+        {
+            *hint = (*hint).min(suffix);
         }
     }
 
@@ -281,6 +293,20 @@ fn with_suffix(base: &str, suffix: u32) -> String {
     } else {
         format!("{base}({suffix})")
     }
+}
+
+/// Appends the skeleton of `(suffix)`: `(` and `)` and the digits are their
+/// own prototypes except 0 (`O`) and 1 (`l`).
+fn push_suffix_skeleton(out: &mut String, suffix: u32) {
+    out.push('(');
+    for c in suffix.to_string().chars() {
+        out.push(match c {
+            '0' => 'O',
+            '1' => 'l',
+            c => c,
+        });
+    }
+    out.push(')');
 }
 
 /// Splits the skeleton of `a(3)` into (skeleton of `a`, 3); `None` for
@@ -499,6 +525,26 @@ mod tests {
             );
         }
         assert_eq!(split_skeleton_suffix(&skeleton("bob")), None);
+    }
+
+    #[test]
+    fn suffix_skeletons_concatenate_with_any_base() {
+        for base in [
+            "bot",
+            "a\u{301}",
+            "\u{430}\u{4CF}\u{456}",
+            "m1l0",
+            "山田",
+            "x(1)",
+            "e\u{308}",
+        ] {
+            let base_skeleton = skeleton(base);
+            for n in 1..2_000u32 {
+                let mut fast = base_skeleton.clone();
+                push_suffix_skeleton(&mut fast, n);
+                assert_eq!(fast, skeleton(&with_suffix(base, n)), "{base:?} {n}");
+            }
+        }
     }
 
     #[test]
