@@ -139,6 +139,7 @@ impl Reactor {
                 return;
             }
         };
+        let name = name.as_str();
         let Some(peer) = self.conns.get(key).map(|c| c.peer) else {
             return;
         };

@@ -13,7 +13,9 @@
 //! * 2 online: alice, bob
 //! * no recent messages
 //! [12:34:56Z] bob: hello
+//! [12:34:57Z] *** server: maintenance at noon
 //! * carol joined (3 online)
+//! * "dave, eve" joined (4 online)
 //! * carol left (quit) (2 online)
 //! ! error rate_limited: too many messages; slow down
 //! ```
@@ -28,6 +30,11 @@
 //! Progress is a bar on stderr when stdout and stderr are terminals, and
 //! otherwise a line like `* 7: 12.0 of 64.0 MiB` at most once a second
 //! or per tenth of the file (see `chat_examples::files`).
+//!
+//! Names that could be misread (`"dave, eve"`, `"* server"`) are quoted, a
+//! message from the server itself (session 0) is marked `*** server`, and
+//! control, format, zero-width, tag and bidi characters in names, texts and
+//! file names are shown as `<U+XXXX>` (see `chat_examples::text`).
 //!
 //! Without `--name` the name is asked for on stdin (prompt on stderr). A name
 //! the server refuses is reported (`! error name_empty: the name is empty`)

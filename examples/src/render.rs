@@ -3,15 +3,23 @@
 //! | event | line |
 //! |---|---|
 //! | chat | `[12:34:56Z] alice: hello` |
+//! | server message (session 0) | `[12:34:56Z] *** server: maintenance at noon` |
 //! | join | `* bob joined (3 online)` |
 //! | leave | `* bob left (quit) (2 online)` |
 //! | removed ourselves | `* you were removed (kicked)` |
 //! | refusal | `! error rate_limited: too many messages; slow down` |
-//! | who | `* 2 online: alice, bob` |
+//! | who | `* 3 online: alice, bob, "carol, dave"` |
 //! | file offer | `* alice offers report.pdf (1.2 MB) — /accept 7 or /decline 7` |
 //! | offer ended | `* report.pdf (7) is no longer offered (expired)` |
 //!
-//! Untrusted text goes through [`one_line`], so a line is always one line.
+//! Untrusted text goes through [`one_line`], so a line is always one line
+//! and nothing in it acts on the terminal (control, format, zero-width, tag
+//! and bidi control characters show as `<U+XXXX>`). Names go through
+//! [`show_name`]: quoted when they could be misread (`"bob, carol, dave"`,
+//! `"* server"`), so a name is never taken for several, for the end of a
+//! chat line's `name:`, or for the server: a plain name starts with a
+//! letter or digit, while a server message (`session == 0`, protocol.md
+//! 7.2) is marked `*** server`, whatever its `from`.
 //! Colour is only added by a [`Style`] made for a terminal.
 
 use std::collections::BTreeMap;
@@ -23,7 +31,7 @@ use chatcore::protocol::{Chat, ErrorMsg, LeaveReason, ServerMessage, Welcome};
 
 use crate::clock;
 use crate::progress::human_size;
-use crate::text::one_line;
+use crate::text::{one_line, show_name};
 
 /// Whether to colour the output (only ever for a terminal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,6 +79,11 @@ impl Style {
 
     fn bold(self, text: &str) -> String {
         self.paint("1", text)
+    }
+
+    /// For server messages: bold yellow.
+    fn server(self, text: &str) -> String {
+        self.paint("1;33", text)
     }
 }
 
@@ -163,7 +176,7 @@ impl RoomView {
                     o.transfer,
                     one_line(&o.name),
                     human_size(o.size),
-                    one_line(&o.from)
+                    show_name(&o.from)
                 ))
             })
             .collect()
@@ -174,9 +187,9 @@ impl RoomView {
     pub fn welcome_lines(&self, welcome: &Welcome, requested: &str) -> Vec<String> {
         let s = self.style;
         let mut lines = Vec::new();
-        let mut me = format!("* you are {}", one_line(&welcome.name));
+        let mut me = format!("* you are {}", show_name(&welcome.name));
         if welcome.name != requested.trim() {
-            me.push_str(&format!(" ({} was taken)", one_line(requested.trim())));
+            me.push_str(&format!(" ({} was taken)", show_name(requested.trim())));
         }
         lines.push(s.notice(&me));
         lines.push(self.who_line());
@@ -191,13 +204,14 @@ impl RoomView {
         lines
     }
 
-    /// `* 2 online: alice, bob` (names sorted).
+    /// `* 2 online: alice, bob` (names sorted; each one shown by
+    /// [`show_name`], so `"bob, carol"` is one name).
     pub fn who_line(&self) -> String {
         let names: Vec<String> = self
             .roster
             .names()
             .iter()
-            .map(|n| one_line(n).into_owned())
+            .map(|n| show_name(n).into_owned())
             .collect();
         self.style.notice(&format!(
             "* {} online: {}",
@@ -223,7 +237,7 @@ impl RoomView {
                     let line = match change {
                         Change::Joined(u) => {
                             online += 1;
-                            format!("* {} joined ({online} online)", one_line(&u.name))
+                            format!("* {} joined ({online} online)", show_name(&u.name))
                         }
                         Change::Left(u, reason) if u.session == self.me => {
                             online -= 1;
@@ -232,7 +246,7 @@ impl RoomView {
                         }
                         Change::Left(u, reason) => {
                             online -= 1;
-                            format!("* {} left ({reason}) ({online} online)", one_line(&u.name))
+                            format!("* {} left ({reason}) ({online} online)", show_name(&u.name))
                         }
                     };
                     lines.push(s.notice(&line));
@@ -260,7 +274,7 @@ impl RoomView {
                 let names: Vec<String> = state
                     .members
                     .iter()
-                    .map(|m| one_line(&m.name).into_owned())
+                    .map(|m| show_name(&m.name).into_owned())
                     .collect();
                 if names == self.in_call {
                     return Vec::new();
@@ -285,15 +299,28 @@ impl RoomView {
     }
 }
 
-/// `[12:34:56Z] alice: hello`.
+/// `[12:34:56Z] alice: hello`, or `[12:34:56Z] *** server: hello` for a
+/// message from the server itself (`session == 0`; its `from` is not
+/// shown). No member's name, as [`show_name`] prints it, starts with `*`.
 pub fn chat_line(chat: &Chat, style: Style) -> String {
+    let from = if chat.session == SERVER_SESSION {
+        style.server(SERVER_MARK)
+    } else {
+        style.bold(&show_name(&chat.from))
+    };
     format!(
-        "{} {}: {}",
+        "{} {from}: {}",
         style.dim(&format!("[{}]", clock::hms(chat.ts))),
-        style.bold(&one_line(&chat.from)),
         one_line(&chat.text)
     )
 }
+
+/// The session id of messages from the server itself (protocol.md 7.2).
+pub const SERVER_SESSION: u64 = 0;
+
+/// How the sender of a server message is shown: a form no member's name
+/// takes (see [`show_name`]).
+pub const SERVER_MARK: &str = "*** server";
 
 /// `* alice offers report.pdf (1.2 MB) — /accept 7 or /decline 7`
 /// (`a voice message` instead of the name for a voice message).
@@ -304,7 +331,7 @@ pub fn offer_line(offer: &FileOffered, style: Style) -> String {
     };
     style.notice(&format!(
         "* {} offers {what} ({}) \u{2014} /accept {id} or /decline {id}",
-        one_line(&offer.from),
+        show_name(&offer.from),
         human_size(offer.size),
         id = offer.transfer
     ))
@@ -429,7 +456,7 @@ mod tests {
         let msg = ServerMessage::FileOffer(offer(8, "eve\n", 9, "a\nb", 10));
         assert_eq!(
             view.apply(&msg),
-            vec!["* eve\\n offers a\\nb (10 B) \u{2014} /accept 8 or /decline 8"]
+            vec!["* \"eve\\n\" offers a\\nb (10 B) \u{2014} /accept 8 or /decline 8"]
         );
         // Our own offer is listed but not announced.
         let msg = ServerMessage::FileOffer(offer(9, "alice(1)", 7, "mine.txt", 1));
@@ -438,7 +465,7 @@ mod tests {
             view.files_lines(),
             vec![
                 "* 7: report.pdf (1.2 MB) from bob",
-                "* 8: a\\nb (10 B) from eve\\n",
+                "* 8: a\\nb (10 B) from \"eve\\n\"",
                 "* 9: mine.txt (1 B) from alice(1)",
             ]
         );
@@ -456,6 +483,119 @@ mod tests {
         assert_eq!(
             view.files_lines(),
             vec!["* 9: mine.txt (1 B) from alice(1)"]
+        );
+    }
+
+    fn chat(from: &str, session: u64, text: &str) -> ServerMessage {
+        ServerMessage::Chat(Chat {
+            id: 2,
+            from: from.into(),
+            session,
+            text: text.into(),
+            ts: 1_700_000_000_000,
+            reference: None,
+        })
+    }
+
+    #[test]
+    fn a_member_named_server_never_prints_like_a_server_message() {
+        let w = welcome();
+        let mut view = RoomView::new(&w, Style::plain());
+        let real = view.apply(&chat("server", 0, "restart at noon"));
+        assert_eq!(real, vec!["[22:13:20Z] *** server: restart at noon"]);
+        // The server's mark does not depend on `from`.
+        assert_eq!(
+            view.apply(&chat("alice", 0, "restart at noon")),
+            real,
+            "session 0 is the server whatever the from"
+        );
+        for (fake, shown) in [
+            ("server", "[22:13:20Z] server: restart at noon"),
+            ("*** server", "[22:13:20Z] \"*** server\": restart at noon"),
+            ("* server", "[22:13:20Z] \"* server\": restart at noon"),
+            (
+                "\u{200B}*** server",
+                "[22:13:20Z] \"<U+200B>*** server\": restart at noon",
+            ),
+        ] {
+            let line = view.apply(&chat(fake, 9, "restart at noon"));
+            assert_eq!(line, vec![shown], "{fake:?}");
+            assert!(!line[0].starts_with("[22:13:20Z] ***"), "{fake:?}");
+        }
+    }
+
+    #[test]
+    fn a_name_with_commas_is_one_name_in_who_and_joins() {
+        let w = welcome();
+        let mut view = RoomView::new(&w, Style::plain());
+        let batch = ServerMessage::Presence(Presence {
+            ts: 0,
+            joined: vec![user("bob, carol, dave", 8)],
+            left: vec![],
+        });
+        assert_eq!(
+            view.apply(&batch),
+            vec!["* \"bob, carol, dave\" joined (3 online)"]
+        );
+        assert_eq!(
+            view.who_line(),
+            "* 3 online: alice, alice(1), \"bob, carol, dave\""
+        );
+    }
+
+    #[test]
+    fn a_sender_name_cannot_fake_where_the_text_starts() {
+        let w = welcome();
+        let mut view = RoomView::new(&w, Style::plain());
+        assert_eq!(
+            view.apply(&chat("alice: I owe bob 100. bob", 9, "ok")),
+            vec!["[22:13:20Z] \"alice: I owe bob 100. bob\": ok"]
+        );
+    }
+
+    #[test]
+    fn bidi_zero_width_and_tag_characters_are_shown_in_names_texts_and_file_names() {
+        let w = welcome();
+        let mut view = RoomView::new(&w, Style::plain());
+        assert_eq!(
+            view.apply(&chat(
+                "ali\u{200B}ce",
+                9,
+                "evil \u{202E}RTL override\u{E0041}"
+            )),
+            vec!["[22:13:20Z] \"ali<U+200B>ce\": evil <U+202E>RTL override<U+E0041>"]
+        );
+        let msg = ServerMessage::FileOffer(offer(5, "\u{3164}", 9, "invoice\u{202E}fdp.exe", 1));
+        assert_eq!(
+            view.apply(&msg),
+            vec![
+                "* \"<U+3164>\" offers invoice<U+202E>fdp.exe (1 B) \u{2014} /accept 5 or /decline 5"
+            ]
+        );
+        for line in view.files_lines() {
+            assert!(
+                !line.chars().any(|c| c == '\u{202E}' || c == '\u{3164}'),
+                "{line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn server_messages_have_their_own_colour() {
+        let line = chat_line(
+            &Chat {
+                id: 1,
+                from: "server".into(),
+                session: 0,
+                text: "hi".into(),
+                ts: 1_700_000_000_000,
+                reference: None,
+            },
+            Style { color: true },
+        );
+        assert_eq!(
+            line,
+            "\x1b[2m[22:13:20Z]\x1b[0m \x1b[1;33m*** server\x1b[0m: hi"
         );
     }
 

@@ -14,7 +14,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chatcore::protocol::ServerMessage;
+use chatcore::protocol::transfer::{FileChunk, FileOffer};
+use chatcore::protocol::{ClientMessage, ServerMessage};
 use chatcore::{Client, Event, RunningServer, Server};
 
 /// Upper bound for any single wait.
@@ -479,4 +480,142 @@ fn a_file_goes_from_one_terminal_to_another() {
     bob.send("/quit");
     assert_eq!(alice.wait_exit().code(), Some(0));
     assert_eq!(bob.wait_exit().code(), Some(0));
+}
+
+/// Bytes from a hex string.
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// Whether `c` must never reach the terminal raw: controls (ESC...), format
+/// and bidi controls, zero-width and tag characters.
+fn acts_on_the_terminal(c: char) -> bool {
+    c.is_control() || chatcore::names::is_invisible(c) || chatcore::names::is_blank_looking(c)
+}
+
+#[test]
+fn hostile_names_texts_and_file_names_print_visibly_and_the_server_stands_out() {
+    let tmp = TempDir::new("hostile");
+    let server = Server::builder()
+        .config(chatcore::ServerConfig {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            voice_listen: None,
+            spool_dir: Some(tmp.0.join("spool")),
+            ..chatcore::ServerConfig::default()
+        })
+        .build()
+        .expect("bind the server")
+        .spawn()
+        .expect("start the server");
+    let addr = server.local_addr();
+
+    let mut alice = Proc::chat(&server, "alice");
+    alice.expect_out("alice's login", |l| l == "* you are alice");
+
+    let fake = Client::connect(addr, "server").expect("a member named server");
+    alice.expect_out("the fake's arrival", |l| l == "* server joined (2 online)");
+    let starred = Client::connect(addr, "*** server").expect("a member named *** server");
+    alice.expect_out("the starred fake's arrival", |l| {
+        l == "* \"*** server\" joined (3 online)"
+    });
+    let three = Client::connect(addr, "bob, carol, dave").expect("one member, three names");
+    alice.expect_out("one arrival, not three", |l| {
+        l == "* \"bob, carol, dave\" joined (4 online)"
+    });
+
+    // The real server, then members pretending to be it.
+    server
+        .handle()
+        .broadcast("restart at noon")
+        .expect("broadcast");
+    alice.expect_out("the real server", |l| {
+        is_chat(l, "*** server", "restart at noon")
+    });
+    fake.send_chat("restart at noon").expect("send");
+    alice.expect_out("the member named server", |l| {
+        is_chat(l, "server", "restart at noon")
+    });
+    starred.send_chat("restart at noon").expect("send");
+    alice.expect_out("the member named *** server", |l| {
+        is_chat(l, "\"*** server\"", "restart at noon")
+    });
+
+    // Bidi override, zero-width, tag characters and an escape sequence.
+    fake.send_chat("evil \u{202E}RTL override\u{200B}\u{E0041}\u{1b}[2J")
+        .expect("send");
+    alice.expect_out("the hostile text, visibly", |l| {
+        is_chat(
+            l,
+            "server",
+            "evil <U+202E>RTL override<U+200B><U+E0041><U+001B>[2J",
+        )
+    });
+
+    // A file name that would read as invoiceexe.pdf. `send_file` would
+    // clean the name, so the offer and its one chunk go out as raw frames.
+    let content = b"MZ...";
+    // SHA-256 of `content`.
+    let sha256 = hex("d9e6fe9f11e9f2827da420ff1779cce54e1961c10ab545390adb70f6b8d8bd15");
+    fake.send(&ClientMessage::FileOffer(FileOffer {
+        name: "invoice\u{202E}fdp.exe".into(),
+        size: content.len() as u64,
+        sha256,
+        kind: chatcore::client::FileKind::File,
+        reference: None,
+    }))
+    .expect("offer");
+    // The first transfer on this server gets id 1.
+    fake.send(&ClientMessage::FileChunk(FileChunk {
+        transfer: 1,
+        offset: 0,
+        data: content.to_vec(),
+    }))
+    .expect("upload");
+    alice.expect_out("the offer, visibly", |l| {
+        l == "* server offers invoice<U+202E>fdp.exe (5 B) \u{2014} /accept 1 or /decline 1"
+    });
+    alice.send("/files");
+    alice.expect_out("the offer in /files, visibly", |l| {
+        l == "* 1: invoice<U+202E>fdp.exe (5 B) from server"
+    });
+
+    alice.send("/who");
+    alice.expect_out("/who with one name per member", |l| {
+        l == "* 4 online: \"*** server\", alice, \"bob, carol, dave\", server"
+    });
+
+    alice.send("/quit");
+    assert_eq!(alice.wait_exit().code(), Some(0));
+    drop((fake, starred, three));
+    let lines = alice.stdout_lines();
+    for line in &lines {
+        assert!(
+            !line.chars().any(acts_on_the_terminal),
+            "a raw control or invisible character in {line:?}"
+        );
+    }
+    // Only the real server's message is marked as the server's.
+    let marked: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("] *** server:"))
+        .collect();
+    assert_eq!(marked.len(), 1, "{lines:?}");
+}
+
+#[test]
+fn a_look_alike_name_is_refused_with_the_servers_reason() {
+    let server = start_server();
+    let mut zw = Proc::chat(&server, "al\u{200B}ice");
+    zw.expect_out("the refusal", |l| {
+        l == "! error name_invalid: the name contains U+200B, an invisible, format or bidi control character"
+    });
+    assert_eq!(zw.wait_exit().code(), Some(3), "a refused name exits 3");
+    let mut cyr = Proc::chat(&server, "\u{430}lice");
+    cyr.expect_out("the refusal", |l| {
+        l.starts_with("! error name_invalid: the name mixes letters of different scripts")
+    });
+    assert_eq!(cyr.wait_exit().code(), Some(3));
 }

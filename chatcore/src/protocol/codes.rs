@@ -14,7 +14,9 @@ pub enum ErrorCode {
     NameEmpty,
     /// `name_too_long`: the name is longer than the server's name limit.
     NameTooLong,
-    /// `name_invalid`: the name contains control characters.
+    /// `name_invalid`: the name contains a control, invisible, format,
+    /// bidi control, blank-looking or unassigned character, starts with a
+    /// combining mark, or mixes scripts (docs/protocol.md section 10).
     NameInvalid,
     /// `version`: the `hello` asked for a protocol version the server does not speak.
     Version,
