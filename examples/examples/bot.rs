@@ -21,6 +21,7 @@ use std::process::ExitCode;
 
 use chat_examples::clock::UtcTime;
 use chat_examples::render::{RoomView, Style, emit};
+use chat_examples::text::show_name;
 use chatcore::protocol::{Chat, LeaveReason, ServerMessage};
 use chatcore::{Client, Event};
 use clap::Parser;
@@ -95,8 +96,10 @@ fn answer(chat: &Chat, room: &RoomView) -> Option<String> {
         // The timestamp the server put on the command is its clock.
         "!time" => Some(format!("server time: {}", UtcTime::from_unix_ms(chat.ts))),
         "!who" => {
+            // Quoted where a name could be misread (`bob, carol` is one name).
             let names = room.roster().names();
-            Some(format!("{} online: {}", names.len(), names.join(", ")))
+            let shown: Vec<_> = names.iter().map(|n| show_name(n)).collect();
+            Some(format!("{} online: {}", names.len(), shown.join(", ")))
         }
         "!echo" if !rest.is_empty() => Some(rest.to_owned()),
         "!echo" => Some("usage: !echo TEXT".to_owned()),
