@@ -12,7 +12,10 @@
 //!   the call, recording and playing voice messages.
 //! - [`net`]: the network worker: the blocking `chatcore::Client` on
 //!   threads of its own, reconnection with backoff, commands over a channel.
-//! - [`widgets`]: view pieces: message line, file card, user list, progress.
+//! - [`widgets`]: view pieces generic over the message type: message
+//!   line, user list, progress.
+//! - [`peer_text`]: text other people chose, made safe to draw (bidi
+//!   controls and invisible characters shown as `<U+XXXX>`).
 //! - [`background`]: dialogs and file-manager launches off the UI thread.
 //! - [`format`](mod@format): local clock times and human sizes.
 //! - [`lag_log`]: optional responsiveness log of the running window.
@@ -26,6 +29,7 @@ pub mod background;
 pub mod format;
 pub mod lag_log;
 pub mod net;
+pub mod peer_text;
 pub mod screen;
 pub mod theme;
 pub mod widgets;
