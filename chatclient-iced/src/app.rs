@@ -148,7 +148,7 @@ impl App {
 
     /// Applies a message.
     pub fn update(&mut self, message: Message) -> Task<Message> {
-        let task = match message {
+        match message {
             Message::Login(m) => match &mut self.screen {
                 Screen::Login(login) => {
                     let (task, event) = login.update(m);
@@ -183,8 +183,7 @@ impl App {
                 Screen::Login(_) => operation::focus(login::NAME_INPUT),
                 Screen::Room(room) => room.focus_task().map(Message::Room),
             },
-        };
-        task
+        }
     }
 
     /// Runs one step of the room, if it is shown, and acts on its event.

@@ -8,11 +8,15 @@
 //! here touches the network or the devices, which keeps this logic
 //! testable without a server and without a runtime.
 //!
-//! Files: this one holds the state and its steps; `view` draws it;
+//! Files: this one holds the state and the user's steps; `incoming`
+//! applies what the workers report (server messages, transfers, the
+//! connection); `entry` holds the lines of the list; `view` draws it all;
 //! [`files`] follows file transfers, [`offer_card`] draws one, [`scroll`]
 //! decides the drawn window of the list, [`voice`] is the voice panel.
 
+mod entry;
 pub mod files;
+mod incoming;
 pub mod offer_card;
 pub mod scroll;
 mod view;
@@ -22,15 +26,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chatcore::Roster;
-use chatcore::client::{Change, TransferEvent};
-use chatcore::protocol::{Chat, ErrorCode, LeaveReason, ServerMessage, UserInfo, Welcome};
+use chatcore::protocol::{Chat, UserInfo, Welcome};
 use iced::Task;
 use iced::widget::{operation, scrollable};
 
 use crate::audio;
 use crate::background;
 use crate::format;
-use crate::net::{self, About, Command};
+use crate::net::Command;
+pub use entry::{ChatLine, Entry};
 use files::{CardId, Files};
 use scroll::ListWindow;
 use voice::Voice;
@@ -41,36 +45,6 @@ pub const LIST: &str = "room-list";
 pub const COMPOSER: &str = "room-composer";
 /// The fallback file-path input.
 pub const PATH_INPUT: &str = "room-path";
-
-/// One chat message as drawn.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatLine {
-    /// The server's message id.
-    pub id: u64,
-    /// Sender's name.
-    pub from: String,
-    /// Local time of day, formatted once on arrival (not every frame).
-    pub time: String,
-    /// Server time in ms, to merge history after a reconnection.
-    pub ts: i64,
-    /// The text.
-    pub text: String,
-    /// Sent by us (drawn in green).
-    pub own: bool,
-}
-
-/// One line of the message list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Entry {
-    /// A chat message.
-    Chat(ChatLine),
-    /// A quiet line: joins, leaves, timeouts, connection news.
-    System(String),
-    /// A file offer (ours or theirs).
-    File(CardId),
-    /// An error shown in place (a message refused by the server...).
-    Error(String),
-}
 
 /// The connection as the status line tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -355,139 +329,6 @@ impl State {
         } else {
             Task::none()
         }
-    }
-
-    /// Applies an event from the network worker (other than `Ready`,
-    /// `LoggedIn` and `LoginFailed`, which the application handles).
-    pub fn on_net(&mut self, event: net::Event) -> (Task<Message>, Option<Event>) {
-        use net::Event as E;
-        let mut reported = None;
-        let snap = match event {
-            E::Server(msg) => {
-                let (snap, event) = self.on_server(msg);
-                reported = event;
-                snap
-            }
-            E::Transfer(t) => {
-                self.files.on_transfer(&t);
-                match t {
-                    TransferEvent::Saved { transfer, path } => {
-                        reported = voiced(self.voice.player.downloaded(transfer, path));
-                    }
-                    TransferEvent::Failed { transfer, .. }
-                    | TransferEvent::Cancelled { transfer, .. } => {
-                        self.voice.player.fetch_failed(transfer);
-                    }
-                    _ => {}
-                }
-                false
-            }
-            E::OfferSent { local, reference } => {
-                self.files.offer_sent(local, reference);
-                false
-            }
-            E::Downloading { transfer, .. } => {
-                self.files.requested(transfer);
-                false
-            }
-            E::Failed { about, error } => match about {
-                About::Upload(id) => {
-                    self.files.failed_card(id, error);
-                    false
-                }
-                About::Transfer(t) => {
-                    self.files.failed_transfer(t, error);
-                    self.voice.player.fetch_failed(t);
-                    false
-                }
-                About::Chat(_) => self.push(Entry::Error(format!("Message not sent: {error}"))),
-                About::Voice => {
-                    reported = voiced(self.voice.call.refused(&error));
-                    false
-                }
-            },
-            E::Connecting { attempt } => {
-                if attempt > 0 {
-                    self.link = Link::Connecting(attempt);
-                }
-                false
-            }
-            E::Disconnected { reason, retry_in } => {
-                let first = self.link == Link::Online;
-                self.link = Link::Lost {
-                    reason: reason.clone(),
-                    retry_in,
-                };
-                reported = voiced(self.voice.call.reset());
-                if first {
-                    self.push(Entry::System(format!(
-                        "Connection lost ({}). Reconnecting…",
-                        reason.trim_end_matches('.')
-                    )))
-                } else {
-                    false
-                }
-            }
-            E::Ready(_) | E::LoggedIn(_) | E::LoginFailed(_) => false,
-        };
-        (self.snap_if(snap), reported)
-    }
-
-    /// A server message; returns whether to snap to the end, and what the
-    /// voice panel needs done.
-    fn on_server(&mut self, msg: ServerMessage) -> (bool, Option<Event>) {
-        let snap = match &msg {
-            ServerMessage::Chat(c) => self.add_chat(c),
-            ServerMessage::Joined(_) | ServerMessage::Left(_) | ServerMessage::Presence(_) => {
-                let changes = self.roster.apply(&msg);
-                if changes.is_empty() {
-                    return (false, None);
-                }
-                self.sort_users();
-                let mut snap = false;
-                for change in changes {
-                    let line = match change {
-                        Change::Joined(u) => format!("{} joined", u.name),
-                        Change::Left(u, LeaveReason::Shutdown) if u.session == self.session => {
-                            "The server is shutting down.".to_owned()
-                        }
-                        Change::Left(u, reason) if u.session == self.session => {
-                            format!("You were removed from the room ({reason}).")
-                        }
-                        Change::Left(u, LeaveReason::Timeout) => format!("{} timed out", u.name),
-                        Change::Left(u, LeaveReason::Quit) => format!("{} left", u.name),
-                        Change::Left(u, reason) => format!("{} left ({reason})", u.name),
-                    };
-                    snap |= self.push(Entry::System(line));
-                }
-                snap
-            }
-            ServerMessage::FileOffer(offer) => {
-                let id = self.files.offered(offer);
-                self.push(Entry::File(id))
-            }
-            ServerMessage::FileCancelled(c) => {
-                self.files.withdrawn(c.transfer, &c.reason);
-                false
-            }
-            ServerMessage::VoiceState(v) => {
-                return (false, voiced(self.voice.call.apply_state(v, self.session)));
-            }
-            ServerMessage::VoiceJoined(j) => return (false, voiced(self.voice.call.joined(j))),
-            ServerMessage::Error(e) => {
-                if matches!(e.code, ErrorCode::VoiceUnavailable) {
-                    return (false, voiced(self.voice.call.refused(&e.message)));
-                }
-                let line = if e.reference.is_some() {
-                    format!("Message not sent: {}", e.message)
-                } else {
-                    format!("The server says: {} ({})", e.message, e.code)
-                };
-                self.push(Entry::Error(line))
-            }
-            _ => false,
-        };
-        (snap, None)
     }
 
     /// Applies a user action.
