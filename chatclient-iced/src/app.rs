@@ -18,6 +18,7 @@ use chatcore::protocol::ServerMessage;
 use crate::audio;
 use crate::lag_log::LagLog;
 use crate::net::{self, Event, Handle, Params};
+use crate::peer_text::shown;
 use crate::screen::{login, room};
 use crate::theme;
 
@@ -284,7 +285,7 @@ impl App {
     pub fn title(&self) -> String {
         match &self.screen {
             Screen::Login(_) => "Chat room — log in".to_owned(),
-            Screen::Room(room) => format!("Chat room — {}", room.name()),
+            Screen::Room(room) => format!("Chat room — {}", shown(room.name())),
         }
     }
 

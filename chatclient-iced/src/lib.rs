@@ -5,8 +5,11 @@
 //! - [`app`]: the top-level state, `Message`, `update`, `view` and the
 //!   network subscription (Elm architecture as in iced's examples).
 //! - [`screen`]: the screens, each with its own state and `Message`:
-//!   [`screen::login`] and [`screen::room`] (with `files` for file cards,
-//!   `scroll` for the drawn window of the list, `voice` for the call).
+//!   [`screen::login`] and [`screen::room`] (with `incoming` for worker
+//!   events, `files` and `offer_card` for file cards, `scroll` for the
+//!   drawn window of the list, `view`, and the `voice` panel over its
+//!   `call`, `recorder` and `playback` state machines). Each step returns
+//!   `(Task<Message>, Option<Event>)`; see docs/architecture.md.
 //! - [`audio`]: the audio worker: the voice engine (the `chatvoice` crate,
 //!   re-exported as [`voice_engine`]) on a thread of its own: device probe,
 //!   the call, recording and playing voice messages.
