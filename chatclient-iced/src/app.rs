@@ -1,5 +1,12 @@
 //! The application: which screen is shown, the network subscription, and
 //! the routing of messages between them.
+//!
+//! Messages flow down: a worker's event or a widget's message is routed to
+//! the screen shown. Results flow up in one shape: each screen's step
+//! returns `(Task<screen::Message>, Option<screen::Event>)`; the task is
+//! mapped into this application's [`Message`], the event is acted on here
+//! (the login screen's asks for a connection, the room's carry commands
+//! for the network and audio workers).
 
 use std::path::PathBuf;
 
@@ -11,6 +18,7 @@ use chatcore::protocol::ServerMessage;
 use crate::audio;
 use crate::lag_log::LagLog;
 use crate::net::{self, Event, Handle, Params};
+use crate::peer_text::shown;
 use crate::screen::{login, room};
 use crate::theme;
 
@@ -109,9 +117,9 @@ impl App {
         };
         if let Some(name) = config.name {
             login.name = name;
-            let action = login.update(login::Message::Submit);
+            let (_, event) = login.update(login::Message::Submit);
             app.screen = Screen::Login(login);
-            app.act(action);
+            app.on_login(event);
         }
         (app, operation::focus(login::NAME_INPUT))
     }
@@ -126,8 +134,9 @@ impl App {
         self.connection.as_ref()
     }
 
-    fn act(&mut self, action: login::Action) {
-        if let login::Action::Connect { addr, name } = action {
+    /// Acts on what the login screen reported: start a worker.
+    fn on_login(&mut self, event: Option<login::Event>) {
+        if let Some(login::Event::Connect { addr, name }) = event {
             self.attempts += 1;
             self.handle = None;
             self.connection = Some(Params {
@@ -140,19 +149,16 @@ impl App {
 
     /// Applies a message.
     pub fn update(&mut self, message: Message) -> Task<Message> {
-        let task = match message {
+        match message {
             Message::Login(m) => match &mut self.screen {
                 Screen::Login(login) => {
-                    let action = login.update(m);
-                    self.act(action);
-                    Task::none()
+                    let (task, event) = login.update(m);
+                    self.on_login(event);
+                    task.map(Message::Login)
                 }
                 Screen::Room(_) => Task::none(),
             },
-            Message::Room(m) => match &mut self.screen {
-                Screen::Room(room) => room.update(m).map(Message::Room),
-                Screen::Login(_) => Task::none(),
-            },
+            Message::Room(m) => self.in_room(|room| room.update(m)),
             Message::Net(event) => {
                 if let (Some(log), Event::Server(ServerMessage::Chat(c))) = (&mut self.lag, &event)
                 {
@@ -172,39 +178,43 @@ impl App {
                 if matches!(event, audio::Event::Probed(_)) {
                     self.engine = Some(event.clone());
                 }
-                if let Screen::Room(room) = &mut self.screen {
-                    room.on_audio(event);
-                }
-                Task::none()
+                self.in_room(|room| room.on_audio(event))
             }
             Message::WindowFocused => match &self.screen {
                 Screen::Login(_) => operation::focus(login::NAME_INPUT),
                 Screen::Room(room) => room.focus_task().map(Message::Room),
             },
-        };
-        self.flush();
-        task
+        }
     }
 
-    /// Hands the room's queued commands to the worker.
-    fn flush(&mut self) {
-        if let Screen::Room(room) = &mut self.screen {
-            let commands = room.take_outbox();
-            if let Some(handle) = &self.handle {
-                for c in commands {
-                    if !handle.send(c) {
-                        tracing::warn!("network worker gone; command dropped");
-                    }
-                }
-            }
-            let commands = room.take_audio_outbox();
-            if let Some(handle) = &self.audio {
-                for c in commands {
-                    if !handle.send(c) {
-                        tracing::warn!("audio worker gone; command dropped");
-                    }
-                }
-            }
+    /// Runs one step of the room, if it is shown, and acts on its event.
+    fn in_room(
+        &mut self,
+        step: impl FnOnce(&mut room::State) -> (Task<room::Message>, Option<room::Event>),
+    ) -> Task<Message> {
+        let Screen::Room(room) = &mut self.screen else {
+            return Task::none();
+        };
+        let (task, event) = step(room);
+        if let Some(event) = event {
+            self.on_room(event);
+        }
+        task.map(Message::Room)
+    }
+
+    /// Hands the room's commands to the workers (dropped while a worker
+    /// has not said `Ready` yet).
+    fn on_room(&mut self, event: room::Event) {
+        let (net, audio) = event.into_commands();
+        if let (Some(c), Some(handle)) = (net, &self.handle)
+            && !handle.send(c)
+        {
+            tracing::warn!("network worker gone; command dropped");
+        }
+        if let (Some(c), Some(handle)) = (audio, &self.audio)
+            && !handle.send(c)
+        {
+            tracing::warn!("audio worker gone; command dropped");
         }
     }
 
@@ -217,22 +227,24 @@ impl App {
             Event::LoggedIn(welcome) => match &mut self.screen {
                 Screen::Login(login) => {
                     let server = login.server.trim().to_owned();
-                    let mut room = room::State::new(
+                    let room = room::State::new(
                         &welcome,
                         &login.name,
                         &server,
                         self.config.downloads.clone(),
                     );
-                    if let Some(probed) = self.engine.clone() {
-                        room.on_audio(probed);
-                    }
                     self.screen = Screen::Room(Box::new(room));
+                    let probed = match self.engine.clone() {
+                        Some(probed) => self.in_room(|room| room.on_audio(probed)),
+                        None => Task::none(),
+                    };
                     Task::batch([
+                        probed,
                         operation::focus(room::COMPOSER),
                         operation::snap_to_end(room::LIST),
                     ])
                 }
-                Screen::Room(room) => room.relogged(&welcome).map(Message::Room),
+                Screen::Room(_) => self.in_room(|room| room.relogged(&welcome)),
             },
             Event::LoginFailed(why) => {
                 self.connection = None;
@@ -242,10 +254,7 @@ impl App {
                 }
                 Task::none()
             }
-            other => match &mut self.screen {
-                Screen::Room(room) => room.on_net(other).map(Message::Room),
-                Screen::Login(_) => Task::none(),
-            },
+            other => self.in_room(|room| room.on_net(other)),
         }
     }
 
@@ -276,7 +285,7 @@ impl App {
     pub fn title(&self) -> String {
         match &self.screen {
             Screen::Login(_) => "Chat room — log in".to_owned(),
-            Screen::Room(room) => format!("Chat room — {}", room.name()),
+            Screen::Room(room) => format!("Chat room — {}", shown(room.name())),
         }
     }
 
@@ -372,9 +381,7 @@ mod tests {
         )));
         assert_eq!(
             rx.try_recv().ok(),
-            Some(net::Command::Raw(
-                chatcore::protocol::ClientMessage::VoiceJoin
-            ))
+            Some(net::Command::Voice(net::VoiceRequest::Join))
         );
     }
 

@@ -38,8 +38,6 @@ use iced::futures::SinkExt;
 use iced::futures::channel::mpsc;
 use iced::futures::executor::block_on;
 
-use crate::screen::room::files::CardId;
-
 /// How often the worker looks at the call, the recording and the playback
 /// when no command comes.
 pub const TICK: Duration = Duration::from_millis(50);
@@ -48,6 +46,13 @@ const EVENT_QUEUE: usize = 256;
 /// Silence between two plays of a looping `--audio-input` file, so the
 /// speaking indicator visibly goes off and on again.
 const LOOP_GAP: Duration = Duration::from_secs(1);
+
+/// The UI's number for a voice message it asks the worker to play,
+/// echoed in [`Event::Playing`], [`Event::PlayEnded`] and
+/// [`Event::PlayFailed`] so the UI knows which Play button they concern.
+/// The worker's own id type: the worker knows nothing of the UI's cards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClipId(pub u64);
 
 /// Where the microphone's sound comes from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -120,10 +125,10 @@ pub enum Command {
     StopRecording,
     /// Throw the recording away (running or finished), deleting its file.
     Discard,
-    /// Play a voice message file; `card` is the message's card.
+    /// Play a voice message file; `clip` names it in the events that follow.
     Play {
-        /// The card the Play button belongs to.
-        card: CardId,
+        /// The UI's number for this playback.
+        clip: ClipId,
         /// The Ogg Opus file.
         path: PathBuf,
     },
@@ -157,12 +162,12 @@ pub enum Event {
     },
     /// Recording failed (no microphone, disk full...).
     RecordFailed(String),
-    /// The message of this card is playing.
-    Playing(CardId),
+    /// This clip is playing.
+    Playing(ClipId),
     /// It played to the end or was stopped.
-    PlayEnded(CardId),
+    PlayEnded(ClipId),
     /// It could not be played.
-    PlayFailed(CardId, String),
+    PlayFailed(ClipId, String),
 }
 
 /// The UI's end of the command channel. Sending never blocks.
@@ -272,8 +277,8 @@ struct Worker {
     reported: Duration,
     /// The last finished recording, deleted on Discard.
     recorded: Option<PathBuf>,
-    /// The playback in progress and its card.
-    player: Option<(CardId, Player)>,
+    /// The playback in progress and its clip.
+    player: Option<(ClipId, Player)>,
     /// Push-to-talk chosen; kept here so a call started later uses it.
     push_to_talk: bool,
     /// The push-to-talk button is held.
@@ -438,7 +443,7 @@ impl Worker {
                 }
                 true
             }
-            Command::Play { card, path } => {
+            Command::Play { clip, path } => {
                 if let Some((old, p)) = self.player.take() {
                     p.stop();
                     if !self.emit(Event::PlayEnded(old)) {
@@ -447,16 +452,16 @@ impl Worker {
                 }
                 match chatvoice::message::play(&path, self.output()) {
                     Ok(p) => {
-                        self.player = Some((card, p));
-                        self.emit(Event::Playing(card))
+                        self.player = Some((clip, p));
+                        self.emit(Event::Playing(clip))
                     }
-                    Err(e) => self.emit(Event::PlayFailed(card, e.to_string())),
+                    Err(e) => self.emit(Event::PlayFailed(clip, e.to_string())),
                 }
             }
             Command::StopPlaying => match self.player.take() {
-                Some((card, p)) => {
+                Some((clip, p)) => {
                     p.stop();
-                    self.emit(Event::PlayEnded(card))
+                    self.emit(Event::PlayEnded(clip))
                 }
                 None => true,
             },
@@ -502,10 +507,10 @@ impl Worker {
             }
             finished = r.is_finished();
         }
-        if let Some((card, p)) = &self.player
+        if let Some((clip, p)) = &self.player
             && p.is_finished()
         {
-            events.push(Event::PlayEnded(*card));
+            events.push(Event::PlayEnded(*clip));
             self.player = None;
         }
         for ev in events {

@@ -5,14 +5,20 @@
 //! - [`app`]: the top-level state, `Message`, `update`, `view` and the
 //!   network subscription (Elm architecture as in iced's examples).
 //! - [`screen`]: the screens, each with its own state and `Message`:
-//!   [`screen::login`] and [`screen::room`] (with `files` for file cards,
-//!   `scroll` for the drawn window of the list, `voice` for the call).
+//!   [`screen::login`] and [`screen::room`] (with `incoming` for worker
+//!   events, `files` and `offer_card` for file cards, `scroll` for the
+//!   drawn window of the list, `view`, and the `voice` panel over its
+//!   `call`, `recorder` and `playback` state machines). Each step returns
+//!   `(Task<Message>, Option<Event>)`; see docs/architecture.md.
 //! - [`audio`]: the audio worker: the voice engine (the `chatvoice` crate,
 //!   re-exported as [`voice_engine`]) on a thread of its own: device probe,
 //!   the call, recording and playing voice messages.
 //! - [`net`]: the network worker: the blocking `chatcore::Client` on
 //!   threads of its own, reconnection with backoff, commands over a channel.
-//! - [`widgets`]: view pieces: message line, file card, user list, progress.
+//! - [`widgets`]: view pieces generic over the message type: message
+//!   line, user list, progress.
+//! - [`peer_text`]: text other people chose, made safe to draw (bidi
+//!   controls and invisible characters shown as `<U+XXXX>`).
 //! - [`background`]: dialogs and file-manager launches off the UI thread.
 //! - [`format`](mod@format): local clock times and human sizes.
 //! - [`lag_log`]: optional responsiveness log of the running window.
@@ -26,6 +32,7 @@ pub mod background;
 pub mod format;
 pub mod lag_log;
 pub mod net;
+pub mod peer_text;
 pub mod screen;
 pub mod theme;
 pub mod widgets;

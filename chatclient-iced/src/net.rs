@@ -30,6 +30,7 @@ use std::thread;
 use std::time::Duration;
 
 use chatcore::client::{ClientSender, FileKind, TransferEvent};
+use chatcore::protocol::voice::VoiceMute;
 use chatcore::protocol::{ClientMessage, ErrorCode, ServerMessage, Welcome};
 use chatcore::{Client, ClientError, Event as ClientEvent};
 use iced::futures::SinkExt;
@@ -94,8 +95,31 @@ pub enum Command {
     Decline(u64),
     /// Stop an upload or a download.
     Cancel(u64),
-    /// Any other message (voice join/leave/mute).
-    Raw(ClientMessage),
+    /// A request about the voice call.
+    Voice(VoiceRequest),
+}
+
+/// What the UI asks the server about the voice call, over the chat
+/// connection (the voice path itself is the audio worker's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoiceRequest {
+    /// `voice_join`: let us into the call.
+    Join,
+    /// `voice_leave`: we left the call.
+    Leave,
+    /// `voice_mute`: tell the others we are (un)muted.
+    Mute(bool),
+}
+
+impl VoiceRequest {
+    /// The protocol message carrying this request.
+    pub fn message(self) -> ClientMessage {
+        match self {
+            Self::Join => ClientMessage::VoiceJoin,
+            Self::Leave => ClientMessage::VoiceLeave,
+            Self::Mute(muted) => ClientMessage::VoiceMute(VoiceMute { muted }),
+        }
+    }
 }
 
 /// What a failed command was about, so the UI can show the error in place.
@@ -422,7 +446,7 @@ fn command_loop(
                 .map(|part| Some(Event::Downloading { transfer, part })),
             Command::Decline(transfer) => sender.decline_file(transfer).map(|()| None),
             Command::Cancel(transfer) => sender.cancel_file(transfer).map(|()| None),
-            Command::Raw(msg) => sender.send(&msg).map(|()| None),
+            Command::Voice(request) => sender.send(&request.message()).map(|()| None),
         };
         let event = match outcome {
             Ok(Some(event)) => event,
@@ -446,7 +470,7 @@ fn about(command: &Command) -> About {
         Command::Accept { transfer, .. }
         | Command::Decline(transfer)
         | Command::Cancel(transfer) => About::Transfer(*transfer),
-        Command::Raw(_) => About::Voice,
+        Command::Voice(_) => About::Voice,
     }
 }
 
@@ -473,5 +497,15 @@ mod tests {
         };
         assert!(describe(&name, "x").contains("refused this name"));
         assert!(describe(&ClientError::Timeout, "x").starts_with("Timed out"));
+    }
+
+    #[test]
+    fn voice_requests_become_their_protocol_messages() {
+        assert_eq!(VoiceRequest::Join.message(), ClientMessage::VoiceJoin);
+        assert_eq!(VoiceRequest::Leave.message(), ClientMessage::VoiceLeave);
+        assert_eq!(
+            VoiceRequest::Mute(true).message(),
+            ClientMessage::VoiceMute(VoiceMute { muted: true })
+        );
     }
 }

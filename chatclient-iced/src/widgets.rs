@@ -1,7 +1,8 @@
-//! Small view functions of the room: a message line, a file card, the user
-//! list, a labelled progress bar.
+//! Small view functions, generic over the message type of the screen that
+//! uses them and knowing nothing of its state: a message line, the user
+//! list, a labelled progress bar. Views tied to a screen's own types (the
+//! room's file card) live in that screen.
 
 pub mod message_line;
-pub mod offer_card;
 pub mod progress;
 pub mod user_list;

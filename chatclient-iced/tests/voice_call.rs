@@ -150,7 +150,8 @@ fn bob_sees_alice_speaking_and_plays_her_voice_message() {
     );
     pump_until(&mut bob, &bob_rx, "bob in the room, audio ready", ready);
 
-    let live = |app: &App| voice_of(app).is_some_and(|v| matches!(v.call, voice::Call::Live(_)));
+    let live =
+        |app: &App| voice_of(app).is_some_and(|v| matches!(v.call.stage, voice::Stage::Live(_)));
     press(&mut bob, "Join call");
     pump_until(&mut bob, &bob_rx, "bob in the call", live);
     assert!(shows(&bob, "You are in the call, voice over UDP."));
@@ -164,13 +165,13 @@ fn bob_sees_alice_speaking_and_plays_her_voice_message() {
         .map(|u| u.session)
         .expect("bob lists alice");
     pump_until(&mut bob, &bob_rx, "bob hearing alice", |app| {
-        voice_of(app).is_some_and(|v| v.speaking.contains(&alice_session))
+        voice_of(app).is_some_and(|v| v.call.speaking.contains(&alice_session))
     });
     // Bob is not speaking (silent input), so the one mark is alice's.
     assert!(shows(&bob, "♪ speaking"), "bob's user list marks alice");
     // Her own VAD says she speaks too.
     pump_until(&mut alice, &alice_rx, "alice's own speaking", |app| {
-        voice_of(app).is_some_and(|v| v.speaking.contains(&alice_session))
+        voice_of(app).is_some_and(|v| v.call.speaking.contains(&alice_session))
     });
 
     // Mute reaches the server: bob's list shows alice muted.
@@ -186,12 +187,12 @@ fn bob_sees_alice_speaking_and_plays_her_voice_message() {
     click(&mut alice, voice::Message::Record);
     pump_until(&mut alice, &alice_rx, "a second recorded", |app| {
         voice_of(app).is_some_and(|v| {
-            matches!(v.recording, voice::Recording::Recording(d) if d >= Duration::from_secs(1))
+            matches!(v.recorder.state, voice::Recording::Recording(d) if d >= Duration::from_secs(1))
         })
     });
     click(&mut alice, voice::Message::StopRecording);
     pump_until(&mut alice, &alice_rx, "the recording finished", |app| {
-        voice_of(app).is_some_and(|v| matches!(v.recording, voice::Recording::Recorded { .. }))
+        voice_of(app).is_some_and(|v| matches!(v.recorder.state, voice::Recording::Recorded { .. }))
     });
     click(&mut alice, voice::Message::Send);
 
@@ -214,7 +215,7 @@ fn bob_sees_alice_speaking_and_plays_her_voice_message() {
     let card = voice_card(&bob).expect("voice card");
     click(&mut bob, voice::Message::Play(card));
     pump_until(&mut bob, &bob_rx, "the message playing", |app| {
-        voice_of(app).is_some_and(|v| v.playback == voice::Playback::Playing(card))
+        voice_of(app).is_some_and(|v| v.player.state == voice::Playback::Playing(card))
     });
     let saved = room_of(&bob)
         .and_then(|r| r.files().get(card))

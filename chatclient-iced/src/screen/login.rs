@@ -3,9 +3,12 @@
 //! An empty name shows an inline prompt and does not connect; Enter in
 //! either field submits; errors from the connection attempt are shown in
 //! words under the form.
+//!
+//! `update` returns `(Task<Message>, Option<Event>)`, the pattern of every
+//! screen: the [`Event`] tells the application to connect.
 
 use iced::widget::{button, center, column, container, text, text_input};
-use iced::{Center, Element, Fill};
+use iced::{Center, Element, Fill, Task};
 
 use crate::theme;
 
@@ -53,11 +56,9 @@ pub enum Message {
     Submit,
 }
 
-/// What the application must do after an update.
+/// What the login screen reports upward.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Nothing.
-    None,
+pub enum Event {
     /// Connect to `addr` as `name`.
     Connect {
         /// `host:port`.
@@ -69,11 +70,15 @@ pub enum Action {
 
 impl State {
     /// Applies a message.
-    pub fn update(&mut self, message: Message) -> Action {
+    pub fn update(&mut self, message: Message) -> (Task<Message>, Option<Event>) {
+        (Task::none(), self.apply(message))
+    }
+
+    fn apply(&mut self, message: Message) -> Option<Event> {
         match message {
             Message::ServerChanged(s) => {
                 self.server = s;
-                Action::None
+                None
             }
             Message::NameChanged(n) => {
                 self.name = n;
@@ -81,28 +86,28 @@ impl State {
                 {
                     self.error = None;
                 }
-                Action::None
+                None
             }
             Message::Submit => {
                 if self.connecting {
-                    return Action::None;
+                    return None;
                 }
                 let name = self.name.trim();
                 if name.is_empty() {
                     self.error = Some(EMPTY_NAME_PROMPT.to_owned());
-                    return Action::None;
+                    return None;
                 }
                 let addr = self.server.trim();
                 if addr.is_empty() {
                     self.error = Some("Please enter the server address (host:port).".to_owned());
-                    return Action::None;
+                    return None;
                 }
                 self.error = None;
                 self.connecting = true;
-                Action::Connect {
+                Some(Event::Connect {
                     addr: addr.to_owned(),
                     name: name.to_owned(),
-                }
+                })
             }
         }
     }
@@ -163,7 +168,7 @@ mod tests {
     fn an_empty_name_shows_a_prompt_and_does_not_connect() {
         let mut s = State::default();
         let _ = s.update(Message::NameChanged("   ".into()));
-        assert_eq!(s.update(Message::Submit), Action::None);
+        assert_eq!(s.update(Message::Submit).1, None);
         assert_eq!(s.error.as_deref(), Some(EMPTY_NAME_PROMPT));
         assert!(!s.connecting);
         // Typing a name clears the prompt.
@@ -176,15 +181,15 @@ mod tests {
         let mut s = State::default();
         let _ = s.update(Message::NameChanged("  alice ".into()));
         assert_eq!(
-            s.update(Message::Submit),
-            Action::Connect {
+            s.update(Message::Submit).1,
+            Some(Event::Connect {
                 addr: DEFAULT_SERVER.into(),
                 name: "alice".into()
-            }
+            })
         );
         assert!(s.connecting);
         // A second Enter while connecting does not start another login.
-        assert_eq!(s.update(Message::Submit), Action::None);
+        assert_eq!(s.update(Message::Submit).1, None);
     }
 
     #[test]
@@ -195,6 +200,9 @@ mod tests {
         s.failed("Connection refused".into());
         assert!(!s.connecting);
         assert_eq!(s.error.as_deref(), Some("Connection refused"));
-        assert!(matches!(s.update(Message::Submit), Action::Connect { .. }));
+        assert!(matches!(
+            s.update(Message::Submit).1,
+            Some(Event::Connect { .. })
+        ));
     }
 }

@@ -1,32 +1,40 @@
 //! The room: message list, composer, file cards, the user list and the
 //! voice controls, with the connection's status line on top.
 //!
-//! `update` never touches the network: commands for the server go into an
-//! outbox that the application hands to the network worker
-//! ([`State::take_outbox`]), which keeps this logic testable without a
-//! server and without a runtime.
+//! Every step (`update`, `on_net`, `on_audio`, `relogged`) returns
+//! `(Task<Message>, Option<Event>)`, as the login screen does: the task is
+//! the room's own UI work (scroll, focus, a dialog), the [`Event`] is work
+//! for the application to hand to the network or audio worker. Nothing
+//! here touches the network or the devices, which keeps this logic
+//! testable without a server and without a runtime.
+//!
+//! Files: this one holds the state and the user's steps; `incoming`
+//! applies what the workers report (server messages, transfers, the
+//! connection); `entry` holds the lines of the list; `view` draws it all;
+//! [`files`] follows file transfers, [`offer_card`] draws one, [`scroll`]
+//! decides the drawn window of the list, [`voice`] is the voice panel.
 
+mod entry;
 pub mod files;
+mod incoming;
+pub mod offer_card;
 pub mod scroll;
+mod view;
 pub mod voice;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use chatcore::Roster;
-use chatcore::client::{Change, TransferEvent};
-use chatcore::protocol::{Chat, ErrorCode, LeaveReason, ServerMessage, UserInfo, Welcome};
-use iced::widget::{
-    Column, button, column, container, operation, row, scrollable, text, text_input,
-};
-use iced::{Center, Element, Fill, Task};
+use chatcore::protocol::{Chat, UserInfo, Welcome};
+use iced::Task;
+use iced::widget::{operation, scrollable};
 
 use crate::audio;
 use crate::background;
 use crate::format;
-use crate::net::{About, Command, Event};
-use crate::theme;
-use crate::widgets;
+use crate::net::Command;
+pub use entry::{ChatLine, Entry};
 use files::{CardId, Files};
 use scroll::ListWindow;
 use voice::Voice;
@@ -37,36 +45,6 @@ pub const LIST: &str = "room-list";
 pub const COMPOSER: &str = "room-composer";
 /// The fallback file-path input.
 pub const PATH_INPUT: &str = "room-path";
-
-/// One chat message as drawn.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatLine {
-    /// The server's message id.
-    pub id: u64,
-    /// Sender's name.
-    pub from: String,
-    /// Local time of day, formatted once on arrival (not every frame).
-    pub time: String,
-    /// Server time in ms, to merge history after a reconnection.
-    pub ts: i64,
-    /// The text.
-    pub text: String,
-    /// Sent by us (drawn in green).
-    pub own: bool,
-}
-
-/// One line of the message list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Entry {
-    /// A chat message.
-    Chat(ChatLine),
-    /// A quiet line: joins, leaves, timeouts, connection news.
-    System(String),
-    /// A file offer (ours or theirs).
-    File(CardId),
-    /// An error shown in place (a message refused by the server...).
-    Error(String),
-}
 
 /// The connection as the status line tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,8 +99,40 @@ pub struct State {
     downloads: PathBuf,
     /// Voice call state and controls.
     voice: Voice,
-    /// Commands for the network worker, taken by the application.
-    outbox: Vec<Command>,
+}
+
+/// What the room reports upward after a step: work for the workers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A command for the network worker (chat, files).
+    Net(Command),
+    /// What the voice panel needs: the server, the audio engine or both.
+    Voice(voice::Event),
+}
+
+impl Event {
+    /// The command for the network worker and the one for the audio worker.
+    pub fn into_commands(self) -> (Option<Command>, Option<audio::Command>) {
+        match self {
+            Self::Net(c) => (Some(c), None),
+            Self::Voice(v) => v.into_commands(),
+        }
+    }
+}
+
+/// A step's result without UI work.
+fn report(event: Option<Event>) -> (Task<Message>, Option<Event>) {
+    (Task::none(), event)
+}
+
+/// A step's result that asks the network worker for `command`.
+fn ask(command: Command) -> (Task<Message>, Option<Event>) {
+    report(Some(Event::Net(command)))
+}
+
+/// A voice step's event, as the room's.
+fn voiced(event: Option<voice::Event>) -> Option<Event> {
+    event.map(Event::Voice)
 }
 
 /// What the user does in the room.
@@ -185,7 +195,6 @@ impl State {
             link: Link::Online,
             downloads,
             voice: Voice::new(server),
-            outbox: Vec::new(),
         };
         state.sort_users();
         let joined = if requested.trim() == welcome.name || requested.trim().is_empty() {
@@ -252,21 +261,9 @@ impl State {
         }
     }
 
-    /// The commands queued for the network worker, emptied.
-    pub fn take_outbox(&mut self) -> Vec<Command> {
-        let voice = self.voice.take_net().into_iter().map(Command::Raw);
-        self.outbox.extend(voice);
-        std::mem::take(&mut self.outbox)
-    }
-
-    /// The commands queued for the audio worker, emptied.
-    pub fn take_audio_outbox(&mut self) -> Vec<audio::Command> {
-        self.voice.take_audio()
-    }
-
     /// Applies an event of the audio worker.
-    pub fn on_audio(&mut self, event: audio::Event) {
-        self.voice.on_audio(event);
+    pub fn on_audio(&mut self, event: audio::Event) -> (Task<Message>, Option<Event>) {
+        report(voiced(self.voice.on_audio(event)))
     }
 
     /// Appends an entry; returns whether the view should snap to the end.
@@ -310,12 +307,12 @@ impl State {
     }
 
     /// Logged in again after a reconnection: same history, fresh roster.
-    pub fn relogged(&mut self, welcome: &Welcome) -> Task<Message> {
+    pub fn relogged(&mut self, welcome: &Welcome) -> (Task<Message>, Option<Event>) {
         self.name.clone_from(&welcome.name);
         self.session = welcome.session;
         self.roster = Roster::from_welcome(welcome);
         self.sort_users();
-        self.voice.reset();
+        let event = voiced(self.voice.call.reset());
         self.link = Link::Online;
         self.composer_note = None;
         let mut snap = self.push(Entry::System(format!(
@@ -323,7 +320,7 @@ impl State {
             self.server, welcome.name
         )));
         snap |= self.merge_history(&welcome.history);
-        self.snap_if(snap)
+        (self.snap_if(snap), event)
     }
 
     fn snap_if(&self, snap: bool) -> Task<Message> {
@@ -334,181 +331,58 @@ impl State {
         }
     }
 
-    /// Applies an event from the network worker (other than `Ready`,
-    /// `LoggedIn` and `LoginFailed`, which the application handles).
-    pub fn on_net(&mut self, event: Event) -> Task<Message> {
-        let snap = match event {
-            Event::Server(msg) => self.on_server(msg),
-            Event::Transfer(t) => {
-                self.files.on_transfer(&t);
-                match t {
-                    TransferEvent::Saved { transfer, path } => {
-                        self.voice.downloaded(transfer, path);
-                    }
-                    TransferEvent::Failed { transfer, .. }
-                    | TransferEvent::Cancelled { transfer, .. } => {
-                        self.voice.fetch_failed(transfer);
-                    }
-                    _ => {}
-                }
-                false
-            }
-            Event::OfferSent { local, reference } => {
-                self.files.offer_sent(local, reference);
-                false
-            }
-            Event::Downloading { transfer, .. } => {
-                self.files.requested(transfer);
-                false
-            }
-            Event::Failed { about, error } => match about {
-                About::Upload(id) => {
-                    self.files.failed_card(id, error);
-                    false
-                }
-                About::Transfer(t) => {
-                    self.files.failed_transfer(t, error);
-                    self.voice.fetch_failed(t);
-                    false
-                }
-                About::Chat(_) => self.push(Entry::Error(format!("Message not sent: {error}"))),
-                About::Voice => {
-                    self.voice.refused(&error);
-                    false
-                }
-            },
-            Event::Connecting { attempt } => {
-                if attempt > 0 {
-                    self.link = Link::Connecting(attempt);
-                }
-                false
-            }
-            Event::Disconnected { reason, retry_in } => {
-                let first = self.link == Link::Online;
-                self.link = Link::Lost {
-                    reason: reason.clone(),
-                    retry_in,
-                };
-                self.voice.reset();
-                if first {
-                    self.push(Entry::System(format!(
-                        "Connection lost ({}). Reconnecting…",
-                        reason.trim_end_matches('.')
-                    )))
-                } else {
-                    false
-                }
-            }
-            Event::Ready(_) | Event::LoggedIn(_) | Event::LoginFailed(_) => false,
-        };
-        self.snap_if(snap)
-    }
-
-    /// A server message; returns whether to snap to the end.
-    fn on_server(&mut self, msg: ServerMessage) -> bool {
-        match &msg {
-            ServerMessage::Chat(c) => return self.add_chat(c),
-            ServerMessage::Joined(_) | ServerMessage::Left(_) | ServerMessage::Presence(_) => {
-                let changes = self.roster.apply(&msg);
-                if changes.is_empty() {
-                    return false;
-                }
-                self.sort_users();
-                let mut snap = false;
-                for change in changes {
-                    let line = match change {
-                        Change::Joined(u) => format!("{} joined", u.name),
-                        Change::Left(u, LeaveReason::Shutdown) if u.session == self.session => {
-                            "The server is shutting down.".to_owned()
-                        }
-                        Change::Left(u, reason) if u.session == self.session => {
-                            format!("You were removed from the room ({reason}).")
-                        }
-                        Change::Left(u, LeaveReason::Timeout) => format!("{} timed out", u.name),
-                        Change::Left(u, LeaveReason::Quit) => format!("{} left", u.name),
-                        Change::Left(u, reason) => format!("{} left ({reason})", u.name),
-                    };
-                    snap |= self.push(Entry::System(line));
-                }
-                return snap;
-            }
-            ServerMessage::FileOffer(offer) => {
-                let id = self.files.offered(offer);
-                return self.push(Entry::File(id));
-            }
-            ServerMessage::FileCancelled(c) => {
-                self.files.withdrawn(c.transfer, &c.reason);
-            }
-            ServerMessage::VoiceState(v) => self.voice.apply_state(v, self.session),
-            ServerMessage::VoiceJoined(j) => self.voice.joined(j),
-            ServerMessage::Error(e) => {
-                if matches!(e.code, ErrorCode::VoiceUnavailable) {
-                    self.voice.refused(&e.message);
-                    return false;
-                }
-                let line = if e.reference.is_some() {
-                    format!("Message not sent: {}", e.message)
-                } else {
-                    format!("The server says: {} ({})", e.message, e.code)
-                };
-                return self.push(Entry::Error(line));
-            }
-            _ => {}
-        }
-        false
-    }
-
     /// Applies a user action.
-    pub fn update(&mut self, message: Message) -> Task<Message> {
+    pub fn update(&mut self, message: Message) -> (Task<Message>, Option<Event>) {
         match message {
             Message::InputChanged(s) => {
                 self.input = s;
-                Task::none()
+                report(None)
             }
             Message::Send => {
                 if self.input.trim().is_empty() {
-                    return Task::none();
+                    return report(None);
                 }
                 if self.link != Link::Online {
                     self.composer_note = Some(
                         "Not connected: the message will be sendable once reconnected.".into(),
                     );
-                    return Task::none();
+                    return report(None);
                 }
                 let reference = self.next_ref;
                 self.next_ref += 1;
-                self.outbox.push(Command::Chat {
-                    text: std::mem::take(&mut self.input),
-                    reference,
-                });
+                let text = std::mem::take(&mut self.input);
                 self.composer_note = None;
                 // Sending means reading the newest again.
                 self.window.jump_to_latest(self.entries.len());
-                operation::snap_to_end(LIST)
+                (
+                    operation::snap_to_end(LIST),
+                    Some(Event::Net(Command::Chat { text, reference })),
+                )
             }
             Message::Clear => {
                 self.input.clear();
                 self.composer_note = None;
-                operation::focus(COMPOSER)
+                (operation::focus(COMPOSER), None)
             }
             Message::Scrolled(viewport) => {
                 let hidden = viewport.content_bounds().height
                     - viewport.bounds().height
                     - viewport.absolute_offset().y;
                 self.window.scrolled(hidden.max(0.0), self.entries.len());
-                Task::none()
+                report(None)
             }
             Message::ShowEarlier => {
                 self.window.show_earlier();
-                Task::none()
+                report(None)
             }
             Message::JumpToLatest => {
                 self.window.jump_to_latest(self.entries.len());
-                operation::snap_to_end(LIST)
+                (operation::snap_to_end(LIST), None)
             }
-            Message::PickFile => {
-                Task::perform(background::pick_file(), |p| Message::Picked(p.flatten()))
-            }
+            Message::PickFile => (
+                Task::perform(background::pick_file(), |p| Message::Picked(p.flatten())),
+                None,
+            ),
             Message::Picked(Some(path)) => {
                 self.path_input = None;
                 self.offer(path)
@@ -516,292 +390,115 @@ impl State {
             Message::Picked(None) => {
                 // Cancelled, or no dialog on this desktop: offer the field.
                 self.path_input.get_or_insert_with(String::new);
-                operation::focus(PATH_INPUT)
+                (operation::focus(PATH_INPUT), None)
             }
             Message::PathChanged(p) => {
                 self.path_input = Some(p);
-                Task::none()
+                report(None)
             }
             Message::SendPath => {
                 let path = self.path_input.as_deref().unwrap_or("").trim().to_owned();
                 if path.is_empty() {
-                    return Task::none();
+                    return report(None);
                 }
                 self.path_input = None;
                 self.offer(PathBuf::from(path))
             }
             Message::ClosePath => {
                 self.path_input = None;
-                Task::none()
+                report(None)
             }
             Message::Accept(transfer) => {
                 self.files.requested(transfer);
-                self.outbox.push(Command::Accept {
+                ask(Command::Accept {
                     transfer,
                     dir: self.downloads.clone(),
-                });
-                Task::none()
+                })
             }
             Message::Decline(transfer) => {
                 self.files.declined(transfer);
-                self.outbox.push(Command::Decline(transfer));
-                Task::none()
+                ask(Command::Decline(transfer))
             }
-            Message::Cancel(transfer) => {
-                self.outbox.push(Command::Cancel(transfer));
-                Task::none()
-            }
+            Message::Cancel(transfer) => ask(Command::Cancel(transfer)),
             Message::OpenFolder(id) => {
                 let Some(files::FileState::Saved(path)) = self.files.get(id).map(|c| &c.state)
                 else {
-                    return Task::none();
+                    return report(None);
                 };
                 let dir = path
                     .parent()
                     .map(PathBuf::from)
                     .unwrap_or_else(|| PathBuf::from("."));
-                Task::perform(background::open_folder(dir), move |r| {
+                let task = Task::perform(background::open_folder(dir), move |r| {
                     Message::Opened(id, r)
-                })
+                });
+                (task, None)
             }
             Message::Opened(id, result) => {
                 self.files.note(id, result.err());
-                Task::none()
+                report(None)
             }
             Message::Voice(voice::Message::Send) => {
-                let Some(path) = self.voice.take_recording() else {
-                    return Task::none();
+                let Some(path) = self.voice.recorder.take() else {
+                    return report(None);
                 };
                 let local = self.files.new_voice_upload(&path);
-                self.voice.own_file(local, path.clone());
-                self.outbox.push(Command::SendVoice { local, path });
+                self.voice.player.own_file(local, path.clone());
                 let snap = self.push(Entry::File(local));
-                self.snap_if(snap)
+                (
+                    self.snap_if(snap),
+                    Some(Event::Net(Command::SendVoice { local, path })),
+                )
             }
-            Message::Voice(voice::Message::Play(id)) => {
-                self.play(id);
-                Task::none()
-            }
+            Message::Voice(voice::Message::Play(id)) => report(self.play(id)),
             Message::Voice(m) => {
-                self.voice.update(m);
-                Task::none()
+                let (task, event) = self.voice.update(m);
+                (task.map(Message::Voice), voiced(event))
             }
         }
     }
 
     /// Play the voice message of card `id`: our own file, the saved
     /// download, or accept (download) it first and play once saved.
-    fn play(&mut self, id: CardId) {
+    fn play(&mut self, id: CardId) -> Option<Event> {
         if !self.voice.ready() {
-            return;
+            return None;
         }
-        let Some(card) = self.files.get(id) else {
-            return;
-        };
-        if let Some(path) = self.voice.own_path(id) {
+        let card = self.files.get(id)?;
+        let player = &mut self.voice.player;
+        if let Some(path) = player.own_path(id) {
             let path = path.clone();
-            self.voice.play(id, path);
+            voiced(player.play(id, path))
         } else if let files::FileState::Saved(path) = &card.state {
-            let path = path.clone();
-            self.voice.play(id, path);
-        } else if let Some(t) = card.transfer {
+            voiced(player.play(id, path.clone()))
+        } else {
+            let t = card.transfer?;
             match card.state {
                 files::FileState::Requested | files::FileState::Downloading { .. } => {
-                    self.voice.play_after_download(id, t);
+                    player.play_after_download(id, t);
+                    None
                 }
                 _ if card.can_accept() => {
                     self.files.requested(t);
-                    self.outbox.push(Command::Accept {
+                    player.play_after_download(id, t);
+                    Some(Event::Net(Command::Accept {
                         transfer: t,
                         dir: self.downloads.clone(),
-                    });
-                    self.voice.play_after_download(id, t);
+                    }))
                 }
-                _ => {}
+                _ => None,
             }
         }
     }
 
     /// Offer `path` to the room: a card now, the command to the worker.
-    fn offer(&mut self, path: PathBuf) -> Task<Message> {
+    fn offer(&mut self, path: PathBuf) -> (Task<Message>, Option<Event>) {
         let local = self.files.new_upload(&path);
-        self.outbox.push(Command::SendFile { local, path });
         let snap = self.push(Entry::File(local));
-        self.snap_if(snap)
-    }
-
-    /// The whole room screen.
-    pub fn view(&self) -> Element<'_, Message> {
-        let main = column![self.list(), self.composer()]
-            .spacing(10)
-            .width(Fill);
-        let body = row![main, self.sidebar()].spacing(12).height(Fill);
-        container(column![self.status_line(), body].spacing(12).padding(12))
-            .style(theme::page)
-            .width(Fill)
-            .height(Fill)
-            .into()
-    }
-
-    fn status_line(&self) -> Element<'_, Message> {
-        let (dot, color, words) = match &self.link {
-            Link::Online => (
-                "●",
-                theme::OK,
-                format!("Connected to {} as {}", self.server, self.name),
-            ),
-            Link::Connecting(n) => (
-                "●",
-                theme::WARN,
-                format!("Reconnecting to {} (attempt {n})…", self.server),
-            ),
-            Link::Lost { reason, retry_in } => (
-                "●",
-                theme::ERROR,
-                format!(
-                    "Disconnected: {}. Retrying in {}…",
-                    reason.trim_end_matches('.'),
-                    format::seconds(*retry_in)
-                ),
-            ),
-        };
-        container(
-            row![text(dot).size(14).color(color), text(words).size(14),]
-                .spacing(8)
-                .align_y(Center),
+        (
+            self.snap_if(snap),
+            Some(Event::Net(Command::SendFile { local, path })),
         )
-        .padding([8, 14])
-        .width(Fill)
-        .style(theme::status_bar)
-        .into()
-    }
-
-    fn list(&self) -> Element<'_, Message> {
-        let len = self.entries.len();
-        let range = self.window.range(len);
-        let mut col = Column::new().spacing(8).padding([12, 16]).width(Fill);
-        if range.start > 0 {
-            col = col.push(
-                container(
-                    button(text(format!("Show earlier messages ({} more)", range.start)).size(13))
-                        .style(theme::quiet_button)
-                        .on_press(Message::ShowEarlier),
-                )
-                .center_x(Fill),
-            );
-        }
-        for entry in &self.entries[range.clone()] {
-            col = col.push(match entry {
-                Entry::Chat(line) => widgets::message_line::chat(line),
-                Entry::System(s) => widgets::message_line::system(s),
-                Entry::Error(s) => widgets::message_line::error(s),
-                Entry::File(id) => match self.files.get(*id) {
-                    Some(card) => widgets::offer_card::view(card, &self.voice),
-                    None => widgets::message_line::system("(file no longer known)"),
-                },
-            });
-        }
-        if len == 0 {
-            col = col.push(widgets::message_line::system("No messages yet. Say hello!"));
-        }
-        let list = scrollable(col)
-            .id(LIST)
-            .on_scroll(Message::Scrolled)
-            .height(Fill)
-            .width(Fill);
-        let mut stack = column![list].height(Fill);
-        let unseen = self.window.unseen().max(len.saturating_sub(range.end));
-        if !self.window.at_bottom() && unseen > 0 {
-            stack = stack.push(
-                container(
-                    button(text(format!("{unseen} new — Jump to latest")).size(13))
-                        .on_press(Message::JumpToLatest),
-                )
-                .center_x(Fill)
-                .padding(6),
-            );
-        }
-        container(stack)
-            .style(theme::panel)
-            .width(Fill)
-            .height(Fill)
-            .into()
-    }
-
-    fn composer(&self) -> Element<'_, Message> {
-        let input = text_input("Type a message…", &self.input)
-            .id(COMPOSER)
-            .on_input(Message::InputChanged)
-            .on_submit(Message::Send)
-            .padding(10)
-            .size(15);
-        let has_text = !self.input.trim().is_empty();
-        let send = button(text("Send").size(15))
-            .padding([10, 18])
-            .on_press_maybe(has_text.then_some(Message::Send));
-        let clear = button(text("Clear").size(15))
-            .padding([10, 14])
-            .style(theme::quiet_button)
-            .on_press_maybe((!self.input.is_empty()).then_some(Message::Clear));
-        let send_file = button(text("Send file…").size(15))
-            .padding([10, 14])
-            .style(theme::quiet_button)
-            .on_press(Message::PickFile);
-        let mut col = column![
-            row![send_file, input, send, clear]
-                .spacing(8)
-                .align_y(Center)
-        ]
-        .spacing(6);
-        if let Some(path) = &self.path_input {
-            let field = text_input("Path of the file to send, e.g. /home/me/report.pdf", path)
-                .id(PATH_INPUT)
-                .on_input(Message::PathChanged)
-                .on_submit(Message::SendPath)
-                .padding(8)
-                .size(14);
-            col = col.push(
-                column![
-                    text("No file picked (or no file dialog on this desktop): type a path.")
-                        .size(12)
-                        .color(theme::MUTED),
-                    row![
-                        field,
-                        button(text("Offer").size(14)).on_press(Message::SendPath),
-                        button(text("Close").size(14))
-                            .style(theme::quiet_button)
-                            .on_press(Message::ClosePath),
-                    ]
-                    .spacing(8)
-                    .align_y(Center),
-                ]
-                .spacing(4),
-            );
-        }
-        if let Some(note) = &self.composer_note {
-            col = col.push(text(note.as_str()).size(12).color(theme::WARN));
-        }
-        container(col)
-            .padding(10)
-            .style(theme::panel)
-            .width(Fill)
-            .into()
-    }
-
-    fn sidebar(&self) -> Element<'_, Message> {
-        let users = widgets::user_list::view(
-            &self.users,
-            self.session,
-            &self.voice,
-            self.link == Link::Online,
-        );
-        let voice = self.voice.view().map(Message::Voice);
-        container(column![users, iced::widget::rule::horizontal(1), voice].spacing(14))
-            .padding(14)
-            .width(250)
-            .height(Fill)
-            .style(theme::panel)
-            .into()
     }
 }
 

@@ -1,41 +1,36 @@
 //! The right-hand list: "N online", then every name, ours marked "(you)",
-//! call members marked with their call state.
+//! each with an optional mark (the room marks call members with their call
+//! state). Generic over the screen's message type: the list only draws.
 
 use chatcore::protocol::UserInfo;
 use iced::widget::{Column, column, row, scrollable, text};
-use iced::{Center, Element, Fill};
+use iced::{Center, Color, Element, Fill};
 
-use crate::screen::room::Message;
-use crate::screen::room::voice::Voice;
+use crate::peer_text::shown;
 use crate::theme;
 
-/// The list for `users` (sorted), with `me` marked. While `online` is
-/// false the list is the last one known, and the header says so.
-pub fn view<'a>(
+/// A mark after a name: its words and colour (e.g. `♪ speaking`, red).
+pub type Mark = (&'static str, Color);
+
+/// The list for `users` (sorted), with `me` marked and `mark` asked for
+/// each session. While `online` is false the list is the last one known,
+/// and the header says so.
+pub fn view<'a, M: 'a>(
     users: &'a [UserInfo],
     me: u64,
-    voice: &Voice,
+    mark: impl Fn(u64) -> Option<Mark>,
     online: bool,
-) -> Element<'a, Message> {
+) -> Element<'a, M> {
     let mut list = Column::new().spacing(6).width(Fill);
     for u in users {
-        let mut line = row![text(u.name.as_str()).size(14)]
+        let mut line = row![text(shown(&u.name)).size(14)]
             .spacing(6)
             .align_y(Center);
         if u.session == me {
             line = line.push(text("(you)").size(12).color(theme::MUTED));
         }
-        if let Some(m) = voice.member(u.session) {
-            let (mark, color) = if m.muted {
-                ("♪ muted", theme::MUTED)
-            } else if voice.speaking.contains(&u.session) {
-                ("♪ speaking", theme::ERROR)
-            } else if !m.connected {
-                ("♪ connecting", theme::MUTED)
-            } else {
-                ("♪ in call", theme::OK)
-            };
-            line = line.push(text(mark).size(12).color(color));
+        if let Some((words, color)) = mark(u.session) {
+            line = line.push(text(words).size(12).color(color));
         }
         list = list.push(line);
     }

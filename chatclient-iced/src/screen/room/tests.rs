@@ -11,6 +11,7 @@ use chatcore::protocol::{
 
 use super::files::FileState;
 use super::*;
+use crate::net::Event as NetEvent;
 
 const ME: u64 = 10;
 
@@ -67,16 +68,34 @@ fn chats(s: &State) -> Vec<(String, bool)> {
 }
 
 fn server(s: &mut State, msg: ServerMessage) {
-    let _ = s.on_net(Event::Server(msg));
+    let _ = s.on_net(NetEvent::Server(msg));
+}
+
+/// One step's result: its UI task and what it reported.
+type Step = (Task<Message>, Option<super::Event>);
+
+/// The commands a step asked of the network worker.
+fn net(step: Step) -> Vec<Command> {
+    step.1
+        .and_then(|e| e.into_commands().0)
+        .into_iter()
+        .collect()
+}
+
+/// The commands a step asked of the audio worker.
+fn audio(step: Step) -> Vec<crate::audio::Command> {
+    step.1
+        .and_then(|e| e.into_commands().1)
+        .into_iter()
+        .collect()
 }
 
 #[test]
 fn enter_sends_the_typed_message_and_clears_the_composer() {
     let mut s = room();
     let _ = s.update(Message::InputChanged("hello".into()));
-    let _ = s.update(Message::Send);
     assert_eq!(
-        s.take_outbox(),
+        net(s.update(Message::Send)),
         vec![Command::Chat {
             text: "hello".into(),
             reference: 1
@@ -85,9 +104,8 @@ fn enter_sends_the_typed_message_and_clears_the_composer() {
     assert_eq!(s.input(), "");
     // The next message gets the next reference.
     let _ = s.update(Message::InputChanged("again".into()));
-    let _ = s.update(Message::Send);
     assert!(matches!(
-        s.take_outbox().as_slice(),
+        net(s.update(Message::Send)).as_slice(),
         [Command::Chat { reference: 2, .. }]
     ));
 }
@@ -95,10 +113,9 @@ fn enter_sends_the_typed_message_and_clears_the_composer() {
 #[test]
 fn empty_and_blank_messages_are_not_sent() {
     let mut s = room();
-    let _ = s.update(Message::Send);
+    assert!(net(s.update(Message::Send)).is_empty());
     let _ = s.update(Message::InputChanged("   \t".into()));
-    let _ = s.update(Message::Send);
-    assert!(s.take_outbox().is_empty());
+    assert!(net(s.update(Message::Send)).is_empty());
     assert_eq!(s.input(), "   \t", "the composer is left as it was");
 }
 
@@ -106,9 +123,8 @@ fn empty_and_blank_messages_are_not_sent() {
 fn clear_empties_the_composer_without_sending() {
     let mut s = room();
     let _ = s.update(Message::InputChanged("draft".into()));
-    let _ = s.update(Message::Clear);
+    assert!(net(s.update(Message::Clear)).is_empty());
     assert_eq!(s.input(), "");
-    assert!(s.take_outbox().is_empty());
 }
 
 #[test]
@@ -242,15 +258,14 @@ fn an_offer_becomes_a_card_and_accept_downloads_into_the_downloads_dir() {
     let Some(Entry::File(id)) = s.entries().last().cloned() else {
         panic!("the offer is not in the list");
     };
-    let _ = s.update(Message::Accept(7));
     assert_eq!(
-        s.take_outbox(),
+        net(s.update(Message::Accept(7))),
         vec![Command::Accept {
             transfer: 7,
             dir: "dl".into()
         }]
     );
-    let _ = s.on_net(Event::Transfer(TransferEvent::DownloadProgress {
+    let _ = s.on_net(NetEvent::Transfer(TransferEvent::DownloadProgress {
         transfer: 7,
         done: 1_000_000,
         total: 3_000_000,
@@ -280,8 +295,10 @@ fn decline_tells_the_server_and_marks_the_card() {
             ts: 0,
         }),
     );
-    let _ = s.update(Message::Decline(8));
-    assert_eq!(s.take_outbox(), vec![Command::Decline(8)]);
+    assert_eq!(
+        net(s.update(Message::Decline(8))),
+        vec![Command::Decline(8)]
+    );
     assert_eq!(
         s.files().by_transfer(8).map(|c| c.state.clone()),
         Some(FileState::Declined)
@@ -293,8 +310,7 @@ fn a_typed_path_offers_that_file_when_no_dialog_is_available() {
     let mut s = room();
     let _ = s.update(Message::Picked(None));
     let _ = s.update(Message::PathChanged(" /tmp/a.txt ".into()));
-    let _ = s.update(Message::SendPath);
-    let out = s.take_outbox();
+    let out = net(s.update(Message::SendPath));
     assert!(matches!(
         out.as_slice(),
         [Command::SendFile { path, .. }] if path.as_os_str() == "/tmp/a.txt"
@@ -306,17 +322,16 @@ fn a_typed_path_offers_that_file_when_no_dialog_is_available() {
 fn a_lost_connection_keeps_the_history_and_the_relogin_adds_only_new_messages() {
     let mut s = room();
     server(&mut s, ServerMessage::Chat(chat(1, "bob", 20, "before")));
-    let _ = s.on_net(Event::Disconnected {
+    let _ = s.on_net(NetEvent::Disconnected {
         reason: "the server closed the connection".into(),
         retry_in: Duration::from_millis(500),
     });
     assert!(matches!(s.link(), Link::Lost { .. }));
     // Sending while disconnected keeps the text and says why.
     let _ = s.update(Message::InputChanged("queued?".into()));
-    let _ = s.update(Message::Send);
-    assert!(s.take_outbox().is_empty());
+    assert!(net(s.update(Message::Send)).is_empty());
     assert_eq!(s.input(), "queued?");
-    let _ = s.on_net(Event::Connecting { attempt: 1 });
+    let _ = s.on_net(NetEvent::Connecting { attempt: 1 });
     assert_eq!(s.link(), &Link::Connecting(1));
     // The server's history repeats "before" and adds one newer message.
     let _ = s.relogged(&welcome(
@@ -351,40 +366,39 @@ fn the_call_state_marks_members_in_the_user_list_state() {
     assert!(s.voice().member(20).is_some_and(|m| m.muted));
     assert!(s.voice().member(ME).is_none());
     // Controls stay inert until the device probe says audio works.
-    let _ = s.update(Message::Voice(voice::Message::Join));
-    assert!(s.take_outbox().is_empty());
+    assert!(net(s.update(Message::Voice(voice::Message::Join))).is_empty());
 }
 
 fn ready_room() -> State {
     let mut s = room();
-    s.on_audio(crate::audio::Event::Probed(Ok(())));
+    let _ = s.on_audio(crate::audio::Event::Probed(Ok(())));
     s
 }
 
 #[test]
 fn a_recorded_voice_message_is_offered_with_kind_voice_and_a_card() {
     let mut s = ready_room();
-    let _ = s.update(Message::Voice(voice::Message::Record));
-    assert_eq!(s.take_audio_outbox(), vec![crate::audio::Command::Record]);
-    s.on_audio(crate::audio::Event::Recorded {
+    assert_eq!(
+        audio(s.update(Message::Voice(voice::Message::Record))),
+        vec![crate::audio::Command::Record]
+    );
+    let _ = s.on_audio(crate::audio::Event::Recorded {
         path: "/tmp/voice-1.ogg".into(),
         duration: Duration::from_secs(4),
         reached_limit: false,
     });
-    let _ = s.update(Message::Voice(voice::Message::Send));
-    let out = s.take_outbox();
+    let out = net(s.update(Message::Voice(voice::Message::Send)));
     let Some(Command::SendVoice { local, path }) = out.first() else {
         panic!("a voice offer, got {out:?}");
     };
     assert_eq!(path, &std::path::PathBuf::from("/tmp/voice-1.ogg"));
     assert_eq!(s.files().get(*local).map(|c| c.kind), Some(FileKind::Voice));
-    assert_eq!(s.voice().recording, voice::Recording::Idle);
+    assert_eq!(s.voice().recorder.state, voice::Recording::Idle);
     // Our own message plays from its file.
-    let _ = s.update(Message::Voice(voice::Message::Play(*local)));
     assert_eq!(
-        s.take_audio_outbox(),
+        audio(s.update(Message::Voice(voice::Message::Play(*local)))),
         vec![crate::audio::Command::Play {
-            card: *local,
+            clip: crate::audio::ClipId(*local),
             path: "/tmp/voice-1.ogg".into()
         }]
     );
@@ -407,23 +421,23 @@ fn play_on_a_received_voice_message_downloads_it_then_plays_it() {
         }),
     );
     let card = s.files().by_transfer(77).map(|c| c.id).expect("card");
-    let _ = s.update(Message::Voice(voice::Message::Play(card)));
+    let step = s.update(Message::Voice(voice::Message::Play(card)));
     assert_eq!(
-        s.take_outbox(),
-        vec![Command::Accept {
+        step.1.clone().and_then(|e| e.into_commands().0),
+        Some(Command::Accept {
             transfer: 77,
             dir: "dl".into()
-        }]
+        })
     );
-    assert!(s.take_audio_outbox().is_empty(), "not before it is saved");
-    let _ = s.on_net(Event::Transfer(TransferEvent::Saved {
+    assert!(audio(step).is_empty(), "not before it is saved");
+    let saved = s.on_net(NetEvent::Transfer(TransferEvent::Saved {
         transfer: 77,
         path: "dl/voice-x.ogg".into(),
     }));
     assert_eq!(
-        s.take_audio_outbox(),
+        audio(saved),
         vec![crate::audio::Command::Play {
-            card,
+            clip: crate::audio::ClipId(card),
             path: "dl/voice-x.ogg".into()
         }]
     );
@@ -433,29 +447,28 @@ fn play_on_a_received_voice_message_downloads_it_then_plays_it() {
 fn a_lost_connection_stops_the_call_engine() {
     let mut s = ready_room();
     let _ = s.update(Message::Voice(voice::Message::Join));
-    server(
-        &mut s,
-        ServerMessage::VoiceJoined(chatcore::protocol::voice::VoiceJoined {
+    let joined = s.on_net(NetEvent::Server(ServerMessage::VoiceJoined(
+        chatcore::protocol::voice::VoiceJoined {
             session: ME,
             token: vec![1; 16],
             port: 6790,
             keepalive_ms: 5000,
             timeout_ms: 15_000,
-        }),
-    );
+        },
+    )));
     assert!(matches!(
-        s.take_audio_outbox().as_slice(),
+        audio(joined).as_slice(),
         [crate::audio::Command::StartCall { server, .. }] if server == "127.0.0.1:6789"
     ));
-    s.on_audio(crate::audio::Event::CallStarted(
+    let _ = s.on_audio(crate::audio::Event::CallStarted(
         chatvoice::TransportKind::Tcp,
     ));
-    let _ = s.on_net(Event::Disconnected {
+    let lost = s.on_net(NetEvent::Disconnected {
         reason: "connection reset".into(),
         retry_in: Duration::from_millis(500),
     });
-    assert_eq!(s.take_audio_outbox(), vec![crate::audio::Command::StopCall]);
-    assert_eq!(s.voice().call, voice::Call::Idle);
+    assert_eq!(audio(lost), vec![crate::audio::Command::StopCall]);
+    assert_eq!(s.voice().call.stage, voice::Stage::Idle);
 }
 
 #[test]

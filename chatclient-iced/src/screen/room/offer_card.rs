@@ -1,16 +1,19 @@
 //! A file card in the message list: name, size, who offers it, and what
 //! can be done now (Accept / Decline, a progress bar with Cancel, Open
-//! folder), with errors in place.
+//! folder), with errors in place. It lives in the room because it draws
+//! the room's own types (its `Message`, a file card, the voice panel's
+//! playback); the file name and the sender are a peer's words and go
+//! through [`shown`].
 
+use chatcore::client::FileKind;
 use iced::widget::{button, column, container, row, text};
 use iced::{Center, Element, Fill};
 
+use super::Message;
+use super::files::{Card, Direction, FileState};
+use super::voice;
 use crate::format;
-use crate::screen::room::Message;
-use chatcore::client::FileKind;
-
-use crate::screen::room::files::{Card, Direction, FileState};
-use crate::screen::room::voice;
+use crate::peer_text::shown;
 use crate::theme;
 use crate::widgets::progress;
 
@@ -23,17 +26,18 @@ pub fn view<'a>(card: &'a Card, voice_state: &voice::Voice) -> Element<'a, Messa
     let voice = card.kind == FileKind::Voice;
     let what = if voice { "a voice message" } else { "a file" };
     let who = match &card.direction {
-        Direction::Incoming { from } => format!("{from} sends {what}"),
+        Direction::Incoming { from } => format!("{} sends {what}", shown(from)),
         Direction::Outgoing => format!("You send {what}"),
     };
     let title = row![
-        text(card.name.as_str()).size(15),
+        text(shown(&card.name)).size(15),
         text(size).size(13).color(theme::MUTED),
     ]
     .spacing(10)
     .align_y(Center);
     let mut col = column![text(who).size(12).color(theme::META), title].spacing(6);
-    let small = |s: String, c| text(s).size(13).color(c);
+    // Our words around a peer's (a path, a reason): all shown safely.
+    let small = |s: String, c| text(shown(&s).into_owned()).size(13).color(c);
     let transfer = card.transfer;
     match &card.state {
         FileState::Preparing => {
@@ -95,10 +99,10 @@ pub fn view<'a>(card: &'a Card, voice_state: &voice::Voice) -> Element<'a, Messa
         actions = actions
             .push(button(text("Open folder").size(14)).on_press(Message::OpenFolder(card.id)));
     }
-    let (playing, play_note) = voice::play_state(voice_state, card.id);
+    let (playing, play_note) = voice_state.player.play_state(card.id);
     if voice {
         let playable = match &card.direction {
-            Direction::Outgoing => voice_state.own_path(card.id).is_some(),
+            Direction::Outgoing => voice_state.player.own_path(card.id).is_some(),
             Direction::Incoming { .. } => {
                 card.transfer.is_some()
                     && matches!(

@@ -1,0 +1,135 @@
+//! What the network worker reports, applied to the room: server messages
+//! (chat, joins and leaves, offers, the call, errors), transfer progress,
+//! and the connection's ups and downs.
+
+use chatcore::client::TransferEvent;
+use chatcore::protocol::{ErrorCode, ServerMessage};
+use iced::Task;
+
+use super::entry::{self, Entry};
+use super::{Event, Link, Message, State, voiced};
+use crate::net::{self, About};
+
+impl State {
+    /// Applies an event from the network worker (other than `Ready`,
+    /// `LoggedIn` and `LoginFailed`, which the application handles).
+    pub fn on_net(&mut self, event: net::Event) -> (Task<Message>, Option<Event>) {
+        use net::Event as E;
+        let mut reported = None;
+        let snap = match event {
+            E::Server(msg) => {
+                let (snap, event) = self.on_server(msg);
+                reported = event;
+                snap
+            }
+            E::Transfer(t) => {
+                self.files.on_transfer(&t);
+                match t {
+                    TransferEvent::Saved { transfer, path } => {
+                        reported = voiced(self.voice.player.downloaded(transfer, path));
+                    }
+                    TransferEvent::Failed { transfer, .. }
+                    | TransferEvent::Cancelled { transfer, .. } => {
+                        self.voice.player.fetch_failed(transfer);
+                    }
+                    _ => {}
+                }
+                false
+            }
+            E::OfferSent { local, reference } => {
+                self.files.offer_sent(local, reference);
+                false
+            }
+            E::Downloading { transfer, .. } => {
+                self.files.requested(transfer);
+                false
+            }
+            E::Failed { about, error } => match about {
+                About::Upload(id) => {
+                    self.files.failed_card(id, error);
+                    false
+                }
+                About::Transfer(t) => {
+                    self.files.failed_transfer(t, error);
+                    self.voice.player.fetch_failed(t);
+                    false
+                }
+                About::Chat(_) => self.push(Entry::Error(format!("Message not sent: {error}"))),
+                About::Voice => {
+                    reported = voiced(self.voice.call.refused(&error));
+                    false
+                }
+            },
+            E::Connecting { attempt } => {
+                if attempt > 0 {
+                    self.link = Link::Connecting(attempt);
+                }
+                false
+            }
+            E::Disconnected { reason, retry_in } => {
+                let first = self.link == Link::Online;
+                self.link = Link::Lost {
+                    reason: reason.clone(),
+                    retry_in,
+                };
+                reported = voiced(self.voice.call.reset());
+                if first {
+                    self.push(Entry::System(format!(
+                        "Connection lost ({}). Reconnecting…",
+                        reason.trim_end_matches('.')
+                    )))
+                } else {
+                    false
+                }
+            }
+            E::Ready(_) | E::LoggedIn(_) | E::LoginFailed(_) => false,
+        };
+        (self.snap_if(snap), reported)
+    }
+
+    /// A server message; returns whether to snap to the end, and what the
+    /// voice panel needs done.
+    fn on_server(&mut self, msg: ServerMessage) -> (bool, Option<Event>) {
+        let snap = match &msg {
+            ServerMessage::Chat(c) => self.add_chat(c),
+            ServerMessage::Joined(_) | ServerMessage::Left(_) | ServerMessage::Presence(_) => {
+                let changes = self.roster.apply(&msg);
+                if changes.is_empty() {
+                    return (false, None);
+                }
+                self.sort_users();
+                let mut snap = false;
+                for change in changes {
+                    let line = entry::change_line(change, self.session);
+                    snap |= self.push(Entry::System(line));
+                }
+                snap
+            }
+            ServerMessage::FileOffer(offer) => {
+                let id = self.files.offered(offer);
+                self.push(Entry::File(id))
+            }
+            ServerMessage::FileCancelled(c) => {
+                self.files.withdrawn(c.transfer, &c.reason);
+                false
+            }
+            ServerMessage::VoiceState(v) => {
+                return (false, voiced(self.voice.call.apply_state(v, self.session)));
+            }
+            ServerMessage::VoiceJoined(j) => return (false, voiced(self.voice.call.joined(j))),
+            ServerMessage::Error(e) => {
+                if matches!(e.code, ErrorCode::VoiceUnavailable) {
+                    return (false, voiced(self.voice.call.refused(&e.message)));
+                }
+                let line = if e.reference.is_some() {
+                    format!("Message not sent: {}", e.message)
+                } else {
+                    format!("The server says: {} ({})", e.message, e.code)
+                };
+                self.push(Entry::Error(line))
+            }
+            _ => false,
+        };
+        (snap, None)
+    }
+}
