@@ -13,10 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use super::Failure;
 use super::download::DownloadFile;
 use super::state::{Action, Machine};
 use super::upload::Uploader;
-use super::Failure;
 use crate::client::{ClientError, ClientSender, Event};
 use crate::protocol::ServerMessage;
 
@@ -78,7 +78,11 @@ impl Transfers {
 
     /// Called by the reader once, before `Closed`: stops the uploads, closes
     /// the downloads (keeping their parts) and closes the event gate.
-    pub(crate) fn close(self: &Arc<Self>, sender: &ClientSender, tx: &SyncSender<Event>) -> Vec<Event> {
+    pub(crate) fn close(
+        self: &Arc<Self>,
+        sender: &ClientSender,
+        tx: &SyncSender<Event>,
+    ) -> Vec<Event> {
         let actions = self.machine().close();
         let mut out = Vec::new();
         self.apply(actions, sender, tx, &mut out);

@@ -373,7 +373,11 @@ mod tests {
     #[test]
     fn file_messages_and_errors_about_transfers_go_to_the_machine() {
         let offer_ref = state::Machine::new(1 << 20).next_ref();
-        assert!(concerns(&error(ErrorCode::FileTooLarge, Some(offer_ref), None)));
+        assert!(concerns(&error(
+            ErrorCode::FileTooLarge,
+            Some(offer_ref),
+            None
+        )));
         assert!(concerns(&error(ErrorCode::UnknownTransfer, None, Some(4))));
         assert!(concerns(&error(ErrorCode::RateLimited, None, None)));
         assert!(concerns(&ServerMessage::FileDone(

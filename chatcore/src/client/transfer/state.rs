@@ -13,12 +13,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 
-use super::{Failure, PROGRESS_STEP, TransferError, TransferEvent};
-use crate::client::ClientError;
+use super::{Failure, PROGRESS_STEP, TransferEvent};
 use crate::protocol::transfer::{
     FileAccept, FileCancelled, FileData, FileOffered, FileUpload, MAX_CHUNK, TransferId,
 };
-use crate::protocol::{ClientMessage, ErrorCode, ErrorMsg, ServerMessage};
+use crate::protocol::{ClientMessage, ErrorCode, ServerMessage};
 
 /// The first `ref` of file offers. Chat `ref`s are chosen by the
 /// application, usually counting from 0 or 1; starting offers far away
@@ -523,123 +522,13 @@ impl Machine {
         out.push(Action::PassOn(ServerMessage::FileCancelled(c)));
     }
 
-    /// An `error` the reader passed here: about one of our offers (its
-    /// `ref`), one of our transfers (its `transfer`), or a `rate_limited`
-    /// that may answer the `file_accept` in flight. Anything else is passed on.
-    fn on_error(&mut self, e: ErrorMsg, out: &mut Vec<Action>) {
-        if let Some(reference) = e.reference {
-            if let Some(pending) = self.pending.remove(&reference) {
-                out.push(Action::DropOffer(reference));
-                out.push(Action::Report(TransferEvent::OfferRefused {
-                    reference,
-                    name: pending.name,
-                    code: e.code,
-                    message: e.message,
-                }));
-                return;
-            }
-            let upload = self
-                .uploads
-                .iter_mut()
-                .find(|(_, u)| u.reference == reference && !u.failed);
-            if let Some((&transfer, up)) = upload {
-                up.failed = true;
-                out.push(Action::StopUpload(transfer));
-                out.push(failed(transfer, Some(e.code), e.message, None));
-                return;
-            }
-        }
-        match e.transfer {
-            Some(transfer) => self.on_transfer_error(transfer, e, out),
-            None if e.reference.is_none() && e.code == ErrorCode::RateLimited => {
-                match self.accept_in_flight() {
-                    Some(transfer) => self.fail_accept(transfer, e, out),
-                    None => out.push(Action::PassOn(ServerMessage::Error(e))),
-                }
-            }
-            None => out.push(Action::PassOn(ServerMessage::Error(e))),
-        }
-    }
-
-    /// An `error` naming `transfer`.
-    fn on_transfer_error(&mut self, transfer: u64, e: ErrorMsg, out: &mut Vec<Action>) {
-        // An upload of ours ends (`hash_mismatch`, `storage_error`,
-        // `bad_offset`); its `file_cancelled` follows and is not reported.
-        if ends_upload(e.code)
-            && let Some(up) = self.uploads.get_mut(&transfer)
-            && !up.failed
-        {
-            up.failed = true;
-            out.push(Action::StopUpload(transfer));
-            out.push(failed(transfer, Some(e.code), e.message, None));
-            return;
-        }
-        if answers_accept(e.code) && self.accept_in_flight() == Some(transfer) {
-            self.fail_accept(transfer, e, out);
-            return;
-        }
-        if e.code == ErrorCode::UnknownTransfer {
-            // The answer to a cancel of a download that had been queued to
-            // its end: its `file_done` is still to come, or came already.
-            if let Some(d) = self.downloads.get_mut(&transfer)
-                && d.cancelling
-                && d.requested
-                && !d.cancel_answered
-            {
-                d.cancel_answered = true;
-                return;
-            }
-            if self.late_cancels.remove(&transfer) {
-                return;
-            }
-        }
-        out.push(Action::PassOn(ServerMessage::Error(e)));
-    }
-
-    /// The download whose `file_accept` was sent and not yet answered.
-    fn accept_in_flight(&self) -> Option<u64> {
-        let &transfer = self.awaiting.front()?;
-        self.downloads
-            .get(&transfer)
-            .is_some_and(|d| d.requested)
-            .then_some(transfer)
-    }
-
-    /// The server refused the `file_accept` of download `transfer` with `e`.
-    fn fail_accept(&mut self, transfer: u64, e: ErrorMsg, out: &mut Vec<Action>) {
-        self.awaiting.retain(|&t| t != transfer);
-        self.acks.remove(&transfer);
-        let Some(d) = self.downloads.remove(&transfer) else {
-            return;
-        };
-        if d.cancelling {
-            // Our `file_cancel` is on its way too; with no download on the
-            // server, it is answered by `unknown_transfer`.
-            self.late_cancels.insert(transfer);
-        }
-        // A fresh, empty part is useless; a resumed one is kept.
-        let part = if d.done == 0 {
-            self.parts.remove(&transfer);
-            out.push(Action::DiscardPart(transfer));
-            None
-        } else {
-            self.parts.insert(transfer, d.part.clone());
-            out.push(Action::KeepPart(transfer));
-            Some(d.part)
-        };
-        if e.code == ErrorCode::UnknownTransfer {
-            self.offers.remove(&transfer);
-        }
-        out.push(failed(transfer, Some(e.code), e.message, part));
-    }
-
     // ---- the upload threads ----------------------------------------------
 
     /// The upload thread of `transfer` gave up (or could not start): the
     /// server is told to cancel (its answer is not reported) and the
     /// failure is. Nothing if the upload already ended or failed.
     pub(crate) fn upload_failed(&mut self, transfer: u64, reason: Failure) -> Vec<Action> {
-        if !self.uploads.get(&transfer).is_some_and(|u| !u.failed) {
+        if self.uploads.get(&transfer).is_none_or(|u| u.failed) {
             return Vec::new();
         }
         self.uploads.remove(&transfer);
@@ -676,161 +565,10 @@ impl Machine {
         self.awaiting.clear();
         out
     }
-
-    // ---- the sender's calls ----------------------------------------------
-
-    /// The `ref` the next offer will get.
-    #[cfg(test)]
-    pub(crate) fn next_ref(&self) -> u64 {
-        self.next_ref
-    }
-
-    /// Records an offer of `size` bytes named `name` about to be sent;
-    /// returns its `ref`.
-    pub(crate) fn offer(&mut self, name: String, size: u64) -> Result<u64, ClientError> {
-        if self.closed {
-            return Err(ClientError::Closed);
-        }
-        let reference = self.next_ref;
-        self.next_ref += 1;
-        self.pending.insert(reference, Pending { name, size });
-        Ok(reference)
-    }
-
-    /// The offer `reference` could not be sent: forget it.
-    pub(crate) fn offer_not_sent(&mut self, reference: u64) {
-        self.pending.remove(&reference);
-    }
-
-    /// Whether a download of `transfer` may start now.
-    pub(crate) fn check_acceptable(&self, transfer: u64) -> Result<(), ClientError> {
-        if self.closed {
-            return Err(ClientError::Closed);
-        }
-        if let Some(d) = self.downloads.get(&transfer) {
-            return Err(if d.cancelling {
-                TransferError::StillCancelling(transfer)
-            } else {
-                TransferError::AlreadyDownloading(transfer)
-            }
-            .into());
-        }
-        if !self.offers.contains_key(&transfer) {
-            return Err(ClientError::UnknownTransfer(transfer));
-        }
-        Ok(())
-    }
-
-    /// The offer `transfer` as the server described it, if its hash is a
-    /// SHA-256 (else no download could be checked).
-    pub(crate) fn known_offer(&self, transfer: u64) -> Result<FileOffered, ClientError> {
-        let offer = self
-            .offers
-            .get(&transfer)
-            .cloned()
-            .ok_or(ClientError::UnknownTransfer(transfer))?;
-        if offer.sha256.len() != 32 {
-            return Err(TransferError::NotSha256 {
-                transfer,
-                len: offer.sha256.len(),
-            }
-            .into());
-        }
-        Ok(offer)
-    }
-
-    /// Records a download of `transfer` of `size` bytes into `part`, which
-    /// already holds `have` bytes. Returns the `file_accept` to send now,
-    /// or `None` if it waits its turn (see [`Machine::awaiting`]).
-    pub(crate) fn start_download(
-        &mut self,
-        transfer: u64,
-        part: PathBuf,
-        size: u64,
-        have: u64,
-    ) -> Result<Option<FileAccept>, ClientError> {
-        self.check_acceptable(transfer)?;
-        self.parts.remove(&transfer);
-        self.awaiting.push_back(transfer);
-        let requested = self.awaiting.len() == 1;
-        self.downloads.insert(
-            transfer,
-            Download {
-                part,
-                size,
-                done: have,
-                reported: have,
-                start: have,
-                requested,
-                cancelling: false,
-                cancel_answered: false,
-            },
-        );
-        Ok(requested.then_some(FileAccept {
-            transfer,
-            offset: have,
-        }))
-    }
-
-    /// The `file_accept` of `transfer` could not be sent: the download
-    /// does not start (its part is remembered, as for an interrupted one).
-    pub(crate) fn accept_not_sent(&mut self, transfer: u64) {
-        self.awaiting.retain(|&t| t != transfer);
-        if let Some(d) = self.downloads.remove(&transfer) {
-            self.parts.insert(transfer, d.part);
-        }
-    }
-
-    /// Forgets offer `transfer` (the caller sends `file_decline`).
-    pub(crate) fn decline(&mut self, transfer: u64) -> Result<(), ClientError> {
-        if self.downloads.contains_key(&transfer) {
-            return Err(TransferError::Downloading(transfer).into());
-        }
-        if self.offers.remove(&transfer).is_none() {
-            return Err(ClientError::UnknownTransfer(transfer));
-        }
-        Ok(())
-    }
-
-    /// Cancels our upload (stopped at once), our own offer (withdrawn) or
-    /// our download; returns what to do now (stop the upload thread, send
-    /// `file_cancel`). A download whose `file_accept` has not gone out yet
-    /// is reported `Cancelled` when its turn comes, without a message.
-    pub(crate) fn cancel(&mut self, transfer: u64) -> Result<Vec<Action>, ClientError> {
-        let mut out = Vec::new();
-        if let Some(d) = self.downloads.get_mut(&transfer) {
-            if d.cancelling {
-                return Ok(out);
-            }
-            d.cancelling = true;
-            if !d.requested {
-                return Ok(out);
-            }
-        } else if self.uploads.remove(&transfer).is_some() {
-            out.push(Action::StopUpload(transfer));
-        } else if !self.own.contains(&transfer) {
-            return Err(ClientError::UnknownTransfer(transfer));
-        }
-        self.acks.insert(transfer, true);
-        out.push(cancel_msg(transfer));
-        Ok(out)
-    }
-
-    /// The offers seen and not ended, oldest first (declined ones excluded).
-    pub(crate) fn offers(&self) -> Vec<FileOffered> {
-        self.offers.values().cloned().collect()
-    }
-
-    /// The offer `transfer`, if seen and not ended.
-    pub(crate) fn offer_of(&self, transfer: u64) -> Option<FileOffered> {
-        self.offers.get(&transfer).cloned()
-    }
-
-    /// The partial file kept from a cancelled or interrupted download.
-    pub(crate) fn partial_file(&self, transfer: u64) -> Option<PathBuf> {
-        self.parts.get(&transfer).cloned()
-    }
 }
+
+mod calls;
+mod errors;
 
 #[cfg(test)]
 mod tests;

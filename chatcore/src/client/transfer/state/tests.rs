@@ -6,6 +6,9 @@
 use std::path::PathBuf;
 
 use super::*;
+use crate::client::ClientError;
+use crate::client::transfer::TransferError;
+use crate::protocol::ErrorMsg;
 use crate::protocol::transfer::{FileKind, FileProgress};
 
 const MB: u32 = 1 << 20;
@@ -65,7 +68,13 @@ fn downloading(transfer: u64, size: u64) -> Machine {
     let mut m = Machine::new(MB);
     m.on_message(offer(transfer, size));
     let sent = m.start_download(transfer, part(transfer), size, 0);
-    assert_eq!(sent.expect("start"), Some(FileAccept { transfer, offset: 0 }));
+    assert_eq!(
+        sent.expect("start"),
+        Some(FileAccept {
+            transfer,
+            offset: 0
+        })
+    );
     m
 }
 
@@ -105,7 +114,10 @@ fn a_message_that_is_not_about_files_is_passed_on_unchanged() {
 #[test]
 fn an_offer_is_remembered_and_passed_on() {
     let mut m = Machine::new(MB);
-    assert_eq!(m.on_message(offer(4, 10)), vec![Action::PassOn(offer(4, 10))]);
+    assert_eq!(
+        m.on_message(offer(4, 10)),
+        vec![Action::PassOn(offer(4, 10))]
+    );
     assert_eq!(m.offers().len(), 1);
     assert_eq!(m.offer_of(4).map(|o| o.size), Some(10));
 }
@@ -165,27 +177,12 @@ fn an_empty_file_needs_no_upload_thread() {
         reference: Some(r),
     }));
     assert_eq!(actions.last(), Some(&Action::DropOffer(r)));
-    assert!(!actions.iter().any(|a| matches!(a, Action::StartUpload { .. })));
-    assert_eq!(r, reference);
-}
-
-#[test]
-fn a_refused_offer_is_reported_with_its_name_and_its_file_closed() {
-    let mut m = Machine::new(MB);
-    let reference = m.offer("big.bin".into(), 9).expect("offer");
-    let actions = m.on_message(error(ErrorCode::FileTooLarge, Some(reference), None));
-    assert_eq!(
-        actions,
-        vec![
-            Action::DropOffer(reference),
-            Action::Report(TransferEvent::OfferRefused {
-                reference,
-                name: "big.bin".into(),
-                code: ErrorCode::FileTooLarge,
-                message: "refused".into(),
-            }),
-        ]
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::StartUpload { .. }))
     );
+    assert_eq!(r, reference);
 }
 
 #[test]
@@ -218,22 +215,6 @@ fn progress_and_ready_of_our_upload_become_events_and_others_pass_on() {
 }
 
 #[test]
-fn an_error_naming_our_upload_fails_it_and_the_file_cancelled_after_it_is_not_reported() {
-    let (mut m, _) = uploading(5, 3000);
-    let actions = m.on_message(error(ErrorCode::HashMismatch, None, Some(5)));
-    assert_eq!(actions[0], Action::StopUpload(5));
-    assert_eq!(failure(&actions).0, Some(ErrorCode::HashMismatch));
-    assert_eq!(actions.len(), 2);
-    // The server's `file_cancelled` `error` that follows is swallowed.
-    assert_eq!(
-        m.on_message(cancelled(5, "error")),
-        vec![Action::StopUpload(5)]
-    );
-    // The thread noticing something too late adds nothing.
-    assert!(m.upload_failed(5, Failure::Shrunk).is_empty());
-}
-
-#[test]
 fn an_upload_thread_that_gives_up_cancels_once_and_the_answer_is_not_reported() {
     let (mut m, _) = uploading(5, 3000);
     let actions = m.upload_failed(5, Failure::Shrunk);
@@ -247,81 +228,6 @@ fn an_upload_thread_that_gives_up_cancels_once_and_the_answer_is_not_reported() 
     assert!(reason.contains("shorter"), "{reason}");
     assert!(m.upload_failed(5, Failure::Shrunk).is_empty());
     assert!(m.on_message(cancelled(5, "cancelled")).is_empty());
-}
-
-#[test]
-fn an_error_about_a_transfer_we_do_not_run_is_passed_on_not_taken_for_the_accept_in_flight() {
-    let mut m = downloading(1, 100);
-    // A `file_decline` of some other offer answered `unknown_transfer`:
-    // before errors named their transfer this failed download 1.
-    let stray = error(ErrorCode::UnknownTransfer, None, Some(99));
-    assert_eq!(m.on_message(stray.clone()), vec![Action::PassOn(stray)]);
-    let too_many = error(ErrorCode::TooManyTransfers, None, Some(98));
-    assert_eq!(m.on_message(too_many.clone()), vec![Action::PassOn(too_many)]);
-    // Download 1 goes on.
-    assert_eq!(
-        m.on_message(data(1, 0, 10)),
-        vec![Action::Write {
-            transfer: 1,
-            data: vec![1; 10]
-        }]
-    );
-}
-
-#[test]
-fn only_one_file_accept_is_in_flight_and_the_next_goes_out_when_the_first_is_answered() {
-    let mut m = downloading(1, 100);
-    m.on_message(offer(2, 50));
-    assert_eq!(m.start_download(2, part(2), 50, 0).expect("start"), None);
-    let actions = m.on_message(data(1, 0, 10));
-    assert_eq!(
-        actions,
-        vec![
-            Action::Write {
-                transfer: 1,
-                data: vec![1; 10]
-            },
-            accept(2, 0),
-        ]
-    );
-    // An answer by an error moves the queue on just the same.
-    m.on_message(offer(3, 50));
-    assert_eq!(m.start_download(3, part(3), 50, 20).expect("start"), None);
-    let actions = m.on_message(error(ErrorCode::TooManyTransfers, None, Some(2)));
-    assert_eq!(failure(&actions).0, Some(ErrorCode::TooManyTransfers));
-    assert_eq!(actions.last(), Some(&accept(3, 20)));
-}
-
-#[test]
-fn an_offer_gone_before_our_accept_fails_the_download_and_drops_its_empty_part() {
-    let mut m = downloading(1, 100);
-    let actions = m.on_message(error(ErrorCode::UnknownTransfer, None, Some(1)));
-    assert_eq!(actions[0], Action::DiscardPart(1));
-    assert_eq!(failure(&actions), (Some(ErrorCode::UnknownTransfer), "refused".into(), None));
-    assert!(m.offer_of(1).is_none(), "the offer is gone");
-    assert_eq!(m.partial_file(1), None);
-}
-
-#[test]
-fn a_refused_resume_keeps_the_part_it_started_from() {
-    let mut m = Machine::new(MB);
-    m.on_message(offer(1, 100));
-    m.start_download(1, part(1), 100, 40).expect("start");
-    let actions = m.on_message(error(ErrorCode::BadOffset, None, Some(1)));
-    assert_eq!(actions[0], Action::KeepPart(1));
-    assert_eq!(failure(&actions).2, Some(part(1)));
-    assert_eq!(m.partial_file(1), Some(part(1)));
-    assert!(m.offer_of(1).is_some(), "the offer stays");
-}
-
-#[test]
-fn a_rate_limited_without_ref_answers_the_accept_in_flight_if_there_is_one() {
-    let mut m = Machine::new(MB);
-    let limited = error(ErrorCode::RateLimited, None, None);
-    assert_eq!(m.on_message(limited.clone()), vec![Action::PassOn(limited.clone())]);
-    let mut m = downloading(1, 100);
-    let actions = m.on_message(limited);
-    assert_eq!(failure(&actions).0, Some(ErrorCode::RateLimited));
 }
 
 #[test]
@@ -388,7 +294,10 @@ fn a_download_ended_short_keeps_its_part() {
 
 #[test]
 fn data_out_of_place_or_past_the_end_deletes_the_download_and_cancels_it() {
-    for (offset, len, want) in [(5, 10, "where 0 was expected"), (0, 101, "more than the 100")] {
+    for (offset, len, want) in [
+        (5, 10, "where 0 was expected"),
+        (0, 101, "more than the 100"),
+    ] {
         let mut m = downloading(1, 100);
         let actions = m.on_message(data(1, offset, len));
         assert_eq!(actions[0], Action::DiscardPart(1));
@@ -413,7 +322,10 @@ fn a_failed_write_keeps_the_good_bytes_for_resuming() {
     let actions = m.write_failed(1, std::io::Error::other("disk full"));
     assert_eq!(actions[0], Action::KeepPart(1));
     let (_, reason, kept) = failure(&actions);
-    assert!(reason.starts_with("writing ") && reason.ends_with("disk full"), "{reason}");
+    assert!(
+        reason.starts_with("writing ") && reason.ends_with("disk full"),
+        "{reason}"
+    );
     assert_eq!(kept, Some(part(1)));
     assert_eq!(m.partial_file(1), Some(part(1)));
 }
@@ -460,36 +372,6 @@ fn our_cancel_of_a_download_is_reported_with_its_part_once_the_server_confirms()
 }
 
 #[test]
-fn a_cancel_too_late_completes_the_download_and_its_unknown_transfer_is_swallowed() {
-    // The error overtakes the `file_done` (errors are not bulk) ...
-    let mut m = downloading(1, 4);
-    m.on_message(data(1, 0, 4));
-    m.written(1, 4);
-    m.cancel(1).expect("cancel");
-    assert!(m.on_message(error(ErrorCode::UnknownTransfer, None, Some(1))).is_empty());
-    assert_eq!(m.on_message(done(1)), vec![Action::Finish(1)]);
-    // ... or comes after it.
-    let mut m = downloading(1, 4);
-    m.on_message(data(1, 0, 4));
-    m.written(1, 4);
-    m.cancel(1).expect("cancel");
-    assert_eq!(m.on_message(done(1)), vec![Action::Finish(1)]);
-    assert!(m.on_message(error(ErrorCode::UnknownTransfer, None, Some(1))).is_empty());
-    // Only once: a later one is someone else's business.
-    let again = error(ErrorCode::UnknownTransfer, None, Some(1));
-    assert_eq!(m.on_message(again.clone()), vec![Action::PassOn(again)]);
-}
-
-#[test]
-fn the_cancel_of_a_download_whose_accept_failed_is_not_reported() {
-    let mut m = downloading(1, 100);
-    m.cancel(1).expect("cancel");
-    let actions = m.on_message(error(ErrorCode::UnknownTransfer, None, Some(1)));
-    assert_eq!(failure(&actions).0, Some(ErrorCode::UnknownTransfer));
-    assert!(m.on_message(error(ErrorCode::UnknownTransfer, None, Some(1))).is_empty());
-}
-
-#[test]
 fn a_download_cancelled_before_its_turn_is_reported_without_asking_for_it() {
     let mut m = downloading(1, 100);
     m.on_message(offer(2, 50));
@@ -511,7 +393,10 @@ fn a_withdrawn_offer_ends_our_download_and_deletes_its_part() {
     let actions = m.on_message(cancelled(1, "cancelled"));
     assert_eq!(actions[0], Action::DiscardPart(1));
     assert_eq!(failure(&actions).1, "the sender withdrew the file");
-    assert_eq!(actions.last(), Some(&Action::PassOn(cancelled(1, "cancelled"))));
+    assert_eq!(
+        actions.last(),
+        Some(&Action::PassOn(cancelled(1, "cancelled")))
+    );
     assert!(m.offer_of(1).is_none());
     // Frames of it already queued are ignored, and cancelled once.
     assert_eq!(m.on_message(data(1, 10, 10)).len(), 1);
@@ -522,7 +407,10 @@ fn a_download_stopped_by_the_server_keeps_its_part() {
     let mut m = downloading(1, 100);
     let actions = m.on_message(cancelled(1, "error"));
     assert_eq!(actions[0], Action::KeepPart(1));
-    assert_eq!(failure(&actions).1, "the server stopped the download (error)");
+    assert_eq!(
+        failure(&actions).1,
+        "the server stopped the download (error)"
+    );
 }
 
 #[test]
@@ -609,7 +497,10 @@ fn calls_refuse_what_cannot_be_done_now_with_a_typed_error() {
         m.decline(1),
         Err(ClientError::Transfer(TransferError::Downloading(1)))
     ));
-    assert!(matches!(m.check_acceptable(2), Err(ClientError::UnknownTransfer(2))));
+    assert!(matches!(
+        m.check_acceptable(2),
+        Err(ClientError::UnknownTransfer(2))
+    ));
     assert!(matches!(m.decline(2), Err(ClientError::UnknownTransfer(2))));
     assert!(matches!(m.cancel(2), Err(ClientError::UnknownTransfer(2))));
     let mut bad = FileOffered {
@@ -625,7 +516,10 @@ fn calls_refuse_what_cannot_be_done_now_with_a_typed_error() {
     m.on_message(ServerMessage::FileOffer(bad.clone()));
     assert!(matches!(
         m.known_offer(3),
-        Err(ClientError::Transfer(TransferError::NotSha256 { transfer: 3, len: 20 }))
+        Err(ClientError::Transfer(TransferError::NotSha256 {
+            transfer: 3,
+            len: 20
+        }))
     ));
     bad.transfer = 4;
     bad.sha256 = vec![0; 32];
@@ -642,3 +536,5 @@ fn a_file_accept_that_could_not_be_sent_leaves_the_part_to_resume_from() {
     assert_eq!(m.partial_file(1), Some(part(1)));
     assert!(m.check_acceptable(1).is_ok());
 }
+
+mod errors;
