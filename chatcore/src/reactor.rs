@@ -1016,13 +1016,8 @@ pub(crate) fn fit_text(mut text: String, max: usize) -> Option<String> {
     if text.trim().is_empty() {
         return None;
     }
-    if text.len() > max {
-        let mut cut = max;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-    }
+    let keep = crate::protocol::text::cut(&text, max).len();
+    text.truncate(keep);
     Some(text)
 }
 

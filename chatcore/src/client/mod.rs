@@ -8,13 +8,15 @@
 //!
 //! File transfer (offer, upload, accept, download, resume, cancel) is in
 //! [`transfer`]: the calls are on [`ClientSender`] (and [`Client`]), the
-//! outcomes arrive as [`Event::Transfer`].
+//! outcomes arrive as [`Event::Transfer`]. The reader hands only file
+//! messages (and errors about transfers) to it; chat, presence and the rest
+//! go straight to the event channel.
 
 mod roster;
 pub mod transfer;
 
 pub use roster::{Change, Roster};
-pub use transfer::{TransferEvent, human_size, sanitize_file_name, unique_path};
+pub use transfer::{TransferError, TransferEvent, human_size, sanitize_file_name, unique_path};
 
 pub use crate::protocol::transfer::{FileKind, FileOffered};
 
@@ -81,8 +83,8 @@ pub enum ClientError {
     UnknownTransfer(u64),
     /// A file transfer cannot do this now (already downloading, a partial
     /// file longer than the offer...).
-    #[error("{0}")]
-    Transfer(String),
+    #[error(transparent)]
+    Transfer(#[from] TransferError),
 }
 
 /// Something that happened, as the reader thread saw it.
@@ -363,12 +365,18 @@ fn read_loop(
                     break "write failed".to_owned();
                 }
             }
-            Ok(Some(msg)) => {
+            Ok(Some(msg)) if transfer::concerns(&msg) => {
                 for event in sender.transfers.on_message(msg, &sender, &tx) {
                     if tx.send(event).is_err() {
-                        sender.transfers.close();
+                        sender.transfers.close(&sender, &tx);
                         return;
                     }
+                }
+            }
+            Ok(Some(msg)) => {
+                if tx.send(Event::Message(msg)).is_err() {
+                    sender.transfers.close(&sender, &tx);
+                    return;
                 }
             }
             // A message this version does not understand: skip it.
@@ -384,7 +392,7 @@ fn read_loop(
     // The socket is of no more use; shutting it down also ends any upload
     // blocked writing to it.
     let _ = stream.shutdown(Shutdown::Both);
-    for event in sender.transfers.close() {
+    for event in sender.transfers.close(&sender, &tx) {
         let _ = tx.send(event);
     }
     let _ = tx.send(Event::Closed(reason));

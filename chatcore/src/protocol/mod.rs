@@ -10,11 +10,16 @@
 //! - [`transfer`]: the file-transfer messages.
 //! - [`voice`]: the voice-call messages and the voice port's binary packets.
 //! - [`codes`]: error codes and leave reasons, the vocabulary both sides share.
+//! - [`file_name`]: the file-name rules: the server's check of offered names
+//!   and the receiver's sanitiser.
+//! - `text`: cutting text to a byte budget at a character boundary.
 
 pub mod codes;
+pub mod file_name;
 pub mod frame;
 pub mod message;
 pub(crate) mod mpack;
+pub(crate) mod text;
 pub mod transfer;
 pub mod voice;
 pub mod welcome;
