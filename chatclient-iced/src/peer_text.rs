@@ -22,6 +22,8 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use chatcore::protocol::text::{is_blank_looking, is_invisible};
+
 /// `s` as it may be drawn: unchanged (borrowed, no allocation) when it
 /// holds nothing to reveal, else with every hidden character written as
 /// `<U+XXXX>`.
@@ -54,25 +56,11 @@ pub fn hidden(c: char) -> bool {
     if c.is_control() {
         return c != '\n' && c != '\t';
     }
-    matches!(
-        c,
-        '\u{00AD}'                        // soft hyphen
-            | '\u{034F}'                  // combining grapheme joiner
-            | '\u{061C}'                  // Arabic letter mark
-            | '\u{115F}'..='\u{1160}'     // Hangul fillers
-            | '\u{17B4}'..='\u{17B5}'     // Khmer invisible vowels
-            | '\u{180B}'..='\u{180F}'     // Mongolian selectors, vowel separator
-            | '\u{200B}'..='\u{200F}'     // zero-width space/joiners, LRM, RLM
-            | '\u{2028}'..='\u{202E}'     // line/paragraph separators, embeddings, overrides
-            | '\u{2060}'..='\u{206F}'     // word joiner, invisible operators, isolates
-            | '\u{3164}'                  // Hangul filler
-            | '\u{FEFF}'                  // zero-width no-break space (BOM)
-            | '\u{FFA0}'                  // halfwidth Hangul filler
-            | '\u{FFF9}'..='\u{FFFB}'     // interlinear annotation
-            | '\u{1BCA0}'..='\u{1BCA3}'   // shorthand format controls
-            | '\u{1D173}'..='\u{1D17A}'   // musical format controls
-            | '\u{E0000}'..='\u{E007F}' // tag characters
-    )
+    // One list for the whole project: the characters the server refuses in
+    // names are the ones a peer could use to hide or reorder text here.
+    // The emoji variation selectors only pick how the character before them
+    // is drawn (❤️): kept, as the terminal client keeps them.
+    (is_invisible(c) && !matches!(c, '\u{FE0E}' | '\u{FE0F}')) || is_blank_looking(c)
 }
 
 /// Whether the joiner `c` between `before` and `after` is ordinary text

@@ -25,6 +25,7 @@ use unicode_normalization::char::is_combining_mark;
 use unicode_security::mixed_script::AugmentedScriptSet;
 
 use crate::protocol::ErrorCode;
+use crate::protocol::text::{is_blank_looking, is_invisible};
 
 /// Why a requested name is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -140,52 +141,6 @@ fn refused_char(c: char) -> Option<NameError> {
     } else {
         None
     }
-}
-
-/// Format characters (category Cf), Default_Ignorable_Code_Point and
-/// Bidi_Control characters, Unicode 15.1: they show as nothing or change how
-/// the text around them shows. The blank-looking ones among them are
-/// reported as [`NameError::Blank`] first.
-pub fn is_invisible(c: char) -> bool {
-    matches!(
-        u32::from(c),
-        0x00AD
-            | 0x034F
-            | 0x0600..=0x0605
-            | 0x061C
-            | 0x06DD
-            | 0x070F
-            | 0x0890..=0x0891
-            | 0x08E2
-            | 0x115F..=0x1160
-            | 0x17B4..=0x17B5
-            | 0x180B..=0x180F
-            | 0x200B..=0x200F
-            | 0x202A..=0x202E
-            | 0x2060..=0x206F
-            | 0x3164
-            | 0xFE00..=0xFE0F
-            | 0xFEFF
-            | 0xFFA0
-            | 0xFFF0..=0xFFFB
-            | 0x110BD
-            | 0x110CD
-            | 0x13430..=0x1343F
-            | 0x1BCA0..=0x1BCA3
-            | 0x1D173..=0x1D17A
-            | 0xE0000..=0xE0FFF
-    )
-}
-
-/// Characters that are not white space but show as an empty cell (the
-/// Hangul fillers, BRAILLE PATTERN BLANK, MUSICAL SYMBOL NULL NOTEHEAD), and
-/// the line and paragraph separators, which are white space (trimmed at the
-/// ends) but break the line when inside a name.
-pub fn is_blank_looking(c: char) -> bool {
-    matches!(
-        u32::from(c),
-        0x115F | 0x1160 | 0x3164 | 0xFFA0 | 0x2800 | 0x1D159 | 0x2028 | 0x2029
-    )
 }
 
 /// Private-use code points (U+E000–U+F8FF, planes 15 and 16),

@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use chatcore::names::{is_blank_looking, is_invisible};
+use chatcore::protocol::text::{is_blank_looking, is_invisible};
 
 /// `text` as one printable line: control, format, invisible and bidi
 /// control characters are shown as `\n`, `\r`, `\t` or `<U+XXXX>`, so a

@@ -493,7 +493,9 @@ fn hex(s: &str) -> Vec<u8> {
 /// Whether `c` must never reach the terminal raw: controls (ESC...), format
 /// and bidi controls, zero-width and tag characters.
 fn acts_on_the_terminal(c: char) -> bool {
-    c.is_control() || chatcore::names::is_invisible(c) || chatcore::names::is_blank_looking(c)
+    c.is_control()
+        || chatcore::protocol::text::is_invisible(c)
+        || chatcore::protocol::text::is_blank_looking(c)
 }
 
 #[test]

@@ -14,7 +14,7 @@
 use thiserror::Error;
 
 use super::ErrorCode;
-use super::text::cut;
+use super::text::{cut, is_hidden_in_file_name};
 
 /// Longest file name, in bytes of UTF-8: the limit of common file systems,
 /// and so both the longest name offered and the longest name saved.
@@ -75,6 +75,12 @@ pub enum FileNameError {
     /// A control character (`Cc`): invisible, and refused by some systems.
     #[error("the file name contains control characters")]
     ControlCharacter,
+    /// An invisible, format or bidi control character (`U+202E`, zero-width
+    /// space, tag characters...): it hides part of the name or changes the
+    /// order it is shown in, so `invoice<U+202E>fdp.exe` would read as
+    /// `invoiceexe.pdf`.
+    #[error("the file name contains an invisible, format or bidi control character")]
+    InvisibleCharacter,
     /// A Windows device name by its stem ([`is_reserved_device`]): saving it
     /// would open the device.
     #[error("the file name is a reserved device name")]
@@ -98,6 +104,9 @@ impl FileNameError {
             Self::Dots => "the file name is . or ..",
             Self::PathSeparator => "the file name contains a path separator",
             Self::ControlCharacter => "the file name contains control characters",
+            Self::InvisibleCharacter => {
+                "the file name contains an invisible, format or bidi control character"
+            }
             Self::ReservedDevice => "the file name is a reserved device name",
         }
     }
@@ -126,6 +135,9 @@ pub fn check(name: &str) -> Result<(), FileNameError> {
     }
     if name.chars().any(char::is_control) {
         return Err(FileNameError::ControlCharacter);
+    }
+    if name.chars().any(is_hidden_in_file_name) {
+        return Err(FileNameError::InvisibleCharacter);
     }
     if is_reserved_device(name) {
         return Err(FileNameError::ReservedDevice);
@@ -157,7 +169,7 @@ fn is_unsafe_char(c: char) -> bool {
     is_path_separator(c)
         || c.is_control()
         || matches!(c, '<' | '>' | ':' | '"' | '|' | '?' | '*')
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || is_hidden_in_file_name(c)
 }
 
 /// `name` made safe to use as one file name, at most `max` bytes (at least 8):

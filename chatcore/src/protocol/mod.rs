@@ -12,14 +12,15 @@
 //! - [`codes`]: error codes and leave reasons, the vocabulary both sides share.
 //! - [`file_name`]: the file-name rules: the server's check of offered names
 //!   and the receiver's sanitiser.
-//! - `text`: cutting text to a byte budget at a character boundary.
+//! - `text`: cutting text to a byte budget at a character boundary; which
+//!   characters of user text are invisible or blank-looking.
 
 pub mod codes;
 pub mod file_name;
 pub mod frame;
 pub mod message;
 pub(crate) mod mpack;
-pub(crate) mod text;
+pub mod text;
 pub mod transfer;
 pub mod voice;
 pub mod welcome;

@@ -1,4 +1,7 @@
-//! Cutting text to a byte budget without splitting a character (no I/O).
+//! Rules about user-supplied text that server and clients share (no I/O):
+//! cutting to a byte budget without splitting a character, and which
+//! characters are invisible or blank-looking (refused in names and file
+//! names, shown visibly by the clients).
 //!
 //! Several limits of the protocol are in bytes of UTF-8 (`max_text_bytes`,
 //! the 255-byte file name), and both sides sometimes shorten a string to
@@ -18,6 +21,61 @@ pub(crate) fn cut(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
+}
+
+/// Format characters (category Cf), Default_Ignorable_Code_Point and
+/// Bidi_Control characters, Unicode 15.1: they show as nothing or change how
+/// the text around them shows. The blank-looking ones among them are
+/// reported as blank first by the name rules (docs/protocol.md section 10).
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD
+            | 0x034F
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x115F..=0x1160
+            | 0x17B4..=0x17B5
+            | 0x180B..=0x180F
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0x3164
+            | 0xFE00..=0xFE0F
+            | 0xFEFF
+            | 0xFFA0
+            | 0xFFF0..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0000..=0xE0FFF
+    )
+}
+
+/// Characters that are not white space but show as an empty cell (the
+/// Hangul fillers, BRAILLE PATTERN BLANK, MUSICAL SYMBOL NULL NOTEHEAD), and
+/// the line and paragraph separators, which are white space (trimmed at the
+/// ends) but break the line when inside a name.
+pub fn is_blank_looking(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x115F | 0x1160 | 0x3164 | 0xFFA0 | 0x2800 | 0x1D159 | 0x2028 | 0x2029
+    )
+}
+
+/// Whether `c` may stand in an offered file name: not a control character
+/// and not invisible, except the emoji variation selectors U+FE0E/U+FE0F
+/// (`❤️.png`), which only pick how the character before them is drawn.
+/// A bidi override would let `invoice<U+202E>fdp.exe` show as
+/// `invoiceexe.pdf`.
+pub fn is_hidden_in_file_name(c: char) -> bool {
+    c.is_control() || (is_invisible(c) && !matches!(c, '\u{FE0E}' | '\u{FE0F}'))
 }
 
 #[cfg(test)]
