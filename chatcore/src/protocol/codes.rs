@@ -80,6 +80,10 @@ pub enum ErrorCode {
     CallFull,
     /// `not_in_call`: `voice_leave` or `voice_mute` from a member not in the call.
     NotInCall,
+    /// `too_many_connections`: the connection's address (an IPv6 address by
+    /// its /64) already holds `max_connections_per_address` connections, or
+    /// `max_handshakes_per_address` connections not yet logged in. Fatal.
+    TooManyConnections,
     /// Any code this version does not know.
     #[serde(other)]
     Unknown,
@@ -121,6 +125,7 @@ impl ErrorCode {
             Self::VoiceUnavailable => "voice_unavailable",
             Self::CallFull => "call_full",
             Self::NotInCall => "not_in_call",
+            Self::TooManyConnections => "too_many_connections",
             Self::Unknown => "unknown",
         }
     }
@@ -129,7 +134,11 @@ impl ErrorCode {
     pub fn is_fatal(self) -> bool {
         matches!(
             self,
-            Self::BadFrame | Self::FrameTooLarge | Self::ServerFull | Self::HandshakeTimeout
+            Self::BadFrame
+                | Self::FrameTooLarge
+                | Self::ServerFull
+                | Self::HandshakeTimeout
+                | Self::TooManyConnections
         )
     }
 }
