@@ -607,17 +607,36 @@ impl Reactor {
                 more = true;
                 break;
             }
-            if !conn.input.is_empty() && self.input_total >= budget {
-                // Holding a partial frame while the budget is used up: stop
-                // here (TCP holds the sender back) until there is room.
-                starved = true;
-                break;
+            if let Some(total) = announced(&conn.input)
+                && total > conn.input.len()
+            {
+                if total > limit as usize + HEADER_LEN {
+                    // Refused by the decoding below; read no further.
+                    break;
+                }
+                if conn.input.capacity() < total {
+                    // A partial frame: its whole size is taken from the
+                    // budget before more of it is read, or it waits (TCP
+                    // holds the sender back) until there is room. A frame
+                    // that got its room always completes, so waiting
+                    // connections cannot block each other.
+                    let others = self.input_total - conn.input_alloc;
+                    if others + total > budget {
+                        starved = true;
+                        break;
+                    }
+                    let mut room = BytesMut::with_capacity(total);
+                    room.extend_from_slice(&conn.input);
+                    conn.input = room;
+                    conn.input_alloc = conn.input.capacity();
+                    self.input_total = others + conn.input_alloc;
+                }
             }
             match conn.stream.read(&mut self.scratch) {
                 Ok(0) => conn.eof = true,
                 Ok(n) => {
                     let before = conn.input_alloc;
-                    append_input(conn, &self.scratch[..n], limit);
+                    append_input(conn, &self.scratch[..n]);
                     self.input_total = self.input_total - before + conn.input_alloc;
                     read += n;
                     if read >= READ_BUDGET {
@@ -1254,37 +1273,27 @@ pub(crate) fn error_frame_about(
     }))
 }
 
-/// Appends `data` to a connection's input. When the buffer must grow, it
-/// doubles, but never past the size of the frame being assembled (once its
-/// header is known): a 1 MiB frame costs 1 MiB, not the 2 MiB a plain
-/// doubling would reach. `input_alloc` follows the allocation.
-fn append_input(conn: &mut Connection, data: &[u8], limit: u32) {
-    let len = conn.input.len();
-    let need = len + data.len();
+/// Appends `data` to a connection's input. A buffer too small is replaced
+/// by one of exactly the size needed: a partial frame's buffer was already
+/// sized to the whole frame when its room was taken from the input budget,
+/// so growth happens only on a first read or past a frame's end, and a
+/// 1 MiB frame costs 1 MiB, not the 2 MiB a doubling buffer would reach.
+fn append_input(conn: &mut Connection, data: &[u8]) {
+    let need = conn.input.len() + data.len();
     if conn.input.capacity() < need {
-        let mut header = [0u8; HEADER_LEN];
-        let have = len.min(HEADER_LEN);
-        header[..have].copy_from_slice(&conn.input[..have]);
-        let missing = HEADER_LEN - have;
-        let frame = if data.len() >= missing {
-            header[have..].copy_from_slice(&data[..missing]);
-            let total = HEADER_LEN + u32::from_be_bytes(header) as usize;
-            (total <= limit as usize + HEADER_LEN).then_some(total)
-        } else {
-            None
-        };
-        let mut cap = need.max(len * 2);
-        if let Some(total) = frame
-            && total >= need
-        {
-            cap = cap.min(total);
-        }
-        let mut grown = BytesMut::with_capacity(cap);
+        let mut grown = BytesMut::with_capacity(need);
         grown.extend_from_slice(&conn.input);
         conn.input = grown;
         conn.input_alloc = conn.input.capacity();
     }
     conn.input.extend_from_slice(data);
+}
+
+/// The whole size (header included) of the frame at the front of `buf`, once
+/// its header has arrived.
+fn announced(buf: &[u8]) -> Option<usize> {
+    let header: [u8; HEADER_LEN] = buf.get(..HEADER_LEN)?.try_into().ok()?;
+    Some(HEADER_LEN + u32::from_be_bytes(header) as usize)
 }
 
 /// Errors after which accepting again at once would fail again.
