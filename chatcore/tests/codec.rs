@@ -934,7 +934,7 @@ fn a_welcome_without_max_text_still_decodes_with_max_text_zero() {
 
 // ------------------------------------------------------------ round trips
 
-const ALL_CODES: [ErrorCode; 30] = [
+const ALL_CODES: [ErrorCode; 31] = [
     ErrorCode::NameEmpty,
     ErrorCode::NameTooLong,
     ErrorCode::NameInvalid,
@@ -964,6 +964,7 @@ const ALL_CODES: [ErrorCode; 30] = [
     ErrorCode::HashMismatch,
     ErrorCode::TooManyTransfers,
     ErrorCode::StorageError,
+    ErrorCode::TooManyConnections,
     ErrorCode::Unknown,
 ];
 
