@@ -1073,7 +1073,7 @@ fn every_error_code_travels_as_its_snake_case_string_and_round_trips() {
 }
 
 #[test]
-fn exactly_four_error_codes_are_fatal() {
+fn exactly_five_error_codes_are_fatal() {
     let fatal: Vec<ErrorCode> = ALL_CODES.into_iter().filter(|c| c.is_fatal()).collect();
     assert_eq!(
         fatal,
@@ -1081,7 +1081,8 @@ fn exactly_four_error_codes_are_fatal() {
             ErrorCode::BadFrame,
             ErrorCode::FrameTooLarge,
             ErrorCode::ServerFull,
-            ErrorCode::HandshakeTimeout
+            ErrorCode::HandshakeTimeout,
+            ErrorCode::TooManyConnections
         ]
     );
 }
