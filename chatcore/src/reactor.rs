@@ -1060,8 +1060,7 @@ impl Reactor {
             }
         }
         self.stats.errors_sent += 1;
-        let frame = if code == ErrorCode::RateLimited && reference.is_none() && transfer.is_none()
-        {
+        let frame = if code == ErrorCode::RateLimited && reference.is_none() && transfer.is_none() {
             self.rate_limited_frame.clone()
         } else {
             error_frame_about(code, message, reference, transfer)

@@ -190,8 +190,14 @@ fn frames_that_earn_an_error_are_charged_to_the_rate_limit() {
     flooder.stream.write_all(&all).expect("flood");
     // Every frame is answered once, in order.
     let codes: Vec<ErrorCode> = (0..100).map(|_| flooder.expect_error()).collect();
-    let unknown = codes.iter().filter(|&&c| c == ErrorCode::UnknownType).count();
-    let limited = codes.iter().filter(|&&c| c == ErrorCode::RateLimited).count();
+    let unknown = codes
+        .iter()
+        .filter(|&&c| c == ErrorCode::UnknownType)
+        .count();
+    let limited = codes
+        .iter()
+        .filter(|&&c| c == ErrorCode::RateLimited)
+        .count();
     assert!(
         (9..=11).contains(&unknown),
         "only the burst left after the hello was answered with unknown_type ({unknown})"

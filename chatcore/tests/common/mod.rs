@@ -54,9 +54,7 @@ impl Raw {
             None,
         )
         .expect("socket");
-        socket
-            .bind(&SocketAddr::new(from, 0).into())
-            .expect("bind");
+        socket.bind(&SocketAddr::new(from, 0).into()).expect("bind");
         socket.connect(&addr.into()).expect("connect");
         let stream: TcpStream = socket.into();
         stream.set_nodelay(true).expect("nodelay");
