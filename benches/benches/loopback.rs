@@ -57,6 +57,9 @@ fn start_server() -> RunningServer {
         rate_per_sec: 1e9,
         rate_burst: 1e9,
         heartbeat_ms: 3_600_000,
+        // Every member connects from 127.0.0.1.
+        max_connections_per_address: 10_000,
+        max_handshakes_per_address: 10_000,
         ..ServerConfig::default()
     };
     Server::bind(config)

@@ -60,7 +60,9 @@ fn free_port() -> Result<u16> {
 
 impl SpawnedServer {
     /// Starts a server for `max_clients` clients with flood limits lifted
-    /// (the load generator sends faster than a person may).
+    /// (the load generator sends faster than a person may) and the
+    /// per-address connection caps raised to `max_clients` (every client
+    /// connects from 127.0.0.1).
     pub fn start(max_clients: usize, heartbeat_ms: u32) -> Result<Self> {
         Self::start_with(max_clients, heartbeat_ms, "")
     }
@@ -88,7 +90,10 @@ impl SpawnedServer {
             format!(
                 "listen = \"{addr}\"\nmax_clients = {}\nheartbeat_ms = {heartbeat_ms}\n\
                  rate_per_sec = 1000000.0\nrate_burst = 1000000.0\n\
-                 handshake_timeout_ms = 60000\nmax_output_bytes = 67108864\n{extra}\n",
+                 handshake_timeout_ms = 60000\nmax_output_bytes = 67108864\n\
+                 max_connections_per_address = {}\nmax_handshakes_per_address = {}\n{extra}\n",
+                max_clients + 16,
+                max_clients + 16,
                 max_clients + 16
             ),
         )?;

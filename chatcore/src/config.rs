@@ -97,6 +97,28 @@ pub struct ServerConfig {
     /// the descriptors file transfers use, whatever the number of idle
     /// uploads and downloads. Default 64.
     pub max_open_spool_files: usize,
+    /// Most connections one address may hold at once (an IPv6 address counts
+    /// by its /64 prefix); more get `too_many_connections`. Stops one host
+    /// from taking every slot of `max_clients`. Default 64.
+    pub max_connections_per_address: usize,
+    /// Most connections not yet logged in that one address may hold at once
+    /// (IPv6 by /64); more get `too_many_connections`. Silent sockets cost
+    /// the attacker nothing, so they get a much smaller share. Default 16.
+    pub max_handshakes_per_address: usize,
+    /// Largest frame body accepted before a successful `hello`, in bytes;
+    /// a larger length prefix is a fatal `frame_too_large`. A `hello` needs
+    /// well under 200 bytes, so an anonymous peer cannot make the server
+    /// buffer a large frame. Default 4096.
+    pub max_prelogin_frame: u32,
+    /// Most bytes of partial frames all connections together may keep
+    /// buffered. Once reached, connections holding a partial frame are not
+    /// read (TCP flow control holds their senders back) until it drops
+    /// again; connections whose frames arrive whole are unaffected.
+    /// Default 256 MiB.
+    pub max_buffered_input_bytes: usize,
+    /// Log lines about one address (IPv6: its /64) per minute before the
+    /// rest are only counted and summarised in one line. Default 20.
+    pub log_lines_per_address: u32,
 }
 
 impl Default for ServerConfig {
@@ -129,6 +151,11 @@ impl Default for ServerConfig {
             welcome_offers: 50,
             upload_stall_secs: 60,
             max_open_spool_files: 64,
+            max_connections_per_address: 64,
+            max_handshakes_per_address: 16,
+            max_prelogin_frame: 4096,
+            max_buffered_input_bytes: 256 << 20,
+            log_lines_per_address: 20,
         }
     }
 }
@@ -237,6 +264,26 @@ impl ServerConfig {
             "max_open_spool_files",
             "must be at least 1",
         )?;
+        check(
+            self.max_connections_per_address > 0,
+            "max_connections_per_address",
+            "must be at least 1",
+        )?;
+        check(
+            self.max_handshakes_per_address > 0,
+            "max_handshakes_per_address",
+            "must be at least 1",
+        )?;
+        check(
+            self.max_prelogin_frame >= 64,
+            "max_prelogin_frame",
+            "must be at least 64",
+        )?;
+        check(
+            self.max_buffered_input_bytes >= self.max_frame as usize + 4,
+            "max_buffered_input_bytes",
+            "must be at least max_frame + 4",
+        )?;
         Ok(())
     }
 
@@ -283,6 +330,16 @@ impl ServerConfig {
     /// The voice path timeout as a duration.
     pub fn voice_timeout(&self) -> Duration {
         Duration::from_millis(u64::from(self.voice_timeout_ms))
+    }
+
+    /// The frame limit for a connection: `max_prelogin_frame` (at most
+    /// `max_frame`) before login, `max_frame` after.
+    pub fn frame_limit(&self, logged_in: bool) -> u32 {
+        if logged_in {
+            self.max_frame
+        } else {
+            self.max_prelogin_frame.min(self.max_frame)
+        }
     }
 
     /// The handshake timeout as a duration.

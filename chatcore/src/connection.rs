@@ -7,6 +7,7 @@ use bytes::BytesMut;
 use mio::net::TcpStream;
 
 use crate::outqueue::OutQueue;
+use crate::peers::AddrKey;
 use crate::protocol::LeaveReason;
 use crate::ratelimit::TokenBucket;
 use crate::transfer::Download;
@@ -30,10 +31,23 @@ pub(crate) struct Connection {
     pub stream: TcpStream,
     /// Peer address, for logs and hooks.
     pub peer: SocketAddr,
+    /// The address group the per-address caps and the log gate count this
+    /// connection in.
+    pub addr: AddrKey,
+    /// Still counted as a connection not yet logged in by the per-address
+    /// cap (cleared at a successful `hello`).
+    pub counted_handshake: bool,
     /// Bytes read but not yet decoded: at most a partial frame, or whole
     /// frames left over when the per-turn budget ran out. Empty (and
     /// unallocated) for an idle connection.
     pub input: BytesMut,
+    /// Size of the allocation behind `input` (what the global input budget
+    /// is charged): `input.capacity()` shrinks as frames are split off the
+    /// front, while the allocation stays until `input` is replaced.
+    pub input_alloc: usize,
+    /// Not read because the global input budget is used up and this
+    /// connection holds a partial frame; read again once there is room.
+    pub starved: bool,
     /// Frames waiting to be written.
     pub output: OutQueue,
     /// Life-cycle state.
@@ -67,6 +81,7 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
+    /// A connection just accepted, not logged in yet.
     pub fn new(
         stream: TcpStream,
         peer: SocketAddr,
@@ -77,7 +92,11 @@ impl Connection {
         Self {
             stream,
             peer,
+            addr: AddrKey::of(peer.ip()),
+            counted_handshake: true,
             input: BytesMut::new(),
+            input_alloc: 0,
+            starved: false,
             output: OutQueue::default(),
             phase: Phase::Handshake {
                 deadline: handshake_deadline,

@@ -17,6 +17,7 @@
 //! | [`transfer`] | transfers: spool on disk, SHA-256 checks, offers, downloads; the disk thread |
 //! | [`room`] | members, unique names, ids, history, welcomes, presence batching (no I/O) |
 //! | `connection` | one connection's socket, buffers, timers and state |
+//! | `peers` | per-address caps on connections and a per-address log budget |
 //! | [`outqueue`] | a connection's pending frames (the turn's shared broadcasts, a low-priority bulk queue for file data), written with `writev` |
 //! | [`names`] | name validation and `a`, `a(1)`, `a(2)`… allocation |
 //! | [`ratelimit`] | token bucket for flood control |
@@ -54,6 +55,7 @@ pub mod handle;
 pub mod hooks;
 pub mod names;
 pub mod outqueue;
+mod peers;
 pub mod protocol;
 pub mod ratelimit;
 mod reactor;

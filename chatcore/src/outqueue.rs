@@ -8,6 +8,15 @@ use bytes::{Buf, Bytes};
 /// Most buffers handed to one `writev` call (the kernel allows 1024).
 const MAX_IOVECS: usize = 128;
 
+/// What one queued frame costs beyond its bytes, for the slow-consumer cap:
+/// the allocator's header and rounding of its buffer (frames are encoded
+/// into a buffer of at least 64 bytes), the shared `Bytes` header, and its
+/// slot in the queue. Measured as about 130 bytes for a 60-byte `error`
+/// frame, so a queue of small frames costs three times its byte count;
+/// counting bytes alone let a non-reading client hold 27.5 MB under an
+/// 8 MiB cap.
+pub const FRAME_OVERHEAD: usize = 128;
+
 /// One piece of pending output.
 #[derive(Debug, Clone)]
 enum Chunk {
@@ -98,6 +107,16 @@ impl OutQueue {
     /// Bytes waiting.
     pub fn len(&self) -> usize {
         self.bytes
+    }
+
+    /// What the waiting output costs in memory: its bytes plus
+    /// [`FRAME_OVERHEAD`] per queued piece plus the queues' own slots. This
+    /// is what the slow-consumer cap (`max_output_bytes`) checks.
+    pub fn cost(&self) -> usize {
+        self.bytes
+            + (self.chunks.len() + self.bulk.len()) * FRAME_OVERHEAD
+            + self.chunks.capacity() * std::mem::size_of::<Chunk>()
+            + self.bulk.capacity() * std::mem::size_of::<Bytes>()
     }
 
     /// Whether nothing is waiting.
@@ -272,6 +291,26 @@ mod tests {
         assert_eq!(q.write_to(&mut w).expect("io"), (17, Flushed::All));
         // The started frame is finished first, then the chat, then the rest.
         assert_eq!(w.got, b"[file1]<chat>[file2]");
+    }
+
+    #[test]
+    fn small_frames_cost_more_than_their_bytes() {
+        let mut q = OutQueue::default();
+        for _ in 0..1000 {
+            q.push(Bytes::from_static(&[0; 60]));
+        }
+        assert_eq!(q.len(), 60_000);
+        assert!(
+            q.cost() >= 1000 * (60 + FRAME_OVERHEAD),
+            "each frame is charged its overhead: {}",
+            q.cost()
+        );
+        // Broadcast ranges merged into one piece cost their bytes and one piece.
+        let mut b = OutQueue::default();
+        for i in 0..1000 {
+            b.push_turn(i * 60, (i + 1) * 60);
+        }
+        assert!(b.cost() < 60_000 + 2 * FRAME_OVERHEAD + 64);
     }
 
     #[test]

@@ -61,8 +61,21 @@ const LINGER: Duration = Duration::from_millis(1500);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Shortest time between two announcements of joins and leaves.
 const PRESENCE_BATCH: Duration = Duration::from_millis(25);
+/// The text of `rate_limited` errors.
+pub(crate) const RATE_LIMITED_MSG: &str = "too many messages; slow down";
 /// Protocol errors logged per connection; the rest are only counted.
 const ERRORS_LOGGED: u8 = 3;
+/// Connections accepted per loop turn; the rest wait for the next turn, so a
+/// connection flood cannot make one turn long.
+const ACCEPT_BUDGET: usize = 512;
+/// Connections one timer sweep may close (handshake and idle timeouts); the
+/// rest are closed by another sweep in the next turn. Each close costs a few
+/// syscalls, so thousands expiring at once would otherwise make one turn
+/// last hundreds of milliseconds.
+const EXPIRE_BUDGET: usize = 256;
+/// An input buffer larger than this is replaced by a small one once the big
+/// frame it held is gone.
+const INPUT_KEEP: usize = 64 * 1024;
 
 /// The event loop and all state it owns.
 pub(crate) struct Reactor {
@@ -121,6 +134,24 @@ pub(crate) struct Reactor {
     shutdown_deadline: Option<Instant>,
     /// Sequence number of the server's heartbeat pings.
     ping_seq: u64,
+    /// Connections per address group, for the per-address caps.
+    pub(crate) addr_counts: crate::peers::AddrCounts,
+    /// Per-address log rate limit.
+    pub(crate) log_gate: crate::peers::LogGate,
+    /// Bytes allocated for partial frames across all connections, checked
+    /// against `max_buffered_input_bytes`.
+    input_total: usize,
+    /// Connections not read because the input budget was used up.
+    starved: Vec<usize>,
+    /// The listener may hold more connections than this turn accepted.
+    accept_more: bool,
+    /// The last sweep hit [`EXPIRE_BUDGET`]: sweep again next turn.
+    sweep_again: bool,
+    /// The frame being handled, and whether it was charged to the rate limit
+    /// yet: a frame that earns an error reply is charged then (section 11.2).
+    pub(crate) frame_charge: Option<(usize, bool)>,
+    /// The `rate_limited` error without a `ref`, encoded once and shared.
+    rate_limited_frame: Bytes,
 }
 
 /// The reactor's connections seen as the room's outbox. Pushing a frame marks
@@ -150,7 +181,7 @@ impl ConnOutbox<'_> {
             conn.dirty = true;
             dirty.push(key);
         }
-        if conn.output.len() > max_output && !conn.doomed {
+        if conn.output.cost() > max_output && !conn.doomed {
             conn.doomed = true;
             doomed.push((key, LeaveReason::Slow));
         }
@@ -242,6 +273,7 @@ impl Reactor {
             max_text: u32::try_from(config.max_text_bytes).unwrap_or(u32::MAX),
         });
         let now = Instant::now();
+        let log_lines = config.log_lines_per_address;
         let reactor = Reactor {
             poll,
             events: Events::with_capacity(1024),
@@ -273,6 +305,14 @@ impl Reactor {
             accept_paused_until: None,
             shutdown_deadline: None,
             ping_seq: 0,
+            addr_counts: crate::peers::AddrCounts::default(),
+            log_gate: crate::peers::LogGate::new(log_lines),
+            input_total: 0,
+            starved: Vec::new(),
+            accept_more: false,
+            sweep_again: false,
+            frame_charge: None,
+            rate_limited_frame: error_frame(ErrorCode::RateLimited, RATE_LIMITED_MSG, None),
         };
         Ok(Bound {
             reactor,
@@ -315,7 +355,12 @@ impl Reactor {
 
     /// How long the next poll may wait.
     fn poll_timeout(&self) -> Duration {
-        if !self.ready.is_empty() || !self.voice_ready.is_empty() || self.voice_udp_more {
+        if !self.ready.is_empty()
+            || !self.voice_ready.is_empty()
+            || self.voice_udp_more
+            || self.accept_more
+            || self.sweep_again
+        {
             return Duration::ZERO;
         }
         let mut next = self.next_sweep;
@@ -380,13 +425,21 @@ impl Reactor {
         {
             self.accept_paused_until = None;
             self.accept_all();
+        } else if self.accept_more {
+            self.accept_all();
         }
-        if self.now >= self.next_sweep {
+        if self.sweep_again {
+            // Only the closes a budget-limited sweep left over.
+            self.sweep_again = false;
+            self.sweep(false);
+        } else if self.now >= self.next_sweep {
             self.expire_offers();
-            self.sweep();
+            self.sweep(true);
             self.voice_sweep();
+            self.log_gate.sweep(self.now);
             self.next_sweep = self.now + self.config.tick();
         }
+        self.wake_starved();
         self.close_doomed();
         self.end_of_turn_presence();
         self.flush_all();
@@ -434,10 +487,11 @@ impl Reactor {
 
     /// Accepts every pending connection.
     fn accept_all(&mut self) {
+        self.accept_more = false;
         if self.accept_paused_until.is_some() {
             return;
         }
-        loop {
+        for _ in 0..ACCEPT_BUDGET {
             let Some(listener) = self.listener.as_ref() else {
                 return;
             };
@@ -454,21 +508,33 @@ impl Reactor {
                 Err(e) => tracing::debug!(error = %e, "accept failed"),
             }
         }
+        // Budget spent: the rest next turn (edge-triggered readiness will
+        // not report them again).
+        self.accept_more = self.listener.is_some();
     }
 
-    /// Takes a new connection in, or refuses it when the server is full.
+    /// Takes a new connection in, or refuses it when the server is full or
+    /// its address holds too many connections already.
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
         if self.conns.len() >= self.config.max_clients {
             self.stats.refused_full += 1;
-            let frame = error_frame(ErrorCode::ServerFull, "the server is full", None);
-            // A fresh socket's send buffer is empty, so this small write
-            // completes or fails at once; either way the socket closes.
-            let _ = io::Write::write(&mut stream, &frame);
-            // FIN after the error, and no unread input left to turn the close
-            // into a RST that could destroy the error before it is read.
-            let _ = stream.shutdown(std::net::Shutdown::Write);
-            let _ = stream.read(&mut self.scratch);
-            tracing::debug!(%peer, "refused: server full");
+            self.refuse(stream, peer, ErrorCode::ServerFull, "the server is full");
+            return;
+        }
+        let addr = crate::peers::AddrKey::of(peer.ip());
+        if let Err(why) = self.addr_counts.admit(
+            addr,
+            self.config.max_connections_per_address,
+            self.config.max_handshakes_per_address,
+        ) {
+            self.stats.refused_full += 1;
+            let message = match why {
+                crate::peers::Refusal::Connections => "too many connections from your address",
+                crate::peers::Refusal::Handshakes => {
+                    "too many connections from your address that have not logged in"
+                }
+            };
+            self.refuse(stream, peer, ErrorCode::TooManyConnections, message);
             return;
         }
         // Latency over throughput: writes are batched per turn already.
@@ -481,6 +547,7 @@ impl Reactor {
                 .register(&mut stream, Token(key + FIRST_CONN), Interest::READABLE)
         {
             tracing::warn!(%peer, error = %e, "cannot register connection");
+            self.addr_counts.closed(addr, true);
             return;
         }
         let deadline = self.now + self.config.handshake_timeout();
@@ -495,33 +562,88 @@ impl Reactor {
         tracing::debug!(%peer, key, "connection accepted");
     }
 
+    /// Writes a fatal error to a connection that is not taken in and closes
+    /// it at once: one write, a shutdown and one read, nothing kept.
+    fn refuse(&mut self, mut stream: TcpStream, peer: SocketAddr, code: ErrorCode, message: &str) {
+        let frame = error_frame(code, message, None);
+        // A fresh socket's send buffer is empty, so this small write
+        // completes or fails at once; either way the socket closes.
+        let _ = io::Write::write(&mut stream, &frame);
+        // FIN after the error, and no unread input left to turn the close
+        // into a RST that could destroy the error before it is read.
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let _ = stream.read(&mut self.scratch);
+        if self
+            .log_gate
+            .allow(crate::peers::AddrKey::of(peer.ip()), self.now)
+        {
+            tracing::info!(%peer, %code, "connection refused");
+        }
+    }
+
     /// Reads what connection `key` has (within the budget) and handles every
     /// complete frame (within the budget).
+    ///
+    /// Before login the frame limit is `max_prelogin_frame`, after it
+    /// `max_frame` (a `hello` followed by a big frame in one read is fine:
+    /// the limit is looked up per frame). A partial frame is kept in a
+    /// buffer grown towards that frame's size, never past it; the global
+    /// input budget counts these buffers, and a connection holding a partial
+    /// frame is not read while the budget is used up (`starved`).
     fn serve_input(&mut self, key: usize) {
-        let max_frame = self.config.max_frame;
+        let budget = self.config.max_buffered_input_bytes;
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
         if !conn.is_open() || conn.paused {
             return;
         }
+        let mut limit = self.config.frame_limit(conn.phase == Phase::Member);
         let mut more = false;
         let mut failed = None;
         let mut read = 0;
+        let mut starved = false;
         loop {
             if conn.eof {
                 break;
             }
-            if conn.input.len() > max_frame as usize + HEADER_LEN {
+            if conn.input.len() > limit as usize + HEADER_LEN {
                 // A whole frame is buffered; the socket may hold more, and
                 // edge-triggered readiness will not say so again.
                 more = true;
                 break;
             }
+            if let Some(total) = announced(&conn.input)
+                && total > conn.input.len()
+            {
+                if total > limit as usize + HEADER_LEN {
+                    // Refused by the decoding below; read no further.
+                    break;
+                }
+                if conn.input.capacity() < total {
+                    // A partial frame: its whole size is taken from the
+                    // budget before more of it is read, or it waits (TCP
+                    // holds the sender back) until there is room. A frame
+                    // that got its room always completes, so waiting
+                    // connections cannot block each other.
+                    let others = self.input_total - conn.input_alloc;
+                    if others + total > budget {
+                        starved = true;
+                        break;
+                    }
+                    let mut room = BytesMut::with_capacity(total);
+                    room.extend_from_slice(&conn.input);
+                    conn.input = room;
+                    conn.input_alloc = conn.input.capacity();
+                    self.input_total = others + conn.input_alloc;
+                }
+            }
             match conn.stream.read(&mut self.scratch) {
                 Ok(0) => conn.eof = true,
                 Ok(n) => {
-                    conn.input.extend_from_slice(&self.scratch[..n]);
+                    let before = conn.input_alloc;
+                    append_input(conn, &self.scratch[..n]);
+                    self.input_total = self.input_total - before + conn.input_alloc;
                     read += n;
                     if read >= READ_BUDGET {
                         more = true;
@@ -553,7 +675,8 @@ impl Reactor {
                 // socket) until `resume_reading`.
                 return;
             }
-            match frame_len(&conn.input, max_frame) {
+            limit = self.config.frame_limit(conn.phase == Phase::Member);
+            match frame_len(&conn.input, limit) {
                 Ok(None) => break,
                 Ok(Some(_)) if handled == FRAME_BUDGET => {
                     more = true;
@@ -563,10 +686,17 @@ impl Reactor {
                     let frame = conn.input.split_to(total).freeze();
                     handled += 1;
                     self.stats.frames_in += 1;
+                    self.frame_charge = Some((key, false));
                     self.handle_frame(key, &frame[HEADER_LEN..]);
+                    self.frame_charge = None;
                 }
                 Err(e) => {
-                    self.protocol_error(key, e.code(), &e.to_string(), None);
+                    let message = if conn.phase == Phase::Member {
+                        e.to_string()
+                    } else {
+                        format!("{e} (the limit before a successful hello)")
+                    };
+                    self.protocol_error(key, e.code(), &message, None);
                     return;
                 }
             }
@@ -575,13 +705,29 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        if conn.input.is_empty() && conn.input.capacity() > 0 {
-            // Idle connections hold no input buffer.
-            conn.input = bytes::BytesMut::new();
+        let before = conn.input_alloc;
+        if conn.input.is_empty() {
+            if conn.input_alloc > 0 {
+                // Idle connections hold no input buffer.
+                conn.input = BytesMut::new();
+                conn.input_alloc = 0;
+            }
+        } else if handled > 0 && conn.input_alloc > INPUT_KEEP && conn.input.len() <= INPUT_KEEP {
+            // A big frame was split off the front: move the small rest to a
+            // buffer of its own so the big allocation goes back now.
+            let rest = BytesMut::from(&conn.input[..]);
+            conn.input_alloc = rest.capacity();
+            conn.input = rest;
         }
+        self.input_total = self.input_total - before + conn.input_alloc;
         if let Some(e) = failed {
             tracing::debug!(peer = %conn.peer, error = %e, "read failed");
             self.doom(key, LeaveReason::Error);
+        } else if starved {
+            if !conn.starved {
+                conn.starved = true;
+                self.starved.push(key);
+            }
         } else if more {
             if !conn.ready {
                 conn.ready = true;
@@ -589,6 +735,25 @@ impl Reactor {
             }
         } else if conn.eof {
             self.doom(key, LeaveReason::Quit);
+        }
+    }
+
+    /// Connections starved by the input budget are read again once the
+    /// budget has room (they go on the ready list; a stale one is skipped).
+    fn wake_starved(&mut self) {
+        if self.starved.is_empty() || self.input_total >= self.config.max_buffered_input_bytes {
+            return;
+        }
+        for key in std::mem::take(&mut self.starved) {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.starved = false;
+                // It was not read because of us, not silent.
+                conn.last_rx = self.now;
+                if !conn.ready {
+                    conn.ready = true;
+                    self.ready.push(key);
+                }
+            }
         }
     }
 
@@ -610,6 +775,7 @@ impl Reactor {
                 continue;
             };
             let linger = conn.close_reason.is_some() && reason != LeaveReason::Slow;
+            let conn_addr = conn.addr;
             if let Some(user) = self.room.leave(key, reason) {
                 self.drop_uploads_of(key, user.session);
                 self.call_left(key);
@@ -618,7 +784,9 @@ impl Reactor {
                     LeaveReason::Timeout => self.stats.timeouts += 1,
                     _ => {}
                 }
-                tracing::info!(name = %user.name, session = user.session, %reason, "left");
+                if self.log_gate.allow(conn_addr, self.now) {
+                    tracing::info!(name = %user.name, session = user.session, %reason, "left");
+                }
                 self.hooks.on_leave(&user, reason);
             }
             let Some(conn) = self.conns.get_mut(key) else {
@@ -645,6 +813,8 @@ impl Reactor {
     fn remove(&mut self, key: usize) {
         if self.conns.contains(key) {
             let mut conn = self.conns.remove(key);
+            self.addr_counts.closed(conn.addr, conn.counted_handshake);
+            self.input_total -= conn.input_alloc;
             let downloads = std::mem::take(&mut conn.downloads);
             self.close_downloads(&downloads);
             let mut drained = 0;
@@ -754,44 +924,78 @@ impl Reactor {
     /// Timers: handshake deadlines, heartbeat pings, idle timeouts, linger
     /// deadlines. One pass over all connections per tick (a quarter
     /// heartbeat): cheap, and no timer structure to keep in sync.
-    fn sweep(&mut self) {
+    ///
+    /// At most [`EXPIRE_BUDGET`] connections are closed per pass; if more
+    /// are due, `sweep_again` makes the next turn (after the events that
+    /// arrived meanwhile) run another pass over the rest (`pings` false:
+    /// only closes), so a mass expiry is spread over short turns.
+    fn sweep(&mut self, pings: bool) {
         let heartbeat = self.config.heartbeat();
         let idle = self.config.idle_timeout();
-        self.ping_seq += 1;
-        let ping = encode_server(&ServerMessage::Ping(Seq { seq: self.ping_seq }));
         let mut expired = Vec::new();
         let mut to_ping = Vec::new();
         let mut gone = Vec::new();
+        let mut due = 0usize;
         for (key, conn) in &self.conns {
-            match conn.phase {
-                Phase::Handshake { deadline } if self.now >= deadline => expired.push(key),
-                Phase::Handshake { .. } => {}
+            if conn.doomed {
+                continue;
+            }
+            let close = match conn.phase {
+                Phase::Handshake { deadline } => self.now >= deadline,
                 Phase::Member => {
-                    // An uploader paused for the disk is alive: we stopped
+                    // An uploader paused for the disk, or a connection the
+                    // input budget keeps waiting, is alive: we stopped
                     // reading it, not the other way round.
-                    let last = if conn.paused { self.now } else { conn.last_rx };
+                    let last = if conn.paused || conn.starved {
+                        self.now
+                    } else {
+                        conn.last_rx
+                    };
                     let silent = self.now.saturating_duration_since(last);
-                    if silent >= idle {
-                        gone.push(key);
-                    } else if silent >= heartbeat
+                    if silent < idle
+                        && pings
+                        && silent >= heartbeat
                         && self.now.saturating_duration_since(conn.last_ping) >= heartbeat
                     {
                         to_ping.push(key);
                     }
+                    silent >= idle
                 }
-                Phase::Closing { deadline } if self.now >= deadline => {
-                    gone.push(key);
-                }
-                Phase::Closing { .. } => {}
+                Phase::Closing { deadline } => self.now >= deadline,
+            };
+            if !close {
+                continue;
+            }
+            due += 1;
+            if due > EXPIRE_BUDGET {
+                continue;
+            }
+            match conn.phase {
+                Phase::Handshake { .. } => expired.push(key),
+                _ => gone.push(key),
             }
         }
-        for key in expired {
-            self.protocol_error(
-                key,
+        self.sweep_again = due > EXPIRE_BUDGET;
+        if !expired.is_empty() {
+            // One frame shared by every connection that timed out.
+            let frame = error_frame(
                 ErrorCode::HandshakeTimeout,
                 "no hello within the handshake timeout",
                 None,
             );
+            for key in expired {
+                self.stats.errors_sent += 1;
+                if let Some(conn) = self.conns.get(key)
+                    && self.log_gate.allow(conn.addr, self.now)
+                {
+                    tracing::info!(peer = %conn.peer, code = %ErrorCode::HandshakeTimeout, "protocol error");
+                }
+                self.push_private(key, frame.clone());
+                if let Some(conn) = self.conns.get_mut(key) {
+                    conn.close_reason = Some(LeaveReason::Error);
+                }
+                self.doom(key, LeaveReason::Error);
+            }
         }
         for key in gone {
             match self.conns.get(key).map(|c| c.phase) {
@@ -800,6 +1004,11 @@ impl Reactor {
                 None => {}
             }
         }
+        if to_ping.is_empty() {
+            return;
+        }
+        self.ping_seq += 1;
+        let ping = encode_server(&ServerMessage::Ping(Seq { seq: self.ping_seq }));
         let now = self.now;
         let (_, mut out) = self.outbox();
         for key in to_ping {
@@ -831,15 +1040,38 @@ impl Reactor {
         reference: Option<u64>,
         transfer: Option<u64>,
     ) {
+        let (rate, burst, now) = (self.config.rate_per_sec, self.config.rate_burst, self.now);
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        if conn.errors_logged < ERRORS_LOGGED {
+        let mut code = code;
+        let mut message = message;
+        if !code.is_fatal()
+            && let Some((k, charged)) = self.frame_charge.as_mut()
+            && *k == key
+            && !*charged
+        {
+            // An answer to a frame not charged yet: the frame is charged now,
+            // and without a token the answer is `rate_limited` instead.
+            *charged = true;
+            if !conn.bucket.take(rate, burst, now) {
+                code = ErrorCode::RateLimited;
+                message = RATE_LIMITED_MSG;
+            }
+        }
+        if code != ErrorCode::RateLimited && conn.errors_logged < ERRORS_LOGGED {
             conn.errors_logged += 1;
-            tracing::info!(peer = %conn.peer, %code, message, "protocol error");
+            if self.log_gate.allow(conn.addr, now) {
+                tracing::info!(peer = %conn.peer, %code, message, "protocol error");
+            }
         }
         self.stats.errors_sent += 1;
-        self.push_private(key, error_frame_about(code, message, reference, transfer));
+        let frame = if code == ErrorCode::RateLimited && reference.is_none() && transfer.is_none() {
+            self.rate_limited_frame.clone()
+        } else {
+            error_frame_about(code, message, reference, transfer)
+        };
+        self.push_private(key, frame);
         if code.is_fatal()
             && let Some(conn) = self.conns.get_mut(key)
         {
@@ -1039,6 +1271,29 @@ pub(crate) fn error_frame_about(
         reference,
         transfer,
     }))
+}
+
+/// Appends `data` to a connection's input. A buffer too small is replaced
+/// by one of exactly the size needed: a partial frame's buffer was already
+/// sized to the whole frame when its room was taken from the input budget,
+/// so growth happens only on a first read or past a frame's end, and a
+/// 1 MiB frame costs 1 MiB, not the 2 MiB a doubling buffer would reach.
+fn append_input(conn: &mut Connection, data: &[u8]) {
+    let need = conn.input.len() + data.len();
+    if conn.input.capacity() < need {
+        let mut grown = BytesMut::with_capacity(need);
+        grown.extend_from_slice(&conn.input);
+        conn.input = grown;
+        conn.input_alloc = conn.input.capacity();
+    }
+    conn.input.extend_from_slice(data);
+}
+
+/// The whole size (header included) of the frame at the front of `buf`, once
+/// its header has arrived.
+fn announced(buf: &[u8]) -> Option<usize> {
+    let header: [u8; HEADER_LEN] = buf.get(..HEADER_LEN)?.try_into().ok()?;
+    Some(HEADER_LEN + u32::from_be_bytes(header) as usize)
 }
 
 /// Errors after which accepting again at once would fail again.

@@ -12,7 +12,7 @@ use crate::protocol::{
     ChatSend, ClientMessage, ErrorCode, Hello, LeaveReason, Left, PROTOCOL_VERSION, ServerMessage,
     encode_server,
 };
-use crate::reactor::{Reactor, fit_text};
+use crate::reactor::{RATE_LIMITED_MSG, Reactor, fit_text};
 use crate::room::Outbox;
 use crate::time::now_ms;
 
@@ -111,15 +111,16 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(key) else {
             return false;
         };
-        if conn.bucket.take(rate, burst, now) {
+        let took = conn.bucket.take(rate, burst, now);
+        if let Some((k, charged)) = self.frame_charge.as_mut()
+            && *k == key
+        {
+            *charged = true;
+        }
+        if took {
             return true;
         }
-        self.protocol_error(
-            key,
-            ErrorCode::RateLimited,
-            "too many messages; slow down",
-            reference,
-        );
+        self.protocol_error(key, ErrorCode::RateLimited, RATE_LIMITED_MSG, reference);
         false
     }
 
@@ -150,8 +151,14 @@ impl Reactor {
         let user = self.room.join(key, name);
         if let Some(conn) = self.conns.get_mut(key) {
             conn.phase = Phase::Member;
+            if conn.counted_handshake {
+                conn.counted_handshake = false;
+                self.addr_counts.logged_in(conn.addr);
+            }
+            if self.log_gate.allow(conn.addr, self.now) {
+                tracing::info!(name = %user.name, session = user.session, %peer, "joined");
+            }
         }
-        tracing::info!(name = %user.name, session = user.session, %peer, "joined");
         self.hooks.on_joined(&user);
         self.send_offers_to(key);
         self.send_voice_state_to(key);

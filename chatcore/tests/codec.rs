@@ -934,7 +934,7 @@ fn a_welcome_without_max_text_still_decodes_with_max_text_zero() {
 
 // ------------------------------------------------------------ round trips
 
-const ALL_CODES: [ErrorCode; 30] = [
+const ALL_CODES: [ErrorCode; 31] = [
     ErrorCode::NameEmpty,
     ErrorCode::NameTooLong,
     ErrorCode::NameInvalid,
@@ -964,6 +964,7 @@ const ALL_CODES: [ErrorCode; 30] = [
     ErrorCode::HashMismatch,
     ErrorCode::TooManyTransfers,
     ErrorCode::StorageError,
+    ErrorCode::TooManyConnections,
     ErrorCode::Unknown,
 ];
 
@@ -1072,7 +1073,7 @@ fn every_error_code_travels_as_its_snake_case_string_and_round_trips() {
 }
 
 #[test]
-fn exactly_four_error_codes_are_fatal() {
+fn exactly_five_error_codes_are_fatal() {
     let fatal: Vec<ErrorCode> = ALL_CODES.into_iter().filter(|c| c.is_fatal()).collect();
     assert_eq!(
         fatal,
@@ -1080,7 +1081,8 @@ fn exactly_four_error_codes_are_fatal() {
             ErrorCode::BadFrame,
             ErrorCode::FrameTooLarge,
             ErrorCode::ServerFull,
-            ErrorCode::HandshakeTimeout
+            ErrorCode::HandshakeTimeout,
+            ErrorCode::TooManyConnections
         ]
     );
 }

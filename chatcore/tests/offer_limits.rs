@@ -403,13 +403,15 @@ fn a_dead_servers_spool_is_removed_at_start_and_a_live_ones_is_kept() {
     assert!(!dir.exists());
 }
 
-/// Spool files this process has open (the server runs in it).
-fn open_spool_files() -> usize {
+/// Spool files under `dir` this process has open (the server runs in it;
+/// other tests of this binary run servers with other spool directories at
+/// the same time, so only `dir` counts).
+fn open_spool_files(dir: &Path) -> usize {
     std::fs::read_dir("/proc/self/fd")
         .expect("/proc/self/fd")
         .flatten()
         .filter_map(|e| std::fs::read_link(e.path()).ok())
-        .filter(|p| p.to_string_lossy().contains(".chatspool"))
+        .filter(|p| p.starts_with(dir) && p.to_string_lossy().contains(".chatspool"))
         .count()
 }
 
@@ -444,7 +446,7 @@ fn idle_uploads_and_downloads_hold_at_most_the_configured_open_files() {
     // Once this upload is verified the disk thread did all the above.
     share(&mut owner, "marker.bin", b"m", 2);
     assert!(spool_files(&dir).len() >= 12);
-    let open = open_spool_files();
+    let open = open_spool_files(&dir);
     assert!(open <= 3, "{open} spool files open");
     // The idle downloads still complete when read.
     let mut first = clients.remove(0);

@@ -152,6 +152,14 @@ pub fn validate(c: &ServerConfig) -> anyhow::Result<()> {
         ("max_name_chars", c.max_name_chars == 0),
         ("max_text_bytes", c.max_text_bytes == 0),
         ("max_output_bytes", c.max_output_bytes == 0),
+        (
+            "max_connections_per_address",
+            c.max_connections_per_address == 0,
+        ),
+        (
+            "max_handshakes_per_address",
+            c.max_handshakes_per_address == 0,
+        ),
     ];
     for (key, is_zero) in positive {
         if is_zero {

@@ -89,6 +89,10 @@ pub enum ErrorCode {
     /// `upload_timeout`: an upload received no chunk for `upload_stall_secs`
     /// and was aborted.
     UploadTimeout,
+    /// `too_many_connections`: the connection's address (an IPv6 address by
+    /// its /64) already holds `max_connections_per_address` connections, or
+    /// `max_handshakes_per_address` connections not yet logged in. Fatal.
+    TooManyConnections,
     /// Any code this version does not know.
     #[serde(other)]
     Unknown,
@@ -132,6 +136,7 @@ impl ErrorCode {
             Self::NotInCall => "not_in_call",
             Self::TooManyOffers => "too_many_offers",
             Self::UploadTimeout => "upload_timeout",
+            Self::TooManyConnections => "too_many_connections",
             Self::Unknown => "unknown",
         }
     }
@@ -140,7 +145,11 @@ impl ErrorCode {
     pub fn is_fatal(self) -> bool {
         matches!(
             self,
-            Self::BadFrame | Self::FrameTooLarge | Self::ServerFull | Self::HandshakeTimeout
+            Self::BadFrame
+                | Self::FrameTooLarge
+                | Self::ServerFull
+                | Self::HandshakeTimeout
+                | Self::TooManyConnections
         )
     }
 }

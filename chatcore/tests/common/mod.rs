@@ -53,6 +53,25 @@ impl Raw {
         }
     }
 
+    /// Connects from the local address `from` (e.g. another loopback
+    /// address, to be counted as another client by the per-address caps).
+    pub fn connect_from(addr: SocketAddr, from: std::net::IpAddr) -> Self {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )
+        .expect("socket");
+        socket.bind(&SocketAddr::new(from, 0).into()).expect("bind");
+        socket.connect(&addr.into()).expect("connect");
+        let stream: TcpStream = socket.into();
+        stream.set_nodelay(true).expect("nodelay");
+        Self {
+            stream,
+            buf: BytesMut::new(),
+        }
+    }
+
     /// Connects and logs in; returns the client and its welcome.
     pub fn login(addr: SocketAddr, name: &str) -> (Self, Welcome) {
         let mut c = Self::connect(addr);
