@@ -68,6 +68,25 @@ pub struct ServerConfig {
     /// A call member whose voice path is silent this long leaves the call.
     /// Default 10 000 ms.
     pub voice_timeout_ms: u32,
+    /// Sustained `bind` packets per second the voice port accepts from one
+    /// source address (an IPv4 address or an IPv6 /64; UDP and TCP counted
+    /// apart); more are dropped unanswered. Limits token guessing and the
+    /// `bind_challenge` answers a forged source can draw. Default 20.
+    pub voice_bind_rate_per_sec: f64,
+    /// Burst of `bind` packets above that rate, per source address: room
+    /// for a whole call behind one NAT to bind at once. Default 64.
+    pub voice_bind_burst: f64,
+    /// TCP voice connections that have not bound yet, per source address;
+    /// a new one beyond this closes that source's oldest unbound one.
+    /// Default 8.
+    pub voice_unbound_per_address: usize,
+    /// TCP voice connections that have not bound yet, in total; a new one
+    /// beyond this closes the oldest unbound one. Bound connections never
+    /// count. Default 64.
+    pub voice_unbound_max: usize,
+    /// Time a TCP voice connection has to send an accepted `bind` before it
+    /// is closed. Default 5000 ms.
+    pub voice_unbound_timeout_ms: u32,
 }
 
 impl Default for ServerConfig {
@@ -94,6 +113,11 @@ impl Default for ServerConfig {
             max_call_members: 32,
             voice_keepalive_ms: 2000,
             voice_timeout_ms: 10_000,
+            voice_bind_rate_per_sec: 20.0,
+            voice_bind_burst: 64.0,
+            voice_unbound_per_address: 8,
+            voice_unbound_max: 64,
+            voice_unbound_timeout_ms: 5000,
         }
     }
 }
@@ -181,6 +205,31 @@ impl ServerConfig {
             "voice_timeout_ms",
             "must be longer than voice_keepalive_ms",
         )?;
+        check(
+            self.voice_bind_rate_per_sec.is_finite() && self.voice_bind_rate_per_sec > 0.0,
+            "voice_bind_rate_per_sec",
+            "must be a positive number",
+        )?;
+        check(
+            self.voice_bind_burst.is_finite() && self.voice_bind_burst >= 2.0,
+            "voice_bind_burst",
+            "must be a number of at least 2 (a bind and its cookie echo)",
+        )?;
+        check(
+            self.voice_unbound_per_address > 0,
+            "voice_unbound_per_address",
+            "must be at least 1",
+        )?;
+        check(
+            self.voice_unbound_max > 0,
+            "voice_unbound_max",
+            "must be at least 1",
+        )?;
+        check(
+            self.voice_unbound_timeout_ms > 0,
+            "voice_unbound_timeout_ms",
+            "must be at least 1",
+        )?;
         Ok(())
     }
 
@@ -208,6 +257,11 @@ impl ServerConfig {
     /// The voice path timeout as a duration.
     pub fn voice_timeout(&self) -> Duration {
         Duration::from_millis(u64::from(self.voice_timeout_ms))
+    }
+
+    /// Time a TCP voice connection has to bind, as a duration.
+    pub fn voice_unbound_timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.voice_unbound_timeout_ms.max(1)))
     }
 
     /// The handshake timeout as a duration.
