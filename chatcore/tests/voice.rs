@@ -417,7 +417,6 @@ fn a_flood_of_garbage_datagrams_does_not_stop_chat_or_the_call() {
     assert!(s.handle().stats().expect("stats").voice_dropped > 0);
 }
 
-
 #[test]
 fn a_udp_bind_from_an_unproven_address_gets_only_a_challenge_and_no_audio_until_the_cookie_comes_back()
  {
@@ -431,19 +430,27 @@ fn a_udp_bind_from_an_unproven_address_gets_only_a_challenge_and_no_audio_until_
     let cookie = challenge(&ua, &ja);
     let pkt = audio(jb.session, 1, &[1; 100]);
     ub.send(&pkt).expect("send");
-    assert_eq!(recv_udp(&ua, QUIET), None, "no audio to an unproven address");
+    assert_eq!(
+        recv_udp(&ua, QUIET),
+        None,
+        "no audio to an unproven address"
+    );
     let members = until_state(&mut a, |m| {
         m.len() == 2 && m.iter().any(|x| x.session == jb.session && x.connected)
     });
     assert!(
-        members.iter().any(|m| m.session == ja.session && !m.connected),
+        members
+            .iter()
+            .any(|m| m.session == ja.session && !m.connected),
         "a is not bound after a bare bind"
     );
     // The cookie echoed from the same address binds it; audio then flows.
     ua.send(&bind_packet(&ja, Some(cookie))).expect("send");
     assert_eq!(
         VoicePacket::parse(&recv_udp(&ua, WAIT).expect("bound")),
-        Ok(VoicePacket::Bound { session: ja.session })
+        Ok(VoicePacket::Bound {
+            session: ja.session
+        })
     );
     let pkt = audio(jb.session, 2, &[2; 100]);
     ub.send(&pkt).expect("send");
@@ -497,7 +504,9 @@ fn a_cookie_only_binds_the_address_it_was_sent_to_and_a_wrong_cookie_earns_a_new
     here.send(&bind_packet(&ja, Some(cookie))).expect("send");
     assert_eq!(
         VoicePacket::parse(&recv_udp(&here, WAIT).expect("bound")),
-        Ok(VoicePacket::Bound { session: ja.session })
+        Ok(VoicePacket::Bound {
+            session: ja.session
+        })
     );
     let pkt = audio(ja.session, 5, &[5; 10]);
     here.send(&pkt).expect("send");

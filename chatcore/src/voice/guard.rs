@@ -43,7 +43,10 @@ pub(crate) struct Bucket {
 impl Bucket {
     /// A full bucket.
     pub fn full(burst: f64, now: Instant) -> Self {
-        Self { tokens: burst, at: now }
+        Self {
+            tokens: burst,
+            at: now,
+        }
     }
 
     /// Takes one token if there is one.
@@ -194,7 +197,8 @@ impl CookieJar {
         now: Instant,
     ) -> bool {
         let slot = self.slot(now);
-        let same = |c: [u8; COOKIE_LEN]| c.iter().zip(cookie).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0;
+        let same =
+            |c: [u8; COOKIE_LEN]| c.iter().zip(cookie).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0;
         let current = same(self.compute(slot, addr, session));
         let previous = slot > 0 && same(self.compute(slot - 1, addr, session));
         current | previous
