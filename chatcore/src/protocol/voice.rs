@@ -27,6 +27,7 @@ pub const BIND_COOKIE_LEN: usize = BIND_LEN + COOKIE_LEN;
 /// Bytes of a `bind_challenge`: type, session, cookie. Never more than the
 /// smallest `bind`, so answering a forged bind amplifies nothing.
 pub const CHALLENGE_LEN: usize = 1 + 8 + COOKIE_LEN;
+const _: () = assert!(CHALLENGE_LEN <= BIND_LEN, "a challenge must not amplify");
 /// Bytes before the Opus payload of an audio packet: type, session, seq, ts.
 pub const AUDIO_HEADER_LEN: usize = 1 + 8 + 2 + 4;
 /// Largest Opus packet (RFC 6716 §3.4: 1275 bytes for one frame).
@@ -449,7 +450,6 @@ mod tests {
 
     #[test]
     fn the_challenge_is_no_larger_than_a_bind_and_matches_the_spec_bytes() {
-        assert!(CHALLENGE_LEN <= BIND_LEN && BIND_LEN < BIND_COOKIE_LEN);
         let challenge = VoicePacket::BindChallenge {
             session: 7,
             cookie: [0xc0; COOKIE_LEN],
