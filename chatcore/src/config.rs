@@ -119,6 +119,25 @@ pub struct ServerConfig {
     /// Log lines about one address (IPv6: its /64) per minute before the
     /// rest are only counted and summarised in one line. Default 20.
     pub log_lines_per_address: u32,
+    /// Sustained `bind` packets per second the voice port accepts from one
+    /// source address (an IPv4 address or an IPv6 /64; UDP and TCP counted
+    /// apart); more are dropped unanswered. Limits token guessing and the
+    /// `bind_challenge` answers a forged source can draw. Default 20.
+    pub voice_bind_rate_per_sec: f64,
+    /// Burst of `bind` packets above that rate, per source address: room
+    /// for a whole call behind one NAT to bind at once. Default 64.
+    pub voice_bind_burst: f64,
+    /// TCP voice connections that have not bound yet, per source address;
+    /// a new one beyond this closes that source's oldest unbound one.
+    /// Default 8.
+    pub voice_unbound_per_address: usize,
+    /// TCP voice connections that have not bound yet, in total; a new one
+    /// beyond this closes the oldest unbound one. Bound connections never
+    /// count. Default 64.
+    pub voice_unbound_max: usize,
+    /// Time a TCP voice connection has to send an accepted `bind` before it
+    /// is closed. Default 5000 ms.
+    pub voice_unbound_timeout_ms: u32,
 }
 
 impl Default for ServerConfig {
@@ -156,6 +175,11 @@ impl Default for ServerConfig {
             max_prelogin_frame: 4096,
             max_buffered_input_bytes: 256 << 20,
             log_lines_per_address: 20,
+            voice_bind_rate_per_sec: 20.0,
+            voice_bind_burst: 64.0,
+            voice_unbound_per_address: 8,
+            voice_unbound_max: 64,
+            voice_unbound_timeout_ms: 5000,
         }
     }
 }
@@ -284,6 +308,31 @@ impl ServerConfig {
             "max_buffered_input_bytes",
             "must be at least max_frame + 4",
         )?;
+        check(
+            self.voice_bind_rate_per_sec.is_finite() && self.voice_bind_rate_per_sec > 0.0,
+            "voice_bind_rate_per_sec",
+            "must be a positive number",
+        )?;
+        check(
+            self.voice_bind_burst.is_finite() && self.voice_bind_burst >= 2.0,
+            "voice_bind_burst",
+            "must be a number of at least 2 (a bind and its cookie echo)",
+        )?;
+        check(
+            self.voice_unbound_per_address > 0,
+            "voice_unbound_per_address",
+            "must be at least 1",
+        )?;
+        check(
+            self.voice_unbound_max > 0,
+            "voice_unbound_max",
+            "must be at least 1",
+        )?;
+        check(
+            self.voice_unbound_timeout_ms > 0,
+            "voice_unbound_timeout_ms",
+            "must be at least 1",
+        )?;
         Ok(())
     }
 
@@ -340,6 +389,11 @@ impl ServerConfig {
         } else {
             self.max_prelogin_frame.min(self.max_frame)
         }
+    }
+
+    /// Time a TCP voice connection has to bind, as a duration.
+    pub fn voice_unbound_timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.voice_unbound_timeout_ms.max(1)))
     }
 
     /// The handshake timeout as a duration.

@@ -49,6 +49,13 @@ pub struct ServerStats {
     /// The longest loop turn so far, in microseconds: how long the loop was
     /// at worst unable to react to anything (the stall any client could see).
     pub longest_turn_us: u64,
+    /// `bind_challenge` packets sent: UDP binds with a valid token from an
+    /// address not yet proven (docs/protocol.md §16.2).
+    pub voice_challenges: u64,
+    /// Voice `bind` packets dropped unanswered by the per-source-address
+    /// bind limit or the global challenge limit (token guessing, forged
+    /// sources).
+    pub voice_binds_limited: u64,
 }
 
 /// What another thread asks the loop to do.

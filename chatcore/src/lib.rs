@@ -13,7 +13,7 @@
 //! | `session` | what each client message does: login, chat, ping, bye |
 //! | `session_transfer` | what the file messages do: offer, chunk, accept, decline, cancel; download refills |
 //! | `session_voice` | what the voice messages do: join, leave, mute; `voice_state` to the room |
-//! | `voice` | the call's members, tokens and bindings; `voice::relay`: the voice port's UDP and TCP I/O, packets relayed in the loop |
+//! | `voice` | the call's members, tokens and bindings; `voice::relay`: the voice port's UDP and TCP I/O, packets relayed in the loop; `voice::guard`: bind cookies (return routability) and per-source bind limits |
 //! | [`transfer`] | transfers: spool on disk, SHA-256 checks, offers, downloads; the disk thread |
 //! | [`room`] | members, unique names, ids, history, welcomes, presence batching (no I/O) |
 //! | `connection` | one connection's socket, buffers, timers and state |

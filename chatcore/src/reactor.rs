@@ -253,7 +253,7 @@ impl Reactor {
             poll.registry()
                 .register(&mut udp, VOICE_UDP, Interest::READABLE)
                 .map_err(ServerError::Poll)?;
-            voice = Some(VoicePort { udp, tcp });
+            voice = Some(VoicePort::new(udp, tcp, &config));
             voice_addr = Some(bound);
         }
 

@@ -7,7 +7,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
-use chatcore::protocol::voice::{CallMember, TOKEN_LEN, VoiceJoined, VoiceMute, VoicePacket};
+use chatcore::protocol::voice::{
+    BIND_LEN, COOKIE_LEN, CallMember, TOKEN_LEN, VoiceJoined, VoiceMute, VoicePacket,
+};
 use chatcore::protocol::{ClientMessage, ErrorCode, ServerMessage};
 use chatcore::{RunningServer, ServerConfig};
 use common::{Raw, WAIT, start, test_config};
@@ -50,23 +52,50 @@ fn token(j: &VoiceJoined) -> [u8; TOKEN_LEN] {
     j.token.as_slice().try_into().expect("16-byte token")
 }
 
-/// A UDP socket bound to the call: bind sent, `bound` received.
-fn udp_bound(s: &RunningServer, j: &VoiceJoined) -> UdpSocket {
-    let sock = UdpSocket::bind("127.0.0.1:0").expect("udp");
+/// A UDP socket on `ip`, connected to the voice port.
+fn udp_socket(s: &RunningServer, j: &VoiceJoined, ip: [u8; 4]) -> UdpSocket {
+    let sock = UdpSocket::bind(SocketAddr::from((ip, 0))).expect("udp");
     sock.set_read_timeout(Some(WAIT)).expect("timeout");
     let voice: SocketAddr = (s.local_addr().ip(), j.port).into();
     sock.connect(voice).expect("connect");
-    let bind = VoicePacket::Bind {
+    sock
+}
+
+fn bind_packet(j: &VoiceJoined, cookie: Option<[u8; COOKIE_LEN]>) -> Vec<u8> {
+    VoicePacket::Bind {
         session: j.session,
         token: token(j),
-    };
-    sock.send(&bind.to_vec()).expect("send bind");
-    let mut buf = [0u8; 2048];
-    let n = sock.recv(&mut buf).expect("bound");
+        cookie,
+    }
+    .to_vec()
+}
+
+/// Sends a cookie-less bind from `sock`; returns the challenge's cookie.
+fn challenge(sock: &UdpSocket, j: &VoiceJoined) -> [u8; COOKIE_LEN] {
+    sock.send(&bind_packet(j, None)).expect("send bind");
+    let got = recv_udp(sock, WAIT).expect("bind_challenge");
+    assert!(got.len() <= BIND_LEN, "the challenge amplifies nothing");
+    match VoicePacket::parse(&got) {
+        Ok(VoicePacket::BindChallenge { session, cookie }) if session == j.session => cookie,
+        other => panic!("expected bind_challenge, got {other:?}"),
+    }
+}
+
+/// Binds `sock`: bind, challenge, bind with the cookie, `bound`.
+fn bind_with_cookie(sock: &UdpSocket, j: &VoiceJoined) {
+    let cookie = challenge(sock, j);
+    sock.send(&bind_packet(j, Some(cookie))).expect("send bind");
+    let got = recv_udp(sock, WAIT).expect("bound");
     assert_eq!(
-        VoicePacket::parse(&buf[..n]),
+        VoicePacket::parse(&got),
         Ok(VoicePacket::Bound { session: j.session })
     );
+}
+
+/// A UDP socket bound to the call.
+fn udp_bound(s: &RunningServer, j: &VoiceJoined) -> UdpSocket {
+    let sock = udp_socket(s, j, [127, 0, 0, 1]);
+    bind_with_cookie(&sock, j);
     sock
 }
 
@@ -94,6 +123,7 @@ fn tcp_bound(s: &RunningServer, j: &VoiceJoined) -> TcpStream {
     let bind = VoicePacket::Bind {
         session: j.session,
         token: token(j),
+        cookie: None,
     };
     t.write_all(&bind.to_tcp_vec()).expect("bind");
     assert_eq!(
@@ -190,6 +220,7 @@ fn packets_from_strangers_wrong_tokens_spoofed_sessions_and_garbage_are_dropped(
     let wrong = VoicePacket::Bind {
         session: ja.session,
         token: bad,
+        cookie: None,
     };
     stranger.send(&wrong.to_vec()).expect("send");
     assert_eq!(recv_udp(&stranger, QUIET), None);
@@ -384,4 +415,275 @@ fn a_flood_of_garbage_datagrams_does_not_stop_chat_or_the_call() {
     ua.send(&pkt).expect("send");
     assert_eq!(recv_udp(&ub, WAIT).as_deref(), Some(&pkt[..]));
     assert!(s.handle().stats().expect("stats").voice_dropped > 0);
+}
+
+#[test]
+fn a_udp_bind_from_an_unproven_address_gets_only_a_challenge_and_no_audio_until_the_cookie_comes_back()
+ {
+    let s = server();
+    let (mut a, ja) = join_call(&s, "a");
+    let (_b, jb) = join_call(&s, "b");
+    let ub = udp_bound(&s, &jb);
+    // a's bind with a valid token: a challenge, not `bound` (a forged
+    // source would get this 25-byte packet and nothing else).
+    let ua = udp_socket(&s, &ja, [127, 0, 0, 1]);
+    let cookie = challenge(&ua, &ja);
+    let pkt = audio(jb.session, 1, &[1; 100]);
+    ub.send(&pkt).expect("send");
+    assert_eq!(
+        recv_udp(&ua, QUIET),
+        None,
+        "no audio to an unproven address"
+    );
+    let members = until_state(&mut a, |m| {
+        m.len() == 2 && m.iter().any(|x| x.session == jb.session && x.connected)
+    });
+    assert!(
+        members
+            .iter()
+            .any(|m| m.session == ja.session && !m.connected),
+        "a is not bound after a bare bind"
+    );
+    // The cookie echoed from the same address binds it; audio then flows.
+    ua.send(&bind_packet(&ja, Some(cookie))).expect("send");
+    assert_eq!(
+        VoicePacket::parse(&recv_udp(&ua, WAIT).expect("bound")),
+        Ok(VoicePacket::Bound {
+            session: ja.session
+        })
+    );
+    let pkt = audio(jb.session, 2, &[2; 100]);
+    ub.send(&pkt).expect("send");
+    assert_eq!(recv_udp(&ua, WAIT).as_deref(), Some(&pkt[..]));
+    let stats = s.handle().stats().expect("stats");
+    assert_eq!(stats.voice_challenges, 2, "one per member that bound");
+}
+
+#[test]
+fn a_cookie_only_binds_the_address_it_was_sent_to_and_a_wrong_cookie_earns_a_new_challenge() {
+    let s = server();
+    let (_a, ja) = join_call(&s, "a");
+    let (_b, jb) = join_call(&s, "b");
+    let ub = udp_bound(&s, &jb);
+    let here = udp_socket(&s, &ja, [127, 0, 0, 1]);
+    let cookie = challenge(&here, &ja);
+    // The same cookie from another port and from another address: neither
+    // is bound; each gets its own challenge with a different cookie.
+    for ip in [[127, 0, 0, 1], [127, 0, 0, 2]] {
+        let elsewhere = udp_socket(&s, &ja, ip);
+        elsewhere
+            .send(&bind_packet(&ja, Some(cookie)))
+            .expect("send");
+        match VoicePacket::parse(&recv_udp(&elsewhere, WAIT).expect("answer")) {
+            Ok(VoicePacket::BindChallenge { cookie: c, .. }) => assert_ne!(c, cookie),
+            other => panic!("expected a new challenge, got {other:?}"),
+        }
+        ub.send(&audio(jb.session, 1, &[1; 10])).expect("send");
+        assert_eq!(recv_udp(&elsewhere, QUIET), None, "not relayed there");
+    }
+    // A cookie with one bit flipped is no proof either.
+    let mut flipped = cookie;
+    flipped[0] ^= 1;
+    here.send(&bind_packet(&ja, Some(flipped))).expect("send");
+    assert!(matches!(
+        VoicePacket::parse(&recv_udp(&here, WAIT).expect("answer")),
+        Ok(VoicePacket::BindChallenge { .. })
+    ));
+    // A cookie for another session is no proof for this one.
+    let other_session = VoicePacket::Bind {
+        session: jb.session,
+        token: token(&jb),
+        cookie: Some(cookie),
+    };
+    here.send(&other_session.to_vec()).expect("send");
+    assert!(matches!(
+        VoicePacket::parse(&recv_udp(&here, WAIT).expect("answer")),
+        Ok(VoicePacket::BindChallenge { .. })
+    ));
+    // The genuine one still binds, and b (bound all along) is undisturbed.
+    here.send(&bind_packet(&ja, Some(cookie))).expect("send");
+    assert_eq!(
+        VoicePacket::parse(&recv_udp(&here, WAIT).expect("bound")),
+        Ok(VoicePacket::Bound {
+            session: ja.session
+        })
+    );
+    let pkt = audio(ja.session, 5, &[5; 10]);
+    here.send(&pkt).expect("send");
+    assert_eq!(recv_udp(&ub, WAIT).as_deref(), Some(&pkt[..]));
+}
+
+#[test]
+fn token_guesses_beyond_the_per_address_budget_are_dropped_and_counted_and_other_addresses_still_bind()
+ {
+    let s = server();
+    let (_a, ja) = join_call(&s, "a");
+    let guesser = udp_socket(&s, &ja, [127, 0, 0, 3]);
+    let guesses = 2000u32;
+    for i in 0..guesses {
+        let mut t = [0u8; TOKEN_LEN];
+        t[..4].copy_from_slice(&i.to_be_bytes());
+        let guess = VoicePacket::Bind {
+            session: ja.session,
+            token: t,
+            cookie: None,
+        };
+        guesser.send(&guess.to_vec()).expect("send");
+    }
+    assert_eq!(recv_udp(&guesser, QUIET), None, "no guess is answered");
+    // Once the guesses are all counted, most of them were refused before
+    // the token was even looked at.
+    let mut stats = s.handle().stats().expect("stats");
+    for _ in 0..100 {
+        if stats.voice_binds_limited + stats.voice_dropped >= u64::from(guesses) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        stats = s.handle().stats().expect("stats");
+    }
+    let budget = ServerConfig::default().voice_bind_burst as u64;
+    assert!(
+        stats.voice_binds_limited >= u64::from(guesses) / 2,
+        "limited {} of {guesses} (burst {budget})",
+        stats.voice_binds_limited
+    );
+    // A member on another address binds at once.
+    let ua = udp_socket(&s, &ja, [127, 0, 0, 4]);
+    bind_with_cookie(&ua, &ja);
+}
+
+#[test]
+fn a_tcp_bind_is_bound_at_once_because_the_tcp_handshake_proved_the_address() {
+    let s = server();
+    let (_a, ja) = join_call(&s, "a");
+    let _t = tcp_bound(&s, &ja);
+    assert_eq!(s.handle().stats().expect("stats").voice_challenges, 0);
+}
+
+/// Whether the server closed `t` (end of stream or reset) within its read
+/// timeout; `false` if the read timed out with the connection open.
+fn closed_by_server(t: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 16];
+    match t.read(&mut buf) {
+        Ok(n) => n == 0,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+#[test]
+fn sixty_four_silent_tcp_voice_connections_do_not_keep_a_real_tcp_bind_out() {
+    let s = server();
+    let (_a, ja) = join_call(&s, "a");
+    let (_b, jb) = join_call(&s, "b");
+    let voice: SocketAddr = (s.local_addr().ip(), ja.port).into();
+    let mut silent: Vec<TcpStream> = (0..64)
+        .map(|_| {
+            let t = TcpStream::connect(voice).expect("connect");
+            t.set_read_timeout(Some(QUIET)).expect("timeout");
+            t
+        })
+        .collect();
+    // Real members still bind over TCP and hear each other.
+    let mut ta = tcp_bound(&s, &ja);
+    let mut tb = tcp_bound(&s, &jb);
+    let pkt = audio(ja.session, 1, &[1; 50]);
+    ta.write_all(&{
+        let mut v = (pkt.len() as u16).to_be_bytes().to_vec();
+        v.extend_from_slice(&pkt);
+        v
+    })
+    .expect("send");
+    assert_eq!(read_tcp_packet(&mut tb).as_deref(), Some(&pkt[..]));
+    // Only `voice_unbound_per_address` (8) unbound ones from this address
+    // were kept, the oldest closed to make room: a's connection closed one
+    // more and then bound (bound ones do not count), so b's found room.
+    let per_address = ServerConfig::default().voice_unbound_per_address;
+    let closed: Vec<bool> = silent.iter_mut().map(closed_by_server).collect();
+    let open: Vec<usize> = (0..64).filter(|&i| !closed[i]).collect();
+    assert_eq!(
+        open,
+        (64 - per_address + 1..64).collect::<Vec<_>>(),
+        "the newest stay"
+    );
+}
+
+#[test]
+fn unbound_tcp_voice_connections_are_capped_in_total_but_bound_ones_never_count() {
+    let s = start(ServerConfig {
+        voice_unbound_per_address: 1000,
+        voice_unbound_max: 3,
+        ..voice_config()
+    });
+    let (_a, ja) = join_call(&s, "a");
+    let (_b, jb) = join_call(&s, "b");
+    let voice: SocketAddr = (s.local_addr().ip(), ja.port).into();
+    let mut ta = tcp_bound(&s, &ja);
+    let mut tb = tcp_bound(&s, &jb);
+    let mut silent: Vec<TcpStream> = (0..10)
+        .map(|_| {
+            let t = TcpStream::connect(voice).expect("connect");
+            t.set_read_timeout(Some(QUIET)).expect("timeout");
+            t
+        })
+        .collect();
+    // A round trip on a bound connection: every accept above was handled.
+    let probe = VoicePacket::Probe {
+        session: ja.session,
+        nonce: 1,
+    };
+    ta.write_all(&probe.to_tcp_vec()).expect("probe");
+    assert!(read_tcp_packet(&mut ta).is_some());
+    let open: Vec<bool> = silent.iter_mut().map(|t| !closed_by_server(t)).collect();
+    let mut expected = vec![false; 7];
+    expected.extend([true; 3]);
+    assert_eq!(open, expected, "the 3 newest unbound ones are kept");
+    // The two bound connections were not touched.
+    let pkt = audio(ja.session, 1, &[1; 20]);
+    let mut framed = (pkt.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&pkt);
+    ta.write_all(&framed).expect("send");
+    assert_eq!(read_tcp_packet(&mut tb).as_deref(), Some(&pkt[..]));
+}
+
+#[test]
+fn a_tcp_voice_connection_that_does_not_bind_in_time_is_closed() {
+    let s = start(ServerConfig {
+        heartbeat_ms: 100,
+        voice_unbound_timeout_ms: 200,
+        ..voice_config()
+    });
+    let (_a, ja) = join_call(&s, "a");
+    let voice: SocketAddr = (s.local_addr().ip(), ja.port).into();
+    let mut t = TcpStream::connect(voice).expect("connect");
+    t.set_read_timeout(Some(WAIT)).expect("timeout");
+    assert!(closed_by_server(&mut t));
+}
+
+#[test]
+fn tcp_bind_guesses_beyond_the_per_address_budget_close_the_connection() {
+    let s = server();
+    let (_a, ja) = join_call(&s, "a");
+    let voice: SocketAddr = (s.local_addr().ip(), ja.port).into();
+    let mut t = TcpStream::connect(voice).expect("connect");
+    t.set_read_timeout(Some(WAIT)).expect("timeout");
+    let mut guesses = Vec::new();
+    for i in 0..1000u32 {
+        let mut g = [0u8; TOKEN_LEN];
+        g[..4].copy_from_slice(&i.to_be_bytes());
+        guesses.extend(
+            VoicePacket::Bind {
+                session: ja.session,
+                token: g,
+                cookie: None,
+            }
+            .to_tcp_vec(),
+        );
+    }
+    // The server may close while the guesses are still being written.
+    let _ = t.write_all(&guesses);
+    assert!(closed_by_server(&mut t));
+    assert!(s.handle().stats().expect("stats").voice_binds_limited > 0);
 }

@@ -1,8 +1,12 @@
 //! The voice path to the server's voice port (docs/protocol.md §16.3).
 //!
-//! [`VoiceLink::connect`] sends `bind` over UDP every 250 ms; if no `bound`
-//! comes back within 1 s it connects to the same port over TCP (each packet
-//! preceded by a 2-byte big-endian length) and binds there. Once bound, a
+//! [`VoiceLink::connect`] sends `bind` over UDP every 250 ms; the server
+//! answers a `bind_challenge` whose cookie the next binds echo, from the same
+//! socket, until `bound` comes back (the cookie proves the address receives,
+//! §16.2). If no `bound` comes within 1 s it connects to the same port over
+//! TCP (each packet preceded by a 2-byte big-endian length) and binds there,
+//! where the TCP handshake is the proof and no cookie is needed (a challenge
+//! there is answered all the same). Once bound, a
 //! receive thread reads packets and hands audio to the caller through a
 //! channel, and sends a `probe` whenever nothing was sent for the keepalive
 //! interval (so a silent or muted member stays in the call). Any thread may
@@ -20,7 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use chatcore::protocol::voice::{
-    MAX_PACKET, TCP_PREFIX_LEN, TOKEN_LEN, VoicePacket, tcp_packet_len,
+    COOKIE_LEN, MAX_PACKET, TCP_PREFIX_LEN, TOKEN_LEN, VoicePacket, tcp_packet_len,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -205,24 +209,54 @@ fn unspecified(server: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, 0)
 }
 
-fn is_bound(buf: &[u8], session: u64) -> bool {
-    matches!(VoicePacket::parse(buf), Ok(VoicePacket::Bound { session: s }) if s == session)
+/// What a packet received during the bind handshake means.
+enum BindReply {
+    /// `bound` for our session: done.
+    Bound,
+    /// `bind_challenge` for our session: bind again with this cookie.
+    Challenge([u8; COOKIE_LEN]),
+    /// Anything else: ignored.
+    Other,
+}
+
+fn bind_reply(buf: &[u8], session: u64) -> BindReply {
+    match VoicePacket::parse(buf) {
+        Ok(VoicePacket::Bound { session: s }) if s == session => BindReply::Bound,
+        Ok(VoicePacket::BindChallenge { session: s, cookie }) if s == session => {
+            BindReply::Challenge(cookie)
+        }
+        _ => BindReply::Other,
+    }
+}
+
+/// The bind packet: `cookie` is the last challenge's, once there was one.
+fn bind_packet(
+    session: u64,
+    token: [u8; TOKEN_LEN],
+    cookie: Option<[u8; COOKIE_LEN]>,
+) -> VoicePacket<'static> {
+    VoicePacket::Bind {
+        session,
+        token,
+        cookie,
+    }
 }
 
 fn bind_udp(
     server: SocketAddr,
-    bind: &VoicePacket<'_>,
     session: u64,
+    token: [u8; TOKEN_LEN],
     opts: &LinkOptions,
 ) -> io::Result<Option<UdpSocket>> {
     let sock = UdpSocket::bind(unspecified(server))?;
     sock.connect(server)?;
     let deadline = Instant::now() + opts.udp_bind_timeout;
     let mut buf = vec![0u8; MAX_PACKET + 1];
+    let mut cookie = None;
     while Instant::now() < deadline {
         // Errors such as "connection refused" (an ICMP answer to a previous
         // datagram) just mean "not yet": keep trying until the deadline.
-        let _ = sock.send(&bind.to_vec());
+        let _ = sock.send(&bind_packet(session, token, cookie).to_vec());
         let until = (Instant::now() + opts.bind_retry).min(deadline);
         loop {
             let left = until.saturating_duration_since(Instant::now());
@@ -231,8 +265,16 @@ fn bind_udp(
             }
             sock.set_read_timeout(Some(left))?;
             match sock.recv(&mut buf) {
-                Ok(n) if is_bound(&buf[..n], session) => return Ok(Some(sock)),
-                Ok(_) => {}
+                Ok(n) => match bind_reply(&buf[..n], session) {
+                    BindReply::Bound => return Ok(Some(sock)),
+                    // Echo the cookie at once: no need to wait for the
+                    // next retry. Later retries echo it too.
+                    BindReply::Challenge(c) => {
+                        cookie = Some(c);
+                        let _ = sock.send(&bind_packet(session, token, cookie).to_vec());
+                    }
+                    BindReply::Other => {}
+                },
                 Err(e)
                     if e.kind() == io::ErrorKind::WouldBlock
                         || e.kind() == io::ErrorKind::TimedOut =>
@@ -248,16 +290,17 @@ fn bind_udp(
 
 fn bind_tcp(
     server: SocketAddr,
-    bind: &VoicePacket<'_>,
     session: u64,
+    token: [u8; TOKEN_LEN],
 ) -> Result<TcpStream, TransportError> {
     let mut s = TcpStream::connect_timeout(&server, Duration::from_secs(3))?;
     s.set_nodelay(true)?;
-    s.write_all(&bind.to_tcp_vec())?;
+    s.write_all(&bind_packet(session, token, None).to_tcp_vec())?;
     s.set_read_timeout(Some(Duration::from_millis(200)))?;
     let deadline = Instant::now() + Duration::from_secs(3);
     let mut buf = Vec::new();
     let mut chunk = [0u8; 2048];
+    let mut challenges = 0;
     while Instant::now() < deadline {
         match s.read(&mut chunk) {
             Ok(0) => return Err(TransportError::NotBound("TCP")),
@@ -270,12 +313,19 @@ fn bind_tcp(
             Err(e) => return Err(e.into()),
         }
         while let Ok(Some(n)) = tcp_packet_len(&buf) {
-            let bound = is_bound(&buf[TCP_PREFIX_LEN..TCP_PREFIX_LEN + n], session);
+            let reply = bind_reply(&buf[TCP_PREFIX_LEN..TCP_PREFIX_LEN + n], session);
             buf.drain(..TCP_PREFIX_LEN + n);
-            if bound {
+            match reply {
                 // Audio may already follow `bound` in `buf`; with the
                 // server's order (bound first) there is none yet.
-                return Ok(s);
+                BindReply::Bound => return Ok(s),
+                // §16.2 binds TCP without a cookie; should a server ask,
+                // answer (a few times, never in a loop with it).
+                BindReply::Challenge(c) if challenges < 3 => {
+                    challenges += 1;
+                    s.write_all(&bind_packet(session, token, Some(c)).to_tcp_vec())?;
+                }
+                _ => {}
             }
         }
     }
@@ -295,17 +345,16 @@ impl VoiceLink {
         let token: [u8; TOKEN_LEN] = token
             .try_into()
             .map_err(|_| TransportError::BadToken(token.len()))?;
-        let bind = VoicePacket::Bind { session, token };
         let udp = if opts.force_tcp {
             None
         } else {
-            bind_udp(server, &bind, session, opts)?
+            bind_udp(server, session, token, opts)?
         };
         let (kind, wire) = match udp {
             Some(s) => (TransportKind::Udp, Wire::Udp(s)),
             None => {
                 tracing::info!("voice: no UDP answer from {server}, using TCP");
-                let s = bind_tcp(server, &bind, session)?;
+                let s = bind_tcp(server, session, token)?;
                 (TransportKind::Tcp, Wire::Tcp(Mutex::new(s)))
             }
         };
@@ -492,7 +541,8 @@ impl Receiving {
                     rtt_us: at.elapsed().as_micros() as u64,
                 }
             }
-            // `bound` again, or anything else: nothing to do.
+            // `bound` or `bind_challenge` again, or anything else: nothing
+            // to do.
             _ => return true,
         };
         self.tx.send(msg).is_ok()
@@ -569,16 +619,32 @@ mod tests {
     use super::*;
 
     const TOKEN: [u8; TOKEN_LEN] = [7; TOKEN_LEN];
+    /// The fake server's cookie (the real one is bound to the address).
+    const COOKIE: [u8; COOKIE_LEN] = [0xc0; COOKIE_LEN];
 
     /// Answers like the server would: `bind` with the right token gets
-    /// `bound` (after ignoring the first `ignore_binds`), `probe` gets
-    /// `probe_ack`, `audio` is echoed back.
-    fn answer(pkt: &[u8], ignore_binds: &mut u32) -> Option<Vec<u8>> {
+    /// `bind_challenge` unless it echoes the cookie (when `challenge`, as
+    /// over UDP), then `bound` (after ignoring the first `ignore_binds`);
+    /// `probe` gets `probe_ack`, `audio` is echoed back.
+    fn answer(pkt: &[u8], ignore_binds: &mut u32, challenge: bool) -> Option<Vec<u8>> {
         match VoicePacket::parse(pkt).ok()? {
-            VoicePacket::Bind { session, token } if token == TOKEN => {
+            VoicePacket::Bind {
+                session,
+                token,
+                cookie,
+            } if token == TOKEN => {
                 if *ignore_binds > 0 {
                     *ignore_binds -= 1;
                     return None;
+                }
+                if challenge && cookie != Some(COOKIE) {
+                    return Some(
+                        VoicePacket::BindChallenge {
+                            session,
+                            cookie: COOKIE,
+                        }
+                        .to_vec(),
+                    );
                 }
                 Some(VoicePacket::Bound { session }.to_vec())
             }
@@ -596,7 +662,7 @@ mod tests {
         thread::spawn(move || {
             let mut buf = [0u8; 2048];
             while let Ok((n, from)) = s.recv_from(&mut buf) {
-                if let Some(a) = answer(&buf[..n], &mut ignore_binds) {
+                if let Some(a) = answer(&buf[..n], &mut ignore_binds, true) {
                     let _ = s.send_to(&a, from);
                 }
             }
@@ -622,7 +688,7 @@ mod tests {
                         buf.extend_from_slice(&chunk[..n]);
                         while let Ok(Some(len)) = tcp_packet_len(&buf) {
                             let pkt: Vec<u8> = buf.drain(..TCP_PREFIX_LEN + len).skip(2).collect();
-                            if let Some(a) = answer(&pkt, &mut none) {
+                            if let Some(a) = answer(&pkt, &mut none, false) {
                                 let mut out = (a.len() as u16).to_be_bytes().to_vec();
                                 out.extend_from_slice(&a);
                                 if c.write_all(&out).is_err() {
@@ -646,6 +712,20 @@ mod tests {
             }
         }
         seqs
+    }
+
+    #[test]
+    fn udp_bind_echoes_the_challenge_cookie_and_is_bound_without_waiting_for_a_retry() {
+        let addr = fake_udp(0);
+        // One retry interval longer than the whole bind timeout: only an
+        // immediate echo of the cookie can be bound in time.
+        let opts = LinkOptions {
+            udp_bind_timeout: Duration::from_secs(2),
+            bind_retry: Duration::from_secs(5),
+            ..LinkOptions::default()
+        };
+        let link = VoiceLink::connect(addr, 5, &TOKEN, 2000, &opts).expect("bind");
+        assert_eq!(link.kind(), TransportKind::Udp);
     }
 
     #[test]

@@ -86,19 +86,25 @@ fn bind(server: SocketAddr, j: &VoiceJoined) -> Result<UdpSocket> {
     sock.connect(SocketAddr::from((server.ip(), j.port)))?;
     sock.set_read_timeout(Some(Duration::from_millis(250)))?;
     let token = j.token.as_slice().try_into().context("token length")?;
-    let bind = VoicePacket::Bind {
-        session: j.session,
-        token,
-    }
-    .to_vec();
+    // Bind, `bind_challenge`, bind with its cookie, `bound` (§16.2).
+    let mut cookie = None;
     let mut buf = [0u8; 2048];
     for _ in 0..20 {
-        sock.send(&bind)?;
-        if let Ok(n) = sock.recv(&mut buf)
-            && matches!(VoicePacket::parse(&buf[..n]), Ok(VoicePacket::Bound { .. }))
-        {
-            sock.set_nonblocking(true)?;
-            return Ok(sock);
+        let bind = VoicePacket::Bind {
+            session: j.session,
+            token,
+            cookie,
+        };
+        sock.send(&bind.to_vec())?;
+        if let Ok(n) = sock.recv(&mut buf) {
+            match VoicePacket::parse(&buf[..n]) {
+                Ok(VoicePacket::Bound { .. }) => {
+                    sock.set_nonblocking(true)?;
+                    return Ok(sock);
+                }
+                Ok(VoicePacket::BindChallenge { cookie: c, .. }) => cookie = Some(c),
+                _ => {}
+            }
         }
     }
     bail!("session {} was never bound", j.session)
@@ -162,9 +168,12 @@ fn run() -> Result<()> {
     if args.payload < 8 || args.payload > 1275 {
         bail!("--payload must be 8..=1275 bytes");
     }
+    // Every member binds from 127.0.0.1: room for all of them (a bind and
+    // its cookie echo each, plus retries) in the per-address bind budget.
     let extra = format!(
-        "max_call_members = {}\nvoice_keepalive_ms = 2000\nvoice_timeout_ms = 60000\n",
-        args.members
+        "max_call_members = {}\nvoice_keepalive_ms = 2000\nvoice_timeout_ms = 60000\nvoice_bind_burst = {}.0\n",
+        args.members,
+        (4 * args.members).max(64)
     );
     let server = SpawnedServer::start_with_voice(args.members, 10_000, &extra)?;
     let mut members = Vec::new();

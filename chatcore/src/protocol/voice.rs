@@ -4,15 +4,30 @@
 //! A call member gets a session id and a random token over its chat
 //! connection (`voice_joined`). On the voice port (UDP, or TCP with a 2-byte
 //! length prefix per packet) it first sends a [`VoicePacket::Bind`] carrying
-//! that token; the server then relays its [`VoicePacket::Audio`] packets,
-//! unchanged, to every other call member. Packets are big-endian binary with a
-//! one-byte type; nothing here does I/O.
+//! that token. Over UDP the server answers a
+//! [`VoicePacket::BindChallenge`] with a cookie, which the client echoes in a
+//! second bind from the same address (return routability: a forged source
+//! address never sees the cookie); over TCP the handshake already proved the
+//! address and the first bind is answered `bound`. The server then relays the
+//! member's [`VoicePacket::Audio`] packets, unchanged, to every other call
+//! member. Packets are big-endian binary with a one-byte type; nothing here
+//! does I/O.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// Bytes in a voice token.
 pub const TOKEN_LEN: usize = 16;
+/// Bytes in a bind cookie (return-routability proof, §16.2).
+pub const COOKIE_LEN: usize = 16;
+/// Bytes of a `bind` without a cookie: type, session, token.
+pub const BIND_LEN: usize = 1 + 8 + TOKEN_LEN;
+/// Bytes of a `bind` that echoes a cookie: type, session, token, cookie.
+pub const BIND_COOKIE_LEN: usize = BIND_LEN + COOKIE_LEN;
+/// Bytes of a `bind_challenge`: type, session, cookie. Never more than the
+/// smallest `bind`, so answering a forged bind amplifies nothing.
+pub const CHALLENGE_LEN: usize = 1 + 8 + COOKIE_LEN;
+const _: () = assert!(CHALLENGE_LEN <= BIND_LEN, "a challenge must not amplify");
 /// Bytes before the Opus payload of an audio packet: type, session, seq, ts.
 pub const AUDIO_HEADER_LEN: usize = 1 + 8 + 2 + 4;
 /// Largest Opus packet (RFC 6716 §3.4: 1275 bytes for one frame).
@@ -82,6 +97,8 @@ pub mod packet_type {
     pub const PROBE: u8 = 0x04;
     /// Echo answer (server → client), same body as the probe.
     pub const PROBE_ACK: u8 = 0x05;
+    /// Prove this address: echo the cookie in a bind (server → client, UDP).
+    pub const BIND_CHALLENGE: u8 = 0x06;
 }
 
 /// One packet on the voice port, borrowed from the buffer it was parsed from.
@@ -100,12 +117,25 @@ pub enum VoicePacket<'a> {
         /// The Opus packet, 1..=1275 bytes.
         payload: &'a [u8],
     },
-    /// `02 session:u64 token:[16]`: bind this session to the sender's address.
+    /// `02 session:u64 token:[16] [cookie:[16]]`: bind this session to the
+    /// sender's address. Over UDP the server binds only a bind that echoes
+    /// the cookie of a `bind_challenge` sent to the same address.
     Bind {
         /// The session from `voice_joined`.
         session: u64,
         /// The token from `voice_joined`.
         token: [u8; TOKEN_LEN],
+        /// The cookie of the last `bind_challenge` received on this
+        /// address, if any (41-byte form); `None` is the 25-byte form.
+        cookie: Option<[u8; COOKIE_LEN]>,
+    },
+    /// `06 session:u64 cookie:[16]`: the server's answer to a UDP bind from
+    /// an address not yet proven; the client repeats its bind with `cookie`.
+    BindChallenge {
+        /// The session of the bind that was challenged.
+        session: u64,
+        /// Opaque proof bound to the address, the session and a time slot.
+        cookie: [u8; COOKIE_LEN],
     },
     /// `03 session:u64`: the bind was accepted.
     Bound {
@@ -179,14 +209,31 @@ impl<'a> VoicePacket<'a> {
                 })
             }
             packet_type::BIND => {
-                if len != 1 + 8 + TOKEN_LEN {
+                if len != BIND_LEN && len != BIND_COOKIE_LEN {
                     return Err(bad);
                 }
                 let mut token = [0u8; TOKEN_LEN];
-                token.copy_from_slice(&buf[9..]);
+                token.copy_from_slice(&buf[9..BIND_LEN]);
+                let cookie = (len == BIND_COOKIE_LEN).then(|| {
+                    let mut c = [0u8; COOKIE_LEN];
+                    c.copy_from_slice(&buf[BIND_LEN..]);
+                    c
+                });
                 Ok(Self::Bind {
                     session: u64_at(buf, 1),
                     token,
+                    cookie,
+                })
+            }
+            packet_type::BIND_CHALLENGE => {
+                if len != CHALLENGE_LEN {
+                    return Err(bad);
+                }
+                let mut cookie = [0u8; COOKIE_LEN];
+                cookie.copy_from_slice(&buf[9..]);
+                Ok(Self::BindChallenge {
+                    session: u64_at(buf, 1),
+                    cookie,
                 })
             }
             packet_type::BOUND => {
@@ -231,10 +278,22 @@ impl<'a> VoicePacket<'a> {
                 out.extend_from_slice(&ts.to_be_bytes());
                 out.extend_from_slice(payload);
             }
-            Self::Bind { session, token } => {
+            Self::Bind {
+                session,
+                token,
+                cookie,
+            } => {
                 out.push(packet_type::BIND);
                 out.extend_from_slice(&session.to_be_bytes());
                 out.extend_from_slice(&token);
+                if let Some(cookie) = cookie {
+                    out.extend_from_slice(&cookie);
+                }
+            }
+            Self::BindChallenge { session, cookie } => {
+                out.push(packet_type::BIND_CHALLENGE);
+                out.extend_from_slice(&session.to_be_bytes());
+                out.extend_from_slice(&cookie);
             }
             Self::Bound { session } => {
                 out.push(packet_type::BOUND);
@@ -254,7 +313,7 @@ impl<'a> VoicePacket<'a> {
 
     /// The packet as a new vector.
     pub fn to_vec(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(32);
+        let mut v = Vec::with_capacity(48);
         self.write(&mut v);
         v
     }
@@ -273,6 +332,7 @@ impl<'a> VoicePacket<'a> {
         match *self {
             Self::Audio { session, .. }
             | Self::Bind { session, .. }
+            | Self::BindChallenge { session, .. }
             | Self::Bound { session }
             | Self::Probe { session, .. }
             | Self::ProbeAck { session, .. } => session,
@@ -327,6 +387,16 @@ mod tests {
             VoicePacket::Bind {
                 session: 1 << 40,
                 token: [9; TOKEN_LEN],
+                cookie: None,
+            },
+            VoicePacket::Bind {
+                session: 1 << 40,
+                token: [9; TOKEN_LEN],
+                cookie: Some([8; COOKIE_LEN]),
+            },
+            VoicePacket::BindChallenge {
+                session: 2,
+                cookie: [7; COOKIE_LEN],
             },
             VoicePacket::Bound { session: 3 },
             VoicePacket::Probe {
@@ -359,6 +429,10 @@ mod tests {
         for bad in [
             vec![1u8; AUDIO_HEADER_LEN],
             vec![2u8; 10],
+            vec![2u8; BIND_LEN + 1],
+            vec![2u8; BIND_COOKIE_LEN + 1],
+            vec![6u8; CHALLENGE_LEN - 1],
+            vec![6u8; BIND_COOKIE_LEN],
             vec![1u8; MAX_PACKET + 1],
             vec![4u8; 12],
             vec![3u8; 10],
@@ -372,6 +446,29 @@ mod tests {
             let garbage: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
             let _ = VoicePacket::parse(&garbage);
         }
+    }
+
+    #[test]
+    fn the_challenge_is_no_larger_than_a_bind_and_matches_the_spec_bytes() {
+        let challenge = VoicePacket::BindChallenge {
+            session: 7,
+            cookie: [0xc0; COOKIE_LEN],
+        }
+        .to_vec();
+        let mut spec = vec![0x06, 0, 0, 0, 0, 0, 0, 0, 7];
+        spec.extend_from_slice(&[0xc0; COOKIE_LEN]);
+        assert_eq!(challenge, spec);
+        let bind = VoicePacket::Bind {
+            session: 7,
+            token: [0x11; TOKEN_LEN],
+            cookie: Some([0xc0; COOKIE_LEN]),
+        }
+        .to_vec();
+        let mut spec = vec![0x02, 0, 0, 0, 0, 0, 0, 0, 7];
+        spec.extend_from_slice(&[0x11; TOKEN_LEN]);
+        spec.extend_from_slice(&[0xc0; COOKIE_LEN]);
+        assert_eq!(bind, spec);
+        assert_eq!(bind.len(), BIND_COOKIE_LEN);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! order and lookups are linear scans: cheaper than any map at this size,
 //! and the order is the one `voice_state` lists.
 
+pub(crate) mod guard;
 pub(crate) mod relay;
 
 use std::net::SocketAddr;
@@ -88,6 +89,14 @@ impl Call {
     /// The member on chat connection `key`.
     pub fn by_key_mut(&mut self, key: usize) -> Option<&mut Member> {
         self.members.iter_mut().find(|m| m.key == key)
+    }
+
+    /// Whether `token` is the current token of `session`: the first check
+    /// of every `bind`, before any answer.
+    pub fn has_token(&self, session: u64, token: &[u8; TOKEN_LEN]) -> bool {
+        self.members
+            .iter()
+            .any(|m| m.session == session && &m.token == token)
     }
 
     /// Index of the member bound to `path` whose session is `session`: the

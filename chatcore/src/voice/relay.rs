@@ -5,17 +5,27 @@
 //! turn like chat: a packet's only value is being on time. Nothing waits
 //! for a slow listener either: a UDP send that would block and a TCP
 //! listener with more than [`TCP_OUTPUT_CAP`] queued both drop the packet.
+//!
+//! A UDP `bind` binds only after its source address proved it receives
+//! (the cookie of a `bind_challenge` echoed from it, see [`super::guard`]);
+//! a TCP connection is proven by its handshake. TCP connections that have not
+//! bound are capped per source address and in total, with a short deadline;
+//! only bound ones are bounded by the call's size.
 
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Interest, Token};
 
 use super::VoicePath;
-use crate::protocol::voice::{MAX_PACKET, TCP_PREFIX_LEN, VoicePacket, tcp_packet_len};
+use super::guard::{VoiceGuard, source_key};
+use crate::config::ServerConfig;
+use crate::protocol::voice::{
+    COOKIE_LEN, MAX_PACKET, TCP_PREFIX_LEN, TOKEN_LEN, VoicePacket, tcp_packet_len,
+};
 use crate::reactor::{Reactor, want_writable};
 
 /// Voice TCP connection tokens are slab keys plus this offset (above every
@@ -24,8 +34,6 @@ pub(crate) const FIRST_VOICE_CONN: usize = usize::MAX / 2;
 /// Output a TCP voice connection may have queued before packets to it are
 /// dropped.
 const TCP_OUTPUT_CAP: usize = 64 * 1024;
-/// Time a TCP voice connection has to send an accepted `bind`.
-const TCP_BIND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes read from one TCP voice connection per event before others get
 /// their turn.
 const TCP_READ_BUDGET: usize = 64 * 1024;
@@ -39,6 +47,23 @@ pub(crate) struct VoicePort {
     pub udp: UdpSocket,
     /// Accepts TCP fallback connections.
     pub tcp: TcpListener,
+    /// Bind cookies and per-source limits.
+    pub guard: VoiceGuard,
+    /// Accept order of the next TCP voice connection: the oldest unbound
+    /// one is the one with the lowest number (many share one turn's time).
+    next_seq: u64,
+}
+
+impl VoicePort {
+    /// The port's sockets with fresh defences (a new cookie secret).
+    pub(crate) fn new(udp: UdpSocket, tcp: TcpListener, config: &ServerConfig) -> Self {
+        Self {
+            udp,
+            tcp,
+            guard: VoiceGuard::new(config, Instant::now()),
+            next_seq: 0,
+        }
+    }
 }
 
 /// One TCP fallback connection.
@@ -50,8 +75,13 @@ pub(crate) struct VoiceConn {
     output: BytesMut,
     /// The session bound over this connection, once a bind was accepted.
     session: Option<u64>,
+    /// The peer's source address as limits count it (IPv4, or IPv6 /64):
+    /// unbound connections are capped per source.
+    source: IpAddr,
     /// Unbound connections are closed at this time.
     bind_deadline: Instant,
+    /// Accept order: the lowest unbound one is evicted first at a cap.
+    seq: u64,
     /// WRITABLE interest is registered (only while output waits).
     wants_write: bool,
 }
@@ -91,20 +121,20 @@ impl Reactor {
     /// Accepts every pending TCP fallback connection.
     pub(crate) fn drain_voice_tcp(&mut self) {
         loop {
-            let Some(voice) = self.voice.as_ref() else {
+            let Some(voice) = self.voice.as_mut() else {
                 return;
             };
+            let seq = voice.next_seq;
+            voice.next_seq += 1;
             let (mut stream, peer) = match voice.tcp.accept() {
                 Ok(got) => got,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return,
             };
-            // Bound connections are at most one per call member; unbound
-            // ones as many again, so nobody can fill the table.
-            if self.voice_conns.len() >= 2 * self.config.max_call_members {
-                self.stats.voice_dropped += 1;
-                continue;
-            }
+            // Only connections that have not bound yet are limited here:
+            // bound ones are at most one per call member.
+            let source = source_key(peer.ip());
+            self.make_room_for_unbound_voice_conn(source);
             let _ = stream.set_nodelay(true);
             let entry = self.voice_conns.vacant_entry();
             let token = Token(FIRST_VOICE_CONN + entry.key());
@@ -122,9 +152,43 @@ impl Reactor {
                 input: BytesMut::new(),
                 output: BytesMut::new(),
                 session: None,
-                bind_deadline: self.now + TCP_BIND_TIMEOUT,
+                source,
+                bind_deadline: self.now + self.config.voice_unbound_timeout(),
+                seq,
                 wants_write: false,
             });
+        }
+    }
+
+    /// Makes room for a new unbound TCP voice connection from `source`: at
+    /// `voice_unbound_per_address` unbound ones from that source, its oldest
+    /// is closed; otherwise at `voice_unbound_max` unbound ones in total,
+    /// the oldest of all is. A newcomer is never refused: an honest client
+    /// binds within a round trip, so it is never the oldest for long, and
+    /// silent connections cannot keep it out. Bound connections never count.
+    fn make_room_for_unbound_voice_conn(&mut self, source: IpAddr) {
+        let mut here = (0, None::<(usize, u64)>);
+        let mut all = (0, None::<(usize, u64)>);
+        let older = |o: Option<(usize, u64)>, k, seq| match o {
+            Some((_, o_seq)) if o_seq < seq => o,
+            _ => Some((k, seq)),
+        };
+        for (k, c) in self.voice_conns.iter().filter(|(_, c)| c.session.is_none()) {
+            all = (all.0 + 1, older(all.1, k, c.seq));
+            if c.source == source {
+                here = (here.0 + 1, older(here.1, k, c.seq));
+            }
+        }
+        let evict = if here.0 >= self.config.voice_unbound_per_address {
+            here.1
+        } else if all.0 >= self.config.voice_unbound_max {
+            all.1
+        } else {
+            None
+        };
+        if let Some((k, _)) = evict {
+            self.stats.voice_dropped += 1;
+            self.close_voice_conn(k);
         }
     }
 
@@ -262,27 +326,11 @@ impl Reactor {
                 }
                 self.relay_to = to;
             }
-            VoicePacket::Bind { session, token } => {
-                let Some(old) = self.call.bind(session, &token, path, now) else {
-                    self.stats.voice_dropped += 1;
-                    return;
-                };
-                if let VoicePath::Tcp(k) = path
-                    && let Some(conn) = self.voice_conns.get_mut(k)
-                {
-                    conn.session = Some(session);
-                }
-                if let Some(VoicePath::Tcp(old_key)) = old
-                    && old != Some(path)
-                {
-                    self.close_voice_conn(old_key);
-                }
-                self.voice_send(path, &VoicePacket::Bound { session }.to_vec());
-                if old != Some(path) {
-                    tracing::debug!(session, ?path, "voice path bound");
-                    self.broadcast_voice_state();
-                }
-            }
+            VoicePacket::Bind {
+                session,
+                token,
+                cookie,
+            } => self.voice_bind(path, session, &token, cookie.as_ref()),
             VoicePacket::Probe { session, nonce } => {
                 let Some(i) = self.call.bound(path, session) else {
                     self.stats.voice_dropped += 1;
@@ -291,9 +339,86 @@ impl Reactor {
                 self.call.at_mut(i).last_heard = now;
                 self.voice_send(path, &VoicePacket::ProbeAck { session, nonce }.to_vec());
             }
-            VoicePacket::Bound { .. } | VoicePacket::ProbeAck { .. } => {
+            VoicePacket::Bound { .. }
+            | VoicePacket::ProbeAck { .. }
+            | VoicePacket::BindChallenge { .. } => {
                 self.stats.voice_dropped += 1;
             }
+        }
+    }
+
+    /// A `bind` (docs/protocol.md §16.2): charged to its source address,
+    /// checked against the session's token, then over UDP bound only from a
+    /// proven address (the cookie echoed, or the path already bound);
+    /// otherwise answered with a `bind_challenge` no larger than the bind.
+    fn voice_bind(
+        &mut self,
+        path: VoicePath,
+        session: u64,
+        token: &[u8; TOKEN_LEN],
+        cookie: Option<&[u8; COOKIE_LEN]>,
+    ) {
+        let now = self.now;
+        let source = match path {
+            VoicePath::Udp(addr) => addr.ip(),
+            VoicePath::Tcp(k) => match self.voice_conns.get(k) {
+                Some(c) => c.source,
+                None => return,
+            },
+        };
+        let Some(voice) = self.voice.as_mut() else {
+            return;
+        };
+        let limiter = match path {
+            VoicePath::Udp(_) => &mut voice.guard.udp_binds,
+            VoicePath::Tcp(_) => &mut voice.guard.tcp_binds,
+        };
+        if !limiter.allow(source, now) {
+            self.stats.voice_binds_limited += 1;
+            // A TCP connection guessing past its source's budget goes.
+            if let VoicePath::Tcp(k) = path {
+                self.close_voice_conn(k);
+            }
+            return;
+        }
+        if !self.call.has_token(session, token) {
+            self.stats.voice_dropped += 1;
+            return;
+        }
+        if let VoicePath::Udp(addr) = path {
+            let proven = self.call.bound(path, session).is_some()
+                || cookie.is_some_and(|c| voice.guard.cookies.check(c, addr, session, now));
+            if !proven {
+                if !voice.guard.take_challenge(now) {
+                    self.stats.voice_binds_limited += 1;
+                    return;
+                }
+                let cookie = voice.guard.cookies.issue(addr, session, now);
+                let challenge = VoicePacket::BindChallenge { session, cookie }.to_vec();
+                if self.voice_send_udp(addr, &challenge) {
+                    self.stats.voice_challenges += 1;
+                }
+                return;
+            }
+        }
+        let Some(old) = self.call.bind(session, token, path, now) else {
+            self.stats.voice_dropped += 1;
+            return;
+        };
+        if let VoicePath::Tcp(k) = path
+            && let Some(conn) = self.voice_conns.get_mut(k)
+        {
+            conn.session = Some(session);
+        }
+        if let Some(VoicePath::Tcp(old_key)) = old
+            && old != Some(path)
+        {
+            self.close_voice_conn(old_key);
+        }
+        self.voice_send(path, &VoicePacket::Bound { session }.to_vec());
+        if old != Some(path) {
+            tracing::debug!(session, ?path, "voice path bound");
+            self.broadcast_voice_state();
         }
     }
 
@@ -375,8 +500,13 @@ impl Reactor {
     }
 
     /// Timers of the voice port, once per sweep: members whose voice path
-    /// fell silent leave the call; TCP connections that never bound close.
+    /// fell silent leave the call; TCP connections that never bound close;
+    /// idle sources are forgotten by the bind limits.
     pub(crate) fn voice_sweep(&mut self) {
+        let now = self.now;
+        if let Some(voice) = self.voice.as_mut() {
+            voice.guard.sweep(now);
+        }
         let timeout = self.config.voice_timeout();
         if let Some(cutoff) = self.now.checked_sub(timeout) {
             let gone = self.call.expire(cutoff);
@@ -390,7 +520,6 @@ impl Reactor {
                 self.broadcast_voice_state();
             }
         }
-        let now = self.now;
         let stale: Vec<usize> = self
             .voice_conns
             .iter()
