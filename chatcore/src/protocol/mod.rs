@@ -15,6 +15,7 @@ pub mod codes;
 pub mod frame;
 pub mod message;
 pub(crate) mod mpack;
+mod strict;
 pub mod transfer;
 pub mod voice;
 pub mod welcome;
