@@ -16,8 +16,8 @@
 
 use bytes::BytesMut;
 use chatcore::protocol::transfer::{
-    FileAccept, FileCancelled, FileChunk, FileData, FileKind, FileOffer, FileOffered,
-    FileProgress, FileUpload, TransferId,
+    FileAccept, FileCancelled, FileChunk, FileData, FileKind, FileOffer, FileOffered, FileProgress,
+    FileUpload, TransferId,
 };
 use chatcore::protocol::voice::{CallMember, VoiceJoined, VoiceMute, VoiceState};
 use chatcore::protocol::{
@@ -272,7 +272,11 @@ fn drain<S: Side>(buf: &mut BytesMut, out: &mut Vec<Outcome<S::Msg>>) -> bool {
             }
             Err(DecodeError::Message(e)) => {
                 let used = before - buf.len();
-                assert_eq!(expected, Ok(Some(used)), "a refused frame is consumed whole");
+                assert_eq!(
+                    expected,
+                    Ok(Some(used)),
+                    "a refused frame is consumed whole"
+                );
                 let code = e.code();
                 let documented = match &e {
                     MessageError::BadFrame(_) => code == ErrorCode::BadFrame,
@@ -290,7 +294,11 @@ fn drain<S: Side>(buf: &mut BytesMut, out: &mut Vec<Outcome<S::Msg>>) -> bool {
                 }
             }
             Err(DecodeError::Frame(e)) => {
-                assert_eq!(expected, Err(e.clone()), "frame errors agree with frame_len");
+                assert_eq!(
+                    expected,
+                    Err(e.clone()),
+                    "frame errors agree with frame_len"
+                );
                 assert!(e.code().is_fatal(), "{e:?}");
                 match e {
                     FrameError::Empty => assert_eq!(e.code(), ErrorCode::BadFrame),
@@ -377,8 +385,8 @@ fn mutate(rng: &mut StdRng, corpus: &[Vec<u8>]) -> Vec<u8> {
         // Set a byte to an interesting marker.
         1 => {
             const MARKERS: [u8; 16] = [
-                0xc0, 0xc1, 0xc4, 0xc6, 0xd9, 0xdb, 0xdc, 0xdd, 0xde, 0xdf, 0x80, 0x90, 0xa0,
-                0xff, 0x00, 0x7f,
+                0xc0, 0xc1, 0xc4, 0xc6, 0xd9, 0xdb, 0xdc, 0xdd, 0xde, 0xdf, 0x80, 0x90, 0xa0, 0xff,
+                0x00, 0x7f,
             ];
             let i = rng.random_range(0..b.len());
             b[i] = MARKERS[rng.random_range(0..MARKERS.len())];

@@ -14,7 +14,10 @@ use libfuzzer_sys::fuzz_target;
 fn documented(code: ErrorCode) -> bool {
     matches!(
         code,
-        ErrorCode::BadFrame | ErrorCode::InvalidUtf8 | ErrorCode::BadMessage | ErrorCode::UnknownType
+        ErrorCode::BadFrame
+            | ErrorCode::InvalidUtf8
+            | ErrorCode::BadMessage
+            | ErrorCode::UnknownType
     )
 }
 
