@@ -37,3 +37,8 @@ cargo test --workspace --locked "$@"
 # program by the command above, which the integration tests run; built as a
 # test harness it would not be, so its tests run separately).
 cargo test --locked -p chat-examples --example chat "$@"
+# Every command README.md and docs/benchmarks.md quote, shortened (load
+# generator 20 clients for 1 s, servers started and stopped, `--help` for the
+# GUI...) and run with the debug builds above, so a documented command
+# cannot break unnoticed. The rules are in the script.
+bash scripts/doc-commands.sh

@@ -934,7 +934,9 @@ fn a_welcome_without_max_text_still_decodes_with_max_text_zero() {
 
 // ------------------------------------------------------------ round trips
 
-const ALL_CODES: [ErrorCode; 31] = [
+/// Every code. `exhaustive` below fails to compile when a code is added to
+/// the enum and not here.
+const ALL_CODES: [ErrorCode; 36] = [
     ErrorCode::NameEmpty,
     ErrorCode::NameTooLong,
     ErrorCode::NameInvalid,
@@ -965,8 +967,57 @@ const ALL_CODES: [ErrorCode; 31] = [
     ErrorCode::TooManyTransfers,
     ErrorCode::StorageError,
     ErrorCode::TooManyConnections,
+    ErrorCode::VoiceUnavailable,
+    ErrorCode::CallFull,
+    ErrorCode::NotInCall,
+    ErrorCode::TooManyOffers,
+    ErrorCode::UploadTimeout,
     ErrorCode::Unknown,
 ];
+
+/// Names every variant, so a new one breaks the build until it is added to
+/// [`ALL_CODES`] too.
+#[allow(dead_code)]
+fn exhaustive(code: ErrorCode) {
+    match code {
+        ErrorCode::NameEmpty
+        | ErrorCode::NameTooLong
+        | ErrorCode::NameInvalid
+        | ErrorCode::Version
+        | ErrorCode::AlreadyLoggedIn
+        | ErrorCode::JoinDenied
+        | ErrorCode::NotLoggedIn
+        | ErrorCode::TextEmpty
+        | ErrorCode::TextTooLong
+        | ErrorCode::RateLimited
+        | ErrorCode::UnknownType
+        | ErrorCode::BadMessage
+        | ErrorCode::InvalidUtf8
+        | ErrorCode::BadFrame
+        | ErrorCode::FrameTooLarge
+        | ErrorCode::ServerFull
+        | ErrorCode::HandshakeTimeout
+        | ErrorCode::Rejected
+        | ErrorCode::FileNameInvalid
+        | ErrorCode::FileNameTooLong
+        | ErrorCode::FileTooLarge
+        | ErrorCode::QuotaExceeded
+        | ErrorCode::BadHash
+        | ErrorCode::UnknownTransfer
+        | ErrorCode::BadOffset
+        | ErrorCode::SizeMismatch
+        | ErrorCode::HashMismatch
+        | ErrorCode::TooManyTransfers
+        | ErrorCode::StorageError
+        | ErrorCode::TooManyConnections
+        | ErrorCode::VoiceUnavailable
+        | ErrorCode::CallFull
+        | ErrorCode::NotInCall
+        | ErrorCode::TooManyOffers
+        | ErrorCode::UploadTimeout
+        | ErrorCode::Unknown => {}
+    }
+}
 
 const ALL_REASONS: [LeaveReason; 7] = [
     LeaveReason::Quit,
@@ -1193,4 +1244,359 @@ fn random_garbage_in_random_pieces_never_panics_the_decoder() {
             }
         }
     }
+}
+
+// ------------------------------- section 3 held exactly: depth, str, kind
+
+/// `{"type":"chat","text":"hi", <key>: <value>}` as a body.
+fn chat_body_with_extra(key: &str, value: &[u8]) -> Vec<u8> {
+    let mut body = vec![0x83, 0xa4];
+    body.extend_from_slice(b"type");
+    body.extend_from_slice(&[0xa4]);
+    body.extend_from_slice(b"chat");
+    body.extend_from_slice(&[0xa4]);
+    body.extend_from_slice(b"text");
+    body.extend_from_slice(&[0xa2, b'h', b'i']);
+    body.push(0xa0 | u8::try_from(key.len()).expect("short key"));
+    body.extend_from_slice(key.as_bytes());
+    body.extend_from_slice(value);
+    body
+}
+
+/// `levels` nested one-element arrays around `nil`.
+fn nested_arrays(levels: usize) -> Vec<u8> {
+    let mut v = vec![0x91u8; levels];
+    v.push(0xc0);
+    v
+}
+
+/// `levels` nested one-entry maps `{"k": {"k": ... nil}}`.
+fn nested_maps(levels: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(levels * 3 + 1);
+    for _ in 0..levels {
+        v.extend_from_slice(&[0x81, 0xa1, b'k']);
+    }
+    v.push(0xc0);
+    v
+}
+
+/// Decodes one client body on a thread with a small stack, so that a decoder
+/// recursing once per nesting level would overflow it and abort the test.
+fn decode_client_body_on_a_small_stack(body: Vec<u8>) -> Result<ClientMessage, MessageError> {
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || ClientMessage::from_body(&body))
+        .expect("spawn decoder thread")
+        .join()
+        .expect("the decoder did not overflow its stack")
+}
+
+#[test]
+fn nesting_of_any_depth_under_an_unknown_key_is_ignored_like_any_unknown_field() {
+    let hi = ClientMessage::Chat(ChatSend {
+        text: "hi".into(),
+        reference: None,
+    });
+    // Around rmp-serde's own limit of 1,024 levels, and far beyond it (a
+    // whole 1 MiB frame of array markers).
+    for levels in [
+        1, 31, 32, 33, 999, 1_000, 1_023, 1_024, 1_025, 5_000, 1_000_000,
+    ] {
+        let body = chat_body_with_extra("x", &nested_arrays(levels));
+        assert_eq!(
+            decode_client_body_on_a_small_stack(body),
+            Ok(hi.clone()),
+            "{levels} nested arrays under an unknown key"
+        );
+    }
+    for levels in [1_000, 100_000] {
+        let body = chat_body_with_extra("x", &nested_maps(levels));
+        assert_eq!(
+            decode_client_body_on_a_small_stack(body),
+            Ok(hi.clone()),
+            "{levels} nested maps under an unknown key"
+        );
+    }
+    // Through the framing API too, and the next frame still decodes.
+    let mut stream = frame_of_body(&chat_body_with_extra("x", &nested_arrays(2_000)));
+    stream.extend_from_slice(&encode_client(&ClientMessage::Bye));
+    let mut buf = buf_of(&stream);
+    assert_eq!(decode_client(&mut buf, MAX), Ok(Some(hi)));
+    assert_eq!(decode_client(&mut buf, MAX), Ok(Some(ClientMessage::Bye)));
+}
+
+#[test]
+fn deep_nesting_under_an_unknown_key_of_a_nested_record_is_ignored_by_the_client_decoder() {
+    // {"type":"presence","ts":1,
+    //  "joined":[{"name":"bob","session":5,"x":<3,000 nested arrays>}],"left":[]}
+    let mut body = vec![0x84, 0xa4];
+    body.extend_from_slice(b"type");
+    body.push(0xa8);
+    body.extend_from_slice(b"presence");
+    body.extend_from_slice(&[0xa2, b't', b's', 0x01, 0xa6]);
+    body.extend_from_slice(b"joined");
+    body.extend_from_slice(&[0x91, 0x83, 0xa4]);
+    body.extend_from_slice(b"name");
+    body.extend_from_slice(&[0xa3, b'b', b'o', b'b', 0xa7]);
+    body.extend_from_slice(b"session");
+    body.extend_from_slice(&[0x05, 0xa1, b'x']);
+    body.extend_from_slice(&nested_arrays(3_000));
+    body.push(0xa4);
+    body.extend_from_slice(b"left");
+    body.push(0x90);
+    assert_eq!(
+        ServerMessage::from_body(&body),
+        Ok(ServerMessage::Presence(Presence {
+            ts: 1,
+            joined: vec![user("bob", 5)],
+            left: vec![],
+        }))
+    );
+}
+
+#[test]
+fn deep_nesting_where_a_field_is_required_is_still_bad_message() {
+    // {"type":"chat","text":[[[...]]]}
+    let mut body = vec![0x82, 0xa4];
+    body.extend_from_slice(b"type");
+    body.push(0xa4);
+    body.extend_from_slice(b"chat");
+    body.push(0xa4);
+    body.extend_from_slice(b"text");
+    for levels in [1, 40, 5_000] {
+        let mut b = body.clone();
+        b.extend_from_slice(&nested_arrays(levels));
+        let err = decode_client_body_on_a_small_stack(b).expect_err("text must be a str");
+        assert_eq!(err.code(), ErrorCode::BadMessage, "{levels}: {err}");
+    }
+    // A deep value as the `type` itself.
+    let mut b = vec![0x81, 0xa4];
+    b.extend_from_slice(b"type");
+    b.extend_from_slice(&nested_arrays(5_000));
+    assert_eq!(
+        decode_client_body_on_a_small_stack(b),
+        Err(MessageError::MissingType)
+    );
+}
+
+/// Where the str values (not keys) of a well-formed MessagePack value start,
+/// at any depth. Test-only and recursive: the messages walked are shallow.
+fn str_value_offsets(body: &[u8]) -> Vec<usize> {
+    fn walk(b: &[u8], pos: &mut usize, is_key: bool, out: &mut Vec<usize>) {
+        let m = b[*pos];
+        let be = |at: usize, n: usize| {
+            b[at..at + n]
+                .iter()
+                .fold(0usize, |a, x| (a << 8) | *x as usize)
+        };
+        let start = *pos;
+        let (hdr, payload, children) = match m {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (1, 0, 0),
+            0x80..=0x8f => (1, 0, 2 * (m & 0x0f) as usize),
+            0x90..=0x9f => (1, 0, (m & 0x0f) as usize),
+            0xa0..=0xbf => (1, (m & 0x1f) as usize, 0),
+            0xc4 | 0xd9 => (2, be(start + 1, 1), 0),
+            0xc5 | 0xda => (3, be(start + 1, 2), 0),
+            0xc6 | 0xdb => (5, be(start + 1, 4), 0),
+            0xcc | 0xd0 => (2, 0, 0),
+            0xcd | 0xd1 => (3, 0, 0),
+            0xce | 0xd2 | 0xca => (5, 0, 0),
+            0xcf | 0xd3 | 0xcb => (9, 0, 0),
+            0xdc => (3, 0, be(start + 1, 2)),
+            0xde => (3, 0, 2 * be(start + 1, 2)),
+            other => panic!("marker {other:#x} not produced by our encoder"),
+        };
+        if !is_key && matches!(m, 0xa0..=0xbf | 0xd9..=0xdb) {
+            out.push(start);
+        }
+        *pos += hdr + payload;
+        let is_map = matches!(m, 0x80..=0x8f | 0xde);
+        for i in 0..children {
+            walk(b, pos, is_map && i % 2 == 0, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(body, &mut 0, false, &mut out);
+    out
+}
+
+/// `body` with the str starting at `at` re-encoded as a bin of the same bytes.
+fn str_as_bin(body: &[u8], at: usize) -> Vec<u8> {
+    let (len, hdr) = match body[at] {
+        m @ 0xa0..=0xbf => ((m & 0x1f) as usize, 1),
+        0xd9 => (body[at + 1] as usize, 2),
+        0xda => (u16::from_be_bytes([body[at + 1], body[at + 2]]) as usize, 3),
+        m => panic!("not a str marker {m:#x}"),
+    };
+    let mut out = body[..at].to_vec();
+    if len < 256 {
+        out.extend_from_slice(&[0xc4, len as u8]);
+    } else {
+        out.push(0xc5);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    }
+    out.extend_from_slice(&body[at + hdr..]);
+    out
+}
+
+/// Every client message type that has a str field, and every server one.
+fn messages_with_strings() -> (Vec<ClientMessage>, Vec<ServerMessage>) {
+    use chatcore::protocol::transfer::{FileCancelled, FileKind, FileOffer, FileOffered};
+    use chatcore::protocol::voice::{CallMember, VoiceState};
+    let mut client = client_sequence();
+    client.push(ClientMessage::FileOffer(FileOffer {
+        name: "notes.txt".into(),
+        size: 5,
+        sha256: vec![7; 32],
+        kind: FileKind::Voice,
+        reference: Some(2),
+    }));
+    let mut server = server_sequence();
+    server.push(ServerMessage::FileOffer(FileOffered {
+        transfer: 1,
+        from: "alice".into(),
+        session: 2,
+        name: "notes.txt".into(),
+        size: 5,
+        sha256: vec![7; 32],
+        kind: FileKind::File,
+        ts: TS,
+    }));
+    server.push(ServerMessage::FileCancelled(FileCancelled {
+        transfer: 1,
+        reason: "expired".into(),
+    }));
+    server.push(ServerMessage::VoiceState(VoiceState {
+        ts: TS,
+        members: vec![CallMember {
+            session: 2,
+            name: "alice".into(),
+            muted: false,
+            connected: true,
+        }],
+    }));
+    (client, server)
+}
+
+#[test]
+fn a_bin_where_a_str_is_required_is_bad_message_for_every_str_field_of_both_directions() {
+    let (client, server) = messages_with_strings();
+    let mut checked = 0;
+    for msg in &client {
+        let frame = encode_client(msg);
+        let body = &frame[HEADER_LEN..];
+        for at in str_value_offsets(body) {
+            let bad = str_as_bin(body, at);
+            let err = ClientMessage::from_body(&bad).expect_err("bin for a str must be refused");
+            assert_eq!(err.code(), ErrorCode::BadMessage, "{msg:?} at {at}: {err}");
+            checked += 1;
+        }
+    }
+    for msg in &server {
+        let frame = encode_server(msg);
+        let body = &frame[HEADER_LEN..];
+        for at in str_value_offsets(body) {
+            let bad = str_as_bin(body, at);
+            let err = ServerMessage::from_body(&bad).expect_err("bin for a str must be refused");
+            assert_eq!(err.code(), ErrorCode::BadMessage, "{msg:?} at {at}: {err}");
+            checked += 1;
+        }
+    }
+    // type, name, text, from, message, code, reason, kind... in every message.
+    assert!(checked >= 50, "only {checked} str fields found");
+    // Through the framing API: `{"type":"chat","text":<bin "hi">}` is
+    // refused and the stream stays in sync.
+    let chat = encode_client(&ClientMessage::Chat(ChatSend {
+        text: "hi".into(),
+        reference: None,
+    }));
+    let body = &chat[HEADER_LEN..];
+    let text_at = *str_value_offsets(body).last().expect("text");
+    let mut stream = frame_of_body(&str_as_bin(body, text_at));
+    stream.extend_from_slice(&encode_client(&ClientMessage::Bye));
+    let mut buf = buf_of(&stream);
+    let err = decode_client(&mut buf, MAX).expect_err("bin text");
+    assert_eq!(code_of(&err), ErrorCode::BadMessage);
+    assert_eq!(decode_client(&mut buf, MAX), Ok(Some(ClientMessage::Bye)));
+}
+
+/// A `file_offer` body (client's fields) with `kind` given as raw MessagePack.
+fn file_offer_with_kind(kind: &[u8]) -> Vec<u8> {
+    let mut body = vec![0x85, 0xa4];
+    body.extend_from_slice(b"type");
+    body.push(0xaa);
+    body.extend_from_slice(b"file_offer");
+    body.push(0xa4);
+    body.extend_from_slice(b"name");
+    body.extend_from_slice(&[0xa1, b'a', 0xa4]);
+    body.extend_from_slice(b"size");
+    body.extend_from_slice(&[0x01, 0xa6]);
+    body.extend_from_slice(b"sha256");
+    body.extend_from_slice(&[0xc4, 32]);
+    body.extend_from_slice(&[0u8; 32]);
+    body.push(0xa4);
+    body.extend_from_slice(b"kind");
+    body.extend_from_slice(kind);
+    body
+}
+
+#[test]
+fn an_integer_file_kind_is_bad_message_and_never_relayed_as_voice() {
+    use chatcore::protocol::transfer::FileKind;
+    // 0 and 1 were read as the variants `file` and `voice` by index.
+    for kind in [
+        &[0x00][..],
+        &[0x01],
+        &[0x02],
+        &[0xcd, 0x01, 0x00],
+        &[0xff],
+        &[0xc3],
+    ] {
+        let err = ClientMessage::from_body(&file_offer_with_kind(kind))
+            .expect_err("an integer kind must be refused");
+        assert_eq!(err.code(), ErrorCode::BadMessage, "kind {kind:02x?}: {err}");
+    }
+    // Strings decode by name; an unknown name is still `unknown`, not an error.
+    for (kind, want) in [
+        (&b"\xa4file"[..], FileKind::File),
+        (b"\xa5voice", FileKind::Voice),
+        (b"\xa5video", FileKind::Unknown),
+        (b"\xa5Voice", FileKind::Unknown),
+    ] {
+        match ClientMessage::from_body(&file_offer_with_kind(kind)) {
+            Ok(ClientMessage::FileOffer(offer)) => assert_eq!(offer.kind, want),
+            other => panic!("kind {kind:02x?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn integer_error_codes_and_leave_reasons_are_bad_message_not_a_variant_by_index() {
+    // {"type":"error","code":1,"message":"m"}
+    let mut body = vec![0x83, 0xa4];
+    body.extend_from_slice(b"type");
+    body.push(0xa5);
+    body.extend_from_slice(b"error");
+    body.push(0xa4);
+    body.extend_from_slice(b"code");
+    body.push(0x01);
+    body.push(0xa7);
+    body.extend_from_slice(b"message");
+    body.extend_from_slice(&[0xa1, b'm']);
+    let err = ServerMessage::from_body(&body).expect_err("integer code");
+    assert_eq!(err.code(), ErrorCode::BadMessage, "{err}");
+    // {"type":"left","name":"bob","session":5,"ts":1,"reason":0}
+    let mut body = vec![0x85, 0xa4];
+    body.extend_from_slice(b"type");
+    body.push(0xa4);
+    body.extend_from_slice(b"left");
+    body.push(0xa4);
+    body.extend_from_slice(b"name");
+    body.extend_from_slice(&[0xa3, b'b', b'o', b'b', 0xa7]);
+    body.extend_from_slice(b"session");
+    body.extend_from_slice(&[0x05, 0xa2, b't', b's', 0x01, 0xa6]);
+    body.extend_from_slice(b"reason");
+    body.push(0x00);
+    let err = ServerMessage::from_body(&body).expect_err("integer reason");
+    assert_eq!(err.code(), ErrorCode::BadMessage, "{err}");
 }

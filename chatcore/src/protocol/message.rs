@@ -7,6 +7,8 @@
 //! gives `unknown_type` and `bad_message` their own errors and avoids serde's
 //! buffering of internally tagged enums.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -24,6 +26,7 @@ pub struct Hello {
     /// Protocol version the client speaks; must be 1.
     pub version: u32,
     /// Requested display name; the server may add a `(n)` suffix.
+    #[serde(deserialize_with = "super::strict::string")]
     pub name: String,
 }
 
@@ -31,6 +34,7 @@ pub struct Hello {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatSend {
     /// The text; UTF-8, not empty, at most the server's text limit.
+    #[serde(deserialize_with = "super::strict::string")]
     pub text: String,
     /// Client-chosen number echoed in the sender's own copy and in errors
     /// about this message, so the client can match them to what it sent.
@@ -81,6 +85,7 @@ pub enum ClientMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct UserInfo {
     /// Display name, unique in the room.
+    #[serde(deserialize_with = "super::strict::string")]
     pub name: String,
     /// Server-assigned id of this login, unique for the server's lifetime.
     pub session: u64,
@@ -92,6 +97,7 @@ pub struct Welcome {
     /// Protocol version the server speaks (1).
     pub version: u32,
     /// The name assigned, e.g. `alice(1)` if `alice` was taken.
+    #[serde(deserialize_with = "super::strict::string")]
     pub name: String,
     /// This login's session id.
     pub session: u64,
@@ -115,10 +121,12 @@ pub struct Chat {
     /// Room-wide id, increasing by one per accepted message.
     pub id: u64,
     /// Sender's name at the time of sending.
+    #[serde(deserialize_with = "super::strict::string")]
     pub from: String,
     /// Sender's session; 0 for a message from the server itself.
     pub session: u64,
     /// The text.
+    #[serde(deserialize_with = "super::strict::string")]
     pub text: String,
     /// Server time of acceptance, milliseconds since the Unix epoch (UTC).
     pub ts: i64,
@@ -131,6 +139,7 @@ pub struct Chat {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Joined {
     /// The new member's name.
+    #[serde(deserialize_with = "super::strict::string")]
     pub name: String,
     /// The new member's session.
     pub session: u64,
@@ -142,12 +151,14 @@ pub struct Joined {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Left {
     /// The member's name.
+    #[serde(deserialize_with = "super::strict::string")]
     pub name: String,
     /// The member's session.
     pub session: u64,
     /// Server time, ms since the Unix epoch.
     pub ts: i64,
     /// Why.
+    #[serde(deserialize_with = "super::strict::unit_enum")]
     pub reason: LeaveReason,
 }
 
@@ -155,10 +166,12 @@ pub struct Left {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Departure {
     /// The member's name.
+    #[serde(deserialize_with = "super::strict::string")]
     pub name: String,
     /// The member's session.
     pub session: u64,
     /// Why.
+    #[serde(deserialize_with = "super::strict::unit_enum")]
     pub reason: LeaveReason,
 }
 
@@ -180,8 +193,10 @@ pub struct Presence {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorMsg {
     /// Machine-readable code.
+    #[serde(deserialize_with = "super::strict::unit_enum")]
     pub code: ErrorCode,
     /// Human-readable explanation (English).
+    #[serde(deserialize_with = "super::strict::string")]
     pub message: String,
     /// The `ref` of the chat message (or file offer) this error is about, if any.
     #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
@@ -272,19 +287,34 @@ impl MessageError {
 /// Only the `type` key of a message; every other key is skipped.
 #[derive(Deserialize)]
 struct TypeTag<'a> {
-    #[serde(rename = "type", borrow)]
-    ty: Option<&'a str>,
+    #[serde(
+        rename = "type",
+        borrow,
+        deserialize_with = "super::strict::borrowed_str"
+    )]
+    ty: &'a str,
 }
 
-/// Checks the body and returns its `type`.
-fn type_of(body: &[u8]) -> Result<&str, MessageError> {
+/// Checks the body (section 4, steps 1 and 2) and returns what serde should
+/// read: the body itself, or a copy with absurdly deep nesting cut to `nil`
+/// (see [`wellformed::flatten_deep`]) so that skipping an unknown field never
+/// depends on how deep it is.
+fn checked(body: &[u8]) -> Result<Cow<'_, [u8]>, MessageError> {
     match wellformed::check(body) {
         Ok(()) => {}
         Err(Malformed::InvalidUtf8) => return Err(MessageError::InvalidUtf8),
         Err(other) => return Err(MessageError::BadFrame(other)),
     }
+    Ok(match wellformed::flatten_deep(body) {
+        Some(flat) => Cow::Owned(flat),
+        None => Cow::Borrowed(body),
+    })
+}
+
+/// The body's `type` (section 4, step 3): one key `"type"` whose value is a str.
+fn type_of(body: &[u8]) -> Result<&str, MessageError> {
     let tag: TypeTag<'_> = rmp_serde::from_slice(body).map_err(|_| MessageError::MissingType)?;
-    tag.ty.ok_or(MessageError::MissingType)
+    Ok(tag.ty)
 }
 
 /// Deserialises the body as the struct of message type `kind`.
@@ -301,6 +331,8 @@ fn body_as<'de, T: Deserialize<'de>>(
 impl ClientMessage {
     /// Decodes one frame body (without the length prefix).
     pub fn from_body(body: &[u8]) -> Result<Self, MessageError> {
+        let body = checked(body)?;
+        let body = &*body;
         Ok(match type_of(body)? {
             "hello" => Self::Hello(body_as("hello", body)?),
             "chat" => Self::Chat(body_as("chat", body)?),
@@ -323,6 +355,8 @@ impl ClientMessage {
 impl ServerMessage {
     /// Decodes one frame body (without the length prefix).
     pub fn from_body(body: &[u8]) -> Result<Self, MessageError> {
+        let body = checked(body)?;
+        let body = &*body;
         Ok(match type_of(body)? {
             "welcome" => Self::Welcome(body_as("welcome", body)?),
             "chat" => Self::Chat(body_as("chat", body)?),

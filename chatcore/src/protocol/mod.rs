@@ -20,6 +20,7 @@ pub mod file_name;
 pub mod frame;
 pub mod message;
 pub(crate) mod mpack;
+mod strict;
 pub mod text;
 pub mod transfer;
 pub mod voice;

@@ -23,6 +23,7 @@ pub enum FileKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileOffer {
     /// File name as the sender has it (no directories).
+    #[serde(deserialize_with = "super::strict::string")]
     pub name: String,
     /// Exact size in bytes.
     pub size: u64,
@@ -30,6 +31,7 @@ pub struct FileOffer {
     #[serde(with = "serde_bytes")]
     pub sha256: Vec<u8>,
     /// `file` or `voice`.
+    #[serde(deserialize_with = "super::strict::unit_enum")]
     pub kind: FileKind,
     /// Echoed in the `file_upload` answer or the error.
     #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
@@ -95,10 +97,12 @@ pub struct FileOffered {
     /// The transfer to name in `file_accept` / `file_decline`.
     pub transfer: u64,
     /// Sender's name.
+    #[serde(deserialize_with = "super::strict::string")]
     pub from: String,
     /// Sender's session.
     pub session: u64,
     /// File name (already checked by the server; receivers still sanitise).
+    #[serde(deserialize_with = "super::strict::string")]
     pub name: String,
     /// Size in bytes.
     pub size: u64,
@@ -106,6 +110,7 @@ pub struct FileOffered {
     #[serde(with = "serde_bytes")]
     pub sha256: Vec<u8>,
     /// `file` or `voice`.
+    #[serde(deserialize_with = "super::strict::unit_enum")]
     pub kind: FileKind,
     /// When the upload completed, ms since the Unix epoch.
     pub ts: i64,
@@ -130,5 +135,6 @@ pub struct FileCancelled {
     pub transfer: u64,
     /// `cancelled` (by its sender or by you), `expired` (time to live),
     /// `error` (storage or verification failure, quota, upload timeout).
+    #[serde(deserialize_with = "super::strict::string")]
     pub reason: String,
 }

@@ -67,6 +67,7 @@ pub struct CallMember {
     /// The member's chat session (the `session` in its audio packets).
     pub session: u64,
     /// Display name.
+    #[serde(deserialize_with = "super::strict::string")]
     pub name: String,
     /// Whether the member muted itself.
     pub muted: bool,

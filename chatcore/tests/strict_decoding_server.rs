@@ -1,0 +1,102 @@
+//! The decoder's section 3 rules at the server, over real loopback sockets:
+//! a *bin* where a *str* is required and an integer `kind` are refused with
+//! `bad_message` (and nothing reaches the room), while a deeply nested
+//! unknown field is ignored and the message is delivered.
+
+mod common;
+
+use chatcore::protocol::{ErrorCode, ServerMessage};
+use common::{Raw, frame_of_body, start, test_config};
+
+/// MessagePack str of `s` (short strings only).
+fn fixstr(s: &str) -> Vec<u8> {
+    let mut v = vec![0xa0 | u8::try_from(s.len()).expect("short")];
+    v.extend_from_slice(s.as_bytes());
+    v
+}
+
+/// MessagePack bin 8 of `b`.
+fn bin8(b: &[u8]) -> Vec<u8> {
+    let mut v = vec![0xc4, u8::try_from(b.len()).expect("short")];
+    v.extend_from_slice(b);
+    v
+}
+
+/// A map body from key/raw-value pairs.
+fn map(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut body = vec![0x80 | u8::try_from(entries.len()).expect("few")];
+    for (k, v) in entries {
+        body.extend_from_slice(&fixstr(k));
+        body.extend_from_slice(v);
+    }
+    body
+}
+
+#[test]
+fn a_chat_whose_text_is_a_bin_is_refused_with_bad_message_and_reaches_nobody() {
+    let server = start(test_config());
+    let addr = server.local_addr();
+    let (mut alice, _) = Raw::login(addr, "alice");
+    let (mut bob, _) = Raw::login(addr, "bob");
+    alice.send_bytes(&frame_of_body(&map(&[
+        ("type", fixstr("chat")),
+        ("text", bin8(b"sneaky")),
+    ])));
+    assert_eq!(alice.expect_error(), ErrorCode::BadMessage);
+    // The connection stays usable, and the next chat is the first bob sees.
+    alice.chat("plain");
+    match bob.until(|m| matches!(m, ServerMessage::Chat(_))) {
+        ServerMessage::Chat(c) => assert_eq!(c.text, "plain"),
+        _ => unreachable!(),
+    }
+    server.stop().expect("stop");
+}
+
+#[test]
+fn a_file_offer_with_an_integer_kind_is_refused_with_bad_message_not_relayed_as_voice() {
+    let server = start(test_config());
+    let addr = server.local_addr();
+    let (mut alice, _) = Raw::login(addr, "alice");
+    let mut sha = vec![0xc4, 32];
+    sha.extend_from_slice(&[0u8; 32]);
+    alice.send_bytes(&frame_of_body(&map(&[
+        ("type", fixstr("file_offer")),
+        ("name", fixstr("a.txt")),
+        ("size", vec![0x01]),
+        ("sha256", sha),
+        ("kind", vec![0x01]),
+        ("ref", vec![0x07]),
+    ])));
+    assert_eq!(alice.expect_error(), ErrorCode::BadMessage);
+    // No upload was opened for it: nothing but the pong answers a ping.
+    alice.ping(99);
+    loop {
+        match alice.next() {
+            Some(ServerMessage::Pong(p)) if p.seq == 99 => break,
+            Some(ServerMessage::FileUpload(u)) => panic!("offer accepted: {u:?}"),
+            Some(_) => {}
+            None => panic!("connection closed"),
+        }
+    }
+    server.stop().expect("stop");
+}
+
+#[test]
+fn a_chat_with_an_unknown_field_nested_100_000_deep_is_delivered() {
+    let server = start(test_config());
+    let addr = server.local_addr();
+    let (mut alice, _) = Raw::login(addr, "alice");
+    let (mut bob, _) = Raw::login(addr, "bob");
+    let mut deep = vec![0x91u8; 100_000];
+    deep.push(0xc0);
+    alice.send_bytes(&frame_of_body(&map(&[
+        ("type", fixstr("chat")),
+        ("text", fixstr("deep hello")),
+        ("x", deep),
+    ])));
+    match bob.until(|m| matches!(m, ServerMessage::Chat(_))) {
+        ServerMessage::Chat(c) => assert_eq!(c.text, "deep hello"),
+        _ => unreachable!(),
+    }
+    server.stop().expect("stop");
+}
