@@ -276,11 +276,16 @@ pub fn run(plan: &Plan, on_all_joined: &mut dyn FnMut()) -> Result<Outcome> {
             }
             if event.is_writable() {
                 if c.state == State::Connecting {
+                    let closing = event.is_readable() || event.is_read_closed() || event.is_error();
                     if !matches!(c.stream.take_error(), Ok(None)) {
                         // Refused: the read below sees the error and counts it.
-                    } else if c.stream.peer_addr().is_err() {
+                    } else if c.stream.peer_addr().is_err() && !closing {
                         continue; // not connected yet: a later event says so
                     }
+                    // A server that refuses a connection (`server_full`,
+                    // `too_many_connections`) writes its error and closes at
+                    // once: connected, readable and closed arrive as one edge,
+                    // so the read below must run now; no later event comes.
                     c.state = State::Joining;
                     let hello = encode_client(&ClientMessage::Hello(Hello {
                         version: PROTOCOL_VERSION,
