@@ -326,6 +326,8 @@ pub struct Raw {
     pub stream: TcpStream,
     buf: BytesMut,
     chunk: Vec<u8>,
+    /// Bytes received so far (what the server queued for us).
+    pub bytes_read: u64,
 }
 
 impl Raw {
@@ -337,6 +339,7 @@ impl Raw {
             stream,
             buf: BytesMut::new(),
             chunk: vec![0; 64 * 1024],
+            bytes_read: 0,
         })
     }
 
@@ -364,7 +367,10 @@ impl Raw {
             self.stream.set_read_timeout(Some(left))?;
             match self.stream.read(&mut self.chunk) {
                 Ok(0) => bail!("closed by the server"),
-                Ok(n) => self.buf.extend_from_slice(&self.chunk[..n]),
+                Ok(n) => {
+                    self.bytes_read += n as u64;
+                    self.buf.extend_from_slice(&self.chunk[..n]);
+                }
                 Err(e)
                     if matches!(
                         e.kind(),

@@ -175,34 +175,84 @@ fn offer_session(
     Ok(ready)
 }
 
-/// Item 1. One client leaves and logs in again, each time offering 32 small
-/// completed files with long names, until its own login fails (the backlog
-/// of offers no longer fits a login's output cap), the target count is
-/// reached, or time runs out; then fresh logins are timed.
+/// Item 1. Attackers leave and log in again, each session offering 32
+/// small completed files with long names (four attacker threads at once,
+/// since every login must first read the whole backlog), until an
+/// attacker's own login fails (the backlog of offers no longer fits a
+/// login's output cap), the target count is reached, or time runs out;
+/// then fresh logins are timed.
 fn offer_flood(target: &mut Target, scale: Scale) -> Result<Value> {
-    let goal = scale.count(20_000);
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+    let goal = scale.count(20_000) as u64;
     let budget = scale.hold(40.0);
-    let per_session = 32.min(goal);
+    let per_session = 32.min(goal as usize);
     let t = Instant::now();
-    let mut serial = 0u64;
-    let mut offers = 0usize;
-    let mut sessions = 0u64;
-    let mut stopped_by = "target count reached".to_owned();
-    while offers < goal {
-        if t.elapsed() > budget {
-            stopped_by = "time budget".into();
-            break;
-        }
-        sessions += 1;
-        match offer_session(target.chat, "flooder", per_session, 240, &mut serial) {
-            Ok(n) => offers += n,
-            Err(e) => {
-                stopped_by = format!("the attacker's own login failed: {e:#}");
-                break;
-            }
-        }
+    let offers = Arc::new(AtomicU64::new(0));
+    let sessions = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let stopped_by = Arc::new(Mutex::new(None::<String>));
+    let threads: Vec<_> = (0..4u64)
+        .map(|k| {
+            let (offers, sessions, done, stopped_by) = (
+                Arc::clone(&offers),
+                Arc::clone(&sessions),
+                Arc::clone(&done),
+                Arc::clone(&stopped_by),
+            );
+            let addr = target.chat;
+            std::thread::spawn(move || {
+                let mut serial = k << 40;
+                let name = format!("flooder{k}");
+                while !done.load(Ordering::Relaxed) {
+                    let why = if offers.load(Ordering::Relaxed) >= goal {
+                        Some("target count reached".to_owned())
+                    } else if t.elapsed() > budget {
+                        Some("time budget".to_owned())
+                    } else {
+                        sessions.fetch_add(1, Ordering::Relaxed);
+                        match offer_session(addr, &name, per_session, 240, &mut serial) {
+                            Ok(n) => {
+                                offers.fetch_add(n as u64, Ordering::Relaxed);
+                                None
+                            }
+                            Err(e) => Some(format!("an attacker's own login failed: {e:#}")),
+                        }
+                    };
+                    if let Some(why) = why {
+                        done.store(true, Ordering::Relaxed);
+                        let mut s = stopped_by.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        s.get_or_insert(why);
+                    }
+                }
+            })
+        })
+        .collect();
+    for th in threads {
+        let _ = th.join();
     }
     let build_s = t.elapsed().as_secs_f64();
+    // What one late joiner is sent: the welcome and every offer.
+    let backlog = match login(target.chat, "backlog", Duration::from_secs(10)) {
+        Login::Welcome(mut raw, _) => {
+            let mut n = 0u64;
+            let _ = raw.until(Instant::now() + Duration::from_secs(10), |m| {
+                if matches!(m, ServerMessage::FileOffer(_)) {
+                    n += 1;
+                }
+                (n >= offers.load(Ordering::Relaxed)).then_some(())
+            });
+            let bytes = raw.bytes_read;
+            let per_offer = bytes as f64 / n.max(1) as f64;
+            json!({
+                "offers_received": n,
+                "bytes_received": bytes,
+                "bytes_per_offer": per_offer.round(),
+                "offers_that_fill_the_8_mib_output_cap": (8.0 * 1048576.0 / per_offer.max(1.0)).round(),
+            })
+        }
+        _ => json!({ "login": "failed" }),
+    };
     let cpu0 = target.pid.and_then(super::cpu_secs);
     let t1 = Instant::now();
     let logins = login_round(target.chat, 20, "late", Duration::from_secs(5));
@@ -210,12 +260,18 @@ fn offer_flood(target: &mut Target, scale: Scale) -> Result<Value> {
         (Some(a), Some(b)) => Some(round2((b - a) / t1.elapsed().as_secs_f64())),
         _ => None,
     };
+    let stopped_by = stopped_by
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
     Ok(json!({
-        "attack": "leave/rejoin, 32 completed 4-byte offers with 250-byte names per session",
-        "sessions": sessions,
-        "offers_built": offers,
+        "attack": "leave/rejoin, 32 completed 4-byte offers with 250-byte names per session, 4 attackers",
+        "sessions": sessions.load(Ordering::Relaxed),
+        "offers_built": offers.load(Ordering::Relaxed),
         "build_seconds": round2(build_s),
+        "offers_per_s": (offers.load(Ordering::Relaxed) as f64 / build_s).round(),
         "stopped_by": stopped_by,
+        "late_joiner_backlog": backlog,
         "fresh_logins": logins,
         "server_cpu_share_during_logins": cpu,
     }))

@@ -103,11 +103,19 @@ fn run() -> Result<()> {
         count: args.count,
         seconds: args.seconds,
     };
+    // Other work on the machine shows in every latency: record how busy it was.
+    let load_avg_1m: Option<f64> = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse().ok());
     let sampler = Sampler::start(target.pid);
     let probe = Probe::start(target.chat);
     let started = std::time::Instant::now();
     let result = scenarios::run(name, &mut target, &sampler, scale);
     let elapsed = started.elapsed();
+    eprintln!(
+        "chatattack: {name} ran {:.1} s; stopping the probe and the server",
+        elapsed.as_secs_f64()
+    );
     let probe = probe.finish();
     let server = sampler.finish();
     let longest_turn = target.stop();
@@ -118,6 +126,7 @@ fn run() -> Result<()> {
         map.extend(extra);
     }
     drop(target);
+    eprintln!("chatattack: done after {:.1} s", started.elapsed().as_secs_f64());
     let out = json!({
         "scenario": name,
         "seconds": chatbench::attack::round2(elapsed.as_secs_f64()),
@@ -125,6 +134,8 @@ fn run() -> Result<()> {
         "probe": probe,
         "server": server,
         "longest_turn_ms": longest_turn,
+        "load_avg_1m_at_start": load_avg_1m,
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).ok(),
     });
     if args.json {
         println!("{out}");
