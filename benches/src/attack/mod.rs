@@ -43,8 +43,11 @@ pub struct Target {
 impl Target {
     /// Starts `chatserver` with its default limits on free loopback ports,
     /// the voice port open, and a fresh spool directory of our own (so it
-    /// can be inspected after the server stopped).
-    pub fn spawn() -> Result<Self> {
+    /// can be inspected after the server stopped). With `nofile`, the
+    /// server's soft open-file limit is that (it inherits ours, lowered for
+    /// the moment of the start): descriptor exhaustion is then reached by a
+    /// bounded run.
+    pub fn spawn(nofile: Option<u64>) -> Result<Self> {
         let spool = std::env::temp_dir().join(format!(
             "chatattack-spool-{}-{}",
             std::process::id(),
@@ -52,7 +55,16 @@ impl Target {
         ));
         std::fs::create_dir_all(&spool).context("creating the spool directory")?;
         let extra = format!("spool_dir = {:?}\n", spool.display().to_string());
-        let server = SpawnedServer::start_stock(true, &extra)?;
+        let saved = rlimit::getrlimit(rlimit::Resource::NOFILE).ok();
+        if let (Some(n), Some((_, hard))) = (nofile, saved) {
+            rlimit::setrlimit(rlimit::Resource::NOFILE, n.min(hard), hard)
+                .context("lowering the open-file limit for the server")?;
+        }
+        let server = SpawnedServer::start_stock(true, &extra);
+        if let (Some(_), Some((soft, hard))) = (nofile, saved) {
+            let _ = rlimit::setrlimit(rlimit::Resource::NOFILE, soft, hard);
+        }
+        let server = server?;
         Ok(Self {
             chat: server.addr,
             voice: server.voice,
@@ -117,6 +129,17 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
 /// Open file descriptors of a process, from /proc/PID/fd.
 pub fn fd_count(pid: u32) -> Option<u64> {
     Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+}
+
+/// The soft open-file limit of a process, from /proc/PID/limits.
+pub fn nofile_limit(pid: u32) -> Option<u64> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// CPU time (user + system) of a process in seconds, from /proc/PID/stat.
@@ -195,6 +218,7 @@ impl Sampler {
         json!({
             "rss_start_kib": self.start.0, "rss_peak_kib": rss_peak, "rss_end_kib": rss_end,
             "fds_start": self.start.1, "fds_peak": fds_peak, "fds_end": fds_end,
+            "fd_limit": self.pid.and_then(nofile_limit),
             "cpu_share": cpu,
         })
     }

@@ -50,6 +50,10 @@ struct Args {
     /// Start chatserver (default limits, free loopback ports) and attack it
     #[arg(long)]
     spawn_server: bool,
+    /// Soft open-file limit for the spawned server (default: the machine's,
+    /// except 4096 for idle-uploads)
+    #[arg(long, value_name = "N", requires = "spawn_server")]
+    server_nofile: Option<u64>,
     /// Attacking connections (or offers, speakers: the scenario's main
     /// count); the default reproduces the issue
     #[arg(long, value_name = "N")]
@@ -95,7 +99,7 @@ fn run() -> Result<()> {
             server: None,
         }
     } else if args.spawn_server {
-        Target::spawn()?
+        Target::spawn(args.server_nofile.or(scenarios::server_nofile(name)))?
     } else {
         bail!("give --server ADDR [--voice ADDR --pid PID] or --spawn-server");
     };
