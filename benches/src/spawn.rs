@@ -140,10 +140,8 @@ impl SpawnedServer {
             let log_bytes = Arc::clone(&log_bytes);
             std::thread::spawn(move || {
                 for line in BufReader::new(err).lines().map_while(Result::ok) {
-                    log_bytes.fetch_add(
-                        line.len() as u64 + 1,
-                        std::sync::atomic::Ordering::Relaxed,
-                    );
+                    log_bytes
+                        .fetch_add(line.len() as u64 + 1, std::sync::atomic::Ordering::Relaxed);
                     if echo && (line.contains("WARN") || line.contains("ERROR")) {
                         eprintln!("[server] {line}");
                     }

@@ -71,12 +71,8 @@ fn a_tiny_silent_sockets_run_reports_attack_probe_and_server_figures() {
 
 #[test]
 fn a_non_loopback_target_is_refused() {
-    let (ok, _, stderr) = chatattack(&[
-        "--scenario",
-        "silent-sockets",
-        "--server",
-        "192.0.2.1:6789",
-    ]);
+    let (ok, _, stderr) =
+        chatattack(&["--scenario", "silent-sockets", "--server", "192.0.2.1:6789"]);
     assert!(!ok);
     assert!(stderr.contains("loopback"), "{stderr}");
 }

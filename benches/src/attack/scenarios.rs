@@ -19,7 +19,10 @@ use super::{
 
 /// Every scenario by name, with the issue item it replays.
 pub const SCENARIOS: [(&str, &str); 10] = [
-    ("offer-flood", "1: offers that outlive their sender lock out logins"),
+    (
+        "offer-flood",
+        "1: offers that outlive their sender lock out logins",
+    ),
     (
         "quota-squat",
         "2: declared-but-empty offers reserve the spool quota",
@@ -154,7 +157,10 @@ fn offer_session(
         raw.write(&out)?;
         let mut ids = Vec::new();
         while ids.len() < batch {
-            match raw.next(deadline).context("before its uploads were accepted")? {
+            match raw
+                .next(deadline)
+                .context("before its uploads were accepted")?
+            {
                 Some(ServerMessage::Welcome(_)) => welcomed = true,
                 Some(ServerMessage::FileUpload(u)) => ids.push(u.transfer),
                 Some(ServerMessage::Error(e)) => bail!("{}", e.code),
@@ -229,7 +235,9 @@ fn offer_flood(target: &mut Target, scale: Scale) -> Result<Value> {
                     };
                     if let Some(why) = why {
                         done.store(true, Ordering::Relaxed);
-                        let mut s = stopped_by.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let mut s = stopped_by
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
                         s.get_or_insert(why);
                     }
                 }
@@ -371,9 +379,8 @@ fn spool_leak(target: &mut Target, scale: Scale) -> Result<Value> {
         .context("spool-leak needs --spawn-server (or --spool-dir)")?;
     // Calibrate the next transfer id with one honest offer.
     let mut serial = 0;
-    let mut next_id = {
-        let Login::Welcome(mut raw, _) = login(target.chat, "calib", Duration::from_secs(5))
-        else {
+    let first_id = {
+        let Login::Welcome(mut raw, _) = login(target.chat, "calib", Duration::from_secs(5)) else {
             bail!("calibration login failed");
         };
         raw.send(&offer("calib.bin".into(), b"x", 1))?;
@@ -392,7 +399,7 @@ fn spool_leak(target: &mut Target, scale: Scale) -> Result<Value> {
     let content: Vec<u8> = (0..110_000u32).map(|i| (i * 7) as u8).collect();
     let t = Instant::now();
     let mut closed = 0;
-    for i in 0..n {
+    for (i, next_id) in (0..n).zip(first_id..) {
         serial += 1;
         let mut out = hello(&format!("leak{}", i % 1000));
         out.extend_from_slice(&encode_client(&offer(
@@ -408,7 +415,6 @@ fn spool_leak(target: &mut Target, scale: Scale) -> Result<Value> {
             })));
         }
         out.extend_from_slice(&encode_client(&ClientMessage::Bye));
-        next_id += 1;
         let mut raw = Raw::connect(target.chat)?;
         raw.write(&out)?;
         if raw.drain_to_close(Instant::now() + Duration::from_secs(5)) {
@@ -456,7 +462,8 @@ fn idle_uploads(target: &mut Target, sampler: &Sampler, scale: Scale) -> Result<
         if t.elapsed() > Duration::from_secs(40) {
             break;
         }
-        let Login::Welcome(mut raw, _) = login(target.chat, &format!("idle{i}"), Duration::from_secs(5))
+        let Login::Welcome(mut raw, _) =
+            login(target.chat, &format!("idle{i}"), Duration::from_secs(5))
         else {
             *refusals.entry("login failed".into()).or_default() += 1;
             continue;
@@ -675,7 +682,7 @@ fn error_flood(target: &mut Target, scale: Scale) -> Result<Value> {
                 break;
             }
         }
-        if frames % 20_000 == 0
+        if frames.is_multiple_of(20_000)
             && let Some(r) = target.pid.and_then(rss_kib)
         {
             peak = peak.max(r);
@@ -738,9 +745,17 @@ fn udp_bind(voice: SocketAddr, j: &VoiceJoined) -> Result<UdpSocket> {
     bail!("session {} never bound", j.session)
 }
 
+/// Sends one voice packet the way the attacker can (forged or bound).
+type SendFn = Box<dyn Fn(&[u8]) -> Result<()>>;
+
 /// One UDP datagram from a forged source, through a raw socket (root):
 /// IPv4 header with `src`, UDP header with checksum 0 (allowed on IPv4).
-fn spoofed_send(raw: &socket2::Socket, src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Result<()> {
+fn spoofed_send(
+    raw: &socket2::Socket,
+    src: SocketAddr,
+    dst: SocketAddr,
+    payload: &[u8],
+) -> Result<()> {
     let (SocketAddr::V4(s), SocketAddr::V4(d)) = (src, dst) else {
         bail!("IPv4 only");
     };
@@ -752,7 +767,10 @@ fn spoofed_send(raw: &socket2::Socket, src: SocketAddr, dst: SocketAddr, payload
     p.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0]); // id, DF, ttl, UDP, checksum
     p.extend_from_slice(&s.ip().octets());
     p.extend_from_slice(&d.ip().octets());
-    let mut sum: u32 = p.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum();
+    let mut sum: u32 = p
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
@@ -774,7 +792,9 @@ fn spoofed_send(raw: &socket2::Socket, src: SocketAddr, dst: SocketAddr, payload
 /// Then token guesses from one source at full speed: how many per second
 /// the server takes, and whether a right token still binds afterwards.
 fn voice_spoof(target: &mut Target, scale: Scale) -> Result<Value> {
-    let voice = target.voice.context("voice-spoof needs the voice port (--voice or --spawn-server)")?;
+    let voice = target
+        .voice
+        .context("voice-spoof needs the voice port (--voice or --spawn-server)")?;
     let hold = scale.hold(15.0);
     let speakers_n = scale.count(8).min(30);
     let victim = UdpSocket::bind("127.0.0.2:0").context("binding the victim on 127.0.0.2")?;
@@ -788,10 +808,10 @@ fn voice_spoof(target: &mut Target, scale: Scale) -> Result<Value> {
     .to_vec();
     let raw = socket2::Socket::new(
         socket2::Domain::IPV4,
-        socket2::Type::from(3), // SOCK_RAW
+        socket2::Type::from(3),             // SOCK_RAW
         Some(socket2::Protocol::from(255)), // IPPROTO_RAW: we write the IP header
     );
-    let (method, spoof): (&str, Box<dyn Fn(&[u8]) -> Result<()>>) = match raw {
+    let (method, spoof): (&str, SendFn) = match raw {
         Ok(raw) => (
             "raw socket, forged IPv4 source",
             Box::new(move |b: &[u8]| spoofed_send(&raw, victim_addr, voice, b)),
@@ -813,7 +833,9 @@ fn voice_spoof(target: &mut Target, scale: Scale) -> Result<Value> {
     // Did the server answer the forged bind (to the victim)?
     let mut buf = [0u8; 2048];
     let bound_answer = matches!(
-        victim.recv(&mut buf).map(|n| VoicePacket::parse(&buf[..n]).map(|p| matches!(p, VoicePacket::Bound { .. }))),
+        victim
+            .recv(&mut buf)
+            .map(|n| VoicePacket::parse(&buf[..n]).map(|p| matches!(p, VoicePacket::Bound { .. }))),
         Ok(Ok(true))
     );
     let mut speakers = Vec::new();
@@ -841,9 +863,13 @@ fn voice_spoof(target: &mut Target, scale: Scale) -> Result<Value> {
             .write(&mut packet);
             let _ = s.send(&packet);
         }
-        if n % 50 == 0 {
+        if n.is_multiple_of(50) {
             // The attacker's keepalive, forged too.
-            let probe = VoicePacket::Probe { session: aj.session, nonce: n }.to_vec();
+            let probe = VoicePacket::Probe {
+                session: aj.session,
+                nonce: n,
+            }
+            .to_vec();
             spoof(&probe)?;
             spoofed_bytes += probe.len() as u64;
         }
@@ -873,7 +899,11 @@ fn voice_spoof(target: &mut Target, scale: Scale) -> Result<Value> {
             let mut tok = [0u8; 16];
             tok[..8].copy_from_slice(&rand_u64().to_le_bytes());
             tok[8..].copy_from_slice(&rand_u64().to_le_bytes());
-            let p = VoicePacket::Bind { session: gj.session, token: tok }.to_vec();
+            let p = VoicePacket::Bind {
+                session: gj.session,
+                token: tok,
+            }
+            .to_vec();
             if g.send(&p).is_ok() {
                 guesses += 1;
             }
@@ -886,7 +916,11 @@ fn voice_spoof(target: &mut Target, scale: Scale) -> Result<Value> {
     };
     // Does the right token still bind from the guessing address?
     g.set_read_timeout(Some(Duration::from_millis(200)))?;
-    let right = VoicePacket::Bind { session: gj.session, token: token(&gj)? }.to_vec();
+    let right = VoicePacket::Bind {
+        session: gj.session,
+        token: token(&gj)?,
+    }
+    .to_vec();
     let mut still_binds = false;
     for _ in 0..10 {
         g.send(&right)?;
@@ -918,7 +952,9 @@ fn voice_spoof(target: &mut Target, scale: Scale) -> Result<Value> {
 /// Item 9. TCP connections to the voice port that never bind; then a real
 /// call member tries to bind over TCP.
 fn voice_tcp_squat(target: &mut Target, scale: Scale) -> Result<Value> {
-    let voice = target.voice.context("voice-tcp-squat needs the voice port")?;
+    let voice = target
+        .voice
+        .context("voice-tcp-squat needs the voice port")?;
     let n = scale.count(70);
     let hold = scale.hold(2.0);
     let mut socks = Vec::new();
@@ -958,7 +994,12 @@ fn voice_tcp_squat(target: &mut Target, scale: Scale) -> Result<Value> {
                     let len = usize::from(u16::from_be_bytes(head));
                     let mut body = vec![0u8; len];
                     match std::io::Read::read_exact(&mut s, &mut body) {
-                        Ok(()) if matches!(VoicePacket::parse(&body), Ok(VoicePacket::Bound { .. })) => {
+                        Ok(())
+                            if matches!(
+                                VoicePacket::parse(&body),
+                                Ok(VoicePacket::Bound { .. })
+                            ) =>
+                        {
                             format!("bound in {} ms", ms(t.elapsed()))
                         }
                         Ok(()) => "answered, not bound".into(),
@@ -992,7 +1033,11 @@ fn log_volume(target: &mut Target, scale: Scale) -> Result<Value> {
     };
     let t = Instant::now();
     for i in 0..n {
-        if let Login::Welcome(mut raw, _) = login(target.chat, &format!("churn{}", i % 50), Duration::from_secs(3)) {
+        if let Login::Welcome(mut raw, _) = login(
+            target.chat,
+            &format!("churn{}", i % 50),
+            Duration::from_secs(3),
+        ) {
             let _ = raw.send(&ClientMessage::Bye);
             raw.drain_to_close(Instant::now() + Duration::from_secs(1));
         }

@@ -130,7 +130,10 @@ fn run() -> Result<()> {
         map.extend(extra);
     }
     drop(target);
-    eprintln!("chatattack: done after {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "chatattack: done after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let out = json!({
         "scenario": name,
         "seconds": chatbench::attack::round2(elapsed.as_secs_f64()),
