@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use chatcore::protocol::transfer::{FileChunk, FileKind, FileOffer, MAX_CHUNK};
-use chatcore::protocol::voice::{AUDIO_HEADER_LEN, TCP_PREFIX_LEN, VoiceJoined, VoicePacket};
+use chatcore::protocol::voice::{AUDIO_HEADER_LEN, VoiceJoined, VoicePacket};
 use chatcore::protocol::{ClientMessage, Hello, ServerMessage, encode_client};
+use chatvoice::transport::{LinkOptions, VoiceLink};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -724,25 +725,16 @@ fn token(j: &VoiceJoined) -> Result<[u8; 16]> {
     j.token.as_slice().try_into().context("token length")
 }
 
-fn udp_bind(voice: SocketAddr, j: &VoiceJoined) -> Result<UdpSocket> {
-    let sock = UdpSocket::bind("127.0.0.1:0")?;
-    sock.connect(voice)?;
-    sock.set_read_timeout(Some(Duration::from_millis(200)))?;
-    let bind = VoicePacket::Bind {
-        session: j.session,
-        token: token(j)?,
-    }
-    .to_vec();
-    let mut buf = [0u8; 2048];
-    for _ in 0..20 {
-        sock.send(&bind)?;
-        if let Ok(n) = sock.recv(&mut buf)
-            && matches!(VoicePacket::parse(&buf[..n]), Ok(VoicePacket::Bound { .. }))
-        {
-            return Ok(sock);
-        }
-    }
-    bail!("session {} never bound", j.session)
+/// Binds an honest call member the way the real client does (chatvoice's
+/// link: UDP, else TCP with `force_tcp`), so the scenarios keep working
+/// when the bind handshake changes.
+fn honest_link(voice: SocketAddr, j: &VoiceJoined, force_tcp: bool) -> Result<VoiceLink> {
+    let opts = LinkOptions {
+        force_tcp,
+        ..LinkOptions::default()
+    };
+    VoiceLink::connect(voice, j.session, &j.token, j.keepalive_ms, &opts)
+        .with_context(|| format!("binding session {}", j.session))
 }
 
 /// Sends one voice packet the way the attacker can (forged or bound).
@@ -841,27 +833,18 @@ fn voice_spoof(target: &mut Target, scale: Scale) -> Result<Value> {
     let mut speakers = Vec::new();
     for i in 0..speakers_n {
         let (c, j) = voice_member(target, &format!("talker{i}"))?;
-        let s = udp_bind(voice, &j)?;
-        speakers.push((c, j.session, s));
+        let link = honest_link(voice, &j, false)?;
+        speakers.push((c, link.sender(), link));
     }
     let payload = vec![0x5a; 400];
-    let mut packet = Vec::new();
     let t = Instant::now();
     let mut victim_bytes = 0u64;
     let mut victim_packets = 0u64;
     let mut n = 0u32;
     let _ = victim.set_nonblocking(true);
     while t.elapsed() < hold {
-        for (_, session, s) in &speakers {
-            packet.clear();
-            VoicePacket::Audio {
-                session: *session,
-                seq: n as u16,
-                ts: n.wrapping_mul(960),
-                payload: &payload,
-            }
-            .write(&mut packet);
-            let _ = s.send(&packet);
+        for (_, sender, _) in &speakers {
+            let _ = sender.send_audio(n as u16, n.wrapping_mul(960), &payload);
         }
         if n.is_multiple_of(50) {
             // The attacker's keepalive, forged too.
@@ -914,23 +897,16 @@ fn voice_spoof(target: &mut Target, scale: Scale) -> Result<Value> {
         (Some(a), Some(b)) => Some(round2((b - a) / gsecs)),
         _ => None,
     };
-    // Does the right token still bind from the guessing address?
-    g.set_read_timeout(Some(Duration::from_millis(200)))?;
-    let right = VoicePacket::Bind {
-        session: gj.session,
-        token: token(&gj)?,
-    }
-    .to_vec();
-    let mut still_binds = false;
-    for _ in 0..10 {
-        g.send(&right)?;
-        if let Ok(k) = g.recv(&mut buf)
-            && matches!(VoicePacket::parse(&buf[..k]), Ok(VoicePacket::Bound { .. }))
-        {
-            still_binds = true;
-            break;
+    // Does the right token still bind from the guessing address (its IP;
+    // the real client's link, so a changed bind handshake is followed)?
+    let still_binds = match honest_link(voice, &gj, false) {
+        Ok(link) => {
+            link.close();
+            true
         }
-    }
+        Err(_) => false,
+    };
+    drop(g);
     Ok(json!({
         "attack": "bind with a forged source address, then the call talks",
         "method": method,
@@ -945,7 +921,7 @@ fn voice_spoof(target: &mut Target, scale: Scale) -> Result<Value> {
         "token_guesses_sent": guesses,
         "token_guesses_per_s": (guesses as f64 / gsecs).round(),
         "server_cpu_share_during_guesses": cpu,
-        "right_token_still_binds_after_guessing": still_binds,
+        "right_token_binds_from_that_ip_after_guessing": still_binds,
     }))
 }
 
@@ -975,43 +951,14 @@ fn voice_tcp_squat(target: &mut Target, scale: Scale) -> Result<Value> {
         }
     }
     let (_member, j) = voice_member(target, "tcpvoice")?;
-    let mut s = TcpStream::connect_timeout(&voice, Duration::from_secs(2))?;
-    let bind = VoicePacket::Bind {
-        session: j.session,
-        token: token(&j)?,
-    }
-    .to_vec();
-    let mut framed = (bind.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(&bind);
     let t = Instant::now();
-    let outcome = match s.write_all(&framed) {
-        Err(e) => format!("write failed: {e}"),
-        Ok(()) => {
-            s.set_read_timeout(Some(Duration::from_secs(3)))?;
-            let mut head = [0u8; TCP_PREFIX_LEN];
-            match std::io::Read::read_exact(&mut s, &mut head) {
-                Ok(()) => {
-                    let len = usize::from(u16::from_be_bytes(head));
-                    let mut body = vec![0u8; len];
-                    match std::io::Read::read_exact(&mut s, &mut body) {
-                        Ok(())
-                            if matches!(
-                                VoicePacket::parse(&body),
-                                Ok(VoicePacket::Bound { .. })
-                            ) =>
-                        {
-                            format!("bound in {} ms", ms(t.elapsed()))
-                        }
-                        Ok(()) => "answered, not bound".into(),
-                        Err(e) => format!("closed: {e}"),
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    "closed by the server".into()
-                }
-                Err(e) => format!("no answer: {e}"),
-            }
+    let outcome = match honest_link(voice, &j, true) {
+        Ok(link) => {
+            let took = ms(t.elapsed());
+            link.close();
+            format!("bound in {took} ms")
         }
+        Err(e) => format!("failed: {e:#}"),
     };
     drop(socks);
     Ok(json!({
