@@ -54,6 +54,11 @@ fn lower_bound(i: usize) -> u64 {
 }
 
 impl Histogram {
+    /// How many samples were recorded.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
     /// Records one sample.
     pub fn record(&mut self, micros: u64) {
         self.counts[index(micros)] += 1;

@@ -1,6 +1,8 @@
 //! The parts of the load generator shared by its binaries: `chatbench`
-//! (chat load), `filebench` (file transfer) and `plot`.
+//! (chat load), `filebench` (file transfer), `chatattack` (hostile users)
+//! and `plot`.
 
+pub mod attack;
 pub mod fastparse;
 pub mod histogram;
 pub mod loadgen;

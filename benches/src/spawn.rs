@@ -19,6 +19,11 @@ pub struct SpawnedServer {
     dir: PathBuf,
     /// Its stderr lines.
     log: Arc<Mutex<Vec<String>>>,
+    /// Its voice address (UDP and TCP), when the voice port is open.
+    pub voice: Option<SocketAddr>,
+    /// Bytes the server has written to stderr (its log) so far: the log
+    /// volume an attacker can cause is one of the things `chatattack` measures.
+    log_bytes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Where the `chatserver` binary is: next to this program (same cargo
@@ -79,31 +84,45 @@ impl SpawnedServer {
     }
 
     fn launch(max_clients: usize, heartbeat_ms: u32, extra: &str, voice: bool) -> Result<Self> {
+        let lifted = format!(
+            "max_clients = {cap}\nheartbeat_ms = {heartbeat_ms}\n\
+             rate_per_sec = 1000000.0\nrate_burst = 1000000.0\n\
+             handshake_timeout_ms = 60000\nmax_output_bytes = 67108864\n\
+             max_connections_per_address = {cap}\nmax_handshakes_per_address = {cap}\n{extra}\n",
+            cap = max_clients + 16
+        );
+        Self::launch_config(&lifted, voice, true)
+    }
+
+    /// Starts a server with chatcore's default limits (nothing lifted):
+    /// only the listening address and `extra` (TOML lines, e.g. a
+    /// `spool_dir`) are set. This is what `chatattack` attacks, since the
+    /// defaults are what an operator runs. The server's warnings are not
+    /// echoed (an attack makes many); they still count in
+    /// [`SpawnedServer::log_bytes`].
+    pub fn start_stock(voice: bool, extra: &str) -> Result<Self> {
+        Self::launch_config(&format!("{extra}\n"), voice, false)
+    }
+
+    /// The one place that starts a server: `config` is the TOML body after
+    /// the `listen` line; with `voice` the voice port opens on a free
+    /// loopback port; with `echo` the server's warnings go to our stderr.
+    fn launch_config(config_body: &str, voice: bool, echo: bool) -> Result<Self> {
         let bin = server_binary()?;
         let port = free_port()?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let dir = std::env::temp_dir().join(format!("chatbench-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let config = dir.join("chatserver.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "listen = \"{addr}\"\nmax_clients = {}\nheartbeat_ms = {heartbeat_ms}\n\
-                 rate_per_sec = 1000000.0\nrate_burst = 1000000.0\n\
-                 handshake_timeout_ms = 60000\nmax_output_bytes = 67108864\n\
-                 max_connections_per_address = {}\nmax_handshakes_per_address = {}\n{extra}\n",
-                max_clients + 16,
-                max_clients + 16,
-                max_clients + 16
-            ),
-        )?;
-        let voice_args = if voice {
-            vec![
-                "--voice-listen".to_owned(),
-                format!("127.0.0.1:{}", free_port()?),
-            ]
+        std::fs::write(&config, format!("listen = \"{addr}\"\n{config_body}"))?;
+        let voice_addr: Option<SocketAddr> = if voice {
+            Some(([127, 0, 0, 1], free_port()?).into())
         } else {
-            vec!["--no-voice".to_owned()]
+            None
+        };
+        let voice_args = match voice_addr {
+            Some(v) => vec!["--voice-listen".to_owned(), v.to_string()],
+            None => vec!["--no-voice".to_owned()],
         };
         let mut child = Command::new(&bin)
             .arg("--config")
@@ -118,11 +137,15 @@ impl SpawnedServer {
         // Keep the server's log (the last lines carry its final counters)
         // and forward its warnings so a problem is visible.
         let log = Arc::new(Mutex::new(Vec::new()));
+        let log_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
         if let Some(err) = child.stderr.take() {
             let log = Arc::clone(&log);
+            let log_bytes = Arc::clone(&log_bytes);
             std::thread::spawn(move || {
                 for line in BufReader::new(err).lines().map_while(Result::ok) {
-                    if line.contains("WARN") || line.contains("ERROR") {
+                    log_bytes
+                        .fetch_add(line.len() as u64 + 1, std::sync::atomic::Ordering::Relaxed);
+                    if echo && (line.contains("WARN") || line.contains("ERROR")) {
                         eprintln!("[server] {line}");
                     }
                     let mut log = log
@@ -151,7 +174,14 @@ impl SpawnedServer {
             addr,
             dir,
             log,
+            voice: voice_addr,
+            log_bytes,
         })
+    }
+
+    /// Bytes of log (stderr) the server has written so far.
+    pub fn log_bytes(&self) -> u64 {
+        self.log_bytes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The child's process id.
