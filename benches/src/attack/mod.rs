@@ -9,7 +9,7 @@
 pub mod scenarios;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -342,6 +342,25 @@ impl Probe {
     }
 }
 
+/// Where every attacker connects from: a loopback address other than the
+/// probe's and the honest members' (127.0.0.1). The server's per-address
+/// caps (docs/operations.md) are meant to keep one hostile host from taking
+/// what everyone else needs; attacking from the honest members' own address
+/// would only show the caps refusing the honest members too.
+pub const ATTACKER_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 66));
+
+/// A TCP connection to `addr` from [`ATTACKER_IP`].
+pub fn attacker_stream(addr: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.bind(&SocketAddr::new(ATTACKER_IP, 0).into())?;
+    socket.connect_timeout(&addr.into(), timeout)?;
+    Ok(socket.into())
+}
+
 /// A blocking raw connection: frames written as they are, replies decoded
 /// one at a time. The attackers use it to do what a well-behaved client
 /// (like [`Client`]) would not.
@@ -355,9 +374,17 @@ pub struct Raw {
 }
 
 impl Raw {
-    /// Connects (without logging in).
+    /// Connects (without logging in), as an honest member does.
     pub fn connect(addr: SocketAddr) -> Result<Self> {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+        Self::wrap(TcpStream::connect_timeout(&addr, Duration::from_secs(3))?)
+    }
+
+    /// Connects (without logging in) from [`ATTACKER_IP`].
+    pub fn connect_attacker(addr: SocketAddr) -> Result<Self> {
+        Self::wrap(attacker_stream(addr, Duration::from_secs(3))?)
+    }
+
+    fn wrap(stream: TcpStream) -> Result<Self> {
         stream.set_nodelay(true)?;
         Ok(Self {
             stream,
@@ -462,8 +489,17 @@ pub enum Login {
 
 /// Sends `hello` as `name` and waits up to `timeout` for the `welcome`.
 pub fn login(addr: SocketAddr, name: &str, timeout: Duration) -> Login {
+    login_with(Raw::connect(addr), name, timeout)
+}
+
+/// [`login`] from [`ATTACKER_IP`].
+pub fn attacker_login(addr: SocketAddr, name: &str, timeout: Duration) -> Login {
+    login_with(Raw::connect_attacker(addr), name, timeout)
+}
+
+fn login_with(connected: Result<Raw>, name: &str, timeout: Duration) -> Login {
     let t = Instant::now();
-    let mut raw = match Raw::connect(addr) {
+    let mut raw = match connected {
         Ok(r) => r,
         Err(e) => return Login::Failed(format!("connect: {e}")),
     };

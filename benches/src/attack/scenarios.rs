@@ -3,7 +3,7 @@
 //! its own figures as JSON; the runner adds the probe's and the server's.
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{
-    Login, Raw, Sampler, Target, login, login_round, ms, rand_u64, round2, rss_kib, spool_files,
+    Login, Raw, Sampler, Target, attacker_login, attacker_stream, login, login_round, ms, rand_u64,
+    round2, rss_kib, spool_files,
 };
 
 /// Every scenario by name, with the issue item it replays.
@@ -138,7 +139,7 @@ fn offer_session(
     name_len: usize,
     serial: &mut u64,
 ) -> Result<usize> {
-    let mut raw = Raw::connect(addr)?;
+    let mut raw = Raw::connect_attacker(addr)?;
     let mut out = hello(user);
     let content = b"tiny";
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -301,7 +302,8 @@ fn quota_squat(target: &mut Target, scale: Scale) -> Result<Value> {
     let hold = scale.hold(5.0);
     let mut serial = 0;
     let completed = offer_session(target.chat, "owner", 2, 10, &mut serial)?;
-    let Login::Welcome(mut attacker, _) = login(target.chat, "squatter", Duration::from_secs(5))
+    let Login::Welcome(mut attacker, _) =
+        attacker_login(target.chat, "squatter", Duration::from_secs(5))
     else {
         bail!("the attacker could not log in");
     };
@@ -416,7 +418,7 @@ fn spool_leak(target: &mut Target, scale: Scale) -> Result<Value> {
             })));
         }
         out.extend_from_slice(&encode_client(&ClientMessage::Bye));
-        let mut raw = Raw::connect(target.chat)?;
+        let mut raw = Raw::connect_attacker(target.chat)?;
         raw.write(&out)?;
         if raw.drain_to_close(Instant::now() + Duration::from_secs(5)) {
             closed += 1;
@@ -464,7 +466,7 @@ fn idle_uploads(target: &mut Target, sampler: &Sampler, scale: Scale) -> Result<
             break;
         }
         let Login::Welcome(mut raw, _) =
-            login(target.chat, &format!("idle{i}"), Duration::from_secs(5))
+            attacker_login(target.chat, &format!("idle{i}"), Duration::from_secs(5))
         else {
             *refusals.entry("login failed".into()).or_default() += 1;
             continue;
@@ -563,7 +565,7 @@ fn silent_sockets(target: &mut Target, sampler: &Sampler, scale: Scale) -> Resul
     let mut socks = Vec::with_capacity(n);
     let mut connect_errors = 0u64;
     for _ in 0..n {
-        match TcpStream::connect_timeout(&target.chat, Duration::from_millis(500)) {
+        match attacker_stream(target.chat, Duration::from_millis(500)) {
             Ok(s) => socks.push(s),
             Err(_) => connect_errors += 1,
         }
@@ -623,7 +625,7 @@ fn partial_frames(target: &mut Target, scale: Scale) -> Result<Value> {
     let t = Instant::now();
     let mut socks = Vec::new();
     for _ in 0..n {
-        let Ok(mut s) = TcpStream::connect_timeout(&target.chat, Duration::from_millis(500)) else {
+        let Ok(mut s) = attacker_stream(target.chat, Duration::from_millis(500)) else {
             continue;
         };
         let _ = s.set_write_timeout(Some(Duration::from_secs(2)));
@@ -659,7 +661,8 @@ fn partial_frames(target: &mut Target, scale: Scale) -> Result<Value> {
 /// Server RSS while it goes on, and when the server cuts it.
 fn error_flood(target: &mut Target, scale: Scale) -> Result<Value> {
     let budget = scale.hold(30.0);
-    let Login::Welcome(mut raw, _) = login(target.chat, "noisy", Duration::from_secs(5)) else {
+    let Login::Welcome(mut raw, _) = attacker_login(target.chat, "noisy", Duration::from_secs(5))
+    else {
         bail!("the attacker could not log in");
     };
     // Shrink our receive buffer so the server's queue fills sooner.
@@ -938,7 +941,7 @@ fn voice_tcp_squat(target: &mut Target, scale: Scale) -> Result<Value> {
     let hold = scale.hold(2.0);
     let mut socks = Vec::new();
     for _ in 0..n {
-        if let Ok(s) = TcpStream::connect_timeout(&voice, Duration::from_millis(500)) {
+        if let Ok(s) = attacker_stream(voice, Duration::from_millis(500)) {
             socks.push(s);
         }
     }
@@ -983,7 +986,7 @@ fn log_volume(target: &mut Target, scale: Scale) -> Result<Value> {
     };
     let t = Instant::now();
     for i in 0..n {
-        if let Login::Welcome(mut raw, _) = login(
+        if let Login::Welcome(mut raw, _) = attacker_login(
             target.chat,
             &format!("churn{}", i % 50),
             Duration::from_secs(3),
@@ -997,7 +1000,7 @@ fn log_volume(target: &mut Target, scale: Scale) -> Result<Value> {
     let b1 = target.log_bytes().unwrap_or(b0);
     let mut silent = Vec::new();
     for _ in 0..silent_n {
-        if let Ok(s) = TcpStream::connect_timeout(&target.chat, Duration::from_millis(500)) {
+        if let Ok(s) = attacker_stream(target.chat, Duration::from_millis(500)) {
             silent.push(s);
         }
     }
