@@ -48,25 +48,12 @@
 #![deny(missing_docs)]
 
 pub mod client;
-pub mod config;
-mod connection;
-pub mod error;
-pub mod handle;
-pub mod hooks;
-pub mod names;
-pub mod outqueue;
-mod peers;
 pub mod protocol;
-pub mod ratelimit;
-mod reactor;
-pub mod room;
 pub mod server;
-mod session;
-mod session_transfer;
-mod session_voice;
 pub mod time;
-pub mod transfer;
-mod voice;
+
+pub use server::room::names;
+pub use server::{config, error, handle, hooks, room, transfer};
 
 pub use client::{Client, ClientError, Event, Roster};
 pub use config::ServerConfig;

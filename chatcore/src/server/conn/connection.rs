@@ -6,11 +6,11 @@ use std::time::Instant;
 use bytes::BytesMut;
 use mio::net::TcpStream;
 
-use crate::outqueue::OutQueue;
-use crate::peers::AddrKey;
 use crate::protocol::LeaveReason;
-use crate::ratelimit::TokenBucket;
-use crate::transfer::Download;
+use crate::server::conn::outqueue::OutQueue;
+use crate::server::conn::peers::AddrKey;
+use crate::server::conn::ratelimit::TokenBucket;
+use crate::server::transfer::Download;
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

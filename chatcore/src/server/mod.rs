@@ -1,13 +1,24 @@
 //! The embedding API for hosting a room: builder, `Server`, `RunningServer`.
 
+pub mod config;
+mod conn;
+pub mod error;
+pub mod handle;
+pub mod hooks;
+mod reactor;
+pub mod room;
+mod session;
+pub mod transfer;
+mod voice;
+
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
 
-use crate::config::ServerConfig;
-use crate::error::ServerError;
-use crate::handle::ServerHandle;
-use crate::hooks::{Hooks, NoHooks};
-use crate::reactor::Reactor;
+use crate::server::config::ServerConfig;
+use crate::server::error::ServerError;
+use crate::server::handle::ServerHandle;
+use crate::server::hooks::{Hooks, NoHooks};
+use crate::server::reactor::Reactor;
 
 /// Builds a [`Server`]: start from defaults, change what you need, `build`.
 ///

@@ -22,11 +22,11 @@ use mio::{Interest, Token};
 
 use super::VoicePath;
 use super::guard::{VoiceGuard, source_key};
-use crate::config::ServerConfig;
 use crate::protocol::voice::{
     COOKIE_LEN, MAX_PACKET, TCP_PREFIX_LEN, TOKEN_LEN, VoicePacket, tcp_packet_len,
 };
-use crate::reactor::{Reactor, want_writable};
+use crate::server::config::ServerConfig;
+use crate::server::reactor::{Reactor, want_writable};
 
 /// Voice TCP connection tokens are slab keys plus this offset (above every
 /// chat connection token).

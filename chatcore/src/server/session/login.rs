@@ -4,16 +4,16 @@
 //! These are the protocol rules of docs/protocol.md applied to one connection;
 //! the reactor calls [`Reactor::handle_frame`] for each complete frame.
 
-use crate::connection::Phase;
-use crate::hooks::{ChatDecision, JoinDecision};
-use crate::names;
 use crate::protocol::transfer::FileOffer;
 use crate::protocol::{
     ChatSend, ClientMessage, ErrorCode, Hello, LeaveReason, Left, PROTOCOL_VERSION, ServerMessage,
     encode_server,
 };
-use crate::reactor::{RATE_LIMITED_MSG, Reactor, fit_text};
-use crate::room::Outbox;
+use crate::server::conn::Phase;
+use crate::server::hooks::{ChatDecision, JoinDecision};
+use crate::server::reactor::{RATE_LIMITED_MSG, Reactor, fit_text};
+use crate::server::room::Outbox;
+use crate::server::room::names;
 use crate::time::now_ms;
 
 impl Reactor {

@@ -21,22 +21,22 @@ use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use crate::config::ServerConfig;
-use crate::connection::{Connection, Phase};
-use crate::error::ServerError;
-use crate::handle::{Command, ServerHandle, ServerStats};
-use crate::hooks::Hooks;
-use crate::outqueue::Flushed;
 use crate::protocol::{
     ErrorCode, ErrorMsg, HEADER_LEN, LeaveReason, Left, Seq, ServerMessage, encode_server,
     frame_len,
 };
-use crate::room::{Outbox, Room, RoomSettings};
+use crate::server::config::ServerConfig;
+use crate::server::conn::outqueue::Flushed;
+use crate::server::conn::{Connection, Phase};
+use crate::server::error::ServerError;
+use crate::server::handle::{Command, ServerHandle, ServerStats};
+use crate::server::hooks::Hooks;
+use crate::server::room::{Outbox, Room, RoomSettings};
+use crate::server::transfer::disk::{DiskWorker, Spool};
+use crate::server::transfer::{OfferLimits, Transfers};
+use crate::server::voice::Call;
+use crate::server::voice::relay::{FIRST_VOICE_CONN, VoiceConn, VoicePort};
 use crate::time::now_ms;
-use crate::transfer::disk::{DiskWorker, Spool};
-use crate::transfer::{OfferLimits, Transfers};
-use crate::voice::Call;
-use crate::voice::relay::{FIRST_VOICE_CONN, VoiceConn, VoicePort};
 
 /// Token of the chat listener.
 const LISTENER: Token = Token(0);
@@ -98,7 +98,7 @@ pub(crate) struct Reactor {
     pub(crate) datagram: Vec<u8>,
     /// Where the audio packet being relayed goes; kept to reuse its
     /// allocation from packet to packet.
-    pub(crate) relay_to: Vec<crate::voice::VoicePath>,
+    pub(crate) relay_to: Vec<crate::server::voice::VoicePath>,
     pub(crate) conns: Slab<Connection>,
     pub(crate) room: Room,
     pub(crate) config: ServerConfig,
@@ -135,9 +135,9 @@ pub(crate) struct Reactor {
     /// Sequence number of the server's heartbeat pings.
     ping_seq: u64,
     /// Connections per address group, for the per-address caps.
-    pub(crate) addr_counts: crate::peers::AddrCounts,
+    pub(crate) addr_counts: crate::server::conn::peers::AddrCounts,
     /// Per-address log rate limit.
-    pub(crate) log_gate: crate::peers::LogGate,
+    pub(crate) log_gate: crate::server::conn::peers::LogGate,
     /// Bytes allocated for partial frames across all connections, checked
     /// against `max_buffered_input_bytes`.
     input_total: usize,
@@ -163,7 +163,7 @@ pub(crate) struct ConnOutbox<'a> {
     pub doomed: &'a mut Vec<(usize, LeaveReason)>,
     pub deliveries: &'a mut u64,
     pub max_output: usize,
-    /// This turn's broadcast buffer (see [`crate::outqueue::OutQueue`]).
+    /// This turn's broadcast buffer (see [`crate::server::conn::outqueue::OutQueue`]).
     pub turn: &'a mut BytesMut,
 }
 
@@ -305,8 +305,8 @@ impl Reactor {
             accept_paused_until: None,
             shutdown_deadline: None,
             ping_seq: 0,
-            addr_counts: crate::peers::AddrCounts::default(),
-            log_gate: crate::peers::LogGate::new(log_lines),
+            addr_counts: crate::server::conn::peers::AddrCounts::default(),
+            log_gate: crate::server::conn::peers::LogGate::new(log_lines),
             input_total: 0,
             starved: Vec::new(),
             accept_more: false,
@@ -521,7 +521,7 @@ impl Reactor {
             self.refuse(stream, peer, ErrorCode::ServerFull, "the server is full");
             return;
         }
-        let addr = crate::peers::AddrKey::of(peer.ip());
+        let addr = crate::server::conn::peers::AddrKey::of(peer.ip());
         if let Err(why) = self.addr_counts.admit(
             addr,
             self.config.max_connections_per_address,
@@ -529,8 +529,10 @@ impl Reactor {
         ) {
             self.stats.refused_full += 1;
             let message = match why {
-                crate::peers::Refusal::Connections => "too many connections from your address",
-                crate::peers::Refusal::Handshakes => {
+                crate::server::conn::peers::Refusal::Connections => {
+                    "too many connections from your address"
+                }
+                crate::server::conn::peers::Refusal::Handshakes => {
                     "too many connections from your address that have not logged in"
                 }
             };
@@ -575,7 +577,7 @@ impl Reactor {
         let _ = stream.read(&mut self.scratch);
         if self
             .log_gate
-            .allow(crate::peers::AddrKey::of(peer.ip()), self.now)
+            .allow(crate::server::conn::peers::AddrKey::of(peer.ip()), self.now)
         {
             tracing::info!(%peer, %code, "connection refused");
         }

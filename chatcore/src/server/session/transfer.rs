@@ -8,11 +8,11 @@ use crate::protocol::transfer::{
     TransferId,
 };
 use crate::protocol::{ErrorCode, ServerMessage, encode_server};
-use crate::reactor::Reactor;
-use crate::room::Outbox;
+use crate::server::reactor::Reactor;
+use crate::server::room::Outbox;
+use crate::server::transfer::disk::{Done, Job};
+use crate::server::transfer::{Download, OfferLimit, names};
 use crate::time::now_ms;
-use crate::transfer::disk::{Done, Job};
-use crate::transfer::{Download, OfferLimit, names};
 
 /// A connection's queue is refilled with file data while it holds less than
 /// this: enough to keep the socket busy, little enough that a chat message

@@ -1,12 +1,12 @@
 //! What the voice messages of the chat connection do: `voice_join`,
 //! `voice_leave`, `voice_mute`, and the `voice_state` everyone is sent when
-//! the call changes. The packets themselves are in [`crate::voice::relay`].
+//! the call changes. The packets themselves are in [`crate::server::voice::relay`].
 
 use crate::protocol::voice::{TOKEN_LEN, VoiceJoined, VoiceState};
 use crate::protocol::{ErrorCode, ServerMessage, encode_server};
-use crate::reactor::Reactor;
+use crate::server::reactor::Reactor;
+use crate::server::voice::VoicePath;
 use crate::time::now_ms;
-use crate::voice::VoicePath;
 
 impl Reactor {
     /// `voice_join`: into the call (or a fresh token for a member already

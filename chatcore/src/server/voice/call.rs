@@ -6,9 +6,6 @@
 //! order and lookups are linear scans: cheaper than any map at this size,
 //! and the order is the one `voice_state` lists.
 
-pub(crate) mod guard;
-pub(crate) mod relay;
-
 use std::net::SocketAddr;
 use std::time::Instant;
 
