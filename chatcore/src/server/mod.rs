@@ -5,6 +5,8 @@ mod conn;
 pub mod error;
 pub mod handle;
 pub mod hooks;
+mod listen;
+mod outbox;
 mod reactor;
 pub mod room;
 mod session;

@@ -1,7 +1,10 @@
 //! The voice side of the server: the call's bookkeeping (`call`), the bind
-//! defences (`guard`) and the voice port's packet handling (`relay`).
+//! defences (`guard`), the packet rules (`relay`, no sockets) and the TCP
+//! fallback connections (`conn`, each with its own poll interest). The voice
+//! port's UDP socket is read and written by the reactor (`reactor/voice_io.rs`).
 
 mod call;
+pub(crate) mod conn;
 pub(crate) mod guard;
 pub(crate) mod relay;
 
