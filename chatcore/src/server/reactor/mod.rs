@@ -3,14 +3,30 @@
 //! One turn: wait for events (the timeout is the next timer deadline, or zero
 //! when a connection still has unread input), accept until `WouldBlock`, read
 //! each ready connection within a budget (fairness: a flooder is served a
-//! slice and put on the `ready` list for the next turn), handle every decoded
-//! frame, announce presence changes, then flush all output once (one
-//! vectored write per connection per turn, however many broadcasts it got).
-//! Every event may be spurious; a stale token finds nothing and is ignored.
-//! This is the only module that reads and writes sockets (the file-transfer
-//! code only sizes a downloading connection's send buffer).
+//! slice and put on the `ready` list for the next turn), hand every decoded
+//! frame to [`session::handle_frame`], announce presence changes, then flush
+//! all output once (one vectored write per connection per turn, however many
+//! broadcasts it got). Every event may be spurious; a stale token finds
+//! nothing and is ignored.
+//!
+//! Only the loop lives here; what a message does is in `session/`, on a
+//! [`Ctx`] lent from the reactor's fields (no handler sees the reactor).
+//! Socket reads and writes happen in the reactor's files and in the two
+//! connection types it owns: [`Connection`] (chat) and
+//! `voice::conn::VoiceConn` (voice over TCP). Each connection derives its
+//! own poll interest from its state (`interest()`), and one function,
+//! [`crate::server::conn::apply_interest`], tells the poll. (The transfer
+//! handler also sizes a downloading connection's kernel send buffer.)
+//!
+//! | file | holds |
+//! |---|---|
+//! | `mod.rs` | tokens, budgets, the `Reactor` and its `bind`, `run`, `turn`, commands, shutdown |
+//! | `input.rs` | chat accepts and refusals, reads within the read, frame and input budgets |
+//! | `output.rs` | closing doomed connections, the once-per-turn flush |
+//! | `timers.rs` | handshake, heartbeat, idle and linger deadlines |
+//! | `voice_io.rs` | the voice port's UDP socket and TCP accepts; the relay's sends carried out |
 
-use std::io::{self, Read};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -22,9 +38,8 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::protocol::voice::MAX_PACKET;
-use crate::protocol::{ErrorCode, LeaveReason, Seq, ServerMessage, encode_server};
+use crate::protocol::{ErrorCode, LeaveReason};
 use crate::server::config::ServerConfig;
-use crate::server::conn::apply_interest;
 use crate::server::conn::peers::{AddrCounts, LogGate};
 use crate::server::conn::{Connection, Phase};
 use crate::server::error::ServerError;
@@ -32,7 +47,7 @@ use crate::server::handle::{Command, ServerHandle, ServerStats};
 use crate::server::hooks::Hooks;
 use crate::server::listen;
 use crate::server::outbox::{ConnOutbox, error_frame};
-use crate::server::room::{Outbox, Room, RoomSettings};
+use crate::server::room::{Room, RoomSettings};
 use crate::server::session::{self, Ctx};
 use crate::server::transfer::disk::{DiskWorker, Spool};
 use crate::server::transfer::{OfferLimits, Transfers};
@@ -43,6 +58,8 @@ use std::collections::HashMap;
 use voice_io::VoicePort;
 
 mod input;
+mod output;
+mod timers;
 mod voice_io;
 use crate::time::now_ms;
 
@@ -487,225 +504,6 @@ impl Reactor {
     /// Marks `key` for this turn's flush.
     fn mark_dirty(&mut self, key: usize) {
         self.outbox().1.mark_dirty(key);
-    }
-
-    /// Closes every doomed connection. A member leaves the room at once; the
-    /// socket closes now, or after its last frames (`Closing`) are flushed.
-    fn close_doomed(&mut self) {
-        while let Some((key, reason)) = self.doomed.pop() {
-            let Some(conn) = self.conns.get_mut(key) else {
-                continue;
-            };
-            let linger = conn.close_reason.is_some() && reason != LeaveReason::Slow;
-            session::leave(&mut self.ctx(), key, reason);
-            let Some(conn) = self.conns.get_mut(key) else {
-                continue;
-            };
-            if linger && !conn.output.is_empty() {
-                conn.phase = Phase::Closing {
-                    deadline: self.now + LINGER,
-                };
-                conn.doomed = false;
-                self.mark_dirty(key);
-            } else {
-                self.remove(key);
-            }
-        }
-    }
-
-    /// Drops connection `key` (closing its socket).
-    ///
-    /// Input the peer sent that was never read is drained first (bounded):
-    /// closing a socket with unread input makes the kernel send RST instead
-    /// of FIN, and a RST can destroy the last frames (an error, a `left`)
-    /// before the peer reads them.
-    fn remove(&mut self, key: usize) {
-        if self.conns.contains(key) {
-            let mut conn = self.conns.remove(key);
-            self.addr_counts.closed(conn.addr, conn.counted_handshake);
-            self.input_total -= conn.input_alloc;
-            let downloads = std::mem::take(&mut conn.downloads);
-            session::transfer::close_downloads(&mut self.download_keys, &self.disk, &downloads);
-            let mut drained = 0;
-            while drained < READ_BUDGET {
-                match conn.stream.read(&mut self.scratch) {
-                    Ok(n) if n > 0 => drained += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    _ => break,
-                }
-            }
-            let _ = self.poll.registry().deregister(&mut conn.stream);
-            tracing::debug!(peer = %conn.peer, key, "connection closed");
-        }
-    }
-
-    /// Writes every connection's queued output once.
-    fn flush_all(&mut self) {
-        let dirty = std::mem::take(&mut self.dirty);
-        // Freeze this turn's broadcasts; every queue holding ranges of them
-        // is on the dirty list and trades its ranges for slices here, before
-        // anything can reuse the offsets.
-        let turn = self.turn.split().freeze();
-        for &key in &dirty {
-            if let Some(conn) = self.conns.get_mut(key) {
-                conn.output.resolve(&turn);
-            }
-        }
-        for &key in &dirty {
-            let Some(conn) = self.conns.get_mut(key) else {
-                continue;
-            };
-            conn.dirty = false;
-            if conn.doomed && conn.close_reason.is_none() {
-                continue;
-            }
-            self.flush_one(key);
-        }
-        // Reuse the allocation if nothing was added meanwhile.
-        if self.dirty.is_empty() {
-            let mut dirty = dirty;
-            dirty.clear();
-            self.dirty = dirty;
-        }
-    }
-
-    /// Writes one connection's queue, then applies the interest the
-    /// connection derives from what is left ([`Connection::interest`]).
-    /// A connection with downloads asks the disk thread for more once its
-    /// queue has room (the data comes back through the waker).
-    fn flush_one(&mut self, key: usize) {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        let downloads = !conn.downloads.is_empty();
-        match conn.output.write_to(&mut conn.stream).map(|(n, _)| n) {
-            Ok(n) => {
-                self.stats.bytes_out += n as u64;
-                if matches!(conn.phase, Phase::Closing { .. }) && conn.output.is_empty() {
-                    self.remove(key);
-                    return;
-                }
-                let token = Token(key + FIRST_CONN);
-                let want = conn.interest();
-                apply_interest(
-                    self.poll.registry(),
-                    &mut conn.stream,
-                    token,
-                    want,
-                    &mut conn.registered,
-                );
-                if downloads {
-                    session::transfer::refill(conn, &self.disk);
-                }
-            }
-            Err(e) => {
-                tracing::debug!(peer = %conn.peer, error = %e, "write failed");
-                if matches!(conn.phase, Phase::Closing { .. }) {
-                    self.remove(key);
-                } else {
-                    conn.output.clear();
-                    self.doom(key, LeaveReason::Error);
-                }
-            }
-        }
-    }
-
-    /// Timers: handshake deadlines, heartbeat pings, idle timeouts, linger
-    /// deadlines. One pass over all connections per tick (a quarter
-    /// heartbeat): cheap, and no timer structure to keep in sync.
-    ///
-    /// At most [`EXPIRE_BUDGET`] connections are closed per pass; if more
-    /// are due, `sweep_again` makes the next turn (after the events that
-    /// arrived meanwhile) run another pass over the rest (`pings` false:
-    /// only closes), so a mass expiry is spread over short turns.
-    fn sweep(&mut self, pings: bool) {
-        let heartbeat = self.config.heartbeat();
-        let idle = self.config.idle_timeout();
-        let mut expired = Vec::new();
-        let mut to_ping = Vec::new();
-        let mut gone = Vec::new();
-        let mut due = 0usize;
-        for (key, conn) in &self.conns {
-            if conn.doomed {
-                continue;
-            }
-            let close = match conn.phase {
-                Phase::Handshake { deadline } => self.now >= deadline,
-                Phase::Member => {
-                    // An uploader paused for the disk, or a connection the
-                    // input budget keeps waiting, is alive: we stopped
-                    // reading it, not the other way round.
-                    let last = if conn.paused || conn.starved {
-                        self.now
-                    } else {
-                        conn.last_rx
-                    };
-                    let silent = self.now.saturating_duration_since(last);
-                    if silent < idle
-                        && pings
-                        && silent >= heartbeat
-                        && self.now.saturating_duration_since(conn.last_ping) >= heartbeat
-                    {
-                        to_ping.push(key);
-                    }
-                    silent >= idle
-                }
-                Phase::Closing { deadline } => self.now >= deadline,
-            };
-            if !close {
-                continue;
-            }
-            due += 1;
-            if due > EXPIRE_BUDGET {
-                continue;
-            }
-            match conn.phase {
-                Phase::Handshake { .. } => expired.push(key),
-                _ => gone.push(key),
-            }
-        }
-        self.sweep_again = due > EXPIRE_BUDGET;
-        if !expired.is_empty() {
-            // One frame shared by every connection that timed out.
-            let frame = error_frame(
-                ErrorCode::HandshakeTimeout,
-                "no hello within the handshake timeout",
-                None,
-            );
-            for key in expired {
-                self.stats.errors_sent += 1;
-                if let Some(conn) = self.conns.get(key)
-                    && self.log_gate.allow(conn.addr, self.now)
-                {
-                    tracing::info!(peer = %conn.peer, code = %ErrorCode::HandshakeTimeout, "protocol error");
-                }
-                self.ctx().push_private(key, frame.clone());
-                if let Some(conn) = self.conns.get_mut(key) {
-                    conn.close_reason = Some(LeaveReason::Error);
-                }
-                self.doom(key, LeaveReason::Error);
-            }
-        }
-        for key in gone {
-            match self.conns.get(key).map(|c| c.phase) {
-                Some(Phase::Closing { .. }) => self.remove(key),
-                Some(_) => self.doom(key, LeaveReason::Timeout),
-                None => {}
-            }
-        }
-        if to_ping.is_empty() {
-            return;
-        }
-        self.ping_seq += 1;
-        let ping = encode_server(&ServerMessage::Ping(Seq { seq: self.ping_seq }));
-        let now = self.now;
-        let (_, mut out) = self.outbox();
-        for key in to_ping {
-            if let Some(conn) = out.conns.get_mut(key) {
-                conn.last_ping = now;
-            }
-            out.push(key, ping.clone());
-        }
     }
 
     /// Runs what other threads asked for.
