@@ -1,25 +1,26 @@
 //! The embedding API for hosting a room: builder, `Server`, `RunningServer`.
 
-pub mod config;
+mod config;
 mod conn;
-pub mod error;
-pub mod handle;
-pub mod hooks;
+mod error;
+mod handle;
+mod hooks;
 mod listen;
 mod outbox;
 mod reactor;
-pub mod room;
+pub(crate) mod room;
 mod session;
-pub mod transfer;
+pub(crate) mod transfer;
 mod voice;
+
+pub use config::{ConfigError, ServerConfig};
+pub use error::{HandleError, ServerError};
+pub use handle::{ServerHandle, ServerStats};
+pub use hooks::{ChatDecision, Hooks, JoinDecision, NoHooks};
 
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
 
-use crate::server::config::ServerConfig;
-use crate::server::error::ServerError;
-use crate::server::handle::ServerHandle;
-use crate::server::hooks::{Hooks, NoHooks};
 use crate::server::reactor::Reactor;
 
 /// Builds a [`Server`]: start from defaults, change what you need, `build`.

@@ -200,11 +200,6 @@ impl Transfers {
         (frames, omitted)
     }
 
-    /// Offers currently available.
-    pub fn offer_count(&self) -> usize {
-        self.offered.len()
-    }
-
     /// Uploads in progress (or verifying) from connection `key`.
     pub fn uploads_of(&self, key: usize, session: u64) -> usize {
         self.unfinished(key, session).count()
@@ -391,11 +386,6 @@ impl Transfers {
             })
             .map(|t| t.id)
             .collect()
-    }
-
-    /// Bytes charged to the quota.
-    pub fn used(&self) -> u64 {
-        self.used
     }
 }
 
