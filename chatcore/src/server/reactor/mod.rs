@@ -442,27 +442,12 @@ impl Reactor {
     /// of one per loop turn. A chat message flushes them at once (nobody sees
     /// a message from someone not yet announced).
     fn end_of_turn_presence(&mut self) {
-        let (room, mut out) = self.outbox();
-        room.flush_welcomes(&mut out);
-        if room.presence_pending() && self.now >= self.next_presence {
+        let ctx = &mut self.ctx();
+        ctx.room.flush_welcomes(&mut ctx.out);
+        if ctx.room.presence_pending() && self.now >= self.next_presence {
             self.ctx().flush_presence();
             self.next_presence = self.now + PRESENCE_BATCH;
         }
-    }
-
-    /// The room's outbox over this reactor's connections.
-    fn outbox(&mut self) -> (&mut Room, ConnOutbox<'_>) {
-        (
-            &mut self.room,
-            ConnOutbox {
-                conns: &mut self.conns,
-                dirty: &mut self.dirty,
-                doomed: &mut self.doomed,
-                deliveries: &mut self.deliveries,
-                max_output: self.config.max_output_bytes,
-                turn: &mut self.turn,
-            },
-        )
     }
 
     /// What the session handlers may touch, lent for one step.
@@ -498,12 +483,12 @@ impl Reactor {
 
     /// Marks `key` to be closed at the end of this step.
     fn doom(&mut self, key: usize, reason: LeaveReason) {
-        self.outbox().1.doom(key, reason);
+        self.ctx().out.doom(key, reason);
     }
 
     /// Marks `key` for this turn's flush.
     fn mark_dirty(&mut self, key: usize) {
-        self.outbox().1.mark_dirty(key);
+        self.ctx().out.mark_dirty(key);
     }
 
     /// Runs what other threads asked for.
@@ -526,8 +511,8 @@ impl Reactor {
                     return;
                 };
                 let ts = now_ms();
-                let (room, mut out) = self.outbox();
-                room.system("server", text, ts, &mut out);
+                let ctx = &mut self.ctx();
+                ctx.room.system("server", text, ts, &mut ctx.out);
                 self.stats.messages += 1;
             }
             Command::Users(reply) => {

@@ -97,7 +97,7 @@ impl Reactor {
         self.ping_seq += 1;
         let ping = encode_server(&ServerMessage::Ping(Seq { seq: self.ping_seq }));
         let now = self.now;
-        let (_, mut out) = self.outbox();
+        let out = &mut self.ctx().out;
         for key in to_ping {
             if let Some(conn) = out.conns.get_mut(key) {
                 conn.last_ping = now;
