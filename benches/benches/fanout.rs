@@ -22,8 +22,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use chatcore::bench_support::{Outbox, Room, RoomSettings};
 use chatcore::protocol::DEFAULT_MAX_FRAME;
-use chatcore::room::{Outbox, Room, RoomSettings};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 /// A realistic chat text: 40 bytes of ASCII.

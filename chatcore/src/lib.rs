@@ -6,28 +6,24 @@
 //! format is specified in `docs/protocol.md`.
 //!
 //! # Layout
-//! | module | holds |
+//! Three areas, each found by name; `server` and `client` are Cargo features
+//! (both on by default), `protocol` is always built.
+//!
+//! | path | holds |
 //! |---|---|
-//! | [`protocol`] | message types, frame codec, MessagePack checks (no I/O) |
-//! | `reactor` | the `mio` poll loop: accept, read, write, timers, presence batches (the only socket reads and writes) |
-//! | `session` | what each client message does: login, chat, ping, bye |
-//! | `session_transfer` | what the file messages do: offer, chunk, accept, decline, cancel; download refills |
-//! | `session_voice` | what the voice messages do: join, leave, mute; `voice_state` to the room |
-//! | `voice` | the call's members, tokens and bindings; `voice::relay`: the voice port's UDP and TCP I/O, packets relayed in the loop; `voice::guard`: bind cookies (return routability) and per-source bind limits |
-//! | [`transfer`] | transfers: spool on disk, SHA-256 checks, offers, downloads; the disk thread |
-//! | [`room`] | members, unique names, ids, history, welcomes, presence batching (no I/O) |
-//! | `connection` | one connection's socket, buffers, timers and state |
-//! | `peers` | per-address caps on connections and a per-address log budget |
-//! | [`outqueue`] | a connection's pending frames (the turn's shared broadcasts, a low-priority bulk queue for file data), written with `writev` |
-//! | [`names`] | name validation and `a`, `a(1)`, `a(2)`… allocation |
-//! | [`ratelimit`] | token bucket for flood control |
-//! | [`config`] | every limit and timeout with its default |
-//! | [`hooks`] | callbacks for embedders: veto joins, filter chats, observe leaves |
-//! | [`handle`] | `ServerHandle`: broadcast, list, kick, stats, shutdown from any thread |
-//! | [`server`] | builder, `Server`, `RunningServer` |
-//! | [`error`] | why a server could not start, why a handle call failed |
+//! | [`protocol`] | message types, frame codec, MessagePack checks, file-name and text rules both sides share (no I/O) |
+//! | `server` (feature `server`) | the embedding API ([`Server`], [`ServerBuilder`], [`RunningServer`], [`ServerConfig`], [`Hooks`], [`ServerHandle`]) and the loop behind it |
+//! | `server/reactor/` | the `mio` loop: tokens, poll, accept, read budgets, timers, flush, shutdown; the voice port's UDP socket |
+//! | `server/listen.rs` | binding the chat listener and the voice port |
+//! | `server/conn/` | a chat connection (socket, buffers, timers, its own `interest()`), its output queue, rate limit, per-address counts |
+//! | `server/outbox.rs` | the room's `Outbox` over the connections; `error` frames |
+//! | `server/room/` | members, unique names and their validation, ids, history, welcomes, presence (no I/O) |
+//! | `server/session/` | what client messages do, on a narrow context (`Ctx`): login, chat, transfer, voice |
+//! | `server/transfer/` | spool bookkeeping, quotas, expiry; the disk thread |
+//! | `server/voice/` | the call, the bind defences, the relay's packet rules (no sockets), TCP voice connections |
+//! | `server/{config,hooks,handle,error}.rs` | every limit; callbacks for embedders; `ServerHandle`; errors |
+//! | `client` (feature `client`) | a blocking client: connect, log in, send, receive events, files |
 //! | [`time`] | wall-clock timestamps for the wire |
-//! | [`client`] | a blocking client: connect, log in, send, receive events |
 //!
 //! # Host a room
 //! ```no_run
@@ -47,30 +43,26 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(feature = "client")]
 pub mod client;
-pub mod config;
-mod connection;
-pub mod error;
-pub mod handle;
-pub mod hooks;
-pub mod names;
-pub mod outqueue;
-mod peers;
 pub mod protocol;
-pub mod ratelimit;
-mod reactor;
-pub mod room;
+#[cfg(feature = "server")]
 pub mod server;
-mod session;
-mod session_transfer;
-mod session_voice;
 pub mod time;
-pub mod transfer;
-mod voice;
 
+#[cfg(feature = "client")]
 pub use client::{Client, ClientError, Event, Roster};
-pub use config::ServerConfig;
-pub use error::{HandleError, ServerError};
-pub use handle::{ServerHandle, ServerStats};
-pub use hooks::{ChatDecision, Hooks, JoinDecision, NoHooks};
-pub use server::{RunningServer, Server, ServerBuilder};
+#[cfg(feature = "server")]
+pub use server::{
+    ChatDecision, ConfigError, HandleError, Hooks, JoinDecision, NoHooks, RunningServer, Server,
+    ServerBuilder, ServerConfig, ServerError, ServerHandle, ServerStats,
+};
+
+/// What the criterion benches of the workspace measure inside the server:
+/// the room's fan-out (`benches/benches/fanout.rs`). Not an API: hidden from
+/// the docs, and free to change with the room.
+#[cfg(feature = "server")]
+#[doc(hidden)]
+pub mod bench_support {
+    pub use crate::server::room::{Outbox, Room, RoomSettings};
+}

@@ -14,7 +14,9 @@
 use thiserror::Error;
 
 use super::ErrorCode;
-use super::text::{cut, is_hidden_in_file_name};
+#[cfg(any(feature = "client", test))]
+use super::text::cut;
+use super::text::is_hidden_in_file_name;
 
 /// Longest file name, in bytes of UTF-8: the limit of common file systems,
 /// and so both the longest name offered and the longest name saved.
@@ -165,6 +167,7 @@ fn is_path_separator(c: char) -> bool {
 /// separators, control characters, the characters Windows forbids
 /// (`<>:"|?*`) and the invisible bidirectional marks and overrides (which
 /// can make `exe.txt` display as `txt.exe`).
+#[cfg(any(feature = "client", test))]
 fn is_unsafe_char(c: char) -> bool {
     is_path_separator(c)
         || c.is_control()
@@ -177,6 +180,7 @@ fn is_unsafe_char(c: char) -> bool {
 /// trailing dots and spaces go; nothing left is `file`; a device stem gets a
 /// `_` (`con.txt` → `con_.txt`); the result is cut at a character boundary,
 /// keeping a short extension.
+#[cfg(any(feature = "client", test))]
 pub(crate) fn sanitize(name: &str, max: usize) -> String {
     let max = max.max(8);
     let replaced: String = name
@@ -205,6 +209,7 @@ pub(crate) fn sanitize(name: &str, max: usize) -> String {
 /// Splits `name` at its last dot into stem and extension (with the dot).
 /// A name without a dot, or whose only dot is the first character, has no
 /// extension. Extensions longer than 16 bytes are not treated as such.
+#[cfg(any(feature = "client", test))]
 pub(crate) fn split_ext(name: &str) -> (&str, &str) {
     match name.rfind('.') {
         Some(i) if i > 0 && name.len() - i <= 16 && name.len() - i > 1 => name.split_at(i),
@@ -214,6 +219,7 @@ pub(crate) fn split_ext(name: &str) -> (&str, &str) {
 
 /// `stem + ext`, cut to at most `max` bytes at a character boundary; the
 /// stem is shortened first so the extension survives.
+#[cfg(any(feature = "client", test))]
 pub(crate) fn fit(stem: &str, ext: &str, max: usize) -> String {
     if stem.len() + ext.len() <= max {
         return format!("{stem}{ext}");

@@ -66,6 +66,7 @@ pub(crate) fn put_map_len(b: &mut Vec<u8>, n: usize) {
 
 /// A uint always in its 8-byte form (`0xcf`), for fields patched or sized
 /// before their value is known (`file_data` offsets).
+#[cfg(any(feature = "server", test))]
 pub(crate) fn put_u64_fixed(b: &mut Vec<u8>, v: u64) {
     b.push(0xcf);
     b.extend_from_slice(&v.to_be_bytes());

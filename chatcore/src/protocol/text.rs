@@ -12,6 +12,7 @@
 /// The longest prefix of `s` that is at most `max` bytes long and ends at a
 /// character boundary (so it is still valid UTF-8 and no character is cut
 /// in half). `s` itself if it already fits.
+#[cfg(any(feature = "server", feature = "client", test))]
 pub(crate) fn cut(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;

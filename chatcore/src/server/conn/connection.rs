@@ -4,13 +4,14 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::BytesMut;
+use mio::Interest;
 use mio::net::TcpStream;
 
-use crate::outqueue::OutQueue;
-use crate::peers::AddrKey;
+use super::outqueue::OutQueue;
+use super::peers::AddrKey;
+use super::ratelimit::TokenBucket;
 use crate::protocol::LeaveReason;
-use crate::ratelimit::TokenBucket;
-use crate::transfer::Download;
+use crate::server::transfer::Download;
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,8 +60,9 @@ pub(crate) struct Connection {
     pub last_ping: Instant,
     /// Flood control.
     pub bucket: TokenBucket,
-    /// WRITABLE interest is registered (only while output is pending).
-    pub wants_write: bool,
+    /// The interest the poll has for this socket, so that a change of
+    /// [`Connection::interest`] costs a syscall and no change costs none.
+    pub registered: Interest,
     /// Already on the reactor's list of connections to flush this turn.
     pub dirty: bool,
     /// Already on the reactor's list of connections with unread input.
@@ -104,7 +106,7 @@ impl Connection {
             last_rx: now,
             last_ping: now,
             bucket: TokenBucket::new(burst, now),
-            wants_write: false,
+            registered: Interest::READABLE,
             dirty: false,
             ready: false,
             doomed: false,
@@ -119,5 +121,17 @@ impl Connection {
     /// Whether input should still be read and handled.
     pub fn is_open(&self) -> bool {
         !matches!(self.phase, Phase::Closing { .. })
+    }
+
+    /// The poll interest this connection needs now: always READABLE (a
+    /// paused or starved connection is simply not read), and WRITABLE
+    /// while output waits that the socket did not take. Asked right after a
+    /// flush, so non-empty output means the socket was full.
+    pub fn interest(&self) -> Interest {
+        if self.output.is_empty() {
+            Interest::READABLE
+        } else {
+            Interest::READABLE | Interest::WRITABLE
+        }
     }
 }

@@ -18,7 +18,7 @@ pub enum ServerError {
     },
     /// A configuration value is unusable.
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] crate::server::config::ConfigError),
     /// The spool directory for file transfers is unusable.
     #[error("cannot use the spool directory {path}")]
     Spool {

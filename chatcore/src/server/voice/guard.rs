@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::config::ServerConfig;
 use crate::protocol::voice::COOKIE_LEN;
+use crate::server::config::ServerConfig;
 
 /// Length of a cookie time slot. A cookie is accepted in its own slot and
 /// the next, so it lives 10 to 20 s: long enough for any retry, short

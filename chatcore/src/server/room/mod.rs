@@ -9,11 +9,13 @@ use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 
-use crate::names::NameTable;
+pub mod names;
+
 use crate::protocol::{
     Chat, Departure, Joined, LeaveReason, Left, Presence, ServerMessage, UserInfo, encode_server,
     welcome,
 };
+use names::NameTable;
 
 /// Where the room's frames go: one queue per connection key.
 pub trait Outbox {

@@ -197,11 +197,6 @@ impl Spool {
         })
     }
 
-    /// This process's run directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The spool file of transfer `id`.
     fn path(&self, id: u64) -> PathBuf {
         self.dir.join(format!("{id}.{SPOOL_EXT}"))

@@ -1,7 +1,7 @@
 //! File transfers: uploads spooled to disk and checked against their
 //! SHA-256, offers kept until they expire, downloads read back at each
-//! receiver's pace. This module holds the state and the disk work; the
-//! reactor (`session_transfer`) applies the protocol rules and moves frames.
+//! receiver's pace. This module holds the state and the disk work;
+//! `session::transfer` applies the protocol rules and queues the frames.
 //!
 //! Disk work (spool writes, SHA-256, reads) runs on the [`disk`] thread; this
 //! module keeps the bookkeeping the loop needs to apply the rules.
@@ -200,11 +200,6 @@ impl Transfers {
         (frames, omitted)
     }
 
-    /// Offers currently available.
-    pub fn offer_count(&self) -> usize {
-        self.offered.len()
-    }
-
     /// Uploads in progress (or verifying) from connection `key`.
     pub fn uploads_of(&self, key: usize, session: u64) -> usize {
         self.unfinished(key, session).count()
@@ -391,11 +386,6 @@ impl Transfers {
             })
             .map(|t| t.id)
             .collect()
-    }
-
-    /// Bytes charged to the quota.
-    pub fn used(&self) -> u64 {
-        self.used
     }
 }
 

@@ -4,10 +4,13 @@
 //! `client::transfer`), so both sides use one list of device names.
 
 use crate::protocol::ErrorCode;
-use crate::protocol::file_name::{self, MAX_FILE_NAME};
+use crate::protocol::file_name;
+#[cfg(test)]
+use crate::protocol::file_name::MAX_FILE_NAME;
 
 /// Longest offered name, in bytes.
-pub const MAX_NAME_BYTES: usize = MAX_FILE_NAME;
+#[cfg(test)]
+const MAX_NAME_BYTES: usize = MAX_FILE_NAME;
 
 /// Checks an offered file name; returns the error code to answer with
 /// (docs/protocol.md 17.9; the rules and their tests are in

@@ -1,13 +1,44 @@
-//! The embedding API for hosting a room: builder, `Server`, `RunningServer`.
+//! Hosting a room: the embedding API (builder, [`Server`], [`RunningServer`],
+//! [`ServerConfig`], [`Hooks`], [`ServerHandle`]) and the loop behind it.
+//!
+//! | module | holds |
+//! |---|---|
+//! | `reactor/` | ONLY the loop: tokens, poll, accept, read budgets, timers, flush, shutdown; the voice port's UDP socket |
+//! | `listen` | binding the chat listener and the voice port (socket options, backlog) |
+//! | `conn/` | `Connection` (socket, buffers, timers, phase, `interest()`), `outqueue`, `ratelimit`, `peers` (per-address counts); `apply_interest`, the one place that tells the poll |
+//! | `outbox` | `ConnOutbox`: the room's `Outbox` over the connections; `error` frames |
+//! | `room/` | members, ids, history, presence, welcomes; `names` (validation, `a`, `a(1)`...) |
+//! | `session/` | what client messages do, on `Ctx` (never on the reactor): `login`, `chat`, `transfer`, `voice` |
+//! | `transfer/` | spool bookkeeping, quota, expiry (`mod.rs`), the disk thread (`disk`), the offered-name check (`names`) |
+//! | `voice/` | `call` (members, tokens, paths), `guard` (bind cookies, limits), `relay` (packet rules, no sockets), `conn` (TCP voice connections with their own `interest()`) |
+//! | `config`, `hooks`, `handle`, `error` | limits, embedder callbacks, `ServerHandle`, errors |
+//!
+//! Data flows one way: the reactor lends a `Ctx` to `session`, which uses
+//! `room`, `transfer`, `voice` and the outbox; none of them imports the
+//! reactor.
+
+mod config;
+mod conn;
+mod error;
+mod handle;
+mod hooks;
+mod listen;
+mod outbox;
+mod reactor;
+pub(crate) mod room;
+mod session;
+pub(crate) mod transfer;
+mod voice;
+
+pub use config::{ConfigError, ServerConfig};
+pub use error::{HandleError, ServerError};
+pub use handle::{ServerHandle, ServerStats};
+pub use hooks::{ChatDecision, Hooks, JoinDecision, NoHooks};
 
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
 
-use crate::config::ServerConfig;
-use crate::error::ServerError;
-use crate::handle::ServerHandle;
-use crate::hooks::{Hooks, NoHooks};
-use crate::reactor::Reactor;
+use crate::server::reactor::Reactor;
 
 /// Builds a [`Server`]: start from defaults, change what you need, `build`.
 ///

@@ -8,8 +8,8 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 
 use mio::Waker;
 
-use crate::error::HandleError;
 use crate::protocol::UserInfo;
+use crate::server::error::HandleError;
 
 /// Counters since the server started.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,13 +1,10 @@
 //! The voice call: who is in it, their tokens, where their audio comes from.
 //!
-//! This is bookkeeping only (no I/O): [`relay`] moves the packets and
-//! `session_voice` answers the chat-connection messages. A call is small
+//! This is bookkeeping only (no I/O): `relay` decides where packets go and
+//! `session::voice` answers the chat-connection messages. A call is small
 //! (`max_call_members`, 32 by default), so members are a vector in joining
 //! order and lookups are linear scans: cheaper than any map at this size,
 //! and the order is the one `voice_state` lists.
-
-pub(crate) mod guard;
-pub(crate) mod relay;
 
 use std::net::SocketAddr;
 use std::time::Instant;

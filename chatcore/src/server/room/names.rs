@@ -236,6 +236,7 @@ impl NameTable {
     }
 
     /// Whether `name` or a look-alike of it (same skeleton) is held.
+    #[cfg(test)]
     pub fn is_taken(&self, name: &str) -> bool {
         self.taken.contains(&skeleton(name))
     }

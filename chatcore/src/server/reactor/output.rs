@@ -1,0 +1,136 @@
+//! The end of a turn: doomed connections closed (a member leaves the room
+//! through [`session::leave`]), and every connection with queued output
+//! written once, with `writev`; the connection's own interest is then
+//! applied to the poll ([`apply_interest`]).
+
+use std::io::{self, Read};
+
+use mio::Token;
+
+use super::{FIRST_CONN, LINGER, READ_BUDGET, Reactor};
+use crate::protocol::LeaveReason;
+use crate::server::conn::{Phase, apply_interest};
+use crate::server::session;
+
+impl Reactor {
+    /// Closes every doomed connection. A member leaves the room at once; the
+    /// socket closes now, or after its last frames (`Closing`) are flushed.
+    pub(super) fn close_doomed(&mut self) {
+        while let Some((key, reason)) = self.doomed.pop() {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            let linger = conn.close_reason.is_some() && reason != LeaveReason::Slow;
+            session::leave(&mut self.ctx(), key, reason);
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if linger && !conn.output.is_empty() {
+                conn.phase = Phase::Closing {
+                    deadline: self.now + LINGER,
+                };
+                conn.doomed = false;
+                self.mark_dirty(key);
+            } else {
+                self.remove(key);
+            }
+        }
+    }
+
+    /// Drops connection `key` (closing its socket).
+    ///
+    /// Input the peer sent that was never read is drained first (bounded):
+    /// closing a socket with unread input makes the kernel send RST instead
+    /// of FIN, and a RST can destroy the last frames (an error, a `left`)
+    /// before the peer reads them.
+    pub(super) fn remove(&mut self, key: usize) {
+        if self.conns.contains(key) {
+            let mut conn = self.conns.remove(key);
+            self.addr_counts.closed(conn.addr, conn.counted_handshake);
+            self.input_total -= conn.input_alloc;
+            let downloads = std::mem::take(&mut conn.downloads);
+            session::transfer::close_downloads(&mut self.download_keys, &self.disk, &downloads);
+            let mut drained = 0;
+            while drained < READ_BUDGET {
+                match conn.stream.read(&mut self.scratch) {
+                    Ok(n) if n > 0 => drained += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    _ => break,
+                }
+            }
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+            tracing::debug!(peer = %conn.peer, key, "connection closed");
+        }
+    }
+
+    /// Writes every connection's queued output once.
+    pub(super) fn flush_all(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        // Freeze this turn's broadcasts; every queue holding ranges of them
+        // is on the dirty list and trades its ranges for slices here, before
+        // anything can reuse the offsets.
+        let turn = self.turn.split().freeze();
+        for &key in &dirty {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.output.resolve(&turn);
+            }
+        }
+        for &key in &dirty {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            conn.dirty = false;
+            if conn.doomed && conn.close_reason.is_none() {
+                continue;
+            }
+            self.flush_one(key);
+        }
+        // Reuse the allocation if nothing was added meanwhile.
+        if self.dirty.is_empty() {
+            let mut dirty = dirty;
+            dirty.clear();
+            self.dirty = dirty;
+        }
+    }
+
+    /// Writes one connection's queue, then applies the interest the
+    /// connection derives from what is left ([`Connection::interest`]).
+    /// A connection with downloads asks the disk thread for more once its
+    /// queue has room (the data comes back through the waker).
+    fn flush_one(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let downloads = !conn.downloads.is_empty();
+        match conn.output.write_to(&mut conn.stream).map(|(n, _)| n) {
+            Ok(n) => {
+                self.stats.bytes_out += n as u64;
+                if matches!(conn.phase, Phase::Closing { .. }) && conn.output.is_empty() {
+                    self.remove(key);
+                    return;
+                }
+                let token = Token(key + FIRST_CONN);
+                let want = conn.interest();
+                apply_interest(
+                    self.poll.registry(),
+                    &mut conn.stream,
+                    token,
+                    want,
+                    &mut conn.registered,
+                );
+                if downloads {
+                    session::transfer::refill(conn, &self.disk);
+                }
+            }
+            Err(e) => {
+                tracing::debug!(peer = %conn.peer, error = %e, "write failed");
+                if matches!(conn.phase, Phase::Closing { .. }) {
+                    self.remove(key);
+                } else {
+                    conn.output.clear();
+                    self.doom(key, LeaveReason::Error);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! What client messages do: the protocol rules of docs/protocol.md applied
+//! to one connection, on a narrow context.
+//!
+//! Each handler is a function taking [`Ctx`] (what a message may touch: the
+//! room, the call, the transfers, the connections as an outbox, the config,
+//! the hooks, the statistics) and the connection's key; none sees the
+//! reactor, its poll or its sockets. The reactor builds a `Ctx` from its
+//! fields for each frame ([`handle_frame`]) and for its own events (disk
+//! results, timers, leaves), so the rules live here and the loop stays a loop.
+//!
+//! | file | messages |
+//! |---|---|
+//! | `login` | `hello`, `bye`, `ping`, `pong`; leaving the room; kicks |
+//! | `chat` | `chat`; texts from the server side |
+//! | `transfer` | `file_offer`, `file_chunk`, `file_accept`, `file_decline`, `file_cancel`; disk results; expiry |
+//! | `voice` | `voice_join`, `voice_leave`, `voice_mute`; `voice_state`; closing a TCP voice connection |
+
+mod chat;
+mod login;
+pub(crate) mod transfer;
+pub(crate) mod voice;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::protocol::transfer::FileOffer;
+use crate::protocol::{
+    ChatSend, ClientMessage, ErrorCode, LeaveReason, ServerMessage, encode_server,
+};
+use crate::server::config::ServerConfig;
+use crate::server::conn::Phase;
+use crate::server::conn::peers::{AddrCounts, LogGate};
+use crate::server::handle::ServerStats;
+use crate::server::hooks::Hooks;
+use crate::server::outbox::{ConnOutbox, error_frame_about};
+use crate::server::room::{Outbox, Room};
+use crate::server::transfer::Transfers;
+use crate::server::transfer::disk::DiskWorker;
+use crate::server::voice::Call;
+use crate::server::voice::conn::VoiceConns;
+use crate::time::now_ms;
+
+pub(crate) use chat::fit_text;
+pub(crate) use login::{farewell, kick, leave};
+
+/// The text of `rate_limited` errors.
+pub(crate) const RATE_LIMITED_MSG: &str = "too many messages; slow down";
+/// Protocol errors logged per connection; the rest are only counted.
+const ERRORS_LOGGED: u8 = 3;
+
+/// What a handler may touch, lent by the reactor for one step.
+pub(crate) struct Ctx<'a> {
+    /// Members, names, ids, history, presence.
+    pub room: &'a mut Room,
+    /// The connections as the room's outbox: queue frames, doom, mark dirty.
+    pub out: ConnOutbox<'a>,
+    /// The voice call's members and their bindings.
+    pub call: &'a mut Call,
+    /// The voice port's TCP connections, closed when their member leaves.
+    pub voice_conns: &'a mut VoiceConns,
+    /// The voice port's number for `voice_joined`; `None` without a voice port.
+    pub voice_port: Option<u16>,
+    /// File transfers and their spool bookkeeping.
+    pub transfers: &'a mut Transfers,
+    /// The disk thread, given jobs through a channel (never blocks).
+    pub disk: &'a DiskWorker,
+    /// Download token -> the connection it belongs to.
+    pub download_keys: &'a mut HashMap<u64, usize>,
+    /// Every limit and timeout.
+    pub config: &'a ServerConfig,
+    /// The embedder's callbacks.
+    pub hooks: &'a mut dyn Hooks,
+    /// Counters for `ServerHandle::stats`.
+    pub stats: &'a mut ServerStats,
+    /// Per-address connection counts (a login moves a connection out of
+    /// the handshake count).
+    pub addr_counts: &'a mut AddrCounts,
+    /// Per-address log rate limit.
+    pub log_gate: &'a mut LogGate,
+    /// Connections to read again before the next poll (an uploader the disk
+    /// caught up with).
+    pub ready: &'a mut Vec<usize>,
+    /// The frame being handled, and whether it was charged to the rate limit
+    /// yet: a frame that earns an error reply is charged then (section 11.2).
+    pub frame_charge: &'a mut Option<(usize, bool)>,
+    /// The `rate_limited` error without a `ref`, encoded once and shared.
+    pub rate_limited_frame: &'a Bytes,
+    /// Time at the start of this loop turn.
+    pub now: Instant,
+    /// Shutdown began: no more `voice_state` broadcasts.
+    pub shutting_down: bool,
+}
+
+/// Decodes and acts on one frame body from connection `key`.
+pub(crate) fn handle_frame(ctx: &mut Ctx<'_>, key: usize, body: &[u8]) {
+    match ClientMessage::from_body(body) {
+        Ok(msg) => dispatch(ctx, key, msg),
+        Err(e) => ctx.protocol_error(key, e.code(), &e.to_string(), None),
+    }
+}
+
+/// Acts on one message: charges the rate limit (file chunks are not
+/// charged: an upload is many of them) and calls its handler.
+pub(crate) fn dispatch(ctx: &mut Ctx<'_>, key: usize, msg: ClientMessage) {
+    let Some(conn) = ctx.out.conns.get_mut(key) else {
+        return;
+    };
+    let member = conn.phase == Phase::Member;
+    match msg {
+        ClientMessage::Pong(_) => {}
+        ClientMessage::Bye => ctx.out.doom(key, LeaveReason::Quit),
+        ClientMessage::Ping(seq) => {
+            if ctx.allow_frame(key, None) {
+                ctx.send(key, &ServerMessage::Pong(seq));
+            }
+        }
+        ClientMessage::Hello(_) if member => {
+            ctx.protocol_error(
+                key,
+                ErrorCode::AlreadyLoggedIn,
+                "this connection is already in the room",
+                None,
+            );
+        }
+        ClientMessage::Hello(hello) => {
+            if ctx.allow_frame(key, None) {
+                login::hello(ctx, key, hello);
+            }
+        }
+        ClientMessage::Chat(chat) if member => chat::chat(ctx, key, chat),
+        ClientMessage::FileChunk(chunk) if member => transfer::file_chunk(ctx, key, chunk),
+        ClientMessage::FileOffer(offer) if member => {
+            if ctx.allow_frame(key, offer.reference) {
+                transfer::file_offer(ctx, key, offer);
+            }
+        }
+        ClientMessage::FileAccept(accept) if member => {
+            if ctx.allow_frame(key, None) {
+                transfer::file_accept(ctx, key, accept);
+            }
+        }
+        ClientMessage::FileDecline(decline) if member => {
+            if ctx.allow_frame(key, None) {
+                transfer::file_decline(ctx, key, decline.transfer);
+            }
+        }
+        ClientMessage::FileCancel(cancel) if member => {
+            if ctx.allow_frame(key, None) {
+                transfer::file_cancel(ctx, key, cancel.transfer);
+            }
+        }
+        ClientMessage::VoiceJoin if member => {
+            if ctx.allow_frame(key, None) {
+                voice::voice_join(ctx, key);
+            }
+        }
+        ClientMessage::VoiceLeave if member => {
+            if ctx.allow_frame(key, None) {
+                voice::voice_leave(ctx, key);
+            }
+        }
+        ClientMessage::VoiceMute(m) if member => {
+            if ctx.allow_frame(key, None) {
+                voice::voice_mute(ctx, key, m.muted);
+            }
+        }
+        ClientMessage::Chat(ChatSend { reference, .. })
+        | ClientMessage::FileOffer(FileOffer { reference, .. }) => {
+            ctx.protocol_error(key, ErrorCode::NotLoggedIn, "send hello first", reference);
+        }
+        ClientMessage::FileChunk(_)
+        | ClientMessage::FileAccept(_)
+        | ClientMessage::FileDecline(_)
+        | ClientMessage::FileCancel(_)
+        | ClientMessage::VoiceJoin
+        | ClientMessage::VoiceLeave
+        | ClientMessage::VoiceMute(_) => {
+            ctx.protocol_error(key, ErrorCode::NotLoggedIn, "send hello first", None);
+        }
+    }
+}
+
+impl Ctx<'_> {
+    /// Takes a token from `key`'s bucket, or answers `rate_limited`.
+    pub(crate) fn allow_frame(&mut self, key: usize, reference: Option<u64>) -> bool {
+        let (rate, burst, now) = (self.config.rate_per_sec, self.config.rate_burst, self.now);
+        let Some(conn) = self.out.conns.get_mut(key) else {
+            return false;
+        };
+        let took = conn.bucket.take(rate, burst, now);
+        if let Some((k, charged)) = self.frame_charge.as_mut()
+            && *k == key
+        {
+            *charged = true;
+        }
+        if took {
+            return true;
+        }
+        self.protocol_error(key, ErrorCode::RateLimited, RATE_LIMITED_MSG, reference);
+        false
+    }
+
+    /// Queues an error frame for `key`. Fatal codes close the connection
+    /// once the frame is flushed (reason `error`).
+    pub(crate) fn protocol_error(
+        &mut self,
+        key: usize,
+        code: ErrorCode,
+        message: &str,
+        reference: Option<u64>,
+    ) {
+        self.protocol_error_about(key, code, message, reference, None);
+    }
+
+    /// Like [`Ctx::protocol_error`], naming the transfer it is about.
+    pub(crate) fn protocol_error_about(
+        &mut self,
+        key: usize,
+        code: ErrorCode,
+        message: &str,
+        reference: Option<u64>,
+        transfer: Option<u64>,
+    ) {
+        let (rate, burst, now) = (self.config.rate_per_sec, self.config.rate_burst, self.now);
+        let Some(conn) = self.out.conns.get_mut(key) else {
+            return;
+        };
+        let mut code = code;
+        let mut message = message;
+        if !code.is_fatal()
+            && let Some((k, charged)) = self.frame_charge.as_mut()
+            && *k == key
+            && !*charged
+        {
+            // An answer to a frame not charged yet: the frame is charged now,
+            // and without a token the answer is `rate_limited` instead.
+            *charged = true;
+            if !conn.bucket.take(rate, burst, now) {
+                code = ErrorCode::RateLimited;
+                message = RATE_LIMITED_MSG;
+            }
+        }
+        if code != ErrorCode::RateLimited && conn.errors_logged < ERRORS_LOGGED {
+            conn.errors_logged += 1;
+            if self.log_gate.allow(conn.addr, now) {
+                tracing::info!(peer = %conn.peer, %code, message, "protocol error");
+            }
+        }
+        self.stats.errors_sent += 1;
+        let frame = if code == ErrorCode::RateLimited && reference.is_none() && transfer.is_none() {
+            self.rate_limited_frame.clone()
+        } else {
+            error_frame_about(code, message, reference, transfer)
+        };
+        self.push_private(key, frame);
+        if code.is_fatal()
+            && let Some(conn) = self.out.conns.get_mut(key)
+        {
+            conn.close_reason = Some(LeaveReason::Error);
+            self.out.doom(key, LeaveReason::Error);
+        }
+    }
+
+    /// Queues one message for `key` alone.
+    pub(crate) fn send(&mut self, key: usize, msg: &ServerMessage) {
+        self.push_private(key, encode_server(msg));
+    }
+
+    /// Queues a frame for `key` alone, after its `welcome` if that is still
+    /// waiting for the end-of-turn batch: the welcome is always first.
+    pub(crate) fn push_private(&mut self, key: usize, frame: Bytes) {
+        if self.room.welcome_pending(key) {
+            self.room.flush_welcomes(&mut self.out);
+        }
+        self.out.push(key, frame);
+    }
+
+    /// Sends pending welcomes and join/leave notices now: at the end of a
+    /// turn, and before a room-wide frame that must not overtake them.
+    pub(crate) fn flush_presence(&mut self) {
+        self.room.flush_presence(now_ms(), &mut self.out);
+    }
+
+    /// An uploader paused for the disk may be read again: it goes on the
+    /// ready list (edge-triggered readiness will not repeat itself).
+    pub(crate) fn resume_reading(&mut self, key: usize) {
+        if let Some(conn) = self.out.conns.get_mut(key)
+            && !conn.ready
+        {
+            conn.ready = true;
+            self.ready.push(key);
+        }
+    }
+}
