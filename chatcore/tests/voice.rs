@@ -525,7 +525,6 @@ fn token_guesses_beyond_the_per_address_budget_are_dropped_and_counted_and_other
     // burst of 2,000 datagrams could overflow the socket's receive buffer on
     // a busy machine, and datagrams the kernel drops reach no rule at all.
     let counted = |st: &chatcore::ServerStats| st.voice_binds_limited + st.voice_dropped;
-    let mut stats = s.handle().stats().expect("stats");
     for batch in 0..guesses / 100 {
         for i in batch * 100..(batch + 1) * 100 {
             let mut t = [0u8; TOKEN_LEN];
@@ -538,7 +537,7 @@ fn token_guesses_beyond_the_per_address_budget_are_dropped_and_counted_and_other
             guesser.send(&guess.to_vec()).expect("send");
         }
         for _ in 0..100 {
-            stats = s.handle().stats().expect("stats");
+            let stats = s.handle().stats().expect("stats");
             if counted(&stats) >= u64::from((batch + 1) * 100) {
                 break;
             }
@@ -546,10 +545,13 @@ fn token_guesses_beyond_the_per_address_budget_are_dropped_and_counted_and_other
         }
     }
     assert_eq!(recv_udp(&guesser, QUIET), None, "no guess is answered");
-    stats = s.handle().stats().expect("stats");
+    let stats = s.handle().stats().expect("stats");
     // Nearly every guess reached the server (the batches are small)...
     let seen = counted(&stats);
-    assert!(seen >= u64::from(guesses) * 9 / 10, "only {seen} of {guesses} guesses seen");
+    assert!(
+        seen >= u64::from(guesses) * 9 / 10,
+        "only {seen} of {guesses} guesses seen"
+    );
     // ...and all but the burst and what the rate refilled meanwhile were
     // refused before the token was even looked at.
     let config = ServerConfig::default();
