@@ -199,3 +199,6 @@ impl Relay<'_> {
         changed
     }
 }
+
+#[cfg(test)]
+mod tests;
