@@ -1,14 +1,14 @@
 //! The call engine.
 //!
 //! [`Call::start`] opens the input and output, binds the voice path
-//! ([`VoiceLink`]: UDP, else TCP), and runs two threads:
+//! ([`VoiceLink`](crate::transport::VoiceLink): UDP, else TCP), and runs two threads:
 //!
-//! - **capture**: takes 20 ms frames from the [`AudioInput`], decides with
-//!   the [`Gate`] (mute, push-to-talk or VAD) whether to send, encodes with
+//! - **capture**: takes 20 ms frames from the [`AudioInput`](crate::audio::AudioInput), decides with
+//!   the [`Gate`](crate::vad::Gate) (mute, push-to-talk or VAD) whether to send, encodes with
 //!   Opus and sends an audio packet (`seq` +1 per packet sent, `ts` +960 per
 //!   frame captured, sent or not).
-//! - **playback**: on each demand from the [`AudioOutput`], moves the
-//!   packets that came in into one [`JitterBuffer`] per speaker, takes one
+//! - **playback**: on each demand from the [`AudioOutput`](crate::audio::AudioOutput), moves the
+//!   packets that came in into one [`JitterBuffer`](crate::jitter::JitterBuffer) per speaker, takes one
 //!   frame from each (decoded, rebuilt from FEC, or concealed), mixes them
 //!   with the soft limiter and hands the frame to the output.
 //!

@@ -29,7 +29,7 @@ pub struct CallOptions {
     /// devices). Tests run WAV backends faster than real time and pass the
     /// same factor here so that the jitter buffer measures time in media ms.
     pub time_scale: f64,
-    /// How often a [`CallEvent::Stats`] is sent.
+    /// How often a [`CallEvent::Stats`](super::CallEvent::Stats) is sent.
     pub stats_every: Duration,
 }
 
