@@ -1,0 +1,104 @@
+//! The capture thread: takes 20 ms frames from the input, asks the gate
+//! (mute, push-to-talk or VAD) whether to send, encodes with Opus and sends
+//! an audio packet through the current link (`seq` +1 per packet sent, `ts`
+//! +960 per frame captured, sent or not; both start at random values).
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng;
+
+use super::controls::{Controls, mode_from_u8};
+use super::events::CallEvent;
+use crate::audio::{Capture, FRAME};
+use crate::codec::Encoder;
+use crate::transport::LinkSender;
+use crate::vad::Gate;
+
+/// The capture thread's state.
+pub(super) struct Capturing {
+    /// Our session.
+    pub(super) session: u64,
+    /// The input.
+    pub(super) capture: Capture,
+    /// Opus.
+    pub(super) encoder: Encoder,
+    /// Mute / PTT / VAD.
+    pub(super) gate: Gate,
+    /// Where packets go (replaced when the path is bound again).
+    pub(super) sender: Arc<Mutex<LinkSender>>,
+    /// Switches and counters.
+    pub(super) controls: Arc<Controls>,
+    /// Events.
+    pub(super) events: Sender<CallEvent>,
+}
+
+impl Capturing {
+    pub(super) fn run(mut self) {
+        let mut rng = rand::rng();
+        // Random starting points, as RTP does, so a rejoining member is not
+        // mistaken for its old stream.
+        let mut seq: u16 = rng.random();
+        let mut ts: u32 = rng.random();
+        let mut speaking = false;
+        let c = self.controls.clone();
+        while !c.stop.load(Ordering::Relaxed) {
+            let frame = match self.capture.frames.recv_timeout(Duration::from_millis(100)) {
+                Ok(f) => f,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => {
+                    if speaking {
+                        let _ = self.events.send(CallEvent::Speaking {
+                            session: self.session,
+                            active: false,
+                        });
+                    }
+                    let _ = self.events.send(CallEvent::InputEnded);
+                    return;
+                }
+            };
+            c.captured.fetch_add(1, Ordering::Relaxed);
+            let send = self.gate.decide(
+                &frame,
+                mode_from_u8(c.mode.load(Ordering::Relaxed)),
+                c.muted.load(Ordering::Relaxed),
+                c.ptt.load(Ordering::Relaxed),
+            );
+            if send != speaking {
+                speaking = send;
+                let _ = self.events.send(CallEvent::Speaking {
+                    session: self.session,
+                    active: send,
+                });
+            }
+            if send {
+                match self.encoder.encode(&frame) {
+                    Ok(p) => match self
+                        .sender
+                        .lock()
+                        .map_err(|_| std::io::Error::other("lock"))
+                        .and_then(|s| s.send_audio(seq, ts, &p))
+                    {
+                        Ok(()) => {
+                            seq = seq.wrapping_add(1);
+                            c.sent.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            let _ = self
+                                .events
+                                .send(CallEvent::Error(format!("voice send: {e}")));
+                        }
+                    },
+                    Err(e) => {
+                        let _ = self.events.send(CallEvent::Error(e.to_string()));
+                    }
+                }
+            } else {
+                c.suppressed.fetch_add(1, Ordering::Relaxed);
+            }
+            ts = ts.wrapping_add(FRAME as u32);
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! [`Call`], the entry point: [`Call::start`] opens the input and output,
+//! binds the voice path, and wires the capture and playback threads to
+//! shared controls, figures and an event channel, returning the
+//! [`CallHandle`].
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use chatcore::protocol::voice::VoiceJoined;
+
+use super::capture::Capturing;
+use super::controls::{Controls, mode_to_u8};
+use super::events::CallEvent;
+use super::handle::CallHandle;
+use super::options::CallOptions;
+use super::playback::Playing;
+use super::rebind::{LinkTotals, Rebind};
+use super::stats::CallStats;
+use crate::audio::{AudioInput, AudioOutput};
+use crate::codec::Encoder;
+use crate::error::CallError;
+use crate::transport::VoiceLink;
+use crate::vad::Gate;
+
+/// The entry point.
+pub struct Call;
+
+impl Call {
+    /// Starts a call with what `voice_joined` said. `server_ip` is the chat
+    /// server's address (the voice port is on the same IP). Opens the input
+    /// and output first (so a missing device is [`CallError::Audio`] at
+    /// once; a machine without a microphone can still listen with a
+    /// [`SilenceInput`](crate::audio::silence::SilenceInput)), then binds
+    /// the voice path, which blocks up to ~1 s more when UDP is blocked and
+    /// TCP is tried: call it off the UI thread.
+    pub fn start(
+        joined: &VoiceJoined,
+        server_ip: IpAddr,
+        input: Box<dyn AudioInput>,
+        output: Box<dyn AudioOutput>,
+        options: CallOptions,
+    ) -> Result<CallHandle, CallError> {
+        // Devices first: a missing microphone is reported at once, before
+        // any time is spent binding the voice path.
+        let capture = input.start()?;
+        let playback = output.start()?;
+        let encoder = Encoder::new(options.encoder)?;
+        let server = SocketAddr::new(server_ip, joined.port);
+        let link = VoiceLink::connect(
+            server,
+            joined.session,
+            &joined.token,
+            joined.keepalive_ms,
+            &options.link,
+        )?;
+        let controls = Arc::new(Controls::default());
+        controls.muted.store(options.muted, Ordering::Relaxed);
+        controls
+            .mode
+            .store(mode_to_u8(options.mode), Ordering::Relaxed);
+        let (events_tx, events) = mpsc::channel();
+        let kind = link.kind();
+        let _ = events_tx.send(CallEvent::Transport(kind));
+        let stats = Arc::new(Mutex::new(CallStats {
+            transport: kind,
+            frames_captured: 0,
+            packets_sent: 0,
+            frames_suppressed: 0,
+            packets_received: 0,
+            injected_losses: 0,
+            probes_sent: 0,
+            rtt_us: None,
+            frames_played: 0,
+            speakers: Vec::new(),
+        }));
+        // The capture thread sends through whichever link is current: the
+        // playback thread replaces it when the voice path has to be bound
+        // again.
+        let sender = Arc::new(Mutex::new(link.sender()));
+        let rebind = Rebind {
+            server,
+            session: joined.session,
+            token: joined.token.clone(),
+            keepalive_ms: joined.keepalive_ms,
+            give_up_after: Duration::from_millis(u64::from(joined.timeout_ms.max(1000))),
+            options: options.link.clone(),
+        };
+        let cap = Capturing {
+            session: joined.session,
+            capture,
+            encoder,
+            gate: Gate::new(options.vad),
+            sender: sender.clone(),
+            controls: controls.clone(),
+            events: events_tx.clone(),
+        };
+        let capture_thread = thread::Builder::new()
+            .name("call-capture".into())
+            .spawn(move || cap.run())
+            .map_err(CallError::Thread)?;
+        let play = Playing {
+            session: joined.session,
+            playback,
+            link,
+            sender,
+            rebind,
+            rebinding: None,
+            base: LinkTotals::default(),
+            speakers: BTreeMap::new(),
+            controls: controls.clone(),
+            events: events_tx,
+            stats: stats.clone(),
+            jitter: options.jitter,
+            time_scale: options.time_scale,
+            stats_every: options.stats_every,
+            rtt_us: None,
+            frames_played: 0,
+        };
+        let playback_thread = thread::Builder::new()
+            .name("call-playback".into())
+            .spawn(move || play.run());
+        let playback_thread = match playback_thread {
+            Ok(t) => t,
+            Err(e) => {
+                controls.stop.store(true, Ordering::Relaxed);
+                let _ = capture_thread.join();
+                return Err(CallError::Thread(e));
+            }
+        };
+        Ok(CallHandle {
+            session: joined.session,
+            controls,
+            events,
+            stats,
+            threads: vec![capture_thread, playback_thread],
+        })
+    }
+}

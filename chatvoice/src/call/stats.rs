@@ -1,0 +1,43 @@
+//! The call's figures: [`CallStats`] for the whole call (capture, sending,
+//! receiving, probes, playback) and [`SpeakerStats`] per remote speaker. The
+//! playback thread fills them; the handle and [`CallEvent::Stats`](crate::CallEvent::Stats)
+//! hand them out.
+
+use crate::jitter::JitterStats;
+use crate::transport::TransportKind;
+
+/// One remote speaker's figures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpeakerStats {
+    /// The speaker's session.
+    pub session: u64,
+    /// Its jitter buffer's counters (received, lost, late, fec, plc…).
+    pub jitter: JitterStats,
+    /// Frames decoded from its own packet.
+    pub decoded: u64,
+}
+
+/// The call's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallStats {
+    /// UDP or TCP.
+    pub transport: TransportKind,
+    /// Frames taken from the input.
+    pub frames_captured: u64,
+    /// Audio packets sent.
+    pub packets_sent: u64,
+    /// Frames not sent (muted, VAD silence, push-to-talk released).
+    pub frames_suppressed: u64,
+    /// Audio packets received (after any injected loss).
+    pub packets_received: u64,
+    /// Audio packets dropped by the test loss injection.
+    pub injected_losses: u64,
+    /// Keepalive probes sent.
+    pub probes_sent: u64,
+    /// Last probe round trip, µs.
+    pub rtt_us: Option<u64>,
+    /// Frames handed to the output.
+    pub frames_played: u64,
+    /// Per remote speaker, by session.
+    pub speakers: Vec<SpeakerStats>,
+}

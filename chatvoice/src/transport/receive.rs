@@ -1,0 +1,118 @@
+//! The receive thread: reads packets from the socket (the loops are in
+//! `udp.rs` and `tcp.rs`), drops audio at the receive-side loss rate for
+//! tests, matches `probe_ack`s to the probes in flight for a round trip,
+//! and hands the rest to the caller as [`Incoming`] through a channel; when
+//! the path ends it sends [`Incoming::Closed`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
+
+use chatcore::protocol::voice::VoicePacket;
+use rand::Rng;
+use rand::rngs::StdRng;
+
+use super::sender::{Shared, Wire};
+
+/// Something that came in on the voice path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// Audio from another member.
+    Audio {
+        /// The speaker's session.
+        session: u64,
+        /// Its packet sequence number.
+        seq: u16,
+        /// Its timestamp (48 kHz samples).
+        ts: u32,
+        /// One Opus packet.
+        payload: Vec<u8>,
+    },
+    /// The answer to a probe, with the round-trip time.
+    ProbeAck {
+        /// Round trip in microseconds.
+        rtt_us: u64,
+    },
+    /// The path is gone (the TCP connection closed); nothing follows.
+    Closed(String),
+}
+
+/// The receive thread's state.
+pub(super) struct Receiving {
+    /// Shared with the senders (for keepalive probes and counters).
+    pub(super) shared: Arc<Shared>,
+    /// Where incoming packets go.
+    pub(super) tx: Sender<Incoming>,
+    /// Set when the link closes.
+    pub(super) stop: Arc<AtomicBool>,
+    /// Probe after this much sending silence.
+    pub(super) keepalive: Duration,
+    /// Receive-side loss injection probability.
+    pub(super) recv_loss: f64,
+    /// Random numbers for it.
+    pub(super) rng: StdRng,
+    /// Probes in flight: (nonce, sent at), for round-trip times.
+    pub(super) probes: Vec<(u32, Instant)>,
+    /// The next probe's nonce.
+    pub(super) nonce: u32,
+}
+
+impl Receiving {
+    pub(super) fn run(mut self, reader: Wire) {
+        let tick = Duration::from_millis(50).min(self.keepalive);
+        let why = match reader {
+            Wire::Udp(s) => self.run_udp(&s, tick),
+            Wire::Tcp(s) => match s.into_inner() {
+                Ok(s) => self.run_tcp(s, tick),
+                Err(_) => "lock poisoned".to_owned(),
+            },
+        };
+        if !self.stop.load(Ordering::Relaxed) {
+            let _ = self.tx.send(Incoming::Closed(why));
+        }
+    }
+
+    /// Handles one packet; `false` when the consumer is gone.
+    pub(super) fn handle(&mut self, buf: &[u8]) -> bool {
+        let msg = match VoicePacket::parse(buf) {
+            Ok(VoicePacket::Audio {
+                session,
+                seq,
+                ts,
+                payload,
+            }) => {
+                if self.recv_loss > 0.0 && self.rng.random_bool(self.recv_loss.clamp(0.0, 1.0)) {
+                    self.shared
+                        .counters
+                        .injected_losses
+                        .fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
+                self.shared
+                    .counters
+                    .audio_received
+                    .fetch_add(1, Ordering::Relaxed);
+                Incoming::Audio {
+                    session,
+                    seq,
+                    ts,
+                    payload: payload.to_vec(),
+                }
+            }
+            Ok(VoicePacket::ProbeAck { nonce, .. }) => {
+                let Some(i) = self.probes.iter().position(|(n, _)| *n == nonce) else {
+                    return true;
+                };
+                let (_, at) = self.probes.remove(i);
+                Incoming::ProbeAck {
+                    rtt_us: at.elapsed().as_micros() as u64,
+                }
+            }
+            // `bound` or `bind_challenge` again, or anything else: nothing
+            // to do.
+            _ => return true,
+        };
+        self.tx.send(msg).is_ok()
+    }
+}
