@@ -1600,3 +1600,41 @@ fn integer_error_codes_and_leave_reasons_are_bad_message_not_a_variant_by_index(
     let err = ServerMessage::from_body(&body).expect_err("integer reason");
     assert_eq!(err.code(), ErrorCode::BadMessage, "{err}");
 }
+
+#[test]
+fn an_integer_key_is_bad_message_never_a_field_by_its_index() {
+    // {0:"chat","text":"hi"}: serde would take key 0 for the first field,
+    // `type`.
+    let mut body = vec![0x82, 0x00, 0xa4];
+    body.extend_from_slice(b"chat");
+    body.push(0xa4);
+    body.extend_from_slice(b"text");
+    body.extend_from_slice(&[0xa2, b'h', b'i']);
+    let err = ClientMessage::from_body(&body).expect_err("integer key");
+    assert_eq!(err, MessageError::NonStrKey);
+    assert_eq!(err.code(), ErrorCode::BadMessage);
+    // {"type":"chat",1:"hi"}: the same in a field's place.
+    let mut body = vec![0x82, 0xa4];
+    body.extend_from_slice(b"type");
+    body.push(0xa4);
+    body.extend_from_slice(b"chat");
+    body.extend_from_slice(&[0x01, 0xa2, b'h', b'i']);
+    let err = ClientMessage::from_body(&body).expect_err("integer key");
+    assert_eq!(err.code(), ErrorCode::BadMessage);
+    // The server's side decodes the same way.
+    let err = ServerMessage::from_body(&body).expect_err("integer key");
+    assert_eq!(err.code(), ErrorCode::BadMessage);
+    // A map with integer keys under an unknown key is still ignored.
+    // {"type":"chat","text":"hi","x":{1:2}}
+    let mut body = vec![0x83, 0xa4];
+    body.extend_from_slice(b"type");
+    body.push(0xa4);
+    body.extend_from_slice(b"chat");
+    body.push(0xa4);
+    body.extend_from_slice(b"text");
+    body.extend_from_slice(&[0xa2, b'h', b'i', 0xa1, b'x', 0x81, 0x01, 0x02]);
+    assert!(matches!(
+        ClientMessage::from_body(&body),
+        Ok(ClientMessage::Chat(_))
+    ));
+}

@@ -281,9 +281,9 @@ fn drain<S: Side>(buf: &mut BytesMut, out: &mut Vec<Outcome<S::Msg>>) -> bool {
                 let documented = match &e {
                     MessageError::BadFrame(_) => code == ErrorCode::BadFrame,
                     MessageError::InvalidUtf8 => code == ErrorCode::InvalidUtf8,
-                    MessageError::MissingType | MessageError::BadField { .. } => {
-                        code == ErrorCode::BadMessage
-                    }
+                    MessageError::MissingType
+                    | MessageError::NonStrKey
+                    | MessageError::BadField { .. } => code == ErrorCode::BadMessage,
                     MessageError::UnknownType(_) => code == ErrorCode::UnknownType,
                 };
                 assert!(documented, "{e:?} answered with {code:?}");

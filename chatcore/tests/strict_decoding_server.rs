@@ -1,7 +1,8 @@
 //! The decoder's section 3 rules at the server, over real loopback sockets:
 //! a *bin* where a *str* is required and an integer `kind` are refused with
 //! `bad_message` (and nothing reaches the room), while a deeply nested
-//! unknown field is ignored and the message is delivered.
+//! unknown field is ignored and the message is delivered; a key that is not
+//! a *str* is refused too.
 
 mod common;
 
@@ -96,6 +97,27 @@ fn a_chat_with_an_unknown_field_nested_100_000_deep_is_delivered() {
     ])));
     match bob.until(|m| matches!(m, ServerMessage::Chat(_))) {
         ServerMessage::Chat(c) => assert_eq!(c.text, "deep hello"),
+        _ => unreachable!(),
+    }
+    server.stop().expect("stop");
+}
+
+#[test]
+fn a_chat_with_an_integer_key_is_refused_with_bad_message_and_reaches_nobody() {
+    let server = start(test_config());
+    let addr = server.local_addr();
+    let (mut alice, _) = Raw::login(addr, "alice");
+    let (mut bob, _) = Raw::login(addr, "bob");
+    // {0:"chat","text":"numbered"}: key 0 must not stand for `type`.
+    let mut body = vec![0x82, 0x00];
+    body.extend_from_slice(&fixstr("chat"));
+    body.extend_from_slice(&fixstr("text"));
+    body.extend_from_slice(&fixstr("numbered"));
+    alice.send_bytes(&frame_of_body(&body));
+    assert_eq!(alice.expect_error(), ErrorCode::BadMessage);
+    alice.chat("plain");
+    match bob.until(|m| matches!(m, ServerMessage::Chat(_))) {
+        ServerMessage::Chat(c) => assert_eq!(c.text, "plain"),
         _ => unreachable!(),
     }
     server.stop().expect("stop");

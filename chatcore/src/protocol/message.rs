@@ -259,6 +259,10 @@ pub enum MessageError {
     /// The map has no string `type` key (`bad_message`).
     #[error("message has no string \"type\" field")]
     MissingType,
+    /// A key of the message's map is not a str (`bad_message`): fields are
+    /// named, never numbered (docs/protocol.md section 3).
+    #[error("a key of the message map is not a string")]
+    NonStrKey,
     /// The `type` is not one this side knows (`unknown_type`).
     #[error("unknown message type {0:?}")]
     UnknownType(String),
@@ -278,7 +282,7 @@ impl MessageError {
         match self {
             Self::BadFrame(_) => ErrorCode::BadFrame,
             Self::InvalidUtf8 => ErrorCode::InvalidUtf8,
-            Self::MissingType | Self::BadField { .. } => ErrorCode::BadMessage,
+            Self::MissingType | Self::NonStrKey | Self::BadField { .. } => ErrorCode::BadMessage,
             Self::UnknownType(_) => ErrorCode::UnknownType,
         }
     }
@@ -304,6 +308,9 @@ fn checked(body: &[u8]) -> Result<Cow<'_, [u8]>, MessageError> {
         Ok(()) => {}
         Err(Malformed::InvalidUtf8) => return Err(MessageError::InvalidUtf8),
         Err(other) => return Err(MessageError::BadFrame(other)),
+    }
+    if !wellformed::top_level_keys_are_str(body) {
+        return Err(MessageError::NonStrKey);
     }
     Ok(match wellformed::flatten_deep(body) {
         Some(flat) => Cow::Owned(flat),

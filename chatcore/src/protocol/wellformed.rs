@@ -103,6 +103,35 @@ pub fn flatten_deep(body: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// Whether every key of the message's own map (the top level of a body that
+/// passed [`check`]) is a MessagePack str.
+///
+/// Why: serde's derived field matching also accepts an integer key as the
+/// index of a field, so `{0: "hi", "type": "chat"}` would decode as a chat
+/// whose `type` came from key `0`. docs/protocol.md section 3 says fields are
+/// named by str keys; a message with any other key is a `bad_message`.
+/// Values are skipped whole (iteratively), so nested maps under unknown keys
+/// are not looked into: unknown values stay ignored whatever they hold.
+pub fn top_level_keys_are_str(body: &[u8]) -> bool {
+    let mut pos = 0usize;
+    let Ok(header) = read_header(body, &mut pos) else {
+        return false;
+    };
+    for _ in 0..header.children / 2 {
+        let key_is_str = matches!(body.get(pos), Some(0xa0..=0xbf | 0xd9 | 0xda | 0xdb));
+        if !key_is_str {
+            return false;
+        }
+        // The key, then its value.
+        for _ in 0..2 {
+            if skip_value(body, &mut pos, &mut false).is_err() {
+                return false;
+            }
+        }
+    }
+    true
+}
+
 /// What a value's marker (and length bytes) say about it.
 struct Header {
     /// Payload bytes after the marker and length bytes.
@@ -198,6 +227,22 @@ fn read_len(body: &[u8], pos: &mut usize, width: usize) -> Result<usize, Malform
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_integer_key_in_the_message_map_is_found_and_nested_values_are_not_looked_into() {
+        // {"type": "chat", "text": "hi"}
+        let good = b"\x82\xa4type\xa4chat\xa4text\xa2hi";
+        assert!(top_level_keys_are_str(good));
+        // {0: "chat", "text": "hi"}
+        let int_key = b"\x82\x00\xa4chat\xa4text\xa2hi";
+        assert!(!top_level_keys_are_str(int_key));
+        // {"type": "chat", "x": {1: 2}}: an unknown value may hold anything.
+        let nested = b"\x82\xa4type\xa4chat\xa1x\x81\x01\x02";
+        assert!(top_level_keys_are_str(nested));
+        // A bin key is not a str either.
+        let bin_key = b"\x81\xc4\x04type\xa4chat";
+        assert!(!top_level_keys_are_str(bin_key));
+    }
 
     #[test]
     fn accepts_an_empty_map_and_nested_values() {
