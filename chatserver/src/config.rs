@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use chatcore::ServerConfig;
 use serde::Deserialize;
 use toml::Spanned;
@@ -141,47 +141,13 @@ pub fn apply_flags(file: FileConfig, cli: &Cli) -> Settings {
     }
 }
 
-/// Refuses values with which the server could not serve anyone.
+/// Refuses values with which the server could not serve anyone: chatcore's
+/// own check ([`ServerConfig::validate`], the one list of bounds), reported
+/// as a configuration error (exit 2), not a failure to start, and worded
+/// `KEY PROBLEM` like the rest of the daemon's config errors.
 pub fn validate(c: &ServerConfig) -> anyhow::Result<()> {
-    let positive = [
-        ("heartbeat_ms", c.heartbeat_ms == 0),
-        ("idle_timeout_ms", c.idle_timeout_ms == Some(0)),
-        ("handshake_timeout_ms", c.handshake_timeout_ms == 0),
-        ("max_clients", c.max_clients == 0),
-        ("max_frame", c.max_frame == 0),
-        ("max_name_chars", c.max_name_chars == 0),
-        ("max_text_bytes", c.max_text_bytes == 0),
-        ("max_output_bytes", c.max_output_bytes == 0),
-        (
-            "max_connections_per_address",
-            c.max_connections_per_address == 0,
-        ),
-        (
-            "max_handshakes_per_address",
-            c.max_handshakes_per_address == 0,
-        ),
-    ];
-    for (key, is_zero) in positive {
-        if is_zero {
-            bail!("{key} must be at least 1");
-        }
-    }
-    if !(c.rate_per_sec.is_finite() && c.rate_per_sec > 0.0) {
-        bail!(
-            "rate_per_sec must be a number above 0 (got {})",
-            c.rate_per_sec
-        );
-    }
-    if !(c.rate_burst.is_finite() && c.rate_burst >= 1.0) {
-        bail!(
-            "rate_burst must be a number of at least 1 (got {})",
-            c.rate_burst
-        );
-    }
-    // Whatever else chatcore refuses is a configuration error too (exit 2),
-    // not a failure to start.
-    c.validate()?;
-    Ok(())
+    c.validate()
+        .map_err(|e| anyhow::anyhow!("{} {}", e.key, e.problem))
 }
 
 #[cfg(test)]
