@@ -234,6 +234,30 @@ pub fn frame_of<T: serde::Serialize>(value: &T) -> Vec<u8> {
     frame_of_body(&body)
 }
 
+/// MessagePack str of `s` (short strings only), for hand-built bodies.
+pub fn fixstr(s: &str) -> Vec<u8> {
+    let mut v = vec![0xa0 | u8::try_from(s.len()).expect("short")];
+    v.extend_from_slice(s.as_bytes());
+    v
+}
+
+/// MessagePack bin 8 of `b`, where a test needs a bin (not a str).
+pub fn bin8(b: &[u8]) -> Vec<u8> {
+    let mut v = vec![0xc4, u8::try_from(b.len()).expect("short")];
+    v.extend_from_slice(b);
+    v
+}
+
+/// A map body from str keys and raw MessagePack values, in this order.
+pub fn map(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut body = vec![0x80 | u8::try_from(entries.len()).expect("few")];
+    for (k, v) in entries {
+        body.extend_from_slice(&fixstr(k));
+        body.extend_from_slice(v);
+    }
+    body
+}
+
 /// Puts a length prefix in front of `body`.
 pub fn frame_of_body(body: &[u8]) -> Vec<u8> {
     let mut out = (body.len() as u32).to_be_bytes().to_vec();
