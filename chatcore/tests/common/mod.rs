@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use chatcore::protocol::transfer::{FileChunk, FileKind, FileOffer, MAX_CHUNK};
 use chatcore::protocol::{
-    ChatSend, ClientMessage, DecodeError, ErrorCode, Hello, LeaveReason, Seq, ServerMessage,
+    Chat, ChatSend, ClientMessage, DecodeError, ErrorCode, Hello, LeaveReason, Seq, ServerMessage,
     Welcome, decode_server, encode_client,
 };
 use chatcore::{RunningServer, Server, ServerConfig};
@@ -189,6 +189,14 @@ impl Raw {
                 Some(_) => {}
                 None => panic!("connection closed while waiting for {session} to leave"),
             }
+        }
+    }
+
+    /// Skips messages until the next chat; returns it.
+    pub fn next_chat(&mut self) -> Chat {
+        match self.until(|m| matches!(m, ServerMessage::Chat(_))) {
+            ServerMessage::Chat(c) => c,
+            _ => unreachable!(),
         }
     }
 
