@@ -2,6 +2,8 @@
 //! without sockets: framing, split and coalesced input, every error and its
 //! code, forward compatibility, and round trips of every message.
 
+mod common;
+
 use bytes::{BufMut, BytesMut};
 use chatcore::protocol::wellformed::Malformed;
 use chatcore::protocol::{
@@ -10,26 +12,13 @@ use chatcore::protocol::{
     Presence, Seq, ServerMessage, UserInfo, Welcome, decode_client, decode_server, encode_client,
     encode_server, frame_len,
 };
+use common::{bin8, fixstr, frame_of, frame_of_body, map};
 use serde::Serialize;
 
 const MAX: u32 = DEFAULT_MAX_FRAME;
 const TS: i64 = 1_767_225_600_000;
 
 // ---------------------------------------------------------------- helpers
-
-/// A frame around a hand-written body.
-fn frame_of_body(body: &[u8]) -> Vec<u8> {
-    let mut out = (u32::try_from(body.len()).expect("small body"))
-        .to_be_bytes()
-        .to_vec();
-    out.extend_from_slice(body);
-    out
-}
-
-/// A frame around any value serialised by rmp-serde with named fields.
-fn frame_of<T: Serialize>(value: &T) -> Vec<u8> {
-    frame_of_body(&rmp_serde::to_vec_named(value).expect("serialise"))
-}
 
 fn buf_of(bytes: &[u8]) -> BytesMut {
     BytesMut::from(bytes)
@@ -1250,17 +1239,11 @@ fn random_garbage_in_random_pieces_never_panics_the_decoder() {
 
 /// `{"type":"chat","text":"hi", <key>: <value>}` as a body.
 fn chat_body_with_extra(key: &str, value: &[u8]) -> Vec<u8> {
-    let mut body = vec![0x83, 0xa4];
-    body.extend_from_slice(b"type");
-    body.extend_from_slice(&[0xa4]);
-    body.extend_from_slice(b"chat");
-    body.extend_from_slice(&[0xa4]);
-    body.extend_from_slice(b"text");
-    body.extend_from_slice(&[0xa2, b'h', b'i']);
-    body.push(0xa0 | u8::try_from(key.len()).expect("short key"));
-    body.extend_from_slice(key.as_bytes());
-    body.extend_from_slice(value);
-    body
+    map(&[
+        ("type", fixstr("chat")),
+        ("text", fixstr("hi")),
+        (key, value.to_vec()),
+    ])
 }
 
 /// `levels` nested one-element arrays around `nil`.
@@ -1329,21 +1312,18 @@ fn nesting_of_any_depth_under_an_unknown_key_is_ignored_like_any_unknown_field()
 fn deep_nesting_under_an_unknown_key_of_a_nested_record_is_ignored_by_the_client_decoder() {
     // {"type":"presence","ts":1,
     //  "joined":[{"name":"bob","session":5,"x":<3,000 nested arrays>}],"left":[]}
-    let mut body = vec![0x84, 0xa4];
-    body.extend_from_slice(b"type");
-    body.push(0xa8);
-    body.extend_from_slice(b"presence");
-    body.extend_from_slice(&[0xa2, b't', b's', 0x01, 0xa6]);
-    body.extend_from_slice(b"joined");
-    body.extend_from_slice(&[0x91, 0x83, 0xa4]);
-    body.extend_from_slice(b"name");
-    body.extend_from_slice(&[0xa3, b'b', b'o', b'b', 0xa7]);
-    body.extend_from_slice(b"session");
-    body.extend_from_slice(&[0x05, 0xa1, b'x']);
-    body.extend_from_slice(&nested_arrays(3_000));
-    body.push(0xa4);
-    body.extend_from_slice(b"left");
-    body.push(0x90);
+    let mut joined = vec![0x91];
+    joined.extend_from_slice(&map(&[
+        ("name", fixstr("bob")),
+        ("session", vec![0x05]),
+        ("x", nested_arrays(3_000)),
+    ]));
+    let body = map(&[
+        ("type", fixstr("presence")),
+        ("ts", vec![0x01]),
+        ("joined", joined),
+        ("left", vec![0x90]),
+    ]);
     assert_eq!(
         ServerMessage::from_body(&body),
         Ok(ServerMessage::Presence(Presence {
@@ -1357,22 +1337,13 @@ fn deep_nesting_under_an_unknown_key_of_a_nested_record_is_ignored_by_the_client
 #[test]
 fn deep_nesting_where_a_field_is_required_is_still_bad_message() {
     // {"type":"chat","text":[[[...]]]}
-    let mut body = vec![0x82, 0xa4];
-    body.extend_from_slice(b"type");
-    body.push(0xa4);
-    body.extend_from_slice(b"chat");
-    body.push(0xa4);
-    body.extend_from_slice(b"text");
     for levels in [1, 40, 5_000] {
-        let mut b = body.clone();
-        b.extend_from_slice(&nested_arrays(levels));
+        let b = map(&[("type", fixstr("chat")), ("text", nested_arrays(levels))]);
         let err = decode_client_body_on_a_small_stack(b).expect_err("text must be a str");
         assert_eq!(err.code(), ErrorCode::BadMessage, "{levels}: {err}");
     }
     // A deep value as the `type` itself.
-    let mut b = vec![0x81, 0xa4];
-    b.extend_from_slice(b"type");
-    b.extend_from_slice(&nested_arrays(5_000));
+    let b = map(&[("type", nested_arrays(5_000))]);
     assert_eq!(
         decode_client_body_on_a_small_stack(b),
         Err(MessageError::MissingType)
@@ -1522,22 +1493,13 @@ fn a_bin_where_a_str_is_required_is_bad_message_for_every_str_field_of_both_dire
 
 /// A `file_offer` body (client's fields) with `kind` given as raw MessagePack.
 fn file_offer_with_kind(kind: &[u8]) -> Vec<u8> {
-    let mut body = vec![0x85, 0xa4];
-    body.extend_from_slice(b"type");
-    body.push(0xaa);
-    body.extend_from_slice(b"file_offer");
-    body.push(0xa4);
-    body.extend_from_slice(b"name");
-    body.extend_from_slice(&[0xa1, b'a', 0xa4]);
-    body.extend_from_slice(b"size");
-    body.extend_from_slice(&[0x01, 0xa6]);
-    body.extend_from_slice(b"sha256");
-    body.extend_from_slice(&[0xc4, 32]);
-    body.extend_from_slice(&[0u8; 32]);
-    body.push(0xa4);
-    body.extend_from_slice(b"kind");
-    body.extend_from_slice(kind);
-    body
+    map(&[
+        ("type", fixstr("file_offer")),
+        ("name", fixstr("a")),
+        ("size", vec![0x01]),
+        ("sha256", bin8(&[0u8; 32])),
+        ("kind", kind.to_vec()),
+    ])
 }
 
 #[test]
@@ -1573,30 +1535,21 @@ fn an_integer_file_kind_is_bad_message_and_never_relayed_as_voice() {
 #[test]
 fn integer_error_codes_and_leave_reasons_are_bad_message_not_a_variant_by_index() {
     // {"type":"error","code":1,"message":"m"}
-    let mut body = vec![0x83, 0xa4];
-    body.extend_from_slice(b"type");
-    body.push(0xa5);
-    body.extend_from_slice(b"error");
-    body.push(0xa4);
-    body.extend_from_slice(b"code");
-    body.push(0x01);
-    body.push(0xa7);
-    body.extend_from_slice(b"message");
-    body.extend_from_slice(&[0xa1, b'm']);
+    let body = map(&[
+        ("type", fixstr("error")),
+        ("code", vec![0x01]),
+        ("message", fixstr("m")),
+    ]);
     let err = ServerMessage::from_body(&body).expect_err("integer code");
     assert_eq!(err.code(), ErrorCode::BadMessage, "{err}");
     // {"type":"left","name":"bob","session":5,"ts":1,"reason":0}
-    let mut body = vec![0x85, 0xa4];
-    body.extend_from_slice(b"type");
-    body.push(0xa4);
-    body.extend_from_slice(b"left");
-    body.push(0xa4);
-    body.extend_from_slice(b"name");
-    body.extend_from_slice(&[0xa3, b'b', b'o', b'b', 0xa7]);
-    body.extend_from_slice(b"session");
-    body.extend_from_slice(&[0x05, 0xa2, b't', b's', 0x01, 0xa6]);
-    body.extend_from_slice(b"reason");
-    body.push(0x00);
+    let body = map(&[
+        ("type", fixstr("left")),
+        ("name", fixstr("bob")),
+        ("session", vec![0x05]),
+        ("ts", vec![0x01]),
+        ("reason", vec![0x00]),
+    ]);
     let err = ServerMessage::from_body(&body).expect_err("integer reason");
     assert_eq!(err.code(), ErrorCode::BadMessage, "{err}");
 }
@@ -1605,20 +1558,19 @@ fn integer_error_codes_and_leave_reasons_are_bad_message_not_a_variant_by_index(
 fn an_integer_key_is_bad_message_never_a_field_by_its_index() {
     // {0:"chat","text":"hi"}: serde would take key 0 for the first field,
     // `type`.
-    let mut body = vec![0x82, 0x00, 0xa4];
-    body.extend_from_slice(b"chat");
-    body.push(0xa4);
-    body.extend_from_slice(b"text");
-    body.extend_from_slice(&[0xa2, b'h', b'i']);
+    let mut body = vec![0x82, 0x00];
+    body.extend_from_slice(&fixstr("chat"));
+    body.extend_from_slice(&fixstr("text"));
+    body.extend_from_slice(&fixstr("hi"));
     let err = ClientMessage::from_body(&body).expect_err("integer key");
     assert_eq!(err, MessageError::NonStrKey);
     assert_eq!(err.code(), ErrorCode::BadMessage);
     // {"type":"chat",1:"hi"}: the same in a field's place.
-    let mut body = vec![0x82, 0xa4];
-    body.extend_from_slice(b"type");
-    body.push(0xa4);
-    body.extend_from_slice(b"chat");
-    body.extend_from_slice(&[0x01, 0xa2, b'h', b'i']);
+    let mut body = vec![0x82];
+    body.extend_from_slice(&fixstr("type"));
+    body.extend_from_slice(&fixstr("chat"));
+    body.push(0x01);
+    body.extend_from_slice(&fixstr("hi"));
     let err = ClientMessage::from_body(&body).expect_err("integer key");
     assert_eq!(err.code(), ErrorCode::BadMessage);
     // The server's side decodes the same way.
@@ -1626,13 +1578,11 @@ fn an_integer_key_is_bad_message_never_a_field_by_its_index() {
     assert_eq!(err.code(), ErrorCode::BadMessage);
     // A map with integer keys under an unknown key is still ignored.
     // {"type":"chat","text":"hi","x":{1:2}}
-    let mut body = vec![0x83, 0xa4];
-    body.extend_from_slice(b"type");
-    body.push(0xa4);
-    body.extend_from_slice(b"chat");
-    body.push(0xa4);
-    body.extend_from_slice(b"text");
-    body.extend_from_slice(&[0xa2, b'h', b'i', 0xa1, b'x', 0x81, 0x01, 0x02]);
+    let body = map(&[
+        ("type", fixstr("chat")),
+        ("text", fixstr("hi")),
+        ("x", vec![0x81, 0x01, 0x02]),
+    ]);
     assert!(matches!(
         ClientMessage::from_body(&body),
         Ok(ClientMessage::Chat(_))

@@ -94,13 +94,9 @@ fn the_handle_broadcasts_lists_kicks_and_counts() {
         .join()
         .expect("thread")
         .expect("broadcast");
-    match a.until(|m| matches!(m, ServerMessage::Chat(_))) {
-        ServerMessage::Chat(c) => {
-            assert_eq!(c.session, 0, "server messages have session 0");
-            assert_eq!(c.text, "maintenance at noon");
-        }
-        _ => unreachable!(),
-    }
+    let c = a.next_chat();
+    assert_eq!(c.session, 0, "server messages have session 0");
+    assert_eq!(c.text, "maintenance at noon");
 
     let users = server.handle().users().expect("users");
     assert_eq!(users.len(), 2);

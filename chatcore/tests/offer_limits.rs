@@ -7,97 +7,21 @@ mod common;
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chatcore::ServerConfig;
-use chatcore::protocol::transfer::{FileAccept, FileChunk, FileKind, FileOffer, MAX_CHUNK};
+use chatcore::protocol::transfer::{FileAccept, FileChunk, MAX_CHUNK};
 use chatcore::protocol::{ClientMessage, ErrorCode, Hello, ServerMessage, encode_client};
-use common::{Raw, WAIT, start, test_config};
-use sha2::{Digest, Sha256};
-
-/// A fresh spool directory for one test.
-fn spool(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "chatcore-offer-limits-{tag}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn config(dir: &Path) -> ServerConfig {
-    ServerConfig {
-        spool_dir: Some(dir.to_path_buf()),
-        rate_per_sec: 1000.0,
-        rate_burst: 1000.0,
-        ..test_config()
-    }
-}
-
-/// Every spool file under `dir`, at any depth.
-fn spool_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                todo.push(path);
-            } else if path.extension().is_some_and(|e| e == "chatspool") {
-                found.push(path);
-            }
-        }
-    }
-    found
-}
-
-fn offer_msg(name: &str, data: &[u8], size: u64, reference: u64) -> ClientMessage {
-    ClientMessage::FileOffer(FileOffer {
-        name: name.into(),
-        size,
-        sha256: Sha256::digest(data).to_vec(),
-        kind: FileKind::File,
-        reference: Some(reference),
-    })
-}
-
-/// Offers `data` and answers with the `file_upload` id or the error code.
-fn try_offer(c: &mut Raw, name: &str, data: &[u8], reference: u64) -> Result<u64, ErrorCode> {
-    c.send(&offer_msg(name, data, data.len() as u64, reference));
-    match c.until(|m| {
-        matches!(m, ServerMessage::FileUpload(u) if u.reference == Some(reference))
-            || matches!(m, ServerMessage::Error(e) if e.reference == Some(reference))
-    }) {
-        ServerMessage::FileUpload(u) => Ok(u.transfer),
-        ServerMessage::Error(e) => Err(e.code),
-        _ => unreachable!(),
-    }
-}
-
-fn send_chunks(c: &mut Raw, id: u64, data: &[u8]) {
-    for (i, piece) in data.chunks(MAX_CHUNK as usize).enumerate() {
-        c.send(&ClientMessage::FileChunk(FileChunk {
-            transfer: id,
-            offset: (i * MAX_CHUNK as usize) as u64,
-            data: piece.to_vec(),
-        }));
-    }
-}
-
-/// Uploads `data` completely; returns its transfer id once it is on offer.
-fn share(c: &mut Raw, name: &str, data: &[u8], reference: u64) -> u64 {
-    let id = try_offer(c, name, data, reference).expect("offer accepted");
-    send_chunks(c, id, data);
-    c.until(|m| matches!(m, ServerMessage::FileReady(t) if t.transfer == id));
-    id
-}
+use common::{
+    Raw, WAIT, offer_msg, send_chunks, share, spool, spool_config, spool_files, start, try_offer,
+};
 
 #[test]
 fn the_offer_cap_per_name_survives_leaving_and_logging_in_again() {
     let dir = spool("name");
     let server = start(ServerConfig {
         max_offers_per_name: 3,
-        ..config(&dir)
+        ..spool_config(&dir)
     });
     let addr = server.local_addr();
     let mut next_ref = 0;
@@ -128,7 +52,7 @@ fn the_offer_cap_per_address_counts_every_name_and_session() {
     let dir = spool("addr");
     let server = start(ServerConfig {
         max_offers_per_address: 4,
-        ..config(&dir)
+        ..spool_config(&dir)
     });
     let addr = server.local_addr();
     let mut accepted = 0;
@@ -152,7 +76,7 @@ fn the_room_cap_counts_uploads_and_offers_of_everyone() {
     let dir = spool("room");
     let server = start(ServerConfig {
         max_offers: 3,
-        ..config(&dir)
+        ..spool_config(&dir)
     });
     let addr = server.local_addr();
     let (mut a, _) = Raw::login(addr, "alice");
@@ -217,7 +141,7 @@ fn a_late_joiner_gets_the_newest_offers_and_a_count_of_the_others() {
     let dir = spool("welcome");
     let server = start(ServerConfig {
         welcome_offers: 5,
-        ..config(&dir)
+        ..spool_config(&dir)
     });
     let addr = server.local_addr();
     let (mut a, _) = Raw::login(addr, "alice");
@@ -243,7 +167,7 @@ fn a_late_joiner_gets_the_newest_offers_and_a_count_of_the_others() {
     late.until(|m| matches!(m, ServerMessage::FileDone(t) if t.transfer == ids[0]));
     // With few offers nothing is omitted and the key is left out.
     let dir2 = spool("welcome-few");
-    let server2 = start(config(&dir2));
+    let server2 = start(spool_config(&dir2));
     let (mut b, _) = Raw::login(server2.local_addr(), "bob");
     share(&mut b, "only.txt", b"x", 1);
     let (head, after) = login_raw(server2.local_addr(), "late");
@@ -263,7 +187,7 @@ fn declared_sizes_reserve_no_quota_and_completed_offers_are_never_evicted() {
     let server = start(ServerConfig {
         spool_quota_bytes: 10_000,
         max_file_bytes: 10_000,
-        ..config(&dir)
+        ..spool_config(&dir)
     });
     let addr = server.local_addr();
     let (mut bob, _) = Raw::login(addr, "bob");
@@ -319,7 +243,7 @@ fn an_upload_that_makes_no_progress_is_aborted() {
     let server = start(ServerConfig {
         upload_stall_secs: 1,
         heartbeat_ms: 100,
-        ..config(&dir)
+        ..spool_config(&dir)
     });
     let (mut a, _) = Raw::login(server.local_addr(), "alice");
     let id = try_offer(&mut a, "never.bin", &[0u8; 1000], 1).expect("offer");
@@ -340,7 +264,7 @@ fn an_upload_that_makes_no_progress_is_aborted() {
 #[test]
 fn a_whole_session_in_one_write_leaves_no_spool_file() {
     let dir = spool("oneshot");
-    let server = start(config(&dir));
+    let server = start(spool_config(&dir));
     let addr = server.local_addr();
     let data = vec![3u8; 300_000];
     for i in 0..30 {
@@ -390,12 +314,12 @@ fn a_dead_servers_spool_is_removed_at_start_and_a_live_ones_is_kept() {
     std::fs::create_dir_all(&dead).expect("dead run dir");
     std::fs::write(dead.join("lock"), "999999999\n").expect("lock");
     std::fs::write(dead.join("7.chatspool"), vec![1u8; 1000]).expect("file");
-    let first = start(config(&dir));
+    let first = start(spool_config(&dir));
     assert!(!dead.exists(), "the dead server's files were removed");
     // A second server on the same spool keeps the first one's files.
     let (mut a, _) = Raw::login(first.local_addr(), "alice");
     share(&mut a, "live.bin", b"live", 1);
-    let second = start(config(&dir));
+    let second = start(spool_config(&dir));
     assert_eq!(spool_files(&dir).len(), 1);
     drop(second);
     assert_eq!(spool_files(&dir).len(), 1, "the live server's file stays");
@@ -420,7 +344,7 @@ fn idle_uploads_and_downloads_hold_at_most_the_configured_open_files() {
     let dir = spool("fds");
     let server = start(ServerConfig {
         max_open_spool_files: 3,
-        ..config(&dir)
+        ..spool_config(&dir)
     });
     let addr = server.local_addr();
     let (mut owner, _) = Raw::login(addr, "owner");
@@ -462,7 +386,7 @@ fn idle_uploads_and_downloads_hold_at_most_the_configured_open_files() {
 #[test]
 fn two_downloads_on_one_connection_are_interleaved() {
     let dir = spool("rr");
-    let server = start(config(&dir));
+    let server = start(spool_config(&dir));
     let addr = server.local_addr();
     let (mut owner, _) = Raw::login(addr, "owner");
     let chunks = 16;

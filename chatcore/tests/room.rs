@@ -80,10 +80,7 @@ fn the_senders_copy_echoes_its_ref_and_late_joiners_get_history() {
     let addr = server.local_addr();
     let (mut a, _) = Raw::login(addr, "alice");
     a.chat_ref("first", 41);
-    match a.until(|m| matches!(m, ServerMessage::Chat(_))) {
-        ServerMessage::Chat(c) => assert_eq!(c.reference, Some(41)),
-        _ => unreachable!(),
-    }
+    assert_eq!(a.next_chat().reference, Some(41));
     let (_b, wb) = Raw::login(addr, "bob");
     assert_eq!(wb.history.len(), 1);
     assert_eq!(wb.history[0].text, "first");

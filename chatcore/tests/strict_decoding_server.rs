@@ -7,31 +7,7 @@
 mod common;
 
 use chatcore::protocol::{ErrorCode, ServerMessage};
-use common::{Raw, frame_of_body, start, test_config};
-
-/// MessagePack str of `s` (short strings only).
-fn fixstr(s: &str) -> Vec<u8> {
-    let mut v = vec![0xa0 | u8::try_from(s.len()).expect("short")];
-    v.extend_from_slice(s.as_bytes());
-    v
-}
-
-/// MessagePack bin 8 of `b`.
-fn bin8(b: &[u8]) -> Vec<u8> {
-    let mut v = vec![0xc4, u8::try_from(b.len()).expect("short")];
-    v.extend_from_slice(b);
-    v
-}
-
-/// A map body from key/raw-value pairs.
-fn map(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
-    let mut body = vec![0x80 | u8::try_from(entries.len()).expect("few")];
-    for (k, v) in entries {
-        body.extend_from_slice(&fixstr(k));
-        body.extend_from_slice(v);
-    }
-    body
-}
+use common::{Raw, bin8, fixstr, frame_of_body, map, start, test_config};
 
 #[test]
 fn a_chat_whose_text_is_a_bin_is_refused_with_bad_message_and_reaches_nobody() {
@@ -46,10 +22,7 @@ fn a_chat_whose_text_is_a_bin_is_refused_with_bad_message_and_reaches_nobody() {
     assert_eq!(alice.expect_error(), ErrorCode::BadMessage);
     // The connection stays usable, and the next chat is the first bob sees.
     alice.chat("plain");
-    match bob.until(|m| matches!(m, ServerMessage::Chat(_))) {
-        ServerMessage::Chat(c) => assert_eq!(c.text, "plain"),
-        _ => unreachable!(),
-    }
+    assert_eq!(bob.next_chat().text, "plain");
     server.stop().expect("stop");
 }
 
@@ -58,13 +31,11 @@ fn a_file_offer_with_an_integer_kind_is_refused_with_bad_message_not_relayed_as_
     let server = start(test_config());
     let addr = server.local_addr();
     let (mut alice, _) = Raw::login(addr, "alice");
-    let mut sha = vec![0xc4, 32];
-    sha.extend_from_slice(&[0u8; 32]);
     alice.send_bytes(&frame_of_body(&map(&[
         ("type", fixstr("file_offer")),
         ("name", fixstr("a.txt")),
         ("size", vec![0x01]),
-        ("sha256", sha),
+        ("sha256", bin8(&[0u8; 32])),
         ("kind", vec![0x01]),
         ("ref", vec![0x07]),
     ])));
@@ -95,10 +66,7 @@ fn a_chat_with_an_unknown_field_nested_100_000_deep_is_delivered() {
         ("text", fixstr("deep hello")),
         ("x", deep),
     ])));
-    match bob.until(|m| matches!(m, ServerMessage::Chat(_))) {
-        ServerMessage::Chat(c) => assert_eq!(c.text, "deep hello"),
-        _ => unreachable!(),
-    }
+    assert_eq!(bob.next_chat().text, "deep hello");
     server.stop().expect("stop");
 }
 
@@ -116,9 +84,6 @@ fn a_chat_with_an_integer_key_is_refused_with_bad_message_and_reaches_nobody() {
     alice.send_bytes(&frame_of_body(&body));
     assert_eq!(alice.expect_error(), ErrorCode::BadMessage);
     alice.chat("plain");
-    match bob.until(|m| matches!(m, ServerMessage::Chat(_))) {
-        ServerMessage::Chat(c) => assert_eq!(c.text, "plain"),
-        _ => unreachable!(),
-    }
+    assert_eq!(bob.next_chat().text, "plain");
     server.stop().expect("stop");
 }

@@ -3,54 +3,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use chatcore::ServerConfig;
-use chatcore::protocol::transfer::{
-    FileAccept, FileChunk, FileKind, FileOffer, MAX_CHUNK, TransferId,
-};
+use chatcore::protocol::transfer::{FileAccept, FileChunk, FileKind, FileOffer, TransferId};
 use chatcore::protocol::{ClientMessage, ErrorCode, ServerMessage};
-use common::{Raw, start, test_config};
+use common::{Raw, offer, send_chunks, spool, spool_config, spool_files, start};
 use sha2::{Digest, Sha256};
-
-/// A fresh spool directory for one test.
-fn spool(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "chatcore-test-spool-{tag}-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn config(dir: &Path) -> ServerConfig {
-    ServerConfig {
-        spool_dir: Some(dir.to_path_buf()),
-        rate_per_sec: 1000.0,
-        rate_burst: 1000.0,
-        ..test_config()
-    }
-}
-
-/// Every spool file under `dir` (the server keeps them in a run directory
-/// of its own inside it).
-fn spool_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                todo.push(path);
-            } else if path.extension().is_some_and(|e| e == "chatspool") {
-                found.push(path);
-            }
-        }
-    }
-    found
-}
 
 /// Waits until the spool under `dir` holds no file: the disk thread deletes
 /// them, after the loop has handled the event that ends a transfer.
@@ -65,30 +24,10 @@ fn no_spool_files_left(dir: &Path) -> bool {
     false
 }
 
-fn offer(c: &mut Raw, name: &str, data: &[u8], reference: u64) {
-    c.send(&ClientMessage::FileOffer(FileOffer {
-        name: name.into(),
-        size: data.len() as u64,
-        sha256: Sha256::digest(data).to_vec(),
-        kind: FileKind::File,
-        reference: Some(reference),
-    }));
-}
-
 fn upload_id(c: &mut Raw) -> u64 {
     match c.until(|m| matches!(m, ServerMessage::FileUpload(_) | ServerMessage::Error(_))) {
         ServerMessage::FileUpload(u) => u.transfer,
         other => panic!("expected file_upload, got {other:?}"),
-    }
-}
-
-fn send_chunks(c: &mut Raw, id: u64, data: &[u8]) {
-    for (i, piece) in data.chunks(MAX_CHUNK as usize).enumerate() {
-        c.send(&ClientMessage::FileChunk(FileChunk {
-            transfer: id,
-            offset: (i * MAX_CHUNK as usize) as u64,
-            data: piece.to_vec(),
-        }));
     }
 }
 
@@ -116,7 +55,7 @@ fn download(c: &mut Raw, id: u64, offset: u64) -> Vec<u8> {
 #[test]
 fn an_upload_is_verified_offered_to_the_others_and_downloaded_intact() {
     let dir = spool("basic");
-    let server = start(config(&dir));
+    let server = start(spool_config(&dir));
     let addr = server.local_addr();
     let (mut alice, _) = Raw::login(addr, "alice");
     let (mut bob, _) = Raw::login(addr, "bob");
@@ -155,7 +94,7 @@ fn an_upload_is_verified_offered_to_the_others_and_downloaded_intact() {
 #[test]
 fn bad_offers_get_their_documented_errors_and_nothing_is_stored() {
     let dir = spool("offers");
-    let mut cfg = config(&dir);
+    let mut cfg = spool_config(&dir);
     cfg.max_file_bytes = 1000;
     let server = start(cfg);
     let (mut a, _) = Raw::login(server.local_addr(), "alice");
@@ -193,7 +132,7 @@ fn bad_offers_get_their_documented_errors_and_nothing_is_stored() {
 #[test]
 fn chunks_that_do_not_fit_the_upload_are_refused() {
     let dir = spool("chunks");
-    let server = start(config(&dir));
+    let server = start(spool_config(&dir));
     let addr = server.local_addr();
     let (mut a, _) = Raw::login(addr, "alice");
     let (mut b, _) = Raw::login(addr, "bob");
@@ -253,7 +192,7 @@ fn chunks_that_do_not_fit_the_upload_are_refused() {
 #[test]
 fn a_sender_leaving_mid_upload_leaves_no_partial_file() {
     let dir = spool("leave");
-    let server = start(config(&dir));
+    let server = start(spool_config(&dir));
     let addr = server.local_addr();
     let (mut watcher, _) = Raw::login(addr, "watcher");
     let (mut a, wa) = Raw::login(addr, "alice");
@@ -272,7 +211,7 @@ fn a_sender_leaving_mid_upload_leaves_no_partial_file() {
 #[test]
 fn accepting_unknown_or_finished_ids_and_bad_offsets_is_refused() {
     let dir = spool("accept");
-    let server = start(config(&dir));
+    let server = start(spool_config(&dir));
     let addr = server.local_addr();
     let (mut a, _) = Raw::login(addr, "alice");
     let (mut b, _) = Raw::login(addr, "bob");
@@ -303,7 +242,7 @@ fn accepting_unknown_or_finished_ids_and_bad_offsets_is_refused() {
 #[test]
 fn file_messages_before_hello_are_refused() {
     let dir = spool("hello");
-    let server = start(config(&dir));
+    let server = start(spool_config(&dir));
     let mut c = Raw::connect(server.local_addr());
     offer(&mut c, "x.txt", b"x", 1);
     assert_eq!(c.expect_error(), ErrorCode::NotLoggedIn);
@@ -312,7 +251,7 @@ fn file_messages_before_hello_are_refused() {
 #[test]
 fn quota_counts_uploaded_bytes_and_refuses_what_cannot_fit_without_evicting() {
     let dir = spool("quota");
-    let mut cfg = config(&dir);
+    let mut cfg = spool_config(&dir);
     cfg.spool_quota_bytes = 1000;
     let server = start(cfg);
     let addr = server.local_addr();
@@ -351,7 +290,7 @@ fn quota_counts_uploaded_bytes_and_refuses_what_cannot_fit_without_evicting() {
 #[test]
 fn offers_expire_after_their_time_to_live() {
     let dir = spool("ttl");
-    let mut cfg = config(&dir);
+    let mut cfg = spool_config(&dir);
     cfg.file_ttl_secs = 1;
     cfg.heartbeat_ms = 100;
     let server = start(cfg);
@@ -369,7 +308,7 @@ fn offers_expire_after_their_time_to_live() {
 #[test]
 fn errors_about_a_transfer_name_it() {
     let dir = spool("naming");
-    let server = start(config(&dir));
+    let server = start(spool_config(&dir));
     let (mut a, _) = Raw::login(server.local_addr(), "alice");
     a.send(&ClientMessage::FileAccept(FileAccept {
         transfer: 77,
@@ -389,7 +328,7 @@ fn a_member_cannot_flood_the_room_with_empty_offers() {
     // 32 is the default `max_offers_per_name`; see tests/offer_limits.rs for
     // the caps that survive reconnects.
     let dir = spool("flood");
-    let server = start(config(&dir));
+    let server = start(spool_config(&dir));
     let (mut a, _) = Raw::login(server.local_addr(), "alice");
     for i in 0..32 {
         offer(&mut a, &format!("empty{i}.txt"), b"", i);

@@ -51,7 +51,7 @@ impl Target {
         let spool = std::env::temp_dir().join(format!(
             "chatattack-spool-{}-{}",
             std::process::id(),
-            Instant::now().elapsed().as_nanos() ^ u128::from(rand_u64())
+            rand_u64()
         ));
         std::fs::create_dir_all(&spool).context("creating the spool directory")?;
         let extra = format!("spool_dir = {:?}\n", spool.display().to_string());

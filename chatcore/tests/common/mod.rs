@@ -3,14 +3,17 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use chatcore::protocol::transfer::{FileChunk, FileKind, FileOffer, MAX_CHUNK};
 use chatcore::protocol::{
-    ChatSend, ClientMessage, DecodeError, ErrorCode, Hello, LeaveReason, Seq, ServerMessage,
+    Chat, ChatSend, ClientMessage, DecodeError, ErrorCode, Hello, LeaveReason, Seq, ServerMessage,
     Welcome, decode_server, encode_client,
 };
 use chatcore::{RunningServer, Server, ServerConfig};
+use sha2::{Digest, Sha256};
 
 /// How long any single wait in a test may take before it fails.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -189,6 +192,14 @@ impl Raw {
         }
     }
 
+    /// Skips messages until the next chat; returns it.
+    pub fn next_chat(&mut self) -> Chat {
+        match self.until(|m| matches!(m, ServerMessage::Chat(_))) {
+            ServerMessage::Chat(c) => c,
+            _ => unreachable!(),
+        }
+    }
+
     /// Waits for an error frame and returns its code.
     pub fn expect_error(&mut self) -> ErrorCode {
         match self.until(|m| matches!(m, ServerMessage::Error(_))) {
@@ -231,9 +242,121 @@ pub fn frame_of<T: serde::Serialize>(value: &T) -> Vec<u8> {
     frame_of_body(&body)
 }
 
+/// MessagePack str of `s` (short strings only), for hand-built bodies.
+pub fn fixstr(s: &str) -> Vec<u8> {
+    let mut v = vec![0xa0 | u8::try_from(s.len()).expect("short")];
+    v.extend_from_slice(s.as_bytes());
+    v
+}
+
+/// MessagePack bin 8 of `b`, where a test needs a bin (not a str).
+pub fn bin8(b: &[u8]) -> Vec<u8> {
+    let mut v = vec![0xc4, u8::try_from(b.len()).expect("short")];
+    v.extend_from_slice(b);
+    v
+}
+
+/// A map body from str keys and raw MessagePack values, in this order.
+pub fn map(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut body = vec![0x80 | u8::try_from(entries.len()).expect("few")];
+    for (k, v) in entries {
+        body.extend_from_slice(&fixstr(k));
+        body.extend_from_slice(v);
+    }
+    body
+}
+
 /// Puts a length prefix in front of `body`.
 pub fn frame_of_body(body: &[u8]) -> Vec<u8> {
     let mut out = (body.len() as u32).to_be_bytes().to_vec();
     out.extend_from_slice(body);
     out
+}
+
+/// A fresh spool directory for one test (unique per process and thread).
+pub fn spool(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "chatcore-test-spool-{tag}-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The test config with file sharing on `dir` and a rate limit high enough
+/// that file messages are never throttled.
+pub fn spool_config(dir: &Path) -> ServerConfig {
+    ServerConfig {
+        spool_dir: Some(dir.to_path_buf()),
+        rate_per_sec: 1000.0,
+        rate_burst: 1000.0,
+        ..test_config()
+    }
+}
+
+/// Every spool file under `dir`, at any depth (the server keeps them in a
+/// run directory of its own inside it).
+pub fn spool_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path.extension().is_some_and(|e| e == "chatspool") {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// A `file_offer` of `data` declaring `size` (which may lie about it).
+pub fn offer_msg(name: &str, data: &[u8], size: u64, reference: u64) -> ClientMessage {
+    ClientMessage::FileOffer(FileOffer {
+        name: name.into(),
+        size,
+        sha256: Sha256::digest(data).to_vec(),
+        kind: FileKind::File,
+        reference: Some(reference),
+    })
+}
+
+/// Sends a truthful `file_offer` of `data`.
+pub fn offer(c: &mut Raw, name: &str, data: &[u8], reference: u64) {
+    c.send(&offer_msg(name, data, data.len() as u64, reference));
+}
+
+/// Offers `data` and answers with the `file_upload` id or the error code.
+pub fn try_offer(c: &mut Raw, name: &str, data: &[u8], reference: u64) -> Result<u64, ErrorCode> {
+    offer(c, name, data, reference);
+    match c.until(|m| {
+        matches!(m, ServerMessage::FileUpload(u) if u.reference == Some(reference))
+            || matches!(m, ServerMessage::Error(e) if e.reference == Some(reference))
+    }) {
+        ServerMessage::FileUpload(u) => Ok(u.transfer),
+        ServerMessage::Error(e) => Err(e.code),
+        _ => unreachable!(),
+    }
+}
+
+/// Sends all of `data` for upload `id` in chunks of at most `MAX_CHUNK`.
+pub fn send_chunks(c: &mut Raw, id: u64, data: &[u8]) {
+    for (i, piece) in data.chunks(MAX_CHUNK as usize).enumerate() {
+        c.send(&ClientMessage::FileChunk(FileChunk {
+            transfer: id,
+            offset: (i * MAX_CHUNK as usize) as u64,
+            data: piece.to_vec(),
+        }));
+    }
+}
+
+/// Uploads `data` completely; returns its transfer id once it is on offer.
+pub fn share(c: &mut Raw, name: &str, data: &[u8], reference: u64) -> u64 {
+    let id = try_offer(c, name, data, reference).expect("offer accepted");
+    send_chunks(c, id, data);
+    c.until(|m| matches!(m, ServerMessage::FileReady(t) if t.transfer == id));
+    id
 }
