@@ -204,29 +204,22 @@ impl ServerConfig {
                 Err(ConfigError { key, problem })
             }
         };
-        check(self.heartbeat_ms > 0, "heartbeat_ms", "must be at least 1")?;
+        // The common case: an integer key that must be at least 1, its
+        // name in the error being the field's own.
+        macro_rules! at_least_one {
+            ($($field:ident),+) => {
+                $(check(self.$field > 0, stringify!($field), "must be at least 1")?;)+
+            };
+        }
+        at_least_one!(heartbeat_ms);
         check(
             self.idle_timeout_ms != Some(0),
             "idle_timeout_ms",
             "must be at least 1",
         )?;
-        check(
-            self.handshake_timeout_ms > 0,
-            "handshake_timeout_ms",
-            "must be at least 1",
-        )?;
-        check(self.max_clients > 0, "max_clients", "must be at least 1")?;
+        at_least_one!(handshake_timeout_ms, max_clients);
         check(self.max_frame >= 64, "max_frame", "must be at least 64")?;
-        check(
-            self.max_name_chars > 0,
-            "max_name_chars",
-            "must be at least 1",
-        )?;
-        check(
-            self.max_text_bytes > 0,
-            "max_text_bytes",
-            "must be at least 1",
-        )?;
+        at_least_one!(max_name_chars, max_text_bytes);
         check(
             self.max_output_bytes >= self.max_frame as usize,
             "max_output_bytes",
@@ -242,62 +235,26 @@ impl ServerConfig {
             "rate_burst",
             "must be a number of at least 1",
         )?;
-        check(
-            self.file_ttl_secs > 0,
-            "file_ttl_secs",
-            "must be at least 1",
-        )?;
-        check(
-            self.max_transfers_per_client > 0,
-            "max_transfers_per_client",
-            "must be at least 1",
-        )?;
-        check(
-            self.max_call_members > 0,
-            "max_call_members",
-            "must be at least 1",
-        )?;
-        check(
-            self.voice_keepalive_ms > 0,
-            "voice_keepalive_ms",
-            "must be at least 1",
-        )?;
+        at_least_one!(
+            file_ttl_secs,
+            max_transfers_per_client,
+            max_call_members,
+            voice_keepalive_ms
+        );
         check(
             self.voice_timeout_ms > self.voice_keepalive_ms,
             "voice_timeout_ms",
             "must be longer than voice_keepalive_ms",
         )?;
-        check(self.max_offers > 0, "max_offers", "must be at least 1")?;
-        check(
-            self.max_offers_per_name > 0,
-            "max_offers_per_name",
-            "must be at least 1",
-        )?;
-        check(
-            self.max_offers_per_address > 0,
-            "max_offers_per_address",
-            "must be at least 1",
-        )?;
-        check(
-            self.upload_stall_secs > 0,
-            "upload_stall_secs",
-            "must be at least 1",
-        )?;
-        check(
-            self.max_open_spool_files > 0,
-            "max_open_spool_files",
-            "must be at least 1",
-        )?;
-        check(
-            self.max_connections_per_address > 0,
-            "max_connections_per_address",
-            "must be at least 1",
-        )?;
-        check(
-            self.max_handshakes_per_address > 0,
-            "max_handshakes_per_address",
-            "must be at least 1",
-        )?;
+        at_least_one!(
+            max_offers,
+            max_offers_per_name,
+            max_offers_per_address,
+            upload_stall_secs,
+            max_open_spool_files,
+            max_connections_per_address,
+            max_handshakes_per_address
+        );
         check(
             self.max_prelogin_frame >= 64,
             "max_prelogin_frame",
@@ -318,21 +275,11 @@ impl ServerConfig {
             "voice_bind_burst",
             "must be a number of at least 2 (a bind and its cookie echo)",
         )?;
-        check(
-            self.voice_unbound_per_address > 0,
-            "voice_unbound_per_address",
-            "must be at least 1",
-        )?;
-        check(
-            self.voice_unbound_max > 0,
-            "voice_unbound_max",
-            "must be at least 1",
-        )?;
-        check(
-            self.voice_unbound_timeout_ms > 0,
-            "voice_unbound_timeout_ms",
-            "must be at least 1",
-        )?;
+        at_least_one!(
+            voice_unbound_per_address,
+            voice_unbound_max,
+            voice_unbound_timeout_ms
+        );
         Ok(())
     }
 

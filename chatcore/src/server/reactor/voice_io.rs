@@ -4,13 +4,14 @@
 //! means is [`Relay::packet`]'s decision; this file carries it out.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use mio::net::{TcpListener, UdpSocket};
 
 use super::Reactor;
 use crate::server::config::ServerConfig;
+use crate::server::conn::peers::AddrKey;
 use crate::server::session::voice::{broadcast_voice_state, close_voice_conn};
 use crate::server::voice::VoicePath;
 use crate::server::voice::conn::{TCP_READ_BUDGET, VoiceConns, VoiceRead};
@@ -78,7 +79,7 @@ impl VoiceOut for VoiceSockets<'_> {
         }
     }
 
-    fn tcp_source(&self, key: usize) -> Option<IpAddr> {
+    fn tcp_source(&self, key: usize) -> Option<AddrKey> {
         self.conns.get(key).map(|c| c.source)
     }
 

@@ -303,8 +303,7 @@ fn send_progress(ctx: &mut Ctx<'_>, key: usize, id: u64, done: u64, total: u64) 
 
 /// Stops an upload: the partial file goes, the uploader is told.
 fn abort_upload(ctx: &mut Ctx<'_>, key: usize, id: u64, reason: &str) {
-    if ctx.transfers.remove(id).is_some() {
-        ctx.disk.submit(Job::Remove { id });
+    if discard(ctx, id) {
         tracing::info!(transfer = id, reason, "upload aborted");
         ctx.push_private(key, cancelled_frame(id, reason));
         // A connection paused for this upload's disk backlog must not
@@ -318,11 +317,20 @@ fn abort_upload(ctx: &mut Ctx<'_>, key: usize, id: u64, reason: &str) {
     }
 }
 
+/// Forgets transfer `id` and has the disk thread delete its file (once no
+/// download reads it); `false` if there was no such transfer.
+fn discard(ctx: &mut Ctx<'_>, id: u64) -> bool {
+    let known = ctx.transfers.remove(id).is_some();
+    if known {
+        ctx.disk.submit(Job::Remove { id });
+    }
+    known
+}
+
 /// Uploads of a connection that is leaving are dropped with their files.
 pub(crate) fn drop_uploads_of(ctx: &mut Ctx<'_>, key: usize, session: u64) {
     for id in ctx.transfers.unfinished_uploads_of(key, session) {
-        ctx.transfers.remove(id);
-        ctx.disk.submit(Job::Remove { id });
+        discard(ctx, id);
         tracing::info!(transfer = id, "upload abandoned: the sender left");
     }
 }
@@ -437,8 +445,7 @@ pub(crate) fn file_cancel(ctx: &mut Ctx<'_>, key: usize, id: u64) {
         if ctx.transfers.upload_position(id).is_some() {
             abort_upload(ctx, key, id, "cancelled");
         } else {
-            ctx.transfers.remove(id);
-            ctx.disk.submit(Job::Remove { id });
+            discard(ctx, id);
             tracing::info!(transfer = id, "offer withdrawn by its sender");
             announce_cancelled(ctx, id, "cancelled");
             stop_downloads_of(ctx, id);
@@ -492,8 +499,7 @@ fn stop_downloads_of(ctx: &mut Ctx<'_>, id: u64) {
 /// told): an offer that never uploads holds nothing for long.
 pub(crate) fn expire_offers(ctx: &mut Ctx<'_>) {
     for id in ctx.transfers.expired(ctx.now) {
-        ctx.transfers.remove(id);
-        ctx.disk.submit(Job::Remove { id });
+        discard(ctx, id);
         tracing::info!(transfer = id, "offer expired");
         announce_cancelled(ctx, id, "expired");
     }
@@ -509,8 +515,7 @@ pub(crate) fn expire_offers(ctx: &mut Ctx<'_>) {
                 abort_upload(ctx, key, id, "error");
             }
             None => {
-                ctx.transfers.remove(id);
-                ctx.disk.submit(Job::Remove { id });
+                discard(ctx, id);
             }
         }
     }

@@ -5,12 +5,6 @@
 
 use crate::protocol::ErrorCode;
 use crate::protocol::file_name;
-#[cfg(test)]
-use crate::protocol::file_name::MAX_FILE_NAME;
-
-/// Longest offered name, in bytes.
-#[cfg(test)]
-const MAX_NAME_BYTES: usize = MAX_FILE_NAME;
 
 /// Checks an offered file name; returns the error code to answer with
 /// (docs/protocol.md 17.9; the rules and their tests are in
@@ -22,6 +16,7 @@ pub fn check(name: &str) -> Result<(), (ErrorCode, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::file_name::MAX_FILE_NAME;
 
     #[test]
     fn refusals_carry_the_code_and_message_of_the_shared_rules() {
@@ -34,7 +29,7 @@ mod tests {
             ))
         );
         assert_eq!(
-            check(&"x".repeat(MAX_NAME_BYTES + 1)).map_err(|e| e.0),
+            check(&"x".repeat(MAX_FILE_NAME + 1)).map_err(|e| e.0),
             Err(ErrorCode::FileNameTooLong)
         );
     }

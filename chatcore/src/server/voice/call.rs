@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use super::guard::Bucket;
 use crate::protocol::voice::{CallMember, TOKEN_LEN};
 
 /// Where a member's voice packets come from and go to.
@@ -45,23 +46,14 @@ pub(crate) struct Member {
     /// Last packet from the bound path (or the join, before binding): the
     /// voice heartbeat that finds dead paths.
     pub last_heard: Instant,
-    /// Audio rate limit: tokens left and when they were counted.
-    bucket: (f64, Instant),
+    /// Audio rate limit.
+    bucket: Bucket,
 }
 
 impl Member {
     /// Takes one audio packet from the member's rate budget.
     pub fn take_audio(&mut self, now: Instant) -> bool {
-        let (tokens, at) = self.bucket;
-        let refill = now.saturating_duration_since(at).as_secs_f64() * AUDIO_RATE;
-        let tokens = (tokens + refill).min(AUDIO_BURST);
-        if tokens >= 1.0 {
-            self.bucket = (tokens - 1.0, now);
-            true
-        } else {
-            self.bucket = (tokens, now);
-            false
-        }
+        self.bucket.take(AUDIO_RATE, AUDIO_BURST, now)
     }
 }
 
@@ -133,7 +125,7 @@ impl Call {
             muted: false,
             path: None,
             last_heard: now,
-            bucket: (AUDIO_BURST, now),
+            bucket: Bucket::full(AUDIO_BURST, now),
         });
         None
     }

@@ -9,7 +9,7 @@
 //! bounded by the call's size.
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
@@ -17,9 +17,9 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 
-use super::guard::source_key;
 use crate::protocol::voice::{MAX_PACKET, TCP_PREFIX_LEN, TcpLengthError, tcp_packet_len};
 use crate::server::conn::apply_interest;
+use crate::server::conn::peers::AddrKey;
 
 /// Voice TCP connection tokens are slab keys plus this offset (above every
 /// chat connection token).
@@ -43,7 +43,7 @@ pub(crate) struct VoiceConn {
     pub session: Option<u64>,
     /// The peer's source address as limits count it (IPv4, or IPv6 /64):
     /// unbound connections are capped per source.
-    pub source: IpAddr,
+    pub source: AddrKey,
     /// Unbound connections are closed at this time.
     bind_deadline: Instant,
     /// Accept order: the lowest unbound one is evicted first at a cap.
@@ -177,7 +177,7 @@ impl VoiceConns {
         // refused: an honest client binds within a round trip, so it is
         // never the oldest for long, and silent connections cannot keep it
         // out.
-        let source = source_key(peer.ip());
+        let source = AddrKey::of(peer.ip());
         let mut here = (0, None::<(usize, u64)>);
         let mut all = (0, None::<(usize, u64)>);
         let older = |o: Option<(usize, u64)>, k, seq| match o {
@@ -225,7 +225,7 @@ impl VoiceConns {
             input: BytesMut::new(),
             output: BytesMut::new(),
             session: None,
-            source: source_key(peer.ip()),
+            source: AddrKey::of(peer.ip()),
             bind_deadline,
             seq,
             registered: Interest::READABLE,

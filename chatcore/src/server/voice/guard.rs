@@ -8,13 +8,14 @@
 //! its size share one overflow bucket. No I/O here.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
 use crate::protocol::voice::COOKIE_LEN;
 use crate::server::config::ServerConfig;
+use crate::server::conn::peers::AddrKey;
 
 /// Length of a cookie time slot. A cookie is accepted in its own slot and
 /// the next, so it lives 10 to 20 s: long enough for any retry, short
@@ -70,17 +71,8 @@ impl Bucket {
     }
 }
 
-/// The address a limit is counted against: the IPv4 address, or the /64
-/// prefix of an IPv6 address (one subscriber usually holds a whole /64, so a
-/// per-address limit there would limit nothing).
-pub(crate) fn source_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
-        v4 => v4,
-    }
-}
-
-/// Token buckets per source address, bounded in number.
+/// Token buckets per source address group ([`AddrKey`]: an IPv4 address or
+/// an IPv6 /64, as for chat connections), bounded in number.
 #[derive(Debug)]
 pub(crate) struct SourceLimiter {
     /// Sustained packets per second per source.
@@ -88,7 +80,7 @@ pub(crate) struct SourceLimiter {
     /// Burst per source.
     burst: f64,
     /// One bucket per recently seen source (at most [`MAX_SOURCES`]).
-    sources: HashMap<IpAddr, Bucket>,
+    sources: HashMap<AddrKey, Bucket>,
     /// Shared by sources that found the map full.
     overflow: Bucket,
 }
@@ -104,9 +96,8 @@ impl SourceLimiter {
         }
     }
 
-    /// Charges one packet from `ip`; `false` means drop it.
-    pub fn allow(&mut self, ip: IpAddr, now: Instant) -> bool {
-        let key = source_key(ip);
+    /// Charges one packet from source group `key`; `false` means drop it.
+    pub fn allow(&mut self, key: AddrKey, now: Instant) -> bool {
         if let Some(b) = self.sources.get_mut(&key) {
             return b.take(self.rate, self.burst, now);
         }
@@ -270,8 +261,8 @@ mod tests {
     fn a_source_gets_its_burst_then_the_rate_and_others_are_unaffected() {
         let t0 = Instant::now();
         let mut l = SourceLimiter::new(10.0, 4.0, t0);
-        let a: IpAddr = [10, 0, 0, 1].into();
-        let b: IpAddr = [10, 0, 0, 2].into();
+        let a = AddrKey::of([10, 0, 0, 1].into());
+        let b = AddrKey::of([10, 0, 0, 2].into());
         assert_eq!((0..100).filter(|_| l.allow(a, t0)).count(), 4);
         assert!(l.allow(b, t0));
         assert!(l.allow(a, t0 + Duration::from_millis(100)));
@@ -284,11 +275,11 @@ mod tests {
         let t0 = Instant::now();
         let mut l = SourceLimiter::new(1.0, 2.0, t0);
         for i in 0..MAX_SOURCES as u32 {
-            l.allow(IpAddr::from((0x0a00_0000 + i).to_be_bytes()), t0);
+            l.allow(AddrKey::of((0x0a00_0000 + i).to_be_bytes().into()), t0);
         }
         assert_eq!(l.len(), MAX_SOURCES);
         let allowed = (0..100u32)
-            .filter(|i| l.allow(IpAddr::from((0x0b00_0000 + i).to_be_bytes()), t0))
+            .filter(|i| l.allow(AddrKey::of((0x0b00_0000 + i).to_be_bytes().into()), t0))
             .count();
         assert_eq!(allowed, 2, "the overflow bucket's burst, then nothing");
         assert_eq!(l.len(), MAX_SOURCES);
@@ -298,8 +289,11 @@ mod tests {
     fn ipv6_sources_are_counted_per_64_prefix_and_mapped_ipv4_as_ipv4() {
         let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
         let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("ip");
-        assert_eq!(source_key(a), source_key(b));
+        assert_eq!(AddrKey::of(a), AddrKey::of(b));
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().expect("ip");
-        assert_eq!(source_key(mapped), IpAddr::from([192, 0, 2, 1]));
+        assert_eq!(
+            AddrKey::of(mapped),
+            AddrKey::of(IpAddr::from([192, 0, 2, 1]))
+        );
     }
 }

@@ -13,13 +13,13 @@
 //! cookie of a `bind_challenge` echoed from it, see [`super::guard`]); a TCP
 //! connection is proven by its handshake.
 
-use std::net::IpAddr;
 use std::time::Instant;
 
 use super::VoicePath;
 use super::call::Call;
 use super::guard::VoiceGuard;
 use crate::protocol::voice::{COOKIE_LEN, TOKEN_LEN, VoicePacket};
+use crate::server::conn::peers::AddrKey;
 use crate::server::handle::ServerStats;
 
 /// Where the relay's packets go: the voice port's sockets, owned by the
@@ -29,7 +29,7 @@ pub(crate) trait VoiceOut {
     /// `false` if it was dropped (socket full, queue at its cap, gone).
     fn send(&mut self, path: VoicePath, packet: &[u8]) -> bool;
     /// The source address group of TCP voice connection `key`, if open.
-    fn tcp_source(&self, key: usize) -> Option<IpAddr>;
+    fn tcp_source(&self, key: usize) -> Option<AddrKey>;
     /// Notes that TCP voice connection `key` is now bound to `session`.
     fn tcp_bound(&mut self, key: usize, session: u64);
     /// Closes TCP voice connection `key` (the socket; the call is the
@@ -134,7 +134,7 @@ impl Relay<'_> {
     ) -> bool {
         let now = self.now;
         let source = match path {
-            VoicePath::Udp(addr) => addr.ip(),
+            VoicePath::Udp(addr) => AddrKey::of(addr.ip()),
             VoicePath::Tcp(k) => match out.tcp_source(k) {
                 Some(source) => source,
                 None => return false,

@@ -2,7 +2,7 @@
 //! `VoiceOut` that records what would have gone to the sockets (the seam the
 //! relay is built around; the sockets themselves are tested end to end).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::*;
@@ -24,8 +24,8 @@ impl VoiceOut for Recorder {
         self.sent.push((path, packet.to_vec()));
         true
     }
-    fn tcp_source(&self, _key: usize) -> Option<IpAddr> {
-        Some(IpAddr::from([127, 0, 0, 1]))
+    fn tcp_source(&self, _key: usize) -> Option<AddrKey> {
+        Some(AddrKey::of(IpAddr::from([127, 0, 0, 1])))
     }
     fn tcp_bound(&mut self, key: usize, session: u64) {
         self.tcp_bound.push((key, session));
