@@ -235,11 +235,12 @@ impl Room {
     /// Whether connection `key` joined but has not been sent its `welcome`.
     /// Anything else for it must wait: call [`Room::flush_welcomes`] first.
     pub fn welcome_pending(&self, key: usize) -> bool {
-        self.member(key).is_some_and(|m| {
-            self.pending_welcomes
-                .iter()
-                .any(|&(k, session)| k == key && session == m.session)
-        })
+        // Asked before every private frame: with no welcome waiting (the
+        // usual case) this is an empty scan, and the member is looked up
+        // only for a key that is waiting.
+        self.pending_welcomes
+            .iter()
+            .any(|&(k, session)| k == key && self.member(key).is_some_and(|m| m.session == session))
     }
 
     /// Queues the `welcome` of everyone who joined since the last call.
