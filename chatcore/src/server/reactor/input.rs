@@ -90,6 +90,7 @@ impl Reactor {
         entry.insert(Connection::new(
             stream,
             peer,
+            addr,
             self.now,
             deadline,
             self.config.rate_burst,
