@@ -83,10 +83,12 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    /// A connection just accepted, not logged in yet.
+    /// A connection just accepted, not logged in yet; `addr` is the group of
+    /// `peer` that admitting it already computed.
     pub fn new(
         stream: TcpStream,
         peer: SocketAddr,
+        addr: AddrKey,
         now: Instant,
         handshake_deadline: Instant,
         burst: f64,
@@ -94,7 +96,7 @@ impl Connection {
         Self {
             stream,
             peer,
-            addr: AddrKey::of(peer.ip()),
+            addr,
             counted_handshake: true,
             input: BytesMut::new(),
             input_alloc: 0,

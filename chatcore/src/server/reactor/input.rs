@@ -90,6 +90,7 @@ impl Reactor {
         entry.insert(Connection::new(
             stream,
             peer,
+            addr,
             self.now,
             deadline,
             self.config.rate_burst,
@@ -136,6 +137,9 @@ impl Reactor {
         let mut failed = None;
         let mut read = 0;
         let mut starved = false;
+        // What the other connections hold; nothing else changes it while
+        // this one reads, so the total is set once, after the reads.
+        let others = self.input_total - conn.input_alloc;
         loop {
             if conn.eof {
                 break;
@@ -159,7 +163,6 @@ impl Reactor {
                     // holds the sender back) until there is room. A frame
                     // that got its room always completes, so waiting
                     // connections cannot block each other.
-                    let others = self.input_total - conn.input_alloc;
                     if others + total > budget {
                         starved = true;
                         break;
@@ -168,15 +171,12 @@ impl Reactor {
                     room.extend_from_slice(&conn.input);
                     conn.input = room;
                     conn.input_alloc = conn.input.capacity();
-                    self.input_total = others + conn.input_alloc;
                 }
             }
             match conn.stream.read(&mut self.scratch) {
                 Ok(0) => conn.eof = true,
                 Ok(n) => {
-                    let before = conn.input_alloc;
                     append_input(conn, &self.scratch[..n]);
-                    self.input_total = self.input_total - before + conn.input_alloc;
                     read += n;
                     if read >= READ_BUDGET {
                         more = true;
@@ -191,6 +191,7 @@ impl Reactor {
                 }
             }
         }
+        self.input_total = others + conn.input_alloc;
         if read > 0 {
             conn.last_rx = self.now;
         }

@@ -235,11 +235,12 @@ impl Room {
     /// Whether connection `key` joined but has not been sent its `welcome`.
     /// Anything else for it must wait: call [`Room::flush_welcomes`] first.
     pub fn welcome_pending(&self, key: usize) -> bool {
-        self.member(key).is_some_and(|m| {
-            self.pending_welcomes
-                .iter()
-                .any(|&(k, session)| k == key && session == m.session)
-        })
+        // Asked before every private frame: with no welcome waiting (the
+        // usual case) this is an empty scan, and the member is looked up
+        // only for a key that is waiting.
+        self.pending_welcomes
+            .iter()
+            .any(|&(k, session)| k == key && self.member(key).is_some_and(|m| m.session == session))
     }
 
     /// Queues the `welcome` of everyone who joined since the last call.
@@ -308,27 +309,32 @@ impl Room {
         self.flush_presence(ts, out);
         let id = self.next_id;
         self.next_id += 1;
-        let mut chat = Chat {
+        // Encoded in place, without copying the text; the sender's copy
+        // differs only by its `ref`.
+        let mut msg = ServerMessage::Chat(Chat {
             id,
             from: from.name,
             session: from.session,
             text,
             ts,
             reference: None,
-        };
-        let frame = encode_server(&ServerMessage::Chat(chat.clone()));
+        });
+        let frame = encode_server(&msg);
         match (sender_key, reference) {
             (Some(sender), Some(_)) => {
-                chat.reference = reference;
-                let own = encode_server(&ServerMessage::Chat(chat.clone()));
-                chat.reference = None;
-                out.push(sender, own);
+                if let ServerMessage::Chat(chat) = &mut msg {
+                    chat.reference = reference;
+                }
+                out.push(sender, encode_server(&msg));
                 let others = self.members.iter().map(|m| m.key).filter(|&k| k != sender);
                 out.broadcast(others, &frame);
             }
             _ => self.broadcast(&frame, out),
         }
-        if self.settings.history_len > 0 {
+        if self.settings.history_len > 0
+            && let ServerMessage::Chat(mut chat) = msg
+        {
+            chat.reference = None;
             if self.history.len() == self.settings.history_len {
                 self.history.pop_front();
             }
