@@ -22,7 +22,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use chatcore::protocol::text::{is_blank_looking, is_invisible};
+use chatcore::protocol::text::{is_blank_looking, is_hidden_in_text};
 
 /// `s` as it may be drawn: unchanged (borrowed, no allocation) when it
 /// holds nothing to reveal, else with every hidden character written as
@@ -60,7 +60,7 @@ pub fn hidden(c: char) -> bool {
     // names are the ones a peer could use to hide or reorder text here.
     // The emoji variation selectors only pick how the character before them
     // is drawn (❤️): kept, as the terminal client keeps them.
-    (is_invisible(c) && !matches!(c, '\u{FE0E}' | '\u{FE0F}')) || is_blank_looking(c)
+    is_hidden_in_text(c) || is_blank_looking(c)
 }
 
 /// Whether the joiner `c` between `before` and `after` is ordinary text

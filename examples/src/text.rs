@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use chatcore::protocol::text::{is_blank_looking, is_invisible};
+use chatcore::protocol::text::{is_blank_looking, is_hidden_in_text, is_invisible};
 
 /// `text` as one printable line: control, format, invisible and bidi
 /// control characters are shown as `\n`, `\r`, `\t` or `<U+XXXX>`, so a
@@ -88,9 +88,7 @@ fn push_escaped(out: &mut String, c: char, needs: fn(char) -> bool) {
 
 /// Characters [`one_line`] shows as escapes.
 fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{2028}' | '\u{2029}')
-        || (is_invisible(c) && !matches!(c, '\u{FE0E}' | '\u{FE0F}'))
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') || is_hidden_in_text(c)
 }
 
 /// Characters [`show_name`] shows as escapes.

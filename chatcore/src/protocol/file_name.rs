@@ -63,29 +63,29 @@ const RESERVED: [&str; 30] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum FileNameError {
     /// More than [`MAX_FILE_NAME`] bytes: no common file system could hold it.
-    #[error("the file name is longer than 255 bytes")]
+    #[error("{}", self.message())]
     TooLong,
     /// Empty or only white space: nothing to name a file with.
-    #[error("the file name is empty")]
+    #[error("{}", self.message())]
     Empty,
     /// `.` or `..`: the directory itself or its parent.
-    #[error("the file name is . or ..")]
+    #[error("{}", self.message())]
     Dots,
     /// `/` or `\`: the name would reach into another directory.
-    #[error("the file name contains a path separator")]
+    #[error("{}", self.message())]
     PathSeparator,
     /// A control character (`Cc`): invisible, and refused by some systems.
-    #[error("the file name contains control characters")]
+    #[error("{}", self.message())]
     ControlCharacter,
     /// An invisible, format or bidi control character (`U+202E`, zero-width
     /// space, tag characters...): it hides part of the name or changes the
     /// order it is shown in, so `invoice<U+202E>fdp.exe` would read as
     /// `invoiceexe.pdf`.
-    #[error("the file name contains an invisible, format or bidi control character")]
+    #[error("{}", self.message())]
     InvisibleCharacter,
     /// A Windows device name by its stem ([`is_reserved_device`]): saving it
     /// would open the device.
-    #[error("the file name is a reserved device name")]
+    #[error("{}", self.message())]
     ReservedDevice,
 }
 
@@ -98,7 +98,7 @@ impl FileNameError {
         }
     }
 
-    /// The explanation sent in the `error` frame.
+    /// The explanation sent in the `error` frame (also the `Display` text).
     pub fn message(self) -> &'static str {
         match self {
             Self::TooLong => "the file name is longer than 255 bytes",
@@ -164,13 +164,13 @@ fn is_path_separator(c: char) -> bool {
 }
 
 /// Whether a receiver replaces `c` by `_` in a name it saves: path
-/// separators, control characters, the characters Windows forbids
-/// (`<>:"|?*`) and the invisible bidirectional marks and overrides (which
-/// can make `exe.txt` display as `txt.exe`).
+/// separators, the characters Windows forbids (`<>:"|?*`), and what an
+/// offered name may not hold ([`is_hidden_in_file_name`]: control
+/// characters, invisible ones and bidi overrides, which can make `exe.txt`
+/// display as `txt.exe`).
 #[cfg(any(feature = "client", test))]
 fn is_unsafe_char(c: char) -> bool {
     is_path_separator(c)
-        || c.is_control()
         || matches!(c, '<' | '>' | ':' | '"' | '|' | '?' | '*')
         || is_hidden_in_file_name(c)
 }

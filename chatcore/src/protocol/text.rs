@@ -70,13 +70,20 @@ pub fn is_blank_looking(c: char) -> bool {
     )
 }
 
-/// Whether `c` may stand in an offered file name: not a control character
-/// and not invisible, except the emoji variation selectors U+FE0E/U+FE0F
-/// (`❤️.png`), which only pick how the character before them is drawn.
-/// A bidi override would let `invoice<U+202E>fdp.exe` show as
-/// `invoiceexe.pdf`.
+/// Whether `c` is invisible ([`is_invisible`]) and not one of the emoji
+/// variation selectors U+FE0E/U+FE0F (`❤️`), which only pick how the
+/// character before them is drawn. The one rule for text that may be shown
+/// as it is (file names, chat texts): the clients reveal these characters,
+/// the server refuses them in offered file names.
+pub fn is_hidden_in_text(c: char) -> bool {
+    is_invisible(c) && !matches!(c, '\u{FE0E}' | '\u{FE0F}')
+}
+
+/// Whether `c` may not stand in an offered file name: a control character
+/// or [`is_hidden_in_text`]. A bidi override would let
+/// `invoice<U+202E>fdp.exe` show as `invoiceexe.pdf`.
 pub fn is_hidden_in_file_name(c: char) -> bool {
-    c.is_control() || (is_invisible(c) && !matches!(c, '\u{FE0E}' | '\u{FE0F}'))
+    c.is_control() || is_hidden_in_text(c)
 }
 
 #[cfg(test)]

@@ -104,8 +104,6 @@ struct Download {
     done: u64,
     /// `done` at the last progress event.
     reported: u64,
-    /// The `offset` of its `file_accept`.
-    start: u64,
     /// Its `file_accept` has been sent (see [`Machine::awaiting`]).
     requested: bool,
     /// We sent `file_cancel`; data still arriving is kept.
@@ -274,7 +272,10 @@ impl Machine {
                 continue;
             }
             d.requested = true;
-            let offset = d.start;
+            // No data comes before the `file_accept` (the first `file_data`
+            // takes a download out of `awaiting`): `done` is still the
+            // offset it resumes from.
+            let offset = d.done;
             out.push(Action::Send(ClientMessage::FileAccept(FileAccept {
                 transfer,
                 offset,

@@ -91,7 +91,6 @@ impl Machine {
                 size,
                 done: have,
                 reported: have,
-                start: have,
                 requested,
                 cancelling: false,
                 cancel_answered: false,
