@@ -68,14 +68,17 @@ impl Reactor {
         let dirty = std::mem::take(&mut self.dirty);
         // Freeze this turn's broadcasts; every queue holding ranges of them
         // is on the dirty list and trades its ranges for slices here, before
-        // anything can reuse the offsets. One pass: flushing a connection
-        // queues no broadcast, so no range is added behind the pass.
+        // anything can reuse the offsets.
         let turn = self.turn.split().freeze();
+        for &key in &dirty {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.output.resolve(&turn);
+            }
+        }
         for &key in &dirty {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
-            conn.output.resolve(&turn);
             conn.dirty = false;
             if conn.doomed && conn.close_reason.is_none() {
                 continue;
