@@ -41,9 +41,7 @@ pub struct OutQueue {
     chunks: VecDeque<Chunk>,
     /// Sum of the chunk lengths: what the slow-consumer cap checks.
     bytes: usize,
-    /// Index of the first `Chunk::Turn`, if any: every chunk before it is
-    /// `Bytes`, so [`OutQueue::resolve`] starts there. Always `None` while
-    /// writing (ranges are resolved first), so `consume` never shifts it.
+    /// Index of the first `Chunk::Turn`, if any (they are always at the tail).
     first_turn: Option<usize>,
     /// Bulk frames (file data), written only when `chunks` is empty, so a
     /// chat frame queued after a megabyte of file data overtakes it at the
@@ -211,6 +209,9 @@ impl OutQueue {
             }
             n -= front.len();
             self.chunks.pop_front();
+            if let Some(i) = self.first_turn.as_mut() {
+                *i -= 1;
+            }
         }
         while n > 0 {
             let Some(front) = self.bulk.front_mut() else {
