@@ -150,6 +150,28 @@ impl Spool {
     /// Cleans up after dead servers in `base` and creates this process's
     /// own run directory there.
     pub fn open(base: &Path) -> io::Result<Self> {
+        // Another server sharing `base` removes it when it shuts down and
+        // leaves it empty; if that happens between our steps, a step finds
+        // nothing (`NotFound`), or `create_dir_all` sees the directory
+        // vanish under it (`AlreadyExists`), and we start again, a few times.
+        let mut attempt = 0;
+        loop {
+            match Self::try_open(base) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::AlreadyExists
+                    ) && attempt < 20 =>
+                {
+                    attempt += 1;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// One attempt of [`Spool::open`].
+    fn try_open(base: &Path) -> io::Result<Self> {
         std::fs::create_dir_all(base)?;
         for entry in std::fs::read_dir(base)? {
             let entry = entry?;
@@ -160,11 +182,18 @@ impl Spool {
                 // Files of the layout before run directories.
                 let _ = std::fs::remove_file(&path);
             } else if entry.file_type()?.is_dir() {
-                // A `.new-*` directory without its lock file yet may be a
-                // server starting right now: left alone (it holds nothing).
-                let stale = (name.starts_with(RUN_PREFIX)
-                    || (name.starts_with(".new-") && path.join(LOCK_FILE).exists()))
-                    && !locked_by_a_live_process(&path);
+                // A `.new-*` directory may be a server starting right now,
+                // between creating its lock file and locking it: trying
+                // that lock would take it from under the server (seen in
+                // the race test below). It holds nothing but the lock file,
+                // so only one left behind for a minute is cleaned.
+                let abandoned = name.starts_with(".new-")
+                    && entry
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 60));
+                let stale =
+                    (name.starts_with(RUN_PREFIX) || abandoned) && !locked_by_a_live_process(&path);
                 if stale {
                     remove_run_dir(&path);
                 }
@@ -571,4 +600,34 @@ fn next_frame(file: &File, r: &mut Reader) -> io::Result<Bytes> {
     file.read_exact_at(&mut frame[start..], r.offset)?;
     r.offset += want as u64;
     Ok(frame.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Spool;
+
+    /// Servers sharing one spool directory start and stop at the same time
+    /// (tests, several daemons): the last one to stop removes the shared
+    /// directory, possibly between another's steps, and that one must still
+    /// get its run directory.
+    #[test]
+    fn servers_starting_while_others_stop_all_get_their_run_directory() {
+        let base = std::env::temp_dir().join(format!("chatcore-spool-race-{}", std::process::id()));
+        let threads: Vec<_> = (0..6)
+            .map(|_| {
+                let base = base.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..100 {
+                        let spool = Spool::open(&base).expect("run directory");
+                        assert!(spool.dir.is_dir());
+                        spool.close();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("no thread failed");
+        }
+        assert!(!base.exists(), "the last one out removed the directory");
+    }
 }
