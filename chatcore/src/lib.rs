@@ -22,6 +22,7 @@
 //! | `server/transfer/` | spool bookkeeping, quotas, expiry; the disk thread |
 //! | `server/voice/` | the call, the bind defences, the relay's packet rules (no sockets), TCP voice connections |
 //! | `server/{config,hooks,handle,error}.rs` | every limit; callbacks for embedders; `ServerHandle`; errors |
+//! | `tls` | what both ends of TLS share: the crypto provider, certificate fingerprints, the `--insecure` verifier |
 //! | `client` (feature `client`) | a blocking client: connect, log in, send, receive events, files |
 //! | [`time`] | wall-clock timestamps for the wire |
 //!
@@ -49,6 +50,8 @@ pub mod protocol;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod time;
+#[cfg(any(feature = "server", feature = "client"))]
+pub mod tls;
 
 #[cfg(feature = "client")]
 pub use client::{Client, ClientError, Event, Roster};
