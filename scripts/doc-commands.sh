@@ -14,17 +14,23 @@
 # so they must exist). Other programs (pulseaudio, export...) are not ours
 # and are listed as skipped.
 #
-# How each kind is shortened (the debug profile that `cargo test` already
-# built is used throughout: `--release` is dropped, so CI never makes a
-# second, release build of the GUI):
+# How each kind is shortened. Everything runs on what `cargo test
+# --workspace` already built, with the WORKSPACE's feature resolution: a
+# `cargo ... -p X` resolves features for X alone, which rebuilt chatcore and
+# much of its dependency tree once per package and cost CI minutes. So
+# `cargo run -p X [--bin B | --example E]` runs target/debug/B (the package's
+# `default-run` or only binary, read from `cargo metadata`, so an ambiguous
+# `cargo run -p X` still fails here) or target/debug/examples/E, and
+# `--release` is dropped (CI never makes a second, release build of the GUI):
 #   cargo run/chatbench (load generator)  --clients 20 --duration 1 --drain 1;
 #                                         without --spawn-server it is pointed
 #                                         at a server this script starts
 #   cargo run --bin filebench             --size-mib 2
 #   cargo run --bin voicebench            --members 2 --speakers 1 --duration 1
-#   cargo run -p chatserver / chatserver  started on free ports (127.0.0.1:0),
-#                                         waited for, stopped with SIGTERM,
-#                                         must exit 0 (`--help` runs as is)
+#   cargo run -p chatserver / chatserver  started on free ports (127.0.0.1:0)
+#                                         with a scratch --data-dir, waited
+#                                         for, stopped with SIGTERM, must exit
+#                                         0 (`--help` runs as is)
 #   cargo run -p chatclient-iced / GUI    its flags plus --help (no display
 #                                         in CI; clap still refuses an
 #                                         unknown flag)
@@ -34,11 +40,13 @@
 #   cargo run --example device_echo_latency  built only (needs a sound server)
 #   cargo run --example record_message    as is, output into a temp dir
 #   cargo run (other)                     as is, under a 120 s timeout
-#   cargo bench [--bench B]               cargo test --benches / --bench B:
-#                                         each criterion bench runs once in
-#                                         test mode; `frames` with 100 10
-#   cargo test ... -- --nocapture         --no-run (the suite runs them)
-#   cargo doc ... --open                  --no-deps, without --open
+#   cargo bench -p X [--bench B]          cargo test --workspace --benches
+#                                         (or --bench B): each criterion
+#                                         bench runs once in test mode;
+#                                         `frames` with 100 10
+#   cargo test -p X ... -- --nocapture    --workspace ... --no-run (the suite
+#                                         runs them)
+#   cargo doc -p X ... --open             cargo doc --workspace --no-deps
 #   bash X.sh                             bash -n X.sh (syntax; it is long)
 #   bash scripts/test.sh, bash .ci/run,
 #   cargo fmt, cargo clippy               not run here: they are what runs
@@ -158,6 +166,35 @@ set_flag() {
 # Fills ARGS (an array) from a newline-separated list.
 to_args() { mapfile -t ARGS < <(printf '%s\n' "$1" | sed '/^$/d'); }
 
+# The arguments with `-p X` / `--package X` replaced by `--workspace` (once):
+# the suite's own feature resolution, so nothing is rebuilt for one package.
+workspace_wide() {
+    local out=() ws=0
+    while (($#)); do
+        case "$1" in
+            -p | --package) shift 2; ((ws)) || out+=(--workspace); ws=1 ;;
+            *) out+=("$1"); shift ;;
+        esac
+    done
+    printf '%s\n' "${out[@]}"
+}
+
+# The binary `cargo run -p PKG` runs, read from the package's Cargo.toml:
+# its `default-run`, or its only binary (src/main.rs or one [[bin]]); empty
+# when cargo would not know which to run either.
+default_bin() {
+    local manifest dir run bins=()
+    manifest=$(grep -l "^name = \"$1\"" */Cargo.toml | head -n 1)
+    [ -n "$manifest" ] || return 0
+    dir=$(dirname "$manifest")
+    run=$(sed -n 's/^default-run = "\(.*\)"/\1/p' "$manifest")
+    if [ -n "$run" ]; then echo "$run"; return 0; fi
+    [ -f "$dir/src/main.rs" ] && bins+=("$1")
+    mapfile -t -O "${#bins[@]}" bins < <(sed -n '/^\[\[bin\]\]/,/^name/s/^name = "\(.*\)"/\1/p' "$manifest")
+    for f in "$dir"/src/bin/*.rs; do [ -f "$f" ] && bins+=("$(basename "$f" .rs)"); done
+    if ((${#bins[@]} == 1)); then echo "${bins[0]}"; fi
+}
+
 # Shortens one documented command; prints "skip: why" or the command to run
 # as one argument per line, first line the mode (run|server|build|stdin).
 shorten() {
@@ -179,12 +216,12 @@ shorten() {
         "bash "*)
             printf '%s\n' run bash -n "${words[1]}"; return ;;
         "cargo doc")
-            printf '%s\n' run "${prefix[@]}" cargo doc --no-deps "${words[@]:2}" | grep -vx -- --open; return ;;
+            printf '%s\n' run "${prefix[@]}" cargo doc --workspace --no-deps; return ;;
         "cargo test")
-            local t=() ; for w in "${words[@]:2}"; do [ "$w" = -- ] && break; t+=("$w"); done
+            local t=() ; for w in $(workspace_wide "${words[@]:2}"); do [ "$w" = -- ] && break; t+=("$w"); done
             printf '%s\n' run cargo test "${t[@]}" --no-run; return ;;
         "cargo bench")
-            local rest=("${words[@]:2}")
+            local rest=($(workspace_wide "${words[@]:2}"))
             if [[ " ${rest[*]} " == *" --bench frames "* ]]; then
                 printf '%s\n' run "${prefix[@]}" cargo test "${rest[@]}" -- 100 10
             elif [[ " ${rest[*]} " == *" --bench "* ]]; then
@@ -207,11 +244,17 @@ shorten() {
                 *) echo "fail: no rule for cargo run option ${words[i]}"; return ;;
             esac
         done
-        launcher=(cargo run -q -p "$pkg")
-        [ -n "$bin" ] && launcher+=(--bin "$bin")
-        [ -n "$example" ] && launcher+=(--example "$example")
-        launcher+=(--)
-        [ -n "$bin$example" ] || bin=$pkg
+        if [ -n "$example" ]; then
+            launcher=("target/debug/examples/$example")
+        else
+            if [ -z "$bin" ]; then
+                bin=$(default_bin "$pkg")
+                if [ -z "$bin" ]; then
+                    echo "fail: cargo run -p $pkg does not name one binary to run"; return
+                fi
+            fi
+            launcher=("target/debug/$bin")
+        fi
     elif [ "$prog" = cargo ]; then
         echo "fail: no shortening rule for 'cargo $sub'"; return
     else
@@ -251,7 +294,7 @@ shorten() {
             args=("${ARGS[@]}") ;;
         voice_latency) args+=(--secs 1 --runs 1) ;;
         device_echo_latency)
-            printf '%s\n' build cargo build -q -p "$pkg" --example "$target"; return ;;
+            printf '%s\n' build test -x "target/debug/examples/$target"; return ;;
         record_message)
             local out=() ; for w in "${args[@]}"; do
                 if [[ $w == *.opus ]]; then out+=("$TMP/$(basename "$w")"); else out+=("$w"); fi
@@ -270,9 +313,10 @@ if ((${#LINES[@]} == 0)); then
 fi
 
 if ((!LIST)); then
-    # What `cargo test --workspace` built is reused; the bench binaries of
-    # chatbench are not test targets, so build them (debug) here.
-    cargo build -q --locked -p chatserver -p chatbench -p chatclient-iced --bins
+    # What `cargo test --workspace` built is reused (same feature
+    # resolution, so this builds only what tests do not need, such as the
+    # bench binaries of chatbench).
+    cargo build -q --locked --workspace --bins --examples
     # The shared server is what the documented `chatbench --server` runs
     # talk to: every client comes from 127.0.0.1, so the per-address caps
     # are raised as docs/benchmarks.md tells a benchmark operator to.
@@ -324,15 +368,7 @@ for entry in "${LINES[@]}"; do
         stdin)
             printf '/quit\n' | env "${envs[@]}" timeout "$LIMIT" "${run[@]}" >"$log" 2>&1 || ok=0 ;;
         server)
-            # `target/debug/chatserver ARGS` or `cargo run ... -- ARGS`: build
-            # first through cargo when it is the latter, then start and stop.
-            if [ "${run[0]}" = cargo ]; then
-                timeout "$LIMIT" cargo build -q "${run[@]:3:2}" >"$log" 2>&1 || ok=0
-                while [ "${run[0]}" != -- ]; do run=("${run[@]:1}"); done
-                run=("${run[@]:1}")
-            else
-                run=("${run[@]:1}")
-            fi
+            run=("${run[@]:1}")
             if ((ok)) && start_server "${run[@]}" 2>"$log"; then
                 stop_server "$STARTED_PID" || ok=0
             else
