@@ -36,7 +36,9 @@ cargo test --workspace --locked "$@"
 # The terminal client's own unit tests (an example is built as a normal
 # program by the command above, which the integration tests run; built as a
 # test harness it would not be, so its tests run separately).
-cargo test --locked -p chat-examples --example chat "$@"
+# (--workspace: the feature resolution of the run above, so nothing is
+# rebuilt for one package.)
+cargo test --workspace --locked --example chat "$@"
 # Every command README.md and docs/benchmarks.md quote, shortened (load
 # generator 20 clients for 1 s, servers started and stopped, `--help` for the
 # GUI...) and run with the debug builds above, so a documented command
