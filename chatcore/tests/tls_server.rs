@@ -229,7 +229,9 @@ fn garbage_and_oversized_records_in_the_handshake_are_closed_without_disturbing_
         // A handshake record announcing 65535 bytes: more than any record.
         &[0x16, 0x03, 0x01, 0xff, 0xff, 0x01, 0x00],
         // A handshake record full of garbage.
-        &[0x16, 0x03, 0x01, 0x00, 0x08, 0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3],
+        &[
+            0x16, 0x03, 0x01, 0x00, 0x08, 0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3,
+        ],
         // An application-data record before any handshake.
         &[0x17, 0x03, 0x03, 0x00, 0x04, 1, 2, 3, 4],
         // An unknown content type.

@@ -73,7 +73,10 @@ pub struct ServerStats {
 pub(crate) enum Command {
     Broadcast(String),
     Users(Sender<Vec<UserInfo>>),
-    Kick { session: u64, reply: Sender<bool> },
+    Kick {
+        session: u64,
+        reply: Sender<bool>,
+    },
     Stats(Sender<ServerStats>),
     /// A new certificate for new handshakes; the reply says whether the
     /// server speaks TLS (a plain server keeps serving plain).

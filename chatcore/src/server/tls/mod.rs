@@ -78,7 +78,12 @@ impl ServerTls {
     /// A configuration from PEM text: `cert_pem` holds the chain (leaf
     /// first), `key_pem` the private key (PKCS#8, PKCS#1 or SEC1).
     pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Self, ServerTlsError> {
-        Self::from_pem_named(cert_pem, Path::new("(certificate)"), key_pem, Path::new("(key)"))
+        Self::from_pem_named(
+            cert_pem,
+            Path::new("(certificate)"),
+            key_pem,
+            Path::new("(key)"),
+        )
     }
 
     /// A configuration from two PEM files (see [`ServerTls::from_pem`]).

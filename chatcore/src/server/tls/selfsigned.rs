@@ -40,17 +40,18 @@ pub(super) fn load_or_create(data_dir: &Path) -> Result<(PathBuf, PathBuf), Serv
     // certificate is written last.
     write_atomically(&key, key_pem.as_bytes(), 0o600).map_err(write_err(&key))?;
     write_atomically(&cert, cert_pem.as_bytes(), 0o644).map_err(write_err(&cert))?;
-    tracing::info!(
-        "created a self-signed TLS certificate in {}",
-        dir.display()
-    );
+    tracing::info!("created a self-signed TLS certificate in {}", dir.display());
     Ok((cert, key))
 }
 
 /// A new ECDSA P-256 key and a certificate for it naming localhost,
 /// 127.0.0.1, ::1 and this machine's host name.
 fn generate() -> Result<(String, String), ServerTlsError> {
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     if let Some(host) = hostname()
         && !names.contains(&host)
     {
@@ -59,8 +60,9 @@ fn generate() -> Result<(String, String), ServerTlsError> {
     let mut params = match rcgen::CertificateParams::new(names.clone()) {
         Ok(params) => params,
         // A host name that is no valid DNS name is left out.
-        Err(_) => rcgen::CertificateParams::new(names[..3].to_vec())
-            .map_err(ServerTlsError::Generate)?,
+        Err(_) => {
+            rcgen::CertificateParams::new(names[..3].to_vec()).map_err(ServerTlsError::Generate)?
+        }
     };
     params
         .distinguished_name
@@ -111,10 +113,8 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "chatcore-selfsigned-{name}-{}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("chatcore-selfsigned-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir
     }
