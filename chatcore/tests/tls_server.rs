@@ -128,6 +128,31 @@ impl TlsClient {
         }
     }
 
+    /// A message already received or readable without waiting, if any.
+    fn try_message(&mut self) -> Option<ServerMessage> {
+        loop {
+            match decode_server(&mut self.buf, u32::MAX) {
+                Ok(Some(ServerMessage::Ping(seq))) => {
+                    self.send(&ClientMessage::Pong(seq));
+                    continue;
+                }
+                Ok(Some(msg)) => return Some(msg),
+                Ok(None) => {}
+                Err(e) => panic!("bad frame: {e:?}"),
+            }
+            self.stream.sock.set_nonblocking(true).expect("nonblocking");
+            let mut chunk = [0u8; 65536];
+            let r = self.stream.read(&mut chunk);
+            self.stream.sock.set_nonblocking(false).expect("blocking");
+            match r {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return None,
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    }
+
     /// The next chat text from someone else.
     fn next_chat(&mut self) -> String {
         loop {
@@ -347,6 +372,140 @@ fn a_trusting_client_verifies_the_self_signed_certificate_by_name() {
                 .unwrap_or_else(|e| panic!("verified handshake as {name}: {e}"));
         }
     }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_file_goes_up_and_down_intact_inside_tls_while_the_chat_goes_on() {
+    use chatcore::protocol::transfer::{FileAccept, FileChunk, FileKind, FileOffer, MAX_CHUNK};
+    use sha2::{Digest, Sha256};
+    let dir = data_dir("transfer");
+    let spool = data_dir("transfer-spool");
+    let config = ServerConfig {
+        spool_dir: Some(spool.clone()),
+        rate_per_sec: 1000.0,
+        rate_burst: 1000.0,
+        ..ServerConfig::default()
+    };
+    let server = start_tls(ServerTls::self_signed(&dir).expect("certificate"), config);
+    let addr = server.local_addr();
+    let (mut alice, _) = TlsClient::login(addr, "alice");
+    let (mut bob, _) = TlsClient::login(addr, "bob");
+    let data: Vec<u8> = (0..5_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    alice.send(&ClientMessage::FileOffer(FileOffer {
+        name: "big.bin".into(),
+        size: data.len() as u64,
+        sha256: Sha256::digest(&data).to_vec(),
+        kind: FileKind::File,
+        reference: Some(1),
+    }));
+    let id = loop {
+        match alice.next() {
+            Some(ServerMessage::FileUpload(u)) => break u.transfer,
+            Some(ServerMessage::Error(e)) => panic!("offer refused: {e:?}"),
+            Some(_) => {}
+            None => panic!("closed"),
+        }
+    };
+    for (i, piece) in data.chunks(MAX_CHUNK as usize).enumerate() {
+        alice.send(&ClientMessage::FileChunk(FileChunk {
+            transfer: id,
+            offset: (i * MAX_CHUNK as usize) as u64,
+            data: piece.to_vec(),
+        }));
+    }
+    loop {
+        match alice.next() {
+            Some(ServerMessage::FileReady(t)) if t.transfer == id => break,
+            Some(ServerMessage::Error(e)) => panic!("upload refused: {e:?}"),
+            Some(_) => {}
+            None => panic!("closed during upload"),
+        }
+    }
+    bob.send(&ClientMessage::FileAccept(FileAccept {
+        transfer: id,
+        offset: 0,
+    }));
+    alice.chat("while you download");
+    let mut got = Vec::new();
+    let mut chatted = false;
+    loop {
+        match bob.next() {
+            Some(ServerMessage::FileData(d)) => {
+                assert_eq!(d.offset, got.len() as u64, "in order");
+                got.extend_from_slice(&d.data);
+            }
+            Some(ServerMessage::FileDone(t)) if t.transfer == id => break,
+            Some(ServerMessage::Chat(c)) if c.text == "while you download" => chatted = true,
+            Some(ServerMessage::Error(e)) => panic!("download refused: {e:?}"),
+            Some(_) => {}
+            None => panic!("closed during download"),
+        }
+    }
+    assert!(got == data, "the download is intact");
+    if !chatted {
+        assert_eq!(bob.next_chat(), "while you download");
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&spool);
+}
+
+#[test]
+fn a_tls_member_that_stops_reading_is_cut_off_as_slow_and_the_others_are_not() {
+    use chatcore::protocol::LeaveReason;
+    let dir = data_dir("slow");
+    let config = ServerConfig {
+        max_frame: 64 * 1024,
+        max_output_bytes: 256 * 1024,
+        rate_per_sec: 10_000.0,
+        rate_burst: 10_000.0,
+        ..ServerConfig::default()
+    };
+    let server = start_tls(ServerTls::self_signed(&dir).expect("certificate"), config);
+    let addr = server.local_addr();
+    let (mut alice, _) = TlsClient::login(addr, "alice");
+    let (mut bob, _) = TlsClient::login(addr, "bob");
+    let (_sleeper, sleeper_welcome) = TlsClient::login(addr, "sleeper");
+    let text = "z".repeat(4000);
+    // Alice chats, bob reads each message before the next is sent (so no
+    // loop turn queues more than one message), and the sleeper reads
+    // nothing: its queue (beyond the socket buffers and rustls' bounded
+    // buffer) passes the cap.
+    let mut reason = None;
+    for _ in 0..20_000 {
+        alice.chat(&text);
+        while alice.try_message().is_some() {}
+        loop {
+            match bob.next() {
+                Some(ServerMessage::Chat(c)) if c.from == "alice" => break,
+                Some(ServerMessage::Left(l)) if l.session == sleeper_welcome.session => {
+                    reason = Some(l.reason)
+                }
+                Some(ServerMessage::Presence(p)) => {
+                    if let Some(d) = p.left.iter().find(|d| d.session == sleeper_welcome.session) {
+                        reason = Some(d.reason);
+                    }
+                }
+                Some(_) => {}
+                None => panic!("bob was closed"),
+            }
+        }
+        if reason.is_some() {
+            break;
+        }
+    }
+    assert_eq!(reason, Some(LeaveReason::Slow));
+    alice.chat("after");
+    loop {
+        if let Some(ServerMessage::Chat(c)) = bob.next()
+            && c.text == "after"
+        {
+            break;
+        }
+    }
+    assert!(server.handle().stats().expect("stats").slow_disconnects >= 1);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

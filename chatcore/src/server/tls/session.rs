@@ -160,7 +160,9 @@ impl TlsSession {
 /// See [`TlsSession::writer`]. `WouldBlock` means rustls' buffer is at its
 /// limit and the socket took no more of it.
 pub(crate) struct TlsWriter<'a> {
+    /// The session the plaintext goes into.
     session: &'a mut TlsSession,
+    /// The socket its records go to.
     stream: &'a mut TcpStream,
 }
 
