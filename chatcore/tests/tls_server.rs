@@ -509,3 +509,71 @@ fn a_tls_member_that_stops_reading_is_cut_off_as_slow_and_the_others_are_not() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_burst_of_tls_handshakes_all_complete_and_a_member_keeps_chatting() {
+    let dir = data_dir("burst");
+    let config = ServerConfig {
+        max_connections_per_address: 1000,
+        max_handshakes_per_address: 1000,
+        ..ServerConfig::default()
+    };
+    let server = start_tls(ServerTls::self_signed(&dir).expect("certificate"), config);
+    let addr = server.local_addr();
+    let (mut alice, _) = TlsClient::login(addr, "alice");
+    let (mut bob, _) = TlsClient::login(addr, "bob");
+    // 300 ClientHellos sent before any handshake is driven further: more
+    // than one loop turn handles (the rest wait for the next turns).
+    let name = ServerName::try_from("localhost").expect("name");
+    let pending: Vec<StreamOwned<ClientConnection, TcpStream>> = (0..300)
+        .map(|_| {
+            let tcp = TcpStream::connect(addr).expect("connect");
+            tcp.set_read_timeout(Some(WAIT)).expect("timeout");
+            let mut conn =
+                ClientConnection::new(insecure_client_config(), name.clone()).expect("client");
+            let mut sock = tcp;
+            while conn.wants_write() {
+                conn.write_tls(&mut sock).expect("ClientHello");
+            }
+            StreamOwned::new(conn, sock)
+        })
+        .collect();
+    alice.chat("during the burst");
+    assert_eq!(bob.next_chat(), "during the burst");
+    let mut pending = pending;
+    for (i, stream) in pending.iter_mut().enumerate() {
+        while stream.conn.is_handshaking() {
+            stream
+                .conn
+                .complete_io(&mut stream.sock)
+                .unwrap_or_else(|e| panic!("handshake {i}: {e}"));
+        }
+    }
+    // Every one of them logs in (the server finished its handshakes too).
+    let mut members = Vec::new();
+    for (i, stream) in pending.into_iter().enumerate() {
+        let mut c = TlsClient {
+            stream,
+            buf: BytesMut::new(),
+            name: String::new(),
+        };
+        c.send(&ClientMessage::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            name: format!("u{i}"),
+        }));
+        match c.next() {
+            Some(ServerMessage::Welcome(_)) => {}
+            other => panic!("u{i}: expected a welcome, got {other:?}"),
+        }
+        members.push(c);
+    }
+    let stats = server.handle().stats().expect("stats");
+    assert_eq!(stats.tls_handshakes, 302, "{stats:?}");
+    assert_eq!(stats.tls_failures, 0, "{stats:?}");
+    assert_eq!(stats.members, 302, "{stats:?}");
+    bob.chat("after the burst");
+    assert_eq!(alice.next_chat(), "after the burst");
+    drop(members);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

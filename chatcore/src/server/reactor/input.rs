@@ -13,7 +13,8 @@ use mio::net::TcpStream;
 use mio::{Interest, Token};
 
 use super::{
-    ACCEPT_BACKOFF, ACCEPT_BUDGET, FIRST_CONN, FRAME_BUDGET, INPUT_KEEP, READ_BUDGET, Reactor,
+    ACCEPT_BACKOFF, ACCEPT_BUDGET, FIRST_CONN, FRAME_BUDGET, HANDSHAKE_BUDGET, INPUT_KEEP,
+    READ_BUDGET, Reactor,
 };
 use crate::protocol::{ErrorCode, HEADER_LEN, LeaveReason, frame_len};
 use crate::server::conn::peers::{AddrKey, Refusal};
@@ -154,6 +155,17 @@ impl Reactor {
         };
         if !conn.is_open() || conn.paused {
             return;
+        }
+        if conn.tls.as_ref().is_some_and(|t| !t.established) {
+            if self.handshakes_this_turn >= HANDSHAKE_BUDGET {
+                // Next turn, after the members' input of this one.
+                if !conn.ready {
+                    conn.ready = true;
+                    self.ready.push(key);
+                }
+                return;
+            }
+            self.handshakes_this_turn += 1;
         }
         let mut limit = self.config.frame_limit(conn.phase == Phase::Member);
         let mut more = false;

@@ -94,6 +94,11 @@ const ACCEPT_BUDGET: usize = 512;
 /// syscalls, so thousands expiring at once would otherwise make one turn
 /// last hundreds of milliseconds.
 const EXPIRE_BUDGET: usize = 256;
+/// Reads of connections still in the TLS handshake per loop turn: each can
+/// cost a key exchange and a signature (around 0.1 ms), so a storm of
+/// thousands of handshakes is spread over short turns instead of stalling
+/// the members' chat; the rest wait on the ready list for the next turn.
+const HANDSHAKE_BUDGET: usize = 64;
 /// An input buffer larger than this is replaced by a small one once the big
 /// frame it held is gone.
 const INPUT_KEEP: usize = 64 * 1024;
@@ -194,6 +199,9 @@ pub(crate) struct Reactor {
     /// [`Command::SetTls`]; a connection keeps the configuration it was
     /// accepted with.
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// Reads of connections in the TLS handshake this turn, against
+    /// [`HANDSHAKE_BUDGET`].
+    handshakes_this_turn: usize,
 }
 
 /// Sockets bound by [`Reactor::bind`], before the loop runs.
@@ -307,6 +315,7 @@ impl Reactor {
                 None,
             ),
             tls,
+            handshakes_this_turn: 0,
         };
         Ok(Bound {
             reactor,
@@ -372,6 +381,7 @@ impl Reactor {
 
     /// Handles one batch of events, then the deferred work of the turn.
     fn turn(&mut self) {
+        self.handshakes_this_turn = 0;
         let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
         for event in events.iter() {
             match event.token() {
