@@ -29,12 +29,20 @@ pub fn run(mut config: ServerConfig, tls: Option<TlsSource>) -> anyhow::Result<(
             );
         }
     }
+    let transport = if config.tls.is_some() {
+        "chat, TLS"
+    } else {
+        "chat, plain TCP"
+    };
     let server = Server::builder().config(config).build()?;
     let voice = server
         .voice_addr()
         .map_or_else(|| "voice off".to_owned(), |a| format!("voice on {a}"));
     // Tests and scripts read the chat address from this line.
-    tracing::info!("listening on {} (chat), {voice}", server.local_addr());
+    tracing::info!(
+        "listening on {} ({transport}), {voice}",
+        server.local_addr()
+    );
     let watcher =
         signals::watch(caught, server.handle(), tls).context("cannot start the signal thread")?;
     let result = server.run();

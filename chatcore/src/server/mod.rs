@@ -103,6 +103,14 @@ impl ServerBuilder {
     /// Serves the chat port over TLS with this certificate (see
     /// [`ServerTls`]; the library's default is plain TCP). Replace it while
     /// running with [`ServerHandle::set_tls`].
+    ///
+    /// ```no_run
+    /// // The self-signed pair in DATA_DIR/tls/, created on first use.
+    /// let tls = chatcore::ServerTls::self_signed(std::path::Path::new("/var/lib/myapp"))?;
+    /// println!("tell users: SHA-256 fingerprint {}", tls.fingerprint());
+    /// let server = chatcore::Server::builder().tls(tls).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn tls(mut self, tls: ServerTls) -> Self {
         self.config.tls = Some(tls);
         self
