@@ -577,3 +577,42 @@ fn a_burst_of_tls_handshakes_all_complete_and_a_member_keeps_chatting() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn close_notify_ends_a_membership_even_while_tcp_stays_open() {
+    use chatcore::protocol::LeaveReason;
+    let dir = data_dir("close-notify");
+    let server = start_tls(
+        ServerTls::self_signed(&dir).expect("certificate"),
+        ServerConfig::default(),
+    );
+    let addr = server.local_addr();
+    let (mut alice, _) = TlsClient::login(addr, "alice");
+    let (mut bob, bob_welcome) = TlsClient::login(addr, "bob");
+    bob.stream.conn.send_close_notify();
+    while bob.stream.conn.wants_write() {
+        bob.stream
+            .conn
+            .write_tls(&mut bob.stream.sock)
+            .expect("send close_notify");
+    }
+    let reason = loop {
+        match alice.next() {
+            Some(ServerMessage::Left(l)) if l.session == bob_welcome.session => break l.reason,
+            Some(ServerMessage::Presence(p)) => {
+                if let Some(d) = p.left.iter().find(|d| d.session == bob_welcome.session) {
+                    break d.reason;
+                }
+            }
+            Some(_) => {}
+            None => panic!("alice was closed"),
+        }
+    };
+    assert_eq!(reason, LeaveReason::Quit);
+    // The server closed bob's socket too.
+    let mut rest = Vec::new();
+    let closed = bob.stream.sock.read_to_end(&mut rest);
+    assert!(closed.is_ok(), "{closed:?}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

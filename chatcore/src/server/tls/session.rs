@@ -38,7 +38,8 @@ pub(crate) enum TlsRead {
     },
     /// The socket has nothing more now.
     WouldBlock,
-    /// The peer closed (with or without `close_notify`).
+    /// The peer closed (with `close_notify`, or a TCP close without it);
+    /// its last plaintext went to the sink first.
     Eof,
     /// The socket failed.
     Io(io::Error),
@@ -88,11 +89,18 @@ impl TlsSession {
                 }
                 Err(e) => return TlsRead::Io(e),
             };
-            if let Err(e) = self.conn.process_new_packets() {
-                self.failed = true;
-                return TlsRead::Tls(e.to_string());
-            }
+            let closed = match self.conn.process_new_packets() {
+                Ok(state) => state.peer_has_closed(),
+                Err(e) => {
+                    self.failed = true;
+                    return TlsRead::Tls(e.to_string());
+                }
+            };
             let got = self.drain(&mut sink);
+            if closed {
+                // close_notify: nothing more will come, whatever TCP does.
+                return TlsRead::Eof;
+            }
             if full && got == 0 {
                 // No progress possible (cannot happen while we drain).
                 return TlsRead::Io(io::Error::other("TLS plaintext buffer stuck"));
