@@ -94,6 +94,11 @@ const ACCEPT_BUDGET: usize = 512;
 /// syscalls, so thousands expiring at once would otherwise make one turn
 /// last hundreds of milliseconds.
 const EXPIRE_BUDGET: usize = 256;
+/// Reads of connections still in the TLS handshake per loop turn: each can
+/// cost a key exchange and a signature (around 0.1 ms), so a storm of
+/// thousands of handshakes is spread over short turns instead of stalling
+/// the members' chat; the rest wait on the ready list for the next turn.
+const HANDSHAKE_BUDGET: usize = 64;
 /// An input buffer larger than this is replaced by a small one once the big
 /// frame it held is gone.
 const INPUT_KEEP: usize = 64 * 1024;
@@ -190,6 +195,13 @@ pub(crate) struct Reactor {
     frame_charge: Option<(usize, bool)>,
     /// The `rate_limited` error without a `ref`, encoded once and shared.
     rate_limited_frame: Bytes,
+    /// TLS for new chat connections, or `None` for plain TCP. Replaced by
+    /// [`Command::SetTls`]; a connection keeps the configuration it was
+    /// accepted with.
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// Reads of connections in the TLS handshake this turn, against
+    /// [`HANDSHAKE_BUDGET`].
+    handshakes_this_turn: usize,
 }
 
 /// Sockets bound by [`Reactor::bind`], before the loop runs.
@@ -256,6 +268,7 @@ impl Reactor {
         let voice_registry = poll.registry().try_clone().map_err(ServerError::Poll)?;
         let now = Instant::now();
         let log_lines = config.log_lines_per_address;
+        let tls = config.tls.as_ref().map(|t| Arc::clone(t.rustls_config()));
         let reactor = Reactor {
             poll,
             events: Events::with_capacity(1024),
@@ -301,6 +314,8 @@ impl Reactor {
                 session::RATE_LIMITED_MSG,
                 None,
             ),
+            tls,
+            handshakes_this_turn: 0,
         };
         Ok(Bound {
             reactor,
@@ -366,6 +381,7 @@ impl Reactor {
 
     /// Handles one batch of events, then the deferred work of the turn.
     fn turn(&mut self) {
+        self.handshakes_this_turn = 0;
         let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
         for event in events.iter() {
             match event.token() {
@@ -533,6 +549,18 @@ impl Reactor {
                 stats.call_members = self.call.len();
                 let _ = reply.send(stats);
             }
+            Command::SetTls(tls, reply) => {
+                let on = self.tls.is_some();
+                if on {
+                    self.tls = Some(Arc::clone(tls.rustls_config()));
+                    self.stats.tls_reloads += 1;
+                    tracing::info!(
+                        fingerprint = %tls.fingerprint(),
+                        "TLS certificate replaced for new connections"
+                    );
+                }
+                let _ = reply.send(on);
+            }
             Command::Shutdown => self.begin_shutdown(),
         }
     }
@@ -559,7 +587,7 @@ impl Reactor {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
-            if conn.output.is_empty() {
+            if conn.output_drained() {
                 self.remove(key);
             } else {
                 conn.phase = Phase::Closing { deadline };
