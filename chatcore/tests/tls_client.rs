@@ -581,3 +581,61 @@ fn known_servers_refuses_a_malformed_line_instead_of_guessing() {
     let missing = KnownServers::at(dir.0.join("none"));
     assert_eq!(missing.get("a:1").expect("get"), None);
 }
+
+#[test]
+fn a_writer_blocked_on_a_full_socket_never_blocks_the_reader_and_a_closer_frees_it() {
+    const TO_CLIENT: usize = 1024 * 1024;
+    let id = Identity::self_signed();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let config = id.server_config();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    // A peer that sends 1 MiB and never reads.
+    let peer = thread::spawn(move || {
+        let (mut sock, _) = listener.accept().expect("accept");
+        let mut conn = rustls::ServerConnection::new(config).expect("connection");
+        while conn.is_handshaking() {
+            conn.complete_io(&mut sock).expect("handshake");
+        }
+        let data: Vec<u8> = (0..TO_CLIENT).map(|i| (i % 253) as u8).collect();
+        let mut sent = 0;
+        while sent < TO_CLIENT {
+            sent += conn.writer().write(&data[sent..]).expect("encrypt");
+            while conn.wants_write() {
+                conn.write_tls(&mut sock).expect("send");
+            }
+        }
+        let _ = done_rx.recv_timeout(Duration::from_secs(30));
+    });
+
+    let (stream, _) = tls::connect(
+        &addr.to_string(),
+        &ClientTls::Tls(Verify::Insecure),
+        TIMEOUT,
+    )
+    .expect("connect");
+    let closer = stream.closer();
+    let (mut read, mut write) = stream.split();
+    // Far more than the socket buffers hold: this blocks, holding the
+    // write lock, since the peer never reads.
+    let writer = thread::spawn(move || {
+        let chunk = vec![0x55u8; 1024 * 1024];
+        for _ in 0..256 {
+            write.write_all(&chunk)?;
+        }
+        Ok::<(), io::Error>(())
+    });
+    read.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let mut got = vec![0u8; TO_CLIENT];
+    read.read_exact(&mut got).expect("the reader goes on");
+    assert!(got.iter().enumerate().all(|(i, b)| *b == (i % 253) as u8));
+    assert!(!writer.is_finished(), "the writer is still blocked");
+    closer.shutdown().expect("shutdown");
+    let result = writer.join().expect("writer thread");
+    assert!(
+        result.is_err(),
+        "the shut-down socket fails the blocked write"
+    );
+    let _ = done_tx.send(());
+    peer.join().expect("peer");
+}

@@ -9,7 +9,8 @@
 //! writing the records to the socket, so records leave in the order they
 //! were made, and a writer blocked on a full socket never blocks the
 //! reader. What the reader makes itself (alerts, key updates) is written
-//! under `write_lock` too.
+//! under `write_lock` too, or, while a writer holds it, left queued for
+//! that writer's next write.
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -40,12 +41,17 @@ impl Shared {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Writes whatever TLS output rustls has queued (alerts, key updates).
+    /// Writes whatever TLS output the reader made rustls queue (alerts,
+    /// key-update answers), unless a writer holds `write_lock`: then the
+    /// output stays queued in order and that writer's next write carries it
+    /// (the chat client writes at least a `pong` per heartbeat), so a writer
+    /// blocked on a full socket never blocks the reader.
     fn flush_pending(&self) -> io::Result<()> {
-        let _order = self
-            .write_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _order = match self.write_lock.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
+        };
         let mut out = Vec::new();
         {
             let mut conn = self.conn();
@@ -287,7 +293,12 @@ impl ReadHalf {
         let mut slice = &self.raw[..n];
         loop {
             // Reading from an empty slice tells rustls the stream ended.
-            conn.read_tls(&mut slice)?;
+            let fed = conn.read_tls(&mut slice)?;
+            if fed == 0 && !slice.is_empty() {
+                // rustls takes no more (it saw the end already): stop.
+                self.eof = true;
+                return Ok(());
+            }
             conn.process_new_packets()
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, TlsStreamError(e)))?;
             match conn.reader().read_to_end(&mut self.plain) {
