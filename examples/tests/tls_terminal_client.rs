@@ -52,10 +52,19 @@ fn chat_binary() -> PathBuf {
 /// Runs `chat` with `args` and no input (it logs in, then end of input
 /// quits it), and returns what it did.
 fn run_chat(args: &[&str]) -> Output {
-    let mut child = Command::new(chat_binary())
+    run_chat_env(args, None)
+}
+
+/// [`run_chat`] with `CHAT_KNOWN_SERVERS` set to `known` (unset if `None`).
+fn run_chat_env(args: &[&str], known: Option<&std::path::Path>) -> Output {
+    let mut cmd = Command::new(chat_binary());
+    match known {
+        Some(file) => cmd.env("CHAT_KNOWN_SERVERS", file),
+        None => cmd.env_remove("CHAT_KNOWN_SERVERS"),
+    };
+    let mut child = cmd
         .args(args)
         .env("NO_COLOR", "1")
-        .env_remove("CHAT_KNOWN_SERVERS")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -354,4 +363,24 @@ fn chat_insecure_warns_and_no_tls_against_a_tls_port_fails_cleanly() {
     let seen = thread.join().expect("front");
     assert!(seen[0].0);
     assert!(!seen[1].0, "garbage is no handshake");
+}
+
+#[test]
+fn chat_keeps_known_servers_where_chat_known_servers_says_by_default() {
+    let server = start_server();
+    let dir = TempDir::new("env");
+    let known = dir.0.join("deeper").join("known");
+    let id = Identity::new();
+    let (front, thread) = tls_front(&id, 1, server.local_addr());
+    let front = front.to_string();
+    let run = run_chat_env(&["--server", &front, "--name", "fay"], Some(&known));
+    let (out, err) = (text(&run.stdout), text(&run.stderr));
+    assert!(run.status.success(), "{out}\n{err}");
+    let file = fs::read_to_string(&known).expect("the file named by the variable");
+    assert!(
+        file.lines()
+            .any(|l| l == format!("{front} {}", id.fingerprint())),
+        "{file}"
+    );
+    thread.join().expect("front");
 }

@@ -67,6 +67,20 @@ pub enum Trust {
     Insecure,
 }
 
+impl std::fmt::Display for Trust {
+    /// A short phrase for a status line ("TLS, certificate remembered on
+    /// first use: AB:CD:...").
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Trust::Plain => f.write_str("plain TCP, not encrypted"),
+            Trust::FirstUse(fp) => write!(f, "TLS, certificate remembered on first use: {fp}"),
+            Trust::Known(fp) => write!(f, "TLS, known certificate {fp}"),
+            Trust::CaVerified => f.write_str("TLS, certificate verified by a CA"),
+            Trust::Insecure => f.write_str("TLS, certificate NOT verified (--insecure)"),
+        }
+    }
+}
+
 /// Why connecting over TLS (or to the known-servers file) failed.
 #[derive(Debug, Error)]
 pub enum TlsError {
