@@ -273,46 +273,75 @@ impl ReadHalf {
             self.pos = 0;
             let (result, wants_write) = {
                 let mut conn = shared.conn();
-                let result = self.decrypt(&mut conn, n);
+                let result = self.decrypt(&mut conn, n, buf);
                 (result, conn.wants_write())
             };
-            if wants_write {
+            let filled = if wants_write {
                 // An alert after an error, or an answer to a key update.
                 let flushed = shared.flush_pending();
-                result?;
+                let filled = result?;
                 flushed?;
+                filled
             } else {
-                result?;
+                result?
+            };
+            if filled > 0 {
+                return Ok(filled);
             }
         }
     }
 
     /// Feeds `n` raw bytes (0: the end of the stream) to rustls and moves
-    /// the plaintext into `self.plain`.
-    fn decrypt(&mut self, conn: &mut ClientConnection, n: usize) -> io::Result<()> {
+    /// the plaintext into the caller's `buf` (saving a copy), the rest into
+    /// `self.plain`; returns the bytes put in `buf`.
+    fn decrypt(
+        &mut self,
+        conn: &mut ClientConnection,
+        n: usize,
+        buf: &mut [u8],
+    ) -> io::Result<usize> {
         let mut slice = &self.raw[..n];
+        let mut filled = 0;
         loop {
             // Reading from an empty slice tells rustls the stream ended.
             let fed = conn.read_tls(&mut slice)?;
             if fed == 0 && !slice.is_empty() {
                 // rustls takes no more (it saw the end already): stop.
                 self.eof = true;
-                return Ok(());
+                return Ok(filled);
             }
             conn.process_new_packets()
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, TlsStreamError(e)))?;
-            match conn.reader().read_to_end(&mut self.plain) {
-                // A close_notify: the server ended the session cleanly.
-                Ok(_) => self.eof = true,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                // The socket ended without close_notify: for a framed chat
-                // protocol that is an ordinary close (truncation shows as an
-                // incomplete frame).
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => self.eof = true,
-                Err(e) => return Err(e),
+            let mut reader = conn.reader();
+            // The caller's buffer first...
+            while filled < buf.len() {
+                match reader.read(&mut buf[filled..]) {
+                    // A close_notify: the server ended the session cleanly.
+                    Ok(0) => self.eof = true,
+                    Ok(k) => {
+                        filled += k;
+                        continue;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    // The socket ended without close_notify: for a framed
+                    // chat protocol that is an ordinary close (truncation
+                    // shows as an incomplete frame).
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => self.eof = true,
+                    Err(e) => return Err(e),
+                }
+                break;
+            }
+            // ...then ours, emptied so that rustls takes more.
+            if filled == buf.len() && !self.eof {
+                match reader.read_to_end(&mut self.plain) {
+                    Ok(_) => self.eof = true,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => self.eof = true,
+                    Err(e) => return Err(e),
+                }
             }
             if slice.is_empty() || self.eof {
-                return Ok(());
+                return Ok(filled);
             }
         }
     }
