@@ -5,8 +5,26 @@
 //! The chat port speaks TLS 1.3 and 1.2 through `rustls` with the `ring`
 //! provider (see docs/architecture.md, "TLS"). The server side (driving
 //! `rustls::ServerConnection` inside the loop, the self-signed certificate,
-//! reloads) is in `server::tls`; the client side (trust on first use, the
-//! known-servers file, blocking streams) builds on this module.
+//! reloads) is in `server::tls`; the client side (feature `client`) is here:
+//! [`connect`] with a [`ClientTls`] (plain, or TLS verified by trust on
+//! first use, a CA file, the system roots, or not at all), the
+//! [`KnownServers`] file of trust on first use, the [`Trust`] a connection
+//! got, [`TlsError`], and the [`ChatStream`] that splits into a
+//! [`ReadHalf`] and a [`WriteHalf`] for a reader thread and writers.
+
+#[cfg(feature = "client")]
+mod client;
+#[cfg(feature = "client")]
+mod known_servers;
+#[cfg(feature = "client")]
+mod stream;
+
+#[cfg(feature = "client")]
+pub use client::{ClientTls, TlsError, Trust, Verify, connect};
+#[cfg(feature = "client")]
+pub use known_servers::{KNOWN_SERVERS_ENV, KnownServers};
+#[cfg(feature = "client")]
+pub use stream::{ChatStream, Closer, ReadHalf, WriteHalf};
 
 use std::fmt;
 use std::sync::Arc;
