@@ -22,7 +22,7 @@
 //! | `server/transfer/` | spool bookkeeping, quotas, expiry; the disk thread |
 //! | `server/voice/` | the call, the bind defences, the relay's packet rules (no sockets), TCP voice connections |
 //! | `server/{config,hooks,handle,error}.rs` | every limit; callbacks for embedders; `ServerHandle`; errors |
-//! | `tls` | what both ends of TLS share: the crypto provider, certificate fingerprints, the `--insecure` verifier |
+//! | `tls` | what both ends of TLS share: the crypto provider, certificate fingerprints, the `--insecure` verifier; with feature `client`: `connect`, trust on first use (`KnownServers`), `ChatStream` halves |
 //! | `client` (feature `client`) | a blocking client: connect, log in, send, receive events, files |
 //! | [`time`] | wall-clock timestamps for the wire |
 //!
@@ -35,6 +35,7 @@
 //!
 //! # Join a room
 //! ```no_run
+//! // TLS, trusting the server on first use (`connect_plain` for plain TCP).
 //! let client = chatcore::Client::connect("127.0.0.1:6789", "alice")?;
 //! client.send_chat("hello")?;
 //! while let Ok(event) = client.recv() {

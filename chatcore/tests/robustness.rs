@@ -144,7 +144,7 @@ fn a_frozen_client_is_removed_by_the_heartbeat_and_the_room_is_told() {
     let server = start(config);
     let addr = server.local_addr();
     // A live client built on the client API answers pings by itself.
-    let live = Client::connect(addr, "live").expect("live");
+    let live = Client::connect_plain(addr, "live").expect("live");
     let (mut watcher, _) = Raw::login(addr, "watcher");
     let (_frozen, wf) = Raw::login(addr, "frozen"); // never reads or writes again
     let start = Instant::now();

@@ -195,7 +195,7 @@ fn a_flood_is_rate_limited_without_disturbing_others() {
 fn presence_stays_right_through_200_random_connects_and_disconnects() {
     let server = start(test_config());
     let addr = server.local_addr();
-    let observer = Client::connect(addr, "observer").expect("observer");
+    let observer = Client::connect_plain(addr, "observer").expect("observer");
     let mut roster = Roster::from_welcome(observer.welcome());
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut live: Vec<Client> = Vec::new();
@@ -203,7 +203,7 @@ fn presence_stays_right_through_200_random_connects_and_disconnects() {
     while ops < 200 {
         if live.is_empty() || rng.random_bool(0.6) {
             let name = format!("u{}", rng.random_range(0..20));
-            live.push(Client::connect(addr, &name).expect("connect"));
+            live.push(Client::connect_plain(addr, &name).expect("connect"));
         } else {
             live.shuffle(&mut rng);
             let gone = live.pop().expect("one");

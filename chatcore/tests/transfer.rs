@@ -264,10 +264,10 @@ fn a_big_file_reaches_each_receiver_at_its_own_pace_while_the_room_chats() {
     let (path, data) = random_file(&tmp.sub("src"), "big.bin", 64 * MIB);
     let size = data.len() as u64;
 
-    let alice = Client::connect(addr, "alice").expect("alice");
-    let bob = Client::connect(addr, "bob").expect("bob");
+    let alice = Client::connect_plain(addr, "alice").expect("alice");
+    let bob = Client::connect_plain(addr, "bob").expect("bob");
     let (mut carol, _) = Wire::login(addr, "carol");
-    let dave = Client::connect(addr, "dave").expect("dave");
+    let dave = Client::connect_plain(addr, "dave").expect("dave");
 
     // The upload streams through alice's writer; chat still goes out and
     // comes in meanwhile.
@@ -424,7 +424,7 @@ fn a_cancelled_download_resumes_from_its_part_file() {
     let addr = server.local_addr();
     let (path, data) = random_file(&tmp.sub("src"), "movie.bin", 8 * MIB + 12_345);
     let size = data.len() as u64;
-    let alice = Client::connect(addr, "alice").expect("alice");
+    let alice = Client::connect_plain(addr, "alice").expect("alice");
     let transfer = upload(&alice, &path, LONG);
 
     // A first download by hand: take about 1 MiB, cancel, keep what came.
@@ -462,7 +462,7 @@ fn a_cancelled_download_resumes_from_its_part_file() {
     drop(rita);
 
     // Another client resumes from the part file's length and gets the rest.
-    let dave = Client::connect(addr, "dave").expect("dave");
+    let dave = Client::connect_plain(addr, "dave").expect("dave");
     // Offers still available come right after the welcome.
     offer_of(&dave, Some(transfer));
     dave.resume_file(transfer, &part).expect("resume");
@@ -487,7 +487,7 @@ fn a_cancelled_download_resumes_from_its_part_file() {
     // Through the client alone: cancel on the first progress, then accept
     // again, which resumes. (On a fast machine the file may be complete
     // before the cancel arrives; then it is simply saved.)
-    let erin = Client::connect(addr, "erin").expect("erin");
+    let erin = Client::connect_plain(addr, "erin").expect("erin");
     offer_of(&erin, Some(transfer));
     let erin_dir = tmp.sub("erin");
     erin.accept_file(transfer, &erin_dir).expect("accept");
@@ -692,7 +692,7 @@ fn a_hostile_name_from_a_server_is_saved_inside_the_download_dir() {
         content.len() as u64,
         vec![(0, content[..5].to_vec()), (5, content[5..].to_vec())],
     );
-    let victim = Client::connect(addr, "victim").expect("connect");
+    let victim = Client::connect_plain(addr, "victim").expect("connect");
     offer_of(&victim, Some(9));
     victim.accept_file(9, &dir).expect("accept");
     let path = saved(&victim, 9, SHORT);
@@ -716,7 +716,7 @@ fn a_download_whose_content_does_not_match_is_not_kept() {
         content.len() as u64,
         vec![(0, content.clone())],
     );
-    let victim = Client::connect(addr, "victim").expect("connect");
+    let victim = Client::connect_plain(addr, "victim").expect("connect");
     offer_of(&victim, Some(9));
     victim.accept_file(9, &dir).expect("accept");
     let reason = wait_for(&victim, "the failure", SHORT, |e| match e {
@@ -744,7 +744,7 @@ fn a_download_whose_content_does_not_match_is_not_kept() {
         4,
         vec![(0, content.clone())],
     );
-    let victim = Client::connect(addr, "victim").expect("connect");
+    let victim = Client::connect_plain(addr, "victim").expect("connect");
     offer_of(&victim, Some(9));
     victim.accept_file(9, &dir).expect("accept");
     wait_for(&victim, "the failure", SHORT, |e| match e {
@@ -766,8 +766,8 @@ fn empty_files_refusals_and_withdrawn_offers() {
     });
     let addr = server.local_addr();
     let src = tmp.sub("src");
-    let alice = Client::connect(addr, "alice").expect("alice");
-    let bob = Client::connect(addr, "bob").expect("bob");
+    let alice = Client::connect_plain(addr, "alice").expect("alice");
+    let bob = Client::connect_plain(addr, "bob").expect("bob");
 
     // An empty file: no chunk, ready at once, saved empty.
     let empty = src.join("empty.txt");
@@ -826,7 +826,7 @@ fn an_upload_whose_file_changes_under_it_fails_cleanly() {
     let server = start(config(&tmp.sub("spool")));
     let addr = server.local_addr();
     let src = tmp.sub("src");
-    let alice = Client::connect(addr, "alice").expect("alice");
+    let alice = Client::connect_plain(addr, "alice").expect("alice");
 
     // Same length, other bytes at the end: the server's SHA-256 check fails.
     let (path, data) = random_file(&src, "changing.bin", 16 * MIB);

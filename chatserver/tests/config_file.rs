@@ -18,11 +18,11 @@ fn the_file_sets_heartbeat_and_max_clients() {
     );
     let mut daemon = Daemon::spawn(&["--config", file.path()]);
     let addr = daemon.chat_addr();
-    let alice = Client::connect(addr, "alice").expect("alice logs in");
+    let alice = Client::connect_plain(addr, "alice").expect("alice logs in");
     assert_eq!(alice.welcome().heartbeat_ms, 1234);
     // The second connection is over max_clients: refused with server_full
     // (or, if the server's close raced our hello, simply cut off).
-    match Client::connect(addr, "bob") {
+    match Client::connect_plain(addr, "bob") {
         Err(ClientError::Refused { code, .. }) => assert_eq!(code, ErrorCode::ServerFull),
         Err(ClientError::Io(_) | ClientError::Closed) => {}
         Err(e) => panic!("unexpected error {e}"),
@@ -53,7 +53,7 @@ fn flags_override_the_file() {
         "2345",
     ]);
     let chat = daemon.chat_addr();
-    let alice = Client::connect(chat, "alice").expect("alice logs in");
+    let alice = Client::connect_plain(chat, "alice").expect("alice logs in");
     assert_eq!(alice.welcome().heartbeat_ms, 2345);
 }
 
@@ -108,6 +108,6 @@ fn the_example_file_starts_a_server() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/chatserver.example.toml");
     let mut daemon = Daemon::spawn(&["--config", example, "--listen", "127.0.0.1:0", "--no-voice"]);
     let chat = daemon.chat_addr();
-    let alice = Client::connect(chat, "alice").expect("alice logs in");
+    let alice = Client::connect_plain(chat, "alice").expect("alice logs in");
     assert_eq!(alice.welcome().heartbeat_ms, 10_000);
 }

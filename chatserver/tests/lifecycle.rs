@@ -36,8 +36,8 @@ fn serves_a_room_and_stops_cleanly_on_sigterm() {
     let line = daemon.wait_for_line("listening on ", START).expect("line");
     assert!(line.contains("voice on 127.0.0.1:"), "{line}");
 
-    let alice = Client::connect(addr, "alice").expect("alice logs in");
-    let bob = Client::connect(addr, "bob").expect("bob logs in");
+    let alice = Client::connect_plain(addr, "alice").expect("alice logs in");
+    let bob = Client::connect_plain(addr, "bob").expect("bob logs in");
     assert_eq!(alice.welcome().name, "alice");
     alice.send_chat("hello bob").expect("send");
     expect_event(
@@ -77,7 +77,7 @@ fn sigint_stops_it_too() {
     let addr = daemon.chat_addr();
     let line = daemon.wait_for_line("listening on ", START).expect("line");
     assert!(line.contains("voice off"), "{line}");
-    let carol = Client::connect(addr, "carol").expect("carol logs in");
+    let carol = Client::connect_plain(addr, "carol").expect("carol logs in");
     daemon.signal("INT");
     let (code, stderr) = daemon.finish(Duration::from_secs(2));
     assert_eq!(code, Some(0), "{stderr}");
@@ -178,7 +178,7 @@ fn a_sigkilled_servers_spool_is_removed_by_the_next_start_and_sigterm_empties_it
     // A server on port 0 stores a file, then is killed without warning.
     let mut first = Daemon::spawn(&args);
     let addr = first.chat_addr();
-    let alice = Client::connect(addr, "alice").expect("alice logs in");
+    let alice = Client::connect_plain(addr, "alice").expect("alice logs in");
     let file = spool.with_extension("upload");
     std::fs::write(&file, vec![7u8; 100_000]).expect("file to share");
     alice

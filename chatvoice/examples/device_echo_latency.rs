@@ -31,7 +31,7 @@ use chatvoice::audio::{AudioInput, AudioOutput, FRAME};
 use chatvoice::{Call, CallOptions, VoiceMode};
 
 fn join(addr: std::net::SocketAddr, name: &str) -> Result<(Client, VoiceJoined), Box<dyn Error>> {
-    let c = Client::connect(addr, name)?;
+    let c = Client::connect_plain(addr, name)?;
     c.send(&ClientMessage::VoiceJoin)?;
     loop {
         match c.recv_timeout(Duration::from_secs(10))? {

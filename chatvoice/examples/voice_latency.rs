@@ -31,7 +31,7 @@ const SPACING: usize = 397 * 48;
 const BURST: usize = 5 * 48;
 
 fn join(addr: std::net::SocketAddr, name: &str) -> Result<(Client, VoiceJoined), Box<dyn Error>> {
-    let c = Client::connect(addr, name)?;
+    let c = Client::connect_plain(addr, name)?;
     c.send(&ClientMessage::VoiceJoin)?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {

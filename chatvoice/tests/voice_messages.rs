@@ -89,8 +89,8 @@ fn a_voice_message_goes_through_the_file_transfer_and_plays_on_the_other_side() 
     wait_until("recorded", || rec.is_finished());
     rec.stop().expect("finish");
 
-    let alice = chatcore::Client::connect(srv.local_addr(), "alice").expect("alice");
-    let bob = chatcore::Client::connect(srv.local_addr(), "bob").expect("bob");
+    let alice = chatcore::Client::connect_plain(srv.local_addr(), "alice").expect("alice");
+    let bob = chatcore::Client::connect_plain(srv.local_addr(), "bob").expect("bob");
     message::send(&alice, &path).expect("send");
     let deadline = Instant::now() + PATIENCE;
     let offer = loop {

@@ -329,7 +329,7 @@ fn the_bot_answers_ping_echo_and_who() {
         l.starts_with("* bot logged in as bot")
     });
 
-    let dave = Client::connect(server.local_addr(), "dave").expect("dave logs in");
+    let dave = Client::connect_plain(server.local_addr(), "dave").expect("dave logs in");
     let answer = |question: &str| -> String {
         dave.send_chat(question).expect("send");
         let deadline = Instant::now() + TIMEOUT;
@@ -509,13 +509,13 @@ fn hostile_names_texts_and_file_names_print_visibly_and_the_server_stands_out() 
     let mut alice = Proc::chat(&server, "alice");
     alice.expect_out("alice's login", |l| l == "* you are alice");
 
-    let fake = Client::connect(addr, "server").expect("a member named server");
+    let fake = Client::connect_plain(addr, "server").expect("a member named server");
     alice.expect_out("the fake's arrival", |l| l == "* server joined (2 online)");
-    let starred = Client::connect(addr, "*** server").expect("a member named *** server");
+    let starred = Client::connect_plain(addr, "*** server").expect("a member named *** server");
     alice.expect_out("the starred fake's arrival", |l| {
         l == "* \"*** server\" joined (3 online)"
     });
-    let three = Client::connect(addr, "bob, carol, dave").expect("one member, three names");
+    let three = Client::connect_plain(addr, "bob, carol, dave").expect("one member, three names");
     alice.expect_out("one arrival, not three", |l| {
         l == "* \"bob, carol, dave\" joined (4 online)"
     });

@@ -262,7 +262,7 @@ impl Probe {
     pub fn start(addr: SocketAddr) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let t = Instant::now();
-        let client = match Client::connect(addr, "probe") {
+        let client = match Client::connect_plain(addr, "probe") {
             Ok(c) => c,
             Err(e) => {
                 return Self {

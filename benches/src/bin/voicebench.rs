@@ -67,7 +67,7 @@ struct Member {
 }
 
 fn join(addr: SocketAddr, name: &str) -> Result<(Client, VoiceJoined)> {
-    let client = Client::connect(addr, name).with_context(|| format!("logging in {name}"))?;
+    let client = Client::connect_plain(addr, name).with_context(|| format!("logging in {name}"))?;
     client.send(&ClientMessage::VoiceJoin)?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {

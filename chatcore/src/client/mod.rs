@@ -21,7 +21,7 @@ pub use transfer::{TransferError, TransferEvent, human_size, sanitize_file_name,
 pub use crate::protocol::transfer::{FileKind, FileOffered};
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -30,6 +30,10 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use thiserror::Error;
+
+use crate::tls::{
+    ChatStream, ClientTls, Closer, KnownServers, ReadHalf, TlsError, Trust, Verify, WriteHalf,
+};
 
 use crate::protocol::{
     ChatSend, ClientMessage, DecodeError, ErrorCode, Hello, PROTOCOL_VERSION, Seq, ServerMessage,
@@ -85,6 +89,11 @@ pub enum ClientError {
     /// file longer than the offer...).
     #[error(transparent)]
     Transfer(#[from] TransferError),
+    /// Connecting over TLS failed: among others a server certificate that
+    /// changed since it was remembered ([`TlsError::CertificateChanged`]),
+    /// which the caller must show the user as it is.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// Something that happened, as the reader thread saw it.
@@ -106,7 +115,7 @@ pub enum Event {
 /// [`ClientSender::accept_file`]...).
 #[derive(Debug, Clone)]
 pub struct ClientSender {
-    stream: Arc<Mutex<TcpStream>>,
+    stream: Arc<Mutex<WriteHalf>>,
     transfers: Arc<transfer::Transfers>,
 }
 
@@ -146,30 +155,61 @@ pub struct Client {
     sender: ClientSender,
     events: Receiver<Event>,
     welcome: Welcome,
+    /// Why this connection is trusted (plain, first use, known...).
+    trust: Trust,
     /// A handle on the socket to shut it down, which ends the reader thread.
-    control: TcpStream,
+    control: Closer,
     reader: Option<JoinHandle<()>>,
 }
 
 impl Client {
-    /// Connects to `addr` and logs in as `name`.
+    /// Connects to `addr` (`host:port`) over TLS, trusting the server on
+    /// first use (the user's known-servers file, see
+    /// [`KnownServers::default_location`]), and logs in as `name`.
     ///
-    /// A refused name (`name_empty`, `name_too_long`...) is
-    /// [`ClientError::Refused`]. The name actually given is in
-    /// [`Client::welcome`] (it may be `name(1)`).
-    pub fn connect(addr: impl ToSocketAddrs, name: &str) -> Result<Self, ClientError> {
+    /// A changed server certificate is [`ClientError::Tls`] with
+    /// [`TlsError::CertificateChanged`]; [`Client::trust`] says whether the
+    /// server was met for the first time. A refused name (`name_empty`,
+    /// `name_too_long`...) is [`ClientError::Refused`]. The name actually
+    /// given is in [`Client::welcome`] (it may be `name(1)`).
+    pub fn connect(addr: &str, name: &str) -> Result<Self, ClientError> {
+        let known = KnownServers::default_location()?;
+        Self::connect_with(addr, name, &ClientTls::Tls(Verify::TrustOnFirstUse(known)))
+    }
+
+    /// Connects to `addr` over plain TCP (a server without TLS: embedded
+    /// servers by default, `chatserver --no-tls`) and logs in as `name`.
+    pub fn connect_plain(addr: impl ToSocketAddrs, name: &str) -> Result<Self, ClientError> {
         let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
         Self::login(stream, name)
     }
 
-    /// Logs in over an already connected stream.
-    pub fn login(mut stream: TcpStream, name: &str) -> Result<Self, ClientError> {
+    /// Connects to `addr` (`host:port`) plain or over TLS as `tls` says and
+    /// logs in as `name`.
+    pub fn connect_with(addr: &str, name: &str, tls: &ClientTls) -> Result<Self, ClientError> {
+        let (stream, trust) = crate::tls::connect(addr, tls, HANDSHAKE_TIMEOUT)?;
+        Self::login_with_trust(stream, trust, name)
+    }
+
+    /// Logs in over an already connected plain TCP stream.
+    pub fn login(stream: TcpStream, name: &str) -> Result<Self, ClientError> {
+        Self::login_with_trust(ChatStream::plain(stream), Trust::Plain, name)
+    }
+
+    /// Logs in over a stream from [`crate::tls::connect`]; `trust` is what
+    /// that returned (kept for [`Client::trust`]).
+    pub fn login_with_trust(
+        stream: ChatStream,
+        trust: Trust,
+        name: &str,
+    ) -> Result<Self, ClientError> {
+        let (mut stream, mut writer) = stream.split();
         let hello = ClientMessage::Hello(Hello {
             version: PROTOCOL_VERSION,
             name: name.to_owned(),
         });
-        stream.write_all(&encode_client(&hello))?;
+        writer.write_all(&encode_client(&hello))?;
         let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
         let mut buf = BytesMut::with_capacity(4096);
         let welcome = loop {
@@ -184,7 +224,7 @@ impl Client {
                     });
                 }
                 Some(ServerMessage::Ping(seq)) => {
-                    stream.write_all(&encode_client(&ClientMessage::Pong(seq)))?;
+                    writer.write_all(&encode_client(&ClientMessage::Pong(seq)))?;
                 }
                 Some(_) => {}
                 None => {
@@ -200,8 +240,8 @@ impl Client {
             }
         };
         stream.set_read_timeout(None)?;
-        let control = stream.try_clone()?;
-        let writer = Arc::new(Mutex::new(stream.try_clone()?));
+        let control = stream.closer();
+        let writer = Arc::new(Mutex::new(writer));
         let sender = ClientSender {
             stream: writer,
             transfers: Arc::new(transfer::Transfers::new(welcome.max_frame)),
@@ -215,6 +255,7 @@ impl Client {
             sender,
             events,
             welcome,
+            trust,
             control,
             reader: Some(reader),
         })
@@ -223,6 +264,12 @@ impl Client {
     /// The server's `welcome`: our name and session, who is here, recent history.
     pub fn welcome(&self) -> &Welcome {
         &self.welcome
+    }
+
+    /// Why this connection is trusted: show [`Trust::FirstUse`] to the user
+    /// ("first connection: remembered fingerprint ...").
+    pub fn trust(&self) -> Trust {
+        self.trust
     }
 
     /// A cloneable sender for other threads.
@@ -318,7 +365,7 @@ impl Client {
 
 impl Drop for Client {
     fn drop(&mut self) {
-        let _ = self.control.shutdown(Shutdown::Both);
+        let _ = self.control.shutdown();
         // Unblock a reader waiting on a full queue.
         while self.events.try_recv().is_ok() {}
         if let Some(reader) = self.reader.take() {
@@ -331,7 +378,7 @@ impl Drop for Client {
 }
 
 /// Reads once into `buf`, growing it; returns the bytes read.
-fn read_some(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<usize, ClientError> {
+fn read_some(stream: &mut ReadHalf, buf: &mut BytesMut) -> Result<usize, ClientError> {
     let start = buf.len();
     buf.resize(start + READ_CHUNK, 0);
     let read = stream.read(&mut buf[start..]);
@@ -352,7 +399,7 @@ fn read_some(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<usize, Client
 
 /// The reader thread: decode, answer pings, forward the rest.
 fn read_loop(
-    mut stream: TcpStream,
+    mut stream: ReadHalf,
     mut buf: BytesMut,
     max_frame: u32,
     tx: SyncSender<Event>,
@@ -391,7 +438,7 @@ fn read_loop(
     };
     // The socket is of no more use; shutting it down also ends any upload
     // blocked writing to it.
-    let _ = stream.shutdown(Shutdown::Both);
+    let _ = stream.shutdown();
     for event in sender.transfers.close(&sender, &tx) {
         let _ = tx.send(event);
     }

@@ -8,6 +8,20 @@
 //! reloads) is in `server::tls`; the client side (trust on first use, the
 //! known-servers file, blocking streams) builds on this module.
 
+#[cfg(feature = "client")]
+mod client;
+#[cfg(feature = "client")]
+mod known_servers;
+#[cfg(feature = "client")]
+mod stream;
+
+#[cfg(feature = "client")]
+pub use client::{ClientTls, TlsError, Trust, Verify, connect};
+#[cfg(feature = "client")]
+pub use known_servers::{KNOWN_SERVERS_ENV, KnownServers};
+#[cfg(feature = "client")]
+pub use stream::{ChatStream, Closer, ReadHalf, WriteHalf};
+
 use std::fmt;
 use std::sync::Arc;
 

@@ -54,7 +54,7 @@ pub fn server() -> RunningServer {
 
 /// Logs `name` in and joins the call; the client must live as long as the call.
 pub fn join(server: &RunningServer, name: &str) -> (Client, VoiceJoined) {
-    let client = Client::connect(server.local_addr(), name).expect("connect");
+    let client = Client::connect_plain(server.local_addr(), name).expect("connect");
     client.send(&ClientMessage::VoiceJoin).expect("voice_join");
     let deadline = Instant::now() + PATIENCE;
     while Instant::now() < deadline {

@@ -16,7 +16,7 @@ use super::Scale;
 use crate::attack::{Target, attacker_stream, ms, rand_u64, round2};
 
 fn voice_member(target: &Target, name: &str) -> Result<(chatcore::Client, VoiceJoined)> {
-    let client = chatcore::Client::connect(target.chat, name)?;
+    let client = chatcore::Client::connect_plain(target.chat, name)?;
     client.send(&ClientMessage::VoiceJoin)?;
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
