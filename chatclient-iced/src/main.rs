@@ -187,3 +187,48 @@ fn x_socket_answers(path: &str) -> bool {
     }
     UnixStream::connect(path).is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("chatclient-iced").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn tls_flags_choose_the_security_and_trust_on_first_use_is_the_default() {
+        let security = |a: &[&str]| parse(a).map(|a| a.security()).ok();
+        assert_eq!(
+            security(&[]),
+            Some(Security::FirstUse {
+                known_servers: None
+            })
+        );
+        assert_eq!(
+            security(&["--known-servers", "ks"]),
+            Some(Security::FirstUse {
+                known_servers: Some("ks".into())
+            })
+        );
+        assert_eq!(security(&["--no-tls"]), Some(Security::Plain));
+        assert_eq!(security(&["--insecure"]), Some(Security::Insecure));
+        assert_eq!(
+            security(&["--ca-file", "ca.pem"]),
+            Some(Security::CaFile("ca.pem".into()))
+        );
+        assert_eq!(security(&["--system-roots"]), Some(Security::SystemRoots));
+    }
+
+    #[test]
+    fn contradictory_tls_flags_are_refused() {
+        for args in [
+            &["--no-tls", "--insecure"][..],
+            &["--insecure", "--ca-file", "x"],
+            &["--ca-file", "x", "--system-roots"],
+            &["--no-tls", "--known-servers", "ks"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+    }
+}

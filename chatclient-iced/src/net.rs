@@ -498,7 +498,7 @@ fn accept(params: &Params, presented: Fingerprint) -> Result<(), String> {
 /// typed and logs in as `name`.
 fn open(addr: &str, name: &str, tls: &ClientTls) -> Result<(Client, Trust), ClientError> {
     let (stream, trust) = tls::connect(addr, tls, CONNECT_TIMEOUT).map_err(ClientError::Tls)?;
-    let client = Client::login(stream, name)?;
+    let client = Client::login_with_trust(stream, trust, name)?;
     Ok((client, trust))
 }
 
@@ -680,6 +680,31 @@ mod tests {
         };
         assert!(describe(&name, "x").contains("refused this name"));
         assert!(describe(&ClientError::Timeout, "x").starts_with("Timed out"));
+    }
+
+    #[test]
+    fn tls_failures_are_explained_and_a_plain_client_is_told_about_tls() {
+        let handshake = ClientError::Tls(TlsError::Handshake {
+            server: "h:1".into(),
+            reason: "received corrupt message".into(),
+        });
+        assert!(describe(&handshake, "h:1").contains("--no-tls"));
+        let refused = ClientError::Tls(TlsError::Connect {
+            server: "h:1".into(),
+            source: std::io::ErrorKind::ConnectionRefused.into(),
+        });
+        assert!(describe(&refused, "h:1").starts_with("Connection refused"));
+        let params = |security| Params {
+            addr: "h:1".into(),
+            name: "a".into(),
+            attempt: 1,
+            security,
+            accept: None,
+            rejoin: false,
+        };
+        let hint = "may speak TLS";
+        assert!(explain(&ClientError::Closed, &params(Security::Plain)).contains(hint));
+        assert!(!explain(&ClientError::Closed, &params(Security::default())).contains(hint));
     }
 
     #[test]
