@@ -7,7 +7,9 @@
 //!
 //! Events are those the network worker sends; the worker itself runs where
 //! a test needs the known-servers file written (it is the worker that
-//! writes it, off the UI thread).
+//! writes it, off the UI thread). The last test runs it all against real
+//! TLS servers on loopback: first use, chat inside TLS, a server back with
+//! another certificate, the reconnection that asks, Trust, back in the room.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, channel};
@@ -364,4 +366,115 @@ fn the_login_form_warns_about_no_tls_and_insecure() {
         let mut ui = simulator(app.view());
         assert!(ui.find(contains(words)).is_ok(), "{words}");
     }
+}
+
+/// A real TLS server on `addr` presenting the self-signed certificate kept
+/// in `data_dir` (created there on first use).
+fn tls_server_at(
+    addr: std::net::SocketAddr,
+    data_dir: &std::path::Path,
+) -> (chatcore::RunningServer, Fingerprint) {
+    let tls = chatcore::ServerTls::self_signed(data_dir).expect("certificate");
+    let fp = tls.fingerprint();
+    let server = chatcore::Server::builder()
+        .config(chatcore::ServerConfig {
+            listen: addr,
+            voice_listen: None,
+            ..chatcore::ServerConfig::default()
+        })
+        .tls(tls)
+        .build()
+        .expect("server builds")
+        .spawn()
+        .expect("server starts");
+    (server, fp)
+}
+
+fn in_room_online(app: &App) -> bool {
+    matches!(app.screen(), Screen::Room(r) if matches!(r.link(), room::Link::Online))
+}
+
+fn has_chat(app: &App, text: &str) -> bool {
+    matches!(app.screen(), Screen::Room(r) if r.entries().iter().any(
+        |e| matches!(e, room::Entry::Chat(c) if c.text == text)
+    ))
+}
+
+#[test]
+fn over_real_tls_the_first_login_remembers_and_a_new_certificate_on_reconnection_is_asked_about() {
+    let scratch = Scratch::new("e2e");
+    let (first, first_fp) = tls_server_at(
+        "127.0.0.1:0".parse().expect("loopback"),
+        &scratch.0.join("data-a"),
+    );
+    let addr = first.local_addr();
+    let server = addr.to_string();
+    let (mut app, _) = App::new(config(&server, &scratch));
+    submit(&mut app, "erin");
+    let events = start_worker(&app);
+    pump_until(&mut app, &events, in_room_online);
+
+    // First use: the fingerprint the server presents is shown and kept.
+    let Screen::Room(r) = app.screen() else {
+        panic!("in the room");
+    };
+    assert_eq!(r.protection(), Some(Trust::FirstUse(first_fp)));
+    assert!(r.entries().iter().any(|e| matches!(
+        e,
+        room::Entry::Fingerprint { fingerprint, .. } if *fingerprint == first_fp.to_string()
+    )));
+    assert_eq!(
+        KnownServers::at(scratch.known_servers())
+            .get(&server)
+            .expect("file readable"),
+        Some(first_fp)
+    );
+    // Chat runs inside TLS.
+    interact(&mut app, |ui| {
+        ui.click(selector::id(room::COMPOSER)).expect("composer");
+        let _ = ui.typewrite("sealed hello");
+        let _ = ui.tap_key(iced::keyboard::key::Named::Enter);
+    });
+    pump_until(&mut app, &events, |a| has_chat(a, "sealed hello"));
+
+    // The server comes back on the same address with another certificate:
+    // the automatic reconnection stops and asks.
+    first.stop().expect("server stops");
+    let (second, second_fp) = tls_server_at(addr, &scratch.0.join("data-b"));
+    assert_ne!(first_fp, second_fp);
+    pump_until(&mut app, &events, |a| a.prompt().is_some());
+    assert!(
+        app.connection().is_none(),
+        "no retry behind the user's back"
+    );
+    let prompt = app.prompt().expect("asked");
+    assert_eq!(prompt.changed.remembered, first_fp);
+    assert_eq!(prompt.changed.presented, second_fp);
+    assert_eq!(
+        KnownServers::at(scratch.known_servers())
+            .get(&server)
+            .expect("file readable"),
+        Some(first_fp),
+        "nothing accepted yet"
+    );
+
+    // Trust: the new fingerprint is written, the room is rejoined.
+    interact(&mut app, |ui| {
+        ui.click(trust::TRUST_BUTTON).expect("Trust button");
+    });
+    let events = start_worker(&app);
+    pump_until(&mut app, &events, in_room_online);
+    let Screen::Room(r) = app.screen() else {
+        panic!("in the room");
+    };
+    assert_eq!(r.name(), "erin");
+    assert_eq!(r.protection(), Some(Trust::Known(second_fp)));
+    assert!(has_chat(&app, "sealed hello"), "history kept");
+    assert_eq!(
+        KnownServers::at(scratch.known_servers())
+            .get(&server)
+            .expect("file readable"),
+        Some(second_fp)
+    );
+    second.stop().expect("server stops");
 }
