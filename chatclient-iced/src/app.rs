@@ -182,16 +182,19 @@ impl App {
         self.prompt = None;
         match event {
             trust::Event::Trust { server, presented } => {
-                let (name, rejoin) = match &mut self.screen {
+                let (name, rejoin, task) = match &mut self.screen {
                     Screen::Login(login) => {
                         login.connecting = true;
                         login.error = None;
-                        (login.name.trim().to_owned(), false)
+                        (login.name.trim().to_owned(), false, Task::none())
                     }
-                    Screen::Room(room) => (room.name().to_owned(), true),
+                    Screen::Room(room) => {
+                        let task = room.trusted(presented).map(Message::Room);
+                        (room.name().to_owned(), true, task)
+                    }
                 };
                 self.start(server, name, Some(presented), rejoin);
-                Task::none()
+                task
             }
             trust::Event::Cancel { server } => {
                 let why = format!(
@@ -309,7 +312,10 @@ impl App {
             Event::CertificateChanged(changed) => {
                 self.connection = None;
                 self.handle = None;
-                let why = format!("the certificate of {} has changed", changed.server);
+                let why = format!(
+                    "the certificate of {} has changed; waiting for your decision",
+                    changed.server
+                );
                 self.prompt = Some(trust::State::new(*changed));
                 match &mut self.screen {
                     Screen::Login(login) => {
@@ -348,12 +354,8 @@ impl App {
         match &mut self.screen {
             Screen::Login(login) => {
                 let server = login.server.trim().to_owned();
-                let room = room::State::new(
-                    &welcome,
-                    &login.name,
-                    &server,
-                    self.config.downloads.clone(),
-                );
+                let room =
+                    room::State::new(welcome, &login.name, &server, self.config.downloads.clone());
                 self.screen = Screen::Room(Box::new(room));
                 let probed = match self.engine.clone() {
                     Some(probed) => self.in_room(|room| room.on_audio(probed)),

@@ -285,9 +285,27 @@ impl State {
     /// user is asked): no retry is coming.
     pub fn stopped(&mut self, why: String) -> (Task<Message>, Option<Event>) {
         let event = voiced(self.voice.call.reset());
-        let snap = self.push(Entry::Error(why.clone()));
+        let snap = self.push(Entry::Error(format!(
+            "Not connected: {}.",
+            why.trim_end_matches('.')
+        )));
         self.link = Link::Stopped(why);
         (self.snap_if(snap), event)
+    }
+
+    /// The user trusted the new certificate of the server: say so in the
+    /// list (the reconnection follows).
+    pub fn trusted(&mut self, fingerprint: chatcore::tls::Fingerprint) -> Task<Message> {
+        let snap = self.push(Entry::Fingerprint {
+            text: format!(
+                "You trusted the new certificate of {}; it is now remembered instead of the \
+                 old one. Connecting again. New SHA-256 fingerprint:",
+                self.server
+            ),
+            fingerprint: fingerprint.to_string(),
+        });
+        self.link = Link::Connecting(1);
+        self.snap_if(snap)
     }
 
     /// The voice state.

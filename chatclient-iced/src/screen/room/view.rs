@@ -70,6 +70,10 @@ impl State {
     /// encrypted and verified, red when not encrypted or not verified.
     fn security_badge(&self) -> Element<'_, Message> {
         use chatcore::tls::Trust as P;
+        if self.link != Link::Online {
+            // Says nothing about a connection that is not there.
+            return row![].into();
+        }
         let (words, tint) = match self.protection {
             Some(P::FirstUse(_) | P::Known(_)) => {
                 ("TLS · encrypted · certificate remembered", theme::OK)
