@@ -5,6 +5,10 @@
 //! cargo run -p chat-examples --example bot -- --server 127.0.0.1:6789
 //! ```
 //!
+//! It connects like the terminal client: TLS with trust on first use by
+//! default, `--ca-file`, `--system-roots`, `--insecure`, `--no-tls`,
+//! `--known-servers` (see `chat_examples::tls`).
+//!
 //! | said in the room | answer |
 //! |---|---|
 //! | `!ping` | `pong` |
@@ -22,6 +26,7 @@ use std::process::ExitCode;
 use chat_examples::clock::UtcTime;
 use chat_examples::render::{RoomView, Style, emit};
 use chat_examples::text::show_name;
+use chat_examples::tls::{TlsArgs, trust_notice};
 use chatcore::protocol::{Chat, LeaveReason, ServerMessage};
 use chatcore::{Client, Event};
 use clap::Parser;
@@ -36,13 +41,28 @@ struct Args {
     /// Name to log in with.
     #[arg(long, default_value = "bot")]
     name: String,
+    /// How to connect (TLS and its verification).
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let style = Style::detect();
-    let client = match Client::connect(args.server.as_str(), &args.name) {
-        Ok(client) => client,
+    let tls = match args.tls.client_tls("bot") {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("bot: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let client = match Client::connect_with(&args.server, &args.name, &tls) {
+        Ok(client) => {
+            if let Some(notice) = trust_notice(client.trust(), &args.server, &tls) {
+                eprintln!("{notice}");
+            }
+            client
+        }
         Err(e) => {
             eprintln!("bot: cannot join {}: {e}", args.server);
             return ExitCode::FAILURE;

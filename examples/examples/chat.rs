@@ -4,6 +4,13 @@
 //! cargo run -p chat-examples --example chat -- --server 127.0.0.1:6789 --name alice
 //! ```
 //!
+//! It speaks TLS and trusts the server on first use: the first connection
+//! prints the certificate fingerprint it remembered (in
+//! `~/.config/chat/known_servers`, or `--known-servers FILE`); a changed
+//! certificate is refused with both fingerprints and exit code 4.
+//! `--ca-file FILE` / `--system-roots` verify against CAs instead,
+//! `--insecure` verifies nothing, `--no-tls` speaks plain TCP.
+//!
 //! Each line on stdin is sent to the room; `/who`, `/help` and `/quit` are
 //! commands (`//text` sends `/text`). End of input quits like `/quit`.
 //! Stdout gets one line per event (see `chat_examples::render`):
@@ -43,7 +50,9 @@
 //!
 //! Exit status: 0 after `/quit` or end of input; 1 when the connection fails
 //! or the server closes it; 2 for a bad command line; 3 when the name is
-//! refused and stdin is not a terminal (or the name prompt hits end of input).
+//! refused and stdin is not a terminal (or the name prompt hits end of input);
+//! 4 when the server's TLS certificate is refused (changed since it was
+//! remembered, or not verified by the CA) or the TLS flags are unusable.
 
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -56,8 +65,10 @@ use chat_examples::files::FileView;
 use chat_examples::progress::Progress;
 use chat_examples::render::{RoomView, Style, emit};
 use chat_examples::text::one_line;
+use chat_examples::tls::{TlsArgs, trust_notice};
 use chatcore::client::{ClientSender, FileKind, TransferEvent};
 use chatcore::protocol::{ClientMessage, ErrorCode};
+use chatcore::tls::TlsError;
 use chatcore::{Client, ClientError, Event};
 use clap::Parser;
 
@@ -65,6 +76,9 @@ use clap::Parser;
 const EXIT_CLOSED: u8 = 1;
 /// No acceptable name.
 const EXIT_NAME: u8 = 3;
+/// The server's TLS certificate is not trusted (changed since it was
+/// remembered, or does not verify), or the TLS settings are unusable.
+const EXIT_TLS: u8 = 4;
 /// How long `/quit` waits for the server to close after our `bye`.
 const QUIT_LINGER: Duration = Duration::from_secs(2);
 /// Inputs buffered between the reading threads and the main loop; when full
@@ -85,6 +99,9 @@ struct Args {
     /// Directory accepted files are saved in (created when first needed).
     #[arg(long, default_value = "downloads")]
     downloads: PathBuf,
+    /// How to connect (TLS and its verification).
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 /// Everything the main loop waits for, from both reading threads.
@@ -252,13 +269,34 @@ fn accept(
 /// Logs in, asking for a name as long as that makes sense.
 fn login(args: &Args, interactive: bool, style: Style) -> Result<(Client, String), u8> {
     let mut given = args.name.clone();
+    let tls = match args.tls.client_tls("chat") {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("chat: {e}");
+            return Err(EXIT_TLS);
+        }
+    };
     loop {
         let name = match given.take() {
             Some(name) => name,
             None => prompt_name(interactive)?,
         };
-        match Client::connect(args.server.as_str(), &name) {
-            Ok(client) => return Ok((client, name)),
+        match Client::connect_with(&args.server, &name, &tls) {
+            Ok(client) => {
+                if let Some(notice) = trust_notice(client.trust(), &args.server, &tls) {
+                    eprintln!("{notice}");
+                }
+                return Ok((client, name));
+            }
+            Err(ClientError::Tls(e)) => {
+                eprintln!("chat: cannot join {}: {e}", args.server);
+                return Err(match e {
+                    TlsError::Connect { .. }
+                    | TlsError::Resolve { .. }
+                    | TlsError::Timeout { .. } => EXIT_CLOSED,
+                    _ => EXIT_TLS,
+                });
+            }
             Err(ClientError::Refused { code, message }) => {
                 let msg = chatcore::protocol::ErrorMsg {
                     code,

@@ -10,9 +10,13 @@
 //! - [`files`]: this client's file transfers as transcript lines.
 //! - [`progress`]: file-transfer progress as bars (terminal) or throttled
 //!   lines, and sizes for people.
+//! - [`tls`]: the TLS flags of the client programs (`--no-tls`,
+//!   `--insecure`, `--ca-file`, `--system-roots`, `--known-servers`) and
+//!   what they print about the server's certificate.
 
 pub mod clock;
 pub mod files;
 pub mod progress;
 pub mod render;
 pub mod text;
+pub mod tls;

@@ -74,6 +74,8 @@ impl Proc {
     fn spawn(label: &str, program: &str, args: &[&str]) -> Self {
         let mut child = Command::new(example(program))
             .args(args)
+            // The embedded server under test speaks plain TCP.
+            .arg("--no-tls")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

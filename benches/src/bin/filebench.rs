@@ -15,6 +15,10 @@
 //! computing SHA-256 (what the server does with an upload, so the
 //! like-for-like baseline of the upload).
 //!
+//! `--tls` runs the three clients over TLS (certificate not verified: it is
+//! a benchmark) against a server that speaks TLS, to quote the TLS figures
+//! next to the plain ones; without it they speak plain TCP.
+//!
 //! `--cold` drops the page cache (root only) between upload and download, so
 //! the server reads the file from disk. The server's longest loop turn comes
 //! from its own log at shutdown.
@@ -32,8 +36,9 @@ use chatbench::histogram::Histogram;
 use chatbench::spawn::{SpawnedServer, proc_kib};
 use chatcore::protocol::transfer::{FileAccept, FileChunk, FileKind, FileOffer, MAX_CHUNK};
 use chatcore::protocol::{
-    ChatSend, ClientMessage, Hello, ServerMessage, decode_server, encode_client,
+    ChatSend, ClientMessage, Hello, PROTOCOL_VERSION, ServerMessage, decode_server, encode_client,
 };
+use chatcore::tls::{ClientTls, ReadHalf, Verify, WriteHalf};
 use clap::Parser;
 use sha2::{Digest, Sha256};
 
@@ -58,6 +63,10 @@ struct Args {
     /// Print one JSON object
     #[arg(long)]
     json: bool,
+    /// Connect the clients over TLS (the server's certificate is not
+    /// verified: a benchmark); the server must speak TLS
+    #[arg(long)]
+    tls: bool,
 }
 
 /// Lowers the calling thread to nice 19 (Linux: priorities are per thread).
@@ -209,20 +218,27 @@ fn raw_disk_write(size: u64) -> Result<Duration> {
     Ok(took)
 }
 
-/// A logged-in raw client.
-fn login(addr: SocketAddr, name: &str) -> Result<TcpStream> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_nodelay(true)?;
-    s.write_all(&encode_client(&ClientMessage::Hello(Hello {
-        version: 1,
+/// A logged-in raw client (plain, or TLS without verification with
+/// `tls`), as its reading and writing halves.
+fn login(addr: SocketAddr, name: &str, tls: bool) -> Result<(ReadHalf, WriteHalf)> {
+    let how = if tls {
+        ClientTls::Tls(Verify::Insecure)
+    } else {
+        ClientTls::Plain
+    };
+    let (stream, _) = chatcore::tls::connect(&addr.to_string(), &how, Duration::from_secs(10))
+        .with_context(|| format!("connecting {name}"))?;
+    let (r, mut w) = stream.split();
+    w.write_all(&encode_client(&ClientMessage::Hello(Hello {
+        version: PROTOCOL_VERSION,
         name: name.into(),
     })))?;
-    Ok(s)
+    Ok((r, w))
 }
 
 /// Reads frames forever, calling `f` for each; stops when `f` says so or
 /// the connection ends.
-fn read_frames(mut s: TcpStream, mut f: impl FnMut(ServerMessage) -> bool) {
+fn read_frames(mut s: impl Read, mut f: impl FnMut(ServerMessage) -> bool) {
     let mut buf = BytesMut::with_capacity(1 << 20);
     let mut chunk = vec![0u8; 1 << 20];
     loop {
@@ -317,10 +333,9 @@ fn run() -> Result<()> {
     let downloading = Arc::new(std::sync::atomic::AtomicBool::new(false));
 
     // The bystander: sends chats at a steady rate and measures its own copies.
-    let bystander = login(addr, "bystander")?;
+    let (bystander_r, mut bystander_w) = login(addr, "bystander", args.tls)?;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
-        let mut w = bystander.try_clone()?;
         let stop = Arc::clone(&stop);
         let every = Duration::from_secs_f64(1.0 / f64::from(args.chat_rate.max(1)));
         thread::spawn(move || {
@@ -330,14 +345,14 @@ fn run() -> Result<()> {
                     text,
                     reference: None,
                 }));
-                if w.write_all(&frame).is_err() {
+                if bystander_w.write_all(&frame).is_err() {
                     return;
                 }
                 thread::sleep(every);
             }
         });
         let shared = Arc::clone(&shared);
-        let r = bystander.try_clone()?;
+        let r = bystander_r;
         thread::spawn(move || {
             read_frames(r, |m| {
                 if let ServerMessage::Chat(c) = m
@@ -355,13 +370,13 @@ fn run() -> Result<()> {
 
     // The receiver: waits for the offer, downloads when told, checks the hash.
 
-    let receiver = login(addr, "receiver")?;
+    let (receiver_r, mut receiver_w) = login(addr, "receiver", args.tls)?;
     let (offer_tx, offer_rx) = std::sync::mpsc::channel::<u64>();
     let (done_tx, done_rx) = std::sync::mpsc::channel::<(u64, [u8; 32])>();
     {
         let shared = Arc::clone(&shared);
         let downloading = Arc::clone(&downloading);
-        let r = receiver.try_clone()?;
+        let r = receiver_r;
         let nice = args.nice_clients;
         thread::spawn(move || {
             if nice {
@@ -398,7 +413,7 @@ fn run() -> Result<()> {
     }
 
     // The uploader.
-    let mut uploader = login(addr, "uploader")?;
+    let (uploader_r, mut uploader) = login(addr, "uploader", args.tls)?;
     thread::sleep(Duration::from_millis(200));
     let rss_idle = proc_kib(pid, "VmRSS").unwrap_or(0);
     uploader.write_all(&encode_client(&ClientMessage::FileOffer(FileOffer {
@@ -411,7 +426,7 @@ fn run() -> Result<()> {
     let (id_tx, id_rx) = std::sync::mpsc::channel::<Result<u64, String>>();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
     {
-        let r = uploader.try_clone()?;
+        let r = uploader_r;
         thread::spawn(move || {
             read_frames(r, |m| match m {
                 ServerMessage::FileUpload(u) => id_tx.send(Ok(u.transfer)).is_ok(),
@@ -470,8 +485,7 @@ fn run() -> Result<()> {
     eprintln!("downloading...");
     downloading.store(true, std::sync::atomic::Ordering::Relaxed);
     let down_start = Instant::now();
-    let mut w = receiver.try_clone()?;
-    w.write_all(&encode_client(&ClientMessage::FileAccept(FileAccept {
+    receiver_w.write_all(&encode_client(&ClientMessage::FileAccept(FileAccept {
         transfer: id,
         offset: 0,
     })))?;
@@ -501,6 +515,7 @@ fn run() -> Result<()> {
     let ms = |h: &Histogram, q: f64| h.quantile(q) as f64 / 1000.0;
     let out = serde_json::json!({
         "size_mib": args.size_mib,
+        "tls": args.tls,
         "raw_copy_mb_s": mb_per_s(size, raw),
         "upload_mb_s": mb_per_s(size, upload),
         "download_mb_s": mb_per_s(size, download),

@@ -180,16 +180,11 @@ pub fn connect(
 ) -> Result<(ChatStream, Trust), TlsError> {
     let deadline = Instant::now() + timeout;
     let host = host_part(server)?;
-    let addrs: Vec<SocketAddr> = server
-        .to_socket_addrs()
-        .map_err(|source| TlsError::Resolve {
-            server: server.to_owned(),
-            source,
-        })?
-        .collect();
-    let sock = connect_tcp(server, &addrs, deadline)?;
     let verify = match tls {
-        ClientTls::Plain => return Ok((ChatStream::plain(sock), Trust::Plain)),
+        ClientTls::Plain => {
+            let sock = resolve_and_connect(server, deadline)?;
+            return Ok((ChatStream::plain(sock), Trust::Plain));
+        }
         ClientTls::Tls(v) => v,
     };
     let name = ServerName::try_from(host.to_owned()).map_err(|e| TlsError::BadAddress {
@@ -235,6 +230,7 @@ pub fn connect(
             None,
         ),
     };
+    let sock = resolve_and_connect(server, deadline)?;
     let mut conn =
         ClientConnection::new(Arc::new(config), name).map_err(|e| TlsError::Handshake {
             server: server.to_owned(),
@@ -324,6 +320,19 @@ fn host_part(server: &str) -> Result<&str, TlsError> {
         return Err(bad("no host"));
     }
     Ok(host)
+}
+
+/// Resolves `server` and connects to the first address that answers
+/// before `deadline`.
+fn resolve_and_connect(server: &str, deadline: Instant) -> Result<TcpStream, TlsError> {
+    let addrs: Vec<SocketAddr> = server
+        .to_socket_addrs()
+        .map_err(|source| TlsError::Resolve {
+            server: server.to_owned(),
+            source,
+        })?
+        .collect();
+    connect_tcp(server, &addrs, deadline)
 }
 
 /// Connects to the first address that answers before `deadline`.
