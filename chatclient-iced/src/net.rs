@@ -544,10 +544,11 @@ fn describe_tls(e: &TlsError, addr: &str) -> String {
             format!("Cannot find the server \"{addr}\": use host:port, e.g. 127.0.0.1:6789.")
         }
         TlsError::Timeout { .. } => format!("Timed out: no answer from {addr}."),
-        TlsError::Handshake { reason, .. } => format!(
-            "The secure connection to {addr} failed: {reason}. (A server started with \
-             --no-tls needs the client's --no-tls too.)"
-        ),
+        // chatcore's reason already hints at --no-tls when the server
+        // answered in plain text.
+        TlsError::Handshake { reason, .. } => {
+            format!("The secure connection to {addr} failed: {reason}")
+        }
         other => format!("{}{}", capitalized(&other.to_string()), "."),
     }
 }
@@ -688,7 +689,10 @@ mod tests {
             server: "h:1".into(),
             reason: "received corrupt message".into(),
         });
-        assert!(describe(&handshake, "h:1").contains("--no-tls"));
+        assert!(
+            describe(&handshake, "h:1")
+                .starts_with("The secure connection to h:1 failed: received corrupt message")
+        );
         let refused = ClientError::Tls(TlsError::Connect {
             server: "h:1".into(),
             source: std::io::ErrorKind::ConnectionRefused.into(),

@@ -478,3 +478,33 @@ fn over_real_tls_the_first_login_remembers_and_a_new_certificate_on_reconnection
     );
     second.stop().expect("server stops");
 }
+
+#[test]
+fn a_tls_login_to_a_plain_server_fails_with_a_hint_about_no_tls() {
+    let scratch = Scratch::new("plain-server");
+    let plain = chatcore::Server::builder()
+        .config(chatcore::ServerConfig {
+            listen: "127.0.0.1:0".parse().expect("loopback"),
+            voice_listen: None,
+            ..chatcore::ServerConfig::default()
+        })
+        .build()
+        .expect("server builds")
+        .spawn()
+        .expect("server starts");
+    let (mut app, _) = App::new(config(&plain.local_addr().to_string(), &scratch));
+    submit(&mut app, "frank");
+    let events = start_worker(&app);
+    pump_until(&mut app, &events, |a| a.connection().is_none());
+    let error = login_error(&app).unwrap_or_default().to_owned();
+    assert!(error.contains("--no-tls"), "{error}");
+    assert!(
+        !scratch.known_servers().exists()
+            || KnownServers::at(scratch.known_servers())
+                .get(&plain.local_addr().to_string())
+                .expect("file readable")
+                .is_none(),
+        "nothing remembered for a server that spoke no TLS"
+    );
+    plain.stop().expect("server stops");
+}
