@@ -508,3 +508,42 @@ fn a_tls_login_to_a_plain_server_fails_with_a_hint_about_no_tls() {
     );
     plain.stop().expect("server stops");
 }
+
+#[test]
+fn cancel_in_the_room_returns_to_the_form_filled_in_for_another_try() {
+    let scratch = Scratch::new("room-cancel");
+    let server = "chat.example.org:6789";
+    let (mut app, _) = App::new(config(server, &scratch));
+    submit(&mut app, "alice");
+    let _ = app.update(Message::Net(Event::LoggedIn(Box::new(welcome("alice(1)")))));
+    let _ = app.update(Message::Net(changed(server, &scratch)));
+    interact(&mut app, |ui| {
+        ui.click(trust::CANCEL_BUTTON).expect("Cancel button");
+    });
+    let Screen::Login(form) = app.screen() else {
+        panic!("back on the login form");
+    };
+    assert_eq!(form.server, server);
+    assert_eq!(form.name, "alice(1)");
+    assert!(!form.connecting);
+    assert!(app.connection().is_none() && app.prompt().is_none());
+}
+
+#[test]
+fn insecure_over_real_tls_logs_in_remembers_nothing_and_says_not_verified() {
+    let scratch = Scratch::new("insecure");
+    let (server, _) = tls_server_at(
+        "127.0.0.1:0".parse().expect("loopback"),
+        &scratch.0.join("data"),
+    );
+    let (mut app, _) = App::new(Config {
+        security: Security::Insecure,
+        ..config(&server.local_addr().to_string(), &scratch)
+    });
+    submit(&mut app, "gina");
+    let events = start_worker(&app);
+    pump_until(&mut app, &events, in_room_online);
+    assert!(shows(&app, "TLS · NOT VERIFIED (--insecure)"));
+    assert!(!scratch.known_servers().exists(), "nothing remembered");
+    server.stop().expect("server stops");
+}
