@@ -115,7 +115,7 @@ impl State {
             )),
             warning,
             fingerprint_block(
-                format!("Remembered fingerprint (in {})", c.file.display()),
+                format!("Remembered fingerprint (in {})", home_relative(&c.file)),
                 c.remembered
             ),
             fingerprint_block("Presented fingerprint (new)".to_owned(), c.presented),
@@ -155,6 +155,16 @@ fn fingerprint_block(label: String, fp: Fingerprint) -> Element<'static, Message
     ]
     .spacing(4)
     .into()
+}
+
+/// `path` with the home directory written `~` (shorter, and the same on
+/// every account).
+fn home_relative(path: &std::path::Path) -> String {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    match home.as_deref().and_then(|h| path.strip_prefix(h).ok()) {
+        Some(rest) if !rest.as_os_str().is_empty() => format!("~/{}", rest.display()),
+        _ => path.display().to_string(),
+    }
 }
 
 /// The `AB:CD:...` form in a fixed-width font, split after 16 bytes.
