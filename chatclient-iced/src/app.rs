@@ -10,16 +10,17 @@
 
 use std::path::PathBuf;
 
-use iced::widget::operation;
+use iced::widget::{opaque, operation, stack};
 use iced::{Element, Subscription, Task, Theme};
 
 use chatcore::protocol::ServerMessage;
+use chatcore::tls::{Fingerprint, Trust};
 
 use crate::audio;
 use crate::lag_log::LagLog;
-use crate::net::{self, Event, Handle, Params};
+use crate::net::{self, Event, Handle, Params, Security};
 use crate::peer_text::shown;
-use crate::screen::{login, room};
+use crate::screen::{login, room, trust};
 use crate::theme;
 
 /// What the command line decided.
@@ -36,6 +37,9 @@ pub struct Config {
     /// The microphone and speakers, or files standing in for them
     /// (`--audio-input`, `--audio-output`) on machines without audio.
     pub audio: audio::Devices,
+    /// TLS and how the server is verified (`--no-tls`, `--insecure`,
+    /// `--ca-file`, `--system-roots`, `--known-servers`).
+    pub security: Security,
 }
 
 impl Default for Config {
@@ -46,6 +50,7 @@ impl Default for Config {
             downloads: PathBuf::from("downloads"),
             frame_log: false,
             audio: audio::Devices::default(),
+            security: Security::default(),
         }
     }
 }
@@ -66,6 +71,8 @@ pub enum Message {
     Login(login::Message),
     /// From the room screen.
     Room(room::Message),
+    /// From the changed-certificate prompt.
+    Trust(trust::Message),
     /// From the network worker.
     Net(Event),
     /// From the audio worker.
@@ -95,6 +102,12 @@ pub struct App {
     audio: Option<audio::Handle>,
     /// What the device probe found, kept for a room created after it.
     engine: Option<audio::Event>,
+    /// How the connection about to log in is protected (the worker says it
+    /// just before `LoggedIn`); handed to the room.
+    protection: Option<Trust>,
+    /// The changed-certificate prompt, drawn over the screen until the
+    /// user answers it.
+    prompt: Option<trust::State>,
 }
 
 impl App {
@@ -103,6 +116,7 @@ impl App {
     pub fn new(config: Config) -> (Self, Task<Message>) {
         let mut login = login::State {
             server: config.server.clone(),
+            security: config.security.clone(),
             ..login::State::default()
         };
         let mut app = Self {
@@ -114,6 +128,8 @@ impl App {
             lag: config.frame_log.then(LagLog::default),
             audio: None,
             engine: None,
+            protection: None,
+            prompt: None,
         };
         if let Some(name) = config.name {
             login.name = name;
@@ -134,16 +150,70 @@ impl App {
         self.connection.as_ref()
     }
 
+    /// The changed-certificate prompt, while it waits for an answer.
+    pub fn prompt(&self) -> Option<&trust::State> {
+        self.prompt.as_ref()
+    }
+
     /// Acts on what the login screen reported: start a worker.
     fn on_login(&mut self, event: Option<login::Event>) {
         if let Some(login::Event::Connect { addr, name }) = event {
-            self.attempts += 1;
-            self.handle = None;
-            self.connection = Some(Params {
-                addr,
-                name,
-                attempt: self.attempts,
-            });
+            self.start(addr, name, None, false);
+        }
+    }
+
+    /// Starts a fresh network worker (see [`Params`]).
+    fn start(&mut self, addr: String, name: String, accept: Option<Fingerprint>, rejoin: bool) {
+        self.attempts += 1;
+        self.handle = None;
+        self.protection = None;
+        self.connection = Some(Params {
+            addr,
+            name,
+            attempt: self.attempts,
+            security: self.config.security.clone(),
+            accept,
+            rejoin,
+        });
+    }
+
+    /// Acts on the answer to the changed-certificate prompt.
+    fn on_trust(&mut self, event: trust::Event) -> Task<Message> {
+        self.prompt = None;
+        match event {
+            trust::Event::Trust { server, presented } => {
+                let (name, rejoin, task) = match &mut self.screen {
+                    Screen::Login(login) => {
+                        login.connecting = true;
+                        login.error = None;
+                        (login.name.trim().to_owned(), false, Task::none())
+                    }
+                    Screen::Room(room) => {
+                        let task = room.trusted(presented).map(Message::Room);
+                        (room.name().to_owned(), true, task)
+                    }
+                };
+                self.start(server, name, Some(presented), rejoin);
+                task
+            }
+            trust::Event::Cancel { server } => {
+                let why = format!(
+                    "Not connected: {server} presented a new certificate and you did not \
+                     trust it."
+                );
+                let mut login = match &self.screen {
+                    Screen::Login(login) => login.clone(),
+                    Screen::Room(room) => login::State {
+                        server: server.clone(),
+                        name: room.name().to_owned(),
+                        security: self.config.security.clone(),
+                        ..login::State::default()
+                    },
+                };
+                login.failed(why);
+                self.screen = Screen::Login(login);
+                operation::focus(login::NAME_INPUT)
+            }
         }
     }
 
@@ -159,6 +229,17 @@ impl App {
                 Screen::Room(_) => Task::none(),
             },
             Message::Room(m) => self.in_room(|room| room.update(m)),
+            Message::Trust(m) => {
+                let Some(prompt) = &self.prompt else {
+                    return Task::none();
+                };
+                let (task, event) = prompt.update(m);
+                let next = match event {
+                    Some(event) => self.on_trust(event),
+                    None => Task::none(),
+                };
+                Task::batch([task.map(Message::Trust), next])
+            }
             Message::Net(event) => {
                 if let (Some(log), Event::Server(ServerMessage::Chat(c))) = (&mut self.lag, &event)
                 {
@@ -224,45 +305,82 @@ impl App {
                 self.handle = Some(handle);
                 Task::none()
             }
-            Event::LoggedIn(welcome) => match &mut self.screen {
-                Screen::Login(login) => {
-                    let server = login.server.trim().to_owned();
-                    let room = room::State::new(
-                        &welcome,
-                        &login.name,
-                        &server,
-                        self.config.downloads.clone(),
-                    );
-                    self.screen = Screen::Room(Box::new(room));
-                    let probed = match self.engine.clone() {
-                        Some(probed) => self.in_room(|room| room.on_audio(probed)),
-                        None => Task::none(),
-                    };
-                    Task::batch([
-                        probed,
-                        operation::focus(room::COMPOSER),
-                        operation::snap_to_end(room::LIST),
-                    ])
+            Event::Secured(protection) => {
+                self.protection = Some(protection);
+                Task::none()
+            }
+            Event::CertificateChanged(changed) => {
+                self.connection = None;
+                self.handle = None;
+                let why = format!(
+                    "the certificate of {} has changed; waiting for your decision",
+                    changed.server
+                );
+                self.prompt = Some(trust::State::new(*changed));
+                match &mut self.screen {
+                    Screen::Login(login) => {
+                        login.connecting = false;
+                        Task::none()
+                    }
+                    Screen::Room(_) => self.in_room(|room| room.stopped(why)),
                 }
-                Screen::Room(_) => self.in_room(|room| room.relogged(&welcome)),
-            },
+            }
+            Event::LoggedIn(welcome) => {
+                let entered = self.logged_in(&welcome);
+                let secured = match self.protection.take() {
+                    Some(p) => self.in_room(|room| (room.secured(p), None)),
+                    None => Task::none(),
+                };
+                Task::batch([entered, secured])
+            }
             Event::LoginFailed(why) => {
                 self.connection = None;
                 self.handle = None;
-                if let Screen::Login(login) = &mut self.screen {
-                    login.failed(why);
+                match &mut self.screen {
+                    Screen::Login(login) => {
+                        login.failed(why);
+                        Task::none()
+                    }
+                    // A worker started after a trust prompt in the room.
+                    Screen::Room(_) => self.in_room(|room| room.stopped(why)),
                 }
-                Task::none()
             }
             other => self.in_room(|room| room.on_net(other)),
         }
     }
 
+    /// Logged in: the room (first time) or back in it.
+    fn logged_in(&mut self, welcome: &chatcore::protocol::Welcome) -> Task<Message> {
+        match &mut self.screen {
+            Screen::Login(login) => {
+                let server = login.server.trim().to_owned();
+                let room =
+                    room::State::new(welcome, &login.name, &server, self.config.downloads.clone());
+                self.screen = Screen::Room(Box::new(room));
+                let probed = match self.engine.clone() {
+                    Some(probed) => self.in_room(|room| room.on_audio(probed)),
+                    None => Task::none(),
+                };
+                Task::batch([
+                    probed,
+                    operation::focus(room::COMPOSER),
+                    operation::snap_to_end(room::LIST),
+                ])
+            }
+            Screen::Room(_) => self.in_room(|room| room.relogged(welcome)),
+        }
+    }
+
     /// The current screen.
     pub fn view(&self) -> Element<'_, Message> {
-        match &self.screen {
+        let screen = match &self.screen {
             Screen::Login(login) => login.view().map(Message::Login),
             Screen::Room(room) => room.view().map(Message::Room),
+        };
+        match &self.prompt {
+            // The prompt takes every click: the screen under it waits.
+            Some(prompt) => stack![screen, opaque(prompt.view().map(Message::Trust))].into(),
+            None => screen,
         }
     }
 
@@ -307,6 +425,7 @@ mod tests {
             downloads: "dl".into(),
             frame_log: false,
             audio: audio::Devices::default(),
+            security: Security::Plain,
         });
         let params = app.connection().expect("connecting straight away");
         assert_eq!(params.addr, "127.0.0.1:16789");

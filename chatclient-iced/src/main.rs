@@ -3,7 +3,12 @@
 //! ```text
 //! chatclient-iced [--server HOST:PORT] [--name NAME] [--downloads DIR]
 //!                 [--audio-input FILE.wav] [--audio-output FILE.wav|null]
+//!                 [--no-tls | --insecure | --ca-file FILE | --system-roots]
+//!                 [--known-servers FILE]
 //! ```
+//! The connection is TLS, the server's certificate trusted on first use
+//! (remembered in the known-servers file, asked about in the window when it
+//! changes) unless a flag says otherwise.
 //! With `--name` the login screen is skipped. `CHATCLIENT_FRAME_LOG=1`
 //! writes a summary of how far the UI lags behind arriving messages to
 //! stderr every 5 s.
@@ -12,6 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chatclient_iced::audio::{AudioIn, AudioOut, Devices};
+use chatclient_iced::net::Security;
 use chatclient_iced::{App, Config};
 use clap::Parser;
 
@@ -38,6 +44,45 @@ struct Args {
     /// audio device; paced in real time.
     #[arg(long, value_name = "FILE.wav|null")]
     audio_output: Option<String>,
+    /// Plain TCP, no TLS: anyone on the network can read everything (for a
+    /// server started with --no-tls on a trusted network).
+    #[arg(long, conflicts_with_all = ["insecure", "ca_file", "system_roots", "known_servers"])]
+    no_tls: bool,
+    /// TLS without checking the server's certificate (tests): encrypted,
+    /// but anyone on the path can pose as the server. The window says so.
+    #[arg(long, conflicts_with_all = ["ca_file", "system_roots", "known_servers"])]
+    insecure: bool,
+    /// Verify the server's certificate against these PEM CA certificates
+    /// (the server name is the host part of --server).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["system_roots", "known_servers"])]
+    ca_file: Option<PathBuf>,
+    /// Verify the server's certificate against the system's CAs.
+    #[arg(long, conflicts_with = "known_servers")]
+    system_roots: bool,
+    /// The known-servers file for trust on first use (default: the
+    /// CHAT_KNOWN_SERVERS environment variable, else chat/known_servers in
+    /// the user's config directory).
+    #[arg(long, value_name = "FILE")]
+    known_servers: Option<PathBuf>,
+}
+
+impl Args {
+    /// What the TLS flags chose (clap has refused contradictory ones).
+    fn security(&self) -> Security {
+        if self.no_tls {
+            Security::Plain
+        } else if self.insecure {
+            Security::Insecure
+        } else if let Some(ca) = &self.ca_file {
+            Security::CaFile(ca.clone())
+        } else if self.system_roots {
+            Security::SystemRoots
+        } else {
+            Security::FirstUse {
+                known_servers: self.known_servers.clone(),
+            }
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -63,7 +108,17 @@ fn run(args: Args) -> anyhow::Result<()> {
     #[cfg(all(unix, not(target_os = "macos")))]
     check_display()?;
     chatclient_iced::format::warm_up();
+    let security = args.security();
+    if security == Security::Insecure {
+        eprintln!(
+            "chatclient-iced: warning: --insecure: the server's certificate is not verified; \
+             anyone on the path can pose as the server and read everything"
+        );
+    } else if security == Security::Plain {
+        eprintln!("chatclient-iced: warning: --no-tls: the connection is not encrypted");
+    }
     let config = Config {
+        security,
         server: args.server,
         name: args.name,
         downloads: args.downloads,
@@ -131,4 +186,49 @@ fn x_socket_answers(path: &str) -> bool {
         }
     }
     UnixStream::connect(path).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("chatclient-iced").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn tls_flags_choose_the_security_and_trust_on_first_use_is_the_default() {
+        let security = |a: &[&str]| parse(a).map(|a| a.security()).ok();
+        assert_eq!(
+            security(&[]),
+            Some(Security::FirstUse {
+                known_servers: None
+            })
+        );
+        assert_eq!(
+            security(&["--known-servers", "ks"]),
+            Some(Security::FirstUse {
+                known_servers: Some("ks".into())
+            })
+        );
+        assert_eq!(security(&["--no-tls"]), Some(Security::Plain));
+        assert_eq!(security(&["--insecure"]), Some(Security::Insecure));
+        assert_eq!(
+            security(&["--ca-file", "ca.pem"]),
+            Some(Security::CaFile("ca.pem".into()))
+        );
+        assert_eq!(security(&["--system-roots"]), Some(Security::SystemRoots));
+    }
+
+    #[test]
+    fn contradictory_tls_flags_are_refused() {
+        for args in [
+            &["--no-tls", "--insecure"][..],
+            &["--insecure", "--ca-file", "x"],
+            &["--ca-file", "x", "--system-roots"],
+            &["--no-tls", "--known-servers", "ks"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+    }
 }

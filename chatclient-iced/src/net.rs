@@ -21,8 +21,18 @@
 //! Dropping the stream (the subscription ends) makes the worker's next
 //! send fail, and it stops; dropping every [`Handle`] stops the command
 //! thread.
+//!
+//! # TLS
+//! Every connection goes through [`chatcore::tls::connect`] with the
+//! [`Security`] the command line chose (trust on first use by default).
+//! The worker reports how the connection is protected ([`Event::Secured`],
+//! before each [`Event::LoggedIn`]). A server whose certificate is not the
+//! one remembered is never connected to, neither at login nor on an
+//! automatic reconnection: the worker reports
+//! [`Event::CertificateChanged`] and stops, and only the user's explicit
+//! "trust" starts a new worker ([`Params::accept`]) that writes the new
+//! fingerprint into the known-servers file before connecting.
 
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -32,6 +42,7 @@ use std::time::Duration;
 use chatcore::client::{ClientSender, FileKind, TransferEvent};
 use chatcore::protocol::voice::VoiceMute;
 use chatcore::protocol::{ClientMessage, ErrorCode, ServerMessage, Welcome};
+use chatcore::tls::{self, ClientTls, Fingerprint, KnownServers, TlsError, Trust, Verify};
 use chatcore::{Client, ClientError, Event as ClientEvent};
 use iced::futures::SinkExt;
 use iced::futures::channel::mpsc;
@@ -41,7 +52,8 @@ use iced::futures::executor::block_on;
 /// behind, the worker waits, the client's own queue fills and TCP pushes
 /// back on the server, instead of memory growing.
 const EVENT_QUEUE: usize = 4096;
-/// How long a TCP connect may take before it counts as a timeout.
+/// How long the TCP connect and the TLS handshake may take before they
+/// count as a timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a waiting worker checks whether the UI is still listening.
 const POLL: Duration = Duration::from_millis(200);
@@ -58,6 +70,92 @@ pub struct Params {
     /// Counts login attempts, so that retrying with the same address and
     /// name still starts a new worker.
     pub attempt: u64,
+    /// How to protect and verify the connection (command line).
+    pub security: Security,
+    /// The user chose to trust this certificate for `addr` (the prompt
+    /// after [`Event::CertificateChanged`]): the worker writes it into the
+    /// known-servers file before it connects. Done by the worker, so that
+    /// no file is written on the UI thread.
+    pub accept: Option<Fingerprint>,
+    /// We were in the room before (this worker follows a trust prompt after
+    /// a reconnection): a failed connection is retried with backoff instead
+    /// of ending as [`Event::LoginFailed`].
+    pub rejoin: bool,
+}
+
+/// How the connection is protected and the server verified, as the command
+/// line chose (`--no-tls`, `--insecure`, `--ca-file`, `--system-roots`,
+/// `--known-servers`). Hashable (part of [`Params`]), unlike
+/// [`ClientTls`], which holds an open known-servers handle.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Security {
+    /// Plain TCP (`--no-tls`): readable by anyone on the path.
+    Plain,
+    /// TLS, any certificate accepted (`--insecure`): encrypted but not
+    /// verified, so an on-path attacker can read everything.
+    Insecure,
+    /// TLS verified against these PEM CA certificates (`--ca-file`).
+    CaFile(PathBuf),
+    /// TLS verified against the system's CA store (`--system-roots`).
+    SystemRoots,
+    /// TLS with trust on first use (the default): the fingerprint is
+    /// remembered in the known-servers file (`--known-servers`, or the
+    /// default location when `None`) and must match afterwards.
+    FirstUse {
+        /// The known-servers file, or `None` for the default location.
+        known_servers: Option<PathBuf>,
+    },
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Self::FirstUse {
+            known_servers: None,
+        }
+    }
+}
+
+impl Security {
+    /// The known-servers file this setting trusts on first use with, if it
+    /// does.
+    pub fn known_servers(&self) -> Option<Result<KnownServers, TlsError>> {
+        match self {
+            Self::FirstUse {
+                known_servers: Some(path),
+            } => Some(Ok(KnownServers::at(path.clone()))),
+            Self::FirstUse {
+                known_servers: None,
+            } => Some(KnownServers::default_location()),
+            _ => None,
+        }
+    }
+
+    /// What to connect with.
+    pub fn client_tls(&self) -> Result<ClientTls, TlsError> {
+        Ok(match self {
+            Self::Plain => ClientTls::Plain,
+            Self::Insecure => ClientTls::Tls(Verify::Insecure),
+            Self::CaFile(path) => ClientTls::Tls(Verify::CaFile(path.clone())),
+            Self::SystemRoots => ClientTls::Tls(Verify::SystemRoots),
+            Self::FirstUse { .. } => match self.known_servers() {
+                Some(known) => ClientTls::Tls(Verify::TrustOnFirstUse(known?)),
+                None => ClientTls::Tls(Verify::Insecure),
+            },
+        })
+    }
+}
+
+/// A server showed a certificate other than the one remembered for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    /// The server as typed (`host:port`), the known-servers key.
+    pub server: String,
+    /// The fingerprint remembered from earlier connections.
+    pub remembered: Fingerprint,
+    /// The fingerprint the server presented now.
+    pub presented: Fingerprint,
+    /// The known-servers file holding `remembered`, named in the prompt.
+    pub file: PathBuf,
 }
 
 /// Something the UI asks the worker to do.
@@ -145,8 +243,15 @@ pub enum Event {
         /// 0 for the first login, then 1, 2... for reconnections.
         attempt: u32,
     },
+    /// How the connection about to log in is protected; sent before every
+    /// [`Event::LoggedIn`].
+    Secured(Trust),
     /// Logged in (first time or again after a reconnection).
     LoggedIn(Box<Welcome>),
+    /// The server presented a certificate other than the remembered one.
+    /// Nothing was sent to it; the worker has stopped (also during
+    /// automatic reconnection): only the user decides to trust it.
+    CertificateChanged(Box<Changed>),
     /// The first login failed; the worker has stopped. The text is for people.
     LoginFailed(String),
     /// The connection dropped (or a reconnection failed); the next attempt
@@ -282,23 +387,56 @@ fn worker_loop(
     mut tx: mpsc::Sender<Event>,
 ) {
     let mut name = params.name.trim().to_owned();
-    let mut logged_in = false;
+    let mut logged_in = params.rejoin;
     let mut backoff = Backoff::default();
-    let mut attempt = 0u32;
+    let mut attempt = u32::from(params.rejoin);
+    if let Some(presented) = params.accept
+        && let Err(e) = accept(&params, presented)
+    {
+        let _ = emit(&mut tx, Event::LoginFailed(e));
+        return;
+    }
+    let tls = match params.security.client_tls() {
+        Ok(tls) => tls,
+        Err(e) => {
+            let _ = emit(&mut tx, Event::LoginFailed(e.to_string()));
+            return;
+        }
+    };
     loop {
         if !emit(&mut tx, Event::Connecting { attempt }) {
             return;
         }
         attempt = attempt.saturating_add(1);
-        let client = match open(&params.addr, &name) {
-            Ok(client) => client,
+        let client = match open(&params.addr, &name, &tls) {
+            Ok((client, trust)) => {
+                if !emit(&mut tx, Event::Secured(trust)) {
+                    return;
+                }
+                client
+            }
+            Err(ClientError::Tls(TlsError::CertificateChanged {
+                server,
+                remembered,
+                presented,
+                file,
+            })) => {
+                let changed = Changed {
+                    server,
+                    remembered,
+                    presented,
+                    file,
+                };
+                let _ = emit(&mut tx, Event::CertificateChanged(Box::new(changed)));
+                return;
+            }
             Err(e) if !logged_in => {
-                let _ = emit(&mut tx, Event::LoginFailed(describe(&e, &params.addr)));
+                let _ = emit(&mut tx, Event::LoginFailed(explain(&e, &params)));
                 return;
             }
             Err(e) => {
                 let retry_in = backoff.next_delay();
-                let reason = describe(&e, &params.addr);
+                let reason = explain(&e, &params);
                 if !emit(&mut tx, Event::Disconnected { reason, retry_in }) || !wait(&tx, retry_in)
                 {
                     return;
@@ -345,40 +483,30 @@ fn worker_loop(
     }
 }
 
-/// Connects with a timeout and logs in as `name`.
-fn open(addr: &str, name: &str) -> Result<Client, ClientError> {
-    let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
-    let mut last = None;
-    for a in addrs {
-        match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
-            Ok(stream) => {
-                stream.set_nodelay(true)?;
-                return Client::login(stream, name);
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(ClientError::Io(last.unwrap_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::NotFound, "the address names no host")
-    })))
+/// Writes the fingerprint the user chose to trust for `params.addr` into
+/// the known-servers file; the error is in words for the login screen.
+fn accept(params: &Params, presented: Fingerprint) -> Result<(), String> {
+    let known = params.security.known_servers().ok_or_else(|| {
+        "This connection does not use trust on first use: nothing to remember.".to_owned()
+    })?;
+    known
+        .and_then(|k| k.remember(&params.addr, presented))
+        .map_err(|e| format!("Cannot remember the new certificate: {e}"))
+}
+
+/// Connects (TCP, then TLS unless plain, with a timeout) to `addr` as
+/// typed and logs in as `name`.
+fn open(addr: &str, name: &str, tls: &ClientTls) -> Result<(Client, Trust), ClientError> {
+    let (stream, trust) = tls::connect(addr, tls, CONNECT_TIMEOUT).map_err(ClientError::Tls)?;
+    let client = Client::login_with_trust(stream, trust, name)?;
+    Ok((client, trust))
 }
 
 /// A client error in words for the login screen and the status line.
 pub fn describe(e: &ClientError, addr: &str) -> String {
-    use std::io::ErrorKind;
     match e {
-        ClientError::Io(io) => match io.kind() {
-            ErrorKind::ConnectionRefused => {
-                format!("Connection refused: no chat server is listening at {addr}.")
-            }
-            ErrorKind::TimedOut | ErrorKind::WouldBlock => {
-                format!("Timed out: no answer from {addr}.")
-            }
-            ErrorKind::NotFound | ErrorKind::InvalidInput => {
-                format!("Cannot find the server \"{addr}\": use host:port, e.g. 127.0.0.1:6789.")
-            }
-            _ => format!("Cannot connect to {addr}: {io}."),
-        },
+        ClientError::Io(io) => describe_io(io, addr),
+        ClientError::Tls(tls) => describe_tls(tls, addr),
         ClientError::Refused { code, message } => match code {
             ErrorCode::NameEmpty | ErrorCode::NameTooLong | ErrorCode::NameInvalid => {
                 format!("The server refused this name: {message}.")
@@ -388,6 +516,62 @@ pub fn describe(e: &ClientError, addr: &str) -> String {
         ClientError::Timeout => format!("Timed out: {addr} did not answer the login."),
         ClientError::Closed => format!("{addr} closed the connection during login."),
         other => other.to_string(),
+    }
+}
+
+/// A socket error in words.
+fn describe_io(io: &std::io::Error, addr: &str) -> String {
+    use std::io::ErrorKind;
+    match io.kind() {
+        ErrorKind::ConnectionRefused => {
+            format!("Connection refused: no chat server is listening at {addr}.")
+        }
+        ErrorKind::TimedOut | ErrorKind::WouldBlock => {
+            format!("Timed out: no answer from {addr}.")
+        }
+        ErrorKind::NotFound | ErrorKind::InvalidInput => {
+            format!("Cannot find the server \"{addr}\": use host:port, e.g. 127.0.0.1:6789.")
+        }
+        _ => format!("Cannot connect to {addr}: {io}."),
+    }
+}
+
+/// A TLS error in words.
+fn describe_tls(e: &TlsError, addr: &str) -> String {
+    match e {
+        TlsError::Connect { source, .. } => describe_io(source, addr),
+        TlsError::Resolve { .. } | TlsError::BadAddress { .. } => {
+            format!("Cannot find the server \"{addr}\": use host:port, e.g. 127.0.0.1:6789.")
+        }
+        TlsError::Timeout { .. } => format!("Timed out: no answer from {addr}."),
+        // chatcore's reason already hints at --no-tls when the server
+        // answered in plain text.
+        TlsError::Handshake { reason, .. } => {
+            format!("The secure connection to {addr} failed: {reason}")
+        }
+        other => format!("{}{}", capitalized(&other.to_string()), "."),
+    }
+}
+
+/// `s` with its first letter in upper case (error texts start lower case).
+fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// [`describe`], with a hint when a plain client probably met a TLS
+/// server (it closes the connection at the first plain bytes).
+fn explain(e: &ClientError, params: &Params) -> String {
+    let words = describe(e, &params.addr);
+    let plain_mismatch = params.security == Security::Plain
+        && matches!(e, ClientError::Closed | ClientError::Protocol(_));
+    if plain_mismatch {
+        format!("{words} The server may speak TLS: connect without --no-tls.")
+    } else {
+        words
     }
 }
 
@@ -497,6 +681,34 @@ mod tests {
         };
         assert!(describe(&name, "x").contains("refused this name"));
         assert!(describe(&ClientError::Timeout, "x").starts_with("Timed out"));
+    }
+
+    #[test]
+    fn tls_failures_are_explained_and_a_plain_client_is_told_about_tls() {
+        let handshake = ClientError::Tls(TlsError::Handshake {
+            server: "h:1".into(),
+            reason: "received corrupt message".into(),
+        });
+        assert!(
+            describe(&handshake, "h:1")
+                .starts_with("The secure connection to h:1 failed: received corrupt message")
+        );
+        let refused = ClientError::Tls(TlsError::Connect {
+            server: "h:1".into(),
+            source: std::io::ErrorKind::ConnectionRefused.into(),
+        });
+        assert!(describe(&refused, "h:1").starts_with("Connection refused"));
+        let params = |security| Params {
+            addr: "h:1".into(),
+            name: "a".into(),
+            attempt: 1,
+            security,
+            accept: None,
+            rejoin: false,
+        };
+        let hint = "may speak TLS";
+        assert!(explain(&ClientError::Closed, &params(Security::Plain)).contains(hint));
+        assert!(!explain(&ClientError::Closed, &params(Security::default())).contains(hint));
     }
 
     #[test]

@@ -93,3 +93,35 @@ pub fn hold_to_talk(held: bool) -> impl Fn(&Theme) -> container::Style {
         ..container::Style::default()
     }
 }
+
+/// A warning box (the changed-certificate prompt): light red with a red
+/// hairline, so the warning is not read past.
+pub fn danger_box(_theme: &Theme) -> container::Style {
+    container::Style {
+        background: Some(Background::Color(color!(0xfdecea))),
+        border: border::rounded(6).color(color!(0xf2b8b5)).width(1.0),
+        ..container::Style::default()
+    }
+}
+
+/// The dimmed page behind a prompt that must be answered first.
+pub fn scrim(_theme: &Theme) -> container::Style {
+    container::Style {
+        background: Some(Background::Color(Color {
+            a: 0.55,
+            ..color!(0x1b1f24)
+        })),
+        ..container::Style::default()
+    }
+}
+
+/// The connection-security badge of the status line, outlined in `tint`
+/// (green: encrypted; amber or red: not encrypted or not verified).
+pub fn badge(tint: Color) -> impl Fn(&Theme) -> container::Style {
+    move |_theme| container::Style {
+        background: Some(Background::Color(Color { a: 0.08, ..tint })),
+        text_color: Some(tint),
+        border: border::rounded(6).color(tint).width(1.0),
+        ..container::Style::default()
+    }
+}

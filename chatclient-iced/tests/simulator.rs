@@ -12,7 +12,7 @@ use std::thread;
 use std::time::Duration;
 
 use chatclient_iced::app::Screen;
-use chatclient_iced::net::{self, Event};
+use chatclient_iced::net::{self, Event, Security};
 use chatclient_iced::screen::{login, room};
 use chatclient_iced::{App, Config, Message};
 use chatcore::{RunningServer, Server, ServerConfig};
@@ -73,6 +73,7 @@ fn config(addr: SocketAddr, scratch: &Scratch) -> Config {
         downloads: scratch.0.join("downloads"),
         frame_log: false,
         audio: Default::default(),
+        security: Security::Plain,
     }
 }
 

@@ -63,6 +63,7 @@ fn client(
         downloads: dir.join(format!("downloads-{name}")),
         frame_log: false,
         audio: devices.clone(),
+        security: chatclient_iced::net::Security::Plain,
     });
     let params = app.connection().expect("connecting").clone();
     let (tx, rx) = channel();

@@ -10,6 +10,7 @@
 use iced::widget::{button, center, column, container, text, text_input};
 use iced::{Center, Element, Fill, Task};
 
+use crate::net::Security;
 use crate::theme;
 
 /// The server address a new login screen shows.
@@ -32,6 +33,9 @@ pub struct State {
     pub error: Option<String>,
     /// A login is under way: the button shows it and does nothing.
     pub connecting: bool,
+    /// How the connection will be protected (command line), told under
+    /// the form so that `--no-tls` and `--insecure` are not forgotten.
+    pub security: Security,
 }
 
 impl Default for State {
@@ -41,6 +45,7 @@ impl Default for State {
             name: String::new(),
             error: None,
             connecting: false,
+            security: Security::default(),
         }
     }
 }
@@ -155,8 +160,48 @@ impl State {
             form = form.push(text(error.as_str()).size(14).color(theme::ERROR));
         }
         form = form.push(submit);
+        let (words, color) = security_note(&self.security);
+        form = form.push(text(words).size(13).color(color));
         let card = container(form).padding(32).width(420).style(theme::panel);
         container(center(card)).style(theme::page).into()
+    }
+}
+
+/// One line about how the connection will be protected; a warning colour
+/// for the flags that weaken it.
+pub fn security_note(security: &Security) -> (String, iced::Color) {
+    match security {
+        Security::FirstUse { .. } => (
+            "Encrypted (TLS). A server's certificate is remembered the first time and \
+             checked every time after."
+                .to_owned(),
+            theme::MUTED,
+        ),
+        Security::CaFile(path) => (
+            format!(
+                "Encrypted (TLS), the certificate verified against {}.",
+                path.display()
+            ),
+            theme::MUTED,
+        ),
+        Security::SystemRoots => (
+            "Encrypted (TLS), the certificate verified against the system's certificate \
+             authorities."
+                .to_owned(),
+            theme::MUTED,
+        ),
+        Security::Insecure => (
+            "Warning (--insecure): encrypted, but the server's certificate is NOT verified. \
+             Anyone on the path can pose as the server and read everything."
+                .to_owned(),
+            theme::ERROR,
+        ),
+        Security::Plain => (
+            "Warning (--no-tls): NOT encrypted. Anyone on the network can read your \
+             messages and files."
+                .to_owned(),
+            theme::ERROR,
+        ),
     }
 }
 

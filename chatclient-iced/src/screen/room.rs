@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use chatcore::Roster;
 use chatcore::protocol::{Chat, UserInfo, Welcome};
+use chatcore::tls::Trust;
 use iced::Task;
 use iced::widget::{operation, scrollable};
 
@@ -60,6 +61,9 @@ pub enum Link {
         /// Time to the next attempt.
         retry_in: Duration,
     },
+    /// Not connected and not retrying (the server's certificate changed
+    /// and waits for the user's decision).
+    Stopped(String),
 }
 
 /// Everything the room screen holds.
@@ -99,6 +103,9 @@ pub struct State {
     downloads: PathBuf,
     /// Voice call state and controls.
     voice: Voice,
+    /// How the connection is protected (the status line's badge); `None`
+    /// until the worker said.
+    protection: Option<Trust>,
 }
 
 /// What the room reports upward after a step: work for the workers.
@@ -172,6 +179,8 @@ pub enum Message {
     Opened(CardId, Result<(), String>),
     /// A voice control.
     Voice(voice::Message),
+    /// Copy this text (a fingerprint) to the clipboard.
+    Copy(String),
 }
 
 impl State {
@@ -195,6 +204,7 @@ impl State {
             link: Link::Online,
             downloads,
             voice: Voice::new(server),
+            protection: None,
         };
         state.sort_users();
         let joined = if requested.trim() == welcome.name || requested.trim().is_empty() {
@@ -244,6 +254,58 @@ impl State {
     /// The drawn window of the list.
     pub fn window(&self) -> &ListWindow {
         &self.window
+    }
+
+    /// How the connection is protected, once known.
+    pub fn protection(&self) -> Option<Trust> {
+        self.protection
+    }
+
+    /// The worker told how this connection is protected: keep it for the
+    /// status line; a server seen for the first time gets a line with the
+    /// fingerprint now remembered for it.
+    pub fn secured(&mut self, protection: Trust) -> Task<Message> {
+        self.protection = Some(protection);
+        let snap = match protection {
+            Trust::FirstUse(fp) => self.push(Entry::Fingerprint {
+                text: format!(
+                    "First connection to {}: its certificate is now remembered. From now \
+                     on a different certificate is refused. SHA-256 fingerprint (compare \
+                     it with the one the server logs):",
+                    self.server
+                ),
+                fingerprint: fp.to_string(),
+            }),
+            _ => false,
+        };
+        self.snap_if(snap)
+    }
+
+    /// The connection stopped for good (the certificate changed and the
+    /// user is asked): no retry is coming.
+    pub fn stopped(&mut self, why: String) -> (Task<Message>, Option<Event>) {
+        let event = voiced(self.voice.call.reset());
+        let snap = self.push(Entry::Error(format!(
+            "Not connected: {}.",
+            why.trim_end_matches('.')
+        )));
+        self.link = Link::Stopped(why);
+        (self.snap_if(snap), event)
+    }
+
+    /// The user trusted the new certificate of the server: say so in the
+    /// list (the reconnection follows).
+    pub fn trusted(&mut self, fingerprint: chatcore::tls::Fingerprint) -> Task<Message> {
+        let snap = self.push(Entry::Fingerprint {
+            text: format!(
+                "You trusted the new certificate of {}; it is now remembered instead of the \
+                 old one. Connecting again. New SHA-256 fingerprint:",
+                self.server
+            ),
+            fingerprint: fingerprint.to_string(),
+        });
+        self.link = Link::Connecting(1);
+        self.snap_if(snap)
     }
 
     /// The voice state.
@@ -450,6 +512,7 @@ impl State {
                     Some(Event::Net(Command::SendVoice { local, path })),
                 )
             }
+            Message::Copy(s) => (iced::clipboard::write(s), None),
             Message::Voice(voice::Message::Play(id)) => report(self.play(id)),
             Message::Voice(m) => {
                 let (task, event) = self.voice.update(m);

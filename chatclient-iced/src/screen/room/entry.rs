@@ -34,6 +34,15 @@ pub enum Entry {
     File(CardId),
     /// An error shown in place (a message refused by the server...).
     Error(String),
+    /// A quiet line with a certificate fingerprint under it that the user
+    /// may want to copy and compare (the server was new and its
+    /// certificate is now remembered).
+    Fingerprint {
+        /// The sentence.
+        text: String,
+        /// The fingerprint, `AB:CD:...`.
+        fingerprint: String,
+    },
 }
 
 /// The quiet line for a change of the user list; `me` is our session (our

@@ -12,7 +12,8 @@ use crate::net::{self, About};
 
 impl State {
     /// Applies an event from the network worker (other than `Ready`,
-    /// `LoggedIn` and `LoginFailed`, which the application handles).
+    /// `Secured`, `LoggedIn`, `LoginFailed` and `CertificateChanged`, which
+    /// the application handles).
     pub fn on_net(&mut self, event: net::Event) -> (Task<Message>, Option<Event>) {
         use net::Event as E;
         let mut reported = None;
@@ -82,7 +83,11 @@ impl State {
                     false
                 }
             }
-            E::Ready(_) | E::LoggedIn(_) | E::LoginFailed(_) => false,
+            E::Ready(_)
+            | E::Secured(_)
+            | E::LoggedIn(_)
+            | E::LoginFailed(_)
+            | E::CertificateChanged(_) => false,
         };
         (self.snap_if(snap), reported)
     }

@@ -36,6 +36,11 @@ impl State {
                 theme::WARN,
                 format!("Reconnecting to {} (attempt {n})…", self.server),
             ),
+            Link::Stopped(why) => (
+                "●",
+                theme::ERROR,
+                format!("Not connected: {}", why.trim_end_matches('.')),
+            ),
             Link::Lost { reason, retry_in } => (
                 "●",
                 theme::ERROR,
@@ -49,7 +54,8 @@ impl State {
         container(
             row![
                 text(dot).size(14).color(color),
-                text(shown(&words).into_owned()).size(14),
+                text(shown(&words).into_owned()).size(14).width(Fill),
+                self.security_badge(),
             ]
             .spacing(8)
             .align_y(Center),
@@ -58,6 +64,32 @@ impl State {
         .width(Fill)
         .style(theme::status_bar)
         .into()
+    }
+
+    /// The connection's protection, as a small outlined badge: green when
+    /// encrypted and verified, red when not encrypted or not verified.
+    fn security_badge(&self) -> Element<'_, Message> {
+        use chatcore::tls::Trust as P;
+        if self.link != Link::Online {
+            // Says nothing about a connection that is not there.
+            return row![].into();
+        }
+        let (words, tint) = match self.protection {
+            Some(P::FirstUse(_) | P::Known(_)) => {
+                ("TLS · encrypted · certificate remembered", theme::OK)
+            }
+            Some(P::CaVerified) => ("TLS · encrypted · certificate verified", theme::OK),
+            Some(P::Insecure) => ("TLS · NOT VERIFIED (--insecure)", theme::ERROR),
+            Some(P::Plain) => ("NOT ENCRYPTED (--no-tls)", theme::ERROR),
+            None => ("", theme::MUTED),
+        };
+        if words.is_empty() {
+            return row![].into();
+        }
+        container(text(words).size(12))
+            .padding([3, 8])
+            .style(theme::badge(tint))
+            .into()
     }
 
     fn list(&self) -> Element<'_, Message> {
@@ -81,6 +113,23 @@ impl State {
                 }
                 Entry::System(s) => message_line::system(s),
                 Entry::Error(s) => message_line::error(s),
+                Entry::Fingerprint {
+                    text: line,
+                    fingerprint,
+                } => column![
+                    message_line::system(line),
+                    row![
+                        crate::screen::trust::fingerprint_lines(fingerprint),
+                        button(text("Copy").size(12))
+                            .padding([2, 8])
+                            .style(theme::quiet_button)
+                            .on_press(Message::Copy(fingerprint.clone())),
+                    ]
+                    .spacing(10)
+                    .align_y(Center),
+                ]
+                .spacing(4)
+                .into(),
                 Entry::File(id) => match self.files.get(*id) {
                     Some(card) => offer_card::view(card, &self.voice),
                     None => message_line::system("(file no longer known)"),
