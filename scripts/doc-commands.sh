@@ -241,6 +241,8 @@ shorten() {
                 if [[ " ${ARGS[*]} " != *" --no-voice "* ]]; then
                     a=$(set_flag --voice-listen 127.0.0.1:0 "${ARGS[@]}"); to_args "$a"
                 fi
+                # Never the user's real data directory (TLS certificate).
+                a=$(set_flag --data-dir "$TMP/data" "${ARGS[@]}"); to_args "$a"
                 args=("${ARGS[@]}")
             fi ;;
         chatclient-iced) args+=(--help) ;;

@@ -21,6 +21,7 @@
 //! | `server/session/` | what client messages do, on a narrow context (`Ctx`): login, chat, transfer, voice |
 //! | `server/transfer/` | spool bookkeeping, quotas, expiry; the disk thread |
 //! | `server/voice/` | the call, the bind defences, the relay's packet rules (no sockets), TCP voice connections |
+//! | `server/tls/` | TLS on the chat port: certificates ([`ServerTls`], the self-signed pair), reloads ([`TlsSource`]), the per-connection rustls state the loop drives |
 //! | `server/{config,hooks,handle,error}.rs` | every limit; callbacks for embedders; `ServerHandle`; errors |
 //! | `tls` | what both ends of TLS share: the crypto provider, certificate fingerprints, the `--insecure` verifier |
 //! | `client` (feature `client`) | a blocking client: connect, log in, send, receive events, files |
@@ -60,6 +61,8 @@ pub use server::{
     ChatDecision, ConfigError, HandleError, Hooks, JoinDecision, NoHooks, RunningServer, Server,
     ServerBuilder, ServerConfig, ServerError, ServerHandle, ServerStats,
 };
+#[cfg(feature = "server")]
+pub use server::{ServerTls, ServerTlsError, TlsSource};
 
 /// What the criterion benches of the workspace measure inside the server:
 /// the room's fan-out (`benches/benches/fanout.rs`). Not an API: hidden from

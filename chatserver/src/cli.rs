@@ -38,6 +38,36 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub max_clients: Option<usize>,
 
+    /// Data directory: the self-signed TLS certificate lives in its tls/
+    /// subdirectory [default: the user's data directory + /chatserver,
+    /// e.g. ~/.local/share/chatserver]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// TLS certificate chain (PEM, leaf first) to use instead of the
+    /// self-signed one; needs --tls-key
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "no_tls"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --tls-cert
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_cert",
+        conflicts_with = "no_tls"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve plain TCP without TLS (trusted networks, comparison
+    /// benchmarks): everything crosses the network readable by anyone
+    #[arg(long)]
+    pub no_tls: bool,
+
     /// TOML config file; every key of docs/operations.md may be set there
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -81,6 +111,28 @@ mod tests {
         assert!(cli.listen.is_none() && cli.voice_listen.is_none() && !cli.no_voice);
         assert!(cli.heartbeat_ms.is_none() && cli.max_clients.is_none());
         assert!(cli.config.is_none() && cli.log_level.is_none());
+        assert!(cli.data_dir.is_none() && cli.tls_cert.is_none() && !cli.no_tls);
+    }
+
+    #[test]
+    fn a_certificate_needs_its_key_and_conflicts_with_no_tls() {
+        for args in [
+            &["chatserver", "--tls-cert", "c.pem"][..],
+            &["chatserver", "--tls-key", "k.pem"],
+            &[
+                "chatserver",
+                "--no-tls",
+                "--tls-cert",
+                "c.pem",
+                "--tls-key",
+                "k.pem",
+            ],
+        ] {
+            let e = Cli::try_parse_from(args).expect_err("must fail");
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+        }
+        Cli::try_parse_from(["chatserver", "--tls-cert", "c.pem", "--tls-key", "k.pem"])
+            .expect("a pair is fine");
     }
 
     #[test]

@@ -4,10 +4,10 @@
 //! `Deserialize`, which rejects unknown keys) plus the daemon's own keys,
 //! [`DAEMON_KEYS`], which are taken out first.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use chatcore::ServerConfig;
+use chatcore::{ServerConfig, TlsSource};
 use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, Deserializer};
@@ -16,7 +16,14 @@ use crate::cli::Cli;
 use crate::logging::LogLevel;
 
 /// Keys of the config file that belong to the daemon, not to chatcore.
-pub const DAEMON_KEYS: [&str; 2] = ["log_level", "no_voice"];
+pub const DAEMON_KEYS: [&str; 6] = [
+    "log_level",
+    "no_voice",
+    "data_dir",
+    "tls",
+    "tls_cert",
+    "tls_key",
+];
 
 /// The daemon's own keys of the config file.
 #[derive(Debug, Default, Deserialize)]
@@ -24,6 +31,21 @@ pub const DAEMON_KEYS: [&str; 2] = ["log_level", "no_voice"];
 struct DaemonKeys {
     log_level: Option<LogLevel>,
     no_voice: Option<bool>,
+    data_dir: Option<PathBuf>,
+    tls: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+}
+
+/// The daemon's TLS keys of the config file (see [`TlsSource`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileTls {
+    /// `data_dir`: where the self-signed certificate is kept.
+    pub data_dir: Option<PathBuf>,
+    /// `tls`: `false` serves plain TCP; absent means on.
+    pub tls: Option<bool>,
+    /// `tls_cert` and `tls_key`: a real certificate (both or neither).
+    pub files: Option<(PathBuf, PathBuf)>,
 }
 
 /// What a config file says.
@@ -33,6 +55,8 @@ pub struct FileConfig {
     pub server: ServerConfig,
     /// `log_level`, if the file sets it.
     pub log_level: Option<LogLevel>,
+    /// The TLS keys the file sets.
+    pub tls: FileTls,
 }
 
 /// What the daemon runs with.
@@ -43,6 +67,9 @@ pub struct Settings {
     /// The config file's `log_level` (the flag and RUST_LOG are applied
     /// when logging starts).
     pub log_level: Option<LogLevel>,
+    /// Where the chat port's certificate comes from (loaded at start and
+    /// on SIGHUP), or `None` for plain TCP (`--no-tls`, `tls = false`).
+    pub tls: Option<TlsSource>,
 }
 
 /// Reads the file named by `--config` (if any), applies the flags, checks.
@@ -51,7 +78,7 @@ pub fn resolve(cli: &Cli) -> anyhow::Result<Settings> {
         Some(path) => load_file(path)?,
         None => FileConfig::default(),
     };
-    let settings = apply_flags(file, cli);
+    let settings = apply_flags(file, cli)?;
     validate(&settings.server)?;
     Ok(settings)
 }
@@ -86,6 +113,14 @@ pub fn parse(text: &str) -> Result<FileConfig, String> {
         }
         message
     })?;
+    let files = match (daemon.tls_cert, daemon.tls_key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => return Err("tls_cert and tls_key go together; set both or neither".into()),
+    };
+    if daemon.tls == Some(false) && files.is_some() {
+        return Err("tls = false and tls_cert/tls_key are both set; keep one".into());
+    }
     if daemon.no_voice == Some(true) {
         if voice_given {
             return Err("no_voice = true and voice_listen are both set; keep one".into());
@@ -95,6 +130,11 @@ pub fn parse(text: &str) -> Result<FileConfig, String> {
     Ok(FileConfig {
         server,
         log_level: daemon.log_level,
+        tls: FileTls {
+            data_dir: daemon.data_dir,
+            tls: daemon.tls,
+            files,
+        },
     })
 }
 
@@ -119,7 +159,9 @@ fn describe(text: &str, e: &toml::de::Error) -> String {
 }
 
 /// Command-line flags override what the file (or the defaults) said.
-pub fn apply_flags(file: FileConfig, cli: &Cli) -> Settings {
+/// Fails only when TLS needs the default data directory and the system
+/// has none (no home directory): then `--data-dir` is required.
+pub fn apply_flags(file: FileConfig, cli: &Cli) -> anyhow::Result<Settings> {
     let mut server = file.server;
     if let Some(addr) = cli.listen {
         server.listen = addr;
@@ -135,10 +177,48 @@ pub fn apply_flags(file: FileConfig, cli: &Cli) -> Settings {
     if let Some(n) = cli.max_clients {
         server.max_clients = n;
     }
-    Settings {
+    let tls = tls_source(&file.tls, cli)?;
+    Ok(Settings {
         server,
         log_level: file.log_level,
+        tls,
+    })
+}
+
+/// TLS is on unless `--no-tls` or `tls = false`; a certificate given on
+/// the command line wins over the file's, either over the self-signed one.
+fn tls_source(file: &FileTls, cli: &Cli) -> anyhow::Result<Option<TlsSource>> {
+    if cli.no_tls {
+        return Ok(None);
     }
+    if let (Some(cert), Some(key)) = (&cli.tls_cert, &cli.tls_key) {
+        return Ok(Some(TlsSource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        }));
+    }
+    if file.tls == Some(false) {
+        return Ok(None);
+    }
+    if let Some((cert, key)) = &file.files {
+        return Ok(Some(TlsSource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        }));
+    }
+    let data_dir = match cli.data_dir.clone().or_else(|| file.data_dir.clone()) {
+        Some(dir) => dir,
+        None => default_data_dir()?,
+    };
+    Ok(Some(TlsSource::SelfSigned { data_dir }))
+}
+
+/// `chatserver` in the user's data directory (`$XDG_DATA_HOME`, else
+/// `~/.local/share` on Linux).
+pub fn default_data_dir() -> anyhow::Result<PathBuf> {
+    dirs::data_dir()
+        .map(|d| d.join("chatserver"))
+        .ok_or_else(|| anyhow::anyhow!("no user data directory on this system: give --data-dir"))
 }
 
 /// Refuses values with which the server could not serve anyone: chatcore's
@@ -254,7 +334,7 @@ mod tests {
     fn flags_override_the_file_which_overrides_defaults() {
         let file = parse("heartbeat_ms = 1234\nmax_clients = 7\nlisten = \"127.0.0.1:1\"")
             .expect("parses");
-        let s = apply_flags(file.clone(), &cli(&["--heartbeat-ms", "2345"]));
+        let s = apply_flags(file.clone(), &cli(&["--heartbeat-ms", "2345"])).expect("flags");
         assert_eq!(s.server.heartbeat_ms, 2345);
         assert_eq!(s.server.max_clients, 7);
         assert_eq!(s.server.listen.to_string(), "127.0.0.1:1");
@@ -268,18 +348,63 @@ mod tests {
                 "9",
                 "--no-voice",
             ]),
-        );
+        )
+        .expect("flags");
         assert_eq!(s.server.listen.to_string(), "127.0.0.1:0");
         assert_eq!(s.server.max_clients, 9);
         assert_eq!(s.server.voice_listen, None);
         let s = apply_flags(
             parse("no_voice = true").expect("parses"),
             &cli(&["--voice-listen", "127.0.0.1:0"]),
-        );
+        )
+        .expect("flags");
         assert_eq!(
             s.server.voice_listen.map(|a| a.to_string()).as_deref(),
             Some("127.0.0.1:0")
         );
+    }
+
+    #[test]
+    fn tls_is_on_with_the_self_signed_certificate_unless_turned_off() {
+        let tls = |text: &str, args: &[&str]| {
+            apply_flags(parse(text).expect("parses"), &cli(args))
+                .expect("flags")
+                .tls
+        };
+        let dir = |d: &str| TlsSource::SelfSigned {
+            data_dir: PathBuf::from(d),
+        };
+        assert_eq!(tls("", &["--data-dir", "/d"]), Some(dir("/d")));
+        assert_eq!(tls("data_dir = \"/f\"", &[]), Some(dir("/f")));
+        assert_eq!(
+            tls("data_dir = \"/f\"", &["--data-dir", "/d"]),
+            Some(dir("/d"))
+        );
+        assert_eq!(tls("", &["--no-tls"]), None);
+        assert_eq!(tls("tls = false", &[]), None);
+        let files = TlsSource::Files {
+            cert: PathBuf::from("c.pem"),
+            key: PathBuf::from("k.pem"),
+        };
+        assert_eq!(
+            tls("tls_cert = \"c.pem\"\ntls_key = \"k.pem\"", &[]),
+            Some(files.clone())
+        );
+        assert_eq!(
+            tls(
+                "tls = false",
+                &["--tls-cert", "c.pem", "--tls-key", "k.pem"]
+            ),
+            Some(files)
+        );
+        assert_eq!(
+            tls("tls_cert = \"c.pem\"\ntls_key = \"k.pem\"", &["--no-tls"]),
+            None
+        );
+        let e = parse("tls_cert = \"c.pem\"").expect_err("half a pair");
+        assert!(e.contains("tls_key"), "{e}");
+        let e = parse("tls = false\ntls_cert = \"c\"\ntls_key = \"k\"").expect_err("conflict");
+        assert!(e.contains("tls = false"), "{e}");
     }
 
     #[test]

@@ -1,14 +1,34 @@
 //! Bind, announce, serve on this thread until a signal stops the server.
 
 use anyhow::Context;
-use chatcore::{Server, ServerConfig};
+use chatcore::{Server, ServerConfig, TlsSource};
 
 use crate::signals;
 
 /// Runs the server until SIGINT/SIGTERM; `Ok` once it has shut down cleanly.
-pub fn run(config: ServerConfig) -> anyhow::Result<()> {
+/// `tls` says where the chat port's certificate comes from (`None`: plain
+/// TCP); it is loaded here, before the loop starts, and again on SIGHUP.
+pub fn run(mut config: ServerConfig, tls: Option<TlsSource>) -> anyhow::Result<()> {
     let caught = signals::catch().context("cannot install signal handlers")?;
     warn_if_few_fds(config.max_clients, config.file_descriptors_needed());
+    match &tls {
+        Some(source) => {
+            let loaded = source
+                .load()
+                .with_context(|| format!("cannot set up TLS ({})", describe(source)))?;
+            tracing::info!("TLS on the chat port with {}", describe(source));
+            log_fingerprint(&loaded);
+            config.tls = Some(loaded);
+        }
+        None => {
+            config.tls = None;
+            tracing::warn!(
+                "TLS IS OFF (--no-tls): chat, names and files cross the network in clear \
+                 and anyone on the path can read or change them; use this only on a \
+                 trusted network"
+            );
+        }
+    }
     let server = Server::builder().config(config).build()?;
     let voice = server
         .voice_addr()
@@ -16,12 +36,31 @@ pub fn run(config: ServerConfig) -> anyhow::Result<()> {
     // Tests and scripts read the chat address from this line.
     tracing::info!("listening on {} (chat), {voice}", server.local_addr());
     let watcher =
-        signals::watch(caught, server.handle()).context("cannot start the signal thread")?;
+        signals::watch(caught, server.handle(), tls).context("cannot start the signal thread")?;
     let result = server.run();
     watcher.stop();
     result?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The line users compare with what their client shows (tests and scripts
+/// read it too).
+pub fn log_fingerprint(tls: &chatcore::ServerTls) {
+    tracing::info!("TLS certificate SHA-256 fingerprint: {}", tls.fingerprint());
+}
+
+/// Where the certificate comes from, for the log.
+pub fn describe(source: &TlsSource) -> String {
+    match source {
+        TlsSource::Files { cert, key } => {
+            format!("certificate {} and key {}", cert.display(), key.display())
+        }
+        TlsSource::SelfSigned { data_dir } => format!(
+            "the self-signed certificate in {}",
+            data_dir.join(chatcore::server::tls::TLS_DIR).display()
+        ),
+    }
 }
 
 /// Each connection is a file descriptor: warn when the soft limit is below

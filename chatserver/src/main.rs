@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     if let Err(e) = logging::init(cli.log_level, settings.log_level) {
         return fail(EXIT_USAGE, &e);
     }
-    match daemon::run(settings.server) {
+    match daemon::run(settings.server, settings.tls) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(EXIT_FAILURE, &e),
     }
@@ -49,7 +49,7 @@ fn fail(code: u8, error: &anyhow::Error) -> ExitCode {
 
 /// The error and its causes joined with `: `, skipping a cause whose text
 /// the message already contains (some errors print their source themselves).
-fn one_line(error: &anyhow::Error) -> String {
+pub(crate) fn one_line(error: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in error.chain() {
         let text = cause.to_string();

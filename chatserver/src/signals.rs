@@ -1,18 +1,20 @@
 //! SIGINT and SIGTERM: the first asks the server to shut down (members are
 //! told, output is flushed, `Server::run` returns); a second one exits at
-//! once with 128 + the signal number.
+//! once with 128 + the signal number. SIGHUP reloads the TLS certificate
+//! files (read here, on the signal thread, never on the loop's): new
+//! handshakes use the new certificate, connected members stay.
 
 use std::io;
 use std::thread::JoinHandle;
 
-use chatcore::ServerHandle;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use chatcore::{ServerHandle, TlsSource};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::{Handle, Signals};
 
-/// Starts catching SIGINT and SIGTERM. Call it early: a signal that arrives
+/// Starts catching SIGINT, SIGTERM and SIGHUP. Call it early: a signal that arrives
 /// before [`watch`] is kept and handled then.
 pub fn catch() -> io::Result<Signals> {
-    Signals::new([SIGINT, SIGTERM])
+    Signals::new([SIGINT, SIGTERM, SIGHUP])
 }
 
 /// The thread that turns signals into [`ServerHandle::shutdown`].
@@ -22,8 +24,12 @@ pub struct Watcher {
     thread: JoinHandle<()>,
 }
 
-/// Starts the signal thread.
-pub fn watch(mut signals: Signals, server: ServerHandle) -> io::Result<Watcher> {
+/// Starts the signal thread; `tls` is what SIGHUP loads again.
+pub fn watch(
+    mut signals: Signals,
+    server: ServerHandle,
+    tls: Option<TlsSource>,
+) -> io::Result<Watcher> {
     let handle = signals.handle();
     let thread = std::thread::Builder::new()
         .name("signals".into())
@@ -31,6 +37,10 @@ pub fn watch(mut signals: Signals, server: ServerHandle) -> io::Result<Watcher> 
             let mut asked = false;
             for signal in signals.forever() {
                 let name = signal_name(signal);
+                if signal == SIGHUP {
+                    reload(&server, tls.as_ref());
+                    continue;
+                }
                 if asked {
                     tracing::warn!("{name} again: exiting now");
                     std::process::exit(128 + signal);
@@ -53,8 +63,35 @@ impl Watcher {
     }
 }
 
+/// SIGHUP: loads the certificate again and hands it to the loop. A file
+/// that cannot be read or does not match keeps the current certificate.
+fn reload(server: &ServerHandle, tls: Option<&TlsSource>) {
+    let Some(source) = tls else {
+        tracing::info!("SIGHUP received: TLS is off, nothing to reload");
+        return;
+    };
+    tracing::info!(
+        "SIGHUP received: reloading {}",
+        crate::daemon::describe(source)
+    );
+    match source.load() {
+        Ok(loaded) => {
+            let fingerprint = loaded.fingerprint();
+            match server.set_tls(loaded) {
+                Ok(()) => tracing::info!("TLS certificate SHA-256 fingerprint: {fingerprint}"),
+                Err(e) => tracing::warn!("cannot replace the certificate: {e}"),
+            }
+        }
+        Err(e) => tracing::warn!(
+            "cannot reload the certificate, keeping the current one: {}",
+            crate::one_line(&anyhow::Error::new(e))
+        ),
+    }
+}
+
 fn signal_name(signal: i32) -> &'static str {
     match signal {
+        SIGHUP => "SIGHUP",
         SIGINT => "SIGINT",
         SIGTERM => "SIGTERM",
         _ => "signal",

@@ -16,7 +16,7 @@ fn the_file_sets_heartbeat_and_max_clients() {
         "limits.toml",
         "listen = \"127.0.0.1:0\"\nno_voice = true\nheartbeat_ms = 1234\nmax_clients = 1\n",
     );
-    let mut daemon = Daemon::spawn(&["--config", file.path()]);
+    let mut daemon = Daemon::spawn(&["--no-tls", "--config", file.path()]);
     let addr = daemon.chat_addr();
     let alice = Client::connect(addr, "alice").expect("alice logs in");
     assert_eq!(alice.welcome().heartbeat_ms, 1234);
@@ -44,6 +44,7 @@ fn flags_override_the_file() {
         &format!("listen = \"{addr}\"\nvoice_listen = \"{addr}\"\nheartbeat_ms = 1234\n"),
     );
     let mut daemon = Daemon::spawn(&[
+        "--no-tls",
         "--config",
         file.path(),
         "--listen",
@@ -63,7 +64,7 @@ fn an_unknown_key_is_refused_with_its_name_and_line() {
         "unknown.toml",
         "listen = \"127.0.0.1:0\"\nheartbeat = 5000\n",
     );
-    let mut daemon = Daemon::spawn(&["--config", file.path()]);
+    let mut daemon = Daemon::spawn(&["--no-tls", "--config", file.path()]);
     let (code, stderr) = daemon.finish(START);
     assert_eq!(code, Some(2), "{stderr}");
     let want = format!(
@@ -88,13 +89,13 @@ fn other_config_mistakes_are_refused() {
     ];
     for (name, text, needle) in cases {
         let file = TempFile::new(name, text);
-        let mut daemon = Daemon::spawn(&["--config", file.path(), "--no-voice"]);
+        let mut daemon = Daemon::spawn(&["--no-tls", "--config", file.path(), "--no-voice"]);
         let (code, stderr) = daemon.finish(START);
         assert_eq!(code, Some(2), "{name}: {stderr}");
         assert!(stderr.starts_with("error: "), "{name}: {stderr}");
         assert!(stderr.contains(needle), "{name}: {stderr}");
     }
-    let mut daemon = Daemon::spawn(&["--config", "/nonexistent/chatserver.toml"]);
+    let mut daemon = Daemon::spawn(&["--no-tls", "--config", "/nonexistent/chatserver.toml"]);
     let (code, stderr) = daemon.finish(START);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
@@ -106,7 +107,14 @@ fn other_config_mistakes_are_refused() {
 #[test]
 fn the_example_file_starts_a_server() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/chatserver.example.toml");
-    let mut daemon = Daemon::spawn(&["--config", example, "--listen", "127.0.0.1:0", "--no-voice"]);
+    let mut daemon = Daemon::spawn(&[
+        "--no-tls",
+        "--config",
+        example,
+        "--listen",
+        "127.0.0.1:0",
+        "--no-voice",
+    ]);
     let chat = daemon.chat_addr();
     let alice = Client::connect(chat, "alice").expect("alice logs in");
     assert_eq!(alice.welcome().heartbeat_ms, 10_000);

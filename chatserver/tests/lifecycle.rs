@@ -31,7 +31,13 @@ fn expect_event(
 
 #[test]
 fn serves_a_room_and_stops_cleanly_on_sigterm() {
-    let mut daemon = Daemon::spawn(&["--listen", "127.0.0.1:0", "--voice-listen", "127.0.0.1:0"]);
+    let mut daemon = Daemon::spawn(&[
+        "--no-tls",
+        "--listen",
+        "127.0.0.1:0",
+        "--voice-listen",
+        "127.0.0.1:0",
+    ]);
     let addr = daemon.chat_addr();
     let line = daemon.wait_for_line("listening on ", START).expect("line");
     assert!(line.contains("voice on 127.0.0.1:"), "{line}");
@@ -73,7 +79,7 @@ fn serves_a_room_and_stops_cleanly_on_sigterm() {
 
 #[test]
 fn sigint_stops_it_too() {
-    let mut daemon = Daemon::spawn(&["--listen", "127.0.0.1:0", "--no-voice"]);
+    let mut daemon = Daemon::spawn(&["--no-tls", "--listen", "127.0.0.1:0", "--no-voice"]);
     let addr = daemon.chat_addr();
     let line = daemon.wait_for_line("listening on ", START).expect("line");
     assert!(line.contains("voice off"), "{line}");
@@ -89,7 +95,7 @@ fn sigint_stops_it_too() {
 fn a_port_in_use_is_a_clear_one_line_error() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind a port");
     let addr = taken.local_addr().expect("its address");
-    let mut daemon = Daemon::spawn(&["--listen", &addr.to_string(), "--no-voice"]);
+    let mut daemon = Daemon::spawn(&["--no-tls", "--listen", &addr.to_string(), "--no-voice"]);
     let (code, stderr) = daemon.finish(START);
     assert_eq!(code, Some(1), "{stderr}");
     let prefix = format!("error: cannot listen on {addr}: ");
@@ -109,6 +115,7 @@ fn a_voice_port_in_use_is_a_clear_error_too() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind a port");
     let addr = taken.local_addr().expect("its address");
     let mut daemon = Daemon::spawn(&[
+        "--no-tls",
         "--listen",
         "127.0.0.1:0",
         "--voice-listen",
@@ -124,7 +131,7 @@ fn a_voice_port_in_use_is_a_clear_error_too() {
 
 #[test]
 fn bad_flags_are_usage_errors() {
-    let mut daemon = Daemon::spawn(&["--listen", "not-an-address"]);
+    let mut daemon = Daemon::spawn(&["--no-tls", "--listen", "not-an-address"]);
     let (code, stderr) = daemon.finish(START);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--listen"), "{stderr}");
@@ -169,6 +176,7 @@ fn a_sigkilled_servers_spool_is_removed_by_the_next_start_and_sigterm_empties_it
         &format!("spool_dir = {:?}\n", spool.to_str().expect("utf-8")),
     );
     let args = [
+        "--no-tls",
         "--config",
         config.path(),
         "--listen",

@@ -138,6 +138,14 @@ pub struct ServerConfig {
     /// Time a TCP voice connection has to send an accepted `bind` before it
     /// is closed. Default 5000 ms.
     pub voice_unbound_timeout_ms: u32,
+    /// TLS on the chat port: the certificate to present, or `None` for
+    /// plain TCP (the library's default, so embedders and tests keep
+    /// working; the daemon turns TLS on). Not a config-file key: the daemon
+    /// builds it from `tls_cert`/`tls_key` or its data directory. Set with
+    /// [`crate::ServerBuilder::tls`], replaced at run time with
+    /// [`crate::ServerHandle::set_tls`].
+    #[serde(skip)]
+    pub tls: Option<crate::server::tls::ServerTls>,
 }
 
 impl Default for ServerConfig {
@@ -180,6 +188,7 @@ impl Default for ServerConfig {
             voice_unbound_per_address: 8,
             voice_unbound_max: 64,
             voice_unbound_timeout_ms: 5000,
+            tls: None,
         }
     }
 }

@@ -41,4 +41,7 @@ pub enum HandleError {
     /// The server has stopped.
     #[error("the server is not running")]
     Stopped,
+    /// The server serves plain TCP: there is no certificate to replace.
+    #[error("the server does not serve TLS")]
+    TlsOff,
 }

@@ -10,6 +10,7 @@ use mio::Waker;
 
 use crate::protocol::UserInfo;
 use crate::server::error::HandleError;
+use crate::server::tls::ServerTls;
 
 /// Counters since the server started.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,14 +57,30 @@ pub struct ServerStats {
     /// bind limit or the global challenge limit (token guessing, forged
     /// sources).
     pub voice_binds_limited: u64,
+    /// TLS handshakes completed on the chat port.
+    pub tls_handshakes: u64,
+    /// Chat connections closed for breaking TLS: a plain-text client on the
+    /// TLS port, garbage or oversized records, an unexpected message (a
+    /// client certificate nobody asked for, a renegotiation attempt), or a
+    /// TLS handshake not finished by the handshake timeout. Each got the
+    /// alert rustls produced (if any) and was closed; nobody else noticed.
+    pub tls_failures: u64,
+    /// Certificates replaced at run time ([`ServerHandle::set_tls`]).
+    pub tls_reloads: u64,
 }
 
 /// What another thread asks the loop to do.
 pub(crate) enum Command {
     Broadcast(String),
     Users(Sender<Vec<UserInfo>>),
-    Kick { session: u64, reply: Sender<bool> },
+    Kick {
+        session: u64,
+        reply: Sender<bool>,
+    },
     Stats(Sender<ServerStats>),
+    /// A new certificate for new handshakes; the reply says whether the
+    /// server speaks TLS (a plain server keeps serving plain).
+    SetTls(Box<ServerTls>, Sender<bool>),
     Shutdown,
 }
 
@@ -115,6 +132,18 @@ impl ServerHandle {
     /// The server's counters.
     pub fn stats(&self) -> Result<ServerStats, HandleError> {
         self.ask(Command::Stats)
+    }
+
+    /// Replaces the TLS certificate: handshakes that start after this use
+    /// `tls`; connected members keep their sessions. Load `tls` on your own
+    /// thread ([`crate::TlsSource::load`]): the loop never touches the disk.
+    /// [`HandleError::TlsOff`] if the server serves plain TCP.
+    pub fn set_tls(&self, tls: ServerTls) -> Result<(), HandleError> {
+        if self.ask(|reply| Command::SetTls(Box::new(tls), reply))? {
+            Ok(())
+        } else {
+            Err(HandleError::TlsOff)
+        }
     }
 
     /// Asks the server to stop: every member is told (`left`, reason

@@ -11,6 +11,7 @@
 //! | `session/` | what client messages do, on `Ctx` (never on the reactor): `login`, `chat`, `transfer`, `voice` |
 //! | `transfer/` | spool bookkeeping, quota, expiry (`mod.rs`), the disk thread (`disk`), the offered-name check (`names`) |
 //! | `voice/` | `call` (members, tokens, paths), `guard` (bind cookies, limits), `relay` (packet rules, no sockets), `conn` (TCP voice connections with their own `interest()`) |
+//! | `tls/` | TLS on the chat port: [`ServerTls`] (certificate loading, the self-signed pair in a data directory), [`TlsSource`] (what a reload reads again), the per-connection `TlsSession` the loop drives |
 //! | `config`, `hooks`, `handle`, `error` | limits, embedder callbacks, `ServerHandle`, errors |
 //!
 //! Data flows one way: the reactor lends a `Ctx` to `session`, which uses
@@ -27,6 +28,7 @@ mod outbox;
 mod reactor;
 pub(crate) mod room;
 mod session;
+pub mod tls;
 pub(crate) mod transfer;
 mod voice;
 
@@ -34,6 +36,7 @@ pub use config::{ConfigError, ServerConfig};
 pub use error::{HandleError, ServerError};
 pub use handle::{ServerHandle, ServerStats};
 pub use hooks::{ChatDecision, Hooks, JoinDecision, NoHooks};
+pub use tls::{ServerTls, ServerTlsError, TlsSource};
 
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
@@ -94,6 +97,20 @@ impl ServerBuilder {
     /// Most simultaneous connections.
     pub fn max_clients(mut self, n: usize) -> Self {
         self.config.max_clients = n;
+        self
+    }
+
+    /// Serves the chat port over TLS with this certificate (see
+    /// [`ServerTls`]; the library's default is plain TCP). Replace it while
+    /// running with [`ServerHandle::set_tls`].
+    pub fn tls(mut self, tls: ServerTls) -> Self {
+        self.config.tls = Some(tls);
+        self
+    }
+
+    /// Serves the chat port over plain TCP (the default).
+    pub fn no_tls(mut self) -> Self {
+        self.config.tls = None;
         self
     }
 

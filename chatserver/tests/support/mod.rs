@@ -15,14 +15,42 @@ pub const START: Duration = Duration::from_secs(10);
 
 pub struct Daemon {
     child: Child,
+    /// The data directory `spawn` gave it, removed when dropped.
+    data_dir: Option<PathBuf>,
     lines: Receiver<String>,
     /// Every stderr line seen so far.
     pub seen: Vec<String>,
 }
 
+/// A fresh directory under the test target's temporary folder.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "chatserver-{tag}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
 impl Daemon {
-    /// Starts `chatserver ARGS` with RUST_LOG unset.
+    /// Starts `chatserver ARGS --data-dir FRESH_TEMP_DIR` with RUST_LOG
+    /// unset: never the user's real data directory. The directory is
+    /// removed when the `Daemon` is dropped.
     pub fn spawn(args: &[&str]) -> Self {
+        let dir = temp_dir("data");
+        let dir_arg = dir.to_str().expect("utf-8 path").to_owned();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--data-dir", &dir_arg]);
+        let mut daemon = Self::spawn_exact(&all);
+        daemon.data_dir = Some(dir);
+        daemon
+    }
+
+    /// Starts `chatserver ARGS` exactly (the test gives `--data-dir`).
+    pub fn spawn_exact(args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chatserver"))
             .args(args)
             .env_remove("RUST_LOG")
@@ -43,6 +71,7 @@ impl Daemon {
         });
         Self {
             child,
+            data_dir: None,
             lines,
             seen: Vec::new(),
         }
@@ -137,6 +166,9 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = &self.data_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use super::outqueue::OutQueue;
 use super::peers::AddrKey;
 use super::ratelimit::TokenBucket;
 use crate::protocol::LeaveReason;
+use crate::server::tls::session::TlsSession;
 use crate::server::transfer::Download;
 
 /// Where a connection is in its life.
@@ -30,6 +31,10 @@ pub(crate) enum Phase {
 pub(crate) struct Connection {
     /// The socket; the reactor alone reads and writes it.
     pub stream: TcpStream,
+    /// TLS on this connection (the server has TLS on), or `None`: plain
+    /// TCP, read and written directly with no extra copy. Boxed: the
+    /// rustls state is large and plain connections should stay small.
+    pub tls: Option<Box<TlsSession>>,
     /// Peer address, for logs and hooks.
     pub peer: SocketAddr,
     /// The address group the per-address caps and the log gate count this
@@ -92,9 +97,11 @@ impl Connection {
         now: Instant,
         handshake_deadline: Instant,
         burst: f64,
+        tls: Option<Box<TlsSession>>,
     ) -> Self {
         Self {
             stream,
+            tls,
             peer,
             addr,
             counted_handshake: true,
@@ -127,13 +134,35 @@ impl Connection {
 
     /// The poll interest this connection needs now: always READABLE (a
     /// paused or starved connection is simply not read), and WRITABLE
-    /// while output waits that the socket did not take. Asked right after a
-    /// flush, so non-empty output means the socket was full.
+    /// while output waits that the socket did not take (queued frames, or
+    /// TLS records rustls holds: handshake messages, alerts, encrypted
+    /// output). Asked right after a flush, so waiting output means the
+    /// socket was full.
     pub fn interest(&self) -> Interest {
-        if self.output.is_empty() {
+        if self.output_drained() {
             Interest::READABLE
         } else {
             Interest::READABLE | Interest::WRITABLE
+        }
+    }
+
+    /// Nothing waits to be written: no queued frame and no TLS record.
+    pub fn output_drained(&self) -> bool {
+        self.output.is_empty() && self.tls.as_ref().is_none_or(|t| !t.conn.wants_write())
+    }
+
+    /// Writes as much queued output as the socket takes: directly over
+    /// plain TCP; through rustls (one vectored write into it per batch,
+    /// then its records) with TLS, which also sends the handshake messages
+    /// and alerts rustls has waiting. Returns the plaintext bytes taken.
+    pub fn write_out(&mut self) -> std::io::Result<usize> {
+        match &mut self.tls {
+            None => self.output.write_to(&mut self.stream).map(|(n, _)| n),
+            Some(tls) => {
+                let (n, _) = self.output.write_to(&mut tls.writer(&mut self.stream))?;
+                tls.flush(&mut self.stream)?;
+                Ok(n)
+            }
         }
     }
 }

@@ -6,6 +6,7 @@
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use mio::net::TcpStream;
@@ -19,6 +20,7 @@ use crate::server::conn::peers::{AddrKey, Refusal};
 use crate::server::conn::{Connection, Phase};
 use crate::server::outbox::error_frame;
 use crate::server::session;
+use crate::server::tls::session::{TlsRead, TlsSession};
 
 impl Reactor {
     /// Accepts every pending connection.
@@ -73,6 +75,17 @@ impl Reactor {
             self.refuse(stream, peer, ErrorCode::TooManyConnections, message);
             return;
         }
+        let tls = match &self.tls {
+            None => None,
+            Some(config) => match rustls::ServerConnection::new(Arc::clone(config)) {
+                Ok(session) => Some(Box::new(TlsSession::new(session))),
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "cannot start a TLS session");
+                    self.addr_counts.closed(addr, true);
+                    return;
+                }
+            },
+        };
         // Latency over throughput: writes are batched per turn already.
         let _ = stream.set_nodelay(true);
         let entry = self.conns.vacant_entry();
@@ -94,6 +107,7 @@ impl Reactor {
             self.now,
             deadline,
             self.config.rate_burst,
+            tls,
         ));
         self.stats.accepted += 1;
         tracing::debug!(%peer, key, "connection accepted");
@@ -101,7 +115,16 @@ impl Reactor {
 
     /// Writes a fatal error to a connection that is not taken in and closes
     /// it at once: one write, a shutdown and one read, nothing kept.
+    /// On a TLS port there is no session to carry the frame: the socket
+    /// just closes.
     fn refuse(&mut self, mut stream: TcpStream, peer: SocketAddr, code: ErrorCode, message: &str) {
+        if self.tls.is_some() {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            if self.log_gate.allow(AddrKey::of(peer.ip()), self.now) {
+                tracing::info!(%peer, %code, "connection refused");
+            }
+            return;
+        }
         let frame = error_frame(code, message, None);
         // A fresh socket's send buffer is empty, so this small write
         // completes or fails at once; either way the socket closes.
@@ -135,6 +158,7 @@ impl Reactor {
         let mut limit = self.config.frame_limit(conn.phase == Phase::Member);
         let mut more = false;
         let mut failed = None;
+        let mut tls_failed = None;
         let mut read = 0;
         let mut starved = false;
         // What the other connections hold; nothing else changes it while
@@ -173,10 +197,39 @@ impl Reactor {
                     conn.input_alloc = conn.input.capacity();
                 }
             }
+            if let Some(tls) = conn.tls.as_mut() {
+                let input = &mut conn.input;
+                let alloc = &mut conn.input_alloc;
+                match tls.read_from(&mut conn.stream, &mut self.scratch, |plain| {
+                    append_input(input, alloc, plain)
+                }) {
+                    TlsRead::Data { wire, .. } => {
+                        // The budget counts what came off the wire, so a
+                        // handshake flood is cut short like a frame flood.
+                        read += wire;
+                        if read >= READ_BUDGET {
+                            more = true;
+                            break;
+                        }
+                    }
+                    TlsRead::WouldBlock => break,
+                    TlsRead::Eof => conn.eof = true,
+                    TlsRead::Io(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    TlsRead::Io(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                    TlsRead::Tls(why) => {
+                        tls_failed = Some(why);
+                        break;
+                    }
+                }
+                continue;
+            }
             match conn.stream.read(&mut self.scratch) {
                 Ok(0) => conn.eof = true,
                 Ok(n) => {
-                    append_input(conn, &self.scratch[..n]);
+                    append_input(&mut conn.input, &mut conn.input_alloc, &self.scratch[..n]);
                     read += n;
                     if read >= READ_BUDGET {
                         more = true;
@@ -190,6 +243,24 @@ impl Reactor {
                     break;
                 }
             }
+        }
+        if let Some(tls) = conn.tls.as_mut() {
+            if !tls.established && !tls.conn.is_handshaking() {
+                tls.established = true;
+                self.stats.tls_handshakes += 1;
+            }
+            if tls_failed.is_some() || tls.conn.wants_write() {
+                // Handshake messages or an alert to send: this turn's flush.
+                if !conn.dirty {
+                    conn.dirty = true;
+                    self.dirty.push(key);
+                }
+            }
+        }
+        if let Some(why) = tls_failed {
+            self.input_total = others + conn.input_alloc;
+            self.tls_failure(key, &why);
+            return;
         }
         self.input_total = others + conn.input_alloc;
         if read > 0 {
@@ -272,6 +343,21 @@ impl Reactor {
         }
     }
 
+    /// Connection `key` broke the TLS protocol: counted, logged (at most
+    /// three lines per connection, within the per-address log gate), and
+    /// closed; the alert rustls queued is written when the socket closes.
+    fn tls_failure(&mut self, key: usize, why: &str) {
+        self.stats.tls_failures += 1;
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.errors_logged < 3 && self.log_gate.allow(conn.addr, self.now) {
+            conn.errors_logged += 1;
+            tracing::info!(peer = %conn.peer, error = why, "TLS failure; closing");
+        }
+        self.doom(key, LeaveReason::Error);
+    }
+
     /// Connections starved by the input budget are read again once the
     /// budget has room (they go on the ready list; a stale one is skipped).
     pub(super) fn wake_starved(&mut self) {
@@ -292,20 +378,21 @@ impl Reactor {
     }
 }
 
-/// Appends `data` to a connection's input. A buffer too small is replaced
+/// Appends `data` to a connection's input (`input`, with `input_alloc`
+/// the size of its allocation). A buffer too small is replaced
 /// by one of exactly the size needed: a partial frame's buffer was already
 /// sized to the whole frame when its room was taken from the input budget,
 /// so growth happens only on a first read or past a frame's end, and a
 /// 1 MiB frame costs 1 MiB, not the 2 MiB a doubling buffer would reach.
-fn append_input(conn: &mut Connection, data: &[u8]) {
-    let need = conn.input.len() + data.len();
-    if conn.input.capacity() < need {
+fn append_input(input: &mut BytesMut, input_alloc: &mut usize, data: &[u8]) {
+    let need = input.len() + data.len();
+    if input.capacity() < need {
         let mut grown = BytesMut::with_capacity(need);
-        grown.extend_from_slice(&conn.input);
-        conn.input = grown;
-        conn.input_alloc = conn.input.capacity();
+        grown.extend_from_slice(input);
+        *input = grown;
+        *input_alloc = input.capacity();
     }
-    conn.input.extend_from_slice(data);
+    input.extend_from_slice(data);
 }
 
 /// The whole size (header included) of the frame at the front of `buf`, once

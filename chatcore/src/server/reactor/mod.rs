@@ -190,6 +190,10 @@ pub(crate) struct Reactor {
     frame_charge: Option<(usize, bool)>,
     /// The `rate_limited` error without a `ref`, encoded once and shared.
     rate_limited_frame: Bytes,
+    /// TLS for new chat connections, or `None` for plain TCP. Replaced by
+    /// [`Command::SetTls`]; a connection keeps the configuration it was
+    /// accepted with.
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Sockets bound by [`Reactor::bind`], before the loop runs.
@@ -256,6 +260,7 @@ impl Reactor {
         let voice_registry = poll.registry().try_clone().map_err(ServerError::Poll)?;
         let now = Instant::now();
         let log_lines = config.log_lines_per_address;
+        let tls = config.tls.as_ref().map(|t| Arc::clone(t.rustls_config()));
         let reactor = Reactor {
             poll,
             events: Events::with_capacity(1024),
@@ -301,6 +306,7 @@ impl Reactor {
                 session::RATE_LIMITED_MSG,
                 None,
             ),
+            tls,
         };
         Ok(Bound {
             reactor,
@@ -533,6 +539,18 @@ impl Reactor {
                 stats.call_members = self.call.len();
                 let _ = reply.send(stats);
             }
+            Command::SetTls(tls, reply) => {
+                let on = self.tls.is_some();
+                if on {
+                    self.tls = Some(Arc::clone(tls.rustls_config()));
+                    self.stats.tls_reloads += 1;
+                    tracing::info!(
+                        fingerprint = %tls.fingerprint(),
+                        "TLS certificate replaced for new connections"
+                    );
+                }
+                let _ = reply.send(on);
+            }
             Command::Shutdown => self.begin_shutdown(),
         }
     }
@@ -559,7 +577,7 @@ impl Reactor {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
-            if conn.output.is_empty() {
+            if conn.output_drained() {
                 self.remove(key);
             } else {
                 conn.phase = Phase::Closing { deadline };

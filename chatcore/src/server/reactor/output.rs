@@ -25,7 +25,7 @@ impl Reactor {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
-            if linger && !conn.output.is_empty() {
+            if linger && !conn.output_drained() {
                 conn.phase = Phase::Closing {
                     deadline: self.now + LINGER,
                 };
@@ -57,6 +57,11 @@ impl Reactor {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     _ => break,
                 }
+            }
+            if let Some(tls) = conn.tls.as_mut() {
+                // close_notify after a healthy session; an alert rustls
+                // still holds after a failed one.
+                tls.close(&mut conn.stream);
             }
             let _ = self.poll.registry().deregister(&mut conn.stream);
             tracing::debug!(peer = %conn.peer, key, "connection closed");
@@ -102,10 +107,10 @@ impl Reactor {
             return;
         };
         let downloads = !conn.downloads.is_empty();
-        match conn.output.write_to(&mut conn.stream).map(|(n, _)| n) {
+        match conn.write_out() {
             Ok(n) => {
                 self.stats.bytes_out += n as u64;
-                if matches!(conn.phase, Phase::Closing { .. }) && conn.output.is_empty() {
+                if matches!(conn.phase, Phase::Closing { .. }) && conn.output_drained() {
                     self.remove(key);
                     return;
                 }

@@ -73,6 +73,13 @@ impl Reactor {
             for key in expired {
                 self.stats.errors_sent += 1;
                 if let Some(conn) = self.conns.get(key)
+                    && conn.tls.as_ref().is_some_and(|t| !t.established)
+                {
+                    // Stalled in the TLS handshake: the error frame cannot
+                    // reach it; the connection closes all the same.
+                    self.stats.tls_failures += 1;
+                }
+                if let Some(conn) = self.conns.get(key)
                     && self.log_gate.allow(conn.addr, self.now)
                 {
                     tracing::info!(peer = %conn.peer, code = %ErrorCode::HandshakeTimeout, "protocol error");
