@@ -29,10 +29,14 @@ impl Memory {
     }
 }
 
-/// The server's CPU share (1.0 = one core) while messages flowed.
+/// The server's CPU share (1.0 = one core) while messages flowed; none
+/// for a run that sent nothing (its sending period is a few microseconds,
+/// and CPU time is counted in 10 ms ticks).
 fn cpu_share(o: &Outcome, m: &Memory) -> Option<f64> {
     let period = o.wall_s - o.presence_s;
-    m.cpu_send_s.filter(|_| period > 0.0).map(|c| c / period)
+    m.cpu_send_s
+        .filter(|_| o.messages_sent > 0 && period > 0.5)
+        .map(|c| c / period)
 }
 
 fn ms(micros: u64) -> f64 {

@@ -115,6 +115,9 @@ struct Outcome {
     joined_at_s: f64,
     max_send_lag_ms: f64,
     latency: Histogram,
+    /// The first `ERROR` line the server sent before closing a client (why
+    /// clients failed, e.g. a send queue overflow).
+    first_error: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -172,6 +175,7 @@ fn run() -> Result<()> {
             "wall_s": out.wall_s,
             "deliveries_per_s": rate,
             "max_send_lag_ms": out.max_send_lag_ms,
+            "first_error": out.first_error,
             "server_cpu_login_s": cpu_login,
             "server_cpu_send_s": cpu_send,
             "server_cpu_send_share": share,
@@ -217,6 +221,9 @@ fn run() -> Result<()> {
             ),
         );
         line("sender lag (max)", format!("{:.1} ms", out.max_send_lag_ms));
+        if let Some(e) = &out.first_error {
+            line("first server ERROR", e.clone());
+        }
         if let (Some(c), Some(s)) = (cpu_send, share) {
             line(
                 "server CPU, sending",
@@ -490,6 +497,10 @@ fn lines(c: &mut Client, data: &[u8], now_ns: u64, out: &mut Outcome, replies: &
 fn line(c: &mut Client, l: &[u8], now_ns: u64, out: &mut Outcome, replies: &mut Vec<Vec<u8>>) {
     let l = l.strip_suffix(b"\n").unwrap_or(l);
     let l = l.strip_suffix(b"\r").unwrap_or(l);
+    if l.starts_with(b"ERROR ") && out.first_error.is_none() {
+        out.first_error = Some(String::from_utf8_lossy(l).into_owned());
+        return;
+    }
     if let Some(token) = l.strip_prefix(b"PING ") {
         let mut pong = b"PONG ".to_vec();
         pong.extend_from_slice(token);
