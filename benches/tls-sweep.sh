@@ -3,8 +3,9 @@
 # plain vs TLS (alternating, so both see the same machine), then ngircd plain
 # vs TLS for context. Every chatbench run starts its own chatserver on a free
 # loopback port (scratch data directory; --no-tls unless --tls) and stops it.
-# Results: docs/data/tls-*.jsonl (one JSON object per run). About 6 minutes on
-# 2 cores; run it on an otherwise idle machine.
+# Results: docs/data/tls-*.jsonl (one JSON object per run). About 10 minutes
+# on 2 cores (ngircd needs about 2 minutes per run to take 1000 joins); run it
+# on an otherwise idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

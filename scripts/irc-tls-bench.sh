@@ -95,8 +95,8 @@ echo "$(ngircd --version | head -1)" >&2
 run() { # then ircbench arguments
     echo "ircbench $*" >&2
     local line
-    line=$(timeout 300 "$bench" --clients "$CLIENTS" --rate "$RATE" --duration "$DURATION" \
-        --server-pid "$pid" --json "$@")
+    line=$(timeout 600 "$bench" --clients "$CLIENTS" --rate "$RATE" --duration "$DURATION" \
+        --login-timeout 400 --server-pid "$pid" --json "$@")
     echo "$line"
     if [ -n "$out" ]; then echo "$line" >> "$out"; fi
 }
