@@ -9,9 +9,19 @@
 //! Each message's text starts with its send time (16 hex digits, ns since the
 //! run began, on this process's monotonic clock); every receiver records
 //! now minus that for every chat it gets.
+//!
+//! With [`Plan::tls`] every client drives a `rustls::ClientConnection`
+//! inside the same loop, without blocking: socket bytes are read into the
+//! shared scratch buffer with one syscall (as on the plain path), fed to
+//! rustls with `read_tls` from that slice, `process_new_packets` decrypts,
+//! and the plaintext goes through the same framing; writes go through
+//! `writer()` and leave with `write_tls` until the socket says WouldBlock,
+//! with WRITABLE interest while rustls `wants_write()`. The plain path does
+//! not touch any of it (one `Option` test per read and write).
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -20,6 +30,7 @@ use chatcore::protocol::{
 };
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use rustls::pki_types::ServerName;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::fastparse;
@@ -53,6 +64,9 @@ pub struct Plan {
     pub login_timeout: Duration,
     /// After the last send, wait this long without progress before stopping.
     pub drain: Duration,
+    /// Speak TLS with this client configuration (one shared `Arc` for all
+    /// clients); `None` speaks plain TCP.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// What happened.
@@ -64,7 +78,8 @@ pub struct Outcome {
     pub connected: usize,
     /// Connections that failed or were closed by the server.
     pub failed: usize,
-    /// Seconds from the first connect to the last `welcome`.
+    /// Seconds from the first connect to the last `welcome`: with TLS this
+    /// includes every client's handshake (the handshake storm figure).
     pub login_s: f64,
     /// Chat messages written.
     pub messages_sent: u64,
@@ -97,6 +112,11 @@ pub struct Outcome {
     /// Deliveries per second the plan asks for: messages per second in total
     /// times the members each one goes to.
     pub offered_per_s: f64,
+    /// Whether the clients spoke TLS (so a JSON line says what it measured).
+    pub tls: bool,
+    /// TLS connections closed because rustls reported an error (bad record,
+    /// alert, failed handshake): counted apart from plain closes.
+    pub tls_errors: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +137,9 @@ struct Client {
     last_id: u64,
     known: u64,
     wants_write: bool,
+    /// The TLS session when the plan speaks TLS (boxed: rustls's state is
+    /// large and most of the `Vec<Client>` walk touches only the rest).
+    tls: Option<Box<rustls::ClientConnection>>,
 }
 
 /// Runs the plan; returns its outcome. `on_all_joined` runs once every
@@ -128,9 +151,13 @@ pub fn run(plan: &Plan, on_all_joined: &mut dyn FnMut()) -> Result<Outcome> {
     let mut events = Events::with_capacity(4096);
     let mut clients: Vec<Client> = Vec::with_capacity(plan.clients);
     let mut scratch = vec![0u8; 256 * 1024];
+    // Decrypted bytes, drained from rustls between records (TLS only).
+    let mut plain = vec![0u8; if plan.tls.is_some() { 64 * 1024 } else { 0 }];
+    let server_name = ServerName::IpAddress(plan.server.ip().into());
     let mut out = Outcome {
         clients: plan.clients,
         presence_min_known: u64::MAX,
+        tls: plan.tls.is_some(),
         ..Outcome::default()
     };
 
@@ -167,6 +194,21 @@ pub fn run(plan: &Plan, on_all_joined: &mut dyn FnMut()) -> Result<Outcome> {
                     (!plan.sources.is_empty()).then(|| plan.sources[i % plan.sources.len()]);
                 match connect(plan.server, source) {
                     Ok(mut stream) => {
+                        let tls = match &plan.tls {
+                            Some(config) => {
+                                let mut conn = rustls::ClientConnection::new(
+                                    Arc::clone(config),
+                                    server_name.clone(),
+                                )
+                                .context("creating a TLS client session")?;
+                                // The generator's own queue is unbounded on
+                                // the plain path too: a short write into
+                                // rustls would lose a frame.
+                                conn.set_buffer_limit(None);
+                                Some(Box::new(conn))
+                            }
+                            None => None,
+                        };
                         poll.registry().register(
                             &mut stream,
                             Token(i),
@@ -180,6 +222,7 @@ pub fn run(plan: &Plan, on_all_joined: &mut dyn FnMut()) -> Result<Outcome> {
                             last_id: 0,
                             known: 0,
                             wants_write: true,
+                            tls,
                         });
                         in_flight += 1;
                     }
@@ -309,7 +352,25 @@ pub fn run(plan: &Plan, on_all_joined: &mut dyn FnMut()) -> Result<Outcome> {
                             let mut pongs = Vec::new();
                             let before = out.deliveries_received;
                             let was_joined = c.state == State::Joined;
-                            ingest(c, &scratch[..n], now_ns, &mut out, &mut pongs);
+                            if c.tls.is_some() {
+                                match tls_ingest(
+                                    c,
+                                    &scratch[..n],
+                                    &mut plain,
+                                    now_ns,
+                                    &mut out,
+                                    &mut pongs,
+                                ) {
+                                    TlsRead::Open => {}
+                                    TlsRead::Closed => closed = true,
+                                    TlsRead::Failed => {
+                                        out.tls_errors += 1;
+                                        closed = true;
+                                    }
+                                }
+                            } else {
+                                ingest(c, &scratch[..n], now_ns, &mut out, &mut pongs);
+                            }
                             if out.deliveries_received > before {
                                 last_progress = Instant::now();
                                 last_delivery = last_progress;
@@ -322,10 +383,15 @@ pub fn run(plan: &Plan, on_all_joined: &mut dyn FnMut()) -> Result<Outcome> {
                                 let pong = encode_client(&ClientMessage::Pong(Seq { seq }));
                                 queue(c, &pong, &poll, i)?;
                             }
+                            // The handshake's answers (and, before it ends,
+                            // the buffered `hello`) leave now.
+                            if c.tls.as_ref().is_some_and(|t| t.wants_write()) {
+                                flush(c, &poll, i)?;
+                            }
                             // A short read emptied the socket; Linux reports
                             // the next arrival as a new edge, so the extra
                             // read that would only say WouldBlock is skipped.
-                            if short {
+                            if short || closed {
                                 break;
                             }
                         }
@@ -394,6 +460,15 @@ fn connect(server: SocketAddr, source: Option<IpAddr>) -> io::Result<TcpStream> 
 
 /// Writes `bytes` now if the socket takes them, else keeps them for WRITABLE.
 fn queue(c: &mut Client, bytes: &[u8], poll: &Poll, i: usize) -> Result<()> {
+    if let Some(tls) = c.tls.as_mut() {
+        // Unbounded buffer (see `set_buffer_limit` above): rustls takes it
+        // all, as plaintext until the handshake ends, then as records.
+        let _ = tls.writer().write_all(bytes);
+        if c.state == State::Connecting {
+            return want_write(c, poll, i);
+        }
+        return flush(c, poll, i);
+    }
     if c.pending.is_empty() && c.state != State::Connecting {
         match c.stream.write(bytes) {
             Ok(n) if n == bytes.len() => return Ok(()),
@@ -404,6 +479,11 @@ fn queue(c: &mut Client, bytes: &[u8], poll: &Poll, i: usize) -> Result<()> {
     } else {
         c.pending.extend_from_slice(bytes);
     }
+    want_write(c, poll, i)
+}
+
+/// Asks for WRITABLE events (once).
+fn want_write(c: &mut Client, poll: &Poll, i: usize) -> Result<()> {
     if !c.wants_write {
         poll.registry().reregister(
             &mut c.stream,
@@ -417,6 +497,16 @@ fn queue(c: &mut Client, bytes: &[u8], poll: &Poll, i: usize) -> Result<()> {
 
 /// Writes pending bytes; drops WRITABLE interest once they are out.
 fn flush(c: &mut Client, poll: &Poll, i: usize) -> Result<()> {
+    if let Some(tls) = c.tls.as_mut() {
+        while tls.wants_write() {
+            match tls.write_tls(&mut c.stream) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return want_write(c, poll, i),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Ok(()), // the read side will see the close
+            }
+        }
+    }
     while !c.pending.is_empty() {
         match c.stream.write(&c.pending) {
             Ok(n) => {
@@ -432,6 +522,59 @@ fn flush(c: &mut Client, poll: &Poll, i: usize) -> Result<()> {
         c.wants_write = false;
     }
     Ok(())
+}
+
+/// Handles TLS bytes read from one client's socket: feeds them to rustls
+/// record by record and runs the decrypted bytes through [`ingest`].
+fn tls_ingest(
+    c: &mut Client,
+    mut data: &[u8],
+    plain: &mut [u8],
+    now_ns: u64,
+    out: &mut Outcome,
+    pongs: &mut Vec<u64>,
+) -> TlsRead {
+    while !data.is_empty() {
+        let Some(tls) = c.tls.as_mut() else {
+            return TlsRead::Failed;
+        };
+        if tls.read_tls(&mut data).is_err() {
+            return TlsRead::Failed;
+        }
+        let state = match tls.process_new_packets() {
+            Ok(state) => state,
+            Err(_) => return TlsRead::Failed,
+        };
+        let mut readable = state.plaintext_bytes_to_read();
+        while readable > 0 {
+            let Some(tls) = c.tls.as_mut() else {
+                return TlsRead::Failed;
+            };
+            let m = match tls.reader().read(plain) {
+                Ok(m) => m,
+                Err(_) => return TlsRead::Failed,
+            };
+            if m == 0 {
+                break;
+            }
+            readable = readable.saturating_sub(m);
+            ingest(c, &plain[..m], now_ns, out, pongs);
+        }
+        if state.peer_has_closed() {
+            return TlsRead::Closed;
+        }
+    }
+    TlsRead::Open
+}
+
+/// What feeding socket bytes to a TLS session left it in.
+enum TlsRead {
+    /// Still open: read on.
+    Open,
+    /// The server closed the session cleanly (close_notify).
+    Closed,
+    /// rustls reported an error (bad record, alert, failed handshake).
+    Failed,
 }
 
 /// Handles bytes read from one client's socket.

@@ -5,7 +5,8 @@
 //! cargo run --release -p chatbench -- --spawn-server --clients 1000 --rate 1 --duration 10
 //! ```
 //!
-//! See docs/benchmarks.md for the experiments and their figures.
+//! `--tls` runs the same experiment over TLS (see docs/benchmarks.md,
+//! "Over TLS"). See docs/benchmarks.md for the experiments and their figures.
 
 use chatbench::{loadgen, report, spawn};
 
@@ -54,6 +55,14 @@ struct Args {
     /// Print one JSON object instead of the table
     #[arg(long)]
     json: bool,
+    /// Speak TLS: every client drives its own rustls session (full
+    /// handshakes, no session resumption). The server's certificate is NOT
+    /// verified: this is a benchmark against our own server on loopback,
+    /// never a way to talk to a server you do not control. With
+    /// --spawn-server the child serves TLS with its self-signed certificate
+    /// (else it is started with --no-tls).
+    #[arg(long)]
+    tls: bool,
 }
 
 fn main() -> ExitCode {
@@ -87,14 +96,28 @@ fn run() -> Result<()> {
     };
 
     let spawned = if args.spawn_server {
-        Some(spawn::SpawnedServer::start(args.clients, 10_000)?)
+        Some(spawn::SpawnedServer::start_tls(
+            args.clients,
+            10_000,
+            "",
+            args.tls,
+        )?)
     } else {
         None
     };
     let pid = spawned.as_ref().map(spawn::SpawnedServer::pid);
     let server = spawned.as_ref().map_or(args.server, |s| s.addr);
     let rss_start = pid.and_then(|p| spawn::proc_kib(p, "VmRSS"));
+    let cpu_start = pid.and_then(spawn::proc_cpu_s);
     let mut rss_joined = None;
+    let mut cpu_joined = None;
+    let tls = args.tls.then(|| {
+        // One shared configuration; resumption off so that every client
+        // pays a full handshake, as 10 000 distinct people would.
+        let mut config = (*chatcore::tls::insecure_client_config()).clone();
+        config.resumption = rustls::client::Resumption::disabled();
+        std::sync::Arc::new(config)
+    });
 
     let plan = loadgen::Plan {
         server,
@@ -106,14 +129,19 @@ fn run() -> Result<()> {
         sources,
         login_timeout: Duration::from_secs(120),
         drain: Duration::from_secs_f64(args.drain),
+        tls,
     };
     let outcome = loadgen::run(&plan, &mut || {
         rss_joined = pid.and_then(|p| spawn::proc_kib(p, "VmRSS"));
+        cpu_joined = pid.and_then(spawn::proc_cpu_s);
     })?;
+    let cpu_end = pid.and_then(spawn::proc_cpu_s);
     let memory = report::Memory {
         start_kib: rss_start,
         joined_kib: rss_joined,
         peak_kib: pid.and_then(|p| spawn::proc_kib(p, "VmHWM")),
+        cpu_login_s: cpu_start.zip(cpu_joined).map(|(a, b)| b - a),
+        cpu_send_s: cpu_joined.zip(cpu_end).map(|(a, b)| b - a),
     };
     drop(spawned);
     if args.json {

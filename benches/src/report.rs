@@ -13,6 +13,12 @@ pub struct Memory {
     pub joined_kib: Option<u64>,
     /// Peak RSS over the run, KiB.
     pub peak_kib: Option<u64>,
+    /// Server CPU seconds (user + system) from start until every client
+    /// was in: what the logins (and, with TLS, the handshakes) cost.
+    pub cpu_login_s: Option<f64>,
+    /// Server CPU seconds from then to the end of the run (sending and
+    /// draining): divided by that period's length, the server's CPU share.
+    pub cpu_send_s: Option<f64>,
 }
 
 impl Memory {
@@ -21,6 +27,16 @@ impl Memory {
         let (a, b) = (self.start_kib?, self.joined_kib?);
         (clients > 0).then(|| (b.saturating_sub(a) as f64 * 1024.0) / clients as f64)
     }
+}
+
+/// The server's CPU share (1.0 = one core) while messages flowed; none
+/// for a run that sent nothing (its sending period is a few microseconds,
+/// and CPU time is counted in 10 ms ticks).
+fn cpu_share(o: &Outcome, m: &Memory) -> Option<f64> {
+    let period = o.wall_s - o.presence_s;
+    m.cpu_send_s
+        .filter(|_| o.messages_sent > 0 && period > 0.5)
+        .map(|c| c / period)
 }
 
 fn ms(micros: u64) -> f64 {
@@ -40,6 +56,8 @@ fn rate(o: &Outcome) -> f64 {
 pub fn json(o: &Outcome, m: &Memory) -> String {
     let h = &o.latency;
     let mut v = json!({
+        "tls": o.tls,
+        "tls_errors": o.tls_errors,
         "clients": o.clients,
         "connected": o.connected,
         "failed": o.failed,
@@ -78,6 +96,15 @@ pub fn json(o: &Outcome, m: &Memory) -> String {
     if let Some(b) = m.per_connection(o.clients) {
         v["server_bytes_per_connection"] = json!(b.round());
     }
+    if let Some(c) = m.cpu_login_s {
+        v["server_cpu_login_s"] = json!(c);
+    }
+    if let Some(c) = m.cpu_send_s {
+        v["server_cpu_send_s"] = json!(c);
+    }
+    if let Some(share) = cpu_share(o, m) {
+        v["server_cpu_send_share"] = json!(share);
+    }
     v.to_string()
 }
 
@@ -90,7 +117,26 @@ pub fn table(o: &Outcome, m: &Memory, plan: &Plan) -> String {
         "clients connected",
         format!("{} of {}", o.connected, o.clients),
     );
-    line("login time", format!("{:.3} s", o.login_s));
+    line(
+        "transport",
+        if o.tls {
+            format!("TLS ({} sessions failed)", o.tls_errors)
+        } else {
+            "plain TCP".to_owned()
+        },
+    );
+    line(
+        "all clients logged in",
+        format!(
+            "{:.3} s after the first connect{}",
+            o.login_s,
+            if o.tls {
+                " (TLS handshakes included)"
+            } else {
+                ""
+            }
+        ),
+    );
     line(
         "everyone knows everyone",
         format!(
@@ -141,6 +187,15 @@ pub fn table(o: &Outcome, m: &Memory, plan: &Plan) -> String {
     }
     if let Some(b) = m.per_connection(o.clients) {
         line("server memory / connection", format!("{b:.0} B"));
+    }
+    if let Some(c) = m.cpu_login_s {
+        line("server CPU, logins", format!("{c:.2} s"));
+    }
+    if let (Some(c), Some(share)) = (m.cpu_send_s, cpu_share(o, m)) {
+        line(
+            "server CPU, sending",
+            format!("{c:.2} s ({:.0} % of a core)", share * 100.0),
+        );
     }
     s
 }

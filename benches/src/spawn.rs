@@ -58,6 +58,17 @@ fn server_binary() -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// Whether this `chatserver` has the TLS flags (`--no-tls`, `--data-dir`):
+/// builds from before TLS serve plain TCP and refuse unknown flags.
+fn daemon_knows_tls(bin: &std::path::Path) -> bool {
+    Command::new(bin)
+        .arg("--help")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--no-tls"))
+}
+
 fn free_port() -> Result<u16> {
     let l = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(l.local_addr()?.port())
@@ -74,16 +85,34 @@ impl SpawnedServer {
 
     /// Like [`SpawnedServer::start`], with extra TOML lines for the config.
     pub fn start_with(max_clients: usize, heartbeat_ms: u32, extra: &str) -> Result<Self> {
-        Self::launch(max_clients, heartbeat_ms, extra, false)
+        Self::launch(max_clients, heartbeat_ms, extra, false, false)
+    }
+
+    /// Like [`SpawnedServer::start_with`], serving TLS on the chat port when
+    /// `tls` (the daemon's self-signed certificate, made in the scratch data
+    /// directory), plain TCP otherwise. Every other start serves plain TCP.
+    pub fn start_tls(
+        max_clients: usize,
+        heartbeat_ms: u32,
+        extra: &str,
+        tls: bool,
+    ) -> Result<Self> {
+        Self::launch(max_clients, heartbeat_ms, extra, false, tls)
     }
 
     /// Like [`SpawnedServer::start_with`], with the voice port open on a
     /// free loopback port (UDP and TCP).
     pub fn start_with_voice(max_clients: usize, heartbeat_ms: u32, extra: &str) -> Result<Self> {
-        Self::launch(max_clients, heartbeat_ms, extra, true)
+        Self::launch(max_clients, heartbeat_ms, extra, true, false)
     }
 
-    fn launch(max_clients: usize, heartbeat_ms: u32, extra: &str, voice: bool) -> Result<Self> {
+    fn launch(
+        max_clients: usize,
+        heartbeat_ms: u32,
+        extra: &str,
+        voice: bool,
+        tls: bool,
+    ) -> Result<Self> {
         let lifted = format!(
             "max_clients = {cap}\nheartbeat_ms = {heartbeat_ms}\n\
              rate_per_sec = 1000000.0\nrate_burst = 1000000.0\n\
@@ -91,7 +120,7 @@ impl SpawnedServer {
              max_connections_per_address = {cap}\nmax_handshakes_per_address = {cap}\n{extra}\n",
             cap = max_clients + 16
         );
-        Self::launch_config(&lifted, voice, true)
+        Self::launch_config(&lifted, voice, true, tls)
     }
 
     /// Starts a server with chatcore's default limits (nothing lifted):
@@ -101,14 +130,24 @@ impl SpawnedServer {
     /// echoed (an attack makes many); they still count in
     /// [`SpawnedServer::log_bytes`].
     pub fn start_stock(voice: bool, extra: &str) -> Result<Self> {
-        Self::launch_config(&format!("{extra}\n"), voice, false)
+        Self::launch_config(&format!("{extra}\n"), voice, false, false)
     }
 
     /// The one place that starts a server: `config` is the TOML body after
     /// the `listen` line; with `voice` the voice port opens on a free
-    /// loopback port; with `echo` the server's warnings go to our stderr.
-    fn launch_config(config_body: &str, voice: bool, echo: bool) -> Result<Self> {
+    /// loopback port; with `echo` the server's warnings go to our stderr;
+    /// with `tls` the chat port serves TLS (else `--no-tls`). The daemon's
+    /// data directory is always a scratch one (`--data-dir`), never the
+    /// user's.
+    fn launch_config(config_body: &str, voice: bool, echo: bool, tls: bool) -> Result<Self> {
         let bin = server_binary()?;
+        let tls_flags = daemon_knows_tls(&bin);
+        if tls && !tls_flags {
+            bail!(
+                "{} has no TLS (no --no-tls in its --help): cannot serve --tls",
+                bin.display()
+            );
+        }
         let port = free_port()?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let dir = std::env::temp_dir().join(format!("chatbench-{}-{port}", std::process::id()));
@@ -124,10 +163,20 @@ impl SpawnedServer {
             Some(v) => vec!["--voice-listen".to_owned(), v.to_string()],
             None => vec!["--no-voice".to_owned()],
         };
+        let mut tls_args = Vec::new();
+        if tls_flags {
+            let data = dir.join("data");
+            tls_args.push("--data-dir".to_owned());
+            tls_args.push(data.display().to_string());
+            if !tls {
+                tls_args.push("--no-tls".to_owned());
+            }
+        }
         let mut child = Command::new(&bin)
             .arg("--config")
             .arg(&config)
             .args(&voice_args)
+            .args(&tls_args)
             .args(["--log-level", "info"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -222,6 +271,18 @@ impl Drop for SpawnedServer {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// CPU seconds (user + system) a process has used so far, from
+/// `/proc/PID/stat` (in USER_HZ ticks, 100 per second on Linux).
+pub fn proc_cpu_s(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces), from field 3.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace();
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
 }
 
 /// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`...).
