@@ -56,6 +56,10 @@ pub struct ServerStats {
     /// bind limit or the global challenge limit (token guessing, forged
     /// sources).
     pub voice_binds_limited: u64,
+    /// Sealed audio packets the relay dropped because their key epoch is
+    /// neither the call's current nor its previous one (docs/protocol.md
+    /// §16.5): a former member's or a stale sender's packets.
+    pub voice_stale_epoch: u64,
 }
 
 /// What another thread asks the loop to do.
