@@ -91,8 +91,7 @@ impl std::fmt::Debug for CallKey {
 impl CallKey {
     /// The key of `epoch` from its 32 bytes (`voice_joined` / `voice_key`).
     pub fn new(epoch: u32, key: &[u8]) -> Result<Self, SealError> {
-        let cipher =
-            Aes256Gcm::new_from_slice(key).map_err(|_| SealError::KeyLength(key.len()))?;
+        let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| SealError::KeyLength(key.len()))?;
         Ok(Self { epoch, cipher })
     }
 
@@ -171,7 +170,12 @@ pub fn open(key: &CallKey, packet: &[u8], out: &mut Vec<u8>) -> Result<Opened, S
     let header = &packet[..AUDIO_HEADER_LEN];
     if key
         .cipher
-        .decrypt_inout_detached(&nonce(session, counter), header, out.as_mut_slice().into(), &tag)
+        .decrypt_inout_detached(
+            &nonce(session, counter),
+            header,
+            out.as_mut_slice().into(),
+            &tag,
+        )
         .is_err()
     {
         out.clear();

@@ -52,7 +52,10 @@ fn a_wrong_key_and_every_flipped_bit_fail_authentication_and_are_counted_forged(
         for bit in 0..8 {
             let mut bad = pkt.clone();
             bad[byte] ^= 1 << bit;
-            assert!(o.open(&bad, now, &mut out).is_err(), "byte {byte} bit {bit}");
+            assert!(
+                o.open(&bad, now, &mut out).is_err(),
+                "byte {byte} bit {bit}"
+            );
             forged += 1;
         }
     }
@@ -122,14 +125,8 @@ fn the_sealer_switches_only_to_newer_epochs_and_its_counter_never_goes_back() {
     assert_eq!(s.seal(0, &[1], &mut out), Ok(1));
     s.next = Some(u32::MAX);
     assert_eq!(s.seal(0, &[1], &mut out), Ok(u32::MAX));
-    assert_eq!(
-        s.seal(0, &[1], &mut out),
-        Err(SealError::CounterExhausted)
-    );
-    assert_eq!(
-        s.seal(0, &[], &mut out),
-        Err(SealError::CounterExhausted)
-    );
+    assert_eq!(s.seal(0, &[1], &mut out), Err(SealError::CounterExhausted));
+    assert_eq!(s.seal(0, &[], &mut out), Err(SealError::CounterExhausted));
     let mut fresh = Sealer::new(1, key(0, 2));
     assert_eq!(
         fresh.seal(0, &[0; MAX_OPUS_PAYLOAD + 1], &mut out),

@@ -174,8 +174,16 @@ fn audio_from_an_unbound_address_is_dropped_and_counted() {
 
     // Member 1's session, from addresses nobody bound: the same IP with
     // another port, then another IP with the same port.
-    port.packet(udp([10, 0, 0, 1], 9), &audio_in(port.call.epoch(), 1, 0), &mut out);
-    port.packet(udp([192, 0, 2, 1], 1), &audio_in(port.call.epoch(), 1, 1), &mut out);
+    port.packet(
+        udp([10, 0, 0, 1], 9),
+        &audio_in(port.call.epoch(), 1, 0),
+        &mut out,
+    );
+    port.packet(
+        udp([192, 0, 2, 1], 1),
+        &audio_in(port.call.epoch(), 1, 1),
+        &mut out,
+    );
 
     assert!(out.sent.is_empty(), "relayed: {:?}", out.sent);
     assert_eq!(port.stats.voice_dropped, 2);
