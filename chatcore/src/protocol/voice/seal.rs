@@ -212,6 +212,17 @@ impl Sealer {
         }
     }
 
+    /// A sender of `session` whose first counter is `first` (a client may
+    /// start at a random point below 2^31, as RTP does, so a rejoining
+    /// member's stream does not look like its old one to a jitter buffer).
+    pub fn starting_at(session: u64, key: CallKey, first: u32) -> Self {
+        Self {
+            session,
+            key,
+            next: Some(first),
+        }
+    }
+
     /// Switches to `key` if it is newer than the one in use (epochs compare
     /// with wrapping, like RTP sequence numbers); returns whether it did.
     pub fn set_key(&mut self, key: CallKey) -> bool {
