@@ -156,3 +156,34 @@ fn the_bind_proof_depends_on_token_session_and_cookie_and_matches_the_spec() {
     h.update(&[0, 0, 0, 0, 0, 0, 0, 7]);
     assert_eq!(&h.finalize().into_bytes()[..MAC_LEN], &mac);
 }
+
+#[test]
+fn the_spec_examples_of_docs_protocol_md_are_what_this_code_produces() {
+    // §16.5: session 7, epoch 3, counter 5, ts 960, Opus `aa bb`, key 00..1f
+    // (checked against an independent AES-GCM implementation).
+    let key: Vec<u8> = (0..32).collect();
+    let mut pkt = Vec::new();
+    seal(&CallKey::new(3, &key).expect("key"), 7, 5, 960, &[0xaa, 0xbb], &mut pkt).expect("seal");
+    let spec = [
+        0x01, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 3, 0, 0, 0, 5, 0, 0, 3, 0xc0, 0x9a, 0x22, 0x8a, 0x0f,
+        0x09, 0x8b, 0xc1, 0x83, 0xcd, 0x06, 0x29, 0x4e, 0x75, 0x3e, 0x59, 0x19, 0xec, 0xf5,
+    ];
+    assert_eq!(pkt, spec);
+    // §16.2: the bind proof of token 11 × 16 for session 7, without and
+    // with the cookie c0 c1 … cf.
+    let cookie: [u8; COOKIE_LEN] = std::array::from_fn(|i| 0xc0 + i as u8);
+    assert_eq!(
+        bind_mac(&[0x11; 16], 7, None),
+        [
+            0x5c, 0x5d, 0x7d, 0x76, 0x3b, 0x68, 0x1e, 0xc7, 0xa9, 0xc2, 0x06, 0xb6, 0xe9, 0xd5,
+            0x5a, 0xe6
+        ]
+    );
+    assert_eq!(
+        bind_mac(&[0x11; 16], 7, Some(&cookie)),
+        [
+            0xae, 0x4a, 0x61, 0x02, 0x2f, 0x9b, 0x6b, 0x70, 0xe4, 0x41, 0xf0, 0x4c, 0xb4, 0x7d,
+            0xe0, 0x99
+        ]
+    );
+}
