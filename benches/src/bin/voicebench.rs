@@ -195,7 +195,10 @@ fn receive(
                 if !matches!(VoicePacket::parse(&buf[..n]), Ok(VoicePacket::Audio { .. })) {
                     continue;
                 }
-                if openers[i].open(&buf[..n], Instant::now(), &mut opus).is_err() {
+                if openers[i]
+                    .open(&buf[..n], Instant::now(), &mut opus)
+                    .is_err()
+                {
                     got.refused += 1;
                     continue;
                 }
@@ -258,7 +261,13 @@ fn run() -> Result<()> {
     };
     let mut senders: Vec<(u64, UdpSocket, Sealer)> = members
         .iter()
-        .map(|m| Ok((m.session, m.sock.try_clone()?, Sealer::new(m.session, key.clone()))))
+        .map(|m| {
+            Ok((
+                m.session,
+                m.sock.try_clone()?,
+                Sealer::new(m.session, key.clone()),
+            ))
+        })
         .collect::<Result<_>>()?;
 
     let cpu0 = cpu_ticks(server.pid());

@@ -65,8 +65,15 @@ fn honest_link_with(
         ..LinkOptions::default()
     };
     let keys = Arc::new(CallKeys::from_joined(j)?);
-    let link = VoiceLink::connect(voice, j.session, &j.token, j.keepalive_ms, keys.clone(), &opts)
-        .with_context(|| format!("binding session {}", j.session))?;
+    let link = VoiceLink::connect(
+        voice,
+        j.session,
+        &j.token,
+        j.keepalive_ms,
+        keys.clone(),
+        &opts,
+    )
+    .with_context(|| format!("binding session {}", j.session))?;
     Ok((link, keys))
 }
 

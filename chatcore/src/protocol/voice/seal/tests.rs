@@ -163,10 +163,18 @@ fn the_spec_examples_of_docs_protocol_md_are_what_this_code_produces() {
     // (checked against an independent AES-GCM implementation).
     let key: Vec<u8> = (0..32).collect();
     let mut pkt = Vec::new();
-    seal(&CallKey::new(3, &key).expect("key"), 7, 5, 960, &[0xaa, 0xbb], &mut pkt).expect("seal");
+    seal(
+        &CallKey::new(3, &key).expect("key"),
+        7,
+        5,
+        960,
+        &[0xaa, 0xbb],
+        &mut pkt,
+    )
+    .expect("seal");
     let spec = [
-        0x01, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 3, 0, 0, 0, 5, 0, 0, 3, 0xc0, 0x9a, 0x22, 0x8a, 0x0f,
-        0x09, 0x8b, 0xc1, 0x83, 0xcd, 0x06, 0x29, 0x4e, 0x75, 0x3e, 0x59, 0x19, 0xec, 0xf5,
+        0x01, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 3, 0, 0, 0, 5, 0, 0, 3, 0xc0, 0x9a, 0x22, 0x8a,
+        0x0f, 0x09, 0x8b, 0xc1, 0x83, 0xcd, 0x06, 0x29, 0x4e, 0x75, 0x3e, 0x59, 0x19, 0xec, 0xf5,
     ];
     assert_eq!(pkt, spec);
     // §16.2: the bind proof of token 11 × 16 for session 7, without and
