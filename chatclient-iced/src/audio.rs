@@ -110,6 +110,14 @@ pub enum Command {
         /// The chat server's address as typed at login.
         server: String,
     },
+    /// The call has a new key (`voice_key`: a member joined or left): seal
+    /// with it from now on.
+    CallKey {
+        /// The new epoch.
+        epoch: u32,
+        /// Its 32-byte key.
+        key: Vec<u8>,
+    },
     /// End the call (devices close, threads end).
     StopCall,
     /// Mute or unmute the microphone in the call.
@@ -389,6 +397,14 @@ impl Worker {
                     }
                     Err(e) => self.emit(Event::CallFailed(e)),
                 }
+            }
+            Command::CallKey { epoch, key } => {
+                if let Some(call) = &self.call
+                    && let Err(e) = call.set_key(epoch, &key)
+                {
+                    return self.emit(Event::CallFailed(e.to_string()));
+                }
+                true
             }
             Command::StopCall => {
                 if let Some(call) = self.call.take() {

@@ -184,6 +184,8 @@ fn server_corpus() -> Vec<Vec<u8>> {
         ServerMessage::VoiceJoined(VoiceJoined {
             session: 2,
             token: vec![1; 16],
+            epoch: 7,
+            key: vec![2; 32],
             port: 5678,
             keepalive_ms: 2000,
             timeout_ms: 10_000,
@@ -196,6 +198,10 @@ fn server_corpus() -> Vec<Vec<u8>> {
                 muted: false,
                 connected: true,
             }],
+        }),
+        ServerMessage::VoiceKey(chatcore::protocol::voice::VoiceKey {
+            epoch: 8,
+            key: vec![3; 32],
         }),
     ];
     msgs.iter().map(|m| encode_server(m).to_vec()).collect()

@@ -126,8 +126,8 @@ fn bad_hellos_are_refused_and_the_connection_may_try_again() {
     assert_eq!(c.expect_error(), ErrorCode::NameInvalid);
     c.send(&chatcore::protocol::ClientMessage::Hello(
         chatcore::protocol::Hello {
-            version: 2,
-            name: "v2".into(),
+            version: 1,
+            name: "v1".into(),
         },
     ));
     assert_eq!(c.expect_error(), ErrorCode::Version);

@@ -211,7 +211,7 @@ impl Wire {
             buf: BytesMut::new(),
         };
         wire.send(&ClientMessage::Hello(Hello {
-            version: 1,
+            version: chatcore::protocol::PROTOCOL_VERSION,
             name: name.into(),
         }));
         match wire.next(SHORT, 64 * 1024, Duration::ZERO) {
@@ -628,7 +628,7 @@ fn fake_server(
         send(
             &mut stream,
             ServerMessage::Welcome(Welcome {
-                version: 1,
+                version: chatcore::protocol::PROTOCOL_VERSION,
                 name: "victim".into(),
                 session: 2,
                 users: Vec::new(),

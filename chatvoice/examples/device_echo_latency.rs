@@ -20,7 +20,7 @@
 //! device buffers included.
 
 use std::error::Error;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chatcore::protocol::voice::VoiceJoined;
 use chatcore::protocol::{ClientMessage, ServerMessage};
@@ -42,6 +42,23 @@ fn join(addr: std::net::SocketAddr, name: &str) -> Result<(Client, VoiceJoined),
     }
 }
 
+/// The `voice_key` the first member is sent when the second joins (each
+/// join starts a new key epoch, docs/protocol.md §16.5): its call must
+/// start with it, or the other cannot open what it says.
+fn catch_up(c: &Client, j: &mut VoiceJoined) -> Result<(), Box<dyn Error>> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Some(Event::Message(ServerMessage::VoiceKey(k))) =
+            c.recv_timeout(Duration::from_millis(100))?
+        {
+            j.epoch = k.epoch;
+            j.key = k.key;
+            return Ok(());
+        }
+    }
+    Err("no voice_key".into())
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     let server = Server::builder()
         .listen("127.0.0.1:0".parse()?)
@@ -49,8 +66,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         .build()?
         .spawn()?;
     let ip = server.local_addr().ip();
-    let (_a, ja) = join(server.local_addr(), "talker")?;
+    let (a, mut ja) = join(server.local_addr(), "talker")?;
     let (_b, jb) = join(server.local_addr(), "listener")?;
+    catch_up(&a, &mut ja)?;
     let opts = CallOptions {
         mode: VoiceMode::AlwaysOn,
         ..CallOptions::default()

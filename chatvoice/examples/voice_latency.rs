@@ -44,6 +44,23 @@ fn join(addr: std::net::SocketAddr, name: &str) -> Result<(Client, VoiceJoined),
     Err("no voice_joined".into())
 }
 
+/// The `voice_key` the first member is sent when the second joins (each
+/// join starts a new key epoch, docs/protocol.md §16.5): its call must
+/// start with it, or the other cannot open what it says.
+fn catch_up(c: &Client, j: &mut VoiceJoined) -> Result<(), Box<dyn Error>> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Some(Event::Message(ServerMessage::VoiceKey(k))) =
+            c.recv_timeout(Duration::from_millis(100))?
+        {
+            j.epoch = k.epoch;
+            j.key = k.key;
+            return Ok(());
+        }
+    }
+    Err("no voice_key".into())
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() - 1) as f64 * p).round() as usize;
     sorted[i]
@@ -80,8 +97,9 @@ fn run_once(
         at += SPACING;
     }
     let ip = server.local_addr().ip();
-    let (_a, ja) = join(server.local_addr(), &format!("talker{k}"))?;
+    let (a, mut ja) = join(server.local_addr(), &format!("talker{k}"))?;
     let (_b, jb) = join(server.local_addr(), &format!("listener{k}"))?;
+    catch_up(&a, &mut ja)?;
     let rt = Pacing::Realtime(1.0);
     let options = CallOptions {
         mode: if vad {

@@ -78,6 +78,9 @@ pub enum TransportError {
     BadToken(usize),
 }
 
+/// The call key from `voice_joined` / `voice_key` is unusable (not 32 bytes).
+pub use chatcore::protocol::voice::seal::SealError as KeyError;
+
 /// An Ogg Opus voice message could not be written or read.
 #[derive(Debug, Error)]
 pub enum MessageError {
@@ -118,6 +121,9 @@ pub enum CallError {
     /// The codec.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// The call key from the server is unusable.
+    #[error("call key: {0}")]
+    Key(#[from] KeyError),
     /// A thread could not be started.
     #[error("call thread: {0}")]
     Thread(io::Error),

@@ -14,7 +14,8 @@
 //! - [`mixer`]: sums speakers with a soft limiter, never clipping.
 //! - [`vad`]: when to transmit: voice activity detection, push-to-talk, or always.
 //! - [`transport`]: [`VoiceLink`], the voice-port path:
-//!   UDP bind with retries, TCP fallback, keepalive probes, loss injection for tests.
+//!   UDP bind with retries, TCP fallback, keepalive probes, loss injection for tests,
+//!   and [`CallKeys`](transport::CallKeys), which seal and open audio (docs/protocol.md §16.5).
 //! - [`call`]: [`Call`], the engine that ties it together on its
 //!   own threads, and [`CallHandle`] to control it.
 //! - [`ogg_opus`]: Ogg Opus files (RFC 7845) writing and reading.
@@ -49,6 +50,11 @@
 //! )?;
 //! call.set_mode(VoiceMode::PushToTalk);
 //! call.set_ptt(true);
+//! // Whenever a member joins or leaves, the server sends a new call key:
+//! // hand every `voice_key` of the chat connection to the call.
+//! if let Event::Message(ServerMessage::VoiceKey(k)) = client.recv()? {
+//!     call.set_key(k.epoch, &k.key)?;
+//! }
 //! while let Ok(ev) = call.events().recv() {
 //!     if let CallEvent::Speaking { session, active } = ev {
 //!         println!("{session} speaking: {active}");

@@ -55,8 +55,9 @@ fn speak_and_listen(test: &str, speaker_link: LinkOptions, listener_link: LinkOp
     let _one_at_a_time = serial();
     let srv = server();
     let ip = srv.local_addr().ip();
-    let (_alice, ja) = join(&srv, "alice");
+    let (alice, mut ja) = join(&srv, "alice");
     let (_bob, jb) = join(&srv, "bob");
+    catch_up(&alice, &mut ja, 1);
     let dir = scratch(test);
     let wav = dir.join("out.wav");
     let pace = Pacing::Realtime(SCALE);
@@ -256,8 +257,9 @@ fn a_client_whose_udp_gets_no_answer_falls_back_to_tcp_by_itself() {
     let srv = server();
     let ip = srv.local_addr().ip();
     let voice = srv.voice_addr().expect("voice port");
-    let (_alice, ja) = join(&srv, "alice");
+    let (alice_chat, mut ja) = join(&srv, "alice");
     let (_bob, mut jb) = join(&srv, "bob");
+    catch_up(&alice_chat, &mut ja, 1);
     // Bob reaches the server through a port where UDP is dead.
     jb.port = tcp_only_port(voice).0;
     let pace = Pacing::Realtime(SCALE);
@@ -292,8 +294,9 @@ fn a_cut_tcp_voice_connection_is_bound_again_and_audio_resumes() {
     let srv = server();
     let ip = srv.local_addr().ip();
     let voice = srv.voice_addr().expect("voice port");
-    let (_alice, ja) = join(&srv, "alice");
+    let (alice_chat, mut ja) = join(&srv, "alice");
     let (_bob, mut jb) = join(&srv, "bob");
+    catch_up(&alice_chat, &mut ja, 1);
     let (port, live) = tcp_only_port(voice);
     jb.port = port;
     let pace = Pacing::Realtime(SCALE);

@@ -37,16 +37,20 @@ fn three_full_scale_speakers_at_once_are_mixed_without_clipping() {
         jitter: sturdy_jitter(),
         ..CallOptions::default()
     };
-    let (_l, jl) = join(&srv, "listener");
+    // Everyone joins first and catches up with the newest key (each join
+    // starts a new epoch), then the engines start.
+    let (l, mut jl) = join(&srv, "listener");
+    let mut members: Vec<_> = ["a", "b", "c"].iter().map(|n| join(&srv, n)).collect();
+    catch_up(&l, &mut jl, 3);
+    for (i, (c, j)) in members.iter_mut().enumerate() {
+        catch_up(c, j, 2 - i);
+    }
     let (listener, played) = start_listener(&jl, ip, pace, &opts);
-    let mut clients = Vec::new();
     let mut speakers = Vec::new();
-    for name in ["a", "b", "c"] {
-        let (c, j) = join(&srv, name);
-        clients.push(c);
+    for (_, j) in &members {
         speakers.push(
             Call::start(
-                &j,
+                j,
                 ip,
                 Box::new(WavInput::from_samples(loud_speech(), pace)),
                 Box::new(SilenceOutput { pacing: pace }),

@@ -50,6 +50,8 @@ fn a_call_without_devices_is_a_device_error_not_a_crash() {
     let joined = VoiceJoined {
         session: 1,
         token: vec![0; 16],
+        epoch: 1,
+        key: vec![0; 32],
         port: 9,
         keepalive_ms: 2000,
         timeout_ms: 10_000,

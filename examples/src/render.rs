@@ -288,6 +288,7 @@ impl RoomView {
             }
             ServerMessage::Welcome(_)
             | ServerMessage::VoiceJoined(_)
+            | ServerMessage::VoiceKey(_)
             | ServerMessage::Ping(_)
             | ServerMessage::Pong(_)
             | ServerMessage::FileUpload(_)

@@ -17,7 +17,7 @@ use super::transfer::{
     FileAccept, FileCancelled, FileChunk, FileData, FileOffer, FileOffered, FileProgress,
     FileUpload, TransferId,
 };
-use super::voice::{VoiceJoined, VoiceMute, VoiceState};
+use super::voice::{VoiceJoined, VoiceKey, VoiceMute, VoiceState};
 use super::wellformed::{self, Malformed};
 
 /// `hello`: the first message of a connection, asking to join under `name`.
@@ -245,6 +245,8 @@ pub enum ServerMessage {
     VoiceJoined(VoiceJoined),
     /// Who is in the voice call now.
     VoiceState(VoiceState),
+    /// The call's key changed (a member joined or left): seal with it now.
+    VoiceKey(VoiceKey),
 }
 
 /// Why a complete frame body could not be turned into a message.
@@ -382,6 +384,7 @@ impl ServerMessage {
             "file_cancelled" => Self::FileCancelled(body_as("file_cancelled", body)?),
             "voice_joined" => Self::VoiceJoined(body_as("voice_joined", body)?),
             "voice_state" => Self::VoiceState(body_as("voice_state", body)?),
+            "voice_key" => Self::VoiceKey(body_as("voice_key", body)?),
             other => return Err(MessageError::UnknownType(other.to_owned())),
         })
     }

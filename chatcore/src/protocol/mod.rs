@@ -38,7 +38,7 @@ pub use message::{
 };
 
 /// The protocol version this crate speaks; sent in `hello` and `welcome`.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Default largest frame body in bytes (1 MiB). A peer announcing more is cut off.
 pub const DEFAULT_MAX_FRAME: u32 = 1024 * 1024;

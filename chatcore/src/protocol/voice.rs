@@ -1,39 +1,51 @@
 //! Voice calls: the chat-connection messages that join and leave a call, and
 //! the binary packets of the voice port. See docs/protocol.md, "Voice calls".
 //!
-//! A call member gets a session id and a random token over its chat
-//! connection (`voice_joined`). On the voice port (UDP, or TCP with a 2-byte
-//! length prefix per packet) it first sends a [`VoicePacket::Bind`] carrying
-//! that token. Over UDP the server answers a
-//! [`VoicePacket::BindChallenge`] with a cookie, which the client echoes in a
-//! second bind from the same address (return routability: a forged source
-//! address never sees the cookie); over TCP the handshake already proved the
-//! address and the first bind is answered `bound`. The server then relays the
-//! member's [`VoicePacket::Audio`] packets, unchanged, to every other call
-//! member. Packets are big-endian binary with a one-byte type; nothing here
-//! does I/O.
+//! A call member gets a session id, a random token and the call's current
+//! key and epoch over its chat connection (`voice_joined`, inside TLS). On
+//! the voice port (UDP, or TCP with a 2-byte length prefix per packet) it
+//! first sends a [`VoicePacket::Bind`] that proves the token with an HMAC
+//! (the token itself never crosses the voice port). The server answers a
+//! [`VoicePacket::BindChallenge`] with a cookie, which the client echoes,
+//! under the HMAC, in a second bind from the same address (return
+//! routability, and a captured bind cannot be replayed from elsewhere); then
+//! `bound`. The server relays the member's [`VoicePacket::Audio`] packets,
+//! sealed with AES-256-GCM under the call key ([`seal`]), unchanged to every
+//! other call member. Packets are big-endian binary with a one-byte type;
+//! nothing here does I/O.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+#[cfg(any(feature = "server", feature = "client"))]
+pub mod seal;
 
 /// Bytes in a voice token.
 pub const TOKEN_LEN: usize = 16;
 /// Bytes in a bind cookie (return-routability proof, §16.2).
 pub const COOKIE_LEN: usize = 16;
-/// Bytes of a `bind` without a cookie: type, session, token.
-pub const BIND_LEN: usize = 1 + 8 + TOKEN_LEN;
-/// Bytes of a `bind` that echoes a cookie: type, session, token, cookie.
+/// Bytes of the bind proof: HMAC-SHA256 keyed with the token, truncated
+/// (§16.2); a bind has the length it had when it carried the token.
+pub const MAC_LEN: usize = 16;
+/// Bytes of a call key (AES-256-GCM).
+pub const KEY_LEN: usize = 32;
+/// Bytes of the AES-GCM authentication tag at the end of every audio packet.
+pub const TAG_LEN: usize = 16;
+/// Bytes of a `bind` without a cookie: type, session, mac.
+pub const BIND_LEN: usize = 1 + 8 + MAC_LEN;
+/// Bytes of a `bind` that echoes a cookie: type, session, mac, cookie.
 pub const BIND_COOKIE_LEN: usize = BIND_LEN + COOKIE_LEN;
 /// Bytes of a `bind_challenge`: type, session, cookie. Never more than the
 /// smallest `bind`, so answering a forged bind amplifies nothing.
 pub const CHALLENGE_LEN: usize = 1 + 8 + COOKIE_LEN;
 const _: () = assert!(CHALLENGE_LEN <= BIND_LEN, "a challenge must not amplify");
-/// Bytes before the Opus payload of an audio packet: type, session, seq, ts.
-pub const AUDIO_HEADER_LEN: usize = 1 + 8 + 2 + 4;
+/// Bytes of the clear header of an audio packet: type, session, epoch,
+/// counter, ts. All of it is the AEAD's associated data.
+pub const AUDIO_HEADER_LEN: usize = 1 + 8 + 4 + 4 + 4;
 /// Largest Opus packet (RFC 6716 §3.4: 1275 bytes for one frame).
 pub const MAX_OPUS_PAYLOAD: usize = 1275;
-/// Largest voice packet of any type.
-pub const MAX_PACKET: usize = AUDIO_HEADER_LEN + MAX_OPUS_PAYLOAD;
+/// Largest voice packet of any type (a sealed audio packet).
+pub const MAX_PACKET: usize = AUDIO_HEADER_LEN + MAX_OPUS_PAYLOAD + TAG_LEN;
 /// Bytes of the length prefix of a packet on the voice port's TCP fallback.
 pub const TCP_PREFIX_LEN: usize = 2;
 
@@ -49,9 +61,15 @@ pub struct VoiceMute {
 pub struct VoiceJoined {
     /// The member's chat session id; every voice packet carries it.
     pub session: u64,
-    /// Proof of membership for the `bind` packet, 16 random bytes (bin).
+    /// The HMAC key of the `bind` proof, 16 random bytes (bin). It never
+    /// crosses the voice port.
     #[serde(with = "serde_bytes")]
     pub token: Vec<u8>,
+    /// The call's current key epoch: audio packets sealed with `key` carry it.
+    pub epoch: u32,
+    /// The call key of `epoch`, 32 random bytes (bin, AES-256-GCM).
+    #[serde(with = "serde_bytes")]
+    pub key: Vec<u8>,
     /// The voice port number (UDP and TCP) on the chat server's address.
     pub port: u16,
     /// Send something on the voice port at least this often (a `probe`
@@ -59,6 +77,18 @@ pub struct VoiceJoined {
     pub keepalive_ms: u32,
     /// A member whose voice path is silent this long leaves the call.
     pub timeout_ms: u32,
+}
+
+/// `voice_key`: the call has a new key (a member joined or left). Senders
+/// seal with it at once; receivers keep the previous key for a grace period
+/// (§16.5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoiceKey {
+    /// The new epoch, one more than the last (wrapping).
+    pub epoch: u32,
+    /// The key of that epoch, 32 random bytes (bin).
+    #[serde(with = "serde_bytes")]
+    pub key: Vec<u8>,
 }
 
 /// One member of the call as `voice_state` lists it.
@@ -90,7 +120,7 @@ pub struct VoiceState {
 pub mod packet_type {
     /// One Opus packet from a speaker (client → server → other members).
     pub const AUDIO: u8 = 0x01;
-    /// Claim a session on this address with the token (client → server).
+    /// Claim a session on this address, proving the token (client → server).
     pub const BIND: u8 = 0x02;
     /// The bind was accepted (server → client).
     pub const BOUND: u8 = 0x03;
@@ -105,27 +135,33 @@ pub mod packet_type {
 /// One packet on the voice port, borrowed from the buffer it was parsed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VoicePacket<'a> {
-    /// `01 session:u64 seq:u16 ts:u32 opus…`: one Opus packet. `seq` counts
-    /// packets (wrapping); `ts` is the first sample's time on the speaker's
-    /// 48 kHz clock (wrapping).
+    /// `01 session:u64 epoch:u32 counter:u32 ts:u32 sealed…`: one Opus
+    /// packet sealed with the call key of `epoch` (see [`seal`]). `counter`
+    /// counts the speaker's packets (strictly increasing, never reused);
+    /// `ts` is the first sample's time on the speaker's 48 kHz clock
+    /// (wrapping).
     Audio {
         /// The speaker.
         session: u64,
-        /// Packet sequence number.
-        seq: u16,
+        /// Which call key sealed it.
+        epoch: u32,
+        /// The speaker's packet counter: the nonce's low 4 bytes, the replay
+        /// window's position, and (low 16 bits) the jitter buffer's sequence.
+        counter: u32,
         /// Timestamp in 48 kHz samples.
         ts: u32,
-        /// The Opus packet, 1..=1275 bytes.
-        payload: &'a [u8],
+        /// The sealed Opus packet and its 16-byte tag, 17..=1291 bytes.
+        sealed: &'a [u8],
     },
-    /// `02 session:u64 token:[16] [cookie:[16]]`: bind this session to the
-    /// sender's address. Over UDP the server binds only a bind that echoes
-    /// the cookie of a `bind_challenge` sent to the same address.
+    /// `02 session:u64 mac:[16] [cookie:[16]]`: bind this session to the
+    /// sender's address. The server binds only a bind that echoes the cookie
+    /// of a `bind_challenge` sent to the same address (or comes from the
+    /// already bound path), with a `mac` computed over that cookie.
     Bind {
         /// The session from `voice_joined`.
         session: u64,
-        /// The token from `voice_joined`.
-        token: [u8; TOKEN_LEN],
+        /// HMAC-SHA256(token, …) truncated to 16 bytes ([`seal::bind_mac`]).
+        mac: [u8; MAC_LEN],
         /// The cookie of the last `bind_challenge` received on this
         /// address, if any (41-byte form); `None` is the 25-byte form.
         cookie: Option<[u8; COOKIE_LEN]>,
@@ -199,22 +235,23 @@ impl<'a> VoicePacket<'a> {
         let bad = VoicePacketError::BadLength { ty, len };
         match ty {
             packet_type::AUDIO => {
-                if !(AUDIO_HEADER_LEN + 1..=MAX_PACKET).contains(&len) {
+                if !(AUDIO_HEADER_LEN + 1 + TAG_LEN..=MAX_PACKET).contains(&len) {
                     return Err(bad);
                 }
                 Ok(Self::Audio {
                     session: u64_at(buf, 1),
-                    seq: u16::from_be_bytes([buf[9], buf[10]]),
-                    ts: u32_at(buf, 11),
-                    payload: &buf[AUDIO_HEADER_LEN..],
+                    epoch: u32_at(buf, 9),
+                    counter: u32_at(buf, 13),
+                    ts: u32_at(buf, 17),
+                    sealed: &buf[AUDIO_HEADER_LEN..],
                 })
             }
             packet_type::BIND => {
                 if len != BIND_LEN && len != BIND_COOKIE_LEN {
                     return Err(bad);
                 }
-                let mut token = [0u8; TOKEN_LEN];
-                token.copy_from_slice(&buf[9..BIND_LEN]);
+                let mut mac = [0u8; MAC_LEN];
+                mac.copy_from_slice(&buf[9..BIND_LEN]);
                 let cookie = (len == BIND_COOKIE_LEN).then(|| {
                     let mut c = [0u8; COOKIE_LEN];
                     c.copy_from_slice(&buf[BIND_LEN..]);
@@ -222,7 +259,7 @@ impl<'a> VoicePacket<'a> {
                 });
                 Ok(Self::Bind {
                     session: u64_at(buf, 1),
-                    token,
+                    mac,
                     cookie,
                 })
             }
@@ -263,30 +300,28 @@ impl<'a> VoicePacket<'a> {
 
     /// Appends the packet's bytes to `out`.
     ///
-    /// An audio payload longer than [`MAX_OPUS_PAYLOAD`] is the caller's bug;
-    /// it is written anyway and the receiver will drop it.
+    /// A sealed part longer than [`MAX_OPUS_PAYLOAD`] + [`TAG_LEN`] is the
+    /// caller's bug; it is written anyway and the receiver will drop it.
     pub fn write(&self, out: &mut Vec<u8>) {
         match *self {
             Self::Audio {
                 session,
-                seq,
+                epoch,
+                counter,
                 ts,
-                payload,
+                sealed,
             } => {
-                out.push(packet_type::AUDIO);
-                out.extend_from_slice(&session.to_be_bytes());
-                out.extend_from_slice(&seq.to_be_bytes());
-                out.extend_from_slice(&ts.to_be_bytes());
-                out.extend_from_slice(payload);
+                write_audio_header(out, session, epoch, counter, ts);
+                out.extend_from_slice(sealed);
             }
             Self::Bind {
                 session,
-                token,
+                mac,
                 cookie,
             } => {
                 out.push(packet_type::BIND);
                 out.extend_from_slice(&session.to_be_bytes());
-                out.extend_from_slice(&token);
+                out.extend_from_slice(&mac);
                 if let Some(cookie) = cookie {
                     out.extend_from_slice(&cookie);
                 }
@@ -341,6 +376,16 @@ impl<'a> VoicePacket<'a> {
     }
 }
 
+/// Appends the 21-byte clear header of an audio packet (the AEAD's
+/// associated data) to `out`.
+pub fn write_audio_header(out: &mut Vec<u8>, session: u64, epoch: u32, counter: u32, ts: u32) {
+    out.push(packet_type::AUDIO);
+    out.extend_from_slice(&session.to_be_bytes());
+    out.extend_from_slice(&epoch.to_be_bytes());
+    out.extend_from_slice(&counter.to_be_bytes());
+    out.extend_from_slice(&ts.to_be_bytes());
+}
+
 /// Why a TCP voice stream is broken: the prefix announced an impossible length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[error("voice TCP packet length {0} is outside 1..={MAX_PACKET}")]
@@ -366,18 +411,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn audio_packet_round_trips_with_a_fifteen_byte_header() {
+    fn audio_packet_round_trips_with_a_twenty_one_byte_clear_header() {
+        let sealed = [1u8; 1 + TAG_LEN];
         let p = VoicePacket::Audio {
             session: 7,
-            seq: 65535,
+            epoch: 3,
+            counter: 65535,
             ts: 960,
-            payload: &[1, 2, 3],
+            sealed: &sealed,
         };
         let v = p.to_vec();
-        assert_eq!(v.len(), AUDIO_HEADER_LEN + 3);
+        assert_eq!(v.len(), AUDIO_HEADER_LEN + 1 + TAG_LEN);
         assert_eq!(
             &v[..AUDIO_HEADER_LEN],
-            &[1, 0, 0, 0, 0, 0, 0, 0, 7, 0xff, 0xff, 0, 0, 3, 0xc0]
+            &[
+                1, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 3, 0, 0, 0xff, 0xff, 0, 0, 3, 0xc0
+            ]
         );
         assert_eq!(VoicePacket::parse(&v), Ok(p));
     }
@@ -387,12 +436,12 @@ mod tests {
         let packets = [
             VoicePacket::Bind {
                 session: 1 << 40,
-                token: [9; TOKEN_LEN],
+                mac: [9; MAC_LEN],
                 cookie: None,
             },
             VoicePacket::Bind {
                 session: 1 << 40,
-                token: [9; TOKEN_LEN],
+                mac: [9; MAC_LEN],
                 cookie: Some([8; COOKIE_LEN]),
             },
             VoicePacket::BindChallenge {
@@ -429,6 +478,7 @@ mod tests {
         // An audio header without payload, a short bind, an oversized audio packet.
         for bad in [
             vec![1u8; AUDIO_HEADER_LEN],
+            vec![1u8; AUDIO_HEADER_LEN + TAG_LEN],
             vec![2u8; 10],
             vec![2u8; BIND_LEN + 1],
             vec![2u8; BIND_COOKIE_LEN + 1],
@@ -461,12 +511,12 @@ mod tests {
         assert_eq!(challenge, spec);
         let bind = VoicePacket::Bind {
             session: 7,
-            token: [0x11; TOKEN_LEN],
+            mac: [0x11; MAC_LEN],
             cookie: Some([0xc0; COOKIE_LEN]),
         }
         .to_vec();
         let mut spec = vec![0x02, 0, 0, 0, 0, 0, 0, 0, 7];
-        spec.extend_from_slice(&[0x11; TOKEN_LEN]);
+        spec.extend_from_slice(&[0x11; MAC_LEN]);
         spec.extend_from_slice(&[0xc0; COOKIE_LEN]);
         assert_eq!(bind, spec);
         assert_eq!(bind.len(), BIND_COOKIE_LEN);

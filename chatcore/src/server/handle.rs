@@ -67,6 +67,10 @@ pub struct ServerStats {
     pub tls_failures: u64,
     /// Certificates replaced at run time ([`ServerHandle::set_tls`]).
     pub tls_reloads: u64,
+    /// Sealed audio packets the relay dropped because their key epoch is
+    /// neither the call's current nor its previous one (docs/protocol.md
+    /// §16.5): a former member's or a stale sender's packets.
+    pub voice_stale_epoch: u64,
 }
 
 /// What another thread asks the loop to do.

@@ -95,7 +95,7 @@ impl Raw {
 
     pub fn hello(&mut self, name: &str) {
         self.send(&ClientMessage::Hello(Hello {
-            version: 1,
+            version: chatcore::protocol::PROTOCOL_VERSION,
             name: name.into(),
         }));
     }

@@ -1,7 +1,8 @@
 //! The capture thread: takes 20 ms frames from the input, asks the gate
 //! (mute, push-to-talk or VAD) whether to send, encodes with Opus and sends
-//! an audio packet through the current link (`seq` +1 per packet sent, `ts`
-//! +960 per frame captured, sent or not; both start at random values).
+//! an audio packet, sealed with the call key, through the current link (the
+//! packet counter +1 per packet sent, kept by the call's [`CallKeys`](crate::transport::CallKeys);
+//! `ts` +960 per frame captured, sent or not, from a random start).
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{RecvTimeoutError, Sender};
@@ -38,9 +39,8 @@ pub(super) struct Capturing {
 impl Capturing {
     pub(super) fn run(mut self) {
         let mut rng = rand::rng();
-        // Random starting points, as RTP does, so a rejoining member is not
-        // mistaken for its old stream.
-        let mut seq: u16 = rng.random();
+        // A random starting point, as RTP does, so a rejoining member is
+        // not mistaken for its old stream (the counter starts randomly too).
         let mut ts: u32 = rng.random();
         let mut speaking = false;
         let c = self.controls.clone();
@@ -79,10 +79,9 @@ impl Capturing {
                         .sender
                         .lock()
                         .map_err(|_| std::io::Error::other("lock"))
-                        .and_then(|s| s.send_audio(seq, ts, &p))
+                        .and_then(|s| s.send_audio(ts, &p))
                     {
                         Ok(()) => {
-                            seq = seq.wrapping_add(1);
                             c.sent.fetch_add(1, Ordering::Relaxed);
                         }
                         Err(e) => {

@@ -9,12 +9,16 @@ use std::thread;
 use super::controls::{Controls, mode_to_u8};
 use super::events::CallEvent;
 use super::stats::CallStats;
+use crate::error::KeyError;
+use crate::transport::CallKeys;
 use crate::vad::VoiceMode;
 
 /// Controls a running call. Dropping it stops the call.
 pub struct CallHandle {
     /// Our session.
     pub(super) session: u64,
+    /// The call's keys, updated by [`CallHandle::set_key`].
+    pub(super) keys: Arc<CallKeys>,
     /// Switches.
     pub(super) controls: Arc<Controls>,
     /// Events from the threads.
@@ -36,6 +40,14 @@ impl CallHandle {
     /// connection so the others see it.
     pub fn set_muted(&self, muted: bool) {
         self.controls.muted.store(muted, Ordering::Relaxed);
+    }
+
+    /// The server sent `voice_key` (a member joined or left): seal with the
+    /// new key from now on; the previous one still opens packets for
+    /// [`GRACE`](chatcore::protocol::voice::seal::GRACE). Forward every
+    /// `voice_key` of the chat connection here.
+    pub fn set_key(&self, epoch: u32, key: &[u8]) -> Result<(), KeyError> {
+        self.keys.set_key(epoch, key)
     }
 
     /// Whether the microphone is muted.

@@ -198,6 +198,7 @@ impl Playing {
     fn snapshot(&self) -> CallStats {
         let c = self.link.counters();
         let b = self.base;
+        let sealed = self.rebind.keys.open_stats();
         CallStats {
             transport: self.link.kind(),
             frames_captured: self.controls.captured.load(Ordering::Relaxed),
@@ -206,6 +207,9 @@ impl Playing {
             packets_received: b.received + c.audio_received.load(Ordering::Relaxed),
             injected_losses: b.injected + c.injected_losses.load(Ordering::Relaxed),
             probes_sent: b.probes + c.probes_sent.load(Ordering::Relaxed),
+            packets_forged: sealed.forged,
+            packets_replayed: sealed.replayed,
+            packets_unknown_epoch: sealed.unknown_epoch,
             rtt_us: self.rtt_us,
             frames_played: self.frames_played,
             speakers: self

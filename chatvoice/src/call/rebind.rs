@@ -6,6 +6,7 @@
 //! figures stay cumulative.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::thread;
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::events::CallEvent;
 use super::playback::Playing;
-use crate::transport::{LinkOptions, VoiceLink};
+use crate::transport::{CallKeys, LinkOptions, VoiceLink};
 
 /// What it takes to bind the voice path again after it closed (a TCP
 /// connection cut): the server keeps the member in the call, and its token
@@ -28,6 +29,8 @@ pub(super) struct Rebind {
     pub(super) token: Vec<u8>,
     /// Keepalive interval.
     pub(super) keepalive_ms: u32,
+    /// The call's keys (the new link seals on with the same counter).
+    pub(super) keys: Arc<CallKeys>,
     /// Stop trying after this long (the server's `timeout_ms`).
     pub(super) give_up_after: Duration,
     /// UDP first or forced TCP, loss injection.
@@ -63,6 +66,7 @@ impl Playing {
                         r.session,
                         &r.token,
                         r.keepalive_ms,
+                        r.keys.clone(),
                         &r.options,
                     );
                     let give_up =

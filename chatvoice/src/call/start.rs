@@ -24,7 +24,7 @@ use super::stats::CallStats;
 use crate::audio::{AudioInput, AudioOutput};
 use crate::codec::Encoder;
 use crate::error::CallError;
-use crate::transport::VoiceLink;
+use crate::transport::{CallKeys, VoiceLink};
 use crate::vad::Gate;
 
 /// The entry point.
@@ -51,11 +51,13 @@ impl Call {
         let playback = output.start()?;
         let encoder = Encoder::new(options.encoder)?;
         let server = SocketAddr::new(server_ip, joined.port);
+        let keys = Arc::new(CallKeys::from_joined(joined)?);
         let link = VoiceLink::connect(
             server,
             joined.session,
             &joined.token,
             joined.keepalive_ms,
+            keys.clone(),
             &options.link,
         )?;
         let controls = Arc::new(Controls::default());
@@ -74,6 +76,9 @@ impl Call {
             packets_received: 0,
             injected_losses: 0,
             probes_sent: 0,
+            packets_forged: 0,
+            packets_replayed: 0,
+            packets_unknown_epoch: 0,
             rtt_us: None,
             frames_played: 0,
             speakers: Vec::new(),
@@ -87,6 +92,7 @@ impl Call {
             session: joined.session,
             token: joined.token.clone(),
             keepalive_ms: joined.keepalive_ms,
+            keys: keys.clone(),
             give_up_after: Duration::from_millis(u64::from(joined.timeout_ms.max(1000))),
             options: options.link.clone(),
         };
@@ -134,6 +140,7 @@ impl Call {
         };
         Ok(CallHandle {
             session: joined.session,
+            keys,
             controls,
             events,
             stats,

@@ -34,6 +34,16 @@ pub struct CallStats {
     pub injected_losses: u64,
     /// Keepalive probes sent.
     pub probes_sent: u64,
+    /// Audio packets refused because they failed authentication (a wrong
+    /// key, or bytes changed on the way); never played.
+    pub packets_forged: u64,
+    /// Audio packets refused as replays (a counter already seen, or older
+    /// than the replay window); never played.
+    pub packets_replayed: u64,
+    /// Audio packets of a key epoch this member holds no key for (sealed
+    /// before it joined, or after a key change not yet received, or past
+    /// the previous key's grace period); never played.
+    pub packets_unknown_epoch: u64,
     /// Last probe round trip, µs.
     pub rtt_us: Option<u64>,
     /// Frames handed to the output.

@@ -4,6 +4,7 @@
 //! anything else). The loops that send and wait live in `udp.rs` and
 //! `tcp.rs`, which differ in framing and in what proves the address.
 
+use chatcore::protocol::voice::seal::bind_mac;
 use chatcore::protocol::voice::{COOKIE_LEN, TOKEN_LEN, VoicePacket};
 
 /// What a packet received during the bind handshake means.
@@ -26,7 +27,8 @@ pub(super) fn bind_reply(buf: &[u8], session: u64) -> BindReply {
     }
 }
 
-/// The bind packet: `cookie` is the last challenge's, once there was one.
+/// The bind packet: `cookie` is the last challenge's, once there was one;
+/// the token is proven by the HMAC over session and cookie, never sent.
 pub(super) fn bind_packet(
     session: u64,
     token: [u8; TOKEN_LEN],
@@ -34,7 +36,7 @@ pub(super) fn bind_packet(
 ) -> VoicePacket<'static> {
     VoicePacket::Bind {
         session,
-        token,
+        mac: bind_mac(&token, session, cookie.as_ref()),
         cookie,
     }
 }

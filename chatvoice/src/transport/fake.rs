@@ -1,22 +1,32 @@
 //! A tiny fake voice port for the link's unit tests (UDP and TCP, §16
 //! packet layout), shared by the tests in the sibling files: it answers
-//! `bind` (with a challenge over UDP), `probe`, and echoes `audio`. The
-//! real relay is exercised in `tests/`.
+//! `bind` (a challenge first, as the real server does over UDP and TCP;
+//! `challenge: false` skips it), `probe`, and echoes `audio`. The real
+//! relay is exercised in `tests/`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use chatcore::protocol::voice::seal::bind_mac_ok;
 use chatcore::protocol::voice::{
-    COOKIE_LEN, TCP_PREFIX_LEN, TOKEN_LEN, VoicePacket, tcp_packet_len,
+    COOKIE_LEN, KEY_LEN, TCP_PREFIX_LEN, TOKEN_LEN, VoicePacket, tcp_packet_len,
 };
 
-use super::{Incoming, VoiceLink};
+use super::{CallKeys, Incoming, VoiceLink};
 
 pub(super) const TOKEN: [u8; TOKEN_LEN] = [7; TOKEN_LEN];
 /// The fake server's cookie (the real one is bound to the address).
 pub(super) const COOKIE: [u8; COOKIE_LEN] = [0xc0; COOKIE_LEN];
+/// The fake call's key (epoch 1).
+pub(super) const KEY: [u8; KEY_LEN] = [0x4b; KEY_LEN];
+
+/// Keys for session 5 with the fake call's key, counter from 0.
+pub(super) fn keys() -> Arc<CallKeys> {
+    Arc::new(CallKeys::starting_at(5, 1, &KEY, 0))
+}
 
 /// Answers like the server would: `bind` with the right token gets
 /// `bind_challenge` unless it echoes the cookie (when `challenge`, as
@@ -26,9 +36,9 @@ pub(super) fn answer(pkt: &[u8], ignore_binds: &mut u32, challenge: bool) -> Opt
     match VoicePacket::parse(pkt).ok()? {
         VoicePacket::Bind {
             session,
-            token,
+            mac,
             cookie,
-        } if token == TOKEN => {
+        } if bind_mac_ok(&TOKEN, session, cookie.as_ref(), &mac) => {
             if *ignore_binds > 0 {
                 *ignore_binds -= 1;
                 return None;
@@ -84,7 +94,7 @@ pub(super) fn fake_tcp() -> SocketAddr {
                     buf.extend_from_slice(&chunk[..n]);
                     while let Ok(Some(len)) = tcp_packet_len(&buf) {
                         let pkt: Vec<u8> = buf.drain(..TCP_PREFIX_LEN + len).skip(2).collect();
-                        if let Some(a) = answer(&pkt, &mut none, false) {
+                        if let Some(a) = answer(&pkt, &mut none, true) {
                             let mut out = (a.len() as u16).to_be_bytes().to_vec();
                             out.extend_from_slice(&a);
                             if c.write_all(&out).is_err() {

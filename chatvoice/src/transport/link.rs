@@ -11,10 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chatcore::protocol::voice::TOKEN_LEN;
+use chatcore::protocol::voice::{MAX_OPUS_PAYLOAD, TOKEN_LEN};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use super::keys::CallKeys;
 use super::options::{LinkOptions, TransportKind};
 use super::receive::{Incoming, Receiving};
 use super::sender::{LinkCounters, LinkSender, Shared, Wire};
@@ -38,12 +39,15 @@ pub struct VoiceLink {
 
 impl VoiceLink {
     /// Binds `session` with `token` on the voice port at `server`: UDP
-    /// first, then TCP (§16.3). `keepalive_ms` is from `voice_joined`.
+    /// first, then TCP (§16.3). `keepalive_ms` is from `voice_joined`;
+    /// `keys` seal what is sent and open what comes in (the same for every
+    /// link of one call).
     pub fn connect(
         server: SocketAddr,
         session: u64,
         token: &[u8],
         keepalive_ms: u32,
+        keys: Arc<CallKeys>,
         opts: &LinkOptions,
     ) -> Result<Self, TransportError> {
         let token: [u8; TOKEN_LEN] = token
@@ -72,6 +76,7 @@ impl VoiceLink {
         };
         let shared = Arc::new(Shared {
             session,
+            keys,
             wire,
             epoch: Instant::now(),
             last_send_us: AtomicU64::new(0),
@@ -93,6 +98,7 @@ impl VoiceLink {
             rng: StdRng::seed_from_u64(opts.loss_seed),
             probes: Vec::new(),
             nonce: 0,
+            opened: Vec::with_capacity(MAX_OPUS_PAYLOAD),
         };
         let thread = thread::Builder::new()
             .name("voice-link".into())
@@ -161,7 +167,7 @@ mod tests {
     use chatcore::protocol::voice::TOKEN_LEN;
 
     use crate::error::TransportError;
-    use crate::transport::fake::{fake_tcp, fake_udp};
+    use crate::transport::fake::{fake_tcp, fake_udp, keys};
     use crate::transport::{LinkOptions, VoiceLink};
 
     #[test]
@@ -174,13 +180,14 @@ mod tests {
         let tcp = fake_tcp();
         // Wrong token: UDP stays silent, the TCP fallback too (it has no
         // listener at that port: connection refused, or no `bound`).
-        let err = VoiceLink::connect(addr, 5, &[1; TOKEN_LEN], 2000, &opts).err();
+        let err = VoiceLink::connect(addr, 5, &[1; TOKEN_LEN], 2000, keys(), &opts).err();
         assert!(err.is_some());
         let err = VoiceLink::connect(
             tcp,
             5,
             &[1; TOKEN_LEN],
             2000,
+            keys(),
             &LinkOptions {
                 force_tcp: true,
                 ..opts.clone()
@@ -192,7 +199,7 @@ mod tests {
             "{err:?}"
         );
         assert!(matches!(
-            VoiceLink::connect(addr, 5, &[1; 3], 2000, &opts).err(),
+            VoiceLink::connect(addr, 5, &[1; 3], 2000, keys(), &opts).err(),
             Some(TransportError::BadToken(3))
         ));
     }

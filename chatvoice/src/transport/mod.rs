@@ -4,12 +4,15 @@
 //! answers a `bind_challenge` whose cookie the next binds echo, from the same
 //! socket, until `bound` comes back (the cookie proves the address receives,
 //! §16.2). If no `bound` comes within 1 s it connects to the same port over
-//! TCP (each packet preceded by a 2-byte big-endian length) and binds there,
-//! where the TCP handshake is the proof and no cookie is needed (a challenge
-//! there is answered all the same). Once bound, a
-//! receive thread reads packets and hands audio to the caller through a
-//! channel, and sends a `probe` whenever nothing was sent for the keepalive
-//! interval (so a silent or muted member stays in the call). Any thread may
+//! TCP (each packet preceded by a 2-byte big-endian length) and binds there
+//! the same way (bind, challenge, bind with the cookie). A `bind` proves the
+//! token with an HMAC (the token never crosses the voice port), and every
+//! audio packet is sealed with the call key ([`CallKeys`], shared by every
+//! link of a call, §16.5). Once bound, a receive thread reads packets, opens
+//! audio (refusing and counting forged, replayed and unknown-epoch packets)
+//! and hands it to the caller through a channel, and sends a `probe`
+//! whenever nothing was sent for the keepalive interval (so a silent or
+//! muted member stays in the call). Any thread may
 //! send audio through a cloneable [`LinkSender`].
 //!
 //! For tests, [`LinkOptions`] can force TCP and inject random loss of audio
@@ -19,6 +22,7 @@
 //! - `options.rs`: [`LinkOptions`] and [`TransportKind`], how the link is set up;
 //! - `link.rs`: [`VoiceLink`], connecting (UDP first, then TCP) and closing;
 //! - `bind.rs`: the `bind` / `bind_challenge` / `bound` packets both paths share;
+//! - `keys.rs`: [`CallKeys`], sealing and opening under the call's keys;
 //! - `udp.rs`: binding over UDP (retries, the cookie echo) and its receive loop;
 //! - `tcp.rs`: the TCP fallback's bind and its length-prefixed receive loop;
 //! - `sender.rs`: the socket shared by all senders, [`LinkSender`], [`LinkCounters`];
@@ -29,6 +33,7 @@
 mod bind;
 #[cfg(test)]
 mod fake;
+mod keys;
 mod link;
 mod options;
 mod probe;
@@ -37,6 +42,7 @@ mod sender;
 mod tcp;
 mod udp;
 
+pub use keys::CallKeys;
 pub use link::VoiceLink;
 pub use options::{LinkOptions, TransportKind};
 pub use receive::Incoming;

@@ -40,7 +40,7 @@ mod tests {
     use std::sync::atomic::Ordering;
     use std::time::Duration;
 
-    use crate::transport::fake::{TOKEN, fake_udp};
+    use crate::transport::fake::{TOKEN, fake_udp, keys};
     use crate::transport::{Incoming, LinkOptions, VoiceLink};
 
     #[test]
@@ -50,7 +50,7 @@ mod tests {
             keepalive: Some(Duration::from_millis(20)),
             ..LinkOptions::default()
         };
-        let link = VoiceLink::connect(addr, 5, &TOKEN, 2000, &opts).expect("bind");
+        let link = VoiceLink::connect(addr, 5, &TOKEN, 2000, keys(), &opts).expect("bind");
         let m = link
             .incoming()
             .recv_timeout(Duration::from_secs(5))

@@ -56,6 +56,8 @@ pub(super) struct Receiving {
     pub(super) probes: Vec<(u32, Instant)>,
     /// The next probe's nonce.
     pub(super) nonce: u32,
+    /// Where an audio packet is opened (reused).
+    pub(super) opened: Vec<u8>,
 }
 
 impl Receiving {
@@ -76,12 +78,7 @@ impl Receiving {
     /// Handles one packet; `false` when the consumer is gone.
     pub(super) fn handle(&mut self, buf: &[u8]) -> bool {
         let msg = match VoicePacket::parse(buf) {
-            Ok(VoicePacket::Audio {
-                session,
-                seq,
-                ts,
-                payload,
-            }) => {
+            Ok(VoicePacket::Audio { .. }) => {
                 if self.recv_loss > 0.0 && self.rng.random_bool(self.recv_loss.clamp(0.0, 1.0)) {
                     self.shared
                         .counters
@@ -89,15 +86,21 @@ impl Receiving {
                         .fetch_add(1, Ordering::Relaxed);
                     return true;
                 }
+                // Forged, replayed or unknown-epoch packets are counted by
+                // the keys and never played.
+                let Ok(o) = self.shared.keys.open(buf, &mut self.opened) else {
+                    return true;
+                };
                 self.shared
                     .counters
                     .audio_received
                     .fetch_add(1, Ordering::Relaxed);
                 Incoming::Audio {
-                    session,
-                    seq,
-                    ts,
-                    payload: payload.to_vec(),
+                    session: o.session,
+                    // The jitter buffer's sequence: the counter's low bits.
+                    seq: o.counter as u16,
+                    ts: o.ts,
+                    payload: self.opened.clone(),
                 }
             }
             Ok(VoicePacket::ProbeAck { nonce, .. }) => {

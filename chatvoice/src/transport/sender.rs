@@ -10,9 +10,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use chatcore::protocol::voice::VoicePacket;
+use chatcore::protocol::voice::{TCP_PREFIX_LEN, VoicePacket};
 use rand::Rng;
 use rand::rngs::StdRng;
+
+use super::keys::CallKeys;
 
 /// Counters of a link.
 #[derive(Debug, Default)]
@@ -41,6 +43,8 @@ pub(super) enum Wire {
 pub(super) struct Shared {
     /// Our session id (every packet carries it).
     pub(super) session: u64,
+    /// The call's keys: audio is sealed and opened with them.
+    pub(super) keys: Arc<CallKeys>,
     /// The socket.
     pub(super) wire: Wire,
     /// Start of the link's clock, for `last_send_us`.
@@ -58,15 +62,25 @@ pub(super) struct Shared {
 
 impl Shared {
     pub(super) fn send(&self, p: &VoicePacket<'_>) -> io::Result<()> {
+        let mut v = vec![0; TCP_PREFIX_LEN];
+        p.write(&mut v);
+        self.send_framed(v)
+    }
+
+    /// Sends one packet that follows `TCP_PREFIX_LEN` spare bytes in
+    /// `framed` (filled with the length over TCP, skipped over UDP).
+    fn send_framed(&self, mut framed: Vec<u8>) -> io::Result<()> {
         self.last_send_us
             .store(self.epoch.elapsed().as_micros() as u64, Ordering::Relaxed);
         match &self.wire {
-            Wire::Udp(s) => s.send(&p.to_vec()).map(drop),
+            Wire::Udp(s) => s.send(&framed[TCP_PREFIX_LEN..]).map(drop),
             Wire::Tcp(s) => {
+                let len = (framed.len() - TCP_PREFIX_LEN) as u16;
+                framed[..TCP_PREFIX_LEN].copy_from_slice(&len.to_be_bytes());
                 let mut s = s
                     .lock()
                     .map_err(|_| io::Error::other("voice socket lock poisoned"))?;
-                s.write_all(&p.to_tcp_vec())
+                s.write_all(&framed)
             }
         }
     }
@@ -80,8 +94,9 @@ pub struct LinkSender {
 }
 
 impl LinkSender {
-    /// Sends one Opus packet as an audio packet.
-    pub fn send_audio(&self, seq: u16, ts: u32, payload: &[u8]) -> io::Result<()> {
+    /// Seals one Opus packet with the call's newest key and sends it as an
+    /// audio packet (its counter is the next of this call's).
+    pub fn send_audio(&self, ts: u32, payload: &[u8]) -> io::Result<()> {
         let s = &self.shared;
         if s.send_loss > 0.0
             && s.rng
@@ -92,12 +107,11 @@ impl LinkSender {
             s.counters.injected_losses.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
-        s.send(&VoicePacket::Audio {
-            session: s.session,
-            seq,
-            ts,
-            payload,
-        })?;
+        let mut framed = vec![0; TCP_PREFIX_LEN];
+        s.keys
+            .seal(ts, payload, &mut framed)
+            .map_err(io::Error::other)?;
+        s.send_framed(framed)?;
         s.counters.audio_sent.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -111,7 +125,7 @@ mod tests {
     use std::thread;
     use std::time::Duration;
 
-    use crate::transport::fake::{TOKEN, audio_back, fake_udp};
+    use crate::transport::fake::{TOKEN, audio_back, fake_udp, keys};
     use crate::transport::{LinkOptions, VoiceLink};
 
     #[test]
@@ -124,10 +138,10 @@ mod tests {
                 loss_seed: 3,
                 ..LinkOptions::default()
             };
-            let link = VoiceLink::connect(addr, 5, &TOKEN, 2000, &opts).expect("bind");
+            let link = VoiceLink::connect(addr, 5, &TOKEN, 2000, keys(), &opts).expect("bind");
             let tx = link.sender();
             for seq in 0..500u16 {
-                tx.send_audio(seq, 0, &[1]).expect("send");
+                tx.send_audio(0, &[1]).expect("send");
                 // Paced a little, so loopback buffers never overflow and
                 // only the injected losses happen.
                 if seq % 10 == 0 {

@@ -1,8 +1,10 @@
 //! The TCP fallback on the voice port's number, for networks that block
-//! UDP: each packet behind a 2-byte big-endian length (§16.3). Binding needs
-//! no cookie (the TCP handshake proves the address), though a challenge is
-//! answered a few times all the same; then the receive loop reassembles
-//! length-prefixed packets from the stream.
+//! UDP: each packet behind a 2-byte big-endian length (§16.3). Binding is
+//! as over UDP: bind, `bind_challenge`, bind again with the cookie under the
+//! HMAC (the cookie is issued to this connection's address and port, so a
+//! bind captured on the wire cannot be replayed on another connection);
+//! then the receive loop reassembles length-prefixed packets from the
+//! stream.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -46,8 +48,8 @@ pub(super) fn bind_tcp(
                 // Audio may already follow `bound` in `buf`; with the
                 // server's order (bound first) there is none yet.
                 BindReply::Bound => return Ok(s),
-                // §16.2 binds TCP without a cookie; should a server ask,
-                // answer (a few times, never in a loop with it).
+                // Echo the cookie (§16.2); a few times at most, never in
+                // a loop with a server that keeps asking.
                 BindReply::Challenge(c) if challenges < 3 => {
                     challenges += 1;
                     s.write_all(&bind_packet(session, token, Some(c)).to_tcp_vec())?;
@@ -102,7 +104,7 @@ mod tests {
     //! port number and audio flows.
     use std::time::Duration;
 
-    use crate::transport::fake::{TOKEN, audio_back, fake_tcp};
+    use crate::transport::fake::{TOKEN, audio_back, fake_tcp, keys};
     use crate::transport::{LinkOptions, TransportKind, VoiceLink};
 
     #[test]
@@ -114,11 +116,11 @@ mod tests {
             bind_retry: Duration::from_millis(100),
             ..LinkOptions::default()
         };
-        let link = VoiceLink::connect(addr, 5, &TOKEN, 2000, &opts).expect("bind");
+        let link = VoiceLink::connect(addr, 5, &TOKEN, 2000, keys(), &opts).expect("bind");
         assert_eq!(link.kind(), TransportKind::Tcp);
         let tx = link.sender();
-        for seq in 0..10u16 {
-            tx.send_audio(seq, 0, &[9; 100]).expect("send");
+        for _ in 0..10u16 {
+            tx.send_audio(0, &[9; 100]).expect("send");
         }
         assert_eq!(audio_back(&link), (0..10).collect::<Vec<_>>());
     }

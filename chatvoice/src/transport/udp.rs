@@ -103,7 +103,7 @@ mod tests {
     use std::sync::atomic::Ordering;
     use std::time::Duration;
 
-    use crate::transport::fake::{TOKEN, audio_back, fake_udp};
+    use crate::transport::fake::{TOKEN, audio_back, fake_udp, keys};
     use crate::transport::{LinkOptions, TransportKind, VoiceLink};
 
     #[test]
@@ -116,19 +116,19 @@ mod tests {
             bind_retry: Duration::from_secs(5),
             ..LinkOptions::default()
         };
-        let link = VoiceLink::connect(addr, 5, &TOKEN, 2000, &opts).expect("bind");
+        let link = VoiceLink::connect(addr, 5, &TOKEN, 2000, keys(), &opts).expect("bind");
         assert_eq!(link.kind(), TransportKind::Udp);
     }
 
     #[test]
     fn udp_bind_is_retried_until_bound_then_audio_flows_both_ways() {
         let addr = fake_udp(2);
-        let link =
-            VoiceLink::connect(addr, 5, &TOKEN, 2000, &LinkOptions::default()).expect("bind");
+        let link = VoiceLink::connect(addr, 5, &TOKEN, 2000, keys(), &LinkOptions::default())
+            .expect("bind");
         assert_eq!(link.kind(), TransportKind::Udp);
         let tx = link.sender();
         for seq in 0..20u16 {
-            tx.send_audio(seq, u32::from(seq) * 960, &[1, 2, 3])
+            tx.send_audio(u32::from(seq) * 960, &[1, 2, 3])
                 .expect("send");
         }
         assert_eq!(audio_back(&link), (0..20).collect::<Vec<_>>());

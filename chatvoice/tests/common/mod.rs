@@ -70,6 +70,46 @@ pub fn join(server: &RunningServer, name: &str) -> (Client, VoiceJoined) {
     panic!("no voice_joined for {name}");
 }
 
+/// Brings `j` (an earlier member's `voice_joined`) up to the call's current
+/// key: waits for the `voice_key` each of the `later_joins` joins after it
+/// sent, and takes the newest (docs/protocol.md §16.5). Call before starting
+/// its engine, so that every member seals and opens with the same key.
+pub fn catch_up(client: &Client, j: &mut VoiceJoined, later_joins: usize) {
+    let deadline = Instant::now() + PATIENCE;
+    let mut seen = 0;
+    while seen < later_joins {
+        assert!(
+            Instant::now() < deadline,
+            "no voice_key for session {}",
+            j.session
+        );
+        if let Some(Event::Message(ServerMessage::VoiceKey(k))) = client
+            .recv_timeout(Duration::from_millis(200))
+            .expect("recv")
+        {
+            j.epoch = k.epoch;
+            j.key = k.key;
+            seen += 1;
+        }
+    }
+}
+
+/// Waits for the next `voice_key` on `client` and hands it to `call`, as a
+/// client does with every `voice_key` while its call runs.
+pub fn forward_key(client: &Client, call: &CallHandle) {
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        if let Some(Event::Message(ServerMessage::VoiceKey(k))) = client
+            .recv_timeout(Duration::from_millis(200))
+            .expect("recv")
+        {
+            call.set_key(k.epoch, &k.key).expect("32-byte key");
+            return;
+        }
+    }
+    panic!("no voice_key");
+}
+
 /// The committed speech fixture, 48 kHz mono.
 pub fn speech() -> Vec<i16> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/speech48k.wav");

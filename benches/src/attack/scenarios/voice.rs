@@ -4,12 +4,14 @@
 //! use chatvoice's own link, so these follow the real bind handshake.
 
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use chatcore::protocol::voice::{AUDIO_HEADER_LEN, VoiceJoined, VoicePacket};
+use chatcore::protocol::voice::seal::bind_mac;
+use chatcore::protocol::voice::{AUDIO_HEADER_LEN, TAG_LEN, VoiceJoined, VoicePacket};
 use chatcore::protocol::{ClientMessage, ServerMessage};
-use chatvoice::transport::{LinkOptions, VoiceLink};
+use chatvoice::transport::{CallKeys, LinkOptions, VoiceLink};
 use serde_json::{Value, json};
 
 use super::Scale;
@@ -29,20 +31,50 @@ fn voice_member(target: &Target, name: &str) -> Result<(chatcore::Client, VoiceJ
     bail!("no voice_joined for {name}")
 }
 
-fn token(j: &VoiceJoined) -> Result<[u8; 16]> {
-    j.token.as_slice().try_into().context("token length")
+/// Takes the `later` `voice_key`s a member is sent when that many members
+/// join after it (each join starts a new key epoch) into its keys.
+fn catch_up(client: &chatcore::Client, keys: &CallKeys, later: usize) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = 0;
+    while seen < later && Instant::now() < deadline {
+        if let Some(chatcore::Event::Message(ServerMessage::VoiceKey(k))) =
+            client.recv_timeout(Duration::from_millis(200))?
+        {
+            keys.set_key(k.epoch, &k.key)?;
+            seen += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Binds an honest call member the way the real client does (chatvoice's
 /// link: UDP, else TCP with `force_tcp`), so the scenarios keep working
 /// when the bind handshake changes.
 fn honest_link(voice: SocketAddr, j: &VoiceJoined, force_tcp: bool) -> Result<VoiceLink> {
+    honest_link_with(voice, j, force_tcp).map(|(link, _)| link)
+}
+
+/// [`honest_link`], also returning the call keys it seals with.
+fn honest_link_with(
+    voice: SocketAddr,
+    j: &VoiceJoined,
+    force_tcp: bool,
+) -> Result<(VoiceLink, Arc<CallKeys>)> {
     let opts = LinkOptions {
         force_tcp,
         ..LinkOptions::default()
     };
-    VoiceLink::connect(voice, j.session, &j.token, j.keepalive_ms, &opts)
-        .with_context(|| format!("binding session {}", j.session))
+    let keys = Arc::new(CallKeys::from_joined(j)?);
+    let link = VoiceLink::connect(
+        voice,
+        j.session,
+        &j.token,
+        j.keepalive_ms,
+        keys.clone(),
+        &opts,
+    )
+    .with_context(|| format!("binding session {}", j.session))?;
+    Ok((link, keys))
 }
 
 /// Sends one voice packet the way the attacker can (forged or bound).
@@ -103,7 +135,7 @@ pub(super) fn voice_spoof(target: &mut Target, scale: Scale) -> Result<Value> {
     let (_attacker, aj) = voice_member(target, "spoofer")?;
     let bind = VoicePacket::Bind {
         session: aj.session,
-        token: token(&aj)?,
+        mac: bind_mac(&aj.token, aj.session, None),
         // What an attacker without the victim's challenge can send.
         cookie: None,
     }
@@ -143,8 +175,12 @@ pub(super) fn voice_spoof(target: &mut Target, scale: Scale) -> Result<Value> {
     let mut speakers = Vec::new();
     for i in 0..speakers_n {
         let (c, j) = voice_member(target, &format!("talker{i}"))?;
-        let link = honest_link(voice, &j, false)?;
-        speakers.push((c, link.sender(), link));
+        let (link, keys) = honest_link_with(voice, &j, false)?;
+        speakers.push((c, link.sender(), link, keys));
+    }
+    // Everyone seals with the newest key, as live clients would.
+    for (i, (c, _, _, keys)) in speakers.iter().enumerate() {
+        catch_up(c, keys, speakers_n - 1 - i)?;
     }
     let payload = vec![0x5a; 400];
     let t = Instant::now();
@@ -153,8 +189,8 @@ pub(super) fn voice_spoof(target: &mut Target, scale: Scale) -> Result<Value> {
     let mut n = 0u32;
     let _ = victim.set_nonblocking(true);
     while t.elapsed() < hold {
-        for (_, sender, _) in &speakers {
-            let _ = sender.send_audio(n as u16, n.wrapping_mul(960), &payload);
+        for (_, sender, _, _) in &speakers {
+            let _ = sender.send_audio(n.wrapping_mul(960), &payload);
         }
         if n.is_multiple_of(50) {
             // The attacker's keepalive, forged too.
@@ -177,7 +213,8 @@ pub(super) fn voice_spoof(target: &mut Target, scale: Scale) -> Result<Value> {
         }
     }
     let spoof_secs = t.elapsed().as_secs_f64();
-    let spoken = u64::from(n) * speakers.len() as u64 * (AUDIO_HEADER_LEN + payload.len()) as u64;
+    let spoken =
+        u64::from(n) * speakers.len() as u64 * (AUDIO_HEADER_LEN + payload.len() + TAG_LEN) as u64;
     drop(speakers);
     // Token guesses from one source, as fast as we can send them.
     let (_guesser, gj) = voice_member(target, "guesser")?;
@@ -189,12 +226,12 @@ pub(super) fn voice_spoof(target: &mut Target, scale: Scale) -> Result<Value> {
     let mut guesses = 0u64;
     while t.elapsed() < guess_for {
         for _ in 0..256 {
-            let mut tok = [0u8; 16];
-            tok[..8].copy_from_slice(&rand_u64().to_le_bytes());
-            tok[8..].copy_from_slice(&rand_u64().to_le_bytes());
+            let mut mac = [0u8; 16];
+            mac[..8].copy_from_slice(&rand_u64().to_le_bytes());
+            mac[8..].copy_from_slice(&rand_u64().to_le_bytes());
             let p = VoicePacket::Bind {
                 session: gj.session,
-                token: tok,
+                mac,
                 cookie: None,
             }
             .to_vec();

@@ -122,6 +122,7 @@ impl State {
                 return (false, voiced(self.voice.call.apply_state(v, self.session)));
             }
             ServerMessage::VoiceJoined(j) => return (false, voiced(self.voice.call.joined(j))),
+            ServerMessage::VoiceKey(k) => return (false, voiced(self.voice.call.rekeyed(k))),
             ServerMessage::Error(e) => {
                 if matches!(e.code, ErrorCode::VoiceUnavailable) {
                     return (false, voiced(self.voice.call.refused(&e.message)));

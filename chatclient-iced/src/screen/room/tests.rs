@@ -444,13 +444,15 @@ fn play_on_a_received_voice_message_downloads_it_then_plays_it() {
 }
 
 #[test]
-fn a_lost_connection_stops_the_call_engine() {
+fn a_new_call_key_reaches_the_running_engine_and_a_lost_connection_stops_it() {
     let mut s = ready_room();
     let _ = s.update(Message::Voice(voice::Message::Join));
     let joined = s.on_net(NetEvent::Server(ServerMessage::VoiceJoined(
         chatcore::protocol::voice::VoiceJoined {
             session: ME,
             token: vec![1; 16],
+            epoch: 4,
+            key: vec![2; 32],
             port: 6790,
             keepalive_ms: 5000,
             timeout_ms: 15_000,
@@ -463,6 +465,20 @@ fn a_lost_connection_stops_the_call_engine() {
     let _ = s.on_audio(crate::audio::Event::CallStarted(
         chatvoice::TransportKind::Tcp,
     ));
+    // A member joined: the new key goes to the running engine.
+    let rekeyed = s.on_net(NetEvent::Server(ServerMessage::VoiceKey(
+        chatcore::protocol::voice::VoiceKey {
+            epoch: 5,
+            key: vec![9; 32],
+        },
+    )));
+    assert_eq!(
+        audio(rekeyed),
+        vec![crate::audio::Command::CallKey {
+            epoch: 5,
+            key: vec![9; 32]
+        }]
+    );
     let lost = s.on_net(NetEvent::Disconnected {
         reason: "connection reset".into(),
         retry_in: Duration::from_millis(500),

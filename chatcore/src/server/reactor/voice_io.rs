@@ -12,7 +12,7 @@ use mio::net::{TcpListener, UdpSocket};
 use super::Reactor;
 use crate::server::config::ServerConfig;
 use crate::server::conn::peers::AddrKey;
-use crate::server::session::voice::{broadcast_voice_state, close_voice_conn};
+use crate::server::session::voice::{broadcast_voice_state, close_voice_conn, rekey};
 use crate::server::voice::VoicePath;
 use crate::server::voice::conn::{TCP_READ_BUDGET, VoiceConns, VoiceRead};
 use crate::server::voice::guard::VoiceGuard;
@@ -79,8 +79,8 @@ impl VoiceOut for VoiceSockets<'_> {
         }
     }
 
-    fn tcp_source(&self, key: usize) -> Option<AddrKey> {
-        self.conns.get(key).map(|c| c.source)
+    fn tcp_source(&self, key: usize) -> Option<(AddrKey, SocketAddr)> {
+        self.conns.get(key).map(|c| (c.source, c.peer))
     }
 
     fn tcp_bound(&mut self, key: usize, session: u64) {
@@ -276,6 +276,7 @@ impl Reactor {
                         close_voice_conn(&mut ctx, k);
                     }
                 }
+                rekey(&mut ctx, None);
                 broadcast_voice_state(&mut ctx);
             }
         }

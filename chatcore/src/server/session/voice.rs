@@ -2,9 +2,14 @@
 //! `voice_leave`, `voice_mute`, and the `voice_state` everyone is sent when
 //! the call changes. The packets themselves are in
 //! [`crate::server::voice::relay`].
+//!
+//! Every join and every leave starts a new key epoch (§16.5): the joiner
+//! gets the new key in its `voice_joined`, everyone else in the call a
+//! `voice_key`, so a new member cannot open what was said before it joined
+//! and a former member cannot open what is said after it left.
 
 use super::Ctx;
-use crate::protocol::voice::{TOKEN_LEN, VoiceJoined, VoiceState};
+use crate::protocol::voice::{KEY_LEN, TOKEN_LEN, VoiceJoined, VoiceKey, VoiceState};
 use crate::protocol::{ErrorCode, ServerMessage, encode_server};
 use crate::server::voice::VoicePath;
 use crate::time::now_ms;
@@ -32,9 +37,12 @@ pub(crate) fn voice_join(ctx: &mut Ctx<'_>, key: usize) {
         close_voice_conn(ctx, k);
     }
     tracing::info!(name = %user.name, session = user.session, "joined the call");
+    let (epoch, call_key) = rekey(ctx, Some(key));
     let joined = ServerMessage::VoiceJoined(VoiceJoined {
         session: user.session,
         token: token.to_vec(),
+        epoch,
+        key: call_key.to_vec(),
         port,
         keepalive_ms: ctx.config.voice_keepalive_ms,
         timeout_ms: ctx.config.voice_timeout_ms,
@@ -74,8 +82,27 @@ pub(crate) fn call_left(ctx: &mut Ctx<'_>, key: usize) -> bool {
     if let Some(VoicePath::Tcp(k)) = member.path {
         close_voice_conn(ctx, k);
     }
+    rekey(ctx, None);
     broadcast_voice_state(ctx);
     true
+}
+
+/// Starts a new key epoch and sends `voice_key` to every call member but
+/// `joiner` (who gets the key in its `voice_joined`). Returns the epoch and
+/// key. Called when the membership changed: a join, a leave, a removal.
+pub(crate) fn rekey(ctx: &mut Ctx<'_>, joiner: Option<usize>) -> (u32, [u8; KEY_LEN]) {
+    let (epoch, key) = ctx.call.rekey();
+    if ctx.shutting_down {
+        return (epoch, key);
+    }
+    let frame = encode_server(&ServerMessage::VoiceKey(VoiceKey {
+        epoch,
+        key: key.to_vec(),
+    }));
+    for k in ctx.call.member_keys_except(joiner.unwrap_or(usize::MAX)) {
+        ctx.push_private(k, frame.clone());
+    }
+    (epoch, key)
 }
 
 /// Closes TCP voice connection `key`; its member (if bound) is unbound but

@@ -10,7 +10,8 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::guard::Bucket;
-use crate::protocol::voice::{CallMember, TOKEN_LEN};
+use crate::protocol::voice::seal::bind_mac_ok;
+use crate::protocol::voice::{COOKIE_LEN, CallMember, KEY_LEN, MAC_LEN, TOKEN_LEN};
 
 /// Where a member's voice packets come from and go to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +37,8 @@ pub(crate) struct Member {
     pub session: u64,
     /// Its name, for `voice_state`.
     pub name: String,
-    /// The secret of the current `voice_joined`: only a `bind` with it may
-    /// claim this session on the voice port.
+    /// The secret of the current `voice_joined`: only a `bind` proving it
+    /// (HMAC) may claim this session on the voice port.
     pub token: [u8; TOKEN_LEN],
     /// Set by `voice_mute`; audio of a muted member is dropped.
     pub muted: bool,
@@ -58,10 +59,30 @@ impl Member {
 }
 
 /// The room's one voice call.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Call {
     /// Members in joining order.
     members: Vec<Member>,
+    /// The current key epoch: audio of this epoch and the one before it is
+    /// relayed, any other is dropped (§16.5).
+    epoch: u32,
+    /// Whether `epoch - 1` was ever handed out (it is relayed only then).
+    has_previous: bool,
+    /// The current call key, handed out in `voice_joined` / `voice_key`.
+    key: [u8; KEY_LEN],
+}
+
+impl Default for Call {
+    fn default() -> Self {
+        Self {
+            members: Vec::new(),
+            // A random start: epochs of calls before a restart are not
+            // mistaken for this one's.
+            epoch: rand::random(),
+            has_previous: false,
+            key: rand::random(),
+        }
+    }
 }
 
 impl Call {
@@ -80,12 +101,49 @@ impl Call {
         self.members.iter_mut().find(|m| m.key == key)
     }
 
-    /// Whether `token` is the current token of `session`: the first check
-    /// of every `bind`, before any answer.
-    pub fn has_token(&self, session: u64, token: &[u8; TOKEN_LEN]) -> bool {
+    /// Whether `mac` proves the current token of `session` for `cookie`
+    /// (constant-time comparison): the first check of every `bind`, before
+    /// any answer.
+    pub fn proves_token(
+        &self,
+        session: u64,
+        mac: &[u8; MAC_LEN],
+        cookie: Option<&[u8; COOKIE_LEN]>,
+    ) -> bool {
         self.members
             .iter()
-            .any(|m| m.session == session && &m.token == token)
+            .find(|m| m.session == session)
+            .is_some_and(|m| bind_mac_ok(&m.token, session, cookie, mac))
+    }
+
+    /// Draws a fresh key for the next epoch (a member joined or left):
+    /// returns the new epoch and key for `voice_joined` / `voice_key`.
+    pub fn rekey(&mut self) -> (u32, [u8; KEY_LEN]) {
+        self.epoch = self.epoch.wrapping_add(1);
+        self.has_previous = true;
+        self.key = rand::random();
+        (self.epoch, self.key)
+    }
+
+    /// Whether audio sealed in `epoch` is relayed: the current epoch, or the
+    /// previous one while senders switch.
+    pub fn relays_epoch(&self, epoch: u32) -> bool {
+        epoch == self.epoch || (self.has_previous && epoch == self.epoch.wrapping_sub(1))
+    }
+
+    /// The current epoch (tests send audio of it).
+    #[cfg(test)]
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// Chat connections of every member but `key`: who gets `voice_key`.
+    pub fn member_keys_except(&self, key: usize) -> Vec<usize> {
+        self.members
+            .iter()
+            .map(|m| m.key)
+            .filter(|&k| k != key)
+            .collect()
     }
 
     /// Index of the member bound to `path` whose session is `session`: the
@@ -136,21 +194,17 @@ impl Call {
         Some(self.members.remove(i))
     }
 
-    /// Binds `session` to `path` if `token` is its current token. Any other
+    /// Binds `session` (whose bind proof was checked) to `path`. Any other
     /// member bound to the same path loses that binding (one path, one
     /// session). Returns the member's previous path (`Some(None)` if it had
-    /// none), or `None` if the bind was refused.
+    /// none), or `None` if the session is not in the call.
     pub fn bind(
         &mut self,
         session: u64,
-        token: &[u8; TOKEN_LEN],
         path: VoicePath,
         now: Instant,
     ) -> Option<Option<VoicePath>> {
-        let i = self
-            .members
-            .iter()
-            .position(|m| m.session == session && &m.token == token)?;
+        let i = self.members.iter().position(|m| m.session == session)?;
         for (j, other) in self.members.iter_mut().enumerate() {
             if j != i && other.path == Some(path) {
                 other.path = None;
@@ -227,13 +281,16 @@ mod tests {
         let now = Instant::now();
         let mut call = Call::default();
         call.join(1, 10, "a", [1; TOKEN_LEN], now);
-        assert_eq!(call.bind(10, &[2; TOKEN_LEN], addr(1), now), None);
-        assert_eq!(call.bind(10, &[1; TOKEN_LEN], addr(1), now), Some(None));
+        let proof = |t: u8| crate::protocol::voice::seal::bind_mac(&[t; TOKEN_LEN], 10, None);
+        assert!(!call.proves_token(10, &proof(2), None));
+        assert!(call.proves_token(10, &proof(1), None));
+        assert_eq!(call.bind(10, addr(1), now), Some(None));
         assert_eq!(call.bound(addr(1), 10), Some(0));
         assert_eq!(call.bound(addr(1), 11), None);
         assert_eq!(call.join(1, 10, "a", [3; TOKEN_LEN], now), Some(addr(1)));
         assert_eq!(call.bound(addr(1), 10), None);
-        assert_eq!(call.bind(10, &[1; TOKEN_LEN], addr(1), now), None);
+        assert!(!call.proves_token(10, &proof(1), None));
+        assert_eq!(call.bind(11, addr(1), now), None);
         assert_eq!(call.len(), 1);
     }
 
@@ -244,15 +301,31 @@ mod tests {
         for (k, port) in [(1, 1), (2, 2), (3, 3)] {
             call.join(k, k as u64, "x", [k as u8; TOKEN_LEN], now);
             if port != 3 {
-                call.bind(k as u64, &[k as u8; TOKEN_LEN], addr(port), now);
+                call.bind(k as u64, addr(port), now);
             }
         }
         let to: Vec<_> = call.listeners(0).collect();
         assert_eq!(to, vec![addr(2)]);
         // A bind of another session on the same path takes it over.
-        call.bind(3, &[3; TOKEN_LEN], addr(2), now);
+        call.bind(3, addr(2), now);
         assert_eq!(call.bound(addr(2), 2), None);
         assert_eq!(call.bound(addr(2), 3), Some(2));
+    }
+
+    #[test]
+    fn only_the_current_and_previous_epoch_are_relayed_after_a_rekey() {
+        let mut call = Call::default();
+        let first = call.epoch;
+        assert!(call.relays_epoch(first));
+        assert!(!call.relays_epoch(first.wrapping_sub(1)));
+        let (e, k) = call.rekey();
+        assert_eq!(e, first.wrapping_add(1));
+        assert_eq!(k, call.key);
+        assert!(call.relays_epoch(e) && call.relays_epoch(first));
+        let (e2, k2) = call.rekey();
+        assert_ne!(k, k2);
+        assert!(call.relays_epoch(e2) && call.relays_epoch(e));
+        assert!(!call.relays_epoch(first));
     }
 
     #[test]

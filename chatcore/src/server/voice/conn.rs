@@ -44,6 +44,9 @@ pub(crate) struct VoiceConn {
     /// The peer's source address as limits count it (IPv4, or IPv6 /64):
     /// unbound connections are capped per source.
     pub source: AddrKey,
+    /// The peer's address and port: the bind cookie is issued to it (a
+    /// captured bind cannot be replayed from another connection).
+    pub peer: SocketAddr,
     /// Unbound connections are closed at this time.
     bind_deadline: Instant,
     /// Accept order: the lowest unbound one is evicted first at a cap.
@@ -226,6 +229,7 @@ impl VoiceConns {
             output: BytesMut::new(),
             session: None,
             source: AddrKey::of(peer.ip()),
+            peer,
             bind_deadline,
             seq,
             registered: Interest::READABLE,

@@ -9,16 +9,21 @@
 //! only value is being on time. Nothing waits for a slow listener either: a
 //! send the socket would not take at once is dropped (and counted).
 //!
-//! A UDP `bind` binds only after its source address proved it receives (the
-//! cookie of a `bind_challenge` echoed from it, see [`super::guard`]); a TCP
-//! connection is proven by its handshake.
+//! A `bind` proves the member's token with an HMAC and binds only after its
+//! source address proved it receives (the cookie of a `bind_challenge`
+//! echoed from it under the HMAC, see [`super::guard`]), over UDP and TCP
+//! alike, so a bind captured on the wire cannot be replayed from elsewhere.
+//! Audio is sealed (§16.5); the relay reads only its clear header, drops
+//! epochs other than the call's current and previous one, and forwards the
+//! bytes unchanged.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::VoicePath;
 use super::call::Call;
 use super::guard::VoiceGuard;
-use crate::protocol::voice::{COOKIE_LEN, TOKEN_LEN, VoicePacket};
+use crate::protocol::voice::{COOKIE_LEN, MAC_LEN, VoicePacket};
 use crate::server::conn::peers::AddrKey;
 use crate::server::handle::ServerStats;
 
@@ -28,8 +33,9 @@ pub(crate) trait VoiceOut {
     /// Sends one packet to `path` now (UDP) or queues and writes it (TCP).
     /// `false` if it was dropped (socket full, queue at its cap, gone).
     fn send(&mut self, path: VoicePath, packet: &[u8]) -> bool;
-    /// The source address group of TCP voice connection `key`, if open.
-    fn tcp_source(&self, key: usize) -> Option<AddrKey>;
+    /// The source address group and the peer address of TCP voice
+    /// connection `key`, if open.
+    fn tcp_source(&self, key: usize) -> Option<(AddrKey, SocketAddr)>;
     /// Notes that TCP voice connection `key` is now bound to `session`.
     fn tcp_bound(&mut self, key: usize, session: u64);
     /// Closes TCP voice connection `key` (the socket; the call is the
@@ -69,11 +75,16 @@ impl Relay<'_> {
             return false;
         };
         match packet {
-            VoicePacket::Audio { session, .. } => {
+            VoicePacket::Audio { session, epoch, .. } => {
                 let Some(i) = self.call.bound(path, session) else {
                     self.stats.voice_dropped += 1;
                     return false;
                 };
+                if !self.call.relays_epoch(epoch) {
+                    self.call.at_mut(i).last_heard = now;
+                    self.stats.voice_stale_epoch += 1;
+                    return false;
+                }
                 let member = self.call.at_mut(i);
                 member.last_heard = now;
                 if member.muted || !member.take_audio(now) {
@@ -96,9 +107,9 @@ impl Relay<'_> {
             }
             VoicePacket::Bind {
                 session,
-                token,
+                mac,
                 cookie,
-            } => self.bind(path, session, &token, cookie.as_ref(), out),
+            } => self.bind(path, session, &mac, cookie.as_ref(), out),
             VoicePacket::Probe { session, nonce } => {
                 let Some(i) = self.call.bound(path, session) else {
                     self.stats.voice_dropped += 1;
@@ -121,22 +132,23 @@ impl Relay<'_> {
     }
 
     /// A `bind` (docs/protocol.md §16.2): charged to its source address,
-    /// checked against the session's token, then over UDP bound only from a
-    /// proven address (the cookie echoed, or the path already bound);
-    /// otherwise answered with a `bind_challenge` no larger than the bind.
+    /// its HMAC checked against the session's token (over the cookie it
+    /// carries, if any), then bound only from a proven address (the cookie
+    /// echoed, or the path already bound); otherwise answered with a
+    /// `bind_challenge` no larger than the bind. UDP and TCP alike.
     fn bind(
         &mut self,
         path: VoicePath,
         session: u64,
-        token: &[u8; TOKEN_LEN],
+        mac: &[u8; MAC_LEN],
         cookie: Option<&[u8; COOKIE_LEN]>,
         out: &mut impl VoiceOut,
     ) -> bool {
         let now = self.now;
-        let source = match path {
-            VoicePath::Udp(addr) => AddrKey::of(addr.ip()),
+        let (source, addr) = match path {
+            VoicePath::Udp(addr) => (AddrKey::of(addr.ip()), addr),
             VoicePath::Tcp(k) => match out.tcp_source(k) {
-                Some(source) => source,
+                Some(got) => got,
                 None => return false,
             },
         };
@@ -153,29 +165,27 @@ impl Relay<'_> {
             }
             return false;
         }
-        if !self.call.has_token(session, token) {
+        if !self.call.proves_token(session, mac, cookie) {
             self.stats.voice_dropped += 1;
             return false;
         }
-        if let VoicePath::Udp(addr) = path {
-            let proven = self.call.bound(path, session).is_some()
-                || cookie.is_some_and(|c| self.guard.cookies.check(c, addr, session, now));
-            if !proven {
-                if !self.guard.take_challenge(now) {
-                    self.stats.voice_binds_limited += 1;
-                    return false;
-                }
-                let cookie = self.guard.cookies.issue(addr, session, now);
-                let challenge = VoicePacket::BindChallenge { session, cookie }.to_vec();
-                if out.send(path, &challenge) {
-                    self.stats.voice_challenges += 1;
-                } else {
-                    self.stats.voice_dropped += 1;
-                }
+        let proven = self.call.bound(path, session).is_some()
+            || cookie.is_some_and(|c| self.guard.cookies.check(c, addr, session, now));
+        if !proven {
+            if !self.guard.take_challenge(now) {
+                self.stats.voice_binds_limited += 1;
                 return false;
             }
+            let cookie = self.guard.cookies.issue(addr, session, now);
+            let challenge = VoicePacket::BindChallenge { session, cookie }.to_vec();
+            if out.send(path, &challenge) {
+                self.stats.voice_challenges += 1;
+            } else {
+                self.stats.voice_dropped += 1;
+            }
+            return false;
         }
-        let Some(old) = self.call.bind(session, token, path, now) else {
+        let Some(old) = self.call.bind(session, path, now) else {
             self.stats.voice_dropped += 1;
             return false;
         };

@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 
-use chatcore::protocol::voice::{CallMember, VoiceJoined, VoiceState};
+use chatcore::protocol::voice::{CallMember, VoiceJoined, VoiceKey, VoiceState};
 use chatvoice::{CallEvent, TransportKind};
 
 use super::event::Event;
@@ -178,6 +178,22 @@ impl Call {
         }))
     }
 
+    /// The call's key changed (`voice_key`): keep it for a restart of the
+    /// engine, and hand it to the running engine (sealing with an old key
+    /// would soon be dropped by the relay and unreadable to the others).
+    pub fn rekeyed(&mut self, k: &VoiceKey) -> Option<Event> {
+        if let Some(path) = &mut self.path {
+            path.epoch = k.epoch;
+            path.key = k.key.clone();
+        }
+        matches!(self.stage, Stage::Starting | Stage::Live(_)).then(|| {
+            Event::Engine(AudioCommand::CallKey {
+                epoch: k.epoch,
+                key: k.key.clone(),
+            })
+        })
+    }
+
     /// The server refused a voice request (e.g. `voice_unavailable`).
     pub fn refused(&mut self, message: &str) -> Option<Event> {
         self.joined = false;
@@ -283,6 +299,8 @@ mod tests {
         VoiceJoined {
             session,
             token: vec![7; 16],
+            epoch: 1,
+            key: vec![3; 32],
             port: 16791,
             keepalive_ms: 5000,
             timeout_ms: 15000,

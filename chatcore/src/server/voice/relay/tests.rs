@@ -6,6 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::*;
+use crate::protocol::voice::seal::bind_mac;
+use crate::protocol::voice::{TAG_LEN, TOKEN_LEN};
 use crate::server::config::ServerConfig;
 
 /// A `VoiceOut` that keeps every send, in order.
@@ -24,8 +26,10 @@ impl VoiceOut for Recorder {
         self.sent.push((path, packet.to_vec()));
         true
     }
-    fn tcp_source(&self, _key: usize) -> Option<AddrKey> {
-        Some(AddrKey::of(IpAddr::from([127, 0, 0, 1])))
+    fn tcp_source(&self, key: usize) -> Option<(AddrKey, SocketAddr)> {
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        // Each connection its own peer port, as in life.
+        Some((AddrKey::of(ip), SocketAddr::new(ip, 40_000 + key as u16)))
     }
     fn tcp_bound(&mut self, key: usize, session: u64) {
         self.tcp_bound.push((key, session));
@@ -93,22 +97,25 @@ fn udp(ip: [u8; 4], port: u16) -> VoicePath {
     VoicePath::Udp(SocketAddr::from((ip, port)))
 }
 
-/// Member `n`'s bind (its token is `n` repeated).
+/// Member `n`'s bind (its token is `n` repeated), the HMAC over `cookie`.
 fn bind(n: u8, cookie: Option<[u8; COOKIE_LEN]>) -> Vec<u8> {
     VoicePacket::Bind {
         session: n.into(),
-        token: [n; TOKEN_LEN],
+        mac: bind_mac(&[n; TOKEN_LEN], n.into(), cookie.as_ref()),
         cookie,
     }
     .to_vec()
 }
 
-fn audio(session: u64, seq: u16) -> Vec<u8> {
+/// An audio packet of the call's current epoch (the relay reads only the
+/// clear header; the bytes after it stand for ciphertext and tag).
+fn audio_in(epoch: u32, session: u64, counter: u32) -> Vec<u8> {
     VoicePacket::Audio {
         session,
-        seq,
-        ts: u32::from(seq) * 960,
-        payload: &[0xaa, 0xbb, 0xcc],
+        epoch,
+        counter,
+        ts: counter.wrapping_mul(960),
+        sealed: &[0xaa; 3 + TAG_LEN],
     }
     .to_vec()
 }
@@ -142,7 +149,7 @@ fn audio_from_a_bound_member_goes_to_every_other_bound_member_and_not_back_to_th
     port.join_bound(3, c);
     port.join(4); // in the call, never bound: nowhere to send to
     let mut out = Recorder::default();
-    let packet = audio(1, 7);
+    let packet = audio_in(port.call.epoch(), 1, 7);
 
     let changed = port.packet(a, &packet, &mut out);
 
@@ -167,8 +174,16 @@ fn audio_from_an_unbound_address_is_dropped_and_counted() {
 
     // Member 1's session, from addresses nobody bound: the same IP with
     // another port, then another IP with the same port.
-    port.packet(udp([10, 0, 0, 1], 9), &audio(1, 0), &mut out);
-    port.packet(udp([192, 0, 2, 1], 1), &audio(1, 1), &mut out);
+    port.packet(
+        udp([10, 0, 0, 1], 9),
+        &audio_in(port.call.epoch(), 1, 0),
+        &mut out,
+    );
+    port.packet(
+        udp([192, 0, 2, 1], 1),
+        &audio_in(port.call.epoch(), 1, 1),
+        &mut out,
+    );
 
     assert!(out.sent.is_empty(), "relayed: {:?}", out.sent);
     assert_eq!(port.stats.voice_dropped, 2);
@@ -185,8 +200,8 @@ fn audio_whose_session_is_not_the_one_bound_to_its_source_is_dropped_and_counted
 
     // From member 1's bound address in member 2's name, then in the name of
     // a session that is not in the call.
-    port.packet(a, &audio(2, 0), &mut out);
-    port.packet(a, &audio(99, 0), &mut out);
+    port.packet(a, &audio_in(port.call.epoch(), 2, 0), &mut out);
+    port.packet(a, &audio_in(port.call.epoch(), 99, 0), &mut out);
 
     assert!(out.sent.is_empty(), "relayed: {:?}", out.sent);
     assert_eq!(port.stats.voice_dropped, 2);
@@ -203,14 +218,14 @@ fn a_muted_members_audio_is_dropped_and_counted_and_relayed_again_once_unmuted()
     port.call.by_key_mut(1).expect("member 1").muted = true;
     let mut out = Recorder::default();
 
-    port.packet(a, &audio(1, 0), &mut out);
+    port.packet(a, &audio_in(port.call.epoch(), 1, 0), &mut out);
 
     assert!(out.sent.is_empty(), "muted audio relayed: {:?}", out.sent);
     assert_eq!(port.stats.voice_dropped, 1);
     assert_eq!(port.stats.voice_in, 0);
 
     port.call.by_key_mut(1).expect("member 1").muted = false;
-    port.packet(a, &audio(1, 1), &mut out);
+    port.packet(a, &audio_in(port.call.epoch(), 1, 1), &mut out);
     let to: Vec<VoicePath> = out.sent.iter().map(|(p, _)| *p).collect();
     assert_eq!(to, vec![b], "unmuted audio goes out again");
 }
@@ -252,7 +267,7 @@ fn a_bind_with_a_wrong_token_gets_no_answer() {
     let mut out = Recorder::default();
     let guess = VoicePacket::Bind {
         session: 1,
-        token: [2; TOKEN_LEN],
+        mac: bind_mac(&[2; TOKEN_LEN], 1, None),
         cookie: None,
     }
     .to_vec();
@@ -321,22 +336,31 @@ fn a_repeated_bind_from_the_bound_address_is_bound_again_without_a_cookie() {
 }
 
 #[test]
-fn a_tcp_bind_with_the_right_token_is_bound_at_once_and_closes_the_old_tcp_path() {
+fn a_tcp_bind_is_challenged_too_and_a_new_tcp_binding_closes_the_old_tcp_path() {
     let mut port = Port::new();
     port.join(1);
     let mut out = Recorder::default();
+    let t5 = VoicePath::Tcp(5);
 
-    let changed = port.packet(VoicePath::Tcp(5), &bind(1, None), &mut out);
+    assert!(!port.packet(t5, &bind(1, None), &mut out));
+    let cookie = challenge_cookie(&out, t5, 1);
+    assert_eq!(port.call.bound(t5, 1), None, "bound without a cookie");
+    // The cookie of connection 5, echoed on connection 6: challenged again.
+    port.packet(VoicePath::Tcp(6), &bind(1, Some(cookie)), &mut out);
+    assert_ne!(challenge_cookie(&out, VoicePath::Tcp(6), 1), cookie);
+    let mut out = Recorder::default();
+    let changed = port.packet(t5, &bind(1, Some(cookie)), &mut out);
 
     assert!(changed);
-    assert_eq!(out.sent, vec![(VoicePath::Tcp(5), bound(1))]);
+    assert_eq!(out.sent, vec![(t5, bound(1))]);
     assert_eq!(out.tcp_bound, vec![(5, 1)]);
-    assert_eq!(port.call.bound(VoicePath::Tcp(5), 1), Some(0));
-    assert_eq!(port.stats.voice_challenges, 0);
+    assert_eq!(port.call.bound(t5, 1), Some(0));
+    assert_eq!(port.stats.voice_challenges, 2);
 
     // The member moves to a new TCP connection: the old one is closed.
+    port.join_bound(1, VoicePath::Tcp(6));
+    let mut out = Recorder::default();
     port.packet(VoicePath::Tcp(6), &bind(1, None), &mut out);
-    assert_eq!(out.closed, vec![5]);
     assert_eq!(port.call.bound(VoicePath::Tcp(6), 1), Some(0));
     assert_eq!(port.call.bound(VoicePath::Tcp(5), 1), None);
 }
@@ -387,7 +411,7 @@ fn a_probe_from_an_unbound_address_is_dropped_unanswered() {
 #[test]
 fn audio_beyond_the_rate_limit_is_dropped_and_counted() {
     // docs/protocol.md §16.2: 100 audio packets per second, burst 50.
-    const BURST: u16 = 50;
+    const BURST: u32 = 50;
     let mut port = Port::new();
     port.join_bound(1, udp([10, 0, 0, 1], 1));
     port.join_bound(2, udp([10, 0, 0, 2], 2));
@@ -396,19 +420,19 @@ fn audio_beyond_the_rate_limit_is_dropped_and_counted() {
 
     // All at one instant: the burst passes, the rest is dropped.
     for seq in 0..BURST + 20 {
-        port.packet(a, &audio(1, seq), &mut out);
+        port.packet(a, &audio_in(port.call.epoch(), 1, seq), &mut out);
     }
 
-    assert_eq!(out.sent.len(), usize::from(BURST));
+    assert_eq!(out.sent.len(), BURST as usize);
     assert_eq!(port.stats.voice_in, u64::from(BURST));
     assert_eq!(port.stats.voice_relayed, u64::from(BURST));
     assert_eq!(port.stats.voice_dropped, 20);
 
     // 10 ms later one packet's worth has refilled, not two.
     port.now += Duration::from_millis(10);
-    port.packet(a, &audio(1, 100), &mut out);
-    port.packet(a, &audio(1, 101), &mut out);
-    assert_eq!(out.sent.len(), usize::from(BURST) + 1);
+    port.packet(a, &audio_in(port.call.epoch(), 1, 100), &mut out);
+    port.packet(a, &audio_in(port.call.epoch(), 1, 101), &mut out);
+    assert_eq!(out.sent.len(), BURST as usize + 1);
     assert_eq!(port.stats.voice_dropped, 21);
 }
 
@@ -442,4 +466,53 @@ fn packets_only_the_server_sends_and_unparsable_bytes_are_dropped_unanswered() {
     assert!(out.sent.is_empty(), "answered: {:?}", out.sent);
     assert_eq!(port.stats.voice_dropped, junk.len() as u64);
     assert_eq!(port.call.bound(a, 1), Some(0), "the binding is untouched");
+}
+
+#[test]
+fn audio_of_an_epoch_older_than_the_previous_one_is_dropped_and_counted_and_bytes_are_forwarded_unchanged()
+ {
+    let mut port = Port::new();
+    let (a, b) = (udp([10, 0, 0, 1], 1), udp([10, 0, 0, 2], 1));
+    port.join_bound(1, a);
+    port.join_bound(2, b);
+    let old = port.call.epoch();
+    port.call.rekey();
+    let prev = port.call.epoch();
+    port.call.rekey();
+    let mut out = Recorder::default();
+
+    port.packet(a, &audio_in(old, 1, 0), &mut out);
+    assert!(out.sent.is_empty(), "an epoch two back was relayed");
+    assert_eq!(port.stats.voice_stale_epoch, 1);
+    for epoch in [prev, port.call.epoch()] {
+        let pkt = audio_in(epoch, 1, 1);
+        let mut out = Recorder::default();
+        port.packet(a, &pkt, &mut out);
+        assert_eq!(out.sent, vec![(b, pkt)], "forwarded byte for byte");
+    }
+    assert_eq!(port.stats.voice_stale_epoch, 1);
+}
+
+#[test]
+fn a_bind_whose_mac_does_not_cover_the_cookie_it_carries_is_dropped() {
+    let mut port = Port::new();
+    port.join(1);
+    let a = udp([10, 0, 0, 1], 1);
+    let mut out = Recorder::default();
+    port.packet(a, &bind(1, None), &mut out);
+    let cookie = challenge_cookie(&out, a, 1);
+    // A captured cookieless bind with the cookie appended: the MAC is over
+    // the session only, so the server refuses it.
+    let replay = VoicePacket::Bind {
+        session: 1,
+        mac: bind_mac(&[1; TOKEN_LEN], 1, None),
+        cookie: Some(cookie),
+    }
+    .to_vec();
+    let mut out = Recorder::default();
+
+    assert!(!port.packet(a, &replay, &mut out));
+    assert!(out.sent.is_empty());
+    assert_eq!(port.call.bound(a, 1), None);
+    assert_eq!(port.stats.voice_dropped, 1);
 }
