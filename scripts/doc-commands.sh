@@ -24,11 +24,14 @@
 # `--release` is dropped (CI never makes a second, release build of the GUI):
 #   cargo run/chatbench (load generator)  --clients 20 --duration 1 --drain 1;
 #                                         without --spawn-server it is pointed
-#                                         at a server this script starts
+#                                         at a server this script starts (a
+#                                         TLS one with --tls, else a plain one)
 #   cargo run --bin filebench             --size-mib 2
 #   cargo run --bin voicebench            --members 2 --speakers 1 --duration 1
 #   cargo run -p chatserver / chatserver  started on free ports (127.0.0.1:0)
-#                                         with a scratch --data-dir, waited
+#                                         with a scratch --data-dir (a
+#                                         documented --tls-cert/--tls-key
+#                                         gets a self-signed pair), waited
 #                                         for, stopped with SIGTERM, must exit
 #                                         0 (`--help` runs as is)
 #   cargo run -p chatclient-iced / GUI    its flags plus --help (no display
@@ -118,8 +121,10 @@ extract() {
 
 TMP=$(mktemp -d)
 SERVER_PID=""
+PLAIN_PID=""
 cleanup() {
     if [ -n "$SERVER_PID" ]; then kill -TERM "$SERVER_PID" 2>/dev/null || true; fi
+    if [ -n "$PLAIN_PID" ]; then kill -TERM "$PLAIN_PID" 2>/dev/null || true; fi
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -267,8 +272,12 @@ shorten() {
             to_args "$a"; a=$(set_flag --duration 1 "${ARGS[@]}")
             to_args "$a"; a=$(set_flag --drain 1 "${ARGS[@]}")
             to_args "$a"
-            if [[ " ${ARGS[*]} " != *" --spawn-server "* ]]; then
-                a=$(set_flag --server "@SERVER@" "${ARGS[@]}"); to_args "$a"
+            if [[ " ${ARGS[*]} " == *" --tls "* ]]; then
+                [[ " ${ARGS[*]} " == *" --spawn-server "* ]] \
+                    || { a=$(set_flag --server "@SERVER@" "${ARGS[@]}"); to_args "$a"; }
+            elif [[ " ${ARGS[*]} " != *" --spawn-server "* ]]; then
+                # Plain load against the plain twin of the shared server.
+                a=$(set_flag --server "@PLAIN@" "${ARGS[@]}"); to_args "$a"
             fi
             args=("${ARGS[@]}") ;;
         filebench)
@@ -286,6 +295,12 @@ shorten() {
                 fi
                 # Never the user's real data directory (TLS certificate).
                 a=$(set_flag --data-dir "$TMP/data" "${ARGS[@]}"); to_args "$a"
+                # A documented real certificate: the shared server's
+                # self-signed pair stands in for it.
+                if [[ " ${ARGS[*]} " == *" --tls-cert "* ]]; then
+                    a=$(set_flag --tls-cert "$TMP/shared-data/tls/cert.pem" "${ARGS[@]}"); to_args "$a"
+                    a=$(set_flag --tls-key "$TMP/shared-data/tls/key.pem" "${ARGS[@]}"); to_args "$a"
+                fi
                 args=("${ARGS[@]}")
             fi ;;
         chatclient-iced) args+=(--help) ;;
@@ -324,9 +339,19 @@ if ((!LIST)); then
     # are raised as docs/benchmarks.md tells a benchmark operator to.
     printf 'max_connections_per_address = 1000\nmax_handshakes_per_address = 1000\n' \
         >"$TMP/bench-server.toml"
-    start_server --listen 127.0.0.1:0 --no-voice --config "$TMP/bench-server.toml"
+    # It serves TLS like a default server; the clients remember its
+    # self-signed certificate in a scratch known-servers file, never the
+    # user's (each run has a new certificate).
+    export CHAT_KNOWN_SERVERS="$TMP/known_servers"
+    start_server --listen 127.0.0.1:0 --no-voice --config "$TMP/bench-server.toml" \
+        --data-dir "$TMP/shared-data"
     SERVER_PID=$STARTED_PID
     SERVER_ADDR=$STARTED_ADDR
+    # Its plain twin (`--no-tls`), for documented plain load runs.
+    start_server --listen 127.0.0.1:0 --no-voice --config "$TMP/bench-server.toml" \
+        --data-dir "$TMP/plain-data" --no-tls
+    PLAIN_PID=$STARTED_PID
+    PLAIN_ADDR=$STARTED_ADDR
 fi
 
 declare -A DONE=()
@@ -350,7 +375,7 @@ for entry in "${LINES[@]}"; do
     mode=${P[0]}
     envs=() run=()
     for w in "${P[@]:1}"; do
-        if [[ $w == @ENV@* ]]; then envs+=("${w#@ENV@}"); else run+=("${w//@SERVER@/${SERVER_ADDR:-127.0.0.1:6789}}"); fi
+        if [[ $w == @ENV@* ]]; then envs+=("${w#@ENV@}"); else w=${w//@SERVER@/${SERVER_ADDR:-127.0.0.1:6789}}; run+=("${w//@PLAIN@/${PLAIN_ADDR:-127.0.0.1:6789}}"); fi
     done
     key="$mode ${envs[*]} ${run[*]}"
     if [ -n "${DONE[$key]:-}" ]; then
@@ -388,6 +413,8 @@ done
 if ((LIST)); then exit 0; fi
 stop_server "$SERVER_PID"
 SERVER_PID=""
+stop_server "$PLAIN_PID"
+PLAIN_PID=""
 if ((failures)); then
     echo "doc-commands: $failures documented command(s) failed" >&2
     exit 1
