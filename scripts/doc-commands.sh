@@ -43,10 +43,11 @@
 #   cargo run --example device_echo_latency  built only (needs a sound server)
 #   cargo run --example record_message    as is, output into a temp dir
 #   cargo run (other)                     as is, under a 120 s timeout
-#   cargo bench -p X [--bench B]          cargo test --workspace --benches
-#                                         (or --bench B): each criterion
-#                                         bench runs once in test mode;
-#                                         `frames` with 100 10
+#   cargo bench -p X [--bench B]          cargo test --workspace --bench B for
+#                                         each of X's [[bench]] targets (or
+#                                         B): each criterion bench runs once
+#                                         in test mode; `frames` with 100 10
+#   cargo build ... --bin B               B must be built (the suite did)
 #   cargo test -p X ... -- --nocapture    --workspace ... --no-run (the suite
 #                                         runs them)
 #   cargo doc -p X ... --open             cargo doc --workspace --no-deps
@@ -200,6 +201,14 @@ default_bin() {
     if ((${#bins[@]} == 1)); then echo "${bins[0]}"; fi
 }
 
+# The [[bench]] targets of package PKG (read from its Cargo.toml).
+bench_names() {
+    local manifest
+    manifest=$(grep -l "^name = \"$1\"" */Cargo.toml | head -n 1)
+    [ -n "$manifest" ] || return 0
+    sed -n '/^\[\[bench\]\]/,/^name/s/^name = "\(.*\)"/\1/p' "$manifest"
+}
+
 # Shortens one documented command; prints "skip: why" or the command to run
 # as one argument per line, first line the mode (run|server|build|stdin).
 shorten() {
@@ -220,6 +229,14 @@ shorten() {
             echo "skip: run by .ci/run itself"; return ;;
         "bash "*)
             printf '%s\n' run bash -n "${words[1]}"; return ;;
+        "cargo build")
+            # Built already (debug, the suite's features): the binaries it
+            # names must exist.
+            local bins=() i
+            for ((i = 2; i < ${#words[@]}; i++)); do
+                [ "${words[i]}" = --bin ] && bins+=("target/debug/${words[i+1]}")
+            done
+            printf '%s\n' run ls "${bins[@]:-target/debug}"; return ;;
         "cargo doc")
             printf '%s\n' run "${prefix[@]}" cargo doc --workspace --no-deps; return ;;
         "cargo test")
@@ -227,12 +244,22 @@ shorten() {
             printf '%s\n' run cargo test "${t[@]}" --no-run; return ;;
         "cargo bench")
             local rest=($(workspace_wide "${words[@]:2}"))
+            # `--benches` would also run every library's unit tests (a
+            # library is a bench target too): name the package's benches.
+            if [[ " ${rest[*]} " != *" --bench "* ]]; then
+                local b pkg=""
+                for ((b = 2; b < ${#words[@]}; b++)); do
+                    [[ ${words[b]} == -p || ${words[b]} == --package ]] && pkg=${words[b+1]}
+                done
+                rest=(--workspace)
+                for b in $(bench_names "$pkg"); do rest+=(--bench "$b"); done
+            fi
             if [[ " ${rest[*]} " == *" --bench frames "* ]]; then
                 printf '%s\n' run "${prefix[@]}" cargo test "${rest[@]}" -- 100 10
             elif [[ " ${rest[*]} " == *" --bench "* ]]; then
                 printf '%s\n' run "${prefix[@]}" cargo test "${rest[@]}"
             else
-                printf '%s\n' run "${prefix[@]}" cargo test "${rest[@]}" --benches
+                printf '%s\n' run "${prefix[@]}" cargo test "${rest[@]}"
             fi
             return ;;
     esac
