@@ -317,7 +317,7 @@ fn run() -> Result<()> {
     }
     let sha: [u8; 32] = hasher.finalize().into();
 
-    let server = SpawnedServer::start_with(
+    let server = SpawnedServer::start_tls(
         16,
         10_000,
         &format!(
@@ -325,6 +325,7 @@ fn run() -> Result<()> {
             size + 1,
             size + 1
         ),
+        args.tls,
     )?;
     let addr = server.addr;
     let pid = server.pid();
