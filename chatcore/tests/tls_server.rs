@@ -522,10 +522,10 @@ fn a_burst_of_tls_handshakes_all_complete_and_a_member_keeps_chatting() {
     let addr = server.local_addr();
     let (mut alice, _) = TlsClient::login(addr, "alice");
     let (mut bob, _) = TlsClient::login(addr, "bob");
-    // 300 ClientHellos sent before any handshake is driven further: more
+    // 600 ClientHellos sent before any handshake is driven further: more
     // than one loop turn handles (the rest wait for the next turns).
     let name = ServerName::try_from("localhost").expect("name");
-    let pending: Vec<StreamOwned<ClientConnection, TcpStream>> = (0..300)
+    let pending: Vec<StreamOwned<ClientConnection, TcpStream>> = (0..600)
         .map(|_| {
             let tcp = TcpStream::connect(addr).expect("connect");
             tcp.set_read_timeout(Some(WAIT)).expect("timeout");
@@ -568,9 +568,9 @@ fn a_burst_of_tls_handshakes_all_complete_and_a_member_keeps_chatting() {
         members.push(c);
     }
     let stats = server.handle().stats().expect("stats");
-    assert_eq!(stats.tls_handshakes, 302, "{stats:?}");
+    assert_eq!(stats.tls_handshakes, 602, "{stats:?}");
     assert_eq!(stats.tls_failures, 0, "{stats:?}");
-    assert_eq!(stats.members, 302, "{stats:?}");
+    assert_eq!(stats.members, 602, "{stats:?}");
     bob.chat("after the burst");
     assert_eq!(alice.next_chat(), "after the burst");
     drop(members);

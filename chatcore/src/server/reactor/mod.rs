@@ -95,10 +95,13 @@ const ACCEPT_BUDGET: usize = 512;
 /// last hundreds of milliseconds.
 const EXPIRE_BUDGET: usize = 256;
 /// Reads of connections still in the TLS handshake per loop turn: each can
-/// cost a key exchange and a signature (around 0.1 ms), so a storm of
-/// thousands of handshakes is spread over short turns instead of stalling
-/// the members' chat; the rest wait on the ready list for the next turn.
-const HANDSHAKE_BUDGET: usize = 64;
+/// cost a key exchange and a signature (around 0.1 ms), so one turn spends
+/// at most about 50 ms on them however many thousands arrive; the rest wait
+/// on the ready list for the next turn. Not smaller: what makes a storm
+/// turn long is the flush of that turn's `presence` to every member, so a
+/// small budget (64 was tried) multiplies the flushes and tripled the time
+/// 10 000 TLS clients took to get in (docs/architecture.md, "TLS").
+const HANDSHAKE_BUDGET: usize = 512;
 /// An input buffer larger than this is replaced by a small one once the big
 /// frame it held is gone.
 const INPUT_KEEP: usize = 64 * 1024;
