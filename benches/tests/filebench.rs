@@ -24,13 +24,22 @@ fn filebench(extra: &[&str]) -> Value {
 fn plain_file_round_trip_arrives_intact() {
     let report = filebench(&[]);
     assert_eq!(report["tls"], false, "{report}");
-    assert!(report["download_mb_s"].as_f64().unwrap_or(0.0) > 0.0, "{report}");
+    assert!(
+        report["download_mb_s"].as_f64().unwrap_or(0.0) > 0.0,
+        "{report}"
+    );
 }
 
 #[test]
 fn tls_file_round_trip_arrives_intact_through_a_tls_server() {
     let report = filebench(&["--tls"]);
     assert_eq!(report["tls"], true, "{report}");
-    assert!(report["upload_mb_s"].as_f64().unwrap_or(0.0) > 0.0, "{report}");
-    assert!(report["download_mb_s"].as_f64().unwrap_or(0.0) > 0.0, "{report}");
+    assert!(
+        report["upload_mb_s"].as_f64().unwrap_or(0.0) > 0.0,
+        "{report}"
+    );
+    assert!(
+        report["download_mb_s"].as_f64().unwrap_or(0.0) > 0.0,
+        "{report}"
+    );
 }

@@ -52,13 +52,32 @@ struct Outcome {
 /// delay), and an output that waits for a late frame instead of playing
 /// silence.
 fn speak_and_listen(test: &str, speaker_link: LinkOptions, listener_link: LinkOptions) -> Outcome {
+    speak_and_listen_over(test, false, speaker_link, listener_link)
+}
+
+/// [`speak_and_listen`], with the chat connections (which carry the call's
+/// keys) plain or inside TLS.
+fn speak_and_listen_over(
+    test: &str,
+    tls: bool,
+    speaker_link: LinkOptions,
+    listener_link: LinkOptions,
+) -> Outcome {
     let _one_at_a_time = serial();
-    let srv = server();
-    let ip = srv.local_addr().ip();
-    let (alice, mut ja) = join(&srv, "alice");
-    let (_bob, jb) = join(&srv, "bob");
-    catch_up(&alice, &mut ja, 1);
     let dir = scratch(test);
+    let srv = if tls { tls_server(&dir) } else { server() };
+    let ip = srv.local_addr().ip();
+    let known = dir.join("known_servers");
+    let member = |name| {
+        if tls {
+            join_tls(&srv, name, &known)
+        } else {
+            join(&srv, name)
+        }
+    };
+    let (alice, mut ja) = member("alice");
+    let (_bob, jb) = member("bob");
+    catch_up(&alice, &mut ja, 1);
     let wav = dir.join("out.wav");
     let pace = Pacing::Realtime(SCALE);
     let opts = |link| CallOptions {
@@ -166,6 +185,34 @@ fn speech_through_the_udp_relay_arrives_intact_with_no_frame_lost() {
             .iter()
             .any(|e| matches!(e, CallEvent::Speaking { active: true, .. }))
     );
+}
+
+#[test]
+fn speech_arrives_intact_when_the_keys_came_over_tls_on_both_paths() {
+    for (name, link) in [
+        ("tls-udp", LinkOptions::default()),
+        (
+            "tls-tcp",
+            LinkOptions {
+                force_tcp: true,
+                ..LinkOptions::default()
+            },
+        ),
+    ] {
+        let o = speak_and_listen_over(name, true, link.clone(), link);
+        let (corr, lag) = envelope_match_piecewise(&speech(), &o.output, 1000);
+        report(name, &o, corr, lag);
+        assert!(o.speaker.packets_sent >= 100, "{name}: {:?}", o.speaker);
+        assert_eq!(
+            o.listener.packets_received, o.speaker.packets_sent,
+            "{name}"
+        );
+        assert_eq!(o.listener.packets_forged, 0, "{name}");
+        assert!(
+            corr >= CLEAN_MIN,
+            "{name}: envelope correlation {corr:.3} < {CLEAN_MIN}"
+        );
+    }
 }
 
 #[test]

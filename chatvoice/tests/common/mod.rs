@@ -52,9 +52,49 @@ pub fn server() -> RunningServer {
         .expect("spawn server")
 }
 
+/// The real server with its voice port, serving TLS on the chat port with
+/// a self-signed certificate made in `dir` (as the daemon does by default).
+pub fn tls_server(dir: &std::path::Path) -> RunningServer {
+    Server::builder()
+        .listen("127.0.0.1:0".parse().expect("addr"))
+        .voice_listen(Some("127.0.0.1:0".parse().expect("addr")))
+        .tls(chatcore::ServerTls::self_signed(dir).expect("self-signed certificate"))
+        .build()
+        .expect("build server")
+        .spawn()
+        .expect("spawn server")
+}
+
 /// Logs `name` in and joins the call; the client must live as long as the call.
 pub fn join(server: &RunningServer, name: &str) -> (Client, VoiceJoined) {
     let client = Client::connect_plain(server.local_addr(), name).expect("connect");
+    join_call(client, name)
+}
+
+/// Like [`join`], over TLS: the client trusts the server on first use,
+/// remembering it in `known_servers` (a scratch file, never the user's),
+/// so the call's keys reach it only inside TLS.
+pub fn join_tls(
+    server: &RunningServer,
+    name: &str,
+    known_servers: &std::path::Path,
+) -> (Client, VoiceJoined) {
+    use chatcore::tls::{ClientTls, KnownServers, Trust, Verify};
+    let tls = ClientTls::Tls(Verify::TrustOnFirstUse(KnownServers::at(
+        known_servers.to_path_buf(),
+    )));
+    let client = Client::connect_with(&server.local_addr().to_string(), name, &tls)
+        .expect("connect over TLS");
+    assert!(
+        matches!(client.trust(), Trust::FirstUse(_) | Trust::Known(_)),
+        "{:?}",
+        client.trust()
+    );
+    join_call(client, name)
+}
+
+/// Sends `voice_join` and waits for `voice_joined`.
+fn join_call(client: Client, name: &str) -> (Client, VoiceJoined) {
     client.send(&ClientMessage::VoiceJoin).expect("voice_join");
     let deadline = Instant::now() + PATIENCE;
     while Instant::now() < deadline {
