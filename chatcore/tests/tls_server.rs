@@ -616,3 +616,64 @@ fn close_notify_ends_a_membership_even_while_tcp_stays_open() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_tls12_only_client_logs_in_and_chats_and_a_default_client_gets_tls13() {
+    let dir = data_dir("tls12");
+    let server = start_tls(
+        ServerTls::self_signed(&dir).expect("certificate"),
+        ServerConfig::default(),
+    );
+    let addr = server.local_addr();
+    let provider = chatcore::tls::provider();
+    let tls12 = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .expect("TLS 1.2")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(chatcore::tls::AcceptAnyCertificate::new(
+            provider,
+        )))
+        .with_no_client_auth();
+    let tcp = TcpStream::connect(addr).expect("connect");
+    tcp.set_read_timeout(Some(WAIT)).expect("timeout");
+    let conn = ClientConnection::new(
+        Arc::new(tls12),
+        ServerName::try_from("localhost").expect("name"),
+    )
+    .expect("client");
+    let mut stream = StreamOwned::new(conn, tcp);
+    while stream.conn.is_handshaking() {
+        stream
+            .conn
+            .complete_io(&mut stream.sock)
+            .expect("TLS 1.2 handshake");
+    }
+    assert_eq!(
+        stream.conn.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_2)
+    );
+    let mut old = TlsClient {
+        stream,
+        buf: BytesMut::new(),
+        name: String::new(),
+    };
+    old.send(&ClientMessage::Hello(Hello {
+        version: PROTOCOL_VERSION,
+        name: "old".into(),
+    }));
+    match old.next() {
+        Some(ServerMessage::Welcome(w)) => old.name = w.name,
+        other => panic!("expected a welcome, got {other:?}"),
+    }
+    let (mut new, _) = TlsClient::login(addr, "new");
+    assert_eq!(
+        new.stream.conn.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
+    old.chat("over TLS 1.2");
+    assert_eq!(new.next_chat(), "over TLS 1.2");
+    new.chat("over TLS 1.3");
+    assert_eq!(old.next_chat(), "over TLS 1.3");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
