@@ -213,7 +213,10 @@ impl Room {
                 return true;
             }
             if let Some(s) = &p.sender
-                && self.index_of.get(&s.key).is_some_and(|&i| self.members[i].info.session == s.session)
+                && self
+                    .index_of
+                    .get(&s.key)
+                    .is_some_and(|&i| self.members[i].info.session == s.session)
             {
                 told.push(FailedChat {
                     key: s.key,

@@ -54,7 +54,12 @@ pub(crate) fn chat(ctx: &mut Ctx<'_>, key: usize, chat: ChatSend) {
         }
     };
     if ctx.store.is_some() && ctx.room.pending_chats() >= MAX_PENDING_CHATS {
-        ctx.protocol_error(key, ErrorCode::StoreUnavailable, STORE_UNAVAILABLE_MSG, reference);
+        ctx.protocol_error(
+            key,
+            ErrorCode::StoreUnavailable,
+            STORE_UNAVAILABLE_MSG,
+            reference,
+        );
         return;
     }
     let ts = now_ms();

@@ -289,9 +289,8 @@ fn open_connection(path: &Path, sync: StoreSync) -> Result<Connection, StoreErro
 /// The next id and the newest `history_len` chats.
 fn load(conn: &Connection, history_len: usize) -> Result<Loaded, StoreError> {
     let max: Option<u64> = conn.query_row("SELECT MAX(id) FROM messages", [], |r| r.get(0))?;
-    let mut stmt = conn.prepare(
-        "SELECT id, ts, session, sender, text FROM messages ORDER BY id DESC LIMIT ?1",
-    )?;
+    let mut stmt = conn
+        .prepare("SELECT id, ts, session, sender, text FROM messages ORDER BY id DESC LIMIT ?1")?;
     let limit = i64::try_from(history_len).unwrap_or(i64::MAX);
     let mut recent = stmt
         .query_map([limit], thread::row_to_chat)?
