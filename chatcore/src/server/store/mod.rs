@@ -267,10 +267,17 @@ impl Drop for Store {
 /// Opens the file in WAL mode with the chosen `synchronous`.
 fn open_connection(path: &Path, sync: StoreSync) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
-            path: path.to_owned(),
-            source,
-        })?;
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        // Private: the file holds everyone's messages.
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(dir)
+            .map_err(|source| StoreError::Directory {
+                path: path.to_owned(),
+                source,
+            })?;
     }
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
