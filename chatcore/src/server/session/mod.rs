@@ -15,7 +15,7 @@
 //! | `transfer` | `file_offer`, `file_chunk`, `file_accept`, `file_decline`, `file_cancel`; disk results; expiry |
 //! | `voice` | `voice_join`, `voice_leave`, `voice_mute`; `voice_state`; closing a TCP voice connection |
 
-mod chat;
+pub(crate) mod chat;
 mod login;
 pub(crate) mod transfer;
 pub(crate) mod voice;
@@ -91,6 +91,10 @@ pub(crate) struct Ctx<'a> {
     pub now: Instant,
     /// Shutdown began: no more `voice_state` broadcasts.
     pub shutting_down: bool,
+    /// The history store, if the server has one (requests never block).
+    pub store: Option<&'a crate::server::store::Store>,
+    /// The store's last commit failed: failures are logged once per streak.
+    pub store_failing: &'a mut bool,
 }
 
 /// Decodes and acts on one frame body from connection `key`.
