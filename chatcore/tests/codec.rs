@@ -80,6 +80,7 @@ fn client_sequence() -> Vec<ClientMessage> {
         ClientMessage::Hello(Hello {
             version: PROTOCOL_VERSION,
             name: "alice".into(),
+            last_seen: None,
         }),
         ClientMessage::Chat(ChatSend {
             text: "hi all".into(),
@@ -795,6 +796,7 @@ fn unknown_extra_keys_of_any_type_are_ignored() {
         Ok(Some(ClientMessage::Hello(Hello {
             version: 1,
             name: "alice".into()
+            last_seen: None,
         })))
     );
 
@@ -1045,6 +1047,7 @@ fn every_client_message_variant_round_trips() {
     round_trip_client(&ClientMessage::Hello(Hello {
         version: u32::MAX,
         name: String::new(),
+        last_seen: None,
     }));
     round_trip_client(&ClientMessage::Chat(ChatSend {
         text: "z".repeat(70_000),
@@ -1162,6 +1165,7 @@ fn the_hello_frame_has_the_exact_bytes_shown_in_the_protocol_spec() {
     let frame = encode_client(&ClientMessage::Hello(Hello {
         version: 1,
         name: "alice".into(),
+        last_seen: None,
     }));
     let mut want = vec![0x00, 0x00, 0x00, 0x20, 0x83];
     want.extend_from_slice(b"\xa4type\xa5hello\xa7version\x01\xa4name\xa5alice");

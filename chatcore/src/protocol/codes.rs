@@ -93,6 +93,13 @@ pub enum ErrorCode {
     /// its /64) already holds `max_connections_per_address` connections, or
     /// `max_handshakes_per_address` connections not yet logged in. Fatal.
     TooManyConnections,
+    /// `history_limit`: a `history` request whose `limit` is 0 or above the
+    /// server's `history_page_max`.
+    HistoryLimit,
+    /// `unknown_message`: a `history` request's `before`, or a `hello`'s
+    /// `last_seen`, names a chat id this server never assigned (0, or
+    /// beyond the newest).
+    UnknownMessage,
     /// Any code this version does not know.
     #[serde(other)]
     Unknown,
@@ -137,6 +144,8 @@ impl ErrorCode {
             Self::TooManyOffers => "too_many_offers",
             Self::UploadTimeout => "upload_timeout",
             Self::TooManyConnections => "too_many_connections",
+            Self::HistoryLimit => "history_limit",
+            Self::UnknownMessage => "unknown_message",
             Self::Unknown => "unknown",
         }
     }

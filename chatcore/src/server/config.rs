@@ -41,6 +41,14 @@ pub struct ServerConfig {
     pub max_output_bytes: usize,
     /// Chat messages kept for late joiners. Default 50.
     pub history_len: usize,
+    /// Most chats in one `history` page: a request's `limit` above this is
+    /// refused with `history_limit`, so one request costs bounded work and
+    /// output. Default 200.
+    pub history_page_max: u32,
+    /// Most chats sent to a resuming client (`hello` with `last_seen`); it
+    /// missed more is flagged `gap: true` and it pages for the rest, so a
+    /// client away for a week does not get one huge frame. Default 500.
+    pub resume_max: u32,
     /// Sustained frames per second per connection (`hello`, `chat`, `ping`,
     /// `file_offer`, `file_accept`, `file_decline`, `file_cancel` and the
     /// voice messages are charged; `file_chunk`, `pong` and `bye` are not). Default 20.
@@ -162,6 +170,8 @@ impl Default for ServerConfig {
             max_text_bytes: 4096,
             max_output_bytes: 8 * 1024 * 1024,
             history_len: 50,
+            history_page_max: 200,
+            resume_max: 500,
             rate_per_sec: 20.0,
             rate_burst: 40.0,
             spool_dir: None,
@@ -228,7 +238,7 @@ impl ServerConfig {
         )?;
         at_least_one!(handshake_timeout_ms, max_clients);
         check(self.max_frame >= 64, "max_frame", "must be at least 64")?;
-        at_least_one!(max_name_chars, max_text_bytes);
+        at_least_one!(max_name_chars, max_text_bytes, history_page_max, resume_max);
         check(
             self.max_output_bytes >= self.max_frame as usize,
             "max_output_bytes",

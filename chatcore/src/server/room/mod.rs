@@ -347,6 +347,33 @@ impl Room {
     pub fn broadcast(&self, frame: &Bytes, out: &mut impl Outbox) {
         out.broadcast(self.members.iter().map(|m| m.key), frame);
     }
+
+    /// The id the next chat will get; the newest chat's id is one less
+    /// (0: nothing was said yet). Ids at or above it were never assigned.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
+    /// Up to `limit` kept chats with an id below `before`, oldest first,
+    /// and whether older ones are kept too (a `history` page from memory).
+    pub fn history_page(&self, before: u64, limit: usize) -> (Vec<Chat>, bool) {
+        let end = self.history.partition_point(|c| c.id < before);
+        let start = end.saturating_sub(limit);
+        (self.history.range(start..end).cloned().collect(), start > 0)
+    }
+
+    /// The kept chats after id `after`, oldest first, at most the newest
+    /// `max` of them, and whether chats after `after` exist that are not in
+    /// the answer (more than `max`, or no longer kept): the resume gap.
+    pub fn history_after(&self, after: u64, max: usize) -> (Vec<Chat>, bool) {
+        let mut start = self.history.partition_point(|c| c.id <= after);
+        if self.history.len() - start > max {
+            start = self.history.len() - max;
+        }
+        let chats: Vec<Chat> = self.history.range(start..).cloned().collect();
+        let first_sent = chats.first().map_or(self.next_id, |c| c.id);
+        (chats, first_sent > after.saturating_add(1))
+    }
 }
 
 #[cfg(test)]

@@ -13,9 +13,11 @@
 //! | `login` | `hello`, `bye`, `ping`, `pong`; leaving the room; kicks |
 //! | `chat` | `chat`; texts from the server side |
 //! | `transfer` | `file_offer`, `file_chunk`, `file_accept`, `file_decline`, `file_cancel`; disk results; expiry |
+//! | `history` | `history`; the resume after a `hello` with `last_seen` |
 //! | `voice` | `voice_join`, `voice_leave`, `voice_mute`; `voice_state`; closing a TCP voice connection |
 
 mod chat;
+mod history;
 mod login;
 pub(crate) mod transfer;
 pub(crate) mod voice;
@@ -161,6 +163,7 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, key: usize, msg: ClientMessage) {
                 voice::voice_leave(ctx, key);
             }
         }
+        ClientMessage::History(req) if member => history::history(ctx, key, req),
         ClientMessage::VoiceMute(m) if member => {
             if ctx.allow_frame(key, None) {
                 voice::voice_mute(ctx, key, m.muted);
@@ -176,7 +179,8 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, key: usize, msg: ClientMessage) {
         | ClientMessage::FileCancel(_)
         | ClientMessage::VoiceJoin
         | ClientMessage::VoiceLeave
-        | ClientMessage::VoiceMute(_) => {
+        | ClientMessage::VoiceMute(_)
+        | ClientMessage::History(_) => {
             ctx.protocol_error(key, ErrorCode::NotLoggedIn, "send hello first", None);
         }
     }
