@@ -267,3 +267,86 @@ fn a_flood_of_history_requests_is_rate_limited_like_chat() {
     assert!(pages >= 1, "the burst is served");
     assert!(limited >= 50, "a flood is refused: {limited} of 100 were");
 }
+
+/// Hex dump lines of docs/protocol.md 21.4 to bytes.
+fn hex(s: &str) -> Vec<u8> {
+    s.split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).expect("hex"))
+        .collect()
+}
+
+#[test]
+fn the_history_frames_of_the_spec_are_byte_exact() {
+    use chatcore::protocol::{Hello, encode_client, encode_server};
+    assert_eq!(
+        encode_client(&ClientMessage::History(HistoryRequest {
+            before: Some(42),
+            limit: 20
+        }))
+        .to_vec(),
+        hex("00 00 00 1d 83 a4 74 79 70 65 a7 68 69 73 74 6f
+             72 79 a6 62 65 66 6f 72 65 2a a5 6c 69 6d 69 74 14")
+    );
+    assert_eq!(
+        encode_client(&ClientMessage::History(HistoryRequest {
+            before: None,
+            limit: 20
+        }))
+        .to_vec(),
+        hex("00 00 00 15 82 a4 74 79 70 65 a7 68 69 73 74 6f 72 79 a5 6c 69 6d 69 74 14")
+    );
+    assert_eq!(
+        encode_client(&ClientMessage::Hello(Hello {
+            version: 2,
+            name: "bob".into(),
+            last_seen: Some(41),
+        }))
+        .to_vec(),
+        hex("00 00 00 29 84 a4 74 79 70 65 a5 68 65 6c 6c 6f
+             a7 76 65 72 73 69 6f 6e 02 a4 6e 61 6d 65 a3 62
+             6f 62 a9 6c 61 73 74 5f 73 65 65 6e 29")
+    );
+    let chat = Chat {
+        id: 41,
+        from: "alice".into(),
+        session: 3,
+        text: "hi".into(),
+        ts: 1_767_225_600_000,
+        reference: None,
+    };
+    let page = ServerMessage::History(History {
+        messages: vec![chat.clone()],
+        more: true,
+        before: Some(42),
+        after: None,
+        gap: false,
+    });
+    let bytes = hex("00 00 00 58 85 a4 74 79 70 65 a7 68 69 73 74 6f
+                     72 79 a8 6d 65 73 73 61 67 65 73 91 85 a2 69 64
+                     29 a4 66 72 6f 6d a5 61 6c 69 63 65 a7 73 65 73
+                     73 69 6f 6e 03 a4 74 65 78 74 a2 68 69 a2 74 73
+                     cf 00 00 01 9b 76 da a8 00 a4 6d 6f 72 65 c3 a6
+                     62 65 66 6f 72 65 2a a3 67 61 70 c2");
+    assert_eq!(encode_server(&page).to_vec(), bytes);
+    let mut buf = bytes::BytesMut::from(&bytes[..]);
+    assert_eq!(
+        chatcore::protocol::decode_server(&mut buf, u32::MAX).expect("valid"),
+        Some(page)
+    );
+    let resume = ServerMessage::History(History {
+        messages: vec![chat],
+        more: false,
+        before: None,
+        after: Some(40),
+        gap: false,
+    });
+    assert_eq!(
+        encode_server(&resume).to_vec(),
+        hex("00 00 00 57 85 a4 74 79 70 65 a7 68 69 73 74 6f
+             72 79 a8 6d 65 73 73 61 67 65 73 91 85 a2 69 64
+             29 a4 66 72 6f 6d a5 61 6c 69 63 65 a7 73 65 73
+             73 69 6f 6e 03 a4 74 65 78 74 a2 68 69 a2 74 73
+             cf 00 00 01 9b 76 da a8 00 a4 6d 6f 72 65 c2 a5
+             61 66 74 65 72 28 a3 67 61 70 c2")
+    );
+}

@@ -35,7 +35,7 @@
 //! says no; `/cancel 7` stops an upload or a download (accepting a
 //! cancelled download again resumes it); `/files` lists what is on offer.
 //! `/history [N]` shows N (default 20) messages older than the oldest one
-//! shown, asked from the server page by page (docs/protocol.md 7.14). The
+//! shown, asked from the server page by page (docs/protocol.md 21.3). The
 //! client does not reconnect by itself: a lost connection ends it (exit 1).
 //! Progress is a bar on stderr when stdout and stderr are terminals, and
 //! otherwise a line like `* 7: 12.0 of 64.0 MiB` at most once a second

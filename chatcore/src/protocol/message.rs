@@ -31,7 +31,7 @@ pub struct Hello {
     /// Resuming: the id of the last chat this client saw before its
     /// connection was lost. The server answers the `welcome` with one
     /// `history` frame holding the chats after it, so nothing said while
-    /// the client was away is missed (docs/protocol.md 7.14).
+    /// the client was away is missed (docs/protocol.md 21.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<u64>,
 }

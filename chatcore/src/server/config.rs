@@ -49,7 +49,7 @@ pub struct ServerConfig {
     /// missed more is flagged `gap: true` and it pages for the rest, so a
     /// client away for a week does not get one huge frame. Default 500.
     pub resume_max: u32,
-    /// Sustained frames per second per connection (`hello`, `chat`, `ping`,
+    /// Sustained frames per second per connection (`hello`, `chat`, `history`, `ping`,
     /// `file_offer`, `file_accept`, `file_decline`, `file_cancel` and the
     /// voice messages are charged; `file_chunk`, `pong` and `bye` are not). Default 20.
     pub rate_per_sec: f64,

@@ -1,7 +1,7 @@
 //! `history`: pages of older chats, and the chats a resuming client missed
 //! (`hello` with `last_seen`), answered from the room's in-memory history.
 //!
-//! Rules (docs/protocol.md 7.14 and 8.10): a page's `limit` is 1 to
+//! Rules (docs/protocol.md 6.11, 7.16 and section 21): a page's `limit` is 1 to
 //! `history_page_max` (else `history_limit`); `before` and `last_seen` must
 //! name ids the server assigned (else `unknown_message`); a request costs
 //! one token of the connection's rate-limit bucket, like a chat.
