@@ -60,10 +60,10 @@ pub use client::{Client, ClientError, Event, Roster};
 #[cfg(feature = "server")]
 pub use server::{
     ChatDecision, ConfigError, HandleError, Hooks, JoinDecision, NoHooks, RunningServer, Server,
-    ServerBuilder, ServerConfig, ServerError, ServerHandle, ServerStats,
+    ServerBuilder, ServerConfig, ServerError, ServerHandle, ServerStats, StoreSync,
 };
 #[cfg(feature = "server")]
-pub use server::{ServerTls, ServerTlsError, TlsSource};
+pub use server::{ServerTls, ServerTlsError, StoreError, TlsSource};
 
 /// What the criterion benches of the workspace measure inside the server:
 /// the room's fan-out (`benches/benches/fanout.rs`). Not an API: hidden from

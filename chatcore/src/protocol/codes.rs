@@ -93,6 +93,11 @@ pub enum ErrorCode {
     /// its /64) already holds `max_connections_per_address` connections, or
     /// `max_handshakes_per_address` connections not yet logged in. Fatal.
     TooManyConnections,
+    /// `store_unavailable`: the server could not store this chat message in
+    /// its history (database unwritable, disk full, locked); the message was
+    /// not delivered to anyone. Not fatal: presence and pings go on, and a
+    /// later message may succeed.
+    StoreUnavailable,
     /// `history_limit`: a `history` request whose `limit` is 0 or above the
     /// server's `history_page_max`.
     HistoryLimit,
@@ -144,6 +149,7 @@ impl ErrorCode {
             Self::TooManyOffers => "too_many_offers",
             Self::UploadTimeout => "upload_timeout",
             Self::TooManyConnections => "too_many_connections",
+            Self::StoreUnavailable => "store_unavailable",
             Self::HistoryLimit => "history_limit",
             Self::UnknownMessage => "unknown_message",
             Self::Unknown => "unknown",

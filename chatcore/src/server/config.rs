@@ -154,6 +154,37 @@ pub struct ServerConfig {
     /// [`crate::ServerHandle::set_tls`].
     #[serde(skip)]
     pub tls: Option<crate::server::tls::ServerTls>,
+    /// The SQLite file that keeps the chat history across restarts, or
+    /// `None` to keep history in memory only (the library's default, so
+    /// embedders and tests keep working; the daemon sets
+    /// `DATA_DIR/chat.db`). Not a config-file key (the daemon's `store`
+    /// key turns it off). Set with [`crate::ServerBuilder::store`].
+    #[serde(skip)]
+    pub store_path: Option<PathBuf>,
+    /// How hard each commit of the history store waits for the disk:
+    /// `normal` (survives a crash of the process) or `full` (survives a
+    /// power loss too, one fsync per loop turn). Default `normal`.
+    pub store_sync: StoreSync,
+    /// Chat messages the store keeps (the oldest are deleted beyond it);
+    /// 0 = no count limit. Default 100 000.
+    pub history_keep_messages: u64,
+    /// Days a stored chat message is kept; 0 = forever (the default).
+    pub history_keep_days: u32,
+}
+
+/// SQLite's `synchronous` setting for the history store (config key
+/// `store_sync`): the trade between commit latency and what survives a
+/// power loss (docs/operations.md, "Durability").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreSync {
+    /// `synchronous=NORMAL` in WAL mode: every commit survives a crash or
+    /// `kill -9` of the server; a power loss may lose the last commits.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: every commit is fsynced before its messages are
+    /// delivered, so it survives a power loss too.
+    Full,
 }
 
 impl Default for ServerConfig {
@@ -199,6 +230,10 @@ impl Default for ServerConfig {
             voice_unbound_max: 64,
             voice_unbound_timeout_ms: 5000,
             tls: None,
+            store_path: None,
+            store_sync: StoreSync::Normal,
+            history_keep_messages: 100_000,
+            history_keep_days: 0,
         }
     }
 }

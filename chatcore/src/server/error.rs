@@ -27,6 +27,10 @@ pub enum ServerError {
         /// What the OS said.
         source: io::Error,
     },
+    /// The history store could not be opened (unwritable directory,
+    /// corrupted file, a schema newer than this binary knows).
+    #[error("cannot open the history store: {0}")]
+    Store(#[from] crate::server::store::StoreError),
     /// The poller could not be created or failed while running.
     #[error("event loop failure")]
     Poll(#[source] io::Error),

@@ -71,6 +71,9 @@ pub struct ServerStats {
     /// neither the call's current nor its previous one (docs/protocol.md
     /// §16.5): a former member's or a stale sender's packets.
     pub voice_stale_epoch: u64,
+    /// Chat messages the history store could not commit: each was refused
+    /// with `store_unavailable` and delivered to nobody.
+    pub store_failures: u64,
 }
 
 /// What another thread asks the loop to do.

@@ -11,6 +11,7 @@
 //! | `session/` | what client messages do, on `Ctx` (never on the reactor): `login`, `chat`, `transfer`, `voice` |
 //! | `transfer/` | spool bookkeeping, quota, expiry (`mod.rs`), the disk thread (`disk`), the offered-name check (`names`) |
 //! | `voice/` | `call` (members, tokens, paths), `guard` (bind cookies, limits), `relay` (packet rules, no sockets), `conn` (TCP voice connections with their own `interest()`) |
+//! | `store/` | the history store: a thread owning the SQLite connection (`thread`), its versioned schema (`schema`), the requests and replies it exchanges with the loop (`mod.rs`) |
 //! | `tls/` | TLS on the chat port: [`ServerTls`] (certificate loading, the self-signed pair in a data directory), [`TlsSource`] (what a reload reads again), the per-connection `TlsSession` the loop drives |
 //! | `config`, `hooks`, `handle`, `error` | limits, embedder callbacks, `ServerHandle`, errors |
 //!
@@ -28,14 +29,16 @@ mod outbox;
 mod reactor;
 pub(crate) mod room;
 mod session;
+pub(crate) mod store;
 pub mod tls;
 pub(crate) mod transfer;
 mod voice;
 
-pub use config::{ConfigError, ServerConfig};
+pub use config::{ConfigError, ServerConfig, StoreSync};
 pub use error::{HandleError, ServerError};
 pub use handle::{ServerHandle, ServerStats};
 pub use hooks::{ChatDecision, Hooks, JoinDecision, NoHooks};
+pub use store::StoreError;
 pub use tls::{ServerTls, ServerTlsError, TlsSource};
 
 use std::net::SocketAddr;
@@ -119,6 +122,22 @@ impl ServerBuilder {
     /// Serves the chat port over plain TCP (the default).
     pub fn no_tls(mut self) -> Self {
         self.config.tls = None;
+        self
+    }
+
+    /// Keeps the chat history in the SQLite file at `path` (created if
+    /// missing, WAL mode): it survives restarts, message ids continue from
+    /// the largest stored one, and every chat is delivered only once it is
+    /// committed (docs/protocol.md section 12). The default keeps history
+    /// in memory only.
+    pub fn store(mut self, path: std::path::PathBuf) -> Self {
+        self.config.store_path = Some(path);
+        self
+    }
+
+    /// Keeps history in memory only (the default).
+    pub fn no_store(mut self) -> Self {
+        self.config.store_path = None;
         self
     }
 

@@ -49,6 +49,7 @@ use crate::server::listen;
 use crate::server::outbox::{ConnOutbox, error_frame};
 use crate::server::room::{Room, RoomSettings};
 use crate::server::session::{self, Ctx};
+use crate::server::store::{Store, StoreSettings};
 use crate::server::transfer::disk::{DiskWorker, Spool};
 use crate::server::transfer::{OfferLimits, Transfers};
 use crate::server::voice::Call;
@@ -205,6 +206,11 @@ pub(crate) struct Reactor {
     /// Reads of connections in the TLS handshake this turn, against
     /// [`HANDSHAKE_BUDGET`].
     handshakes_this_turn: usize,
+    /// The history store thread, if `store_path` is set. Declared after
+    /// `room`... fields drop in order: dropping it commits what was sent.
+    store: Option<Store>,
+    /// The store's last commit failed (failures are logged once a streak).
+    store_failing: bool,
 }
 
 /// Sockets bound by [`Reactor::bind`], before the loop runs.
@@ -227,6 +233,19 @@ impl Reactor {
             path: spool_base,
             source,
         })?;
+        let store = match &config.store_path {
+            Some(path) => Some(Store::open(
+                &StoreSettings {
+                    path: path.clone(),
+                    sync: config.store_sync,
+                    keep_messages: config.history_keep_messages,
+                    keep_days: config.history_keep_days,
+                    history_len: config.history_len,
+                },
+                Arc::clone(&waker),
+            )?),
+            None => None,
+        };
         let disk = DiskWorker::start(waker, spool, config.max_open_spool_files)
             .map_err(|e| ServerError::Thread(e.to_string()))?;
 
@@ -262,11 +281,16 @@ impl Reactor {
                 per_address: config.max_offers_per_address,
             },
         );
-        let room = Room::new(RoomSettings {
+        let mut room = Room::new(RoomSettings {
             history_len: config.history_len,
             heartbeat_ms: config.heartbeat_ms,
             max_frame: config.max_frame,
             max_text: u32::try_from(config.max_text_bytes).unwrap_or(u32::MAX),
+        });
+        let store = store.map(|(store, loaded)| {
+            let recent = loaded.recent.into_iter().map(|c| c.into_chat()).collect();
+            room.use_store(loaded.next_id, recent);
+            store
         });
         let voice_registry = poll.registry().try_clone().map_err(ServerError::Poll)?;
         let now = Instant::now();
@@ -319,6 +343,8 @@ impl Reactor {
             ),
             tls,
             handshakes_this_turn: 0,
+            store,
+            store_failing: false,
         };
         Ok(Bound {
             reactor,
@@ -392,6 +418,7 @@ impl Reactor {
                 WAKER => {
                     self.drain_commands();
                     session::transfer::drain_disk(&mut self.ctx());
+                    session::chat::drain_store(&mut self.ctx());
                 }
                 VOICE_UDP => self.drain_voice_udp(),
                 VOICE_TCP => self.drain_voice_tcp(),
@@ -446,6 +473,9 @@ impl Reactor {
             self.log_gate.sweep(self.now);
             self.next_sweep = self.now + self.config.tick();
         }
+        // This turn's chats go to the store in one batch (one transaction);
+        // they are delivered when it answers (write before deliver).
+        session::chat::submit_store(&mut self.ctx());
         self.wake_starved();
         self.close_doomed();
         self.end_of_turn_presence();
@@ -497,6 +527,8 @@ impl Reactor {
             rate_limited_frame: &self.rate_limited_frame,
             now: self.now,
             shutting_down: self.shutdown_deadline.is_some(),
+            store: self.store.as_ref(),
+            store_failing: &mut self.store_failing,
         }
     }
 

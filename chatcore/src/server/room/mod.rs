@@ -82,6 +82,48 @@ pub struct Room {
     /// `offers_omitted` field); set just before that batch is flushed and
     /// reset after it, see [`Room::set_offers_omitted`].
     offers_omitted: u64,
+    /// Write before deliver: with a history store, accepted chats wait in
+    /// `pending` until the store commits them ([`Room::release`]); without
+    /// one they are delivered at once.
+    durable: bool,
+    /// Accepted chats not yet committed, oldest first, already encoded.
+    pending: VecDeque<PendingChat>,
+    /// Accepted chats not yet handed to the store ([`Room::take_unsent`]).
+    unsent: Vec<crate::server::store::StoredChat>,
+}
+
+/// A chat accepted but not delivered: it waits for the store's commit.
+#[derive(Debug)]
+struct PendingChat {
+    /// The chat as history keeps it (no `ref`).
+    chat: Chat,
+    /// The frame everyone but the sender gets.
+    frame: Bytes,
+    /// The sender's connection and session, and its own frame (with its
+    /// `ref`) if it gave one, so that it gets its copy and its error.
+    sender: Option<PendingSender>,
+}
+
+/// Who sent a pending chat.
+#[derive(Debug)]
+struct PendingSender {
+    /// Its connection key.
+    key: usize,
+    /// Its session: a key reused by someone else after it left is not it.
+    session: u64,
+    /// The `ref` it gave.
+    reference: Option<u64>,
+    /// Its copy of the chat, with that `ref` (when it gave one).
+    own: Option<Bytes>,
+}
+
+/// A sender to tell that its chat could not be stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailedChat {
+    /// The sender's connection.
+    pub key: usize,
+    /// The `ref` of the chat, for the `error` frame.
+    pub reference: Option<u64>,
 }
 
 impl Room {
@@ -99,7 +141,102 @@ impl Room {
             pending_welcomes: Vec::new(),
             pending_left: Vec::new(),
             offers_omitted: 0,
+            durable: false,
+            pending: VecDeque::new(),
+            unsent: Vec::new(),
         }
+    }
+
+    /// Turns on write before deliver (a history store is in use): ids
+    /// continue at `next_id`, and `recent` (oldest first) becomes the history
+    /// of the welcome.
+    pub fn use_store(&mut self, next_id: u64, recent: Vec<Chat>) {
+        self.durable = true;
+        self.next_id = next_id.max(1);
+        let keep = self.settings.history_len;
+        let skip = recent.len().saturating_sub(keep);
+        self.history = recent.into_iter().skip(skip).collect();
+    }
+
+    /// The chats accepted since the last call, for the store (empty
+    /// without a store).
+    pub(crate) fn take_unsent(&mut self) -> Vec<crate::server::store::StoredChat> {
+        std::mem::take(&mut self.unsent)
+    }
+
+    /// Chats accepted but not yet committed.
+    pub fn pending_chats(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Delivers, in order, every pending chat with an id up to `up_to`:
+    /// the store has committed them.
+    pub fn release(&mut self, up_to: u64, ts: i64, out: &mut impl Outbox) {
+        if self.pending.front().is_none_or(|p| p.chat.id > up_to) {
+            return;
+        }
+        self.flush_presence(ts, out);
+        while let Some(p) = self.pending.front() {
+            if p.chat.id > up_to {
+                break;
+            }
+            let Some(p) = self.pending.pop_front() else {
+                break;
+            };
+            let present = p.sender.as_ref().filter(|s| {
+                self.member(s.key).is_some_and(|m| m.session == s.session) && s.own.is_some()
+            });
+            match present {
+                Some(PendingSender {
+                    key,
+                    own: Some(own),
+                    ..
+                }) => {
+                    let sender = *key;
+                    out.push(sender, own.clone());
+                    let others = self.members.iter().map(|m| m.key).filter(|&k| k != sender);
+                    out.broadcast(others, &p.frame);
+                }
+                _ => self.broadcast(&p.frame, out),
+            }
+            self.remember(p.chat);
+        }
+    }
+
+    /// Drops the pending chats whose ids are in `ids` (the store could not
+    /// commit them: they are never delivered) and returns the senders still
+    /// here, to be told.
+    pub fn drop_failed(&mut self, ids: &[u64]) -> Vec<FailedChat> {
+        let mut told = Vec::new();
+        self.pending.retain(|p| {
+            if !ids.contains(&p.chat.id) {
+                return true;
+            }
+            if let Some(s) = &p.sender
+                && self
+                    .index_of
+                    .get(&s.key)
+                    .is_some_and(|&i| self.members[i].info.session == s.session)
+            {
+                told.push(FailedChat {
+                    key: s.key,
+                    reference: s.reference,
+                });
+            }
+            false
+        });
+        told
+    }
+
+    /// Adds a delivered chat to the welcome's history ring.
+    fn remember(&mut self, chat: Chat) {
+        if self.settings.history_len == 0 {
+            return;
+        }
+        if self.history.len() == self.settings.history_len {
+            self.history.pop_front();
+        }
+        self.history.push_back(chat);
     }
 
     /// Sets the `offers_omitted` of the welcomes flushed next (only that
@@ -309,6 +446,7 @@ impl Room {
         self.flush_presence(ts, out);
         let id = self.next_id;
         self.next_id += 1;
+        let from_session = from.session;
         // Encoded in place, without copying the text; the sender's copy
         // differs only by its `ref`.
         let mut msg = ServerMessage::Chat(Chat {
@@ -320,6 +458,35 @@ impl Room {
             reference: None,
         });
         let frame = encode_server(&msg);
+        if self.durable {
+            let own = match (sender_key, reference) {
+                (Some(_), Some(_)) => {
+                    if let ServerMessage::Chat(chat) = &mut msg {
+                        chat.reference = reference;
+                    }
+                    Some(encode_server(&msg))
+                }
+                _ => None,
+            };
+            let ServerMessage::Chat(mut chat) = msg else {
+                return id;
+            };
+            chat.reference = None;
+            let sender = sender_key.map(|key| PendingSender {
+                key,
+                session: from_session,
+                reference,
+                own,
+            });
+            self.unsent
+                .push(crate::server::store::StoredChat::from_chat(&chat));
+            self.pending.push_back(PendingChat {
+                chat,
+                frame,
+                sender,
+            });
+            return id;
+        }
         match (sender_key, reference) {
             (Some(sender), Some(_)) => {
                 if let ServerMessage::Chat(chat) = &mut msg {
@@ -331,14 +498,9 @@ impl Room {
             }
             _ => self.broadcast(&frame, out),
         }
-        if self.settings.history_len > 0
-            && let ServerMessage::Chat(mut chat) = msg
-        {
+        if let ServerMessage::Chat(mut chat) = msg {
             chat.reference = None;
-            if self.history.len() == self.settings.history_len {
-                self.history.pop_front();
-            }
-            self.history.push_back(chat);
+            self.remember(chat);
         }
         id
     }

@@ -1,10 +1,21 @@
 //! `chat`: a member's text to the room, checked, offered to the hooks,
-//! given an id and a timestamp by the room, and broadcast.
+//! given an id and a timestamp by the room, and broadcast. With a history
+//! store, the room holds it until the store commits it: [`submit_store`]
+//! hands the turn's chats to the store, [`drain_store`] delivers what was
+//! committed and tells the senders of what was not.
 
 use super::Ctx;
 use crate::protocol::{ChatSend, ErrorCode};
 use crate::server::hooks::ChatDecision;
+use crate::server::store::{StoreReply, StoreRequest};
 use crate::time::now_ms;
+
+/// Chats accepted but not yet committed, at most: past it (a store far
+/// behind), new chats get `store_unavailable` instead of growing memory.
+const MAX_PENDING_CHATS: usize = 100_000;
+/// The `error` text of `store_unavailable`.
+const STORE_UNAVAILABLE_MSG: &str =
+    "the server could not store the message in its history; it was not delivered";
 
 /// `chat` from member `key`.
 pub(crate) fn chat(ctx: &mut Ctx<'_>, key: usize, chat: ChatSend) {
@@ -42,6 +53,15 @@ pub(crate) fn chat(ctx: &mut Ctx<'_>, key: usize, chat: ChatSend) {
             return;
         }
     };
+    if ctx.store.is_some() && ctx.room.pending_chats() >= MAX_PENDING_CHATS {
+        ctx.protocol_error(
+            key,
+            ErrorCode::StoreUnavailable,
+            STORE_UNAVAILABLE_MSG,
+            reference,
+        );
+        return;
+    }
     let ts = now_ms();
     if ctx
         .room
@@ -49,6 +69,66 @@ pub(crate) fn chat(ctx: &mut Ctx<'_>, key: usize, chat: ChatSend) {
         .is_some()
     {
         ctx.stats.messages += 1;
+    }
+}
+
+/// Hands the chats accepted this turn to the store, in one `Append` (one
+/// transaction). Called by the reactor at the end of each turn.
+pub(crate) fn submit_store(ctx: &mut Ctx<'_>) {
+    let Some(store) = ctx.store else {
+        return;
+    };
+    let batch = ctx.room.take_unsent();
+    if batch.is_empty() {
+        return;
+    }
+    let ids: Vec<u64> = batch.iter().map(|c| c.id).collect();
+    if !store.submit(StoreRequest::Append(batch)) {
+        store_failed(ctx, &ids, "the store thread has stopped");
+    }
+}
+
+/// Acts on what the store thread answered (the reactor calls it when the
+/// waker fired): commits deliver, failures are told to their senders.
+pub(crate) fn drain_store(ctx: &mut Ctx<'_>) {
+    let Some(store) = ctx.store else {
+        return;
+    };
+    while let Some(reply) = store.poll() {
+        match reply {
+            StoreReply::Committed { up_to } => {
+                if *ctx.store_failing {
+                    *ctx.store_failing = false;
+                    tracing::info!("the history store accepts writes again");
+                }
+                ctx.room.release(up_to, now_ms(), &mut ctx.out);
+            }
+            StoreReply::Failed { ids, error } => store_failed(ctx, &ids, &error),
+            // Answered by the history request's handler (session/history.rs).
+            StoreReply::Page { .. } => {}
+        }
+    }
+}
+
+/// A batch could not be stored: it is dropped, its senders get
+/// `store_unavailable`, and the first failure of a streak is logged.
+fn store_failed(ctx: &mut Ctx<'_>, ids: &[u64], error: &str) {
+    if !*ctx.store_failing {
+        *ctx.store_failing = true;
+        tracing::error!(
+            error,
+            messages = ids.len(),
+            "cannot write the history store; chat messages are refused until it works again"
+        );
+    }
+    ctx.stats.store_failures += ids.len() as u64;
+    for failed in ctx.room.drop_failed(ids) {
+        ctx.protocol_error(
+            failed.key,
+            ErrorCode::StoreUnavailable,
+            STORE_UNAVAILABLE_MSG,
+            failed.reference,
+        );
     }
 }
 

@@ -16,8 +16,8 @@
 //! | `history` | `history`; the resume after a `hello` with `last_seen` |
 //! | `voice` | `voice_join`, `voice_leave`, `voice_mute`; `voice_state`; closing a TCP voice connection |
 
-mod chat;
-mod history;
+pub(crate) mod chat;
+pub(crate) mod history;
 mod login;
 pub(crate) mod transfer;
 pub(crate) mod voice;
@@ -93,6 +93,10 @@ pub(crate) struct Ctx<'a> {
     pub now: Instant,
     /// Shutdown began: no more `voice_state` broadcasts.
     pub shutting_down: bool,
+    /// The history store, if the server has one (requests never block).
+    pub store: Option<&'a crate::server::store::Store>,
+    /// The store's last commit failed: failures are logged once per streak.
+    pub store_failing: &'a mut bool,
 }
 
 /// Decodes and acts on one frame body from connection `key`.

@@ -1,0 +1,306 @@
+//! The history store: chat messages in a SQLite file, written by a thread of
+//! its own so that the loop never waits for the disk.
+//!
+//! The loop talks to the store through two channels, like the disk thread
+//! of file transfers: it sends [`StoreRequest`]s (never blocks), the store
+//! thread answers with [`StoreReply`]s and wakes the loop through its
+//! `mio::Waker`. Write before deliver: the room holds each accepted chat
+//! until the store reports it [`StoreReply::Committed`], so a message any
+//! member saw is in the file (docs/protocol.md section 12).
+//!
+//! | file | holds |
+//! |---|---|
+//! | `mod.rs` | the handle ([`Store`]), requests, replies, stored rows, errors, opening and loading at start |
+//! | `thread.rs` | the thread that owns the connection: group commit, pages, retention |
+//! | `schema.rs` | the versioned migrations (`PRAGMA user_version`) |
+
+mod schema;
+mod thread;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use mio::Waker;
+use rusqlite::Connection;
+use thiserror::Error;
+
+use crate::protocol::Chat;
+use crate::server::config::StoreSync;
+
+/// How long a write waits for a lock held by another connection (an
+/// operator's `sqlite3` shell, a backup) before the commit fails. Only the
+/// store thread waits; the loop keeps serving.
+const BUSY_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Most requests the store thread takes in one go: every `Append` among
+/// them goes into one transaction.
+const BATCH_REQUESTS: usize = 1024;
+/// Most chats one `Page` returns, whatever the request asked.
+pub(crate) const MAX_PAGE: u32 = 1000;
+
+/// A chat message as the store keeps it (a row of `messages`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredChat {
+    /// The message id clients see; strictly increasing across restarts.
+    pub id: u64,
+    /// Server time of acceptance, Unix milliseconds.
+    pub ts: i64,
+    /// The sender's session id (0: the server itself).
+    pub session: u64,
+    /// The sender's name as members saw it.
+    pub sender: String,
+    /// The text.
+    pub text: String,
+}
+
+impl StoredChat {
+    /// The `chat` message a client gets for this row (no `ref`: that is only
+    /// for the sender's live copy).
+    pub fn into_chat(self) -> Chat {
+        Chat {
+            id: self.id,
+            from: self.sender,
+            session: self.session,
+            text: self.text,
+            ts: self.ts,
+            reference: None,
+        }
+    }
+
+    /// The row for a `chat` the room accepted.
+    pub fn from_chat(chat: &Chat) -> Self {
+        Self {
+            id: chat.id,
+            ts: chat.ts,
+            session: chat.session,
+            sender: chat.from.clone(),
+            text: chat.text.clone(),
+        }
+    }
+}
+
+/// What the loop asks of the store thread. An enum so that each feature
+/// (history paging, accounts) adds its own variants and replies.
+#[derive(Debug)]
+pub(crate) enum StoreRequest {
+    /// Store these chats (one loop turn's, ids increasing) in one
+    /// transaction; answered by `Committed` or `Failed`.
+    Append(Vec<StoredChat>),
+    /// A page of history for connection `conn_key`: with `after`, the oldest
+    /// chats with a larger id (and below `before` if given); otherwise the
+    /// newest chats below `before` (or the newest of all). At most `limit`
+    /// (capped at [`MAX_PAGE`]); answered by `StoreReply::Page`.
+    #[allow(dead_code)] // sent by the `history` request's handler
+    Page {
+        /// The connection that asked, where the answer goes.
+        conn_key: usize,
+        /// Only chats with a smaller id.
+        before: Option<u64>,
+        /// Only chats with a larger id; the page starts right after it.
+        after: Option<u64>,
+        /// Most chats in the page.
+        limit: u32,
+        /// The asker's own tag (a request id, the connection's session...)
+        /// handed back unchanged, so that a reply reaching a reused key is
+        /// recognised as stale.
+        tag: u64,
+    },
+}
+
+/// What the store thread answers, in the order of the requests.
+#[derive(Debug)]
+pub(crate) enum StoreReply {
+    /// Every chat with an id up to `up_to` is committed (durable per
+    /// `store_sync`): the room may deliver them.
+    Committed {
+        /// The largest id committed.
+        up_to: u64,
+    },
+    /// These chats could not be stored; none of them is in the file and
+    /// none may be delivered.
+    Failed {
+        /// The ids of the batch that failed.
+        ids: Vec<u64>,
+        /// What SQLite said, for the log.
+        error: String,
+    },
+    /// The answer to a `Page` request.
+    #[allow(dead_code)] // read by the `history` request's handler
+    Page {
+        /// As in the request.
+        conn_key: usize,
+        /// As in the request.
+        tag: u64,
+        /// The chats, oldest first.
+        chats: Vec<StoredChat>,
+        /// Whether more chats lie beyond this page in the asked direction
+        /// (older for a backwards page, newer for an `after` page).
+        more: bool,
+    },
+}
+
+/// Why the store could not be opened or used.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database file's directory could not be created.
+    #[error("cannot create the directory of {path}")]
+    Directory {
+        /// The database file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The database was written by a newer server: this binary does not
+    /// know its schema and refuses to touch it.
+    #[error(
+        "the history database has schema version {found}, newer than version {known} that this server knows; run a newer server or move the file away"
+    )]
+    NewerSchema {
+        /// The version found in the file.
+        found: u32,
+        /// The newest version this binary knows.
+        known: u32,
+    },
+    /// SQLite refused an operation.
+    #[error("history database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The store thread could not be started.
+    #[error("cannot start the store thread")]
+    Thread(#[source] std::io::Error),
+}
+
+/// What the store needs from the server configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct StoreSettings {
+    /// The database file.
+    pub path: PathBuf,
+    /// `synchronous` setting.
+    pub sync: StoreSync,
+    /// Rows kept (0: no limit).
+    pub keep_messages: u64,
+    /// Days kept (0: forever).
+    pub keep_days: u32,
+    /// Chats loaded for the welcome.
+    pub history_len: usize,
+}
+
+/// What the store read at start, for the room.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    /// The id the next chat gets: the largest stored id + 1 (1 when empty).
+    pub next_id: u64,
+    /// The newest `history_len` chats, oldest first.
+    pub recent: Vec<StoredChat>,
+}
+
+/// The loop's handle on the store thread. Dropping it lets the thread
+/// commit what it was sent, then waits for it.
+#[derive(Debug)]
+pub(crate) struct Store {
+    /// Requests to the thread; `None` once dropping.
+    requests: Option<Sender<StoreRequest>>,
+    /// Replies from the thread, read when the waker fires.
+    replies: Receiver<StoreReply>,
+    /// The thread, joined on drop.
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database, applies migrations and
+    /// retention, reads what the room needs, and starts the store thread.
+    /// Runs on the caller's thread, before the loop.
+    pub(crate) fn open(
+        settings: &StoreSettings,
+        waker: Arc<Waker>,
+    ) -> Result<(Self, Loaded), StoreError> {
+        let mut conn = open_connection(&settings.path, settings.sync)?;
+        schema::migrate(&mut conn)?;
+        let retention = thread::Retention {
+            keep_messages: settings.keep_messages,
+            keep_days: settings.keep_days,
+        };
+        retention.apply(&conn)?;
+        let loaded = load(&conn, settings.history_len)?;
+        let (requests, rx) = channel();
+        let (tx, replies) = channel();
+        let thread = std::thread::Builder::new()
+            .name("chatcore-store".into())
+            .spawn(move || thread::run(conn, rx, tx, waker, retention))
+            .map_err(StoreError::Thread)?;
+        Ok((
+            Self {
+                requests: Some(requests),
+                replies,
+                thread: Some(thread),
+            },
+            loaded,
+        ))
+    }
+
+    /// Sends a request (never blocks). `false` if the thread is gone.
+    pub(crate) fn submit(&self, request: StoreRequest) -> bool {
+        self.requests
+            .as_ref()
+            .is_some_and(|tx| tx.send(request).is_ok())
+    }
+
+    /// The next reply, if one is waiting.
+    pub(crate) fn poll(&self) -> Option<StoreReply> {
+        match self.replies.try_recv() {
+            Ok(reply) => Some(reply),
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.requests = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Opens the file in WAL mode with the chosen `synchronous`.
+fn open_connection(path: &Path, sync: StoreSync) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
+            path: path.to_owned(),
+            source,
+        })?;
+    }
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(%mode, "the history database is not in WAL mode");
+    }
+    let sync = match sync {
+        StoreSync::Normal => "NORMAL",
+        StoreSync::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    Ok(conn)
+}
+
+/// The next id and the newest `history_len` chats.
+fn load(conn: &Connection, history_len: usize) -> Result<Loaded, StoreError> {
+    let max: Option<u64> = conn.query_row("SELECT MAX(id) FROM messages", [], |r| r.get(0))?;
+    let mut stmt = conn
+        .prepare("SELECT id, ts, session, sender, text FROM messages ORDER BY id DESC LIMIT ?1")?;
+    let limit = i64::try_from(history_len).unwrap_or(i64::MAX);
+    let mut recent = stmt
+        .query_map([limit], thread::row_to_chat)?
+        .collect::<Result<Vec<_>, _>>()?;
+    recent.reverse();
+    Ok(Loaded {
+        next_id: max.unwrap_or(0) + 1,
+        recent,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,53 @@
+//! The history database's schema, as numbered migrations applied at start.
+//!
+//! `PRAGMA user_version` holds how many migrations a database has had. At
+//! open, the ones it lacks run in order, each in its own transaction that
+//! also bumps the version, so a crash mid-way leaves a consistent database
+//! at the previous version. A database with a higher version than this
+//! binary knows was written by a newer server: it is refused rather than
+//! used with a schema the code does not understand.
+//!
+//! To change the schema, APPEND a migration to [`MIGRATIONS`] (never edit
+//! or reorder one that shipped: databases in the field already ran it).
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// The migrations, in order: `MIGRATIONS[i]` takes a database from version
+/// `i` to `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: chat messages. `id` is the message id clients see (INTEGER PRIMARY
+    // KEY: the rowid, so paging by id is a b-tree walk); `ts` is the
+    // server's Unix time in ms (indexed for retention by age); `session` 0
+    // is the server itself.
+    "CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        session INTEGER NOT NULL,
+        sender TEXT NOT NULL,
+        text TEXT NOT NULL
+    );
+    CREATE INDEX messages_ts ON messages (ts);",
+];
+
+/// The schema version this binary writes.
+pub(crate) fn current_version() -> u32 {
+    MIGRATIONS.len() as u32
+}
+
+/// Brings `conn` to [`current_version`], or refuses a newer database.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = current_version();
+    if found > known {
+        return Err(StoreError::NewerSchema { found, known });
+    }
+    for (done, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", done as u32 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

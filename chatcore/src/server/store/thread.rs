@@ -1,0 +1,186 @@
+//! The store thread: owns the SQLite connection, commits each batch of
+//! chats in one transaction (group commit), answers pages, applies
+//! retention, and wakes the loop after each answer.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use mio::Waker;
+use rusqlite::{Connection, Row, params};
+
+use super::{BATCH_REQUESTS, MAX_PAGE, StoreReply, StoreRequest, StoredChat};
+use crate::time::now_ms;
+
+/// Retention runs at most this often (and at open).
+const RETENTION_EVERY: Duration = Duration::from_secs(60);
+
+/// The retention keys (`history_keep_messages`, `history_keep_days`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retention {
+    /// Rows kept, the newest ones (0: no limit).
+    pub keep_messages: u64,
+    /// Days kept (0: forever).
+    pub keep_days: u32,
+}
+
+impl Retention {
+    /// Deletes what is past the limits; returns the rows deleted.
+    pub(crate) fn apply(&self, conn: &Connection) -> rusqlite::Result<usize> {
+        let mut deleted = 0;
+        if self.keep_messages > 0 {
+            let offset = i64::try_from(self.keep_messages - 1).unwrap_or(i64::MAX);
+            deleted += conn.execute(
+                "DELETE FROM messages WHERE id < \
+                 (SELECT id FROM messages ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+                [offset],
+            )?;
+        }
+        if self.keep_days > 0 {
+            let cutoff = now_ms().saturating_sub(i64::from(self.keep_days) * 86_400_000);
+            deleted += conn.execute("DELETE FROM messages WHERE ts < ?1", [cutoff])?;
+        }
+        Ok(deleted)
+    }
+}
+
+/// A `messages` row, columns `id, ts, session, sender, text`.
+pub(crate) fn row_to_chat(row: &Row<'_>) -> rusqlite::Result<StoredChat> {
+    Ok(StoredChat {
+        id: row.get(0)?,
+        ts: row.get(1)?,
+        session: row.get(2)?,
+        sender: row.get(3)?,
+        text: row.get(4)?,
+    })
+}
+
+/// The thread's body: until every sender is gone, take what requests are
+/// waiting, commit all their chats at once, answer the rest in order.
+pub(crate) fn run(
+    mut conn: Connection,
+    rx: Receiver<StoreRequest>,
+    tx: Sender<StoreReply>,
+    waker: Arc<Waker>,
+    retention: Retention,
+) {
+    let mut last_retention = Instant::now();
+    while let Ok(first) = rx.recv() {
+        let mut chats = Vec::new();
+        let mut others = Vec::new();
+        let mut take = |req| match req {
+            StoreRequest::Append(batch) => chats.extend(batch),
+            other => others.push(other),
+        };
+        take(first);
+        for _ in 1..BATCH_REQUESTS {
+            match rx.try_recv() {
+                Ok(req) => take(req),
+                Err(_) => break,
+            }
+        }
+        if !chats.is_empty() {
+            let _ = tx.send(append(&mut conn, chats));
+        }
+        for req in others {
+            if let Some(reply) = answer(&conn, req) {
+                let _ = tx.send(reply);
+            }
+        }
+        let _ = waker.wake();
+        if last_retention.elapsed() >= RETENTION_EVERY {
+            last_retention = Instant::now();
+            match retention.apply(&conn) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "history retention"),
+                Err(e) => tracing::warn!(error = %e, "history retention failed"),
+            }
+        }
+    }
+}
+
+/// Commits `chats` in one transaction.
+fn append(conn: &mut Connection, chats: Vec<StoredChat>) -> StoreReply {
+    let up_to = chats.last().map_or(0, |c| c.id);
+    let result = (|| {
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO messages (id, ts, session, sender, text) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for c in &chats {
+                insert.execute(params![c.id, c.ts, c.session, c.sender, c.text])?;
+            }
+        }
+        tx.commit()
+    })();
+    match result {
+        Ok(()) => StoreReply::Committed { up_to },
+        Err(e) => StoreReply::Failed {
+            ids: chats.iter().map(|c| c.id).collect(),
+            error: e.to_string(),
+        },
+    }
+}
+
+/// Answers a request other than `Append`.
+fn answer(conn: &Connection, req: StoreRequest) -> Option<StoreReply> {
+    match req {
+        StoreRequest::Append(_) => None,
+        StoreRequest::Page {
+            conn_key,
+            before,
+            after,
+            limit,
+            tag,
+        } => {
+            let (chats, more) = match page(conn, before, after, limit) {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read a history page");
+                    (Vec::new(), false)
+                }
+            };
+            Some(StoreReply::Page {
+                conn_key,
+                tag,
+                chats,
+                more,
+            })
+        }
+    }
+}
+
+/// A page of chats, oldest first, and whether more lie beyond it.
+pub(crate) fn page(
+    conn: &Connection,
+    before: Option<u64>,
+    after: Option<u64>,
+    limit: u32,
+) -> rusqlite::Result<(Vec<StoredChat>, bool)> {
+    let limit = limit.min(MAX_PAGE);
+    let below = i64::try_from(before.unwrap_or(u64::MAX)).unwrap_or(i64::MAX);
+    let fetch = i64::from(limit) + 1;
+    let mut chats = if let Some(after) = after {
+        let above = i64::try_from(after).unwrap_or(i64::MAX);
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, ts, session, sender, text FROM messages \
+             WHERE id > ?1 AND id < ?2 ORDER BY id ASC LIMIT ?3",
+        )?;
+        stmt.query_map(params![above, below, fetch], row_to_chat)?
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, ts, session, sender, text FROM messages \
+             WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        stmt.query_map(params![below, fetch], row_to_chat)?
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let more = chats.len() > limit as usize;
+    chats.truncate(limit as usize);
+    if after.is_none() {
+        chats.reverse();
+    }
+    Ok((chats, more))
+}
