@@ -350,3 +350,76 @@ fn the_history_frames_of_the_spec_are_byte_exact() {
              61 66 74 65 72 28 a3 67 61 70 c2")
     );
 }
+
+/// A fresh database path for one test.
+fn db_path(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "chatcore-test-history-{tag}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.join("chat.db")
+}
+
+/// A server with a store at `db`, remembering only 3 chats in memory so
+/// that resumes and pages must be read from the store.
+fn store_config(db: &std::path::Path) -> ServerConfig {
+    ServerConfig {
+        store_path: Some(db.to_path_buf()),
+        history_len: 3,
+        resume_max: 10,
+        rate_burst: 1000.0,
+        ..test_config()
+    }
+}
+
+#[test]
+fn with_a_store_a_resume_across_a_restart_gets_exactly_the_missed_messages() {
+    let db = db_path("resume");
+    let server = start(store_config(&db));
+    let a = Client::connect_plain(server.local_addr(), "alice").expect("alice");
+    let seen = say(&a, "seen", 2);
+    let missed = say(&a, "missed", 5);
+    drop(a);
+    server.stop().expect("stop");
+    let server = start(store_config(&db));
+    let b =
+        Client::connect_plain_resuming(server.local_addr(), "bob", Some(seen[1].id)).expect("bob");
+    let resume = next_history(&b);
+    assert_eq!(resume.after, Some(seen[1].id));
+    assert!(!resume.gap);
+    assert_eq!(texts(&resume.messages), texts(&missed));
+    server.stop().expect("stop");
+    let _ = std::fs::remove_dir_all(db.parent().expect("dir"));
+}
+
+#[test]
+fn with_a_store_a_long_absence_has_a_gap_and_paging_reaches_the_first_message_after_a_restart() {
+    let db = db_path("gap");
+    let server = start(store_config(&db));
+    let a = Client::connect_plain(server.local_addr(), "alice").expect("alice");
+    let seen = say(&a, "seen", 1);
+    let missed = say(&a, "missed", 40);
+    drop(a);
+    server.stop().expect("stop");
+    let server = start(store_config(&db));
+    let addr = server.local_addr();
+    let b = Client::connect_plain_resuming(addr, "bob", Some(seen[0].id)).expect("bob");
+    let resume = next_history(&b);
+    assert!(resume.gap && resume.more);
+    assert_eq!(texts(&resume.messages), texts(&missed[30..]));
+    let mut filled = page_back(&b, resume.messages.first().map(|c| c.id), 7, seen[0].id);
+    filled.extend(resume.messages);
+    assert_eq!(texts(&filled), texts(&missed), "no holes, no duplicates");
+    // And back to the very first message ever, through the store.
+    let all = page_back(&b, None, 9, 0);
+    assert_eq!(all.first().map(|c| c.id), Some(1));
+    let mut expected = texts(&seen);
+    expected.extend(texts(&missed));
+    assert_eq!(texts(&all), expected);
+    // Errors are the same with a store.
+    b.request_history(Some(10_000), 5).expect("send");
+    assert_eq!(next_error(&b), ErrorCode::UnknownMessage);
+    server.stop().expect("stop");
+    let _ = std::fs::remove_dir_all(db.parent().expect("dir"));
+}

@@ -274,6 +274,18 @@ impl ServerConfig {
         at_least_one!(handshake_timeout_ms, max_clients);
         check(self.max_frame >= 64, "max_frame", "must be at least 64")?;
         at_least_one!(max_name_chars, max_text_bytes, history_page_max, resume_max);
+        // The store reads one page of at most MAX_PAGE rows; a resume asks
+        // for one more than `resume_max` to see whether more were missed.
+        check(
+            self.history_page_max <= crate::server::store::MAX_PAGE,
+            "history_page_max",
+            "must be at most 1000",
+        )?;
+        check(
+            self.resume_max < crate::server::store::MAX_PAGE,
+            "resume_max",
+            "must be at most 999",
+        )?;
         check(
             self.max_output_bytes >= self.max_frame as usize,
             "max_output_bytes",

@@ -97,6 +97,8 @@ pub(crate) struct Ctx<'a> {
     pub store: Option<&'a crate::server::store::Store>,
     /// The store's last commit failed: failures are logged once per streak.
     pub store_failing: &'a mut bool,
+    /// History pages asked of the store and not answered yet.
+    pub history_waits: &'a mut history::HistoryWaits,
 }
 
 /// Decodes and acts on one frame body from connection `key`.
