@@ -361,8 +361,11 @@ impl State {
     /// Appends the chats of `history` newer than what we show.
     fn merge_history(&mut self, history: &[Chat]) -> bool {
         let mut snap = false;
+        // Compared with the newest time before this batch: two chats of
+        // one batch may share a millisecond.
+        let since = self.last_chat_ts;
         for c in history {
-            if c.ts > self.last_chat_ts {
+            if c.ts > since {
                 snap |= self.add_chat(c);
             }
         }

@@ -678,3 +678,18 @@ fn load_earlier_asks_a_page_before_the_oldest_message_and_prepends_it_until_none
     assert_eq!(ids(&s), (1..=11).collect::<Vec<_>>());
     assert!(!s.can_load_earlier(), "the server has nothing older");
 }
+
+#[test]
+fn welcome_history_of_chats_sharing_a_millisecond_is_shown_whole() {
+    let mut same = bobs(1..=3);
+    for c in &mut same {
+        c.ts = 1_700_000_000_000;
+    }
+    let s = State::new(
+        &welcome("alice", same),
+        "alice",
+        "127.0.0.1:6789",
+        "dl".into(),
+    );
+    assert_eq!(ids(&s), vec![1, 2, 3]);
+}
