@@ -927,7 +927,7 @@ fn a_welcome_without_max_text_still_decodes_with_max_text_zero() {
 
 /// Every code. `exhaustive` below fails to compile when a code is added to
 /// the enum and not here.
-const ALL_CODES: [ErrorCode; 36] = [
+const ALL_CODES: [ErrorCode; 37] = [
     ErrorCode::NameEmpty,
     ErrorCode::NameTooLong,
     ErrorCode::NameInvalid,
@@ -958,6 +958,7 @@ const ALL_CODES: [ErrorCode; 36] = [
     ErrorCode::TooManyTransfers,
     ErrorCode::StorageError,
     ErrorCode::TooManyConnections,
+    ErrorCode::StoreUnavailable,
     ErrorCode::VoiceUnavailable,
     ErrorCode::CallFull,
     ErrorCode::NotInCall,
@@ -1001,6 +1002,7 @@ fn exhaustive(code: ErrorCode) {
         | ErrorCode::TooManyTransfers
         | ErrorCode::StorageError
         | ErrorCode::TooManyConnections
+        | ErrorCode::StoreUnavailable
         | ErrorCode::VoiceUnavailable
         | ErrorCode::CallFull
         | ErrorCode::NotInCall

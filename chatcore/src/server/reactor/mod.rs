@@ -206,8 +206,8 @@ pub(crate) struct Reactor {
     /// Reads of connections in the TLS handshake this turn, against
     /// [`HANDSHAKE_BUDGET`].
     handshakes_this_turn: usize,
-    /// The history store thread, if `store_path` is set. Declared after
-    /// `room`... fields drop in order: dropping it commits what was sent.
+    /// The history store thread, if `store_path` is set. Dropping it (when
+    /// the loop ends) lets the thread commit what it was sent, then joins it.
     store: Option<Store>,
     /// The store's last commit failed (failures are logged once a streak).
     store_failing: bool,
