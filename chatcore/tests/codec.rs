@@ -795,7 +795,7 @@ fn unknown_extra_keys_of_any_type_are_ignored() {
         decode_client(&mut buf, MAX),
         Ok(Some(ClientMessage::Hello(Hello {
             version: 1,
-            name: "alice".into()
+            name: "alice".into(),
             last_seen: None,
         })))
     );
@@ -927,7 +927,7 @@ fn a_welcome_without_max_text_still_decodes_with_max_text_zero() {
 
 /// Every code. `exhaustive` below fails to compile when a code is added to
 /// the enum and not here.
-const ALL_CODES: [ErrorCode; 37] = [
+const ALL_CODES: [ErrorCode; 39] = [
     ErrorCode::NameEmpty,
     ErrorCode::NameTooLong,
     ErrorCode::NameInvalid,
@@ -959,6 +959,8 @@ const ALL_CODES: [ErrorCode; 37] = [
     ErrorCode::StorageError,
     ErrorCode::TooManyConnections,
     ErrorCode::StoreUnavailable,
+    ErrorCode::HistoryLimit,
+    ErrorCode::UnknownMessage,
     ErrorCode::VoiceUnavailable,
     ErrorCode::CallFull,
     ErrorCode::NotInCall,
@@ -1003,6 +1005,8 @@ fn exhaustive(code: ErrorCode) {
         | ErrorCode::StorageError
         | ErrorCode::TooManyConnections
         | ErrorCode::StoreUnavailable
+        | ErrorCode::HistoryLimit
+        | ErrorCode::UnknownMessage
         | ErrorCode::VoiceUnavailable
         | ErrorCode::CallFull
         | ErrorCode::NotInCall
