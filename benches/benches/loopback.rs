@@ -91,6 +91,7 @@ impl Raw {
         raw.send(&ClientMessage::Hello(Hello {
             version: PROTOCOL_VERSION,
             name: name.to_owned(),
+            last_seen: None,
         }));
         loop {
             match raw.next() {

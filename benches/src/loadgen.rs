@@ -333,6 +333,7 @@ pub fn run(plan: &Plan, on_all_joined: &mut dyn FnMut()) -> Result<Outcome> {
                     let hello = encode_client(&ClientMessage::Hello(Hello {
                         version: PROTOCOL_VERSION,
                         name: format!("c{i}"),
+                        last_seen: None,
                     }));
                     queue(c, &hello, &poll, i)?;
                 }

@@ -195,6 +195,14 @@ pub enum Command {
     Cancel(u64),
     /// A request about the voice call.
     Voice(VoiceRequest),
+    /// Ask the server for a page of older chats (`history`): at most
+    /// `limit` chats with ids below `before` (`None`: the newest).
+    History {
+        /// Only chats older than this id.
+        before: Option<u64>,
+        /// Most chats in the page.
+        limit: u32,
+    },
 }
 
 /// What the UI asks the server about the voice call, over the chat
@@ -231,6 +239,8 @@ pub enum About {
     Transfer(u64),
     /// A voice request.
     Voice,
+    /// A request for older chats.
+    History,
 }
 
 /// What the worker tells the UI.
@@ -390,6 +400,9 @@ fn worker_loop(
     let mut logged_in = params.rejoin;
     let mut backoff = Backoff::default();
     let mut attempt = u32::from(params.rejoin);
+    // The newest chat id received on the last connection: a reconnection
+    // resumes from it, so the server sends exactly what was missed.
+    let mut last_seen: Option<u64> = None;
     if let Some(presented) = params.accept
         && let Err(e) = accept(&params, presented)
     {
@@ -408,7 +421,7 @@ fn worker_loop(
             return;
         }
         attempt = attempt.saturating_add(1);
-        let client = match open(&params.addr, &name, &tls) {
+        let client = match open(&params.addr, &name, &tls, last_seen) {
             Ok((client, trust)) => {
                 if !emit(&mut tx, Event::Secured(trust)) {
                     return;
@@ -475,6 +488,7 @@ fn worker_loop(
             }
         };
         *lock(&current) = None;
+        last_seen = client.last_seen().or(last_seen);
         drop(client);
         let retry_in = backoff.next_delay();
         if !emit(&mut tx, Event::Disconnected { reason, retry_in }) || !wait(&tx, retry_in) {
@@ -495,10 +509,15 @@ fn accept(params: &Params, presented: Fingerprint) -> Result<(), String> {
 }
 
 /// Connects (TCP, then TLS unless plain, with a timeout) to `addr` as
-/// typed and logs in as `name`.
-fn open(addr: &str, name: &str, tls: &ClientTls) -> Result<(Client, Trust), ClientError> {
+/// typed and logs in as `name`, resuming from `last_seen` if given.
+fn open(
+    addr: &str,
+    name: &str,
+    tls: &ClientTls,
+    last_seen: Option<u64>,
+) -> Result<(Client, Trust), ClientError> {
     let (stream, trust) = tls::connect(addr, tls, CONNECT_TIMEOUT).map_err(ClientError::Tls)?;
-    let client = Client::login_with_trust(stream, trust, name)?;
+    let client = Client::login_resuming(stream, trust, name, last_seen)?;
     Ok((client, trust))
 }
 
@@ -631,6 +650,9 @@ fn command_loop(
             Command::Decline(transfer) => sender.decline_file(transfer).map(|()| None),
             Command::Cancel(transfer) => sender.cancel_file(transfer).map(|()| None),
             Command::Voice(request) => sender.send(&request.message()).map(|()| None),
+            Command::History { before, limit } => {
+                sender.request_history(before, limit).map(|()| None)
+            }
         };
         let event = match outcome {
             Ok(Some(event)) => event,
@@ -655,6 +677,7 @@ fn about(command: &Command) -> About {
         | Command::Decline(transfer)
         | Command::Cancel(transfer) => About::Transfer(*transfer),
         Command::Voice(_) => About::Voice,
+        Command::History { .. } => About::History,
     }
 }
 

@@ -360,3 +360,84 @@ fn a_name_the_server_refuses_is_explained_on_the_form() {
     drop(ui);
     server.stop().expect("server stops");
 }
+
+fn chat_texts(app: &App) -> Vec<String> {
+    room_of(app).map_or_else(Vec::new, |r| {
+        r.entries()
+            .iter()
+            .filter_map(|e| match e {
+                room::Entry::Chat(c) => Some(c.text.clone()),
+                _ => None,
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn a_reconnection_shows_exactly_the_messages_missed_while_away_and_load_earlier_pages_the_server() {
+    let scratch = Scratch::new("resume");
+    // A store and a welcome of only 2 chats: what the client missed must
+    // come from the resume, and older chats from server pages.
+    let server = Server::builder()
+        .config(ServerConfig {
+            listen: "127.0.0.1:0".parse().expect("loopback address"),
+            voice_listen: None,
+            spool_dir: Some(scratch.0.join("spool")),
+            store_path: Some(scratch.0.join("chat.db")),
+            history_len: 2,
+            ..ServerConfig::default()
+        })
+        .build()
+        .expect("server builds")
+        .spawn()
+        .expect("server starts");
+    let addr = server.local_addr();
+    let erin = chatcore::Client::connect_plain(addr, "erin").expect("erin");
+    for i in 0..4 {
+        erin.send_chat(format!("old{i}")).expect("send");
+    }
+    let (mut app, _) = App::new(config(addr, &scratch));
+    // Wait until erin's four are stored and delivered (her own copies).
+    let mut own = 0;
+    while own < 4 {
+        if let Ok(Some(chatcore::Event::Message(chatcore::protocol::ServerMessage::Chat(_)))) =
+            erin.recv_timeout(PATIENCE)
+        {
+            own += 1;
+        }
+    }
+    let events = log_in(&mut app, "dave");
+    assert_eq!(chat_texts(&app), ["old2", "old3"], "the welcome's two");
+    erin.send_chat("seen").expect("send");
+    pump_until(&mut app, &events, |a| has_chat(a, "seen"));
+
+    // The operator removes dave; the client reconnects by itself after its
+    // back-off, while erin goes on talking.
+    let dave = server
+        .handle()
+        .users()
+        .expect("users")
+        .into_iter()
+        .find(|u| u.name == "dave")
+        .expect("dave is in");
+    assert!(server.handle().kick(dave.session).expect("kick"));
+    for i in 0..5 {
+        erin.send_chat(format!("missed{i}")).expect("send");
+    }
+    pump_until(&mut app, &events, |a| has_chat(a, "missed4"));
+    let after_resume = [
+        "old2", "old3", "seen", "missed0", "missed1", "missed2", "missed3", "missed4",
+    ];
+    assert_eq!(chat_texts(&app), after_resume, "each once, in order");
+
+    // Every local entry is drawn: "Load earlier messages" asks the server.
+    interact(&mut app, |ui| {
+        ui.click("Load earlier messages").expect("the button");
+    });
+    // The page comes back through the worker.
+    pump_until(&mut app, &events, |a| has_chat(a, "old0"));
+    let mut all = vec!["old0", "old1"];
+    all.extend(after_resume);
+    assert_eq!(chat_texts(&app), all);
+    server.stop().expect("server stops");
+}

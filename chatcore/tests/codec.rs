@@ -80,6 +80,7 @@ fn client_sequence() -> Vec<ClientMessage> {
         ClientMessage::Hello(Hello {
             version: PROTOCOL_VERSION,
             name: "alice".into(),
+            last_seen: None,
         }),
         ClientMessage::Chat(ChatSend {
             text: "hi all".into(),
@@ -794,7 +795,8 @@ fn unknown_extra_keys_of_any_type_are_ignored() {
         decode_client(&mut buf, MAX),
         Ok(Some(ClientMessage::Hello(Hello {
             version: 1,
-            name: "alice".into()
+            name: "alice".into(),
+            last_seen: None,
         })))
     );
 
@@ -925,7 +927,7 @@ fn a_welcome_without_max_text_still_decodes_with_max_text_zero() {
 
 /// Every code. `exhaustive` below fails to compile when a code is added to
 /// the enum and not here.
-const ALL_CODES: [ErrorCode; 37] = [
+const ALL_CODES: [ErrorCode; 39] = [
     ErrorCode::NameEmpty,
     ErrorCode::NameTooLong,
     ErrorCode::NameInvalid,
@@ -957,6 +959,8 @@ const ALL_CODES: [ErrorCode; 37] = [
     ErrorCode::StorageError,
     ErrorCode::TooManyConnections,
     ErrorCode::StoreUnavailable,
+    ErrorCode::HistoryLimit,
+    ErrorCode::UnknownMessage,
     ErrorCode::VoiceUnavailable,
     ErrorCode::CallFull,
     ErrorCode::NotInCall,
@@ -1001,6 +1005,8 @@ fn exhaustive(code: ErrorCode) {
         | ErrorCode::StorageError
         | ErrorCode::TooManyConnections
         | ErrorCode::StoreUnavailable
+        | ErrorCode::HistoryLimit
+        | ErrorCode::UnknownMessage
         | ErrorCode::VoiceUnavailable
         | ErrorCode::CallFull
         | ErrorCode::NotInCall
@@ -1047,6 +1053,7 @@ fn every_client_message_variant_round_trips() {
     round_trip_client(&ClientMessage::Hello(Hello {
         version: u32::MAX,
         name: String::new(),
+        last_seen: None,
     }));
     round_trip_client(&ClientMessage::Chat(ChatSend {
         text: "z".repeat(70_000),
@@ -1164,6 +1171,7 @@ fn the_hello_frame_has_the_exact_bytes_shown_in_the_protocol_spec() {
     let frame = encode_client(&ClientMessage::Hello(Hello {
         version: 1,
         name: "alice".into(),
+        last_seen: None,
     }));
     let mut want = vec![0x00, 0x00, 0x00, 0x20, 0x83];
     want.extend_from_slice(b"\xa4type\xa5hello\xa7version\x01\xa4name\xa5alice");

@@ -137,6 +137,7 @@ fn a_frame_over_the_prelogin_limit_is_refused_at_its_header_but_allowed_after_lo
     let mut both = frame_of(&ClientMessage::Hello(chatcore::protocol::Hello {
         version: chatcore::protocol::PROTOCOL_VERSION,
         name: "quick".into(),
+        last_seen: None,
     }));
     both.extend_from_slice(&frame_of(&ClientMessage::Chat(ChatSend {
         text: "z".repeat(4500),

@@ -63,6 +63,7 @@ fn client_corpus() -> Vec<Vec<u8>> {
         ClientMessage::Hello(Hello {
             version: 1,
             name: "alice".into(),
+            last_seen: None,
         }),
         ClientMessage::Chat(ChatSend {
             text: "grüße, 世界 👋".into(),

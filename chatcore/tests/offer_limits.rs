@@ -110,6 +110,7 @@ fn login_raw(addr: std::net::SocketAddr, name: &str) -> (WelcomeHead, Vec<Server
         .write_all(&encode_client(&ClientMessage::Hello(Hello {
             version: chatcore::protocol::PROTOCOL_VERSION,
             name: name.into(),
+            last_seen: None,
         })))
         .expect("hello");
     stream.set_read_timeout(Some(WAIT)).expect("timeout");
@@ -271,6 +272,7 @@ fn a_whole_session_in_one_write_leaves_no_spool_file() {
         let mut bytes = encode_client(&ClientMessage::Hello(Hello {
             version: chatcore::protocol::PROTOCOL_VERSION,
             name: format!("burst{i}"),
+            last_seen: None,
         }))
         .to_vec();
         bytes.extend_from_slice(&encode_client(&offer_msg(

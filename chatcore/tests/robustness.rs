@@ -295,6 +295,7 @@ fn a_peer_writing_a_frame_one_byte_at_a_time_is_understood() {
         chatcore::protocol::Hello {
             version: chatcore::protocol::PROTOCOL_VERSION,
             name: "drip".into(),
+            last_seen: None,
         },
     ));
     for byte in hello.iter() {

@@ -128,6 +128,7 @@ fn bad_hellos_are_refused_and_the_connection_may_try_again() {
         chatcore::protocol::Hello {
             version: 1,
             name: "v1".into(),
+            last_seen: None,
         },
     ));
     assert_eq!(c.expect_error(), ErrorCode::Version);

@@ -86,6 +86,7 @@ impl TlsClient {
         c.send(&ClientMessage::Hello(Hello {
             version: PROTOCOL_VERSION,
             name: name.into(),
+            last_seen: None,
         }));
         match c.next() {
             Some(ServerMessage::Welcome(w)) => {
@@ -225,6 +226,7 @@ fn a_plain_client_on_the_tls_port_gets_an_alert_and_is_closed_while_members_chat
         .write_all(&encode_client(&ClientMessage::Hello(Hello {
             version: PROTOCOL_VERSION,
             name: "plain".into(),
+            last_seen: None,
         })))
         .expect("send a plain hello");
     let got = read_until_closed(&mut plain);
@@ -565,6 +567,7 @@ fn a_burst_of_tls_handshakes_all_complete_and_a_member_keeps_chatting() {
         c.send(&ClientMessage::Hello(Hello {
             version: PROTOCOL_VERSION,
             name: format!("u{i}"),
+            last_seen: None,
         }));
         match c.next() {
             Some(ServerMessage::Welcome(_)) => {}
@@ -665,6 +668,7 @@ fn a_tls12_only_client_logs_in_and_chats_and_a_default_client_gets_tls13() {
     old.send(&ClientMessage::Hello(Hello {
         version: PROTOCOL_VERSION,
         name: "old".into(),
+        last_seen: None,
     }));
     match old.next() {
         Some(ServerMessage::Welcome(w)) => old.name = w.name,

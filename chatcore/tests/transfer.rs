@@ -213,6 +213,7 @@ impl Wire {
         wire.send(&ClientMessage::Hello(Hello {
             version: chatcore::protocol::PROTOCOL_VERSION,
             name: name.into(),
+            last_seen: None,
         }));
         match wire.next(SHORT, 64 * 1024, Duration::ZERO) {
             ServerMessage::Welcome(w) => (wire, w),

@@ -46,6 +46,7 @@ impl Member {
         m.send(&ClientMessage::Hello(Hello {
             version: PROTOCOL_VERSION,
             name: name.into(),
+            last_seen: None,
         }));
         match m.next() {
             Some(ServerMessage::Welcome(w)) => m.name = w.name,
@@ -229,6 +230,7 @@ fn a_plain_client_on_the_tls_port_gets_an_alert_and_the_members_do_not_notice() 
         .write_all(&encode_client(&ClientMessage::Hello(Hello {
             version: PROTOCOL_VERSION,
             name: "plain".into(),
+            last_seen: None,
         })))
         .expect("send");
     let mut got = Vec::new();

@@ -34,6 +34,9 @@
 //! `* saved report.pdf to downloads/report.pdf (sha256 ok)`; `/decline 7`
 //! says no; `/cancel 7` stops an upload or a download (accepting a
 //! cancelled download again resumes it); `/files` lists what is on offer.
+//! `/history [N]` shows N (default 20) messages older than the oldest one
+//! shown, asked from the server page by page (docs/protocol.md 21.3). The
+//! client does not reconnect by itself: a lost connection ends it (exit 1).
 //! Progress is a bar on stderr when stdout and stderr are terminals, and
 //! otherwise a line like `* 7: 12.0 of 64.0 MiB` at most once a second
 //! or per tenth of the file (see `chat_examples::files`).
@@ -184,6 +187,11 @@ fn main() -> ExitCode {
                     for line in room.files_lines() {
                         files.print(&line);
                     }
+                }
+                Command::History(n) => {
+                    // The answer comes back as a `history` event, printed
+                    // by `room.apply`; errors likewise.
+                    let _ = sender.request_history(room.oldest_shown(), n);
                 }
                 Command::Quit => return quit(&sender, &inputs, &mut room),
             },
@@ -400,10 +408,15 @@ enum Command<'a> {
     Decline(u64),
     Cancel(u64),
     Files,
+    /// `/history [N]`: N earlier messages (default 20) before the oldest shown.
+    History(u32),
     /// A command with missing or bad arguments: how to use it.
     Usage(&'static str),
     Unknown(&'a str),
 }
+
+/// Messages `/history` asks for without a count.
+const HISTORY_PAGE: u32 = 20;
 
 fn command(line: &str) -> Command<'_> {
     if line.starts_with("//") {
@@ -429,6 +442,11 @@ fn command(line: &str) -> Command<'_> {
         "/help" | "/?" => Command::Help,
         "/quit" | "/exit" => Command::Quit,
         "/files" => Command::Files,
+        "/history" if rest.is_empty() => Command::History(HISTORY_PAGE),
+        "/history" => match rest.parse::<u32>() {
+            Ok(n) if n > 0 => Command::History(n),
+            _ => Command::Usage("/history [N]"),
+        },
         "/send" if rest.is_empty() => Command::Usage("/send PATH"),
         "/send" => Command::Send(rest),
         "/accept" => id("/accept ID"),
@@ -453,6 +471,7 @@ fn help(files: &FileView, style: Style) {
         "* /who          who is online",
         "* /send PATH    offer a file to the room",
         "* /files        list the files on offer",
+        "* /history [N]  N earlier messages (default 20) before the oldest shown",
         "* /accept ID    download file ID (into --downloads DIR; resumes a cancelled one)",
         "* /decline ID   say no to file ID",
         "* /cancel ID    stop sending or downloading file ID",
@@ -521,5 +540,9 @@ mod tests {
         assert_eq!(command("/decline 8"), Command::Decline(8));
         assert_eq!(command("/cancel\t9"), Command::Cancel(9));
         assert_eq!(command("/nope 1"), Command::Unknown("/nope"));
+        assert_eq!(command("/history"), Command::History(HISTORY_PAGE));
+        assert_eq!(command("/history 50"), Command::History(50));
+        assert_eq!(command("/history 0"), Command::Usage("/history [N]"));
+        assert_eq!(command("/history x"), Command::Usage("/history [N]"));
     }
 }

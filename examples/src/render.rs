@@ -8,6 +8,7 @@
 //! | leave | `* bob left (quit) (2 online)` |
 //! | removed ourselves | `* you were removed (kicked)` |
 //! | refusal | `! error rate_limited: too many messages; slow down` |
+//! | history page | `* 20 earlier messages:` then one chat line each |
 //! | who | `* 3 online: alice, bob, "carol, dave"` |
 //! | file offer | `* alice offers report.pdf (1.2 MB) — /accept 7 or /decline 7` |
 //! | offer ended | `* report.pdf (7) is no longer offered (expired)` |
@@ -108,6 +109,9 @@ pub struct RoomView {
     /// Who was in the voice call at the last `voice_state`: a new state
     /// that only flips someone's connection or mute flag is not printed.
     in_call: Vec<String>,
+    /// Id of the oldest chat shown (welcome history, chats, history pages):
+    /// `/history` pages back from it. `None` before any chat was shown.
+    oldest: Option<u64>,
     style: Style,
 }
 
@@ -121,8 +125,15 @@ impl RoomView {
             removed: None,
             offers: BTreeMap::new(),
             in_call: Vec::new(),
+            oldest: welcome.history.first().map(|c| c.id),
             style,
         }
+    }
+
+    /// The `before` of the next `/history` request: the oldest chat shown
+    /// (`None`: nothing shown yet, ask for the newest).
+    pub fn oldest_shown(&self) -> Option<u64> {
+        self.oldest
     }
 
     /// Our session.
@@ -225,7 +236,33 @@ impl RoomView {
     pub fn apply(&mut self, msg: &ServerMessage) -> Vec<String> {
         let s = self.style;
         match msg {
-            ServerMessage::Chat(chat) => vec![chat_line(chat, s)],
+            ServerMessage::Chat(chat) => {
+                self.oldest.get_or_insert(chat.id);
+                vec![chat_line(chat, s)]
+            }
+            ServerMessage::History(h) => {
+                let n = h.messages.len();
+                let plural = if n == 1 { "" } else { "s" };
+                let mut lines = vec![s.notice(&if h.after.is_some() {
+                    format!("* {n} message{plural} missed while away:")
+                } else if n == 0 {
+                    "* no earlier messages".to_owned()
+                } else {
+                    format!("* {n} earlier message{plural}:")
+                })];
+                if h.after.is_none()
+                    && let Some(first) = h.messages.first()
+                {
+                    self.oldest = Some(self.oldest.map_or(first.id, |o| o.min(first.id)));
+                }
+                lines.extend(h.messages.iter().map(|c| chat_line(c, s)));
+                if h.gap {
+                    lines.push(s.notice("* (more were missed: /history shows earlier ones)"));
+                } else if h.after.is_none() && h.more {
+                    lines.push(s.notice("* (more: /history)"));
+                }
+                lines
+            }
             ServerMessage::Error(e) => vec![error_line(e, s)],
             ServerMessage::Joined(_) | ServerMessage::Left(_) | ServerMessage::Presence(_) => {
                 // Count as the batch is applied, so each line shows the

@@ -612,3 +612,60 @@ fn a_look_alike_name_is_refused_with_the_servers_reason() {
     });
     assert_eq!(cyr.wait_exit().code(), Some(3));
 }
+
+#[test]
+fn history_shows_earlier_messages_page_by_page_from_the_servers_store() {
+    let dir = std::env::temp_dir().join(format!("chat-examples-history-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let server = Server::builder()
+        .config(chatcore::ServerConfig {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            voice_listen: None,
+            rate_burst: 1000.0,
+            ..chatcore::ServerConfig::default()
+        })
+        .store(dir.join("chat.db"))
+        .build()
+        .expect("bind the server")
+        .spawn()
+        .expect("start the server");
+    let erin = Client::connect_plain(server.local_addr(), "erin").expect("erin");
+    for i in 0..60 {
+        erin.send_chat(format!("m{i}")).expect("send");
+    }
+    let mut own = 0;
+    while own < 60 {
+        if let Ok(Some(Event::Message(ServerMessage::Chat(_)))) = erin.recv_timeout(TIMEOUT) {
+            own += 1;
+        }
+    }
+    let mut dave = Proc::chat(&server, "dave");
+    // The welcome shows the newest 50: m10..m59.
+    dave.expect_out("the welcome's oldest", |l| is_chat(l, "erin", "m10"));
+    dave.expect_out("the welcome's newest", |l| is_chat(l, "erin", "m59"));
+    dave.send("/history 4");
+    dave.expect_out("a page of 4", |l| l == "* 4 earlier messages:");
+    for i in 6..10 {
+        dave.expect_out("paged message", |l| is_chat(l, "erin", &format!("m{i}")));
+    }
+    dave.expect_out("more to come", |l| l == "* (more: /history)");
+    dave.send("/history");
+    dave.expect_out("the rest", |l| l == "* 6 earlier messages:");
+    for i in 0..6 {
+        dave.expect_out("paged message", |l| is_chat(l, "erin", &format!("m{i}")));
+    }
+    dave.send("/history");
+    dave.expect_out("the end", |l| l == "* no earlier messages");
+    dave.send("/history 0");
+    dave.expect(Stream::Out, "usage", |l| l == "! usage: /history [N]");
+    dave.send("/quit");
+    assert_eq!(dave.wait_exit().code(), Some(0));
+    let more = dave
+        .stdout_lines()
+        .iter()
+        .filter(|l| **l == "* (more: /history)")
+        .count();
+    assert_eq!(more, 1, "only the first page said there was more");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -506,6 +506,7 @@ fn login_with(connected: Result<Raw>, name: &str, timeout: Duration) -> Login {
     let hello = ClientMessage::Hello(Hello {
         version: 1,
         name: name.to_owned(),
+        last_seen: None,
     });
     if let Err(e) = raw.send(&hello) {
         return Login::Failed(format!("write: {e}"));

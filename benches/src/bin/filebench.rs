@@ -232,6 +232,7 @@ fn login(addr: SocketAddr, name: &str, tls: bool) -> Result<(ReadHalf, WriteHalf
     w.write_all(&encode_client(&ClientMessage::Hello(Hello {
         version: PROTOCOL_VERSION,
         name: name.into(),
+        last_seen: None,
     })))?;
     Ok((r, w))
 }

@@ -16,6 +16,7 @@
 
 mod entry;
 pub mod files;
+mod history;
 mod incoming;
 pub mod offer_card;
 pub mod scroll;
@@ -106,6 +107,9 @@ pub struct State {
     /// How the connection is protected (the status line's badge); `None`
     /// until the worker said.
     protection: Option<Trust>,
+    /// Server history: the ids shown, what a reconnection waits for, and
+    /// the pages asked for (see `history.rs`).
+    history: history::Paging,
 }
 
 /// What the room reports upward after a step: work for the workers.
@@ -155,6 +159,8 @@ pub enum Message {
     Scrolled(scrollable::Viewport),
     /// Draw more entries above.
     ShowEarlier,
+    /// Every local entry is drawn: ask the server for older messages.
+    LoadEarlier,
     /// Follow the newest entry again.
     JumpToLatest,
     /// Open the file dialog.
@@ -205,6 +211,7 @@ impl State {
             downloads,
             voice: Voice::new(server),
             protection: None,
+            history: history::Paging::default(),
         };
         state.sort_users();
         let joined = if requested.trim() == welcome.name || requested.trim().is_empty() {
@@ -354,8 +361,11 @@ impl State {
     /// Appends the chats of `history` newer than what we show.
     fn merge_history(&mut self, history: &[Chat]) -> bool {
         let mut snap = false;
+        // Compared with the newest time before this batch: two chats of
+        // one batch may share a millisecond.
+        let since = self.last_chat_ts;
         for c in history {
-            if c.ts > self.last_chat_ts {
+            if c.ts > since {
                 snap |= self.add_chat(c);
             }
         }
@@ -364,6 +374,7 @@ impl State {
 
     fn add_chat(&mut self, c: &Chat) -> bool {
         self.last_chat_ts = self.last_chat_ts.max(c.ts);
+        self.history.shown(c.id);
         let line = self.chat_line(c);
         self.push(Entry::Chat(line))
     }
@@ -381,7 +392,7 @@ impl State {
             "Reconnected to {} as {}.",
             self.server, welcome.name
         )));
-        snap |= self.merge_history(&welcome.history);
+        snap |= self.relogged_history(welcome);
         (self.snap_if(snap), event)
     }
 
@@ -437,6 +448,7 @@ impl State {
                 self.window.show_earlier();
                 report(None)
             }
+            Message::LoadEarlier => report(self.load_earlier()),
             Message::JumpToLatest => {
                 self.window.jump_to_latest(self.entries.len());
                 (operation::snap_to_end(LIST), None)

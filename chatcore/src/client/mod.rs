@@ -23,6 +23,7 @@ pub use crate::protocol::transfer::{FileKind, FileOffered};
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -36,8 +37,8 @@ use crate::tls::{
 };
 
 use crate::protocol::{
-    ChatSend, ClientMessage, DecodeError, ErrorCode, Hello, PROTOCOL_VERSION, Seq, ServerMessage,
-    Welcome, decode_server, encode_client,
+    ChatSend, ClientMessage, DecodeError, ErrorCode, Hello, HistoryRequest, PROTOCOL_VERSION, Seq,
+    ServerMessage, Welcome, decode_server, encode_client,
 };
 
 /// Events queued before the reader thread waits for the caller.
@@ -117,6 +118,9 @@ pub enum Event {
 pub struct ClientSender {
     stream: Arc<Mutex<WriteHalf>>,
     transfers: Arc<transfer::Transfers>,
+    /// The highest chat id received (welcome, `chat`, `history`), 0 for
+    /// none: what a reconnect passes as `last_seen` to miss nothing.
+    last_seen: Arc<AtomicU64>,
 }
 
 impl ClientSender {
@@ -134,6 +138,23 @@ impl ClientSender {
             text: text.into(),
             reference: None,
         }))
+    }
+
+    /// Asks for a page of at most `limit` chats older than id `before`
+    /// (`None`: the newest); the answer arrives as a
+    /// [`ServerMessage::History`] event, or an error event (`history_limit`,
+    /// `unknown_message`, `rate_limited`).
+    pub fn request_history(&self, before: Option<u64>, limit: u32) -> Result<(), ClientError> {
+        self.send(&ClientMessage::History(HistoryRequest { before, limit }))
+    }
+
+    /// The highest chat id this client has received so far (in the
+    /// welcome, a `chat` or a `history` frame, whether or not the caller
+    /// took the event yet); `None` before any. Pass it to a resuming
+    /// connect ([`Client::connect_plain_resuming`]...) after a lost
+    /// connection to get exactly what was missed.
+    pub fn last_seen(&self) -> Option<u64> {
+        Some(self.last_seen.load(Ordering::Relaxed)).filter(|&id| id > 0)
     }
 
     /// Sends a chat message with a `ref` the server echoes in our own copy.
@@ -197,6 +218,35 @@ impl Client {
         Self::login_with_trust(ChatStream::plain(stream), Trust::Plain, name)
     }
 
+    /// Like [`Client::connect_plain`], resuming after a lost connection:
+    /// `last_seen` is the id of the last chat seen ([`Client::last_seen`]
+    /// of the old client). The first event after the welcome is then a
+    /// [`ServerMessage::History`] with `after` = `last_seen` holding the
+    /// chats missed (`gap: true` if there were more than the server sends:
+    /// page back with [`Client::request_history`]), or an error event
+    /// `unknown_message` if the server never had that id.
+    pub fn connect_plain_resuming(
+        addr: impl ToSocketAddrs,
+        name: &str,
+        last_seen: Option<u64>,
+    ) -> Result<Self, ClientError> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        Self::login_resuming(ChatStream::plain(stream), Trust::Plain, name, last_seen)
+    }
+
+    /// Like [`Client::connect_with`], resuming from `last_seen` as
+    /// [`Client::connect_plain_resuming`] does.
+    pub fn connect_with_resuming(
+        addr: &str,
+        name: &str,
+        tls: &ClientTls,
+        last_seen: Option<u64>,
+    ) -> Result<Self, ClientError> {
+        let (stream, trust) = crate::tls::connect(addr, tls, HANDSHAKE_TIMEOUT)?;
+        Self::login_resuming(stream, trust, name, last_seen)
+    }
+
     /// Logs in over a stream from [`crate::tls::connect`]; `trust` is what
     /// that returned (kept for [`Client::trust`]).
     pub fn login_with_trust(
@@ -204,10 +254,22 @@ impl Client {
         trust: Trust,
         name: &str,
     ) -> Result<Self, ClientError> {
+        Self::login_resuming(stream, trust, name, None)
+    }
+
+    /// [`Client::login_with_trust`] with the `hello`'s `last_seen`
+    /// (`None`: a fresh login, no resume).
+    pub fn login_resuming(
+        stream: ChatStream,
+        trust: Trust,
+        name: &str,
+        last_seen: Option<u64>,
+    ) -> Result<Self, ClientError> {
         let (mut stream, mut writer) = stream.split();
         let hello = ClientMessage::Hello(Hello {
             version: PROTOCOL_VERSION,
             name: name.to_owned(),
+            last_seen,
         });
         writer.write_all(&encode_client(&hello))?;
         let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
@@ -242,9 +304,13 @@ impl Client {
         stream.set_read_timeout(None)?;
         let control = stream.closer();
         let writer = Arc::new(Mutex::new(writer));
+        let newest = welcome.history.iter().map(|c| c.id).max();
         let sender = ClientSender {
             stream: writer,
             transfers: Arc::new(transfer::Transfers::new(welcome.max_frame)),
+            last_seen: Arc::new(AtomicU64::new(
+                newest.unwrap_or(0).max(last_seen.unwrap_or(0)),
+            )),
         };
         let (tx, events) = sync_channel(EVENT_QUEUE);
         let reader_sender = sender.clone();
@@ -294,6 +360,16 @@ impl Client {
         reference: u64,
     ) -> Result<(), ClientError> {
         self.sender.send_chat_ref(text, reference)
+    }
+
+    /// Asks for a page of older chats; see [`ClientSender::request_history`].
+    pub fn request_history(&self, before: Option<u64>, limit: u32) -> Result<(), ClientError> {
+        self.sender.request_history(before, limit)
+    }
+
+    /// The highest chat id received so far; see [`ClientSender::last_seen`].
+    pub fn last_seen(&self) -> Option<u64> {
+        self.sender.last_seen()
     }
 
     /// Sends a `ping`; the `pong` arrives as an event.
@@ -421,6 +497,14 @@ fn read_loop(
                 }
             }
             Ok(Some(msg)) => {
+                let newest = match &msg {
+                    ServerMessage::Chat(c) => Some(c.id),
+                    ServerMessage::History(h) => h.messages.last().map(|c| c.id),
+                    _ => None,
+                };
+                if let Some(id) = newest {
+                    sender.last_seen.fetch_max(id, Ordering::Relaxed);
+                }
                 if tx.send(Event::Message(msg)).is_err() {
                     sender.transfers.close(&sender, &tx);
                     return;

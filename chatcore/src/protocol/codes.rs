@@ -98,6 +98,13 @@ pub enum ErrorCode {
     /// not delivered to anyone. Not fatal: presence and pings go on, and a
     /// later message may succeed.
     StoreUnavailable,
+    /// `history_limit`: a `history` request whose `limit` is 0 or above the
+    /// server's `history_page_max`.
+    HistoryLimit,
+    /// `unknown_message`: a `history` request's `before`, or a `hello`'s
+    /// `last_seen`, names a chat id this server never assigned (0, or
+    /// beyond the newest).
+    UnknownMessage,
     /// Any code this version does not know.
     #[serde(other)]
     Unknown,
@@ -143,6 +150,8 @@ impl ErrorCode {
             Self::UploadTimeout => "upload_timeout",
             Self::TooManyConnections => "too_many_connections",
             Self::StoreUnavailable => "store_unavailable",
+            Self::HistoryLimit => "history_limit",
+            Self::UnknownMessage => "unknown_message",
             Self::Unknown => "unknown",
         }
     }

@@ -21,13 +21,54 @@ use super::voice::{VoiceJoined, VoiceKey, VoiceMute, VoiceState};
 use super::wellformed::{self, Malformed};
 
 /// `hello`: the first message of a connection, asking to join under `name`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Hello {
-    /// Protocol version the client speaks; must be 1.
+    /// Protocol version the client speaks; must be 2.
     pub version: u32,
     /// Requested display name; the server may add a `(n)` suffix.
     #[serde(deserialize_with = "super::strict::string")]
     pub name: String,
+    /// Resuming: the id of the last chat this client saw before its
+    /// connection was lost. The server answers the `welcome` with one
+    /// `history` frame holding the chats after it, so nothing said while
+    /// the client was away is missed (docs/protocol.md 21.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<u64>,
+}
+
+/// `history` from a client: one page of older chats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryRequest {
+    /// Only chats with an id below this one; absent asks for the newest.
+    /// Paging back passes the id of the oldest chat the client has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
+    /// Most chats in the page: 1 to the server's `history_page_max`.
+    pub limit: u32,
+}
+
+/// `history` from the server: a page of chats, or the chats a resuming
+/// client missed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct History {
+    /// The chats, oldest first, each as in a `chat` frame without `ref`.
+    pub messages: Vec<Chat>,
+    /// Older chats than the first of `messages` exist: page on with
+    /// `before` = that id.
+    pub more: bool,
+    /// In a page: the request's `before`, echoed so the client can match
+    /// the page to its request; absent when the request had none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
+    /// In the answer to a resuming `hello`: its `last_seen`; absent in pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<u64>,
+    /// In the answer to a resuming `hello`: chats after `after` were missed
+    /// that are not in `messages` (more than `resume_max`, or no longer
+    /// kept); the client pages back from the first of `messages` to fill
+    /// the gap. Always false in pages.
+    #[serde(default)]
+    pub gap: bool,
 }
 
 /// `chat` from a client: a text for the room.
@@ -79,6 +120,8 @@ pub enum ClientMessage {
     VoiceLeave,
     /// Mute or unmute yourself in the call.
     VoiceMute(VoiceMute),
+    /// Ask for a page of older chats.
+    History(HistoryRequest),
 }
 
 /// One member of the room as others see it.
@@ -247,6 +290,8 @@ pub enum ServerMessage {
     VoiceState(VoiceState),
     /// The call's key changed (a member joined or left): seal with it now.
     VoiceKey(VoiceKey),
+    /// A page of older chats, or what a resuming client missed.
+    History(History),
 }
 
 /// Why a complete frame body could not be turned into a message.
@@ -356,6 +401,7 @@ impl ClientMessage {
             "voice_join" => Self::VoiceJoin,
             "voice_leave" => Self::VoiceLeave,
             "voice_mute" => Self::VoiceMute(body_as("voice_mute", body)?),
+            "history" => Self::History(body_as("history", body)?),
             other => return Err(MessageError::UnknownType(other.to_owned())),
         })
     }
@@ -385,6 +431,7 @@ impl ServerMessage {
             "voice_joined" => Self::VoiceJoined(body_as("voice_joined", body)?),
             "voice_state" => Self::VoiceState(body_as("voice_state", body)?),
             "voice_key" => Self::VoiceKey(body_as("voice_key", body)?),
+            "history" => Self::History(body_as("history", body)?),
             other => return Err(MessageError::UnknownType(other.to_owned())),
         })
     }

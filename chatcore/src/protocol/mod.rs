@@ -33,8 +33,8 @@ pub use frame::{
     encode_server, frame_len,
 };
 pub use message::{
-    Chat, ChatSend, ClientMessage, Departure, ErrorMsg, Hello, Joined, Left, MessageError,
-    Presence, Seq, ServerMessage, UserInfo, Welcome,
+    Chat, ChatSend, ClientMessage, Departure, ErrorMsg, Hello, History, HistoryRequest, Joined,
+    Left, MessageError, Presence, Seq, ServerMessage, UserInfo, Welcome,
 };
 
 /// The protocol version this crate speaks; sent in `hello` and `welcome`.

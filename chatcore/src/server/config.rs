@@ -41,7 +41,15 @@ pub struct ServerConfig {
     pub max_output_bytes: usize,
     /// Chat messages kept for late joiners. Default 50.
     pub history_len: usize,
-    /// Sustained frames per second per connection (`hello`, `chat`, `ping`,
+    /// Most chats in one `history` page: a request's `limit` above this is
+    /// refused with `history_limit`, so one request costs bounded work and
+    /// output. Default 200.
+    pub history_page_max: u32,
+    /// Most chats sent to a resuming client (`hello` with `last_seen`); it
+    /// missed more is flagged `gap: true` and it pages for the rest, so a
+    /// client away for a week does not get one huge frame. Default 500.
+    pub resume_max: u32,
+    /// Sustained frames per second per connection (`hello`, `chat`, `history`, `ping`,
     /// `file_offer`, `file_accept`, `file_decline`, `file_cancel` and the
     /// voice messages are charged; `file_chunk`, `pong` and `bye` are not). Default 20.
     pub rate_per_sec: f64,
@@ -193,6 +201,8 @@ impl Default for ServerConfig {
             max_text_bytes: 4096,
             max_output_bytes: 8 * 1024 * 1024,
             history_len: 50,
+            history_page_max: 200,
+            resume_max: 500,
             rate_per_sec: 20.0,
             rate_burst: 40.0,
             spool_dir: None,
@@ -263,7 +273,19 @@ impl ServerConfig {
         )?;
         at_least_one!(handshake_timeout_ms, max_clients);
         check(self.max_frame >= 64, "max_frame", "must be at least 64")?;
-        at_least_one!(max_name_chars, max_text_bytes);
+        at_least_one!(max_name_chars, max_text_bytes, history_page_max, resume_max);
+        // The store reads one page of at most MAX_PAGE rows; a resume asks
+        // for one more than `resume_max` to see whether more were missed.
+        check(
+            self.history_page_max <= crate::server::store::MAX_PAGE,
+            "history_page_max",
+            "must be at most 1000",
+        )?;
+        check(
+            self.resume_max < crate::server::store::MAX_PAGE,
+            "resume_max",
+            "must be at most 999",
+        )?;
         check(
             self.max_output_bytes >= self.max_frame as usize,
             "max_output_bytes",

@@ -97,6 +97,7 @@ impl Raw {
         self.send(&ClientMessage::Hello(Hello {
             version: chatcore::protocol::PROTOCOL_VERSION,
             name: name.into(),
+            last_seen: None,
         }));
     }
 

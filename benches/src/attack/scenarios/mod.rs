@@ -124,6 +124,7 @@ fn hello(name: &str) -> Vec<u8> {
     encode_client(&ClientMessage::Hello(Hello {
         version: 1,
         name: name.to_owned(),
+        last_seen: None,
     }))
     .to_vec()
 }

@@ -56,6 +56,12 @@ impl State {
                     false
                 }
                 About::Chat(_) => self.push(Entry::Error(format!("Message not sent: {error}"))),
+                About::History => {
+                    self.history_failed();
+                    self.push(Entry::Error(format!(
+                        "Cannot load earlier messages: {error}"
+                    )))
+                }
                 About::Voice => {
                     reported = voiced(self.voice.call.refused(&error));
                     false
@@ -123,7 +129,16 @@ impl State {
             }
             ServerMessage::VoiceJoined(j) => return (false, voiced(self.voice.call.joined(j))),
             ServerMessage::VoiceKey(k) => return (false, voiced(self.voice.call.rekeyed(k))),
+            ServerMessage::History(h) => return self.on_history(h),
+            ServerMessage::Error(e)
+                if e.code == ErrorCode::UnknownMessage && self.on_unknown_message() =>
+            {
+                false
+            }
             ServerMessage::Error(e) => {
+                if e.reference.is_none() {
+                    self.history_failed();
+                }
                 if matches!(e.code, ErrorCode::VoiceUnavailable) {
                     return (false, voiced(self.voice.call.refused(&e.message)));
                 }

@@ -89,6 +89,16 @@ impl ListWindow {
         self.at_bottom = false;
     }
 
+    /// `count` entries were inserted at index `at` (older history from the
+    /// server). Entries above the window push it down so the reader keeps
+    /// what they see; inserted at the very top of a window that starts
+    /// there, they are shown.
+    pub fn inserted(&mut self, at: usize, count: usize) {
+        if at < self.first {
+            self.first += count;
+        }
+    }
+
     /// "Jump to latest": follow the tail again.
     pub fn jump_to_latest(&mut self, len: usize) {
         self.at_bottom = true;

@@ -497,3 +497,199 @@ fn ten_thousand_messages_draw_only_a_bounded_window() {
     assert!(range.len() <= scroll::WINDOW);
     assert_eq!(range.end, s.entries().len());
 }
+
+fn ids(s: &State) -> Vec<u64> {
+    s.entries()
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Chat(c) => Some(c.id),
+            _ => None,
+        })
+        .collect()
+}
+
+fn history(messages: Vec<Chat>, more: bool, before: Option<u64>) -> chatcore::protocol::History {
+    chatcore::protocol::History {
+        messages,
+        more,
+        before,
+        after: None,
+        gap: false,
+    }
+}
+
+fn resume(after: u64, messages: Vec<Chat>, gap: bool) -> chatcore::protocol::History {
+    chatcore::protocol::History {
+        messages,
+        more: gap,
+        before: None,
+        after: Some(after),
+        gap,
+    }
+}
+
+fn lose_connection(s: &mut State) {
+    let _ = s.on_net(NetEvent::Disconnected {
+        reason: "the server closed the connection".into(),
+        retry_in: Duration::from_millis(500),
+    });
+}
+
+fn bobs(range: std::ops::RangeInclusive<u64>) -> Vec<Chat> {
+    range
+        .map(|i| chat(i, "bob", 20, &format!("m{i}")))
+        .collect()
+}
+
+#[test]
+fn a_resume_puts_the_missed_messages_before_live_ones_without_duplicates_or_holes() {
+    let mut s = room();
+    for c in bobs(1..=2) {
+        server(&mut s, ServerMessage::Chat(c));
+    }
+    lose_connection(&mut s);
+    // The welcome's recent history does not reach back to 2: wait for the
+    // resume frame; a live message comes first (a resume from the store).
+    let _ = s.relogged(&welcome("alice", bobs(50..=52)));
+    assert_eq!(ids(&s), vec![1, 2]);
+    server(&mut s, ServerMessage::Chat(chat(53, "bob", 20, "live")));
+    let step = s.on_net(NetEvent::Server(ServerMessage::History(resume(
+        2,
+        bobs(3..=52),
+        false,
+    ))));
+    assert!(net(step).is_empty(), "no gap: nothing more to ask");
+    assert_eq!(ids(&s), (1..=53).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_resume_gap_is_filled_by_paging_back_to_the_last_message_seen() {
+    let mut s = room();
+    server(&mut s, ServerMessage::Chat(chat(1, "bob", 20, "seen")));
+    lose_connection(&mut s);
+    let _ = s.relogged(&welcome("alice", bobs(48..=52)));
+    let step = s.on_net(NetEvent::Server(ServerMessage::History(resume(
+        1,
+        bobs(43..=52),
+        true,
+    ))));
+    assert_eq!(
+        net(step),
+        vec![Command::History {
+            before: Some(43),
+            limit: super::history::PAGE
+        }]
+    );
+    let step = s.on_net(NetEvent::Server(ServerMessage::History(history(
+        bobs(20..=42),
+        true,
+        Some(43),
+    ))));
+    assert_eq!(
+        net(step),
+        vec![Command::History {
+            before: Some(20),
+            limit: super::history::PAGE
+        }]
+    );
+    let step = s.on_net(NetEvent::Server(ServerMessage::History(history(
+        bobs(1..=19),
+        false,
+        Some(20),
+    ))));
+    assert!(net(step).is_empty());
+    assert_eq!(
+        ids(&s),
+        (1..=52).collect::<Vec<_>>(),
+        "every id once, in order"
+    );
+}
+
+#[test]
+fn a_welcome_that_reaches_back_is_merged_and_the_resume_adds_nothing() {
+    let mut s = room();
+    server(&mut s, ServerMessage::Chat(chat(1, "bob", 20, "before")));
+    lose_connection(&mut s);
+    let _ = s.relogged(&welcome("alice", bobs(1..=3)));
+    assert_eq!(ids(&s), vec![1, 2, 3]);
+    let _ = s.on_net(NetEvent::Server(ServerMessage::History(resume(
+        1,
+        bobs(2..=3),
+        false,
+    ))));
+    assert_eq!(ids(&s), vec![1, 2, 3]);
+}
+
+#[test]
+fn a_server_that_forgot_our_id_falls_back_to_its_welcome_history() {
+    let mut s = room();
+    server(&mut s, ServerMessage::Chat(chat(90, "bob", 20, "old")));
+    lose_connection(&mut s);
+    // Restarted without a store: ids start again at 1, newer times.
+    let mut fresh = bobs(1..=2);
+    for c in &mut fresh {
+        c.ts += 1000;
+    }
+    let _ = s.relogged(&welcome("alice", fresh));
+    server(
+        &mut s,
+        ServerMessage::Error(ErrorMsg {
+            code: ErrorCode::UnknownMessage,
+            message: "no message 90".into(),
+            reference: None,
+            transfer: None,
+        }),
+    );
+    assert_eq!(ids(&s), vec![90, 1, 2]);
+}
+
+#[test]
+fn load_earlier_asks_a_page_before_the_oldest_message_and_prepends_it_until_none_is_left() {
+    let mut s = State::new(
+        &welcome("alice", bobs(10..=11)),
+        "alice",
+        "127.0.0.1:6789",
+        "dl".into(),
+    );
+    assert!(s.can_load_earlier());
+    assert_eq!(
+        net(s.update(Message::LoadEarlier)),
+        vec![Command::History {
+            before: Some(10),
+            limit: super::history::PAGE
+        }]
+    );
+    assert!(s.loading_earlier());
+    assert!(
+        net(s.update(Message::LoadEarlier)).is_empty(),
+        "one page at a time"
+    );
+    server(
+        &mut s,
+        ServerMessage::History(history(bobs(5..=9), true, Some(10))),
+    );
+    assert_eq!(ids(&s), (5..=11).collect::<Vec<_>>());
+    assert!(s.can_load_earlier());
+    let _ = s.update(Message::LoadEarlier);
+    server(
+        &mut s,
+        ServerMessage::History(history(bobs(1..=4), false, Some(5))),
+    );
+    assert_eq!(ids(&s), (1..=11).collect::<Vec<_>>());
+    assert!(!s.can_load_earlier(), "the server has nothing older");
+}
+
+#[test]
+fn welcome_history_of_chats_sharing_a_millisecond_is_shown_whole() {
+    let mut same = bobs(1..=3);
+    for c in &mut same {
+        c.ts = 1_700_000_000_000;
+    }
+    let s = State::new(
+        &welcome("alice", same),
+        "alice",
+        "127.0.0.1:6789",
+        "dl".into(),
+    );
+    assert_eq!(ids(&s), vec![1, 2, 3]);
+}

@@ -106,6 +106,21 @@ impl State {
                 .center_x(Fill),
             );
         }
+        if range.start == 0 && (self.can_load_earlier() || self.loading_earlier()) {
+            let label = if self.loading_earlier() {
+                "Loading earlier messages…"
+            } else {
+                "Load earlier messages"
+            };
+            col = col.push(
+                container(
+                    button(text(label).size(13))
+                        .style(theme::quiet_button)
+                        .on_press_maybe(self.can_load_earlier().then_some(Message::LoadEarlier)),
+                )
+                .center_x(Fill),
+            );
+        }
         for entry in &self.entries[range.clone()] {
             col = col.push(match entry {
                 Entry::Chat(line) => {

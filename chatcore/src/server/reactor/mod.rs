@@ -211,6 +211,8 @@ pub(crate) struct Reactor {
     store: Option<Store>,
     /// The store's last commit failed (failures are logged once a streak).
     store_failing: bool,
+    /// History pages asked of the store and not answered yet.
+    history_waits: session::history::HistoryWaits,
 }
 
 /// Sockets bound by [`Reactor::bind`], before the loop runs.
@@ -345,6 +347,7 @@ impl Reactor {
             handshakes_this_turn: 0,
             store,
             store_failing: false,
+            history_waits: session::history::HistoryWaits::default(),
         };
         Ok(Bound {
             reactor,
@@ -529,6 +532,7 @@ impl Reactor {
             shutting_down: self.shutdown_deadline.is_some(),
             store: self.store.as_ref(),
             store_failing: &mut self.store_failing,
+            history_waits: &mut self.history_waits,
         }
     }
 

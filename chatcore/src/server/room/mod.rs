@@ -509,6 +509,70 @@ impl Room {
     pub fn broadcast(&self, frame: &Bytes, out: &mut impl Outbox) {
         out.broadcast(self.members.iter().map(|m| m.key), frame);
     }
+
+    /// The id the next chat will get; ids at or above it were never
+    /// assigned (0 is never assigned either).
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
+    /// The id after the newest chat delivered to members: chats from it on
+    /// are still waiting for the store (and reach every member when it
+    /// commits them), or not said yet. History answers stop below it.
+    pub fn delivered_next(&self) -> u64 {
+        self.pending.front().map_or(self.next_id, |p| p.chat.id)
+    }
+
+    /// A `history` page from memory: up to `limit` kept chats with an id
+    /// below `before`, oldest first, and whether older ones exist. `None`
+    /// when memory cannot tell (it holds no chat older than the page), so
+    /// the store must answer; without a store the caller takes
+    /// [`Room::history_page_kept`].
+    pub fn history_page(&self, before: u64, limit: usize) -> Option<(Vec<Chat>, bool)> {
+        let end = self.history.partition_point(|c| c.id < before);
+        let start = end.checked_sub(limit).filter(|&s| s > 0)?;
+        Some((self.history.range(start..end).cloned().collect(), true))
+    }
+
+    /// Like [`Room::history_page`] when memory is all there is: `more` is
+    /// whether older chats are kept.
+    pub fn history_page_kept(&self, before: u64, limit: usize) -> (Vec<Chat>, bool) {
+        let end = self.history.partition_point(|c| c.id < before);
+        let start = end.saturating_sub(limit);
+        (self.history.range(start..end).cloned().collect(), start > 0)
+    }
+
+    /// The resume from memory: the delivered chats after id `after`,
+    /// oldest first, at most the newest `max` of them, and whether more
+    /// were missed than that (`gap`). `None` when memory does not reach
+    /// back to `after` (it may not hold everything after it).
+    pub fn history_after(&self, after: u64, max: usize) -> Option<(Vec<Chat>, bool)> {
+        let start = self.history.partition_point(|c| c.id <= after);
+        let first_kept = self
+            .history
+            .front()
+            .map_or_else(|| self.delivered_next(), |c| c.id);
+        if start == 0 && first_kept != after.saturating_add(1) {
+            return None;
+        }
+        Some(self.newest_after(start, max))
+    }
+
+    /// [`Room::history_after`] when memory is all there is: what is kept
+    /// after `after`, `gap` set when chats after `after` are not included.
+    pub fn history_after_kept(&self, after: u64, max: usize) -> (Vec<Chat>, bool) {
+        self.history_after(after, max).unwrap_or_else(|| {
+            let start = self.history.partition_point(|c| c.id <= after);
+            (self.newest_after(start, max).0, true)
+        })
+    }
+
+    /// The kept chats from index `start` on, at most the newest `max`, and
+    /// whether some were left out.
+    fn newest_after(&self, start: usize, max: usize) -> (Vec<Chat>, bool) {
+        let from = start.max(self.history.len().saturating_sub(max));
+        (self.history.range(from..).cloned().collect(), from > start)
+    }
 }
 
 #[cfg(test)]

@@ -105,7 +105,12 @@ pub(crate) fn drain_store(ctx: &mut Ctx<'_>) {
             }
             StoreReply::Failed { ids, error } => store_failed(ctx, &ids, &error),
             // Answered by the history request's handler (session/history.rs).
-            StoreReply::Page { .. } => {}
+            StoreReply::Page {
+                conn_key,
+                tag,
+                chats,
+                more,
+            } => super::history::store_page(ctx, conn_key, tag, chats, more),
         }
     }
 }

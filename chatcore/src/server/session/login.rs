@@ -52,6 +52,9 @@ pub(crate) fn hello(ctx: &mut Ctx<'_>, key: usize, hello: Hello) {
         }
     }
     ctx.hooks.on_joined(&user);
+    if let Some(last_seen) = hello.last_seen {
+        super::history::resume(ctx, key, last_seen);
+    }
     send_offers_to(ctx, key);
     send_voice_state_to(ctx, key);
 }

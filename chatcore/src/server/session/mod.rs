@@ -13,9 +13,11 @@
 //! | `login` | `hello`, `bye`, `ping`, `pong`; leaving the room; kicks |
 //! | `chat` | `chat`; texts from the server side |
 //! | `transfer` | `file_offer`, `file_chunk`, `file_accept`, `file_decline`, `file_cancel`; disk results; expiry |
+//! | `history` | `history`; the resume after a `hello` with `last_seen` |
 //! | `voice` | `voice_join`, `voice_leave`, `voice_mute`; `voice_state`; closing a TCP voice connection |
 
 pub(crate) mod chat;
+pub(crate) mod history;
 mod login;
 pub(crate) mod transfer;
 pub(crate) mod voice;
@@ -95,6 +97,8 @@ pub(crate) struct Ctx<'a> {
     pub store: Option<&'a crate::server::store::Store>,
     /// The store's last commit failed: failures are logged once per streak.
     pub store_failing: &'a mut bool,
+    /// History pages asked of the store and not answered yet.
+    pub history_waits: &'a mut history::HistoryWaits,
 }
 
 /// Decodes and acts on one frame body from connection `key`.
@@ -165,6 +169,7 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, key: usize, msg: ClientMessage) {
                 voice::voice_leave(ctx, key);
             }
         }
+        ClientMessage::History(req) if member => history::history(ctx, key, req),
         ClientMessage::VoiceMute(m) if member => {
             if ctx.allow_frame(key, None) {
                 voice::voice_mute(ctx, key, m.muted);
@@ -180,7 +185,8 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, key: usize, msg: ClientMessage) {
         | ClientMessage::FileCancel(_)
         | ClientMessage::VoiceJoin
         | ClientMessage::VoiceLeave
-        | ClientMessage::VoiceMute(_) => {
+        | ClientMessage::VoiceMute(_)
+        | ClientMessage::History(_) => {
             ctx.protocol_error(key, ErrorCode::NotLoggedIn, "send hello first", None);
         }
     }

@@ -1,0 +1,229 @@
+//! `history`: pages of older chats, and the chats a resuming client missed
+//! (`hello` with `last_seen`).
+//!
+//! Rules (docs/protocol.md 6.11, 7.16 and section 21): a page's `limit` is 1
+//! to `history_page_max` (else `history_limit`); `before` and `last_seen`
+//! must name ids the server assigned (else `unknown_message`); a request
+//! costs one token of the connection's rate-limit bucket, like a chat.
+//!
+//! Answers come from the room's memory (the last `history_len` delivered
+//! chats) when it holds what is asked. Otherwise, with a history store, the
+//! store thread is asked ([`StoreRequest::Page`]) and the answer is sent
+//! when its reply comes back through the waker ([`store_page`]); the asker
+//! is remembered in [`HistoryWaits`] by a tag, and a reply for a connection
+//! that left (or whose key now belongs to someone else) is dropped.
+//! Without a store, memory is all there is.
+
+use std::collections::HashMap;
+
+use super::Ctx;
+use crate::protocol::{ErrorCode, History, HistoryRequest, ServerMessage};
+use crate::server::session::RATE_LIMITED_MSG;
+use crate::server::store::{StoreRequest, StoredChat};
+
+/// Store pages asked and not answered yet, over all connections, at most:
+/// past it (a store far behind) requests get `rate_limited`, so waiting
+/// requests cannot grow memory without bound.
+const MAX_WAITS: usize = 4096;
+
+/// What an answer from the store is for.
+#[derive(Debug, Clone, Copy)]
+enum Asked {
+    /// A `history` request with this `before` (echoed), for this many.
+    Page { before: Option<u64> },
+    /// The resume of a `hello` with this `last_seen`, for at most `max`.
+    Resume { after: u64, max: usize },
+}
+
+/// One store page waited for.
+#[derive(Debug, Clone, Copy)]
+struct Wait {
+    /// The asking connection.
+    key: usize,
+    /// Its session then: a reused key is someone else.
+    session: u64,
+    /// What for.
+    asked: Asked,
+}
+
+/// Store pages in flight, by the tag given to the store; owned by the
+/// reactor, lent to handlers in [`Ctx`].
+#[derive(Debug, Default)]
+pub(crate) struct HistoryWaits {
+    /// Tag -> who asked and why.
+    waits: HashMap<u64, Wait>,
+    /// The next tag.
+    next_tag: u64,
+}
+
+/// `history` from member `key`: one page of chats before `before`.
+pub(crate) fn history(ctx: &mut Ctx<'_>, key: usize, req: HistoryRequest) {
+    if !ctx.allow_frame(key, None) {
+        return;
+    }
+    let max = ctx.config.history_page_max;
+    if req.limit == 0 || req.limit > max {
+        let msg = format!("limit must be 1 to {max}, not {}", req.limit);
+        ctx.protocol_error(key, ErrorCode::HistoryLimit, &msg, None);
+        return;
+    }
+    let next = ctx.room.next_id();
+    let before = match req.before {
+        None => ctx.room.delivered_next(),
+        Some(id) if id == 0 || id > next => {
+            let msg = format!("no message {id}: ids run from 1 to {}", next - 1);
+            ctx.protocol_error(key, ErrorCode::UnknownMessage, &msg, None);
+            return;
+        }
+        // Chats not delivered yet reach the asker live, not in a page.
+        Some(id) => id.min(ctx.room.delivered_next()),
+    };
+    let limit = req.limit as usize;
+    let page = match ctx.room.history_page(before, limit) {
+        Some(page) => page,
+        None if ctx.store.is_some() => {
+            let asked = Asked::Page { before: req.before };
+            ask_store(ctx, key, asked, before, req.limit);
+            return;
+        }
+        None => ctx.room.history_page_kept(before, limit),
+    };
+    send_page(ctx, key, req.before, page);
+}
+
+/// A `hello` with `last_seen` was accepted: after its `welcome`, member
+/// `key` gets the chats after `last_seen` (the newest `resume_max` of them,
+/// `gap` set when it missed more), or `unknown_message` for an id the
+/// server never assigned (a server that lost its memory in a restart).
+pub(crate) fn resume(ctx: &mut Ctx<'_>, key: usize, last_seen: u64) {
+    let next = ctx.room.next_id();
+    if last_seen >= next {
+        let msg = format!("no message {last_seen}: the newest is {}", next - 1);
+        ctx.protocol_error(key, ErrorCode::UnknownMessage, &msg, None);
+        return;
+    }
+    let max = ctx.config.resume_max as usize;
+    let (messages, gap) = match ctx.room.history_after(last_seen, max) {
+        Some(found) => found,
+        None if ctx.store.is_some() => {
+            // One more than `max`, newest first below what was delivered:
+            // if all of them are after `last_seen`, more were missed.
+            let before = ctx.room.delivered_next();
+            let asked = Asked::Resume {
+                after: last_seen,
+                max,
+            };
+            ask_store(ctx, key, asked, before, ctx.config.resume_max + 1);
+            return;
+        }
+        None => ctx.room.history_after_kept(last_seen, max),
+    };
+    send_resume(ctx, key, last_seen, messages, gap);
+}
+
+/// The store thread answered page `tag` (called from the reactor's drain of
+/// store replies): the answer goes to the asker if it is still there.
+pub(crate) fn store_page(
+    ctx: &mut Ctx<'_>,
+    conn_key: usize,
+    tag: u64,
+    chats: Vec<StoredChat>,
+    more: bool,
+) {
+    let Some(wait) = ctx.history_waits.waits.remove(&tag) else {
+        return;
+    };
+    if wait.key != conn_key
+        || ctx
+            .room
+            .member(wait.key)
+            .is_none_or(|m| m.session != wait.session)
+    {
+        return; // gone, or its key reused: nobody to answer
+    }
+    let mut messages: Vec<_> = chats.into_iter().map(StoredChat::into_chat).collect();
+    match wait.asked {
+        Asked::Page { before } => send_page(ctx, wait.key, before, (messages, more)),
+        Asked::Resume { after, max } => {
+            messages.retain(|c| c.id > after);
+            let gap = messages.len() > max;
+            if gap {
+                messages.drain(..messages.len() - max);
+            }
+            send_resume(ctx, wait.key, after, messages, gap);
+        }
+    }
+}
+
+/// Asks the store for the newest `limit` chats below `before` on behalf of
+/// `key`, or answers `rate_limited` when too many pages are in flight.
+fn ask_store(ctx: &mut Ctx<'_>, key: usize, asked: Asked, before: u64, limit: u32) {
+    let Some(session) = ctx.room.member(key).map(|m| m.session) else {
+        return;
+    };
+    let Some(store) = ctx.store else {
+        return;
+    };
+    if ctx.history_waits.waits.len() >= MAX_WAITS {
+        ctx.protocol_error(key, ErrorCode::RateLimited, RATE_LIMITED_MSG, None);
+        return;
+    }
+    let waits = &mut *ctx.history_waits;
+    let tag = waits.next_tag;
+    waits.next_tag = waits.next_tag.wrapping_add(1);
+    let request = StoreRequest::Page {
+        conn_key: key,
+        before: Some(before),
+        after: None,
+        limit,
+        tag,
+    };
+    if store.submit(request) {
+        waits.waits.insert(
+            tag,
+            Wait {
+                key,
+                session,
+                asked,
+            },
+        );
+    } else {
+        let msg = "the history store is not available";
+        ctx.protocol_error(key, ErrorCode::StoreUnavailable, msg, None);
+    }
+}
+
+/// Sends a page (`before` echoed).
+fn send_page(
+    ctx: &mut Ctx<'_>,
+    key: usize,
+    before: Option<u64>,
+    (messages, more): (Vec<crate::protocol::Chat>, bool),
+) {
+    let page = History {
+        messages,
+        more,
+        before,
+        after: None,
+        gap: false,
+    };
+    ctx.send(key, &ServerMessage::History(page));
+}
+
+/// Sends the resume frame for `last_seen`.
+fn send_resume(
+    ctx: &mut Ctx<'_>,
+    key: usize,
+    last_seen: u64,
+    messages: Vec<crate::protocol::Chat>,
+    gap: bool,
+) {
+    let resume = History {
+        messages,
+        more: gap,
+        before: None,
+        after: Some(last_seen),
+        gap,
+    };
+    ctx.send(key, &ServerMessage::History(resume));
+}
