@@ -78,6 +78,8 @@ fn server_chat(id: u64, from: &str, session: u64, text: &str, reference: Option<
 fn client_sequence() -> Vec<ClientMessage> {
     vec![
         ClientMessage::Hello(Hello {
+            password: None,
+            token: None,
             version: PROTOCOL_VERSION,
             name: "alice".into(),
         }),
@@ -109,6 +111,8 @@ fn server_sequence() -> Vec<ServerMessage> {
             transfer: None,
         }),
         ServerMessage::Welcome(Welcome {
+            registered: false,
+            token: None,
             version: PROTOCOL_VERSION,
             name: "alice(1)".into(),
             session: 7,
@@ -793,6 +797,8 @@ fn unknown_extra_keys_of_any_type_are_ignored() {
     assert_eq!(
         decode_client(&mut buf, MAX),
         Ok(Some(ClientMessage::Hello(Hello {
+            password: None,
+            token: None,
             version: 1,
             name: "alice".into()
         })))
@@ -925,7 +931,7 @@ fn a_welcome_without_max_text_still_decodes_with_max_text_zero() {
 
 /// Every code. `exhaustive` below fails to compile when a code is added to
 /// the enum and not here.
-const ALL_CODES: [ErrorCode; 36] = [
+const ALL_CODES: [ErrorCode; 43] = [
     ErrorCode::NameEmpty,
     ErrorCode::NameTooLong,
     ErrorCode::NameInvalid,
@@ -961,6 +967,13 @@ const ALL_CODES: [ErrorCode; 36] = [
     ErrorCode::NotInCall,
     ErrorCode::TooManyOffers,
     ErrorCode::UploadTimeout,
+    ErrorCode::StoreUnavailable,
+    ErrorCode::AuthFailed,
+    ErrorCode::AuthThrottled,
+    ErrorCode::NameRegistered,
+    ErrorCode::AccountRequired,
+    ErrorCode::PasswordInvalid,
+    ErrorCode::AccountsUnavailable,
     ErrorCode::Unknown,
 ];
 
@@ -1004,6 +1017,13 @@ fn exhaustive(code: ErrorCode) {
         | ErrorCode::NotInCall
         | ErrorCode::TooManyOffers
         | ErrorCode::UploadTimeout
+        | ErrorCode::StoreUnavailable
+        | ErrorCode::AuthFailed
+        | ErrorCode::AuthThrottled
+        | ErrorCode::NameRegistered
+        | ErrorCode::AccountRequired
+        | ErrorCode::PasswordInvalid
+        | ErrorCode::AccountsUnavailable
         | ErrorCode::Unknown => {}
     }
 }
@@ -1043,6 +1063,8 @@ fn every_client_message_variant_round_trips() {
     }
     // Edge values.
     round_trip_client(&ClientMessage::Hello(Hello {
+        password: None,
+        token: None,
         version: u32::MAX,
         name: String::new(),
     }));
@@ -1065,6 +1087,8 @@ fn every_server_message_variant_round_trips() {
         left: vec![],
     }));
     round_trip_server(&ServerMessage::Welcome(Welcome {
+        registered: false,
+        token: None,
         version: 1,
         name: "solo".into(),
         session: u64::MAX,
@@ -1160,6 +1184,8 @@ fn every_leave_reason_round_trips_in_left_and_presence() {
 #[test]
 fn the_hello_frame_has_the_exact_bytes_shown_in_the_protocol_spec() {
     let frame = encode_client(&ClientMessage::Hello(Hello {
+        password: None,
+        token: None,
         version: 1,
         name: "alice".into(),
     }));

@@ -358,6 +358,8 @@ mod tests {
 
     fn welcome() -> Welcome {
         Welcome {
+            registered: false,
+            token: None,
             version: 1,
             name: "alice(1)".into(),
             session: 7,

@@ -206,6 +206,8 @@ impl Client {
     ) -> Result<Self, ClientError> {
         let (mut stream, mut writer) = stream.split();
         let hello = ClientMessage::Hello(Hello {
+            password: None,
+            token: None,
             version: PROTOCOL_VERSION,
             name: name.to_owned(),
         });

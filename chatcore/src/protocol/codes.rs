@@ -98,6 +98,27 @@ pub enum ErrorCode {
     /// not delivered to anyone. Not fatal: presence and pings go on, and a
     /// later message may succeed.
     StoreUnavailable,
+    /// `auth_failed`: a wrong password or token, credentials for a name
+    /// that is not registered, or a registered name without credentials
+    /// on a `hello` (docs/protocol.md, accounts). The connection stays in
+    /// the handshake and may try again.
+    AuthFailed,
+    /// `auth_throttled`: too many failed logins from this address or for
+    /// this account, or too many logins being checked at once; the message
+    /// says how long to wait: "... try again in N ms".
+    AuthThrottled,
+    /// `name_registered`: a guest asked for a registered name (with
+    /// `guest_shadow = false`), or `register` of a name already registered.
+    NameRegistered,
+    /// `account_required`: the server takes only registered names
+    /// (`require_account = true`) and the `hello` carried no credentials.
+    AccountRequired,
+    /// `password_invalid`: a new password shorter than 8 or longer than
+    /// 1024 bytes.
+    PasswordInvalid,
+    /// `accounts_unavailable`: the server has no account database (no
+    /// store), or it failed.
+    AccountsUnavailable,
     /// Any code this version does not know.
     #[serde(other)]
     Unknown,
@@ -143,6 +164,12 @@ impl ErrorCode {
             Self::UploadTimeout => "upload_timeout",
             Self::TooManyConnections => "too_many_connections",
             Self::StoreUnavailable => "store_unavailable",
+            Self::AuthFailed => "auth_failed",
+            Self::AuthThrottled => "auth_throttled",
+            Self::NameRegistered => "name_registered",
+            Self::AccountRequired => "account_required",
+            Self::PasswordInvalid => "password_invalid",
+            Self::AccountsUnavailable => "accounts_unavailable",
             Self::Unknown => "unknown",
         }
     }

@@ -36,6 +36,7 @@ pub use message::{
     Chat, ChatSend, ClientMessage, Departure, ErrorMsg, Hello, Joined, Left, MessageError,
     Presence, Seq, ServerMessage, UserInfo, Welcome,
 };
+pub use message::{ChangePassword, PasswordChanged, Register, Registered};
 
 /// The protocol version this crate speaks; sent in `hello` and `welcome`.
 pub const PROTOCOL_VERSION: u32 = 2;

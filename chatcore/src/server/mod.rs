@@ -30,6 +30,7 @@ mod reactor;
 pub(crate) mod room;
 mod session;
 pub(crate) mod store;
+pub mod accounts;
 pub mod tls;
 pub(crate) mod transfer;
 mod voice;

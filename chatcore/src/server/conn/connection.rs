@@ -79,6 +79,10 @@ pub(crate) struct Connection {
     /// Protocol errors logged so far; only the first few are logged, so a
     /// misbehaving client cannot flood the log.
     pub errors_logged: u8,
+    /// The id of this connection's `hello` waiting for the auth thread:
+    /// the answer completes the login only if it still matches (a closed
+    /// connection's key may be reused before the answer comes).
+    pub auth_pending: Option<u64>,
     /// The reason to give when the socket finally closes.
     pub close_reason: Option<LeaveReason>,
     /// Files being sent to this client, refilled at its own pace.
@@ -121,6 +125,7 @@ impl Connection {
             doomed: false,
             eof: false,
             errors_logged: 0,
+            auth_pending: None,
             close_reason: None,
             downloads: Vec::new(),
             paused: false,

@@ -206,6 +206,9 @@ pub(crate) struct Reactor {
     /// Reads of connections in the TLS handshake this turn, against
     /// [`HANDSHAKE_BUDGET`].
     handshakes_this_turn: usize,
+    /// Accounts and the store's auth thread, if `store_path` is set.
+    /// Declared before `store` so the auth thread ends first.
+    accounts: Option<crate::server::accounts::Accounts>,
     /// The history store thread, if `store_path` is set. Declared after
     /// `room`... fields drop in order: dropping it commits what was sent.
     store: Option<Store>,
@@ -244,6 +247,14 @@ impl Reactor {
                 },
                 Arc::clone(&waker),
             )?),
+            None => None,
+        };
+        // After the store: it has applied the schema migrations.
+        let accounts = match &config.store_path {
+            Some(path) => Some(crate::server::accounts::Accounts::new(
+                crate::server::accounts::thread::AuthWorker::start(path, Arc::clone(&waker))
+                    .map_err(|e| ServerError::Thread(format!("accounts: {e}")))?,
+            )),
             None => None,
         };
         let disk = DiskWorker::start(waker, spool, config.max_open_spool_files)
@@ -343,6 +354,7 @@ impl Reactor {
             ),
             tls,
             handshakes_this_turn: 0,
+            accounts,
             store,
             store_failing: false,
         };
@@ -419,6 +431,7 @@ impl Reactor {
                     self.drain_commands();
                     session::transfer::drain_disk(&mut self.ctx());
                     session::chat::drain_store(&mut self.ctx());
+                    session::account::drain_auth(&mut self.ctx());
                 }
                 VOICE_UDP => self.drain_voice_udp(),
                 VOICE_TCP => self.drain_voice_tcp(),
@@ -471,6 +484,9 @@ impl Reactor {
             self.sweep(true);
             self.voice_sweep();
             self.log_gate.sweep(self.now);
+            if let Some(a) = self.accounts.as_mut() {
+                a.throttle.sweep(self.now);
+            }
             self.next_sweep = self.now + self.config.tick();
         }
         // This turn's chats go to the store in one batch (one transaction);
@@ -527,6 +543,7 @@ impl Reactor {
             rate_limited_frame: &self.rate_limited_frame,
             now: self.now,
             shutting_down: self.shutdown_deadline.is_some(),
+            accounts: self.accounts.as_mut(),
             store: self.store.as_ref(),
             store_failing: &mut self.store_failing,
         }
@@ -596,6 +613,15 @@ impl Reactor {
                 }
                 let _ = reply.send(on);
             }
+            Command::DeleteAccount { name, reply } => match &self.accounts {
+                Some(a) => {
+                    let job = crate::server::accounts::thread::AuthJob::Delete { name, reply };
+                    a.worker.submit(job);
+                }
+                None => {
+                    let _ = reply.send(Err("this server has no account database".into()));
+                }
+            },
             Command::Shutdown => self.begin_shutdown(),
         }
     }
