@@ -962,12 +962,12 @@ const ALL_CODES: [ErrorCode; 43] = [
     ErrorCode::TooManyTransfers,
     ErrorCode::StorageError,
     ErrorCode::TooManyConnections,
+    ErrorCode::StoreUnavailable,
     ErrorCode::VoiceUnavailable,
     ErrorCode::CallFull,
     ErrorCode::NotInCall,
     ErrorCode::TooManyOffers,
     ErrorCode::UploadTimeout,
-    ErrorCode::StoreUnavailable,
     ErrorCode::AuthFailed,
     ErrorCode::AuthThrottled,
     ErrorCode::NameRegistered,
@@ -1012,12 +1012,12 @@ fn exhaustive(code: ErrorCode) {
         | ErrorCode::TooManyTransfers
         | ErrorCode::StorageError
         | ErrorCode::TooManyConnections
+        | ErrorCode::StoreUnavailable
         | ErrorCode::VoiceUnavailable
         | ErrorCode::CallFull
         | ErrorCode::NotInCall
         | ErrorCode::TooManyOffers
         | ErrorCode::UploadTimeout
-        | ErrorCode::StoreUnavailable
         | ErrorCode::AuthFailed
         | ErrorCode::AuthThrottled
         | ErrorCode::NameRegistered

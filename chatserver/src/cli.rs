@@ -68,6 +68,11 @@ pub struct Cli {
     #[arg(long)]
     pub no_tls: bool,
 
+    /// Keep chat history in memory only (lost on restart) instead of the
+    /// history file DATA_DIR/chat.db
+    #[arg(long)]
+    pub no_store: bool,
+
     /// TOML config file; every key of docs/operations.md may be set there
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -16,13 +16,14 @@ use crate::cli::Cli;
 use crate::logging::LogLevel;
 
 /// Keys of the config file that belong to the daemon, not to chatcore.
-pub const DAEMON_KEYS: [&str; 6] = [
+pub const DAEMON_KEYS: [&str; 7] = [
     "log_level",
     "no_voice",
     "data_dir",
     "tls",
     "tls_cert",
     "tls_key",
+    "store",
 ];
 
 /// The daemon's own keys of the config file.
@@ -35,6 +36,7 @@ struct DaemonKeys {
     tls: Option<bool>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    store: Option<bool>,
 }
 
 /// The daemon's TLS keys of the config file (see [`TlsSource`]).
@@ -57,6 +59,9 @@ pub struct FileConfig {
     pub log_level: Option<LogLevel>,
     /// The TLS keys the file sets.
     pub tls: FileTls,
+    /// `store`: `false` keeps history in memory only; absent means the
+    /// history file `DATA_DIR/chat.db`.
+    pub store: Option<bool>,
 }
 
 /// What the daemon runs with.
@@ -135,6 +140,7 @@ pub fn parse(text: &str) -> Result<FileConfig, String> {
             tls: daemon.tls,
             files,
         },
+        store: daemon.store,
     })
 }
 
@@ -178,6 +184,11 @@ pub fn apply_flags(file: FileConfig, cli: &Cli) -> anyhow::Result<Settings> {
         server.max_clients = n;
     }
     let tls = tls_source(&file.tls, cli)?;
+    server.store_path = if cli.no_store || file.store == Some(false) {
+        None
+    } else {
+        Some(data_dir(&file.tls, cli)?.join(STORE_FILE))
+    };
     Ok(Settings {
         server,
         log_level: file.log_level,
@@ -206,11 +217,19 @@ fn tls_source(file: &FileTls, cli: &Cli) -> anyhow::Result<Option<TlsSource>> {
             key: key.clone(),
         }));
     }
-    let data_dir = match cli.data_dir.clone().or_else(|| file.data_dir.clone()) {
-        Some(dir) => dir,
-        None => default_data_dir()?,
-    };
+    let data_dir = data_dir(file, cli)?;
     Ok(Some(TlsSource::SelfSigned { data_dir }))
+}
+
+/// The history file's name in the data directory.
+pub const STORE_FILE: &str = "chat.db";
+
+/// `--data-dir`, else the file's `data_dir`, else the default.
+fn data_dir(file: &FileTls, cli: &Cli) -> anyhow::Result<PathBuf> {
+    match cli.data_dir.clone().or_else(|| file.data_dir.clone()) {
+        Some(dir) => Ok(dir),
+        None => default_data_dir(),
+    }
 }
 
 /// `chatserver` in the user's data directory (`$XDG_DATA_HOME`, else

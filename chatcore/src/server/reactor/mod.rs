@@ -209,8 +209,8 @@ pub(crate) struct Reactor {
     /// Accounts and the store's auth thread, if `store_path` is set.
     /// Declared before `store` so the auth thread ends first.
     accounts: Option<crate::server::accounts::Accounts>,
-    /// The history store thread, if `store_path` is set. Declared after
-    /// `room`... fields drop in order: dropping it commits what was sent.
+    /// The history store thread, if `store_path` is set. Dropping it (when
+    /// the loop ends) lets the thread commit what it was sent, then joins it.
     store: Option<Store>,
     /// The store's last commit failed (failures are logged once a streak).
     store_failing: bool,

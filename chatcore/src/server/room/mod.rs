@@ -441,7 +441,7 @@ impl Room {
     }
 
     /// Accepts a chat message from connection `key` and delivers it to
-    /// everyone. The sender's copy carries its `reference`. Returns the chat's
+    /// everyone (with a store: once [`Room::release`] says it is committed). The sender's copy carries its `reference`. Returns the chat's
     /// id, or `None` if `key` is not a member. `text` must be validated.
     pub fn chat(
         &mut self,

@@ -77,3 +77,39 @@ fn retention_by_count_and_by_age() {
     assert_eq!(by_age.apply(&conn).expect("apply"), 4);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Commit latency of one-message batches with each `store_sync` (a
+/// measurement, not a check: run it by name with `--ignored --nocapture`).
+#[test]
+#[ignore]
+fn commit_latency() {
+    for sync in [StoreSync::Normal, StoreSync::Full] {
+        let dir =
+            std::env::temp_dir().join(format!("chatcore-store-latency-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut conn = open_connection(&dir.join("chat.db"), sync).expect("open");
+        schema::migrate(&mut conn).expect("migrate");
+        let mut took = Vec::new();
+        for id in 1..=2000u64 {
+            let chat = StoredChat {
+                id,
+                ts: 0,
+                session: 1,
+                sender: "a".into(),
+                text: "x".repeat(100),
+            };
+            let start = std::time::Instant::now();
+            let reply = super::thread::append(&mut conn, vec![chat]);
+            took.push(start.elapsed());
+            assert!(matches!(reply, StoreReply::Committed { up_to } if up_to == id));
+        }
+        took.sort();
+        println!(
+            "{sync:?}: median {:?}, p99 {:?}, max {:?}",
+            took[took.len() / 2],
+            took[took.len() * 99 / 100],
+            took[took.len() - 1]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

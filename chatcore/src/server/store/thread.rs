@@ -100,7 +100,7 @@ pub(crate) fn run(
 }
 
 /// Commits `chats` in one transaction.
-fn append(conn: &mut Connection, chats: Vec<StoredChat>) -> StoreReply {
+pub(crate) fn append(conn: &mut Connection, chats: Vec<StoredChat>) -> StoreReply {
     let up_to = chats.last().map_or(0, |c| c.id);
     let result = (|| {
         let tx = conn.transaction()?;
