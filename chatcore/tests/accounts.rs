@@ -343,3 +343,35 @@ fn the_sixth_failed_guess_is_throttled_for_the_address_and_the_account_with_a_gr
     assert_eq!(answer(&mut c).expect("guest").name, "mona");
     s.stop().expect("stop");
 }
+
+#[test]
+fn the_client_api_registers_logs_in_with_the_password_and_reconnects_with_the_token() {
+    use chatcore::{Client, Credentials, Event};
+    let db = db_path("client");
+    let s = server(&db, |_| {});
+    let guest = Client::connect_plain(s.local_addr(), "nina").expect("guest");
+    guest.register("client password").expect("send");
+    let token = loop {
+        match guest.recv_timeout(common::WAIT).expect("event") {
+            Some(Event::Message(ServerMessage::Registered(r))) => break r.token,
+            Some(_) => continue,
+            None => panic!("no registered"),
+        }
+    };
+    drop(guest);
+    let pw = Credentials::Password("client password".into());
+    let member = Client::connect_plain_as(s.local_addr(), "nina", &pw).expect("password login");
+    assert!(member.welcome().registered);
+    let issued = member.token().expect("issued").to_owned();
+    assert_ne!(issued, token);
+    drop(member);
+    let again = Client::connect_plain_as(s.local_addr(), "nina", &Credentials::Token(issued))
+        .expect("token login");
+    assert!(again.welcome().registered);
+    let wrong = Client::connect_plain_as(s.local_addr(), "nina", &Credentials::Password("nope nope".into()));
+    assert!(
+        matches!(wrong, Err(chatcore::ClientError::Refused { code: ErrorCode::AuthFailed, .. })),
+        "{wrong:?}"
+    );
+    s.stop().expect("stop");
+}
