@@ -43,6 +43,14 @@
 //! control, format, zero-width, tag and bidi characters in names, texts and
 //! file names are shown as `<U+XXXX>` (see `chat_examples::text`).
 //!
+//! Accounts: `--password-env VAR` logs in to a registered name with the
+//! password in the environment variable VAR (never on the command line,
+//! where other users could read it). `/register` registers the current
+//! name with that password; `/register PASSWORD` takes it from the line
+//! instead, and warns that it was shown on screen. A wrong password is
+//! `! error auth_failed: ...`; repeated failures `auth_throttled` with the
+//! wait.
+//!
 //! Without `--name` the name is asked for on stdin (prompt on stderr). A name
 //! the server refuses is reported (`! error name_empty: the name is empty`)
 //! and asked again if stdin is a terminal; otherwise the program exits.
@@ -99,6 +107,10 @@ struct Args {
     /// Directory accepted files are saved in (created when first needed).
     #[arg(long, default_value = "downloads")]
     downloads: PathBuf,
+    /// Environment variable holding the password of a registered name
+    /// (read from the environment, never from the command line).
+    #[arg(long, value_name = "VAR")]
+    password_env: Option<String>,
     /// How to connect (TLS and its verification).
     #[command(flatten)]
     tls: TlsArgs,
@@ -183,6 +195,28 @@ fn main() -> ExitCode {
                 Command::Files => {
                     for line in room.files_lines() {
                         files.print(&line);
+                    }
+                }
+                Command::Register(typed) => {
+                    let password = match typed {
+                        Some(p) => {
+                            files.print(&style.error(
+                                "! note: that password was shown on screen; \
+                                 prefer --password-env and a bare /register",
+                            ));
+                            Some(p.to_owned())
+                        }
+                        None => env_password(&args),
+                    };
+                    match password {
+                        Some(p) => {
+                            let _ = sender.send(&ClientMessage::Register(
+                                chatcore::protocol::Register { password: p },
+                            ));
+                        }
+                        None => files.print(&style.error(
+                            "! usage: /register PASSWORD, or /register with --password-env VAR set",
+                        )),
                     }
                 }
                 Command::Quit => return quit(&sender, &inputs, &mut room),
@@ -281,7 +315,11 @@ fn login(args: &Args, interactive: bool, style: Style) -> Result<(Client, String
             Some(name) => name,
             None => prompt_name(interactive)?,
         };
-        match Client::connect_with(&args.server, &name, &tls) {
+        let credentials = match env_password(args) {
+            Some(p) => chatcore::Credentials::Password(p),
+            None => chatcore::Credentials::Guest,
+        };
+        match Client::connect_with_as(&args.server, &name, &tls, &credentials) {
             Ok(client) => {
                 if let Some(notice) = trust_notice(client.trust(), &args.server, &tls) {
                     eprintln!("{notice}");
@@ -317,6 +355,12 @@ fn login(args: &Args, interactive: bool, style: Style) -> Result<(Client, String
             }
         }
     }
+}
+
+/// The password in the `--password-env` variable, if set and non-empty.
+fn env_password(args: &Args) -> Option<String> {
+    let var = args.password_env.as_deref()?;
+    std::env::var(var).ok().filter(|p| !p.is_empty())
 }
 
 /// `name: ` on stderr, then a line from stdin. End of input is an error.
@@ -400,6 +444,8 @@ enum Command<'a> {
     Decline(u64),
     Cancel(u64),
     Files,
+    /// `/register [PASSWORD]`.
+    Register(Option<&'a str>),
     /// A command with missing or bad arguments: how to use it.
     Usage(&'static str),
     Unknown(&'a str),
@@ -429,6 +475,7 @@ fn command(line: &str) -> Command<'_> {
         "/help" | "/?" => Command::Help,
         "/quit" | "/exit" => Command::Quit,
         "/files" => Command::Files,
+        "/register" => Command::Register(Some(rest).filter(|r| !r.is_empty())),
         "/send" if rest.is_empty() => Command::Usage("/send PATH"),
         "/send" => Command::Send(rest),
         "/accept" => id("/accept ID"),
@@ -456,6 +503,8 @@ fn help(files: &FileView, style: Style) {
         "* /accept ID    download file ID (into --downloads DIR; resumes a cancelled one)",
         "* /decline ID   say no to file ID",
         "* /cancel ID    stop sending or downloading file ID",
+        "* /register     register your name with the --password-env password",
+        "* /register PW  the same with PW (shown on screen: prefer the former)",
         "* /quit         leave the room (end of input does the same)",
         "* /help         this text",
         "* any other line is sent to the room; start it with // to send a line beginning with /",

@@ -286,6 +286,12 @@ impl RoomView {
                     format!("* in the voice call: {}", names.join(", "))
                 })]
             }
+            ServerMessage::Registered(r) => vec![s.notice(&format!(
+                "* registered {}: log in with its password from now on",
+                show_name(&r.name)
+            ))],
+            ServerMessage::PasswordChanged(_) => vec![s.notice("* password changed")],
+            ServerMessage::LoggedOut => vec![s.notice("* logged out: the session token is revoked")],
             ServerMessage::Welcome(_)
             | ServerMessage::VoiceJoined(_)
             | ServerMessage::VoiceKey(_)
