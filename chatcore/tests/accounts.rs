@@ -16,8 +16,10 @@ use common::{Raw, start, test_config};
 
 /// A fresh database path for one test.
 fn db_path(tag: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("chatcore-test-accounts-{tag}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "chatcore-test-accounts-{tag}-{}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     dir.join("chat.db")
@@ -100,9 +102,15 @@ fn a_registered_name_needs_its_password_and_the_password_still_works_after_a_res
     // A guest may not take it; a wrong password is refused and may retry.
     let mut c = Raw::connect(s.local_addr());
     hello(&mut c, "alice", None, None);
-    assert_eq!(answer(&mut c).expect_err("guest").code, ErrorCode::NameRegistered);
+    assert_eq!(
+        answer(&mut c).expect_err("guest").code,
+        ErrorCode::NameRegistered
+    );
     hello(&mut c, "alice", Some("wrong horse"), None);
-    assert_eq!(answer(&mut c).expect_err("wrong").code, ErrorCode::AuthFailed);
+    assert_eq!(
+        answer(&mut c).expect_err("wrong").code,
+        ErrorCode::AuthFailed
+    );
     hello(&mut c, "alice", Some("correct horse"), None);
     let w = answer(&mut c).expect("welcome");
     assert_eq!(w.name, "alice");
@@ -137,13 +145,19 @@ fn a_token_logs_in_until_it_is_revoked_by_logout_or_expires() {
     // A token for another account is wrong.
     let mut c = Raw::connect(s.local_addr());
     hello(&mut c, "carl", None, Some(&token));
-    assert_eq!(answer(&mut c).expect_err("other").code, ErrorCode::AuthFailed);
+    assert_eq!(
+        answer(&mut c).expect_err("other").code,
+        ErrorCode::AuthFailed
+    );
 
     // `logout` revokes the token the first connection was issued.
     first.send(&ClientMessage::Logout);
     assert!(matches!(reply(&mut first), ServerMessage::LoggedOut));
     hello(&mut c, "bob", None, Some(&token));
-    assert_eq!(answer(&mut c).expect_err("revoked").code, ErrorCode::AuthFailed);
+    assert_eq!(
+        answer(&mut c).expect_err("revoked").code,
+        ErrorCode::AuthFailed
+    );
 
     // A password login's token stops working once expired.
     hello(&mut c, "bob", Some("hunter2hunter2"), None);
@@ -151,10 +165,14 @@ fn a_token_logs_in_until_it_is_revoked_by_logout_or_expires() {
     let fresh = w.token.expect("issued");
     drop(c);
     let conn = rusqlite::Connection::open(&db).expect("open");
-    conn.execute("UPDATE tokens SET expires = 1", []).expect("expire");
+    conn.execute("UPDATE tokens SET expires = 1", [])
+        .expect("expire");
     let mut c = Raw::connect(s.local_addr());
     hello(&mut c, "bob", None, Some(&fresh));
-    assert_eq!(answer(&mut c).expect_err("expired").code, ErrorCode::AuthFailed);
+    assert_eq!(
+        answer(&mut c).expect_err("expired").code,
+        ErrorCode::AuthFailed
+    );
     s.stop().expect("stop");
 }
 
@@ -185,9 +203,15 @@ fn change_password_replaces_the_password_and_revokes_the_old_tokens() {
     };
     let mut d = Raw::connect(s.local_addr());
     hello(&mut d, "dora", None, Some(&old_token));
-    assert_eq!(answer(&mut d).expect_err("old token").code, ErrorCode::AuthFailed);
+    assert_eq!(
+        answer(&mut d).expect_err("old token").code,
+        ErrorCode::AuthFailed
+    );
     hello(&mut d, "dora", Some("first password"), None);
-    assert_eq!(answer(&mut d).expect_err("old pw").code, ErrorCode::AuthFailed);
+    assert_eq!(
+        answer(&mut d).expect_err("old pw").code,
+        ErrorCode::AuthFailed
+    );
     hello(&mut d, "dora", None, Some(&new_token));
     assert!(answer(&mut d).expect("new token").registered);
     s.stop().expect("stop");
@@ -202,7 +226,10 @@ fn a_look_alike_of_a_registered_name_is_the_same_account() {
     // "biII" with two capital i's: a guest may not take it...
     let mut g = Raw::connect(s.local_addr());
     hello(&mut g, "biII", None, None);
-    assert_eq!(answer(&mut g).expect_err("guest").code, ErrorCode::NameRegistered);
+    assert_eq!(
+        answer(&mut g).expect_err("guest").code,
+        ErrorCode::NameRegistered
+    );
     // ...and bill's password opens bill's account, under bill's spelling.
     hello(&mut g, "biII", Some("password one"), None);
     let w = answer(&mut g).expect("welcome");
@@ -252,7 +279,10 @@ fn require_account_refuses_guests_and_admits_registered_names() {
     let s = server(&db, |c| c.require_account = true);
     let mut g = Raw::connect(s.local_addr());
     hello(&mut g, "ivan", None, None);
-    assert_eq!(answer(&mut g).expect_err("guest").code, ErrorCode::AccountRequired);
+    assert_eq!(
+        answer(&mut g).expect_err("guest").code,
+        ErrorCode::AccountRequired
+    );
     hello(&mut g, "hana", Some("password one"), None);
     assert!(answer(&mut g).expect("member").registered);
     s.stop().expect("stop");
@@ -271,7 +301,10 @@ fn a_deleted_account_keeps_its_member_connected_but_its_password_no_longer_works
     hello(&mut c, "jack", Some("password one"), None);
     assert_eq!(answer(&mut c).expect_err("pw").code, ErrorCode::AuthFailed);
     hello(&mut c, "jack", None, Some(&token));
-    assert_eq!(answer(&mut c).expect_err("token").code, ErrorCode::AuthFailed);
+    assert_eq!(
+        answer(&mut c).expect_err("token").code,
+        ErrorCode::AuthFailed
+    );
     // The name is free for guests again (jack is still in the room).
     hello(&mut c, "jack", None, None);
     assert_eq!(answer(&mut c).expect("guest").name, "jack(1)");
@@ -283,7 +316,10 @@ fn without_a_store_credentials_get_accounts_unavailable_and_guests_work_as_befor
     let s = start(test_config());
     let mut c = Raw::connect(s.local_addr());
     hello(&mut c, "kim", Some("password one"), None);
-    assert_eq!(answer(&mut c).expect_err("pw").code, ErrorCode::AccountsUnavailable);
+    assert_eq!(
+        answer(&mut c).expect_err("pw").code,
+        ErrorCode::AccountsUnavailable
+    );
     hello(&mut c, "kim", None, None);
     assert_eq!(answer(&mut c).expect("guest").name, "kim");
     c.send(&ClientMessage::Register(Register {
@@ -292,7 +328,10 @@ fn without_a_store_credentials_get_accounts_unavailable_and_guests_work_as_befor
     assert!(
         matches!(reply(&mut c), ServerMessage::Error(e) if e.code == ErrorCode::AccountsUnavailable)
     );
-    assert_eq!(s.handle().delete_account("kim"), Err(chatcore::HandleError::Accounts));
+    assert_eq!(
+        s.handle().delete_account("kim"),
+        Err(chatcore::HandleError::Accounts)
+    );
     s.stop().expect("stop");
 }
 
@@ -317,12 +356,18 @@ fn the_sixth_failed_guess_is_throttled_for_the_address_and_the_account_with_a_gr
     let mut c = Raw::connect(s.local_addr());
     for guess in 0..5 {
         hello(&mut c, "lena", Some(&format!("guess {guess}")), None);
-        assert_eq!(answer(&mut c).expect_err("guess").code, ErrorCode::AuthFailed);
+        assert_eq!(
+            answer(&mut c).expect_err("guess").code,
+            ErrorCode::AuthFailed
+        );
     }
     // The sixth attempt is not even checked, the right password neither.
     hello(&mut c, "lena", Some("the real one"), None);
     let wait = reported_wait(&answer(&mut c).expect_err("throttled"));
-    assert!(wait > Duration::ZERO && wait <= Duration::from_millis(250), "{wait:?}");
+    assert!(
+        wait > Duration::ZERO && wait <= Duration::from_millis(250),
+        "{wait:?}"
+    );
     // Another address guessing the same account is held too.
     let mut other = Raw::connect_from(s.local_addr(), "127.0.0.2".parse().expect("ip"));
     hello(&mut other, "lena", Some("guess 6"), None);
@@ -331,7 +376,10 @@ fn the_sixth_failed_guess_is_throttled_for_the_address_and_the_account_with_a_gr
     // the wait doubles.
     std::thread::sleep(wait);
     hello(&mut c, "lena", Some("guess 6"), None);
-    assert_eq!(answer(&mut c).expect_err("checked").code, ErrorCode::AuthFailed);
+    assert_eq!(
+        answer(&mut c).expect_err("checked").code,
+        ErrorCode::AuthFailed
+    );
     hello(&mut c, "lena", Some("guess 7"), None);
     let second = reported_wait(&answer(&mut c).expect_err("throttled"));
     assert!(
@@ -368,10 +416,72 @@ fn the_client_api_registers_logs_in_with_the_password_and_reconnects_with_the_to
     let again = Client::connect_plain_as(s.local_addr(), "nina", &Credentials::Token(issued))
         .expect("token login");
     assert!(again.welcome().registered);
-    let wrong = Client::connect_plain_as(s.local_addr(), "nina", &Credentials::Password("nope nope".into()));
+    let wrong = Client::connect_plain_as(
+        s.local_addr(),
+        "nina",
+        &Credentials::Password("nope nope".into()),
+    );
     assert!(
-        matches!(wrong, Err(chatcore::ClientError::Refused { code: ErrorCode::AuthFailed, .. })),
+        matches!(
+            wrong,
+            Err(chatcore::ClientError::Refused {
+                code: ErrorCode::AuthFailed,
+                ..
+            })
+        ),
         "{wrong:?}"
     );
     s.stop().expect("stop");
+}
+
+/// The frames of docs/protocol.md section 22.6, byte for byte.
+#[test]
+fn the_account_frames_of_the_spec_are_what_the_encoder_produces() {
+    use chatcore::protocol::{Registered, encode_client, encode_server};
+    fn hex(b: &[u8]) -> String {
+        b.iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+    let hello = encode_client(&ClientMessage::Hello(Hello {
+        password: Some("correct horse".into()),
+        token: None,
+        version: PROTOCOL_VERSION,
+        name: "alice".into(),
+    }));
+    let register = encode_client(&ClientMessage::Register(Register {
+        password: "correct horse".into(),
+    }));
+    let registered = encode_server(&ServerMessage::Registered(Registered {
+        name: "alice".into(),
+        token: "0123456789abcdef".repeat(4),
+    }));
+    let logout = encode_client(&ClientMessage::Logout);
+    let throttled = encode_server(&ServerMessage::Error(ErrorMsg {
+        code: ErrorCode::AuthThrottled,
+        message: "too many failed logins; try again in 250 ms".into(),
+        reference: None,
+        transfer: None,
+    }));
+    let dumps = [
+        ("hello", hex(&hello)),
+        ("register", hex(&register)),
+        ("registered", hex(&registered)),
+        ("logout", hex(&logout)),
+        ("throttled", hex(&throttled)),
+    ];
+    if std::env::var_os("PRINT_FRAMES").is_some() {
+        for (n, d) in &dumps {
+            println!("{n}: {d}");
+        }
+    }
+    let spec = include_str!("../../docs/protocol.md");
+    let flat: String = spec.split_whitespace().collect::<Vec<_>>().join(" ");
+    for (name, dump) in dumps {
+        assert!(
+            flat.contains(&dump),
+            "the spec lacks the {name} frame: {dump}"
+        );
+    }
 }

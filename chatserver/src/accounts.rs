@@ -51,13 +51,20 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     };
     let path = dir.join(STORE_FILE);
     if !path.exists() {
-        anyhow::bail!("no database at {} (has the server run there?)", path.display());
+        anyhow::bail!(
+            "no database at {} (has the server run there?)",
+            path.display()
+        );
     }
-    let mut db = AccountDb::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut db =
+        AccountDb::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
     match cli.action {
         Action::List => {
             for a in db.list()? {
-                println!("{}\tcreated_ms={}\ttokens={}", a.name, a.created_ms, a.tokens);
+                println!(
+                    "{}\tcreated_ms={}\ttokens={}",
+                    a.name, a.created_ms, a.tokens
+                );
             }
         }
         Action::Delete { name } => {

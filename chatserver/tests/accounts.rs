@@ -27,8 +27,7 @@ fn accounts(dir: &str, args: &[&str]) -> (Option<i32>, String, String) {
 }
 
 #[test]
-fn a_name_registered_before_a_restart_needs_its_password_after_it_and_the_subcommand_deletes_it()
-{
+fn a_name_registered_before_a_restart_needs_its_password_after_it_and_the_subcommand_deletes_it() {
     let dir = temp_dir("accounts");
     let dir_arg = dir.to_str().expect("utf-8 path").to_owned();
     let args = [
@@ -63,7 +62,13 @@ fn a_name_registered_before_a_restart_needs_its_password_after_it_and_the_subcom
     let addr = daemon.chat_addr();
     let guest = Client::connect_plain(addr, "alice");
     assert!(
-        matches!(guest, Err(ClientError::Refused { code: ErrorCode::NameRegistered, .. })),
+        matches!(
+            guest,
+            Err(ClientError::Refused {
+                code: ErrorCode::NameRegistered,
+                ..
+            })
+        ),
         "{guest:?}"
     );
     let pw = Credentials::Password("alice's password".into());
@@ -82,7 +87,13 @@ fn a_name_registered_before_a_restart_needs_its_password_after_it_and_the_subcom
     assert!(err.contains("no account named alice"), "{err}");
     let again = Client::connect_plain_as(addr, "alice", &pw);
     assert!(
-        matches!(again, Err(ClientError::Refused { code: ErrorCode::AuthFailed, .. })),
+        matches!(
+            again,
+            Err(ClientError::Refused {
+                code: ErrorCode::AuthFailed,
+                ..
+            })
+        ),
         "{again:?}"
     );
     Client::connect_plain(addr, "alice").expect("a guest may take the name again");

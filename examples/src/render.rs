@@ -291,7 +291,9 @@ impl RoomView {
                 show_name(&r.name)
             ))],
             ServerMessage::PasswordChanged(_) => vec![s.notice("* password changed")],
-            ServerMessage::LoggedOut => vec![s.notice("* logged out: the session token is revoked")],
+            ServerMessage::LoggedOut => {
+                vec![s.notice("* logged out: the session token is revoked")]
+            }
             ServerMessage::Welcome(_)
             | ServerMessage::VoiceJoined(_)
             | ServerMessage::VoiceKey(_)

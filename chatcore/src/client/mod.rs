@@ -338,9 +338,10 @@ impl Client {
     /// the token, or an `error` (`name_registered`, `password_invalid`,
     /// `accounts_unavailable`).
     pub fn register(&self, password: impl Into<String>) -> Result<(), ClientError> {
-        self.sender.send(&ClientMessage::Register(crate::protocol::Register {
-            password: password.into(),
-        }))
+        self.sender
+            .send(&ClientMessage::Register(crate::protocol::Register {
+                password: password.into(),
+            }))
     }
 
     /// Replaces the password of the registered name this client logged in
@@ -352,11 +353,12 @@ impl Client {
         old: impl Into<String>,
         new: impl Into<String>,
     ) -> Result<(), ClientError> {
-        self.sender
-            .send(&ClientMessage::ChangePassword(crate::protocol::ChangePassword {
+        self.sender.send(&ClientMessage::ChangePassword(
+            crate::protocol::ChangePassword {
                 old: old.into(),
                 new: new.into(),
-            }))
+            },
+        ))
     }
 
     /// Revokes this connection's session token; answered

@@ -32,11 +32,11 @@ pub use frame::{
     DecodeError, FrameError, HEADER_LEN, decode_client, decode_server, encode_client,
     encode_server, frame_len,
 };
+pub use message::{ChangePassword, PasswordChanged, Register, Registered};
 pub use message::{
     Chat, ChatSend, ClientMessage, Departure, ErrorMsg, Hello, Joined, Left, MessageError,
     Presence, Seq, ServerMessage, UserInfo, Welcome,
 };
-pub use message::{ChangePassword, PasswordChanged, Register, Registered};
 
 /// The protocol version this crate speaks; sent in `hello` and `welcome`.
 pub const PROTOCOL_VERSION: u32 = 2;

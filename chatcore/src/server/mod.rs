@@ -19,6 +19,7 @@
 //! `room`, `transfer`, `voice` and the outbox; none of them imports the
 //! reactor.
 
+pub mod accounts;
 mod config;
 mod conn;
 mod error;
@@ -30,7 +31,6 @@ mod reactor;
 pub(crate) mod room;
 mod session;
 pub(crate) mod store;
-pub mod accounts;
 pub mod tls;
 pub(crate) mod transfer;
 mod voice;

@@ -14,8 +14,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -42,7 +42,6 @@ pub const TOKENS_PER_ACCOUNT: i64 = 32;
 /// How long a writer waits for another writer (the server, or this
 /// subcommand) before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
 
 /// Why an account operation failed.
 #[derive(Debug, Error)]
@@ -333,7 +332,8 @@ mod tests {
         assert!(db.register("alice", "password1").expect("register"));
         assert!(!db.register("\u{0430}lice", "password2").expect("register"));
         assert_eq!(
-            db.check_password("\u{0430}lice", "password1").expect("check"),
+            db.check_password("\u{0430}lice", "password1")
+                .expect("check"),
             Check::Ok("alice".into())
         );
         let _ = std::fs::remove_dir_all(&d);
@@ -348,19 +348,35 @@ mod tests {
         for _ in 0..TOKENS_PER_ACCOUNT + 5 {
             db.issue_token("bob", 30).expect("token");
         }
-        assert_eq!(db.list().expect("list")[0].tokens, TOKENS_PER_ACCOUNT as u64);
-        assert_eq!(db.check_token("bob", &first.text).expect("check"), Check::Wrong);
+        assert_eq!(
+            db.list().expect("list")[0].tokens,
+            TOKENS_PER_ACCOUNT as u64
+        );
+        assert_eq!(
+            db.check_token("bob", &first.text).expect("check"),
+            Check::Wrong
+        );
         let t = db.issue_token("bob", 30).expect("token");
         let stored: i64 = db
             .conn
-            .query_row("SELECT COUNT(*) FROM tokens WHERE hash = ?1", params![&t.hash[..]], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM tokens WHERE hash = ?1",
+                params![&t.hash[..]],
+                |r| r.get(0),
+            )
             .expect("count");
         assert_eq!(stored, 1);
-        assert_eq!(db.check_token("bob", &t.text).expect("check"), Check::Ok("bob".into()));
+        assert_eq!(
+            db.check_token("bob", &t.text).expect("check"),
+            Check::Ok("bob".into())
+        );
         assert!(db.revoke_token(&t.hash).expect("revoke"));
         assert_eq!(db.check_token("bob", &t.text).expect("check"), Check::Wrong);
         let expired = db.issue_token("bob", 0).expect("token");
-        assert_eq!(db.check_token("bob", &expired.text).expect("check"), Check::Wrong);
+        assert_eq!(
+            db.check_token("bob", &expired.text).expect("check"),
+            Check::Wrong
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 }

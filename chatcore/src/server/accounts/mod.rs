@@ -100,7 +100,10 @@ impl Throttle {
         if let Some(f) = self.by_account.get_mut(account) {
             bump(f, now);
         } else if self.by_account.len() < MAX_TRACKED {
-            bump(self.by_account.entry(account.to_owned()).or_insert(fresh), now);
+            bump(
+                self.by_account.entry(account.to_owned()).or_insert(fresh),
+                now,
+            );
         }
     }
 

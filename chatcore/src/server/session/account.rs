@@ -123,7 +123,9 @@ pub(crate) fn register(ctx: &mut Ctx<'_>, key: usize, password: String) {
         password,
         token_days: ctx.config.token_days,
     });
-    accounts.pending.insert(id, Pending::Register { key, session });
+    accounts
+        .pending
+        .insert(id, Pending::Register { key, session });
 }
 
 /// `change_password`: an authenticated member replaces its password.
