@@ -45,8 +45,9 @@
 //!
 //! Accounts: `--password-env VAR` logs in to a registered name with the
 //! password in the environment variable VAR (never on the command line,
-//! where other users could read it). `/register` registers the current
-//! name with that password; `/register PASSWORD` takes it from the line
+//! where other users could read it). `--register` (with `--password-env`)
+//! logs in as a guest and registers the name with that password; `/register`
+//! registers the current name with it; `/register PASSWORD` takes it from the line
 //! instead, and warns that it was shown on screen. A wrong password is
 //! `! error auth_failed: ...`; repeated failures `auth_throttled` with the
 //! wait.
@@ -111,6 +112,10 @@ struct Args {
     /// (read from the environment, never from the command line).
     #[arg(long, value_name = "VAR")]
     password_env: Option<String>,
+    /// Log in as a guest and register the name with the --password-env
+    /// password (the first login of a new account).
+    #[arg(long, requires = "password_env")]
+    register: bool,
     /// How to connect (TLS and its verification).
     #[command(flatten)]
     tls: TlsArgs,
@@ -145,6 +150,16 @@ fn main() -> ExitCode {
     }
 
     let sender = client.sender();
+    if args.register {
+        match env_password(&args) {
+            Some(password) => {
+                let _ = sender.send(&ClientMessage::Register(chatcore::protocol::Register {
+                    password,
+                }));
+            }
+            None => emit(&style.error("! --register: the --password-env variable is not set")),
+        }
+    }
     let (tx, inputs) = sync_channel(INPUT_QUEUE);
     let notices = tx.clone();
     if let Err(e) = spawn_readers(client, tx) {
@@ -316,8 +331,8 @@ fn login(args: &Args, interactive: bool, style: Style) -> Result<(Client, String
             None => prompt_name(interactive)?,
         };
         let credentials = match env_password(args) {
-            Some(p) => chatcore::Credentials::Password(p),
-            None => chatcore::Credentials::Guest,
+            Some(p) if !args.register => chatcore::Credentials::Password(p),
+            _ => chatcore::Credentials::Guest,
         };
         match Client::connect_with_as(&args.server, &name, &tls, &credentials) {
             Ok(client) => {
