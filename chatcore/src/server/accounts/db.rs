@@ -25,7 +25,8 @@ use crate::time::now_ms;
 
 /// Argon2id memory cost in KiB (19 MiB), the first of OWASP's recommended
 /// argon2id settings; with [`ARGON2_T`] and [`ARGON2_P`] a hash takes
-/// about 30-60 ms on one core, which is what makes guessing slow.
+/// about 60 ms on a busy core (docs/operations.md), which is what makes
+/// guessing slow.
 pub const ARGON2_M_KIB: u32 = 19 * 1024;
 /// Argon2id iterations (OWASP: 2 with 19 MiB).
 pub const ARGON2_T: u32 = 2;
