@@ -37,10 +37,13 @@ pub const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
 /// it new entries are not recorded until a sweep frees room (the other map
 /// still throttles), so a spray from many addresses cannot grow memory.
 pub const MAX_TRACKED: usize = 65_536;
-/// Requests waiting for the auth thread at once; beyond it a `hello` with
-/// a name is answered `auth_throttled`, so a login flood cannot queue
-/// seconds of argon2 work.
-pub const MAX_IN_FLIGHT: usize = 256;
+/// Password checks (password logins, `register`, `change_password`: one
+/// argon2id hash each) waiting for the auth thread at once; beyond it they
+/// are answered `auth_throttled`, so a flood cannot queue more than a few
+/// seconds of hashing. Guest and token logins are not counted (one query
+/// each, bounded by the connections in the handshake) and the auth thread
+/// serves them before any hash.
+pub const MAX_IN_FLIGHT: usize = 64;
 
 /// The delay before the next attempt after `failures` failures.
 pub fn delay_after(failures: u32) -> Duration {
@@ -133,6 +136,8 @@ pub(crate) enum Pending {
         addr: AddrKey,
         /// It carried a password or a token.
         credentials: bool,
+        /// It carried a password: its check costs a hash.
+        hashing: bool,
     },
     /// A member's `register`.
     Register {
@@ -160,6 +165,8 @@ pub(crate) struct Accounts {
     next_id: u64,
     /// Requests in flight, by id.
     pub pending: HashMap<u64, Pending>,
+    /// Of those, the ones that cost a hash (checked against [`MAX_IN_FLIGHT`]).
+    pub hashing: usize,
     /// Failed logins and their delays.
     pub throttle: Throttle,
     /// Authenticated members: session -> the SHA-256 of their token, which
@@ -174,6 +181,7 @@ impl Accounts {
             worker,
             next_id: 1,
             pending: HashMap::new(),
+            hashing: 0,
             throttle: Throttle::default(),
             logins: HashMap::new(),
         }

@@ -6,6 +6,7 @@
 //! account", and the token it must hand out. Replies go back on a channel
 //! and the loop's `mio::Waker` tells it to look (like the disk thread).
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -202,23 +203,56 @@ fn logged<T>(r: Result<T, AccountError>) -> Option<T> {
     }
 }
 
-/// The thread: one job at a time, in order; the loop is woken after each
-/// batch the channel held.
+/// Whether a job costs an argon2id hash (tens of milliseconds).
+fn costly(job: &AuthJob) -> bool {
+    matches!(
+        job,
+        AuthJob::Hello {
+            credential: Credential::Password(_),
+            ..
+        } | AuthJob::Register { .. }
+            | AuthJob::ChangePassword { .. }
+    )
+}
+
+/// The thread. Cheap jobs (guest and token logins, revocations, deletions:
+/// one indexed query each) go before costly ones (a hash each), so a
+/// queue of password checks never delays a guest's login; within each
+/// kind, jobs run in order. The loop is woken whenever answers are waiting
+/// and no cheap job is left, so cheap answers are batched into one wake.
 fn run(mut db: AccountDb, jobs: Receiver<AuthJob>, done: Sender<AuthDone>, waker: Arc<Waker>) {
-    while let Ok(first) = jobs.recv() {
-        let mut next = Some(first);
-        let mut answered = false;
-        while let Some(job) = next.take() {
-            if let Some(reply) = serve(&mut db, job) {
-                if done.send(reply).is_err() {
-                    return;
-                }
-                answered = true;
-            }
-            next = jobs.try_recv().ok();
+    let mut cheap: VecDeque<AuthJob> = VecDeque::new();
+    let mut dear: VecDeque<AuthJob> = VecDeque::new();
+    let mut unannounced = false;
+    let sort = |job: AuthJob, cheap: &mut VecDeque<AuthJob>, dear: &mut VecDeque<AuthJob>| {
+        if costly(&job) {
+            dear.push_back(job);
+        } else {
+            cheap.push_back(job);
         }
-        if answered {
+    };
+    loop {
+        if cheap.is_empty() && dear.is_empty() {
+            match jobs.recv() {
+                Ok(job) => sort(job, &mut cheap, &mut dear),
+                Err(_) => return,
+            }
+        }
+        while let Ok(job) = jobs.try_recv() {
+            sort(job, &mut cheap, &mut dear);
+        }
+        let Some(job) = cheap.pop_front().or_else(|| dear.pop_front()) else {
+            continue;
+        };
+        if let Some(reply) = serve(&mut db, job) {
+            if done.send(reply).is_err() {
+                return;
+            }
+            unannounced = true;
+        }
+        if unannounced && cheap.is_empty() {
             let _ = waker.wake();
+            unannounced = false;
         }
     }
 }

@@ -62,11 +62,13 @@ pub(crate) fn hello(
         ctx.protocol_error(key, ErrorCode::AuthThrottled, &why, None);
         return;
     }
-    if accounts.pending.len() >= MAX_IN_FLIGHT {
-        let why = throttled("the server is busy checking logins", 1000);
+    let hashing = matches!(credential, Credential::Password(_));
+    if hashing && accounts.hashing >= MAX_IN_FLIGHT {
+        let why = throttled("the server is busy checking passwords", 1000);
         ctx.protocol_error(key, ErrorCode::AuthThrottled, &why, None);
         return;
     }
+    accounts.hashing += usize::from(hashing);
     let id = accounts.next_id();
     accounts.worker.submit(AuthJob::Hello {
         id,
@@ -81,6 +83,7 @@ pub(crate) fn hello(
             name,
             addr,
             credentials,
+            hashing,
         },
     );
     if let Some(conn) = ctx.out.conns.get_mut(key) {
@@ -111,11 +114,12 @@ pub(crate) fn register(ctx: &mut Ctx<'_>, key: usize, password: String) {
         ctx.protocol_error(key, ErrorCode::PasswordInvalid, why, None);
         return;
     }
-    if accounts.pending.len() >= MAX_IN_FLIGHT {
-        let why = throttled("the server is busy checking logins", 1000);
+    if accounts.hashing >= MAX_IN_FLIGHT {
+        let why = throttled("the server is busy checking passwords", 1000);
         ctx.protocol_error(key, ErrorCode::AuthThrottled, &why, None);
         return;
     }
+    accounts.hashing += 1;
     let id = accounts.next_id();
     accounts.worker.submit(AuthJob::Register {
         id,
@@ -161,11 +165,12 @@ pub(crate) fn change_password(ctx: &mut Ctx<'_>, key: usize, old: String, new: S
         ctx.protocol_error(key, ErrorCode::AuthFailed, "wrong password", None);
         return;
     }
-    if accounts.pending.len() >= MAX_IN_FLIGHT {
-        let why = throttled("the server is busy checking logins", 1000);
+    if accounts.hashing >= MAX_IN_FLIGHT {
+        let why = throttled("the server is busy checking passwords", 1000);
         ctx.protocol_error(key, ErrorCode::AuthThrottled, &why, None);
         return;
     }
+    accounts.hashing += 1;
     let id = accounts.next_id();
     accounts.worker.submit(AuthJob::ChangePassword {
         id,
@@ -212,6 +217,14 @@ pub(crate) fn drain_auth(ctx: &mut Ctx<'_>) {
                 ctx.accounts.as_mut().and_then(|a| a.pending.remove(id)),
             ),
         };
+        let hashed = match &pending {
+            Some(Pending::Hello { hashing, .. }) => *hashing,
+            Some(Pending::Register { .. } | Pending::ChangePassword { .. }) => true,
+            None => false,
+        };
+        if hashed && let Some(a) = ctx.accounts.as_mut() {
+            a.hashing = a.hashing.saturating_sub(1);
+        }
         match (done, pending) {
             (
                 AuthDone::Hello { outcome, .. },
@@ -220,6 +233,7 @@ pub(crate) fn drain_auth(ctx: &mut Ctx<'_>) {
                     name,
                     addr,
                     credentials,
+                    ..
                 }),
             ) => hello_done(ctx, id, key, &name, addr, credentials, outcome),
             (AuthDone::Register { outcome, .. }, Some(Pending::Register { key, session })) => {
