@@ -89,6 +89,8 @@ impl Raw {
             scratch: vec![0; 16 * 1024],
         };
         raw.send(&ClientMessage::Hello(Hello {
+            password: None,
+            token: None,
             version: PROTOCOL_VERSION,
             name: name.to_owned(),
             last_seen: None,

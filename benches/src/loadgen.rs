@@ -331,6 +331,8 @@ pub fn run(plan: &Plan, on_all_joined: &mut dyn FnMut()) -> Result<Outcome> {
                     // so the read below must run now; no later event comes.
                     c.state = State::Joining;
                     let hello = encode_client(&ClientMessage::Hello(Hello {
+                        password: None,
+                        token: None,
                         version: PROTOCOL_VERSION,
                         name: format!("c{i}"),
                         last_seen: None,

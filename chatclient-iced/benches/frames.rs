@@ -68,6 +68,8 @@ fn main() {
 
     let (mut app, _) = App::new(Config::default());
     let welcome = Welcome {
+        registered: false,
+        token: None,
         version: 1,
         name: "alice".into(),
         session: ME,

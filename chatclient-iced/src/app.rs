@@ -506,6 +506,8 @@ mod tests {
 
     fn welcome() -> chatcore::protocol::Welcome {
         chatcore::protocol::Welcome {
+            registered: false,
+            token: None,
             version: 1,
             name: "alice".into(),
             session: 1,

@@ -93,6 +93,8 @@ fn changed(server: &str, scratch: &Scratch) -> Event {
 
 fn welcome(name: &str) -> Welcome {
     Welcome {
+        registered: false,
+        token: None,
         version: chatcore::protocol::PROTOCOL_VERSION,
         name: name.into(),
         session: 1,

@@ -56,7 +56,7 @@ pub mod time;
 pub mod tls;
 
 #[cfg(feature = "client")]
-pub use client::{Client, ClientError, Event, Roster};
+pub use client::{Client, ClientError, Credentials, Event, Roster};
 #[cfg(feature = "server")]
 pub use server::{
     ChatDecision, ConfigError, HandleError, Hooks, JoinDecision, NoHooks, RunningServer, Server,

@@ -78,6 +78,8 @@ fn server_chat(id: u64, from: &str, session: u64, text: &str, reference: Option<
 fn client_sequence() -> Vec<ClientMessage> {
     vec![
         ClientMessage::Hello(Hello {
+            password: None,
+            token: None,
             version: PROTOCOL_VERSION,
             name: "alice".into(),
             last_seen: None,
@@ -110,6 +112,8 @@ fn server_sequence() -> Vec<ServerMessage> {
             transfer: None,
         }),
         ServerMessage::Welcome(Welcome {
+            registered: false,
+            token: None,
             version: PROTOCOL_VERSION,
             name: "alice(1)".into(),
             session: 7,
@@ -794,6 +798,8 @@ fn unknown_extra_keys_of_any_type_are_ignored() {
     assert_eq!(
         decode_client(&mut buf, MAX),
         Ok(Some(ClientMessage::Hello(Hello {
+            password: None,
+            token: None,
             version: 1,
             name: "alice".into(),
             last_seen: None,
@@ -927,7 +933,7 @@ fn a_welcome_without_max_text_still_decodes_with_max_text_zero() {
 
 /// Every code. `exhaustive` below fails to compile when a code is added to
 /// the enum and not here.
-const ALL_CODES: [ErrorCode; 39] = [
+const ALL_CODES: [ErrorCode; 45] = [
     ErrorCode::NameEmpty,
     ErrorCode::NameTooLong,
     ErrorCode::NameInvalid,
@@ -966,6 +972,12 @@ const ALL_CODES: [ErrorCode; 39] = [
     ErrorCode::NotInCall,
     ErrorCode::TooManyOffers,
     ErrorCode::UploadTimeout,
+    ErrorCode::AuthFailed,
+    ErrorCode::AuthThrottled,
+    ErrorCode::NameRegistered,
+    ErrorCode::AccountRequired,
+    ErrorCode::PasswordInvalid,
+    ErrorCode::AccountsUnavailable,
     ErrorCode::Unknown,
 ];
 
@@ -1012,6 +1024,12 @@ fn exhaustive(code: ErrorCode) {
         | ErrorCode::NotInCall
         | ErrorCode::TooManyOffers
         | ErrorCode::UploadTimeout
+        | ErrorCode::AuthFailed
+        | ErrorCode::AuthThrottled
+        | ErrorCode::NameRegistered
+        | ErrorCode::AccountRequired
+        | ErrorCode::PasswordInvalid
+        | ErrorCode::AccountsUnavailable
         | ErrorCode::Unknown => {}
     }
 }
@@ -1051,6 +1069,8 @@ fn every_client_message_variant_round_trips() {
     }
     // Edge values.
     round_trip_client(&ClientMessage::Hello(Hello {
+        password: None,
+        token: None,
         version: u32::MAX,
         name: String::new(),
         last_seen: None,
@@ -1074,6 +1094,8 @@ fn every_server_message_variant_round_trips() {
         left: vec![],
     }));
     round_trip_server(&ServerMessage::Welcome(Welcome {
+        registered: false,
+        token: None,
         version: 1,
         name: "solo".into(),
         session: u64::MAX,
@@ -1169,6 +1191,8 @@ fn every_leave_reason_round_trips_in_left_and_presence() {
 #[test]
 fn the_hello_frame_has_the_exact_bytes_shown_in_the_protocol_spec() {
     let frame = encode_client(&ClientMessage::Hello(Hello {
+        password: None,
+        token: None,
         version: 1,
         name: "alice".into(),
         last_seen: None,

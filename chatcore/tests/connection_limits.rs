@@ -135,6 +135,8 @@ fn a_frame_over_the_prelogin_limit_is_refused_at_its_header_but_allowed_after_lo
     // the login frame by frame.
     let mut quick = Raw::connect(addr);
     let mut both = frame_of(&ClientMessage::Hello(chatcore::protocol::Hello {
+        password: None,
+        token: None,
         version: chatcore::protocol::PROTOCOL_VERSION,
         name: "quick".into(),
         last_seen: None,

@@ -61,6 +61,8 @@ fn user(name: &str, session: u64) -> UserInfo {
 fn client_corpus() -> Vec<Vec<u8>> {
     let msgs = vec![
         ClientMessage::Hello(Hello {
+            password: None,
+            token: None,
             version: 1,
             name: "alice".into(),
             last_seen: None,
@@ -113,6 +115,8 @@ fn server_corpus() -> Vec<Vec<u8>> {
     };
     let msgs = vec![
         ServerMessage::Welcome(Welcome {
+            registered: false,
+            token: None,
             version: 1,
             name: "alice(1)".into(),
             session: 7,

@@ -300,6 +300,8 @@ fn the_history_frames_of_the_spec_are_byte_exact() {
             version: 2,
             name: "bob".into(),
             last_seen: Some(41),
+            password: None,
+            token: None,
         }))
         .to_vec(),
         hex("00 00 00 29 84 a4 74 79 70 65 a5 68 65 6c 6c 6f

@@ -108,6 +108,8 @@ fn login_raw(addr: std::net::SocketAddr, name: &str) -> (WelcomeHead, Vec<Server
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .write_all(&encode_client(&ClientMessage::Hello(Hello {
+            password: None,
+            token: None,
             version: chatcore::protocol::PROTOCOL_VERSION,
             name: name.into(),
             last_seen: None,
@@ -270,6 +272,8 @@ fn a_whole_session_in_one_write_leaves_no_spool_file() {
     let data = vec![3u8; 300_000];
     for i in 0..30 {
         let mut bytes = encode_client(&ClientMessage::Hello(Hello {
+            password: None,
+            token: None,
             version: chatcore::protocol::PROTOCOL_VERSION,
             name: format!("burst{i}"),
             last_seen: None,

@@ -293,6 +293,8 @@ fn a_peer_writing_a_frame_one_byte_at_a_time_is_understood() {
     let mut c = Raw::connect(server.local_addr());
     let hello = chatcore::protocol::encode_client(&chatcore::protocol::ClientMessage::Hello(
         chatcore::protocol::Hello {
+            password: None,
+            token: None,
             version: chatcore::protocol::PROTOCOL_VERSION,
             name: "drip".into(),
             last_seen: None,

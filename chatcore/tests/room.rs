@@ -126,6 +126,8 @@ fn bad_hellos_are_refused_and_the_connection_may_try_again() {
     assert_eq!(c.expect_error(), ErrorCode::NameInvalid);
     c.send(&chatcore::protocol::ClientMessage::Hello(
         chatcore::protocol::Hello {
+            password: None,
+            token: None,
             version: 1,
             name: "v1".into(),
             last_seen: None,

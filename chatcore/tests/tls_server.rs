@@ -84,6 +84,8 @@ impl TlsClient {
     fn login(addr: SocketAddr, name: &str) -> (Self, Welcome) {
         let mut c = Self::connect(addr);
         c.send(&ClientMessage::Hello(Hello {
+            password: None,
+            token: None,
             version: PROTOCOL_VERSION,
             name: name.into(),
             last_seen: None,
@@ -224,6 +226,8 @@ fn a_plain_client_on_the_tls_port_gets_an_alert_and_is_closed_while_members_chat
     let mut plain = TcpStream::connect(addr).expect("connect");
     plain
         .write_all(&encode_client(&ClientMessage::Hello(Hello {
+            password: None,
+            token: None,
             version: PROTOCOL_VERSION,
             name: "plain".into(),
             last_seen: None,
@@ -565,6 +569,8 @@ fn a_burst_of_tls_handshakes_all_complete_and_a_member_keeps_chatting() {
             name: String::new(),
         };
         c.send(&ClientMessage::Hello(Hello {
+            password: None,
+            token: None,
             version: PROTOCOL_VERSION,
             name: format!("u{i}"),
             last_seen: None,
@@ -666,6 +672,8 @@ fn a_tls12_only_client_logs_in_and_chats_and_a_default_client_gets_tls13() {
         name: String::new(),
     };
     old.send(&ClientMessage::Hello(Hello {
+        password: None,
+        token: None,
         version: PROTOCOL_VERSION,
         name: "old".into(),
         last_seen: None,

@@ -211,6 +211,8 @@ impl Wire {
             buf: BytesMut::new(),
         };
         wire.send(&ClientMessage::Hello(Hello {
+            password: None,
+            token: None,
             version: chatcore::protocol::PROTOCOL_VERSION,
             name: name.into(),
             last_seen: None,
@@ -629,6 +631,8 @@ fn fake_server(
         send(
             &mut stream,
             ServerMessage::Welcome(Welcome {
+                registered: false,
+                token: None,
                 version: chatcore::protocol::PROTOCOL_VERSION,
                 name: "victim".into(),
                 session: 2,

@@ -4,6 +4,7 @@
 //! command line ([`cli`]) → configuration ([`config`]) → logging
 //! ([`logging`]) → bind, watch signals, serve ([`daemon`], [`signals`]).
 
+mod accounts;
 mod cli;
 mod config;
 mod daemon;
@@ -20,6 +21,19 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_FAILURE: u8 = 1;
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("accounts") {
+        return match accounts::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => match e.downcast_ref::<clap::Error>() {
+                Some(c) => {
+                    let _ = c.print();
+                    ExitCode::from(u8::try_from(c.exit_code()).unwrap_or(EXIT_USAGE))
+                }
+                None => fail(EXIT_FAILURE, &e),
+            },
+        };
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

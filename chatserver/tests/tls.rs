@@ -44,6 +44,8 @@ impl Member {
             name: String::new(),
         };
         m.send(&ClientMessage::Hello(Hello {
+            password: None,
+            token: None,
             version: PROTOCOL_VERSION,
             name: name.into(),
             last_seen: None,
@@ -228,6 +230,8 @@ fn a_plain_client_on_the_tls_port_gets_an_alert_and_the_members_do_not_notice() 
     plain.set_read_timeout(Some(START)).expect("timeout");
     plain
         .write_all(&encode_client(&ClientMessage::Hello(Hello {
+            password: None,
+            token: None,
             version: PROTOCOL_VERSION,
             name: "plain".into(),
             last_seen: None,

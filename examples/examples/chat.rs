@@ -46,6 +46,15 @@
 //! control, format, zero-width, tag and bidi characters in names, texts and
 //! file names are shown as `<U+XXXX>` (see `chat_examples::text`).
 //!
+//! Accounts: `--password-env VAR` logs in to a registered name with the
+//! password in the environment variable VAR (never on the command line,
+//! where other users could read it). `--register` (with `--password-env`)
+//! logs in as a guest and registers the name with that password; `/register`
+//! registers the current name with it; `/register PASSWORD` takes it from the line
+//! instead, and warns that it was shown on screen. A wrong password is
+//! `! error auth_failed: ...`; repeated failures `auth_throttled` with the
+//! wait.
+//!
 //! Without `--name` the name is asked for on stdin (prompt on stderr). A name
 //! the server refuses is reported (`! error name_empty: the name is empty`)
 //! and asked again if stdin is a terminal; otherwise the program exits.
@@ -102,6 +111,14 @@ struct Args {
     /// Directory accepted files are saved in (created when first needed).
     #[arg(long, default_value = "downloads")]
     downloads: PathBuf,
+    /// Environment variable holding the password of a registered name
+    /// (read from the environment, never from the command line).
+    #[arg(long, value_name = "VAR")]
+    password_env: Option<String>,
+    /// Log in as a guest and register the name with the --password-env
+    /// password (the first login of a new account).
+    #[arg(long, requires = "password_env")]
+    register: bool,
     /// How to connect (TLS and its verification).
     #[command(flatten)]
     tls: TlsArgs,
@@ -136,6 +153,16 @@ fn main() -> ExitCode {
     }
 
     let sender = client.sender();
+    if args.register {
+        match env_password(&args) {
+            Some(password) => {
+                let _ = sender.send(&ClientMessage::Register(chatcore::protocol::Register {
+                    password,
+                }));
+            }
+            None => emit(&style.error("! --register: the --password-env variable is not set")),
+        }
+    }
     let (tx, inputs) = sync_channel(INPUT_QUEUE);
     let notices = tx.clone();
     if let Err(e) = spawn_readers(client, tx) {
@@ -192,6 +219,28 @@ fn main() -> ExitCode {
                     // The answer comes back as a `history` event, printed
                     // by `room.apply`; errors likewise.
                     let _ = sender.request_history(room.oldest_shown(), n);
+                }
+                Command::Register(typed) => {
+                    let password = match typed {
+                        Some(p) => {
+                            files.print(&style.error(
+                                "! note: that password was shown on screen; \
+                                 prefer --password-env and a bare /register",
+                            ));
+                            Some(p.to_owned())
+                        }
+                        None => env_password(&args),
+                    };
+                    match password {
+                        Some(p) => {
+                            let _ = sender.send(&ClientMessage::Register(
+                                chatcore::protocol::Register { password: p },
+                            ));
+                        }
+                        None => files.print(&style.error(
+                            "! usage: /register PASSWORD, or /register with --password-env VAR set",
+                        )),
+                    }
                 }
                 Command::Quit => return quit(&sender, &inputs, &mut room),
             },
@@ -289,7 +338,11 @@ fn login(args: &Args, interactive: bool, style: Style) -> Result<(Client, String
             Some(name) => name,
             None => prompt_name(interactive)?,
         };
-        match Client::connect_with(&args.server, &name, &tls) {
+        let credentials = match env_password(args) {
+            Some(p) if !args.register => chatcore::Credentials::Password(p),
+            _ => chatcore::Credentials::Guest,
+        };
+        match Client::connect_with_as(&args.server, &name, &tls, &credentials) {
             Ok(client) => {
                 if let Some(notice) = trust_notice(client.trust(), &args.server, &tls) {
                     eprintln!("{notice}");
@@ -325,6 +378,12 @@ fn login(args: &Args, interactive: bool, style: Style) -> Result<(Client, String
             }
         }
     }
+}
+
+/// The password in the `--password-env` variable, if set and non-empty.
+fn env_password(args: &Args) -> Option<String> {
+    let var = args.password_env.as_deref()?;
+    std::env::var(var).ok().filter(|p| !p.is_empty())
 }
 
 /// `name: ` on stderr, then a line from stdin. End of input is an error.
@@ -410,6 +469,8 @@ enum Command<'a> {
     Files,
     /// `/history [N]`: N earlier messages (default 20) before the oldest shown.
     History(u32),
+    /// `/register [PASSWORD]`.
+    Register(Option<&'a str>),
     /// A command with missing or bad arguments: how to use it.
     Usage(&'static str),
     Unknown(&'a str),
@@ -447,6 +508,7 @@ fn command(line: &str) -> Command<'_> {
             Ok(n) if n > 0 => Command::History(n),
             _ => Command::Usage("/history [N]"),
         },
+        "/register" => Command::Register(Some(rest).filter(|r| !r.is_empty())),
         "/send" if rest.is_empty() => Command::Usage("/send PATH"),
         "/send" => Command::Send(rest),
         "/accept" => id("/accept ID"),
@@ -475,6 +537,8 @@ fn help(files: &FileView, style: Style) {
         "* /accept ID    download file ID (into --downloads DIR; resumes a cancelled one)",
         "* /decline ID   say no to file ID",
         "* /cancel ID    stop sending or downloading file ID",
+        "* /register     register your name with the --password-env password",
+        "* /register PW  the same with PW (shown on screen: prefer the former)",
         "* /quit         leave the room (end of input does the same)",
         "* /help         this text",
         "* any other line is sent to the room; start it with // to send a line beginning with /",

@@ -323,6 +323,14 @@ impl RoomView {
                     format!("* in the voice call: {}", names.join(", "))
                 })]
             }
+            ServerMessage::Registered(r) => vec![s.notice(&format!(
+                "* registered {}: log in with its password from now on",
+                show_name(&r.name)
+            ))],
+            ServerMessage::PasswordChanged(_) => vec![s.notice("* password changed")],
+            ServerMessage::LoggedOut => {
+                vec![s.notice("* logged out: the session token is revoked")]
+            }
             ServerMessage::Welcome(_)
             | ServerMessage::VoiceJoined(_)
             | ServerMessage::VoiceKey(_)
@@ -395,6 +403,8 @@ mod tests {
 
     fn welcome() -> Welcome {
         Welcome {
+            registered: false,
+            token: None,
             version: 1,
             name: "alice(1)".into(),
             session: 7,

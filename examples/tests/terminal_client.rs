@@ -72,8 +72,14 @@ struct Proc {
 
 impl Proc {
     fn spawn(label: &str, program: &str, args: &[&str]) -> Self {
+        Self::spawn_env(label, program, args, &[])
+    }
+
+    /// Like `spawn`, with extra environment variables.
+    fn spawn_env(label: &str, program: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(example(program))
             .args(args)
+            .envs(env.iter().copied())
             // The embedded server under test speaks plain TCP.
             .arg("--no-tls")
             .stdin(Stdio::piped())
@@ -668,4 +674,50 @@ fn history_shows_earlier_messages_page_by_page_from_the_servers_store() {
     assert_eq!(more, 1, "only the first page said there was more");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_name_registered_with_the_password_env_needs_it_to_log_in_again() {
+    let db = std::env::temp_dir().join(format!("chat-example-accounts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&db);
+    std::fs::create_dir_all(&db).expect("dir");
+    let server = Server::builder()
+        .listen("127.0.0.1:0".parse().expect("address"))
+        .voice_listen(None)
+        .store(db.join("chat.db"))
+        .build()
+        .expect("bind the server")
+        .spawn()
+        .expect("start the server");
+    let addr = server.local_addr().to_string();
+    let pw = [("CHAT_TEST_PASSWORD", "olga's password")];
+    let args = [
+        "--server",
+        &addr,
+        "--name",
+        "olga",
+        "--password-env",
+        "CHAT_TEST_PASSWORD",
+    ];
+
+    let mut first = Proc::spawn_env("first", "chat", &[&args[..], &["--register"]].concat(), &pw);
+    first.expect_out("the registration", |l| l.starts_with("* registered olga"));
+    first.close_stdin();
+    assert!(first.wait_exit().success());
+
+    let mut guest = Proc::chat(&server, "olga");
+    guest.expect_out("the refusal", |l| l.starts_with("! error name_registered"));
+    assert!(!guest.wait_exit().success());
+
+    let mut again = Proc::spawn_env("again", "chat", &args, &pw);
+    again.expect_out("the login", |l| l == "* you are olga");
+    again.close_stdin();
+    assert!(again.wait_exit().success());
+
+    let wrong = [("CHAT_TEST_PASSWORD", "not the password")];
+    let mut wrong = Proc::spawn_env("wrong", "chat", &args, &wrong);
+    wrong.expect_out("the refusal", |l| l.starts_with("! error auth_failed"));
+    assert!(!wrong.wait_exit().success());
+    drop(server);
+    let _ = std::fs::remove_dir_all(&db);
 }

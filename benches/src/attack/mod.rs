@@ -504,6 +504,8 @@ fn login_with(connected: Result<Raw>, name: &str, timeout: Duration) -> Login {
         Err(e) => return Login::Failed(format!("connect: {e}")),
     };
     let hello = ClientMessage::Hello(Hello {
+        password: None,
+        token: None,
         version: 1,
         name: name.to_owned(),
         last_seen: None,

@@ -230,6 +230,8 @@ fn login(addr: SocketAddr, name: &str, tls: bool) -> Result<(ReadHalf, WriteHalf
         .with_context(|| format!("connecting {name}"))?;
     let (r, mut w) = stream.split();
     w.write_all(&encode_client(&ClientMessage::Hello(Hello {
+        password: None,
+        token: None,
         version: PROTOCOL_VERSION,
         name: name.into(),
         last_seen: None,

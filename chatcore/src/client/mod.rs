@@ -170,6 +170,20 @@ impl ClientSender {
     }
 }
 
+/// How a login proves that a registered name is its own
+/// (docs/protocol.md section 19).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Credentials {
+    /// No proof: a guest (refused for a registered name).
+    #[default]
+    Guest,
+    /// The name's password.
+    Password(String),
+    /// A session token from an earlier login ([`Client::token`]): what an
+    /// automatic reconnect uses instead of the password.
+    Token(String),
+}
+
 /// A logged-in connection to a room.
 #[derive(Debug)]
 pub struct Client {
@@ -254,7 +268,7 @@ impl Client {
         trust: Trust,
         name: &str,
     ) -> Result<Self, ClientError> {
-        Self::login_resuming(stream, trust, name, None)
+        Self::login_full(stream, trust, name, &Credentials::Guest, None)
     }
 
     /// [`Client::login_with_trust`] with the `hello`'s `last_seen`
@@ -265,8 +279,64 @@ impl Client {
         name: &str,
         last_seen: Option<u64>,
     ) -> Result<Self, ClientError> {
+        Self::login_full(stream, trust, name, &Credentials::Guest, last_seen)
+    }
+
+    /// Connects to `addr` over plain TCP and logs in as `name` with
+    /// `credentials` (a registered name's password or session token).
+    pub fn connect_plain_as(
+        addr: impl ToSocketAddrs,
+        name: &str,
+        credentials: &Credentials,
+    ) -> Result<Self, ClientError> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        Self::login_with_credentials(ChatStream::plain(stream), Trust::Plain, name, credentials)
+    }
+
+    /// Like [`Client::connect_with`], logging in with `credentials`.
+    pub fn connect_with_as(
+        addr: &str,
+        name: &str,
+        tls: &ClientTls,
+        credentials: &Credentials,
+    ) -> Result<Self, ClientError> {
+        let (stream, trust) = crate::tls::connect(addr, tls, HANDSHAKE_TIMEOUT)?;
+        Self::login_with_credentials(stream, trust, name, credentials)
+    }
+
+    /// Logs in over a stream from [`crate::tls::connect`] with
+    /// `credentials`. A wrong password or token is [`ClientError::Refused`]
+    /// with `auth_failed`; too many failures give `auth_throttled` (its
+    /// message ends with the wait, "try again in N ms"). The token to
+    /// reconnect with is [`Client::token`].
+    pub fn login_with_credentials(
+        stream: ChatStream,
+        trust: Trust,
+        name: &str,
+        credentials: &Credentials,
+    ) -> Result<Self, ClientError> {
+        Self::login_full(stream, trust, name, credentials, None)
+    }
+
+    /// The login every other entry point makes: `credentials` (guest,
+    /// password or token) and, to resume, the `last_seen` chat id.
+    pub fn login_full(
+        stream: ChatStream,
+        trust: Trust,
+        name: &str,
+        credentials: &Credentials,
+        last_seen: Option<u64>,
+    ) -> Result<Self, ClientError> {
         let (mut stream, mut writer) = stream.split();
+        let (password, token) = match credentials {
+            Credentials::Guest => (None, None),
+            Credentials::Password(p) => (Some(p.clone()), None),
+            Credentials::Token(t) => (None, Some(t.clone())),
+        };
         let hello = ClientMessage::Hello(Hello {
+            password,
+            token,
             version: PROTOCOL_VERSION,
             name: name.to_owned(),
             last_seen,
@@ -330,6 +400,49 @@ impl Client {
     /// The server's `welcome`: our name and session, who is here, recent history.
     pub fn welcome(&self) -> &Welcome {
         &self.welcome
+    }
+
+    /// The session token the server issued at a password login (from the
+    /// `welcome`), to reconnect with [`Credentials::Token`]; `None` for
+    /// guests and token logins (keep the token you logged in with). Tokens
+    /// from `register` and `change_password` arrive as
+    /// [`ServerMessage::Registered`] / [`ServerMessage::PasswordChanged`].
+    pub fn token(&self) -> Option<&str> {
+        self.welcome.token.as_deref()
+    }
+
+    /// Registers this guest's current name with `password` (8 to 1024
+    /// bytes). The answer is an event: [`ServerMessage::Registered`] with
+    /// the token, or an `error` (`name_registered`, `password_invalid`,
+    /// `accounts_unavailable`).
+    pub fn register(&self, password: impl Into<String>) -> Result<(), ClientError> {
+        self.sender
+            .send(&ClientMessage::Register(crate::protocol::Register {
+                password: password.into(),
+            }))
+    }
+
+    /// Replaces the password of the registered name this client logged in
+    /// with. The answer is [`ServerMessage::PasswordChanged`] with a new
+    /// token (all older tokens are revoked), or an `error` (`auth_failed`,
+    /// `password_invalid`, `auth_throttled`).
+    pub fn change_password(
+        &self,
+        old: impl Into<String>,
+        new: impl Into<String>,
+    ) -> Result<(), ClientError> {
+        self.sender.send(&ClientMessage::ChangePassword(
+            crate::protocol::ChangePassword {
+                old: old.into(),
+                new: new.into(),
+            },
+        ))
+    }
+
+    /// Revokes this connection's session token; answered
+    /// [`ServerMessage::LoggedOut`]. The session goes on.
+    pub fn logout(&self) -> Result<(), ClientError> {
+        self.sender.send(&ClientMessage::Logout)
     }
 
     /// Why this connection is trusted: show [`Trust::FirstUse`] to the user

@@ -105,6 +105,27 @@ pub enum ErrorCode {
     /// `last_seen`, names a chat id this server never assigned (0, or
     /// beyond the newest).
     UnknownMessage,
+    /// `auth_failed`: a wrong password or token, credentials for a name
+    /// that is not registered, or a registered name without credentials
+    /// on a `hello` (docs/protocol.md, accounts). The connection stays in
+    /// the handshake and may try again.
+    AuthFailed,
+    /// `auth_throttled`: too many failed logins from this address or for
+    /// this account, or too many logins being checked at once; the message
+    /// says how long to wait: "... try again in N ms".
+    AuthThrottled,
+    /// `name_registered`: a guest asked for a registered name (with
+    /// `guest_shadow = false`), or `register` of a name already registered.
+    NameRegistered,
+    /// `account_required`: the server takes only registered names
+    /// (`require_account = true`) and the `hello` carried no credentials.
+    AccountRequired,
+    /// `password_invalid`: a new password shorter than 8 or longer than
+    /// 1024 bytes.
+    PasswordInvalid,
+    /// `accounts_unavailable`: the server has no account database (no
+    /// store), or it failed.
+    AccountsUnavailable,
     /// Any code this version does not know.
     #[serde(other)]
     Unknown,
@@ -152,6 +173,12 @@ impl ErrorCode {
             Self::StoreUnavailable => "store_unavailable",
             Self::HistoryLimit => "history_limit",
             Self::UnknownMessage => "unknown_message",
+            Self::AuthFailed => "auth_failed",
+            Self::AuthThrottled => "auth_throttled",
+            Self::NameRegistered => "name_registered",
+            Self::AccountRequired => "account_required",
+            Self::PasswordInvalid => "password_invalid",
+            Self::AccountsUnavailable => "accounts_unavailable",
             Self::Unknown => "unknown",
         }
     }

@@ -28,6 +28,22 @@ pub struct Hello {
     /// Requested display name; the server may add a `(n)` suffix.
     #[serde(deserialize_with = "super::strict::string")]
     pub name: String,
+    /// The password of the registered name `name` (docs/protocol.md,
+    /// accounts); absent for a guest or a token login.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub password: Option<String>,
+    /// A session token from an earlier `welcome`/`registered`, instead of
+    /// the password (64 hex digits): what automatic reconnects send.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub token: Option<String>,
     /// Resuming: the id of the last chat this client saw before its
     /// connection was lost. The server answers the `welcome` with one
     /// `history` frame holding the chats after it, so nothing said while
@@ -69,6 +85,45 @@ pub struct History {
     /// the gap. Always false in pages.
     #[serde(default)]
     pub gap: bool,
+}
+
+/// `register`: a logged-in guest registers its current name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Register {
+    /// The password, 8 to 1024 bytes of UTF-8.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub password: String,
+}
+
+/// `change_password`: an authenticated member replaces its password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangePassword {
+    /// The current password.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub old: String,
+    /// The new password, 8 to 1024 bytes.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub new: String,
+}
+
+/// `registered`: the answer to `register`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registered {
+    /// The name now registered (the member's current name).
+    #[serde(deserialize_with = "super::strict::string")]
+    pub name: String,
+    /// A session token for reconnecting without the password.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub token: String,
+}
+
+/// `password_changed`: the answer to `change_password`. Every older token
+/// of the account is revoked; this one replaces them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordChanged {
+    /// The new session token.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub token: String,
 }
 
 /// `chat` from a client: a text for the room.
@@ -122,6 +177,12 @@ pub enum ClientMessage {
     VoiceMute(VoiceMute),
     /// Ask for a page of older chats.
     History(HistoryRequest),
+    /// Register the current name with a password.
+    Register(Register),
+    /// Replace the password.
+    ChangePassword(ChangePassword),
+    /// Revoke this connection's session token.
+    Logout,
 }
 
 /// One member of the room as others see it.
@@ -156,6 +217,18 @@ pub struct Welcome {
     /// The longest chat text in bytes the server accepts.
     #[serde(default)]
     pub max_text: u32,
+    /// The login was authenticated (password or token): the name is
+    /// registered and belongs to this client. Absent (false) for guests.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub registered: bool,
+    /// A new session token (password logins only): send it as `hello.token`
+    /// to reconnect without the password.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub token: Option<String>,
 }
 
 /// `chat` from the server: a message delivered to the room.
@@ -292,6 +365,12 @@ pub enum ServerMessage {
     VoiceKey(VoiceKey),
     /// A page of older chats, or what a resuming client missed.
     History(History),
+    /// `register` succeeded.
+    Registered(Registered),
+    /// `change_password` succeeded.
+    PasswordChanged(PasswordChanged),
+    /// `logout` done: the connection's token is revoked.
+    LoggedOut,
 }
 
 /// Why a complete frame body could not be turned into a message.
@@ -402,6 +481,9 @@ impl ClientMessage {
             "voice_leave" => Self::VoiceLeave,
             "voice_mute" => Self::VoiceMute(body_as("voice_mute", body)?),
             "history" => Self::History(body_as("history", body)?),
+            "register" => Self::Register(body_as("register", body)?),
+            "change_password" => Self::ChangePassword(body_as("change_password", body)?),
+            "logout" => Self::Logout,
             other => return Err(MessageError::UnknownType(other.to_owned())),
         })
     }
@@ -432,6 +514,9 @@ impl ServerMessage {
             "voice_state" => Self::VoiceState(body_as("voice_state", body)?),
             "voice_key" => Self::VoiceKey(body_as("voice_key", body)?),
             "history" => Self::History(body_as("history", body)?),
+            "registered" => Self::Registered(body_as("registered", body)?),
+            "password_changed" => Self::PasswordChanged(body_as("password_changed", body)?),
+            "logged_out" => Self::LoggedOut,
             other => return Err(MessageError::UnknownType(other.to_owned())),
         })
     }

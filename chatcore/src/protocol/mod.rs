@@ -32,6 +32,7 @@ pub use frame::{
     DecodeError, FrameError, HEADER_LEN, decode_client, decode_server, encode_client,
     encode_server, frame_len,
 };
+pub use message::{ChangePassword, PasswordChanged, Register, Registered};
 pub use message::{
     Chat, ChatSend, ClientMessage, Departure, ErrorMsg, Hello, History, HistoryRequest, Joined,
     Left, MessageError, Presence, Seq, ServerMessage, UserInfo, Welcome,

@@ -65,3 +65,9 @@ where
     let name = d.deserialize_string(StrOnly)?;
     T::deserialize(name.as_str().into_deserializer())
 }
+
+/// An optional `String` field (with `#[serde(default)]`): absent is `None`,
+/// present must be a *str* (`nil` and *bin* are refused).
+pub(crate) fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    string(d).map(Some)
+}

@@ -60,13 +60,23 @@ pub fn shared_body<'a>(
 /// `offers_omitted` is not 0 (offers available but not sent after this
 /// welcome, docs/protocol.md 17.4) the head carries it as an extra key,
 /// which older clients ignore like any unknown key.
-pub fn head(name: &str, session: u64, offers_omitted: u64, body_len: usize) -> Bytes {
+///
+/// `account` is `Some` for a login authenticated with a password or a
+/// token: the head then carries `registered: true` and, when a token was
+/// issued, `token` (docs/protocol.md, accounts).
+pub fn head(
+    name: &str,
+    session: u64,
+    offers_omitted: u64,
+    account: Option<Option<&str>>,
+    body_len: usize,
+) -> Bytes {
     let mut h = Vec::with_capacity(64 + name.len());
     h.extend_from_slice(&[0; HEADER_LEN]);
-    put_map_len(
-        &mut h,
-        usize::from(FIELDS) + usize::from(offers_omitted > 0),
-    );
+    let extra = usize::from(offers_omitted > 0)
+        + usize::from(account.is_some())
+        + usize::from(matches!(account, Some(Some(_))));
+    put_map_len(&mut h, usize::from(FIELDS) + extra);
     put_str(&mut h, "type");
     put_str(&mut h, "welcome");
     put_str(&mut h, "version");
@@ -78,6 +88,14 @@ pub fn head(name: &str, session: u64, offers_omitted: u64, body_len: usize) -> B
     if offers_omitted > 0 {
         put_str(&mut h, "offers_omitted");
         put_uint(&mut h, offers_omitted);
+    }
+    if let Some(token) = account {
+        put_str(&mut h, "registered");
+        h.push(0xc3); // MessagePack true
+        if let Some(token) = token {
+            put_str(&mut h, "token");
+            put_str(&mut h, token);
+        }
     }
     let len = (h.len() - HEADER_LEN + body_len) as u32;
     h[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
@@ -108,10 +126,12 @@ mod tests {
             })
             .collect();
         let body = shared_body(users.iter(), users.len(), &history, 10_000, 1 << 20, 4096);
-        let head = head("zoë", 70_000, 0, body.len());
+        let head = head("zoë", 70_000, 0, None, body.len());
         let mut ours = head.to_vec();
         ours.extend_from_slice(&body);
         let serde = encode_server(&ServerMessage::Welcome(Welcome {
+            registered: false,
+            token: None,
             version: PROTOCOL_VERSION,
             name: "zoë".into(),
             session: 70_000,
@@ -132,11 +152,13 @@ mod tests {
             session: 1,
         }];
         let body = shared_body(users.iter(), 1, &history, 10_000, 1 << 20, 4096);
-        let mut frame = head("a", 1, 7, body.len()).to_vec();
+        let mut frame = head("a", 1, 7, Some(Some("ab12")), body.len()).to_vec();
         frame.extend_from_slice(&body);
         let mut buf = bytes::BytesMut::from(&frame[..]);
         let decoded = crate::protocol::decode_server(&mut buf, u32::MAX).expect("valid");
-        assert!(matches!(decoded, Some(ServerMessage::Welcome(w)) if w.name == "a"));
+        assert!(matches!(&decoded, Some(ServerMessage::Welcome(w)) if w.name == "a"));
+        assert!(matches!(&decoded, Some(ServerMessage::Welcome(w))
+            if w.registered && w.token.as_deref() == Some("ab12")));
         #[derive(serde::Deserialize)]
         struct Omitted {
             offers_omitted: u64,

@@ -170,6 +170,17 @@ pub struct ServerConfig {
     pub history_keep_messages: u64,
     /// Days a stored chat message is kept; 0 = forever (the default).
     pub history_keep_days: u32,
+    /// Only registered names may log in: a `hello` without a password or
+    /// token is refused with `account_required`. Needs the store (the
+    /// account database lives in it). Default false.
+    pub require_account: bool,
+    /// A guest asking for a registered name gets `name(1)` (like a taken
+    /// name) instead of `name_registered`. Default false: a registered
+    /// name is never shown by anyone else, even with a suffix' difference.
+    pub guest_shadow: bool,
+    /// Days a session token stays valid after it is issued (at a password
+    /// login, `register` or `change_password`); at least 1. Default 30.
+    pub token_days: u32,
 }
 
 /// SQLite's `synchronous` setting for the history store (config key
@@ -234,6 +245,9 @@ impl Default for ServerConfig {
             store_sync: StoreSync::Normal,
             history_keep_messages: 100_000,
             history_keep_days: 0,
+            require_account: false,
+            guest_shadow: false,
+            token_days: 30,
         }
     }
 }
@@ -266,6 +280,12 @@ impl ServerConfig {
             };
         }
         at_least_one!(heartbeat_ms);
+        at_least_one!(token_days);
+        check(
+            !self.require_account || self.store_path.is_some(),
+            "require_account",
+            "needs the store (accounts live in its database)",
+        )?;
         check(
             self.idle_timeout_ms != Some(0),
             "idle_timeout_ms",

@@ -48,4 +48,8 @@ pub enum HandleError {
     /// The server serves plain TCP: there is no certificate to replace.
     #[error("the server does not serve TLS")]
     TlsOff,
+    /// The server has no account database (it runs without a store), or
+    /// the database failed.
+    #[error("the server's account database is off or failed")]
+    Accounts,
 }

@@ -88,6 +88,11 @@ pub(crate) enum Command {
     /// A new certificate for new handshakes; the reply says whether the
     /// server speaks TLS (a plain server keeps serving plain).
     SetTls(Box<ServerTls>, Sender<bool>),
+    /// Delete an account and its tokens; the auth thread answers directly.
+    DeleteAccount {
+        name: String,
+        reply: Sender<Result<bool, String>>,
+    },
     Shutdown,
 }
 
@@ -134,6 +139,21 @@ impl ServerHandle {
     /// Removes session `session` (reason `kicked`). `false` if no such member.
     pub fn kick(&self, session: u64) -> Result<bool, HandleError> {
         self.ask(|reply| Command::Kick { session, reply })
+    }
+
+    /// Deletes the registered name `name` (any look-alike spelling finds
+    /// it) and revokes all its tokens. A member logged in with it keeps its
+    /// session, but the password and tokens no longer work, and the name
+    /// is free for anyone. `Ok(false)` if no such account;
+    /// [`HandleError::Accounts`] if the server has no store or its
+    /// database failed.
+    pub fn delete_account(&self, name: &str) -> Result<bool, HandleError> {
+        let name = name.to_owned();
+        match self.ask(|reply| Command::DeleteAccount { name, reply }) {
+            Ok(Ok(found)) => Ok(found),
+            Ok(Err(_)) => Err(HandleError::Accounts),
+            Err(e) => Err(e),
+        }
     }
 
     /// The server's counters.

@@ -12,6 +12,7 @@
 //! | `transfer/` | spool bookkeeping, quota, expiry (`mod.rs`), the disk thread (`disk`), the offered-name check (`names`) |
 //! | `voice/` | `call` (members, tokens, paths), `guard` (bind cookies, limits), `relay` (packet rules, no sockets), `conn` (TCP voice connections with their own `interest()`) |
 //! | `store/` | the history store: a thread owning the SQLite connection (`thread`), its versioned schema (`schema`), the requests and replies it exchanges with the loop (`mod.rs`) |
+//! | `accounts/` | registered names: the tables and queries (`db`, also used by `chatserver accounts`), the store's auth thread (`thread`: argon2id, tokens; the password hash never leaves it), the loop's side (requests in flight, authenticated sessions, the brute-force throttle) |
 //! | `tls/` | TLS on the chat port: [`ServerTls`] (certificate loading, the self-signed pair in a data directory), [`TlsSource`] (what a reload reads again), the per-connection `TlsSession` the loop drives |
 //! | `config`, `hooks`, `handle`, `error` | limits, embedder callbacks, `ServerHandle`, errors |
 //!
@@ -19,6 +20,7 @@
 //! `room`, `transfer`, `voice` and the outbox; none of them imports the
 //! reactor.
 
+pub mod accounts;
 mod config;
 mod conn;
 mod error;

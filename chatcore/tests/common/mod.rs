@@ -95,6 +95,8 @@ impl Raw {
 
     pub fn hello(&mut self, name: &str) {
         self.send(&ClientMessage::Hello(Hello {
+            password: None,
+            token: None,
             version: chatcore::protocol::PROTOCOL_VERSION,
             name: name.into(),
             last_seen: None,

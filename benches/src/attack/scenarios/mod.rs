@@ -122,6 +122,8 @@ pub fn after_stop(name: &str, target: &Target) -> Option<Value> {
 
 fn hello(name: &str) -> Vec<u8> {
     encode_client(&ClientMessage::Hello(Hello {
+        password: None,
+        token: None,
         version: 1,
         name: name.to_owned(),
         last_seen: None,

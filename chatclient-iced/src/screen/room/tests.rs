@@ -17,6 +17,8 @@ const ME: u64 = 10;
 
 fn welcome(name: &str, history: Vec<Chat>) -> Welcome {
     Welcome {
+        registered: false,
+        token: None,
         version: 1,
         name: name.into(),
         session: ME,

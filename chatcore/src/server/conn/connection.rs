@@ -79,6 +79,14 @@ pub(crate) struct Connection {
     /// Protocol errors logged so far; only the first few are logged, so a
     /// misbehaving client cannot flood the log.
     pub errors_logged: u8,
+    /// The id of this connection's `hello` waiting for the auth thread:
+    /// the answer completes the login only if it still matches (a closed
+    /// connection's key may be reused before the answer comes).
+    pub auth_pending: Option<u64>,
+    /// A resuming `hello`'s `last_seen`, kept until the login completes
+    /// (at once for a guest, or when the auth thread answers), when the
+    /// missed chats are sent after the `welcome`.
+    pub resume_from: Option<u64>,
     /// The reason to give when the socket finally closes.
     pub close_reason: Option<LeaveReason>,
     /// Files being sent to this client, refilled at its own pace.
@@ -121,6 +129,8 @@ impl Connection {
             doomed: false,
             eof: false,
             errors_logged: 0,
+            auth_pending: None,
+            resume_from: None,
             close_reason: None,
             downloads: Vec::new(),
             paused: false,

@@ -206,6 +206,9 @@ pub(crate) struct Reactor {
     /// Reads of connections in the TLS handshake this turn, against
     /// [`HANDSHAKE_BUDGET`].
     handshakes_this_turn: usize,
+    /// Accounts and the store's auth thread, if `store_path` is set.
+    /// Declared before `store` so the auth thread ends first.
+    accounts: Option<crate::server::accounts::Accounts>,
     /// The history store thread, if `store_path` is set. Dropping it (when
     /// the loop ends) lets the thread commit what it was sent, then joins it.
     store: Option<Store>,
@@ -246,6 +249,14 @@ impl Reactor {
                 },
                 Arc::clone(&waker),
             )?),
+            None => None,
+        };
+        // After the store: it has applied the schema migrations.
+        let accounts = match &config.store_path {
+            Some(path) => Some(crate::server::accounts::Accounts::new(
+                crate::server::accounts::thread::AuthWorker::start(path, Arc::clone(&waker))
+                    .map_err(|e| ServerError::Thread(format!("accounts: {e}")))?,
+            )),
             None => None,
         };
         let disk = DiskWorker::start(waker, spool, config.max_open_spool_files)
@@ -345,6 +356,7 @@ impl Reactor {
             ),
             tls,
             handshakes_this_turn: 0,
+            accounts,
             store,
             store_failing: false,
             history_waits: session::history::HistoryWaits::default(),
@@ -422,6 +434,7 @@ impl Reactor {
                     self.drain_commands();
                     session::transfer::drain_disk(&mut self.ctx());
                     session::chat::drain_store(&mut self.ctx());
+                    session::account::drain_auth(&mut self.ctx());
                 }
                 VOICE_UDP => self.drain_voice_udp(),
                 VOICE_TCP => self.drain_voice_tcp(),
@@ -474,6 +487,9 @@ impl Reactor {
             self.sweep(true);
             self.voice_sweep();
             self.log_gate.sweep(self.now);
+            if let Some(a) = self.accounts.as_mut() {
+                a.throttle.sweep(self.now);
+            }
             self.next_sweep = self.now + self.config.tick();
         }
         // This turn's chats go to the store in one batch (one transaction);
@@ -530,6 +546,7 @@ impl Reactor {
             rate_limited_frame: &self.rate_limited_frame,
             now: self.now,
             shutting_down: self.shutdown_deadline.is_some(),
+            accounts: self.accounts.as_mut(),
             store: self.store.as_ref(),
             store_failing: &mut self.store_failing,
             history_waits: &mut self.history_waits,
@@ -600,6 +617,15 @@ impl Reactor {
                 }
                 let _ = reply.send(on);
             }
+            Command::DeleteAccount { name, reply } => match &self.accounts {
+                Some(a) => {
+                    let job = crate::server::accounts::thread::AuthJob::Delete { name, reply };
+                    a.worker.submit(job);
+                }
+                None => {
+                    let _ = reply.send(Err("this server has no account database".into()));
+                }
+            },
             Command::Shutdown => self.begin_shutdown(),
         }
     }

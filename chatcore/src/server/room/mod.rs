@@ -82,6 +82,10 @@ pub struct Room {
     /// `offers_omitted` field); set just before that batch is flushed and
     /// reset after it, see [`Room::set_offers_omitted`].
     offers_omitted: u64,
+    /// Session -> the account fields of its pending welcome (`registered`,
+    /// and the token issued if any): only authenticated logins have one,
+    /// and each entry goes with its welcome.
+    welcome_accounts: std::collections::HashMap<u64, Option<String>>,
     /// Write before deliver: with a history store, accepted chats wait in
     /// `pending` until the store commits them ([`Room::release`]); without
     /// one they are delivered at once.
@@ -141,6 +145,7 @@ impl Room {
             pending_welcomes: Vec::new(),
             pending_left: Vec::new(),
             offers_omitted: 0,
+            welcome_accounts: std::collections::HashMap::new(),
             durable: false,
             pending: VecDeque::new(),
             unsent: Vec::new(),
@@ -283,8 +288,18 @@ impl Room {
     /// already be validated. Its `welcome` and the others' notice of it go
     /// out at the next [`Room::flush_presence`] (or [`Room::flush_welcomes`]).
     pub fn join(&mut self, key: usize, name: &str) -> UserInfo {
+        self.join_from(key, name, 0)
+    }
+
+    /// Like [`Room::join`], with a name suffix of at least `min` (a guest
+    /// shadowing a registered name gets `name(1)` or higher).
+    pub fn join_from(&mut self, key: usize, name: &str, min: u32) -> UserInfo {
         let info = UserInfo {
-            name: self.names.allocate(name),
+            name: if min == 0 {
+                self.names.allocate(name)
+            } else {
+                self.names.allocate_from(name, min)
+            },
             session: self.next_session,
         };
         self.next_session += 1;
@@ -403,11 +418,26 @@ impl Room {
             let Some(member) = self.member(key).filter(|m| m.session == session) else {
                 continue; // left (and maybe its key was reused) before the batch
             };
-            let head = welcome::head(&member.name, session, self.offers_omitted, body.len());
+            let account = self.welcome_accounts.get(&session);
+            let account = account.map(|t| t.as_deref());
+            let head = welcome::head(
+                &member.name,
+                session,
+                self.offers_omitted,
+                account,
+                body.len(),
+            );
             out.push(key, head);
             out.push(key, body.clone());
         }
         self.offers_omitted = 0;
+        self.welcome_accounts.clear();
+    }
+
+    /// Marks `session`'s pending welcome as an authenticated login
+    /// (`registered: true`), carrying `token` if one was issued.
+    pub fn set_welcome_account(&mut self, session: u64, token: Option<String>) {
+        self.welcome_accounts.insert(session, token);
     }
 
     /// Accepts a chat message from connection `key` and delivers it to

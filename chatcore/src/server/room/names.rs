@@ -199,8 +199,16 @@ impl NameTable {
     /// (already validated): `base` itself if neither it nor a look-alike is
     /// held, else `base(n)` for the lowest such free n ≥ 1.
     pub fn allocate(&mut self, base: &str) -> String {
+        self.allocate_from(base, 0)
+    }
+
+    /// Like [`NameTable::allocate`], never giving a suffix below `min`: a
+    /// guest shadowing a registered name gets `base(1)` or higher, never
+    /// the bare name (docs/protocol.md, accounts).
+    pub fn allocate_from(&mut self, base: &str, min: u32) -> String {
         let base_skeleton = skeleton(base);
-        let start = self.hints.get(&base_skeleton).copied().unwrap_or(0);
+        let hint = self.hints.get(&base_skeleton).copied().unwrap_or(0);
+        let start = hint.max(min);
         let mut suffix = start;
         loop {
             let candidate = with_suffix(base, suffix);
@@ -214,7 +222,10 @@ impl NameTable {
                 sk
             };
             if self.taken.insert(candidate_skeleton) {
-                self.hints.insert(base_skeleton, suffix + 1);
+                if min <= hint {
+                    // Every suffix from the hint up to this one is taken.
+                    self.hints.insert(base_skeleton, suffix + 1);
+                }
                 return candidate;
             }
             suffix += 1;

@@ -32,7 +32,32 @@ pub(crate) fn hello(ctx: &mut Ctx<'_>, key: usize, hello: Hello) {
             return;
         }
     };
-    let name = name.as_str();
+    if let Some(conn) = ctx.out.conns.get_mut(key) {
+        conn.resume_from = hello.last_seen;
+    }
+    if ctx.accounts.is_some() {
+        super::account::hello(ctx, key, name, hello.password, hello.token);
+        return;
+    }
+    if hello.password.is_some() || hello.token.is_some() {
+        let why = "this server has no accounts (it runs without a store)";
+        ctx.protocol_error(key, ErrorCode::AccountsUnavailable, why, None);
+        return;
+    }
+    join(ctx, key, &name, 0, None);
+}
+
+/// Completes a login: the hooks are asked and the connection joins the
+/// room under `name` (with a suffix of at least `min_suffix`);
+/// `account` is the authenticated login's token hash and the token to
+/// hand out, if any.
+pub(crate) fn join(
+    ctx: &mut Ctx<'_>,
+    key: usize,
+    name: &str,
+    min_suffix: u32,
+    account: Option<([u8; 32], Option<String>)>,
+) {
     let Some(peer) = ctx.out.conns.get(key).map(|c| c.peer) else {
         return;
     };
@@ -40,7 +65,13 @@ pub(crate) fn hello(ctx: &mut Ctx<'_>, key: usize, hello: Hello) {
         ctx.protocol_error(key, ErrorCode::JoinDenied, &why, None);
         return;
     }
-    let user = ctx.room.join(key, name);
+    let user = ctx.room.join_from(key, name, min_suffix);
+    if let Some((hash, token)) = account {
+        ctx.room.set_welcome_account(user.session, token);
+        if let Some(accounts) = ctx.accounts.as_mut() {
+            accounts.logins.insert(user.session, hash);
+        }
+    }
     if let Some(conn) = ctx.out.conns.get_mut(key) {
         conn.phase = Phase::Member;
         if conn.counted_handshake {
@@ -52,7 +83,12 @@ pub(crate) fn hello(ctx: &mut Ctx<'_>, key: usize, hello: Hello) {
         }
     }
     ctx.hooks.on_joined(&user);
-    if let Some(last_seen) = hello.last_seen {
+    if let Some(last_seen) = ctx
+        .out
+        .conns
+        .get_mut(key)
+        .and_then(|c| c.resume_from.take())
+    {
         super::history::resume(ctx, key, last_seen);
     }
     send_offers_to(ctx, key);
@@ -90,6 +126,9 @@ pub(crate) fn leave(ctx: &mut Ctx<'_>, key: usize, reason: LeaveReason) {
     let Some(user) = ctx.room.leave(key, reason) else {
         return;
     };
+    if let Some(accounts) = ctx.accounts.as_mut() {
+        accounts.logins.remove(&user.session);
+    }
     drop_uploads_of(ctx, key, user.session);
     call_left(ctx, key);
     match reason {

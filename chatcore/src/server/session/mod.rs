@@ -16,6 +16,7 @@
 //! | `history` | `history`; the resume after a `hello` with `last_seen` |
 //! | `voice` | `voice_join`, `voice_leave`, `voice_mute`; `voice_state`; closing a TCP voice connection |
 
+pub(crate) mod account;
 pub(crate) mod chat;
 pub(crate) mod history;
 mod login;
@@ -93,6 +94,9 @@ pub(crate) struct Ctx<'a> {
     pub now: Instant,
     /// Shutdown began: no more `voice_state` broadcasts.
     pub shutting_down: bool,
+    /// Accounts (the auth thread, logins in flight, the throttle), if the
+    /// server has a store.
+    pub accounts: Option<&'a mut crate::server::accounts::Accounts>,
     /// The history store, if the server has one (requests never block).
     pub store: Option<&'a crate::server::store::Store>,
     /// The store's last commit failed: failures are logged once per streak.
@@ -175,6 +179,21 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, key: usize, msg: ClientMessage) {
                 voice::voice_mute(ctx, key, m.muted);
             }
         }
+        ClientMessage::Register(r) if member => {
+            if ctx.allow_frame(key, None) {
+                account::register(ctx, key, r.password);
+            }
+        }
+        ClientMessage::ChangePassword(c) if member => {
+            if ctx.allow_frame(key, None) {
+                account::change_password(ctx, key, c.old, c.new);
+            }
+        }
+        ClientMessage::Logout if member => {
+            if ctx.allow_frame(key, None) {
+                account::logout(ctx, key);
+            }
+        }
         ClientMessage::Chat(ChatSend { reference, .. })
         | ClientMessage::FileOffer(FileOffer { reference, .. }) => {
             ctx.protocol_error(key, ErrorCode::NotLoggedIn, "send hello first", reference);
@@ -186,7 +205,10 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, key: usize, msg: ClientMessage) {
         | ClientMessage::VoiceJoin
         | ClientMessage::VoiceLeave
         | ClientMessage::VoiceMute(_)
-        | ClientMessage::History(_) => {
+        | ClientMessage::History(_)
+        | ClientMessage::Register(_)
+        | ClientMessage::ChangePassword(_)
+        | ClientMessage::Logout => {
             ctx.protocol_error(key, ErrorCode::NotLoggedIn, "send hello first", None);
         }
     }

@@ -14,7 +14,7 @@
 //! | `thread.rs` | the thread that owns the connection: group commit, pages, retention |
 //! | `schema.rs` | the versioned migrations (`PRAGMA user_version`) |
 
-mod schema;
+pub(crate) mod schema;
 mod thread;
 
 use std::path::{Path, PathBuf};

@@ -29,6 +29,25 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         text TEXT NOT NULL
     );
     CREATE INDEX messages_ts ON messages (ts);",
+    // 2: accounts (server/accounts/). An account is keyed by the UTS #39
+    // confusable skeleton of its name, so look-alikes are one account;
+    // `name` is the owner's spelling, `hash` an argon2id PHC string.
+    // Tokens are stored only as the SHA-256 of the 32 random bytes the
+    // client holds; `expires` is Unix time in ms.
+    "CREATE TABLE accounts (
+        skeleton TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        updated INTEGER NOT NULL
+    );
+    CREATE TABLE tokens (
+        hash BLOB PRIMARY KEY,
+        skeleton TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        expires INTEGER NOT NULL
+    );
+    CREATE INDEX tokens_by_account ON tokens (skeleton);",
 ];
 
 /// The schema version this binary writes.
