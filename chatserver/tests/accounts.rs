@@ -30,15 +30,7 @@ fn accounts(dir: &str, args: &[&str]) -> (Option<i32>, String, String) {
 fn a_name_registered_before_a_restart_needs_its_password_after_it_and_the_subcommand_deletes_it() {
     let dir = temp_dir("accounts");
     let dir_arg = dir.to_str().expect("utf-8 path").to_owned();
-    let args = [
-        "--no-tls",
-        "--no-voice",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        &dir_arg,
-    ];
-    let mut daemon = Daemon::spawn_exact(&args);
+    let mut daemon = Daemon::spawn_plain_in(&dir);
     let addr = daemon.chat_addr();
     let alice = Client::connect_plain(addr, "alice").expect("alice logs in");
     alice.register("alice's password").expect("send");
@@ -58,7 +50,7 @@ fn a_name_registered_before_a_restart_needs_its_password_after_it_and_the_subcom
     daemon.signal("TERM");
     daemon.wait_exit(Duration::from_secs(5)).expect("stopped");
 
-    let mut daemon = Daemon::spawn_exact(&args);
+    let mut daemon = Daemon::spawn_plain_in(&dir);
     let addr = daemon.chat_addr();
     let guest = Client::connect_plain(addr, "alice");
     assert!(

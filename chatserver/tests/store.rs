@@ -11,16 +11,7 @@ use support::{Daemon, START, temp_dir};
 #[test]
 fn every_message_a_member_saw_is_in_the_welcome_after_kill_9_and_a_restart() {
     let dir = temp_dir("store-kill");
-    let dir_arg = dir.to_str().expect("utf-8 path").to_owned();
-    let args = [
-        "--no-tls",
-        "--no-voice",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        &dir_arg,
-    ];
-    let mut daemon = Daemon::spawn_exact(&args);
+    let mut daemon = Daemon::spawn_plain_in(&dir);
     let addr = daemon.chat_addr();
     let alice = Client::connect_plain(addr, "alice").expect("alice logs in");
     let bob = Client::connect_plain(addr, "bob").expect("bob logs in");
@@ -48,7 +39,7 @@ fn every_message_a_member_saw_is_in_the_welcome_after_kill_9_and_a_restart() {
         .wait_exit(Duration::from_secs(5))
         .expect("killed within 5 s");
 
-    let mut daemon = Daemon::spawn_exact(&args);
+    let mut daemon = Daemon::spawn_plain_in(&dir);
     let addr = daemon.chat_addr();
     let carol = Client::connect_plain(addr, "carol").expect("carol logs in");
     let history: Vec<(u64, String)> = carol

@@ -49,6 +49,21 @@ impl Daemon {
         daemon
     }
 
+    /// A plain-TCP daemon without voice on a free port, keeping its data
+    /// (history store, accounts) in `dir`, which outlives it: what the
+    /// restart tests start twice on the same directory.
+    pub fn spawn_plain_in(dir: &std::path::Path) -> Self {
+        let dir_arg = dir.to_str().expect("utf-8 path");
+        Self::spawn_exact(&[
+            "--no-tls",
+            "--no-voice",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir_arg,
+        ])
+    }
+
     /// Starts `chatserver ARGS` exactly (the test gives `--data-dir`).
     pub fn spawn_exact(args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chatserver"))
