@@ -499,6 +499,12 @@ impl Reactor {
         self.close_doomed();
         self.end_of_turn_presence();
         self.flush_all();
+        // The store commits while the loop writes: a commit already
+        // answered is delivered in this turn, not one poll later (the
+        // waker's event then finds the channel empty).
+        if self.room.pending_chats() > 0 {
+            session::chat::drain_store(&mut self.ctx());
+        }
         self.close_doomed();
         self.end_of_turn_presence();
         self.flush_all();
