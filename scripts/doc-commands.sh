@@ -28,6 +28,7 @@
 #                                         TLS one with --tls, else a plain one)
 #   cargo run --bin filebench             --size-mib 2
 #   cargo run --bin voicebench            --members 2 --speakers 1 --duration 1
+#   cargo run --bin storebench            --messages 20000 --memory-secs 1 --pages 50
 #   cargo run -p chatserver / chatserver  started on free ports (127.0.0.1:0)
 #                                         with a scratch --data-dir (a
 #                                         documented --tls-cert/--tls-key
@@ -313,6 +314,10 @@ shorten() {
             local a; a=$(set_flag --members 2 "${args[@]}"); to_args "$a"
             a=$(set_flag --speakers 1 "${ARGS[@]}"); to_args "$a"
             a=$(set_flag --duration 1 "${ARGS[@]}"); to_args "$a"; args=("${ARGS[@]}") ;;
+        storebench)
+            local a; a=$(set_flag --messages 20000 "${args[@]}"); to_args "$a"
+            a=$(set_flag --memory-secs 1 "${ARGS[@]}"); to_args "$a"
+            a=$(set_flag --pages 50 "${ARGS[@]}"); to_args "$a"; args=("${ARGS[@]}") ;;
         chatserver)
             if [[ " ${args[*]} " != *" --help "* ]]; then
                 mode=server
