@@ -173,3 +173,35 @@ fn retention_by_count_keeps_only_the_newest_messages() {
     server.stop().expect("stop");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_history_page_the_store_cannot_read_gets_store_unavailable_not_an_empty_page() {
+    let dir = db_dir("unreadable");
+    let db = dir.join("chat.db");
+    let server = start(ServerConfig {
+        history_len: 2,
+        ..store_config(&db)
+    });
+    let (mut a, _) = Raw::login(server.local_addr(), "a");
+    for text in ["one", "two", "three", "four"] {
+        a.chat(text);
+        assert_eq!(a.next_chat().text, text);
+    }
+    // Behind the server's back the table goes away: every read fails.
+    let vandal = rusqlite::Connection::open(&db).expect("open");
+    vandal
+        .execute_batch("DROP TABLE messages")
+        .expect("drop the table");
+    drop(vandal);
+    // Older than the two the room keeps in memory: only the store has it.
+    a.send(&chatcore::protocol::ClientMessage::History(
+        chatcore::protocol::HistoryRequest {
+            before: None,
+            limit: 4,
+        },
+    ));
+    assert_eq!(a.expect_error(), ErrorCode::StoreUnavailable);
+    assert!(a.is_alive(3), "the member stays connected");
+    server.stop().expect("stop");
+    let _ = std::fs::remove_dir_all(&dir);
+}

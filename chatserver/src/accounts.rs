@@ -1,4 +1,4 @@
-//! `chatserver accounts list|delete NAME [--data-dir DIR]`: the operator's
+//! `chatserver accounts list|delete NAME [--data-dir DIR] [-c FILE]`: the operator's
 //! admin path to the registered names. It opens the database file
 //! (`DATA_DIR/chat.db`) directly, which is safe while the server runs:
 //! the file is in WAL mode (readers never block the server's writer) and
@@ -12,7 +12,7 @@ use anyhow::Context;
 use chatcore::server::accounts::AccountDb;
 use clap::{Parser, Subcommand};
 
-use crate::config::{STORE_FILE, default_data_dir};
+use crate::config::{STORE_FILE, default_data_dir, load_file};
 
 /// Manage registered names (accounts) in the server's database.
 #[derive(Debug, Parser)]
@@ -25,6 +25,10 @@ pub struct AccountsCli {
     /// directory, e.g. ~/.local/share/chatserver]
     #[arg(long, value_name = "DIR", global = true)]
     pub data_dir: Option<PathBuf>,
+    /// The server's config file: its `data_dir` is used unless --data-dir
+    /// is given (the same precedence as the server's)
+    #[arg(long, short = 'c', value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
 }
 
 /// An accounts action.
@@ -45,7 +49,11 @@ pub enum Action {
 pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     // `chatserver accounts ...` -> parse as `chatserver accounts ...`.
     let cli = AccountsCli::try_parse_from(args.into_iter().skip(1))?;
-    let dir = match cli.data_dir {
+    let from_file = match &cli.config {
+        Some(path) => load_file(path)?.tls.data_dir,
+        None => None,
+    };
+    let dir = match cli.data_dir.or(from_file) {
         Some(d) => d,
         None => default_data_dir()?,
     };

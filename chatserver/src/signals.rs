@@ -2,19 +2,22 @@
 //! told, output is flushed, `Server::run` returns); a second one exits at
 //! once with 128 + the signal number. SIGHUP reloads the TLS certificate
 //! files (read here, on the signal thread, never on the loop's): new
-//! handshakes use the new certificate, connected members stay.
+//! handshakes use the new certificate, connected members stay. SIGXFSZ
+//! (a write past the file size limit, `ulimit -f`) is caught and ignored,
+//! so that such a write fails with an error the store reports to members
+//! (`store_unavailable`) instead of killing the server.
 
 use std::io;
 use std::thread::JoinHandle;
 
 use chatcore::{ServerHandle, TlsSource};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
 use signal_hook::iterator::{Handle, Signals};
 
-/// Starts catching SIGINT, SIGTERM and SIGHUP. Call it early: a signal that arrives
-/// before [`watch`] is kept and handled then.
+/// Starts catching SIGINT, SIGTERM, SIGHUP and SIGXFSZ. Call it early: a
+/// signal that arrives before [`watch`] is kept and handled then.
 pub fn catch() -> io::Result<Signals> {
-    Signals::new([SIGINT, SIGTERM, SIGHUP])
+    Signals::new([SIGINT, SIGTERM, SIGHUP, SIGXFSZ])
 }
 
 /// The thread that turns signals into [`ServerHandle::shutdown`].
@@ -39,6 +42,12 @@ pub fn watch(
                 let name = signal_name(signal);
                 if signal == SIGHUP {
                     reload(&server, tls.as_ref());
+                    continue;
+                }
+                if signal == SIGXFSZ {
+                    // The write itself failed with EFBIG; whoever made it
+                    // (the store, the spool) reports that.
+                    tracing::debug!("SIGXFSZ: a write went past the file size limit");
                     continue;
                 }
                 if asked {

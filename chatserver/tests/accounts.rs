@@ -13,10 +13,16 @@ use support::{Daemon, START, temp_dir};
 
 /// Runs `chatserver accounts ARGS --data-dir DIR`; (exit code, stdout, stderr).
 fn accounts(dir: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all = args.to_vec();
+    all.extend(["--data-dir", dir]);
+    accounts_exact(&all)
+}
+
+/// Runs `chatserver accounts ARGS`; (exit code, stdout, stderr).
+fn accounts_exact(args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_chatserver"))
         .arg("accounts")
         .args(args)
-        .args(["--data-dir", dir])
         .output()
         .expect("run chatserver accounts");
     (
@@ -68,7 +74,15 @@ fn a_name_registered_before_a_restart_needs_its_password_after_it_and_the_subcom
     assert!(alice.welcome().registered);
     drop(alice);
 
-    // The admin path, while the server runs.
+    // The admin path, while the server runs; the directory may come from
+    // the server's own config file (`-c`), like the server's.
+    let config = support::TempFile::new(
+        "accounts-config.toml",
+        &format!("data_dir = {dir_arg:?}\n"),
+    );
+    let (code, out, err) = accounts_exact(&["list", "-c", config.path()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("alice\t"), "{out}");
     let (code, out, err) = accounts(&dir_arg, &["list"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.starts_with("alice\t"), "{out}");

@@ -66,8 +66,35 @@ impl Daemon {
 
     /// Starts `chatserver ARGS` exactly (the test gives `--data-dir`).
     pub fn spawn_exact(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chatserver"))
-            .args(args)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatserver"));
+        cmd.args(args);
+        Self::spawn_command(cmd)
+    }
+
+    /// Like [`Daemon::spawn_plain_in`], with `extra` arguments, under a
+    /// file size limit of `kib` KiB (`ulimit -f`, through bash): past it,
+    /// every write to a file fails as on a full disk.
+    pub fn spawn_plain_limited(dir: &std::path::Path, kib: u64, extra: &[&str]) -> Self {
+        let dir_arg = dir.to_str().expect("utf-8 path");
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg(format!("ulimit -f {kib} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_chatserver"))
+            .args([
+                "--no-tls",
+                "--no-voice",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                dir_arg,
+            ])
+            .args(extra);
+        Self::spawn_command(cmd)
+    }
+
+    /// Starts `cmd` (which runs chatserver) and watches its stderr.
+    fn spawn_command(mut cmd: Command) -> Self {
+        let mut child = cmd
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -110,7 +110,11 @@ pub(crate) fn drain_store(ctx: &mut Ctx<'_>) {
                 tag,
                 chats,
                 more,
-            } => super::history::store_page(ctx, conn_key, tag, chats, more),
+                failed,
+            } => match failed {
+                None => super::history::store_page(ctx, conn_key, tag, chats, more),
+                Some(error) => super::history::store_page_failed(ctx, conn_key, tag, &error),
+            },
         }
     }
 }

@@ -155,6 +155,34 @@ pub(crate) fn store_page(
     }
 }
 
+/// The store could not read the page asked with `tag`: the asker, if still
+/// here, gets `store_unavailable` (a resume too: an empty resume would say
+/// "you missed nothing"). Logged at most once per streak of failures
+/// (`store_failing`), like failed writes.
+pub(crate) fn store_page_failed(ctx: &mut Ctx<'_>, conn_key: usize, tag: u64, error: &str) {
+    if !*ctx.store_failing {
+        *ctx.store_failing = true;
+        tracing::error!(error, "cannot read the history store");
+    }
+    let Some(wait) = ctx.history_waits.waits.remove(&tag) else {
+        return;
+    };
+    if wait.key != conn_key
+        || ctx
+            .room
+            .member(wait.key)
+            .is_none_or(|m| m.session != wait.session)
+    {
+        return;
+    }
+    ctx.protocol_error(
+        wait.key,
+        ErrorCode::StoreUnavailable,
+        "the server could not read its history; try again later",
+        None,
+    );
+}
+
 /// Asks the store for the newest `limit` chats below `before` on behalf of
 /// `key`, or answers `rate_limited` when too many pages are in flight.
 fn ask_store(ctx: &mut Ctx<'_>, key: usize, asked: Asked, before: u64, limit: u32) {

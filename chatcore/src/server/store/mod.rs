@@ -138,6 +138,10 @@ pub(crate) enum StoreReply {
         /// Whether more chats lie beyond this page in the asked direction
         /// (older for a backwards page, newer for an `after` page).
         more: bool,
+        /// The page could not be read (what SQLite said, for the log):
+        /// the asker gets `store_unavailable`, never an empty page that
+        /// would read as "nothing older".
+        failed: Option<String>,
     },
 }
 
@@ -162,6 +166,25 @@ pub enum StoreError {
         found: u32,
         /// The newest version this binary knows.
         known: u32,
+    },
+    /// Another server (another process, or another server in this one)
+    /// has this database open: two would hand out the same message ids.
+    #[error(
+        "the history database {path} is in use by another server (its lock file {lock} is held); stop that server or give this one another data directory"
+    )]
+    InUse {
+        /// The database file.
+        path: PathBuf,
+        /// The lock file next to it.
+        lock: PathBuf,
+    },
+    /// The lock file next to the database could not be created or locked.
+    #[error("cannot lock the history database with {lock}")]
+    Lock {
+        /// The lock file.
+        lock: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
     },
     /// SQLite refused an operation.
     #[error("history database: {0}")]
@@ -205,6 +228,10 @@ pub(crate) struct Store {
     replies: Receiver<StoreReply>,
     /// The thread, joined on drop.
     thread: Option<JoinHandle<()>>,
+    /// `<db>.lock`, `flock`ed for as long as the store is open: a second
+    /// server on the same file is refused at start instead of interleaving
+    /// message ids with this one. Released (closed) after the thread ends.
+    _lock: std::fs::File,
 }
 
 impl Store {
@@ -216,6 +243,7 @@ impl Store {
         waker: Arc<Waker>,
     ) -> Result<(Self, Loaded), StoreError> {
         let mut conn = open_connection(&settings.path, settings.sync)?;
+        let lock = lock(&settings.path)?;
         schema::migrate(&mut conn)?;
         let retention = thread::Retention {
             keep_messages: settings.keep_messages,
@@ -234,6 +262,7 @@ impl Store {
                 requests: Some(requests),
                 replies,
                 thread: Some(thread),
+                _lock: lock,
             },
             loaded,
         ))
@@ -288,6 +317,36 @@ fn open_connection(path: &Path, sync: StoreSync) -> Result<Connection, StoreErro
     };
     conn.pragma_update(None, "synchronous", sync)?;
     Ok(conn)
+}
+
+/// Takes the lock file next to the database (`chat.db.lock` for
+/// `chat.db`). An advisory `flock`, so it is released by the kernel when the
+/// process dies, `kill -9` included: no stale lock to clean up.
+fn lock(path: &Path) -> Result<std::fs::File, StoreError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|source| StoreError::Lock {
+            lock: lock_path.clone(),
+            source,
+        })?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(StoreError::InUse {
+            path: path.to_owned(),
+            lock: lock_path,
+        }),
+        Err(e) => Err(StoreError::Lock {
+            lock: lock_path,
+            source: e.into(),
+        }),
+    }
 }
 
 /// The next id and the newest `history_len` chats.

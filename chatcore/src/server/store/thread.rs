@@ -134,18 +134,16 @@ fn answer(conn: &Connection, req: StoreRequest) -> Option<StoreReply> {
             limit,
             tag,
         } => {
-            let (chats, more) = match page(conn, before, after, limit) {
-                Ok(page) => page,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read a history page");
-                    (Vec::new(), false)
-                }
+            let (chats, more, failed) = match page(conn, before, after, limit) {
+                Ok((chats, more)) => (chats, more, None),
+                Err(e) => (Vec::new(), false, Some(e.to_string())),
             };
             Some(StoreReply::Page {
                 conn_key,
                 tag,
                 chats,
                 more,
+                failed,
             })
         }
     }
