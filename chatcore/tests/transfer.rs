@@ -875,11 +875,7 @@ fn an_upload_whose_file_changes_under_it_fails_cleanly() {
     wait_for(&alice, "the pong", SHORT, |e| match e {
         Event::Message(ServerMessage::Pong(p)) if p.seq == 77 => Some(()),
         Event::Message(ServerMessage::FileCancelled(c)) => panic!("{c:?}"),
-        // The server's `file_upload` may cross the local failure on the
-        // wire (the truncation is seen before the server answered the
-        // offer); its late `UploadStarted` reports nothing new. Known
-        // ordering wrinkle of the client, left for a later fix.
-        Event::Transfer(TransferEvent::UploadStarted { .. }) => None,
+        // Nothing after the failure: its `UploadStarted` came before it.
         Event::Transfer(t) => panic!("{t:?}"),
         _ => None,
     });

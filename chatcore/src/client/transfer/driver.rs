@@ -110,7 +110,8 @@ impl Transfers {
         }
     }
 
-    /// Carries out `actions` in order; events go to `out`.
+    /// Carries out `actions` in order; events go to `out` (those before a
+    /// `StartUpload` are sent to `tx` at once, see there).
     fn apply(
         self: &Arc<Self>,
         actions: Vec<Action>,
@@ -132,6 +133,13 @@ impl Transfers {
                     size,
                     chunk,
                 } => {
+                    // The events so far (this upload's `UploadStarted`) go
+                    // out before its thread exists: a thread that fails at
+                    // once (the file shrank) sends `Failed` itself, and it
+                    // must not overtake them.
+                    for event in out.drain(..) {
+                        let _ = tx.send(event);
+                    }
                     let file = self.io().offers.remove(&reference);
                     let started = match file {
                         Some(file) => self.spawn_upload(transfer, file, size, chunk, sender, tx),
