@@ -11,7 +11,7 @@ use chatcore::protocol::{
     ChangePassword, ClientMessage, ErrorCode, ErrorMsg, Hello, PROTOCOL_VERSION, Register,
     ServerMessage, Welcome,
 };
-use chatcore::{RunningServer, ServerConfig};
+use chatcore::{Client, ClientError, Credentials, RunningServer, ServerConfig};
 use common::{Raw, start, test_config};
 
 /// A fresh database path for one test.
@@ -486,4 +486,62 @@ fn the_account_frames_of_the_spec_are_what_the_encoder_produces() {
             "the spec lacks the {name} frame: {dump}"
         );
     }
+}
+
+#[test]
+fn logins_still_being_checked_at_the_handshake_timeout_are_closed_and_their_late_answers_admit_nobody()
+ {
+    let db = db_path("pending-timeout");
+    let s = server(&db, |_| {});
+    let (alice, _) = register(s.local_addr(), "alice", "correct horse");
+    drop(alice);
+    s.stop().expect("stop");
+
+    let s = server(&db, |c| {
+        c.handshake_timeout_ms = 60;
+        c.heartbeat_ms = 40;
+    });
+    let addr = s.local_addr();
+    // Twelve password logins at once: the auth thread checks them one
+    // after the other (tens of ms of argon2id each), so the later ones are
+    // still waiting when their 60 ms are up. `Client` answers the pings
+    // that a 40 ms heartbeat sends, so those admitted stay.
+    let logins: Vec<_> = (0..12)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let pw = Credentials::Password("correct horse".into());
+                Client::connect_plain_as(addr, "alice", &pw)
+            })
+        })
+        .collect();
+    let mut welcomed = Vec::new();
+    let mut timed_out = 0;
+    for login in logins {
+        match login.join().expect("login thread") {
+            Ok(c) => welcomed.push(c),
+            Err(ClientError::Refused {
+                code: ErrorCode::HandshakeTimeout,
+                ..
+            }) => timed_out += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert!(timed_out > 0, "some logins outlasted the timeout");
+    // Every check is done by now (12 hashes); the late answers went
+    // nowhere: the members are exactly those welcomed.
+    std::thread::sleep(Duration::from_millis(1500));
+    let observer = Client::connect_plain(addr, "observer").expect("observer");
+    let w = observer.welcome();
+    let mut sessions: Vec<u64> = w
+        .users
+        .iter()
+        .map(|u| u.session)
+        .filter(|&s| s != w.session)
+        .collect();
+    sessions.sort_unstable();
+    let mut expected: Vec<u64> = welcomed.iter().map(|c| c.welcome().session).collect();
+    expected.sort_unstable();
+    assert_eq!(sessions, expected);
+    drop(welcomed);
+    s.stop().expect("stop");
 }

@@ -76,10 +76,8 @@ fn a_name_registered_before_a_restart_needs_its_password_after_it_and_the_subcom
 
     // The admin path, while the server runs; the directory may come from
     // the server's own config file (`-c`), like the server's.
-    let config = support::TempFile::new(
-        "accounts-config.toml",
-        &format!("data_dir = {dir_arg:?}\n"),
-    );
+    let config =
+        support::TempFile::new("accounts-config.toml", &format!("data_dir = {dir_arg:?}\n"));
     let (code, out, err) = accounts_exact(&["list", "-c", config.path()]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.starts_with("alice\t"), "{out}");

@@ -195,7 +195,11 @@ fn kill_9_in_the_middle_of_a_chat_storm_keeps_every_message_any_member_saw_exact
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while seen.len() < 2000 {
-        assert!(Instant::now() < deadline, "only {} chats in 60 s", seen.len());
+        assert!(
+            Instant::now() < deadline,
+            "only {} chats in 60 s",
+            seen.len()
+        );
         if let Ok(Some(Event::Message(ServerMessage::Chat(m)))) =
             watcher.recv_timeout(Duration::from_secs(1))
         {
@@ -256,7 +260,9 @@ fn a_full_disk_gives_members_store_unavailable_and_keeps_what_was_stored_before(
             .expect("send");
         let answer = loop {
             match alice.recv_timeout(START) {
-                Ok(Some(Event::Message(m @ (ServerMessage::Chat(_) | ServerMessage::Error(_))))) => {
+                Ok(Some(Event::Message(
+                    m @ (ServerMessage::Chat(_) | ServerMessage::Error(_)),
+                ))) => {
                     break m;
                 }
                 Ok(Some(_)) => {}
@@ -319,7 +325,11 @@ fn a_full_disk_gives_members_store_unavailable_and_keeps_what_was_stored_before(
         .map(|c| (c.id, c.text.clone()))
         .collect();
     let keep = delivered.len().saturating_sub(history.len());
-    assert_eq!(history, delivered[keep..], "the newest stored chats, unchanged");
+    assert_eq!(
+        history,
+        delivered[keep..],
+        "the newest stored chats, unchanged"
+    );
     assert_eq!(page_everything(addr), delivered, "and every older one");
     daemon.signal("TERM");
     let _ = daemon.wait_exit(Duration::from_secs(5));

@@ -37,8 +37,8 @@ use chatbench::fastparse;
 use chatbench::histogram::Histogram;
 use chatbench::spawn::{SpawnedServer, proc_kib};
 use chatcore::protocol::{
-    ChatSend, ClientMessage, Hello, HistoryRequest, PROTOCOL_VERSION, ServerMessage,
-    decode_server, encode_client, frame_len,
+    ChatSend, ClientMessage, Hello, HistoryRequest, PROTOCOL_VERSION, ServerMessage, decode_server,
+    encode_client, frame_len,
 };
 use clap::Parser;
 
@@ -135,12 +135,7 @@ fn run(args: Args) -> Result<()> {
     // Retention off (its default keeps 100 000): the room must hold them all.
     let config = format!("history_keep_messages = 0\n{}", args.extra);
     let server = SpawnedServer::start_with(max_clients, 30_000, &config)?;
-    let stored = flood(
-        server.addr,
-        &args,
-        args.messages,
-        Duration::from_secs(3600),
-    )?;
+    let stored = flood(server.addr, &args, args.messages, Duration::from_secs(3600))?;
     let db = server.dir().join("data").join("chat.db");
     let size = |suffix: &str| {
         std::fs::metadata(format!("{}{suffix}", db.display()))
@@ -327,7 +322,8 @@ fn flood(addr: SocketAddr, args: &Args, target: u64, limit: Duration) -> Result<
     };
     stop.store(true, Ordering::Relaxed);
     for t in threads {
-        t.join().map_err(|_| anyhow::anyhow!("a client panicked"))??;
+        t.join()
+            .map_err(|_| anyhow::anyhow!("a client panicked"))??;
     }
     Ok(Flood {
         total: committed.load(Ordering::Relaxed),

@@ -13,6 +13,12 @@ use crate::server::conn::Phase;
 use crate::server::room::names::skeleton;
 
 /// The text of `auth_throttled`: a machine-readable wait at the end.
+/// `wait` in whole milliseconds, rounded up: a client that waits exactly
+/// what it was told must not arrive a fraction of a millisecond early.
+fn ceil_ms(wait: std::time::Duration) -> u128 {
+    wait.as_nanos().div_ceil(1_000_000).max(1)
+}
+
 fn throttled(why: &str, wait_ms: u128) -> String {
     format!("{why}; try again in {wait_ms} ms")
 }
@@ -58,7 +64,7 @@ pub(crate) fn hello(
         return;
     };
     if credentials && let Some(wait) = accounts.throttle.wait(addr, &skeleton(&name), now) {
-        let why = throttled("too many failed logins", wait.as_millis().max(1));
+        let why = throttled("too many failed logins", ceil_ms(wait));
         ctx.protocol_error(key, ErrorCode::AuthThrottled, &why, None);
         return;
     }
@@ -152,7 +158,7 @@ pub(crate) fn change_password(ctx: &mut Ctx<'_>, key: usize, old: String, new: S
         return;
     }
     if let Some(wait) = accounts.throttle.wait(addr, &skeleton(&user.name), now) {
-        let why = throttled("too many failed logins", wait.as_millis().max(1));
+        let why = throttled("too many failed logins", ceil_ms(wait));
         ctx.protocol_error(key, ErrorCode::AuthThrottled, &why, None);
         return;
     }
