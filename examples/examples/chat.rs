@@ -35,8 +35,41 @@
 //! says no; `/cancel 7` stops an upload or a download (accepting a
 //! cancelled download again resumes it); `/files` lists what is on offer.
 //! `/history [N]` shows N (default 20) messages older than the oldest one
-//! shown, asked from the server page by page (docs/protocol.md 21.3). The
-//! client does not reconnect by itself: a lost connection ends it (exit 1).
+//! shown, asked from the server page by page (docs/protocol.md 21.3).
+//!
+//! Reconnecting: when the connection is lost (the server restarts or shuts
+//! down, the network fails) the client prints
+//! `* connection lost: WHY; reconnecting in 1s` and tries again after 1 s,
+//! then waits twice as long after each failure, at most 30 s
+//! (`* reconnect failed: WHY; retrying in 4s`), for ever, until it is back
+//! or the user types `/quit` or ends the input. Lines typed meanwhile are
+//! refused with `* not connected; not sent`, never queued. Back in, it
+//! prints `* reconnected; you are alice` and who is online, then exactly
+//! the chats it missed, each once (docs/protocol.md 21.2: it sends the id
+//! of the last chat it received, and prints no chat whose id it already
+//! printed; live chats that beat the resume frame are held until it
+//! comes, so the transcript stays in order):
+//!
+//! ```text
+//! * 3 messages missed while away:
+//! [12:40:01Z] bob: ...
+//! ```
+//!
+//! If more were missed than the server sends at once (its `gap`), the
+//! newest are printed under `* 500+ messages missed while away; the newest
+//! 500:`, and `/history` then pages back from the oldest of them through
+//! the rest (it does not page by itself: a long absence could mean
+//! thousands of lines). A server that forgot its history (restarted without
+//! a store) is said so, and its recent messages are shown instead.
+//! It logs in again with the name first asked for (a guest that got
+//! `alice(1)` gets `alice` back once it is free; after `/register`, the
+//! registered name), and for a registered name with the session token (of
+//! the password login, `/register` or a password change), not the
+//! password; a refused token falls back to the password when it is known
+//! (`--password-env`, `/register`). It gives up (exit 1) when the server
+//! refuses the login for good (a wrong password, a name now registered, a
+//! version it does not speak; exit 4 for a changed certificate) and after
+//! being kicked. `--no-reconnect` exits 1 at the first loss instead.
 //! Progress is a bar on stderr when stdout and stderr are terminals, and
 //! otherwise a line like `* 7: 12.0 of 64.0 MiB` at most once a second
 //! or per tenth of the file (see `chat_examples::files`).
@@ -60,11 +93,13 @@
 //! and asked again if stdin is a terminal; otherwise the program exits.
 //! Colour is used only when stdout is a terminal (and `NO_COLOR` is unset).
 //!
-//! Exit status: 0 after `/quit` or end of input; 1 when the connection fails
-//! or the server closes it; 2 for a bad command line; 3 when the name is
-//! refused and stdin is not a terminal (or the name prompt hits end of input);
-//! 4 when the server's TLS certificate is refused (changed since it was
-//! remembered, or not verified by the CA) or the TLS flags are unusable.
+//! Exit status: 0 after `/quit` or end of input; 1 when the first
+//! connection fails, the server kicks us, a reconnect is refused for good,
+//! or (with `--no-reconnect`) the connection is lost; 2 for a bad command
+//! line; 3 when the name is refused and stdin is not a terminal (or the
+//! name prompt hits end of input); 4 when the server's TLS certificate is
+//! refused (changed since it was remembered, or not verified by the CA) or
+//! the TLS flags are unusable.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, IsTerminal, Write};
