@@ -35,8 +35,41 @@
 //! says no; `/cancel 7` stops an upload or a download (accepting a
 //! cancelled download again resumes it); `/files` lists what is on offer.
 //! `/history [N]` shows N (default 20) messages older than the oldest one
-//! shown, asked from the server page by page (docs/protocol.md 21.3). The
-//! client does not reconnect by itself: a lost connection ends it (exit 1).
+//! shown, asked from the server page by page (docs/protocol.md 21.3).
+//!
+//! Reconnecting: when the connection is lost (the server restarts or shuts
+//! down, the network fails) the client prints
+//! `* connection lost: WHY; reconnecting in 1s` and tries again after 1 s,
+//! then waits twice as long after each failure, at most 30 s
+//! (`* reconnect failed: WHY; retrying in 4s`), for ever, until it is back
+//! or the user types `/quit` or ends the input. Lines typed meanwhile are
+//! refused with `* not connected; not sent`, never queued. Back in, it
+//! prints `* reconnected; you are alice` and who is online, then exactly
+//! the chats it missed, each once (docs/protocol.md 21.2: it sends the id
+//! of the last chat it received, and prints no chat whose id it already
+//! printed; live chats that beat the resume frame are held until it
+//! comes, so the transcript stays in order):
+//!
+//! ```text
+//! * 3 messages missed while away:
+//! [12:40:01Z] bob: ...
+//! ```
+//!
+//! If more were missed than the server sends at once (its `gap`), the
+//! newest are printed under `* 500+ messages missed while away; the newest
+//! 500:`, and `/history` then pages back from the oldest of them through
+//! the rest (it does not page by itself: a long absence could mean
+//! thousands of lines). A server that forgot its history (restarted without
+//! a store) is said so, and its recent messages are shown instead.
+//! It logs in again with the name first asked for (a guest that got
+//! `alice(1)` gets `alice` back once it is free; after `/register`, the
+//! registered name), and for a registered name with the session token (of
+//! the password login, `/register` or a password change), not the
+//! password; a refused token falls back to the password when it is known
+//! (`--password-env`, `/register`). It gives up (exit 1) when the server
+//! refuses the login for good (a wrong password, a name now registered, a
+//! version it does not speak; exit 4 for a changed certificate) and after
+//! being kicked. `--no-reconnect` exits 1 at the first loss instead.
 //! Progress is a bar on stderr when stdout and stderr are terminals, and
 //! otherwise a line like `* 7: 12.0 of 64.0 MiB` at most once a second
 //! or per tenth of the file (see `chat_examples::files`).
@@ -60,12 +93,15 @@
 //! and asked again if stdin is a terminal; otherwise the program exits.
 //! Colour is used only when stdout is a terminal (and `NO_COLOR` is unset).
 //!
-//! Exit status: 0 after `/quit` or end of input; 1 when the connection fails
-//! or the server closes it; 2 for a bad command line; 3 when the name is
-//! refused and stdin is not a terminal (or the name prompt hits end of input);
-//! 4 when the server's TLS certificate is refused (changed since it was
-//! remembered, or not verified by the CA) or the TLS flags are unusable.
+//! Exit status: 0 after `/quit` or end of input; 1 when the first
+//! connection fails, the server kicks us, a reconnect is refused for good,
+//! or (with `--no-reconnect`) the connection is lost; 2 for a bad command
+//! line; 3 when the name is refused and stdin is not a terminal (or the
+//! name prompt hits end of input); 4 when the server's TLS certificate is
+//! refused (changed since it was remembered, or not verified by the CA) or
+//! the TLS flags are unusable.
 
+use std::collections::BTreeMap;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,9 +115,9 @@ use chat_examples::render::{RoomView, Style, emit};
 use chat_examples::text::one_line;
 use chat_examples::tls::{TlsArgs, trust_notice};
 use chatcore::client::{ClientSender, FileKind, TransferEvent};
-use chatcore::protocol::{ClientMessage, ErrorCode};
-use chatcore::tls::TlsError;
-use chatcore::{Client, ClientError, Event};
+use chatcore::protocol::{Chat, ClientMessage, ErrorCode, History, LeaveReason, ServerMessage};
+use chatcore::tls::{ClientTls, TlsError};
+use chatcore::{Client, ClientError, Credentials, Event};
 use clap::Parser;
 
 /// Connection failed or was closed by the server.
@@ -97,6 +133,17 @@ const QUIT_LINGER: Duration = Duration::from_secs(2);
 /// the readers wait, so a flood from the server is pushed back over TCP
 /// instead of piling up in memory.
 const INPUT_QUEUE: usize = 1024;
+/// The first wait before reconnecting; it doubles after each failed try.
+const RECONNECT_FIRST: Duration = Duration::from_secs(1);
+/// The longest wait between two tries: a server down for an hour is
+/// tried twice a minute, not hammered.
+const RECONNECT_MAX: Duration = Duration::from_secs(30);
+/// How long live chats are held back after a reconnect while the resume
+/// frame (the chats missed) has not come: when the server reads it from
+/// its store, live chats can arrive first (protocol.md 21.2), and printing
+/// them first would put the transcript out of order. A server that never
+/// answers the resume gets the held chats printed after this.
+const RESUME_WAIT: Duration = Duration::from_secs(10);
 
 /// Terminal chat client.
 #[derive(Debug, Parser)]
@@ -119,12 +166,16 @@ struct Args {
     /// password (the first login of a new account).
     #[arg(long, requires = "password_env")]
     register: bool,
+    /// Exit (status 1) when the connection is lost instead of reconnecting.
+    #[arg(long)]
+    no_reconnect: bool,
     /// How to connect (TLS and its verification).
     #[command(flatten)]
     tls: TlsArgs,
 }
 
-/// Everything the main loop waits for, from both reading threads.
+/// Everything the main loop waits for, from the reading threads and the
+/// reconnecting one.
 enum Input {
     /// A line typed (without its line ending).
     Line(String),
@@ -132,129 +183,131 @@ enum Input {
     Eof(Option<String>),
     /// Something from the server.
     Net(Event),
-    /// A line to print from a helper thread (a `/send` that failed).
+    /// A line to print from a helper thread (a `/send` that failed, a
+    /// reconnect that failed and will be tried again).
     Notice(String),
+    /// The reconnecting thread is logged in again, with the login it used
+    /// (a refused token may have been dropped on the way).
+    Reconnected(Box<Client>, Login),
+    /// The reconnecting thread gave up for good: the line saying why and
+    /// the exit status.
+    GaveUp(String, u8),
+}
+
+/// What a reconnect needs to log in again as the same user.
+#[derive(Debug, Clone)]
+struct Login {
+    /// Server address, as given.
+    server: String,
+    /// How to connect (the same trust as the first connection: a changed
+    /// certificate is still refused).
+    tls: ClientTls,
+    /// The name asked for at the start, not the welcome's `alice(1)`: a
+    /// reconnect asks for it again, so the user gets it back once it is
+    /// free. After `/register`, the registered name.
+    name: String,
+    /// The password, while known (`--password-env`, or the one `/register`
+    /// used): the fallback when the token is refused.
+    password: Option<String>,
+    /// The latest session token (a password login's welcome, `registered`,
+    /// `password_changed`): what a reconnect presents instead of the
+    /// password, so the password need not be checked (or known) again.
+    token: Option<String>,
+}
+
+impl Login {
+    /// The credentials for the next login: the token if there is one, else
+    /// the password, else none (a guest).
+    fn credentials(&self) -> Credentials {
+        match (&self.token, &self.password) {
+            (Some(t), _) => Credentials::Token(t.clone()),
+            (None, Some(p)) => Credentials::Password(p.clone()),
+            (None, None) => Credentials::Guest,
+        }
+    }
+}
+
+/// Why one reconnect attempt failed.
+enum Attempt {
+    /// Worth trying again later (the server is down, busy, throttling).
+    Retry(String),
+    /// Trying again cannot help: the line to print and the exit status.
+    Fatal(String, u8),
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let interactive = io::stdin().is_terminal();
     let style = Style::detect();
-    let (client, requested) = match login(&args, interactive, style) {
+    let (client, login) = match login(&args, interactive, style) {
         Ok(logged_in) => logged_in,
         Err(code) => return ExitCode::from(code),
     };
-    let mut room = RoomView::new(client.welcome(), style);
-    for line in room.welcome_lines(client.welcome(), &requested) {
+    let room = RoomView::new(client.welcome(), style);
+    for line in room.welcome_lines(client.welcome(), &login.name) {
         emit(&line);
     }
     if interactive {
         emit(&style.notice("* type a message and press Enter; /help for commands"));
     }
-
-    let sender = client.sender();
+    let (tx, inputs) = sync_channel(INPUT_QUEUE);
+    let mut app = App {
+        sender: Some(client.sender()),
+        printed: client.welcome().history.iter().map(|c| c.id).max(),
+        resume: None,
+        room,
+        files: FileView::new(style, Progress::detect()),
+        login,
+        registering: None,
+        style,
+        tx: tx.clone(),
+        reconnect: !args.no_reconnect,
+    };
     if args.register {
         match env_password(&args) {
-            Some(password) => {
-                let _ = sender.send(&ClientMessage::Register(chatcore::protocol::Register {
-                    password,
-                }));
-            }
+            Some(password) => app.register(password),
             None => emit(&style.error("! --register: the --password-env variable is not set")),
         }
     }
-    let (tx, inputs) = sync_channel(INPUT_QUEUE);
-    let notices = tx.clone();
-    if let Err(e) = spawn_readers(client, tx) {
+    if let Err(e) = spawn_net(client, tx.clone()).and_then(|()| spawn_stdin(tx)) {
         eprintln!("chat: cannot start threads: {e}");
         return ExitCode::from(EXIT_CLOSED);
     }
-    let mut files = FileView::new(style, Progress::detect());
 
-    // One blocking receive per input: no polling, no timers while idle.
-    while let Ok(input) = inputs.recv() {
+    loop {
+        // One blocking receive per input: no polling, no timers while idle
+        // (only while the chats missed during a reconnect are awaited).
+        let input = match app.resume.as_ref().map(|r| r.since) {
+            None => inputs.recv().ok(),
+            Some(since) => {
+                let left = (since + RESUME_WAIT).saturating_duration_since(Instant::now());
+                match inputs.recv_timeout(left) {
+                    Ok(input) => Some(input),
+                    Err(RecvTimeoutError::Timeout) => {
+                        app.end_resume(None);
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => None,
+                }
+            }
+        };
+        let Some(input) = input else {
+            // Every reader gone without a `Closed`: cannot happen, but is an end.
+            return closed(&app.room, "connection lost", style);
+        };
         match input {
-            Input::Line(line) => match command(&line) {
-                Command::Say(text) => {
-                    // A failed write means the connection is gone; the
-                    // reader reports that as `Closed` right after.
-                    let _ = sender.send_chat(text);
+            Input::Line(line) => {
+                if let Some(code) = app.line(&line, &args, &inputs) {
+                    return code;
                 }
-                Command::Nothing => {}
-                Command::Who => files.print(&room.who_line()),
-                Command::Help => help(&files, style),
-                Command::Unknown(cmd) => {
-                    files.print(&style.error(&format!("! unknown command {cmd} (try /help)")))
-                }
-                Command::Usage(usage) => files.print(&style.error(&format!("! usage: {usage}"))),
-                Command::Send(path) => send_file(&sender, path, &notices),
-                Command::Accept(id) => {
-                    let line = accept(&sender, id, &args.downloads, &room, &mut files, style);
-                    files.print(&line);
-                }
-                Command::Decline(id) => {
-                    let line = match sender.decline_file(id) {
-                        Ok(()) => {
-                            let name = room.offer_name(id).unwrap_or_else(|| id.to_string());
-                            room.forget_offer(id);
-                            style.notice(&format!("* declined {name}"))
-                        }
-                        Err(e) => style.error(&format!("! cannot decline {id}: {e}")),
-                    };
-                    files.print(&line);
-                }
-                Command::Cancel(id) => {
-                    let line = match sender.cancel_file(id) {
-                        Ok(()) => style.notice(&format!("* cancelling {id}")),
-                        Err(e) => style.error(&format!("! cannot cancel {id}: {e}")),
-                    };
-                    files.print(&line);
-                }
-                Command::Files => {
-                    for line in room.files_lines() {
-                        files.print(&line);
-                    }
-                }
-                Command::History(n) => {
-                    // The answer comes back as a `history` event, printed
-                    // by `room.apply`; errors likewise.
-                    let _ = sender.request_history(room.oldest_shown(), n);
-                }
-                Command::Register(typed) => {
-                    let password = match typed {
-                        Some(p) => {
-                            files.print(&style.error(
-                                "! note: that password was shown on screen; \
-                                 prefer --password-env and a bare /register",
-                            ));
-                            Some(p.to_owned())
-                        }
-                        None => env_password(&args),
-                    };
-                    match password {
-                        Some(p) => {
-                            let _ = sender.send(&ClientMessage::Register(
-                                chatcore::protocol::Register { password: p },
-                            ));
-                        }
-                        None => files.print(&style.error(
-                            "! usage: /register PASSWORD, or /register with --password-env VAR set",
-                        )),
-                    }
-                }
-                Command::Quit => return quit(&sender, &inputs, &mut room),
-            },
+            }
             Input::Eof(error) => {
                 if let Some(e) = error {
                     eprintln!("chat: reading stdin: {e}");
                 }
-                return quit(&sender, &inputs, &mut room);
+                return app.quit(&inputs);
             }
-            Input::Net(Event::Message(msg)) => {
-                for line in room.apply(&msg) {
-                    files.print(&line);
-                }
-            }
+            Input::Net(Event::Message(msg)) => app.message(msg),
             Input::Net(Event::Transfer(event)) => {
                 if let TransferEvent::Failed {
                     transfer,
@@ -263,18 +316,458 @@ fn main() -> ExitCode {
                 } = &event
                 {
                     // The offer is gone (protocol.md 17.6).
-                    room.forget_offer(*transfer);
+                    app.room.forget_offer(*transfer);
                 }
-                for line in files.on_event(&event) {
-                    files.print(&line);
+                for line in app.files.on_event(&event) {
+                    app.files.print(&line);
                 }
             }
-            Input::Notice(line) => files.print(&line),
-            Input::Net(Event::Closed(why)) => return closed(&room, &why, style),
+            Input::Notice(line) => app.files.print(&line),
+            Input::Net(Event::Closed(why)) => {
+                if let Some(code) = app.lost(&why) {
+                    return code;
+                }
+            }
+            Input::Reconnected(client, login) => app.reconnected(*client, login),
+            Input::GaveUp(line, code) => {
+                app.files.print(&line);
+                return ExitCode::from(code);
+            }
         }
     }
-    // Both readers gone without a `Closed`: cannot happen, but is an end.
-    closed(&room, "connection lost", style)
+}
+
+/// The chats missed during a reconnect, while their `history` frame has
+/// not come.
+struct Resume {
+    /// When the new connection was made: after [`RESUME_WAIT`] the held
+    /// chats are printed without waiting longer.
+    since: Instant,
+    /// Live chats that came before the resume frame, by id: printed after
+    /// the missed ones, which are older.
+    held: BTreeMap<u64, Chat>,
+    /// The new welcome's recent history: shown if the server does not know
+    /// our last chat (it forgot its history), else never (the resume frame
+    /// holds what we have not seen).
+    welcome_history: Vec<Chat>,
+}
+
+/// The client's state between inputs.
+struct App {
+    /// The connection's writing half; `None` while reconnecting.
+    sender: Option<ClientSender>,
+    /// The highest chat id printed (welcome, live, missed): a chat at or
+    /// below it is a repeat and is not printed again.
+    printed: Option<u64>,
+    /// Set from a reconnect until its missed chats are printed.
+    resume: Option<Resume>,
+    room: RoomView,
+    files: FileView,
+    /// How to log in again; its token follows `registered` and
+    /// `password_changed`.
+    login: Login,
+    /// The password of a `register` sent and not answered yet: once the
+    /// name is registered it is the fallback of the new token.
+    registering: Option<String>,
+    style: Style,
+    /// Where the threads this starts (connection, reconnect, `/send`) post.
+    tx: SyncSender<Input>,
+    /// Reconnect when the connection is lost (not `--no-reconnect`).
+    reconnect: bool,
+}
+
+impl App {
+    /// A line typed; `Some` when the program is to end with that status.
+    fn line(&mut self, line: &str, args: &Args, inputs: &Receiver<Input>) -> Option<ExitCode> {
+        let style = self.style;
+        let cmd = command(line);
+        match cmd {
+            Command::Nothing => return None,
+            Command::Help => {
+                help(&self.files, style);
+                return None;
+            }
+            Command::Quit => return Some(self.quit(inputs)),
+            Command::Unknown(cmd) => {
+                let line = style.error(&format!("! unknown command {cmd} (try /help)"));
+                self.files.print(&line);
+                return None;
+            }
+            Command::Usage(usage) => {
+                self.files.print(&style.error(&format!("! usage: {usage}")));
+                return None;
+            }
+            _ => {}
+        }
+        let Some(sender) = self.sender.clone() else {
+            // Not queued: the user decides what to say once back.
+            self.files.print(&style.error("* not connected; not sent"));
+            return None;
+        };
+        match cmd {
+            Command::Say(text) => {
+                // A failed write means the connection is gone; the
+                // reader reports that as `Closed` right after.
+                let _ = sender.send_chat(text);
+            }
+            Command::Who => self.files.print(&self.room.who_line()),
+            Command::Send(path) => send_file(&sender, path, &self.tx),
+            Command::Accept(id) => {
+                let line = accept(
+                    &sender,
+                    id,
+                    &args.downloads,
+                    &self.room,
+                    &mut self.files,
+                    style,
+                );
+                self.files.print(&line);
+            }
+            Command::Decline(id) => {
+                let line = match sender.decline_file(id) {
+                    Ok(()) => {
+                        let name = self.room.offer_name(id).unwrap_or_else(|| id.to_string());
+                        self.room.forget_offer(id);
+                        style.notice(&format!("* declined {name}"))
+                    }
+                    Err(e) => style.error(&format!("! cannot decline {id}: {e}")),
+                };
+                self.files.print(&line);
+            }
+            Command::Cancel(id) => {
+                let line = match sender.cancel_file(id) {
+                    Ok(()) => style.notice(&format!("* cancelling {id}")),
+                    Err(e) => style.error(&format!("! cannot cancel {id}: {e}")),
+                };
+                self.files.print(&line);
+            }
+            Command::Files => {
+                for line in self.room.files_lines() {
+                    self.files.print(&line);
+                }
+            }
+            Command::History(n) => {
+                // The answer comes back as a `history` event, printed
+                // by `room.apply`; errors likewise.
+                let _ = sender.request_history(self.room.oldest_shown(), n);
+            }
+            Command::Register(typed) => {
+                let password = match typed {
+                    Some(p) => {
+                        self.files.print(&style.error(
+                            "! note: that password was shown on screen; \
+                             prefer --password-env and a bare /register",
+                        ));
+                        Some(p.to_owned())
+                    }
+                    None => env_password(args),
+                };
+                match password {
+                    Some(p) => self.register(p),
+                    None => self.files.print(&style.error(
+                        "! usage: /register PASSWORD, or /register with --password-env VAR set",
+                    )),
+                }
+            }
+            Command::Nothing
+            | Command::Help
+            | Command::Quit
+            | Command::Unknown(_)
+            | Command::Usage(_) => {}
+        }
+        None
+    }
+
+    /// Sends `register`, remembering the password until the answer.
+    fn register(&mut self, password: String) {
+        if let Some(sender) = &self.sender {
+            let msg = ClientMessage::Register(chatcore::protocol::Register {
+                password: password.clone(),
+            });
+            if sender.send(&msg).is_ok() {
+                self.registering = Some(password);
+            }
+        }
+    }
+
+    /// A message from the server: printed, except chats already printed.
+    fn message(&mut self, msg: ServerMessage) {
+        match msg {
+            ServerMessage::Chat(chat) => {
+                if let Some(resume) = &mut self.resume {
+                    resume.held.insert(chat.id, chat);
+                } else if self.printed.is_none_or(|p| chat.id > p) {
+                    self.printed = Some(chat.id);
+                    self.show(&ServerMessage::Chat(chat));
+                }
+            }
+            ServerMessage::History(h) if h.after.is_some() => self.end_resume(Some(h)),
+            ServerMessage::Error(e)
+                if e.code == ErrorCode::UnknownMessage && self.resume.is_some() =>
+            {
+                // Our last chat id is beyond the server's newest: it forgot
+                // what we saw (a restart without a store; ids began again).
+                self.files.print(&self.style.notice(
+                    "* the server forgot the earlier messages (it restarted without its history)",
+                ));
+                self.printed = None;
+                if let Some(resume) = &mut self.resume {
+                    let history = std::mem::take(&mut resume.welcome_history);
+                    self.room.history_restarted(history.first().map(|c| c.id));
+                    for chat in history {
+                        resume.held.insert(chat.id, chat);
+                    }
+                }
+                self.end_resume(None);
+            }
+            ServerMessage::Registered(r) => {
+                self.login.name = r.name.clone();
+                self.login.token = Some(r.token.clone());
+                if let Some(p) = self.registering.take() {
+                    self.login.password = Some(p);
+                }
+                self.show(&ServerMessage::Registered(r));
+            }
+            ServerMessage::PasswordChanged(p) => {
+                self.login.token = Some(p.token.clone());
+                self.show(&ServerMessage::PasswordChanged(p));
+            }
+            ServerMessage::LoggedOut => {
+                self.login.token = None;
+                self.show(&ServerMessage::LoggedOut);
+            }
+            ServerMessage::Error(e) => {
+                if self.registering.is_some() && is_register_error(e.code) {
+                    self.registering = None;
+                }
+                self.show(&ServerMessage::Error(e));
+            }
+            other => self.show(&other),
+        }
+    }
+
+    fn show(&mut self, msg: &ServerMessage) {
+        for line in self.room.apply(msg) {
+            self.files.print(&line);
+        }
+    }
+
+    /// The chats missed during the reconnect have come (`missed`), or will
+    /// not (`None`): print them without repeats, then the live chats held
+    /// meanwhile.
+    fn end_resume(&mut self, missed: Option<History>) {
+        let held = self.resume.take().map(|r| r.held).unwrap_or_default();
+        if let Some(mut h) = missed {
+            h.messages.retain(|c| self.printed.is_none_or(|p| c.id > p));
+            if let Some(last) = h.messages.last() {
+                self.printed = Some(last.id);
+            }
+            self.show(&ServerMessage::History(h));
+        }
+        for (id, chat) in held {
+            if self.printed.is_none_or(|p| id > p) {
+                self.printed = Some(id);
+                self.show(&ServerMessage::Chat(chat));
+            }
+        }
+    }
+
+    /// The connection is gone: reconnect, or `Some` status to end with.
+    fn lost(&mut self, why: &str) -> Option<ExitCode> {
+        // Only a live connection sends `Closed`; without one, nothing to do.
+        let sender = self.sender.take()?;
+        if self.resume.is_some() {
+            self.end_resume(None);
+        }
+        let removed = self.room.removed();
+        if !self.reconnect || removed == Some(LeaveReason::Kicked) {
+            return Some(closed(&self.room, why, self.style));
+        }
+        let why = match removed {
+            Some(reason) => format!("removed by the server ({reason})"),
+            None => why.to_owned(),
+        };
+        self.files.print(&self.style.error(&format!(
+            "* connection lost: {}; reconnecting in {}s",
+            one_line(&why),
+            RECONNECT_FIRST.as_secs()
+        )));
+        // A `register` in flight is lost with the connection.
+        self.registering = None;
+        let last_seen = sender.last_seen().max(self.printed);
+        if let Err(e) = spawn_reconnect(self.login.clone(), last_seen, self.style, self.tx.clone())
+        {
+            return Some(closed(
+                &self.room,
+                &format!("cannot start a thread: {e}"),
+                self.style,
+            ));
+        }
+        None
+    }
+
+    /// Logged in again: show who we are now and wait for what was missed.
+    fn reconnected(&mut self, client: Client, login: Login) {
+        let welcome = client.welcome();
+        self.room.rejoin(welcome);
+        for line in self.room.rejoin_lines(welcome, &login.name) {
+            self.files.print(&line);
+        }
+        self.resume = Some(Resume {
+            since: Instant::now(),
+            held: BTreeMap::new(),
+            welcome_history: welcome.history.clone(),
+        });
+        self.login = login;
+        self.sender = Some(client.sender());
+        if let Err(e) = spawn_net(client, self.tx.clone()) {
+            self.files
+                .print(&self.style.error(&format!("! cannot start a thread: {e}")));
+        }
+    }
+
+    /// `/quit` or end of input: say `bye` if connected, exit 0.
+    fn quit(&mut self, inputs: &Receiver<Input>) -> ExitCode {
+        if self.resume.is_some() {
+            self.end_resume(None);
+        }
+        match &self.sender {
+            Some(sender) => quit(sender, inputs, &mut self.room),
+            None => ExitCode::SUCCESS,
+        }
+    }
+}
+
+/// Errors that answer a `register` (so its password is not the account's).
+fn is_register_error(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::NameRegistered | ErrorCode::PasswordInvalid | ErrorCode::AccountsUnavailable
+    )
+}
+
+/// Starts the thread that tries to log in again: waits 1 s, then doubles
+/// the wait after each failure up to 30 s, forever, until it is logged in
+/// ([`Input::Reconnected`]) or a failure no retry can mend
+/// ([`Input::GaveUp`]). The program ends (and this thread with it) when the
+/// user quits meanwhile.
+fn spawn_reconnect(
+    mut login: Login,
+    last_seen: Option<u64>,
+    style: Style,
+    tx: SyncSender<Input>,
+) -> io::Result<()> {
+    thread::Builder::new()
+        .name("reconnect".into())
+        .spawn(move || {
+            let mut wait = RECONNECT_FIRST;
+            loop {
+                thread::sleep(wait);
+                let input = match attempt(&mut login, last_seen) {
+                    Ok(client) => Input::Reconnected(Box::new(client), login),
+                    Err(Attempt::Fatal(line, code)) => Input::GaveUp(style.error(&line), code),
+                    Err(Attempt::Retry(why)) => {
+                        wait = (wait * 2).min(RECONNECT_MAX);
+                        let line = format!(
+                            "* reconnect failed: {}; retrying in {}s",
+                            one_line(&why),
+                            wait.as_secs()
+                        );
+                        if tx.send(Input::Notice(style.error(&line))).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                };
+                let _ = tx.send(input);
+                return;
+            }
+        })
+        .map(drop)
+}
+
+/// One reconnect: the token if there is one, and if the server refuses it,
+/// the password at once if it is known. `last_seen` 0 (nothing seen yet)
+/// still asks for the chats missed: all of them are.
+fn attempt(login: &mut Login, last_seen: Option<u64>) -> Result<Client, Attempt> {
+    let last_seen = Some(last_seen.unwrap_or(0));
+    loop {
+        let credentials = login.credentials();
+        let result = chatcore::tls::connect(&login.server, &login.tls, Duration::from_secs(10))
+            .map_err(ClientError::from)
+            .and_then(|(stream, trust)| {
+                Client::login_full(stream, trust, &login.name, &credentials, last_seen)
+            });
+        let err = match result {
+            Ok(client) => {
+                if let Some(token) = client.token() {
+                    login.token = Some(token.to_owned());
+                }
+                return Ok(client);
+            }
+            Err(e) => e,
+        };
+        return Err(match err {
+            ClientError::Refused {
+                code: ErrorCode::AuthFailed,
+                message,
+            } => match credentials {
+                Credentials::Token(_) if login.password.is_some() => {
+                    // Expired or revoked: the password gets a new one.
+                    login.token = None;
+                    continue;
+                }
+                Credentials::Token(_) => Attempt::Fatal(
+                    format!(
+                        "! cannot log in again: the session token was refused ({}) \
+                         and no password is known; start again with --password-env",
+                        one_line(&message)
+                    ),
+                    EXIT_CLOSED,
+                ),
+                _ => Attempt::Fatal(
+                    format!(
+                        "! cannot log in again: error auth_failed: {}",
+                        one_line(&message)
+                    ),
+                    EXIT_CLOSED,
+                ),
+            },
+            ClientError::Refused { code, message } if retry_refusal(code) => {
+                Attempt::Retry(format!("error {code}: {message}"))
+            }
+            ClientError::Refused { code, message } => Attempt::Fatal(
+                format!(
+                    "! cannot log in again: error {code}: {}",
+                    one_line(&message)
+                ),
+                EXIT_CLOSED,
+            ),
+            ClientError::Tls(
+                e
+                @ (TlsError::Connect { .. } | TlsError::Resolve { .. } | TlsError::Timeout { .. }),
+            ) => Attempt::Retry(e.to_string()),
+            ClientError::Tls(e) => Attempt::Fatal(
+                format!("! cannot reconnect to {}: {}", one_line(&login.server), e),
+                EXIT_TLS,
+            ),
+            other => Attempt::Retry(other.to_string()),
+        });
+    }
+}
+
+/// Refusals that a later try may not get: the server is busy or slowing
+/// down guesses, or its account database is out for now.
+fn retry_refusal(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::ServerFull
+            | ErrorCode::TooManyConnections
+            | ErrorCode::RateLimited
+            | ErrorCode::HandshakeTimeout
+            | ErrorCode::AuthThrottled
+            | ErrorCode::AccountsUnavailable
+    )
 }
 
 /// `/send PATH`: hashing a large file takes a while, so it is done on a
@@ -323,8 +816,9 @@ fn accept(
     }
 }
 
-/// Logs in, asking for a name as long as that makes sense.
-fn login(args: &Args, interactive: bool, style: Style) -> Result<(Client, String), u8> {
+/// Logs in, asking for a name as long as that makes sense; returns the
+/// client and how to log in again.
+fn login(args: &Args, interactive: bool, style: Style) -> Result<(Client, Login), u8> {
     let mut given = args.name.clone();
     let tls = match args.tls.client_tls("chat") {
         Ok(tls) => tls,
@@ -338,16 +832,25 @@ fn login(args: &Args, interactive: bool, style: Style) -> Result<(Client, String
             Some(name) => name,
             None => prompt_name(interactive)?,
         };
-        let credentials = match env_password(args) {
-            Some(p) if !args.register => chatcore::Credentials::Password(p),
-            _ => chatcore::Credentials::Guest,
+        let password = env_password(args).filter(|_| !args.register);
+        let credentials = match &password {
+            Some(p) => Credentials::Password(p.clone()),
+            None => Credentials::Guest,
         };
         match Client::connect_with_as(&args.server, &name, &tls, &credentials) {
             Ok(client) => {
                 if let Some(notice) = trust_notice(client.trust(), &args.server, &tls) {
                     eprintln!("{notice}");
                 }
-                return Ok((client, name));
+                let token = client.token().map(str::to_owned);
+                let login = Login {
+                    server: args.server.clone(),
+                    tls,
+                    name,
+                    password,
+                    token,
+                };
+                return Ok((client, login));
             }
             Err(ClientError::Tls(e)) => {
                 eprintln!("chat: cannot join {}: {e}", args.server);
@@ -409,10 +912,9 @@ fn prompt_name(interactive: bool) -> Result<String, u8> {
     }
 }
 
-/// Starts the stdin thread and the thread that hands over the client's
-/// events; both feed `tx`. The client moves into its thread.
-fn spawn_readers(client: Client, tx: SyncSender<Input>) -> io::Result<()> {
-    let net_tx = tx.clone();
+/// Starts the thread that hands over the client's events to `tx`, ending
+/// with its `Closed`. The client moves into the thread (one per connection).
+fn spawn_net(client: Client, tx: SyncSender<Input>) -> io::Result<()> {
     thread::Builder::new()
         .name("server-events".into())
         .spawn(move || {
@@ -421,30 +923,38 @@ fn spawn_readers(client: Client, tx: SyncSender<Input>) -> io::Result<()> {
                     .recv()
                     .unwrap_or_else(|_| Event::Closed("gone".into()));
                 let last = matches!(event, Event::Closed(_));
-                if net_tx.send(Input::Net(event)).is_err() || last {
+                if tx.send(Input::Net(event)).is_err() || last {
                     return;
                 }
             }
-        })?;
-    thread::Builder::new().name("stdin".into()).spawn(move || {
-        let mut stdin = io::stdin().lock();
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            let input = match stdin.read_until(b'\n', &mut buf) {
-                Ok(0) => Input::Eof(None),
-                // Not UTF-8? Send what can be read rather than nothing.
-                Ok(_) => Input::Line(trim_line_end(String::from_utf8_lossy(&buf).into())),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => Input::Eof(Some(e.to_string())),
-            };
-            let last = matches!(input, Input::Eof(_));
-            if tx.send(input).is_err() || last {
-                return;
+        })
+        .map(drop)
+}
+
+/// Starts the thread that reads stdin line by line into `tx` (one for the
+/// whole run: it outlives reconnects).
+fn spawn_stdin(tx: SyncSender<Input>) -> io::Result<()> {
+    thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            let mut stdin = io::stdin().lock();
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                let input = match stdin.read_until(b'\n', &mut buf) {
+                    Ok(0) => Input::Eof(None),
+                    // Not UTF-8? Send what can be read rather than nothing.
+                    Ok(_) => Input::Line(trim_line_end(String::from_utf8_lossy(&buf).into())),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => Input::Eof(Some(e.to_string())),
+                };
+                let last = matches!(input, Input::Eof(_));
+                if tx.send(input).is_err() || last {
+                    return;
+                }
             }
-        }
-    })?;
-    Ok(())
+        })
+        .map(drop)
 }
 
 fn trim_line_end(mut line: String) -> String {
@@ -572,7 +1082,7 @@ fn quit(sender: &ClientSender, inputs: &Receiver<Input>, room: &mut RoomView) ->
     ExitCode::SUCCESS
 }
 
-/// The server closed the connection: say why, exit 1.
+/// The connection is gone for good (`--no-reconnect`, kicked): say why, exit 1.
 fn closed(room: &RoomView, why: &str, style: Style) -> ExitCode {
     let why = match room.removed() {
         Some(reason) => format!("removed by the server ({reason})"),
@@ -585,6 +1095,38 @@ fn closed(room: &RoomView, why: &str, style: Style) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn login(password: Option<&str>, token: Option<&str>) -> Login {
+        Login {
+            server: "127.0.0.1:1".into(),
+            tls: ClientTls::Plain,
+            name: "alice".into(),
+            password: password.map(str::to_owned),
+            token: token.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_reconnect_presents_the_token_before_the_password() {
+        assert_eq!(
+            login(Some("pw"), Some("tok")).credentials(),
+            Credentials::Token("tok".into())
+        );
+        assert_eq!(
+            login(Some("pw"), None).credentials(),
+            Credentials::Password("pw".into())
+        );
+        assert_eq!(login(None, None).credentials(), Credentials::Guest);
+    }
+
+    #[test]
+    fn only_passing_refusals_are_retried() {
+        assert!(retry_refusal(ErrorCode::ServerFull));
+        assert!(retry_refusal(ErrorCode::AuthThrottled));
+        assert!(!retry_refusal(ErrorCode::Version));
+        assert!(!retry_refusal(ErrorCode::NameRegistered));
+        assert!(!retry_refusal(ErrorCode::AuthFailed));
+    }
 
     #[test]
     fn typed_lines_become_commands() {

@@ -215,6 +215,36 @@ impl RoomView {
         lines
     }
 
+    /// After a reconnect: the room as the new `welcome` describes it (who
+    /// is online, our new session and name). Offers of the old connection
+    /// are gone with it; what `/history` pages back from is kept, since the
+    /// ids go on (unless [`RoomView::history_restarted`] says otherwise).
+    pub fn rejoin(&mut self, welcome: &Welcome) {
+        self.roster = Roster::from_welcome(welcome);
+        self.me = welcome.session;
+        self.my_name = welcome.name.clone();
+        self.removed = None;
+        self.offers.clear();
+    }
+
+    /// The server forgot the chats we saw (it restarted without a store, so
+    /// its ids began again): `/history` pages back from `oldest`, the oldest
+    /// chat of the new welcome.
+    pub fn history_restarted(&mut self, oldest: Option<u64>) {
+        self.oldest = oldest;
+    }
+
+    /// The lines printed after a reconnect: who we are now (noting a
+    /// renaming when `requested` was taken) and who is online. The
+    /// welcome's history is not repeated: the missed chats follow.
+    pub fn rejoin_lines(&self, welcome: &Welcome, requested: &str) -> Vec<String> {
+        let mut me = format!("* reconnected; you are {}", show_name(&welcome.name));
+        if welcome.name != requested.trim() {
+            me.push_str(&format!(" ({} was taken)", show_name(requested.trim())));
+        }
+        vec![self.style.notice(&me), self.who_line()]
+    }
+
     /// `* 2 online: alice, bob` (names sorted; each one shown by
     /// [`show_name`], so `"bob, carol"` is one name).
     pub fn who_line(&self) -> String {
@@ -243,21 +273,29 @@ impl RoomView {
             ServerMessage::History(h) => {
                 let n = h.messages.len();
                 let plural = if n == 1 { "" } else { "s" };
-                let mut lines = vec![s.notice(&if h.after.is_some() {
+                let mut lines = vec![s.notice(&if h.after.is_some() && n == 0 {
+                    "* no messages missed".to_owned()
+                } else if h.after.is_some() && h.gap {
+                    format!("* {n}+ messages missed while away; the newest {n}:")
+                } else if h.after.is_some() {
                     format!("* {n} message{plural} missed while away:")
                 } else if n == 0 {
                     "* no earlier messages".to_owned()
                 } else {
                     format!("* {n} earlier message{plural}:")
                 })];
-                if h.after.is_none()
-                    && let Some(first) = h.messages.first()
-                {
-                    self.oldest = Some(self.oldest.map_or(first.id, |o| o.min(first.id)));
+                if let Some(first) = h.messages.first() {
+                    if h.after.is_none() {
+                        self.oldest = Some(self.oldest.map_or(first.id, |o| o.min(first.id)));
+                    } else if h.gap {
+                        // The missed chats before these are not shown:
+                        // `/history` pages back from here through them.
+                        self.oldest = Some(first.id);
+                    }
                 }
                 lines.extend(h.messages.iter().map(|c| chat_line(c, s)));
                 if h.gap {
-                    lines.push(s.notice("* (more were missed: /history shows earlier ones)"));
+                    lines.push(s.notice("* (more were missed: /history pages back through them)"));
                 } else if h.after.is_none() && h.more {
                     lines.push(s.notice("* (more: /history)"));
                 }
@@ -390,7 +428,7 @@ pub fn error_line(e: &ErrorMsg, style: Style) -> String {
 
 #[cfg(test)]
 mod tests {
-    use chatcore::protocol::{Departure, ErrorCode, Joined, Left, Presence, UserInfo};
+    use chatcore::protocol::{Departure, ErrorCode, History, Joined, Left, Presence, UserInfo};
 
     use super::*;
 
@@ -436,6 +474,78 @@ mod tests {
                 "[22:13:20Z] alice: hi\\nthere",
             ]
         );
+    }
+
+    fn bob_said(id: u64, text: &str) -> Chat {
+        Chat {
+            id,
+            from: "bob".into(),
+            session: 8,
+            text: text.into(),
+            ts: 1_700_000_000_000,
+            reference: None,
+        }
+    }
+
+    #[test]
+    fn a_reconnect_says_who_we_are_now_without_repeating_the_history() {
+        let w = welcome();
+        let mut view = RoomView::new(&w, Style::plain());
+        let mut back = welcome();
+        back.name = "alice".into();
+        back.session = 9;
+        back.users = vec![user("alice", 9)];
+        view.rejoin(&back);
+        assert_eq!(view.me(), 9);
+        assert_eq!(
+            view.rejoin_lines(&back, "alice"),
+            vec!["* reconnected; you are alice", "* 1 online: alice"]
+        );
+    }
+
+    #[test]
+    fn the_missed_chats_say_how_many_and_a_gap_moves_history_to_it() {
+        let mut view = RoomView::new(&welcome(), Style::plain());
+        let none = ServerMessage::History(History {
+            messages: vec![],
+            more: false,
+            before: None,
+            after: Some(1),
+            gap: false,
+        });
+        assert_eq!(view.apply(&none), vec!["* no messages missed"]);
+        let some = ServerMessage::History(History {
+            messages: vec![bob_said(2, "a"), bob_said(3, "b")],
+            more: false,
+            before: None,
+            after: Some(1),
+            gap: false,
+        });
+        assert_eq!(
+            view.apply(&some),
+            vec![
+                "* 2 messages missed while away:",
+                "[22:13:20Z] bob: a",
+                "[22:13:20Z] bob: b",
+            ]
+        );
+        assert_eq!(view.oldest_shown(), Some(1), "no gap: paging stays put");
+        let gap = ServerMessage::History(History {
+            messages: vec![bob_said(900, "c")],
+            more: true,
+            before: None,
+            after: Some(3),
+            gap: true,
+        });
+        assert_eq!(
+            view.apply(&gap),
+            vec![
+                "* 1+ messages missed while away; the newest 1:",
+                "[22:13:20Z] bob: c",
+                "* (more were missed: /history pages back through them)",
+            ]
+        );
+        assert_eq!(view.oldest_shown(), Some(900), "/history fills the gap");
     }
 
     #[test]

@@ -315,9 +315,11 @@ fn an_empty_name_is_refused_with_the_servers_message() {
 }
 
 #[test]
-fn the_client_exits_non_zero_when_the_server_goes_away() {
+fn with_no_reconnect_the_client_exits_non_zero_when_the_server_goes_away() {
     let server = start_server();
-    let mut carol = Proc::chat(&server, "carol");
+    let addr = server.local_addr().to_string();
+    let args = ["--server", &addr, "--name", "carol", "--no-reconnect"];
+    let mut carol = Proc::spawn("carol", "chat", &args);
     carol.expect_out("carol's login", |l| l == "* you are carol");
     server.stop().expect("stop the server");
     carol.expect_out("the reason", |l| l == "* you were removed (shutdown)");
@@ -720,4 +722,319 @@ fn a_name_registered_with_the_password_env_needs_it_to_log_in_again() {
     assert!(!wrong.wait_exit().success());
     drop(server);
     let _ = std::fs::remove_dir_all(&db);
+}
+
+/// A server with its history store at `db`, listening on `addr` (port 0:
+/// any free one): what a restart starts again on the same port and file.
+fn start_stored_server(addr: &str, db: &std::path::Path) -> RunningServer {
+    Server::builder()
+        .listen(addr.parse().expect("address"))
+        .voice_listen(None)
+        .store(db.to_path_buf())
+        .build()
+        .expect("bind the server")
+        .spawn()
+        .expect("start the server")
+}
+
+/// A fresh scratch directory for one test's store.
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("chat-examples-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Waits until `client` has received its own chat `text` back (so it is
+/// stored and delivered).
+fn await_own_chat(client: &Client, text: &str) {
+    let deadline = Instant::now() + TIMEOUT;
+    while Instant::now() < deadline {
+        if let Ok(Some(Event::Message(ServerMessage::Chat(c)))) = client.recv_timeout(TIMEOUT)
+            && c.text == text
+        {
+            return;
+        }
+    }
+    panic!("{text:?} never came back");
+}
+
+/// A TCP relay on 127.0.0.1 in front of a server, whose door the test
+/// opens and shuts: while shut, each new connection is closed at once (a
+/// reconnect fails), so what happens while a client is away does not
+/// depend on how fast its reconnect is. Open connections end when the
+/// server closes them.
+struct Door {
+    addr: String,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Door {
+    /// A relay to `upstream`, open.
+    fn new(upstream: String) -> Self {
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the relay");
+        let addr = listener.local_addr().expect("relay address").to_string();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let gate = open.clone();
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !gate.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let pump = |mut from: TcpStream, mut to: TcpStream| {
+                    thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Both);
+                        let _ = from.shutdown(Shutdown::Both);
+                    });
+                };
+                let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
+                    continue;
+                };
+                pump(client, server);
+                pump(s2, c2);
+            }
+        });
+        Self { addr, open }
+    }
+
+    fn set_open(&self, open: bool) {
+        self.open.store(open, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn the_terminal_client_reconnects_after_a_server_restart_and_prints_exactly_the_messages_it_missed()
+{
+    let dir = scratch("reconnect");
+    let db = dir.join("chat.db");
+    let server = start_stored_server("127.0.0.1:0", &db);
+    let addr = server.local_addr().to_string();
+    let door = Door::new(addr.clone());
+    let mut alice = Proc::spawn(
+        "alice",
+        "chat",
+        &["--server", &door.addr, "--name", "alice"],
+    );
+    alice.expect_out("alice's login", |l| l == "* you are alice");
+    let bob = Client::connect_plain(&addr, "bob").expect("bob");
+    bob.send_chat("before the restart").expect("send");
+    alice.expect_out("the first chat", |l| {
+        is_chat(l, "bob", "before the restart")
+    });
+    drop(bob);
+
+    // Alice stays away until the door opens again.
+    door.set_open(false);
+    server.stop().expect("stop the server");
+    alice.expect_out("the loss", |l| {
+        l.starts_with("* connection lost: ") && l.ends_with("; reconnecting in 1s")
+    });
+    alice.expect_out("the failed try", |l| {
+        l.starts_with("* reconnect failed: ") && l.ends_with("; retrying in 2s")
+    });
+    alice.send("said while away");
+    alice.expect_out("the refusal", |l| l == "* not connected; not sent");
+
+    let server = start_stored_server(&addr, &db);
+    let bob = Client::connect_plain(&addr, "bob").expect("bob again");
+    for text in ["missed 1", "missed 2", "missed 3"] {
+        bob.send_chat(text).expect("send");
+        await_own_chat(&bob, text);
+    }
+    door.set_open(true);
+    alice.expect_out("the reconnect", |l| l == "* reconnected; you are alice");
+    alice.expect_out("the missed ones", |l| {
+        l == "* 3 messages missed while away:"
+    });
+    alice.expect_out("the last missed chat", |l| is_chat(l, "bob", "missed 3"));
+    bob.send_chat("after the reconnect").expect("send");
+    alice.expect_out("a live chat", |l| is_chat(l, "bob", "after the reconnect"));
+    alice.send("/quit");
+    assert_eq!(alice.wait_exit().code(), Some(0));
+
+    let chats: Vec<&str> = alice
+        .stdout_lines()
+        .into_iter()
+        .filter(|l| l.starts_with('['))
+        .collect();
+    let expected = [
+        "before the restart",
+        "missed 1",
+        "missed 2",
+        "missed 3",
+        "after the reconnect",
+    ];
+    assert_eq!(chats.len(), expected.len(), "each chat once: {chats:#?}");
+    for (line, text) in chats.iter().zip(expected) {
+        assert!(is_chat(line, "bob", text), "{line:?} is not bob's {text:?}");
+    }
+    assert!(
+        !alice
+            .stdout_lines()
+            .iter()
+            .any(|l| l.contains("said while away")),
+        "the line typed while away was not sent later"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_registered_user_reconnects_with_the_token_and_keeps_the_name() {
+    let dir = scratch("token");
+    let db = dir.join("chat.db");
+    let server = start_stored_server("127.0.0.1:0", &db);
+    let addr = server.local_addr().to_string();
+    let pw = [("CHAT_TEST_PASSWORD", "petra's password")];
+    let args = [
+        "--server",
+        &addr,
+        "--name",
+        "petra",
+        "--password-env",
+        "CHAT_TEST_PASSWORD",
+        "--register",
+    ];
+    let mut petra = Proc::spawn_env("petra", "chat", &args, &pw);
+    petra.expect_out("the registration", |l| l.starts_with("* registered petra"));
+
+    server.stop().expect("stop the server");
+    petra.expect_out("the loss", |l| l.starts_with("* connection lost: "));
+    let server = start_stored_server(&addr, &db);
+    petra.expect_out("the reconnect", |l| l == "* reconnected; you are petra");
+    // Logged in as the registered name: a guest would be refused it
+    // (`name_registered`) and a wrong credential `auth_failed`.
+    petra.send("back again");
+    petra.expect_out("her chat", |l| is_chat(l, "petra", "back again"));
+    petra.send("/quit");
+    assert_eq!(petra.wait_exit().code(), Some(0));
+    let out = petra.stdout_lines();
+    assert!(
+        !out.iter().any(|l| l.starts_with("! ")),
+        "no error on the way: {out:#?}"
+    );
+    server.stop().expect("stop the server");
+    // The registration issued one token; a password login would have
+    // issued a second one, a token login issues none.
+    let store = rusqlite::Connection::open(&db).expect("open the store");
+    let tokens: i64 = store
+        .query_row("SELECT count(*) FROM tokens", [], |r| r.get(0))
+        .expect("count the tokens");
+    assert_eq!(tokens, 1, "the reconnect logged in with the token");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn quitting_while_reconnecting_exits_zero() {
+    let server = start_server();
+    let mut quinn = Proc::chat(&server, "quinn");
+    quinn.expect_out("quinn's login", |l| l == "* you are quinn");
+    server.stop().expect("stop the server");
+    quinn.expect_out("the loss", |l| l.starts_with("* connection lost: "));
+    quinn.send("/quit");
+    assert_eq!(quinn.wait_exit().code(), Some(0));
+}
+
+#[test]
+fn a_guest_renamed_at_login_asks_for_its_own_name_again_when_reconnecting() {
+    let server = start_server();
+    let addr = server.local_addr().to_string();
+    let first = Client::connect_plain(&addr, "rita").expect("the first rita");
+    let mut rita = Proc::spawn("rita", "chat", &["--server", &addr, "--name", "rita"]);
+    rita.expect_out("the renamed login", |l| {
+        l == "* you are rita(1) (rita was taken)"
+    });
+    drop(first);
+    server.stop().expect("stop the server");
+    rita.expect_out("the loss", |l| l.starts_with("* connection lost: "));
+    let server = Server::builder()
+        .listen(addr.parse().expect("address"))
+        .voice_listen(None)
+        .build()
+        .expect("bind the server again")
+        .spawn()
+        .expect("start the server again");
+    rita.expect_out("her own name back", |l| l == "* reconnected; you are rita");
+    rita.send("/quit");
+    assert_eq!(rita.wait_exit().code(), Some(0));
+    drop(server);
+}
+
+/// Registers `name` with `password` as a fresh guest at `addr`.
+fn register(addr: &str, name: &str, password: &str) {
+    let guest = Client::connect_plain(addr, name).expect("a guest login");
+    assert_eq!(guest.welcome().name, name, "the name is free");
+    guest.register(password).expect("register");
+    loop {
+        match guest.recv_timeout(TIMEOUT) {
+            Ok(Some(Event::Message(ServerMessage::Registered(_)))) => return,
+            Ok(Some(_)) => {}
+            other => panic!("no registered: {other:?}"),
+        }
+    }
+}
+
+/// Sven registers from the terminal client; while he is away the operator
+/// deletes the account (revoking its tokens) and the name is registered
+/// again with `new_password`. Returns his client once it has reconnected
+/// or given up.
+fn sven_reconnects_to_a_reregistered_name(tag: &str, new_password: &str) -> Proc {
+    let dir = scratch(tag);
+    let db = dir.join("chat.db");
+    let server = start_stored_server("127.0.0.1:0", &db);
+    let addr = server.local_addr().to_string();
+    let door = Door::new(addr.clone());
+    let pw = [("CHAT_TEST_PASSWORD", "sven's password")];
+    let args = [
+        "--server",
+        &door.addr,
+        "--name",
+        "sven",
+        "--password-env",
+        "CHAT_TEST_PASSWORD",
+        "--register",
+    ];
+    let mut sven = Proc::spawn_env("sven", "chat", &args, &pw);
+    sven.expect_out("the registration", |l| l.starts_with("* registered sven"));
+    door.set_open(false);
+    server.stop().expect("stop the server");
+    sven.expect_out("the loss", |l| l.starts_with("* connection lost: "));
+    let server = start_stored_server(&addr, &db);
+    assert!(
+        server.handle().delete_account("sven").expect("delete"),
+        "the account existed"
+    );
+    register(&addr, "sven", new_password);
+    door.set_open(true);
+    sven.expect_out("the outcome", |l| {
+        l.starts_with("* reconnected") || l.starts_with("! cannot log in again")
+    });
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    sven
+}
+
+#[test]
+fn a_refused_token_falls_back_to_the_known_password() {
+    let sven = sven_reconnects_to_a_reregistered_name("fallback", "sven's password");
+    let out = sven.stdout_lines();
+    assert_eq!(out.last(), Some(&"* reconnected; you are sven"), "{out:#?}");
+}
+
+#[test]
+fn a_refused_token_and_password_stop_the_client_with_the_reason() {
+    let mut sven = sven_reconnects_to_a_reregistered_name("refused", "someone else's password");
+    let out = sven.stdout_lines();
+    let last = out.last().map(|l| l.to_string()).unwrap_or_default();
+    assert!(
+        last.starts_with("! cannot log in again: error auth_failed"),
+        "{out:#?}"
+    );
+    assert_eq!(sven.wait_exit().code(), Some(1));
 }
