@@ -22,7 +22,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use chatcore::bench_support::{Outbox, Room, RoomSettings};
+use chatcore::bench_support::{Lobby, Outbox, Room, RoomSettings};
 use chatcore::protocol::DEFAULT_MAX_FRAME;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -73,8 +73,10 @@ fn room_of(n: usize, sink: &mut Sink) -> Room {
         max_frame: DEFAULT_MAX_FRAME,
         max_text: 4096,
     });
+    let mut lobby = Lobby::default();
     for key in 0..n {
-        room.join(key, &format!("user{key}"));
+        let info = lobby.admit(key, &format!("user{key}"), 0);
+        room.join(key, info);
     }
     room.flush_presence(TS, sink);
     sink.clear();

@@ -71,5 +71,5 @@ pub use server::{ServerTls, ServerTlsError, StoreError, TlsSource};
 #[cfg(feature = "server")]
 #[doc(hidden)]
 pub mod bench_support {
-    pub use crate::server::room::{Outbox, Room, RoomSettings};
+    pub use crate::server::room::{Lobby, Outbox, Room, RoomSettings};
 }

@@ -47,7 +47,7 @@ use crate::server::handle::{Command, ServerHandle, ServerStats};
 use crate::server::hooks::Hooks;
 use crate::server::listen;
 use crate::server::outbox::{ConnOutbox, error_frame};
-use crate::server::room::{Room, RoomSettings};
+use crate::server::room::{Lobby, Room, RoomSettings};
 use crate::server::session::{self, Ctx};
 use crate::server::store::{Store, StoreSettings};
 use crate::server::transfer::disk::{DiskWorker, Spool};
@@ -139,6 +139,8 @@ pub(crate) struct Reactor {
     conns: Slab<Connection>,
     /// Members, names, ids, history, presence.
     room: Room,
+    /// Names and sessions of everyone logged in.
+    lobby: Lobby,
     /// Every limit and timeout.
     config: ServerConfig,
     /// The embedder's callbacks.
@@ -323,6 +325,7 @@ impl Reactor {
             datagram: vec![0; MAX_PACKET + 1],
             conns: Slab::new(),
             room,
+            lobby: Lobby::default(),
             next_sweep: now + config.tick(),
             next_presence: now,
             config,
@@ -528,6 +531,7 @@ impl Reactor {
     fn ctx(&mut self) -> Ctx<'_> {
         Ctx {
             room: &mut self.room,
+            lobby: &mut self.lobby,
             out: ConnOutbox {
                 conns: &mut self.conns,
                 dirty: &mut self.dirty,
@@ -607,7 +611,7 @@ impl Reactor {
                 let mut stats = self.stats.clone();
                 stats.deliveries = self.deliveries;
                 stats.connections = self.conns.len();
-                stats.members = self.room.len();
+                stats.members = self.lobby.len();
                 stats.call_members = self.call.len();
                 let _ = reply.send(stats);
             }

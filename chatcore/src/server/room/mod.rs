@@ -1,4 +1,6 @@
-//! The room: members, names, message ids, history and presence batching.
+//! A room: its members, message ids, history and presence batching. Who
+//! is logged in, under which name and session, is the [`Lobby`]'s: a room
+//! lists which of those members are in it.
 //!
 //! No I/O here. Frames leave through an [`Outbox`], which the reactor
 //! implements over its connections and tests and benches implement in memory.
@@ -9,13 +11,15 @@ use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 
+pub mod lobby;
 pub mod names;
+
+pub use lobby::Lobby;
 
 use crate::protocol::{
     Chat, Departure, Joined, LeaveReason, Left, Presence, ServerMessage, UserInfo, encode_server,
     welcome,
 };
-use names::NameTable;
 
 /// Where the room's frames go: one queue per connection key.
 pub trait Outbox {
@@ -63,10 +67,6 @@ pub struct Room {
     members: Vec<Member>,
     /// Connection key -> index in `members`, for O(1) leave (swap-remove).
     index_of: HashMap<usize, usize>,
-    /// Names in use, for unique-name allocation.
-    names: NameTable,
-    /// Next session id; 0 is reserved for the server itself.
-    next_session: u64,
     /// Next chat id; ids start at 1 and never repeat.
     next_id: u64,
     /// The last `history_len` chats, oldest first, for `welcome`.
@@ -137,8 +137,6 @@ impl Room {
             settings,
             members: Vec::new(),
             index_of: HashMap::new(),
-            names: NameTable::default(),
-            next_session: 1,
             next_id: 1,
             history: VecDeque::new(),
             pending_joined: Vec::new(),
@@ -284,25 +282,10 @@ impl Room {
         self.members.iter().map(|m| m.info.clone()).collect()
     }
 
-    /// Adds connection `key` under (a unique variant of) `name`, which must
-    /// already be validated. Its `welcome` and the others' notice of it go
-    /// out at the next [`Room::flush_presence`] (or [`Room::flush_welcomes`]).
-    pub fn join(&mut self, key: usize, name: &str) -> UserInfo {
-        self.join_from(key, name, 0)
-    }
-
-    /// Like [`Room::join`], with a name suffix of at least `min` (a guest
-    /// shadowing a registered name gets `name(1)` or higher).
-    pub fn join_from(&mut self, key: usize, name: &str, min: u32) -> UserInfo {
-        let info = UserInfo {
-            name: if min == 0 {
-                self.names.allocate(name)
-            } else {
-                self.names.allocate_from(name, min)
-            },
-            session: self.next_session,
-        };
-        self.next_session += 1;
+    /// Adds connection `key`, logged in as `info` (from
+    /// [`Lobby::admit`]). Its `welcome` and the others' notice of it go out
+    /// at the next [`Room::flush_presence`] (or [`Room::flush_welcomes`]).
+    pub fn join(&mut self, key: usize, info: UserInfo) -> UserInfo {
         self.index_of.insert(key, self.members.len());
         self.members.push(Member {
             key,
@@ -321,7 +304,6 @@ impl Room {
         if let Some(moved) = self.members.get(index) {
             self.index_of.insert(moved.key, index);
         }
-        self.names.release(&member.info.name);
         self.pending_left.push(Departure {
             name: member.info.name.clone(),
             session: member.info.session,
@@ -338,9 +320,6 @@ impl Room {
         self.pending_left.clear();
         self.pending_welcomes.clear();
         let members = std::mem::take(&mut self.members);
-        for m in &members {
-            self.names.release(&m.info.name);
-        }
         members.into_iter().map(|m| (m.key, m.info)).collect()
     }
 
@@ -625,6 +604,12 @@ mod tests {
         }
     }
 
+    /// Logs `name` in on `key` and puts it in the room.
+    fn enter(r: &mut Room, lobby: &mut Lobby, key: usize, name: &str) {
+        let info = lobby.admit(key, name, 0);
+        r.join(key, info);
+    }
+
     fn room() -> Room {
         Room::new(RoomSettings {
             history_len: 2,
@@ -637,11 +622,12 @@ mod tests {
     #[test]
     fn joins_of_one_turn_are_announced_in_one_presence_frame() {
         let mut r = room();
+        let mut l = Lobby::default();
         let mut out = Sink::default();
-        r.join(1, "a");
+        enter(&mut r, &mut l, 1, "a");
         r.flush_presence(0, &mut out);
-        r.join(2, "b");
-        r.join(3, "b");
+        enter(&mut r, &mut l, 2, "b");
+        enter(&mut r, &mut l, 3, "b");
         r.leave(2, LeaveReason::Quit);
         r.flush_presence(0, &mut out);
         let to_a = &out.0[&1];
@@ -659,9 +645,10 @@ mod tests {
     #[test]
     fn the_sender_alone_gets_its_ref_and_history_is_bounded() {
         let mut r = room();
+        let mut l = Lobby::default();
         let mut out = Sink::default();
-        r.join(1, "a");
-        r.join(2, "b");
+        enter(&mut r, &mut l, 1, "a");
+        enter(&mut r, &mut l, 2, "b");
         for i in 0..3 {
             r.chat(1, format!("m{i}"), Some(7), 5, &mut out);
         }
@@ -678,7 +665,7 @@ mod tests {
             ServerMessage::Chat(c) => c.reference.is_none() && c.from == "a",
             _ => true,
         }));
-        r.join(3, "c");
+        enter(&mut r, &mut l, 3, "c");
         r.flush_welcomes(&mut out);
         let ServerMessage::Welcome(w) = &out.0[&3][0] else {
             panic!("welcome first");

@@ -99,10 +99,10 @@ pub(crate) fn hello(
 
 /// `register`: a guest member registers its current name.
 pub(crate) fn register(ctx: &mut Ctx<'_>, key: usize, password: String) {
-    let Some(session) = ctx.room.member(key).map(|u| u.session) else {
+    let Some(session) = ctx.lobby.member(key).map(|u| u.session) else {
         return;
     };
-    let Some(name) = ctx.room.member(key).map(|u| u.name.clone()) else {
+    let Some(name) = ctx.lobby.member(key).map(|u| u.name.clone()) else {
         return;
     };
     let Some(accounts) = ctx.accounts.as_mut() else {
@@ -140,7 +140,7 @@ pub(crate) fn register(ctx: &mut Ctx<'_>, key: usize, password: String) {
 
 /// `change_password`: an authenticated member replaces its password.
 pub(crate) fn change_password(ctx: &mut Ctx<'_>, key: usize, old: String, new: String) {
-    let Some(user) = ctx.room.member(key).cloned() else {
+    let Some(user) = ctx.lobby.member(key).cloned() else {
         return;
     };
     let Some(addr) = ctx.out.conns.get(key).map(|c| c.addr) else {
@@ -198,7 +198,7 @@ pub(crate) fn change_password(ctx: &mut Ctx<'_>, key: usize, old: String, new: S
 /// `logout`: revokes the connection's token (if it logged in with one or
 /// was issued one); always answered `logged_out`.
 pub(crate) fn logout(ctx: &mut Ctx<'_>, key: usize) {
-    let Some(session) = ctx.room.member(key).map(|u| u.session) else {
+    let Some(session) = ctx.lobby.member(key).map(|u| u.session) else {
         return;
     };
     if let Some(accounts) = ctx.accounts.as_mut()
@@ -251,7 +251,7 @@ pub(crate) fn drain_auth(ctx: &mut Ctx<'_>) {
                         if let Some(a) = ctx.accounts.as_mut() {
                             a.logins.insert(session, token.hash);
                         }
-                        let name = ctx.room.member(key).map(|u| u.name.clone());
+                        let name = ctx.lobby.member(key).map(|u| u.name.clone());
                         let name = name.unwrap_or_default();
                         tracing::info!(%name, session, "name registered");
                         let msg = Registered {
@@ -267,7 +267,7 @@ pub(crate) fn drain_auth(ctx: &mut Ctx<'_>) {
                 AuthDone::ChangePassword { outcome, .. },
                 Some(Pending::ChangePassword { key, session, addr }),
             ) => {
-                let name = ctx.room.member(key).map(|u| skeleton(&u.name));
+                let name = ctx.lobby.member(key).map(|u| skeleton(&u.name));
                 if !is_member(ctx, key, session) {
                     continue;
                 }
@@ -296,7 +296,7 @@ pub(crate) fn drain_auth(ctx: &mut Ctx<'_>) {
 
 /// Whether `key` is still the member `session`.
 fn is_member(ctx: &Ctx<'_>, key: usize, session: u64) -> bool {
-    ctx.room.member(key).is_some_and(|u| u.session == session)
+    ctx.lobby.member(key).is_some_and(|u| u.session == session)
 }
 
 /// Answers a refused request.

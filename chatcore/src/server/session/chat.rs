@@ -35,7 +35,7 @@ pub(crate) fn chat(ctx: &mut Ctx<'_>, key: usize, chat: ChatSend) {
         ctx.protocol_error(key, ErrorCode::TextTooLong, &msg, reference);
         return;
     }
-    let Some(from) = ctx.room.member(key).cloned() else {
+    let Some(from) = ctx.lobby.member(key).cloned() else {
         return;
     };
     let text = match ctx.hooks.on_chat(&from, &text) {

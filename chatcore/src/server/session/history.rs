@@ -135,7 +135,7 @@ pub(crate) fn store_page(
     };
     if wait.key != conn_key
         || ctx
-            .room
+            .lobby
             .member(wait.key)
             .is_none_or(|m| m.session != wait.session)
     {
@@ -169,7 +169,7 @@ pub(crate) fn store_page_failed(ctx: &mut Ctx<'_>, conn_key: usize, tag: u64, er
     };
     if wait.key != conn_key
         || ctx
-            .room
+            .lobby
             .member(wait.key)
             .is_none_or(|m| m.session != wait.session)
     {
@@ -186,7 +186,7 @@ pub(crate) fn store_page_failed(ctx: &mut Ctx<'_>, conn_key: usize, tag: u64, er
 /// Asks the store for the newest `limit` chats below `before` on behalf of
 /// `key`, or answers `rate_limited` when too many pages are in flight.
 fn ask_store(ctx: &mut Ctx<'_>, key: usize, asked: Asked, before: u64, limit: u32) {
-    let Some(session) = ctx.room.member(key).map(|m| m.session) else {
+    let Some(session) = ctx.lobby.member(key).map(|m| m.session) else {
         return;
     };
     let Some(store) = ctx.store else {

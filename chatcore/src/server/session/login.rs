@@ -65,7 +65,8 @@ pub(crate) fn join(
         ctx.protocol_error(key, ErrorCode::JoinDenied, &why, None);
         return;
     }
-    let user = ctx.room.join_from(key, name, min_suffix);
+    let user = ctx.lobby.admit(key, name, min_suffix);
+    ctx.room.join(key, user.clone());
     if let Some((hash, token)) = account {
         ctx.room.set_welcome_account(user.session, token);
         if let Some(accounts) = ctx.accounts.as_mut() {
@@ -98,7 +99,7 @@ pub(crate) fn join(
 /// Removes a member on the operator's word: it gets a `left` about itself
 /// (reason `kicked`), flushed before the socket closes.
 pub(crate) fn kick(ctx: &mut Ctx<'_>, key: usize) {
-    let Some(user) = ctx.room.member(key).cloned() else {
+    let Some(user) = ctx.lobby.member(key).cloned() else {
         return;
     };
     ctx.send(
@@ -123,9 +124,10 @@ pub(crate) fn leave(ctx: &mut Ctx<'_>, key: usize, reason: LeaveReason) {
     let Some(addr) = ctx.out.conns.get(key).map(|c| c.addr) else {
         return;
     };
-    let Some(user) = ctx.room.leave(key, reason) else {
+    let Some(user) = ctx.lobby.depart(key) else {
         return;
     };
+    ctx.room.leave(key, reason);
     if let Some(accounts) = ctx.accounts.as_mut() {
         accounts.logins.remove(&user.session);
     }
@@ -148,6 +150,7 @@ pub(crate) fn leave(ctx: &mut Ctx<'_>, key: usize, reason: LeaveReason) {
 pub(crate) fn farewell(ctx: &mut Ctx<'_>) {
     ctx.flush_presence();
     let ts = now_ms();
+    ctx.lobby.clear();
     for (key, user) in ctx.room.clear() {
         let frame = encode_server(&ServerMessage::Left(Left {
             name: user.name.clone(),

@@ -38,7 +38,7 @@ use crate::server::conn::peers::{AddrCounts, LogGate};
 use crate::server::handle::ServerStats;
 use crate::server::hooks::Hooks;
 use crate::server::outbox::{ConnOutbox, error_frame_about};
-use crate::server::room::{Outbox, Room};
+use crate::server::room::{Lobby, Outbox, Room};
 use crate::server::transfer::Transfers;
 use crate::server::transfer::disk::DiskWorker;
 use crate::server::voice::Call;
@@ -57,6 +57,8 @@ const ERRORS_LOGGED: u8 = 3;
 pub(crate) struct Ctx<'a> {
     /// Members, names, ids, history, presence.
     pub room: &'a mut Room,
+    /// Who is logged in (names, sessions), whatever room they are in.
+    pub lobby: &'a mut Lobby,
     /// The connections as the room's outbox: queue frames, doom, mark dirty.
     pub out: ConnOutbox<'a>,
     /// The voice call's members and their bindings.

@@ -48,7 +48,7 @@ fn active_transfers(ctx: &Ctx<'_>, key: usize, session: u64) -> usize {
 
 pub(crate) fn file_offer(ctx: &mut Ctx<'_>, key: usize, offer: FileOffer) {
     let r = offer.reference;
-    let Some(user) = ctx.room.member(key).cloned() else {
+    let Some(user) = ctx.lobby.member(key).cloned() else {
         return;
     };
     if let Err((code, why)) = names::check(&offer.name) {
@@ -215,7 +215,7 @@ pub(crate) fn drain_disk(ctx: &mut Ctx<'_>) {
 /// The connection of upload `id`'s sender, if it is still here.
 fn owner_key(ctx: &Ctx<'_>, id: u64) -> Option<usize> {
     let t = ctx.transfers.get(id)?;
-    let session = ctx.room.member(t.owner_key)?.session;
+    let session = ctx.lobby.member(t.owner_key)?.session;
     (session == t.owner_session).then_some(t.owner_key)
 }
 
@@ -393,7 +393,7 @@ pub(crate) fn file_accept(ctx: &mut Ctx<'_>, key: usize, accept: FileAccept) {
         ctx.protocol_error_about(key, ErrorCode::BadOffset, &why, None, t);
         return;
     }
-    let session = ctx.room.member(key).map_or(0, |u| u.session);
+    let session = ctx.lobby.member(key).map_or(0, |u| u.session);
     let already = ctx
         .out
         .conns

@@ -22,7 +22,7 @@ pub(crate) fn voice_join(ctx: &mut Ctx<'_>, key: usize) {
         ctx.protocol_error(key, ErrorCode::VoiceUnavailable, why, None);
         return;
     };
-    let Some(user) = ctx.room.member(key).cloned() else {
+    let Some(user) = ctx.lobby.member(key).cloned() else {
         return;
     };
     let already = ctx.call.by_key_mut(key).is_some();
