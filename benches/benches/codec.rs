@@ -40,6 +40,7 @@ const SPLIT: usize = 7;
 /// A chat as the server fans it out (no `ref`: a recipient's copy).
 fn server_chat(id: u64) -> ServerMessage {
     ServerMessage::Chat(Chat {
+        room: None,
         id,
         from: "alice(3)".to_owned(),
         session: 1234,
@@ -52,6 +53,7 @@ fn server_chat(id: u64) -> ServerMessage {
 /// A chat as a client sends it, with a `ref` to match its own copy.
 fn client_chat(reference: u64) -> ClientMessage {
     ClientMessage::Chat(ChatSend {
+        room: None,
         text: TEXT.to_owned(),
         reference: Some(reference),
     })

@@ -113,6 +113,7 @@ impl Raw {
     /// Sends a chat; `reference` comes back in this member's own copy.
     fn chat(&mut self, reference: u64) {
         self.send(&ClientMessage::Chat(ChatSend {
+            room: None,
             text: TEXT.to_owned(),
             reference: Some(reference),
         }));

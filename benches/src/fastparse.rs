@@ -178,6 +178,7 @@ mod tests {
     #[test]
     fn reads_what_the_server_encodes() {
         let chat = encode_server(&ServerMessage::Chat(Chat {
+            room: None,
             id: 300,
             from: "a".into(),
             session: 7,
@@ -188,6 +189,7 @@ mod tests {
         let f = parse(&chat[4..]).expect("parses");
         assert_eq!((f.kind, f.id, f.text), (&b"chat"[..], 300, &b"hello"[..]));
         let p = encode_server(&ServerMessage::Presence(Presence {
+            room: None,
             ts: 0,
             joined: vec![
                 UserInfo {

@@ -162,6 +162,7 @@ pub fn run(plan: &Plan, on_all_joined: &mut dyn FnMut()) -> Result<Outcome> {
     };
 
     let template = encode_client(&ClientMessage::Chat(ChatSend {
+        room: None,
         text: "0".repeat(STAMP) + &"x".repeat(payload - STAMP),
         reference: None,
     }));

@@ -37,6 +37,7 @@ fn chat(id: u64) -> Chat {
         ("bob", 2)
     };
     Chat {
+        room: None,
         id,
         from: from.into(),
         session,

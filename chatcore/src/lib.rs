@@ -59,8 +59,9 @@ pub mod tls;
 pub use client::{Client, ClientError, Credentials, Event, Roster};
 #[cfg(feature = "server")]
 pub use server::{
-    ChatDecision, ConfigError, HandleError, Hooks, JoinDecision, NoHooks, RunningServer, Server,
-    ServerBuilder, ServerConfig, ServerError, ServerHandle, ServerStats, StoreSync,
+    ChatDecision, ConfigError, HandleError, Hooks, JoinDecision, NoHooks, RoomCreation,
+    RunningServer, Server, ServerBuilder, ServerConfig, ServerError, ServerHandle, ServerStats,
+    StoreSync,
 };
 #[cfg(feature = "server")]
 pub use server::{ServerTls, ServerTlsError, StoreError, TlsSource};
@@ -71,5 +72,5 @@ pub use server::{ServerTls, ServerTlsError, StoreError, TlsSource};
 #[cfg(feature = "server")]
 #[doc(hidden)]
 pub mod bench_support {
-    pub use crate::server::room::{Lobby, Outbox, Room, RoomSettings};
+    pub use crate::server::room::{Lobby, Outbox, Room, RoomSettings, Rooms};
 }

@@ -65,6 +65,7 @@ fn user(name: &str, session: u64) -> UserInfo {
 
 fn server_chat(id: u64, from: &str, session: u64, text: &str, reference: Option<u64>) -> Chat {
     Chat {
+        room: None,
         id,
         from: from.into(),
         session,
@@ -85,16 +86,19 @@ fn client_sequence() -> Vec<ClientMessage> {
             last_seen: None,
         }),
         ClientMessage::Chat(ChatSend {
+            room: None,
             text: "hi all".into(),
             reference: Some(1),
         }),
         ClientMessage::Chat(ChatSend {
+            room: None,
             text: "grüße, 世界 👋".into(),
             reference: None,
         }),
         ClientMessage::Pong(Seq { seq: 3 }),
         ClientMessage::Ping(Seq { seq: u64::MAX }),
         ClientMessage::Chat(ChatSend {
+            room: None,
             text: "x".repeat(300),
             reference: Some(u64::MAX),
         }),
@@ -134,6 +138,7 @@ fn server_sequence() -> Vec<ServerMessage> {
         ServerMessage::Chat(server_chat(42, "alice(1)", 7, "hi all", Some(1))),
         ServerMessage::Chat(server_chat(43, "bob", 5, "hello 👋", None)),
         ServerMessage::Presence(Presence {
+            room: None,
             ts: TS + 1,
             joined: vec![user("carol", 8), user("dave", 9)],
             left: vec![
@@ -399,6 +404,7 @@ fn a_length_of_exactly_max_frame_is_allowed_and_waits_for_its_body() {
 #[test]
 fn the_max_frame_argument_is_the_limit_for_real_frames_too() {
     let frame = encode_client(&ClientMessage::Chat(ChatSend {
+        room: None,
         text: "a text long enough".into(),
         reference: None,
     }));
@@ -880,11 +886,13 @@ fn an_unknown_leave_reason_decodes_as_unknown() {
 #[test]
 fn optional_ref_is_left_out_when_absent_and_decodes_as_none() {
     let no_ref = encode_client(&ClientMessage::Chat(ChatSend {
+        room: None,
         text: "a".into(),
         reference: None,
     }));
     assert!(!no_ref.windows(4).any(|w| w == b"\xa3ref"));
     let with_ref = encode_client(&ClientMessage::Chat(ChatSend {
+        room: None,
         text: "a".into(),
         reference: Some(0),
     }));
@@ -933,7 +941,7 @@ fn a_welcome_without_max_text_still_decodes_with_max_text_zero() {
 
 /// Every code. `exhaustive` below fails to compile when a code is added to
 /// the enum and not here.
-const ALL_CODES: [ErrorCode; 45] = [
+const ALL_CODES: [ErrorCode; 49] = [
     ErrorCode::NameEmpty,
     ErrorCode::NameTooLong,
     ErrorCode::NameInvalid,
@@ -978,6 +986,10 @@ const ALL_CODES: [ErrorCode; 45] = [
     ErrorCode::AccountRequired,
     ErrorCode::PasswordInvalid,
     ErrorCode::AccountsUnavailable,
+    ErrorCode::RoomInvalid,
+    ErrorCode::RoomUnknown,
+    ErrorCode::NotInRoom,
+    ErrorCode::TooManyRooms,
     ErrorCode::Unknown,
 ];
 
@@ -996,6 +1008,10 @@ fn exhaustive(code: ErrorCode) {
         | ErrorCode::TextEmpty
         | ErrorCode::TextTooLong
         | ErrorCode::RateLimited
+        | ErrorCode::RoomInvalid
+        | ErrorCode::RoomUnknown
+        | ErrorCode::NotInRoom
+        | ErrorCode::TooManyRooms
         | ErrorCode::UnknownType
         | ErrorCode::BadMessage
         | ErrorCode::InvalidUtf8
@@ -1076,6 +1092,7 @@ fn every_client_message_variant_round_trips() {
         last_seen: None,
     }));
     round_trip_client(&ClientMessage::Chat(ChatSend {
+        room: None,
         text: "z".repeat(70_000),
         reference: Some(0),
     }));
@@ -1089,6 +1106,7 @@ fn every_server_message_variant_round_trips() {
     }
     // Empty lists, negative and extreme timestamps, a server message (session 0).
     round_trip_server(&ServerMessage::Presence(Presence {
+        room: None,
         ts: -1,
         joined: vec![],
         left: vec![],
@@ -1106,6 +1124,7 @@ fn every_server_message_variant_round_trips() {
         max_text: u32::MAX,
     }));
     round_trip_server(&ServerMessage::Chat(Chat {
+        room: None,
         id: u64::MAX,
         from: "server".into(),
         session: 0,
@@ -1168,6 +1187,7 @@ fn every_leave_reason_round_trips_in_left_and_presence() {
             reason,
         }));
         let msg = ServerMessage::Presence(Presence {
+            room: None,
             ts: TS,
             joined: vec![user("m", 4)],
             left: vec![Departure {
@@ -1220,6 +1240,7 @@ fn the_error_frame_has_the_exact_bytes_shown_in_the_protocol_spec() {
 #[test]
 fn the_server_chat_frame_has_the_exact_bytes_shown_in_the_protocol_spec() {
     let frame = encode_server(&ServerMessage::Chat(Chat {
+        room: None,
         id: 42,
         from: "alice".into(),
         session: 3,
@@ -1311,6 +1332,7 @@ fn decode_client_body_on_a_small_stack(body: Vec<u8>) -> Result<ClientMessage, M
 #[test]
 fn nesting_of_any_depth_under_an_unknown_key_is_ignored_like_any_unknown_field() {
     let hi = ClientMessage::Chat(ChatSend {
+        room: None,
         text: "hi".into(),
         reference: None,
     });
@@ -1361,6 +1383,7 @@ fn deep_nesting_under_an_unknown_key_of_a_nested_record_is_ignored_by_the_client
     assert_eq!(
         ServerMessage::from_body(&body),
         Ok(ServerMessage::Presence(Presence {
+            room: None,
             ts: 1,
             joined: vec![user("bob", 5)],
             left: vec![],
@@ -1512,6 +1535,7 @@ fn a_bin_where_a_str_is_required_is_bad_message_for_every_str_field_of_both_dire
     // Through the framing API: `{"type":"chat","text":<bin "hi">}` is
     // refused and the stream stays in sync.
     let chat = encode_client(&ClientMessage::Chat(ChatSend {
+        room: None,
         text: "hi".into(),
         reference: None,
     }));

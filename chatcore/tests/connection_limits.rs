@@ -121,6 +121,7 @@ fn a_frame_over_the_prelogin_limit_is_refused_at_its_header_but_allowed_after_lo
     let (mut member, _) = Raw::login(addr, "member");
     let text = "y".repeat(5000);
     member.send(&ClientMessage::Chat(ChatSend {
+        room: None,
         text,
         reference: Some(7),
     }));
@@ -142,6 +143,7 @@ fn a_frame_over_the_prelogin_limit_is_refused_at_its_header_but_allowed_after_lo
         last_seen: None,
     }));
     both.extend_from_slice(&frame_of(&ClientMessage::Chat(ChatSend {
+        room: None,
         text: "z".repeat(4500),
         reference: Some(9),
     })));
@@ -244,6 +246,7 @@ fn a_partial_frame_waits_while_the_input_budget_is_used_up_and_others_chat_on() 
     let (mut c, _) = Raw::login(addr, "c");
     let big = |reference| {
         frame_of(&ClientMessage::Chat(ChatSend {
+            room: None,
             text: "q".repeat(60_000),
             reference: Some(reference),
         }))

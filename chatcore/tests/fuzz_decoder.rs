@@ -68,10 +68,12 @@ fn client_corpus() -> Vec<Vec<u8>> {
             last_seen: None,
         }),
         ClientMessage::Chat(ChatSend {
+            room: None,
             text: "grüße, 世界 👋".into(),
             reference: Some(7),
         }),
         ClientMessage::Chat(ChatSend {
+            room: None,
             text: "x".repeat(300),
             reference: None,
         }),
@@ -106,6 +108,7 @@ fn client_corpus() -> Vec<Vec<u8>> {
 /// One valid frame of every server message type.
 fn server_corpus() -> Vec<Vec<u8>> {
     let chat = Chat {
+        room: None,
         id: 41,
         from: "bob".into(),
         session: 5,
@@ -139,6 +142,7 @@ fn server_corpus() -> Vec<Vec<u8>> {
             reason: LeaveReason::Slow,
         }),
         ServerMessage::Presence(Presence {
+            room: None,
             ts: TS,
             joined: vec![user("dave", 9)],
             left: vec![Departure {

@@ -207,6 +207,7 @@ fn history_before_login_is_refused_and_a_malformed_request_is_bad_message() {
     let addr = server.local_addr();
     let mut raw = Raw::connect(addr);
     raw.send(&ClientMessage::History(HistoryRequest {
+        room: None,
         before: None,
         limit: 5,
     }));
@@ -243,6 +244,7 @@ fn a_flood_of_history_requests_is_rate_limited_like_chat() {
     raw.hello("flooder");
     raw.until(|m| matches!(m, ServerMessage::Welcome(_)));
     let request = ClientMessage::History(HistoryRequest {
+        room: None,
         before: None,
         limit: 200,
     });
@@ -280,6 +282,7 @@ fn the_history_frames_of_the_spec_are_byte_exact() {
     use chatcore::protocol::{Hello, encode_client, encode_server};
     assert_eq!(
         encode_client(&ClientMessage::History(HistoryRequest {
+            room: None,
             before: Some(42),
             limit: 20
         }))
@@ -289,6 +292,7 @@ fn the_history_frames_of_the_spec_are_byte_exact() {
     );
     assert_eq!(
         encode_client(&ClientMessage::History(HistoryRequest {
+            room: None,
             before: None,
             limit: 20
         }))
@@ -309,6 +313,7 @@ fn the_history_frames_of_the_spec_are_byte_exact() {
              6f 62 a9 6c 61 73 74 5f 73 65 65 6e 29")
     );
     let chat = Chat {
+        room: None,
         id: 41,
         from: "alice".into(),
         session: 3,
@@ -317,6 +322,7 @@ fn the_history_frames_of_the_spec_are_byte_exact() {
         reference: None,
     };
     let page = ServerMessage::History(History {
+        room: None,
         messages: vec![chat.clone()],
         more: true,
         before: Some(42),
@@ -336,6 +342,7 @@ fn the_history_frames_of_the_spec_are_byte_exact() {
         Some(page)
     );
     let resume = ServerMessage::History(History {
+        room: None,
         messages: vec![chat],
         more: false,
         before: None,

@@ -196,6 +196,7 @@ fn a_history_page_the_store_cannot_read_gets_store_unavailable_not_an_empty_page
     // Older than the two the room keeps in memory: only the store has it.
     a.send(&chatcore::protocol::ClientMessage::History(
         chatcore::protocol::HistoryRequest {
+            room: None,
             before: None,
             limit: 4,
         },

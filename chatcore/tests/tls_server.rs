@@ -101,6 +101,7 @@ impl TlsClient {
 
     fn chat(&mut self, text: &str) {
         self.send(&ClientMessage::Chat(ChatSend {
+            room: None,
             text: text.into(),
             reference: None,
         }));

@@ -69,6 +69,7 @@ impl Member {
 
     fn chat(&mut self, text: &str) {
         self.send(&ClientMessage::Chat(ChatSend {
+            room: None,
             text: text.into(),
             reference: None,
         }));

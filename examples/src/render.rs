@@ -302,6 +302,21 @@ impl RoomView {
                 lines
             }
             ServerMessage::Error(e) => vec![error_line(e, s)],
+            ServerMessage::Presence(p) if p.room.is_some() => {
+                let room = show_name(p.room.as_deref().unwrap_or_default()).into_owned();
+                let mut lines = Vec::new();
+                for u in &p.joined {
+                    lines.push(s.notice(&format!("* {} joined #{room}", show_name(&u.name))));
+                }
+                for d in &p.left {
+                    lines.push(s.notice(&format!(
+                        "* {} left #{room} ({})",
+                        show_name(&d.name),
+                        d.reason
+                    )));
+                }
+                lines
+            }
             ServerMessage::Joined(_) | ServerMessage::Left(_) | ServerMessage::Presence(_) => {
                 // Count as the batch is applied, so each line shows the
                 // number online right after that change.
@@ -369,6 +384,50 @@ impl RoomView {
             ServerMessage::LoggedOut => {
                 vec![s.notice("* logged out: the session token is revoked")]
             }
+            ServerMessage::RoomList(list) => {
+                let mut lines = vec![s.notice(&format!("* {} rooms:", list.rooms.len()))];
+                for r in &list.rooms {
+                    let mark = if r.default { " (default)" } else { "" };
+                    let topic = if r.topic.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" \u{2014} {}", one_line(&r.topic))
+                    };
+                    lines.push(s.notice(&format!(
+                        "*   #{}{mark}: {} here{topic}",
+                        show_name(&r.room),
+                        r.members
+                    )));
+                }
+                lines
+            }
+            ServerMessage::RoomJoined(j) => {
+                let names: Vec<String> = j
+                    .users
+                    .iter()
+                    .map(|u| show_name(&u.name).into_owned())
+                    .collect();
+                let mut lines = vec![s.notice(&format!(
+                    "* you are in #{} ({} here: {})",
+                    show_name(&j.room),
+                    names.len(),
+                    names.join(", ")
+                ))];
+                if !j.topic.is_empty() {
+                    lines.push(s.notice(&format!("* topic: {}", one_line(&j.topic))));
+                }
+                lines.extend(j.history.iter().map(|c| chat_line(c, s)));
+                lines
+            }
+            ServerMessage::RoomParted(p) => {
+                vec![s.notice(&format!("* you left #{}", show_name(&p.room)))]
+            }
+            ServerMessage::Topic(t) => vec![s.notice(&format!(
+                "* {} set the topic of #{}: {}",
+                show_name(&t.by),
+                show_name(&t.room),
+                one_line(&t.topic)
+            ))],
             ServerMessage::Welcome(_)
             | ServerMessage::VoiceJoined(_)
             | ServerMessage::VoiceKey(_)
@@ -392,8 +451,13 @@ pub fn chat_line(chat: &Chat, style: Style) -> String {
     } else {
         style.bold(&show_name(&chat.from))
     };
+    let room = chat
+        .room
+        .as_deref()
+        .map(|r| format!("#{} ", show_name(r)))
+        .unwrap_or_default();
     format!(
-        "{} {from}: {}",
+        "{} {room}{from}: {}",
         style.dim(&format!("[{}]", clock::hms(chat.ts))),
         one_line(&chat.text)
     )
@@ -448,6 +512,7 @@ mod tests {
             session: 7,
             users: vec![user("alice", 3), user("alice(1)", 7)],
             history: vec![Chat {
+                room: None,
                 id: 1,
                 from: "alice".into(),
                 session: 3,
@@ -478,6 +543,7 @@ mod tests {
 
     fn bob_said(id: u64, text: &str) -> Chat {
         Chat {
+            room: None,
             id,
             from: "bob".into(),
             session: 8,
@@ -507,6 +573,7 @@ mod tests {
     fn the_missed_chats_say_how_many_and_a_gap_moves_history_to_it() {
         let mut view = RoomView::new(&welcome(), Style::plain());
         let none = ServerMessage::History(History {
+            room: None,
             messages: vec![],
             more: false,
             before: None,
@@ -515,6 +582,7 @@ mod tests {
         });
         assert_eq!(view.apply(&none), vec!["* no messages missed"]);
         let some = ServerMessage::History(History {
+            room: None,
             messages: vec![bob_said(2, "a"), bob_said(3, "b")],
             more: false,
             before: None,
@@ -531,6 +599,7 @@ mod tests {
         );
         assert_eq!(view.oldest_shown(), Some(1), "no gap: paging stays put");
         let gap = ServerMessage::History(History {
+            room: None,
             messages: vec![bob_said(900, "c")],
             more: true,
             before: None,
@@ -560,6 +629,7 @@ mod tests {
         });
         assert!(view.apply(&own).is_empty());
         let batch = ServerMessage::Presence(Presence {
+            room: None,
             ts: 0,
             joined: vec![user("bob", 8), user("carol", 9)],
             left: vec![Departure {
@@ -646,6 +716,7 @@ mod tests {
 
     fn chat(from: &str, session: u64, text: &str) -> ServerMessage {
         ServerMessage::Chat(Chat {
+            room: None,
             id: 2,
             from: from.into(),
             session,
@@ -687,6 +758,7 @@ mod tests {
         let w = welcome();
         let mut view = RoomView::new(&w, Style::plain());
         let batch = ServerMessage::Presence(Presence {
+            room: None,
             ts: 0,
             joined: vec![user("bob, carol, dave", 8)],
             left: vec![],
@@ -742,6 +814,7 @@ mod tests {
     fn server_messages_have_their_own_colour() {
         let line = chat_line(
             &Chat {
+                room: None,
                 id: 1,
                 from: "server".into(),
                 session: 0,

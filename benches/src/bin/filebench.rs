@@ -346,6 +346,7 @@ fn run() -> Result<()> {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let text = format!("{:016x} chat during the transfer", stamp_ns(t0));
                 let frame = encode_client(&ClientMessage::Chat(ChatSend {
+                    room: None,
                     text,
                     reference: None,
                 }));

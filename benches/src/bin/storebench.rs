@@ -352,6 +352,7 @@ fn send_loop(
         out.clear();
         for _ in 0..room.min(WRITE_BATCH) {
             let chat = ClientMessage::Chat(ChatSend {
+                room: None,
                 text: text_for(prefix, sent, text_bytes),
                 reference: None,
             });
@@ -446,6 +447,7 @@ fn pages(addr: SocketAddr, args: &Args, newest: u64) -> Result<Histogram> {
             _ => Some(2 + next_rand() % newest.max(1)),
         };
         let req = ClientMessage::History(HistoryRequest {
+            room: None,
             before,
             limit: args.page_limit,
         });

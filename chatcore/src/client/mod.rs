@@ -135,6 +135,7 @@ impl ClientSender {
     /// Sends a chat message.
     pub fn send_chat(&self, text: impl Into<String>) -> Result<(), ClientError> {
         self.send(&ClientMessage::Chat(ChatSend {
+            room: None,
             text: text.into(),
             reference: None,
         }))
@@ -145,7 +146,75 @@ impl ClientSender {
     /// [`ServerMessage::History`] event, or an error event (`history_limit`,
     /// `unknown_message`, `rate_limited`).
     pub fn request_history(&self, before: Option<u64>, limit: u32) -> Result<(), ClientError> {
-        self.send(&ClientMessage::History(HistoryRequest { before, limit }))
+        self.send(&ClientMessage::History(HistoryRequest {
+            room: None,
+            before,
+            limit,
+        }))
+    }
+
+    /// Sends a chat message to named room `room` (which this client must
+    /// have joined, else the answer is an `error` `not_in_room`).
+    pub fn send_chat_in(
+        &self,
+        room: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Result<(), ClientError> {
+        self.send(&ClientMessage::Chat(ChatSend {
+            room: Some(room.into()),
+            text: text.into(),
+            reference: None,
+        }))
+    }
+
+    /// Like [`ClientSender::request_history`], in named room `room`.
+    pub fn request_history_in(
+        &self,
+        room: impl Into<String>,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<(), ClientError> {
+        self.send(&ClientMessage::History(HistoryRequest {
+            room: Some(room.into()),
+            before,
+            limit,
+        }))
+    }
+
+    /// Enters named room `room`, creating it if it does not exist (when the
+    /// server lets this client). The answer is a
+    /// [`ServerMessage::RoomJoined`] event (who is there, recent history),
+    /// or an `error` (`room_invalid`, `room_unknown`, `too_many_rooms`).
+    pub fn join_room(&self, room: impl Into<String>) -> Result<(), ClientError> {
+        self.send(&ClientMessage::Join(crate::protocol::RoomName {
+            room: room.into(),
+        }))
+    }
+
+    /// Leaves named room `room`; answered [`ServerMessage::RoomParted`].
+    pub fn part_room(&self, room: impl Into<String>) -> Result<(), ClientError> {
+        self.send(&ClientMessage::Part(crate::protocol::RoomName {
+            room: room.into(),
+        }))
+    }
+
+    /// Asks for every room and its member count; answered
+    /// [`ServerMessage::RoomList`].
+    pub fn list_rooms(&self) -> Result<(), ClientError> {
+        self.send(&ClientMessage::Rooms)
+    }
+
+    /// Sets the topic of named room `room`; everyone in it gets
+    /// [`ServerMessage::Topic`].
+    pub fn set_topic(
+        &self,
+        room: impl Into<String>,
+        topic: impl Into<String>,
+    ) -> Result<(), ClientError> {
+        self.send(&ClientMessage::Topic(crate::protocol::SetTopic {
+            room: room.into(),
+            topic: topic.into(),
+        }))
     }
 
     /// The highest chat id this client has received so far (in the
@@ -164,6 +233,7 @@ impl ClientSender {
         reference: u64,
     ) -> Result<(), ClientError> {
         self.send(&ClientMessage::Chat(ChatSend {
+            room: None,
             text: text.into(),
             reference: Some(reference),
         }))

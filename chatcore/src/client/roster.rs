@@ -38,7 +38,9 @@ impl Roster {
         match msg {
             ServerMessage::Joined(j) => self.join(j.session, &j.name, &mut changes),
             ServerMessage::Left(l) => self.leave(l.session, l.reason, &mut changes),
-            ServerMessage::Presence(p) => {
+            // A named room's presence (section 23) is not the default
+            // room's: this roster is the default room's.
+            ServerMessage::Presence(p) if p.room.is_none() => {
                 for u in &p.joined {
                     self.join(u.session, &u.name, &mut changes);
                 }

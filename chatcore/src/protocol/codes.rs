@@ -98,6 +98,19 @@ pub enum ErrorCode {
     /// not delivered to anyone. Not fatal: presence and pings go on, and a
     /// later message may succeed.
     StoreUnavailable,
+    /// `room_invalid`: a room name refused like a user name (empty, too
+    /// long, invisible or mixed-script characters; docs/protocol.md 23.1),
+    /// or a topic too long or with control characters.
+    RoomInvalid,
+    /// `room_unknown`: no room of that name, and this member may not create
+    /// it (`room_creation`).
+    RoomUnknown,
+    /// `not_in_room`: a chat, page, `part` or `topic` for a room this
+    /// member is not in.
+    NotInRoom,
+    /// `too_many_rooms`: the server has `max_rooms` rooms, or this member
+    /// is in `max_rooms_per_member`.
+    TooManyRooms,
     /// `history_limit`: a `history` request whose `limit` is 0 or above the
     /// server's `history_page_max`.
     HistoryLimit,
@@ -171,6 +184,10 @@ impl ErrorCode {
             Self::UploadTimeout => "upload_timeout",
             Self::TooManyConnections => "too_many_connections",
             Self::StoreUnavailable => "store_unavailable",
+            Self::RoomInvalid => "room_invalid",
+            Self::RoomUnknown => "room_unknown",
+            Self::NotInRoom => "not_in_room",
+            Self::TooManyRooms => "too_many_rooms",
             Self::HistoryLimit => "history_limit",
             Self::UnknownMessage => "unknown_message",
             Self::AuthFailed => "auth_failed",

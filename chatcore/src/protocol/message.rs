@@ -53,7 +53,7 @@ pub struct Hello {
 }
 
 /// `history` from a client: one page of older chats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryRequest {
     /// Only chats with an id below this one; absent asks for the newest.
     /// Paging back passes the id of the oldest chat the client has.
@@ -61,6 +61,13 @@ pub struct HistoryRequest {
     pub before: Option<u64>,
     /// Most chats in the page: 1 to the server's `history_page_max`.
     pub limit: u32,
+    /// The room (docs/protocol.md section 23); absent: the default room.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub room: Option<String>,
 }
 
 /// `history` from the server: a page of chats, or the chats a resuming
@@ -85,6 +92,13 @@ pub struct History {
     /// the gap. Always false in pages.
     #[serde(default)]
     pub gap: bool,
+    /// The room (docs/protocol.md section 23); absent: the default room.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub room: Option<String>,
 }
 
 /// `register`: a logged-in guest registers its current name.
@@ -136,6 +150,13 @@ pub struct ChatSend {
     /// about this message, so the client can match them to what it sent.
     #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<u64>,
+    /// The room (docs/protocol.md section 23); absent: the default room.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub room: Option<String>,
 }
 
 /// `ping` / `pong` body: a sequence number the answer echoes.
@@ -143,6 +164,80 @@ pub struct ChatSend {
 pub struct Seq {
     /// Any number chosen by the pinging side.
     pub seq: u64,
+}
+
+/// `join` / `part` from a client: the room to enter or leave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomName {
+    /// The room's name (section 23.1).
+    #[serde(deserialize_with = "super::strict::string")]
+    pub room: String,
+}
+
+/// `topic` from a client: set a room's topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetTopic {
+    /// The room.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub room: String,
+    /// The new topic; empty clears it.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub topic: String,
+}
+
+/// One room in a `room_list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    /// The room's name.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub room: String,
+    /// Its topic ("" when none).
+    #[serde(deserialize_with = "super::strict::string")]
+    pub topic: String,
+    /// Members in it now.
+    pub members: u64,
+    /// Whether it is the default room (where logins land).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default: bool,
+}
+
+/// `room_list`: the answer to `rooms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomList {
+    /// Every room, by name.
+    pub rooms: Vec<RoomInfo>,
+}
+
+/// `room_joined`: you are in `room` now; who is there and what was said
+/// lately (like a `welcome` for that room).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomJoined {
+    /// The room.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub room: String,
+    /// Its topic ("" when none).
+    #[serde(deserialize_with = "super::strict::string")]
+    pub topic: String,
+    /// Everyone in it, including you.
+    pub users: Vec<UserInfo>,
+    /// Its most recent chats, oldest first.
+    pub history: Vec<Chat>,
+}
+
+/// `topic` from the server: a room's topic changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topic {
+    /// The room.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub room: String,
+    /// The new topic ("" when cleared).
+    #[serde(deserialize_with = "super::strict::string")]
+    pub topic: String,
+    /// Who set it.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub by: String,
+    /// Server time, ms since the Unix epoch.
+    pub ts: i64,
 }
 
 /// A message from a client to the server.
@@ -183,6 +278,14 @@ pub enum ClientMessage {
     ChangePassword(ChangePassword),
     /// Revoke this connection's session token.
     Logout,
+    /// List the rooms.
+    Rooms,
+    /// Enter a room (creating it if it does not exist and you may).
+    Join(RoomName),
+    /// Leave a room.
+    Part(RoomName),
+    /// Set a room's topic.
+    Topic(SetTopic),
 }
 
 /// One member of the room as others see it.
@@ -249,6 +352,13 @@ pub struct Chat {
     /// The sender's `ref`, present only in the sender's own copy.
     #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<u64>,
+    /// The room (docs/protocol.md section 23); absent: the default room.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub room: Option<String>,
 }
 
 /// `joined`: one member joined.
@@ -303,6 +413,13 @@ pub struct Presence {
     pub joined: Vec<UserInfo>,
     /// Members who left.
     pub left: Vec<Departure>,
+    /// The room (docs/protocol.md section 23); absent: the default room.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub room: Option<String>,
 }
 
 /// `error`: something the client sent was refused.
@@ -371,6 +488,14 @@ pub enum ServerMessage {
     PasswordChanged(PasswordChanged),
     /// `logout` done: the connection's token is revoked.
     LoggedOut,
+    /// The answer to `rooms`.
+    RoomList(RoomList),
+    /// You entered a room.
+    RoomJoined(RoomJoined),
+    /// You left a room.
+    RoomParted(RoomName),
+    /// A room's topic changed.
+    Topic(Topic),
 }
 
 /// Why a complete frame body could not be turned into a message.
@@ -484,6 +609,10 @@ impl ClientMessage {
             "register" => Self::Register(body_as("register", body)?),
             "change_password" => Self::ChangePassword(body_as("change_password", body)?),
             "logout" => Self::Logout,
+            "rooms" => Self::Rooms,
+            "join" => Self::Join(body_as("join", body)?),
+            "part" => Self::Part(body_as("part", body)?),
+            "topic" => Self::Topic(body_as("topic", body)?),
             other => return Err(MessageError::UnknownType(other.to_owned())),
         })
     }
@@ -517,6 +646,10 @@ impl ServerMessage {
             "registered" => Self::Registered(body_as("registered", body)?),
             "password_changed" => Self::PasswordChanged(body_as("password_changed", body)?),
             "logged_out" => Self::LoggedOut,
+            "room_list" => Self::RoomList(body_as("room_list", body)?),
+            "room_joined" => Self::RoomJoined(body_as("room_joined", body)?),
+            "room_parted" => Self::RoomParted(body_as("room_parted", body)?),
+            "topic" => Self::Topic(body_as("topic", body)?),
             other => return Err(MessageError::UnknownType(other.to_owned())),
         })
     }

@@ -117,6 +117,7 @@ mod tests {
             .collect();
         let history: VecDeque<Chat> = (0..3)
             .map(|i| Chat {
+                room: None,
                 id: i,
                 from: "a".into(),
                 session: 1,

@@ -181,6 +181,30 @@ pub struct ServerConfig {
     /// Days a session token stays valid after it is issued (at a password
     /// login, `register` or `change_password`); at least 1. Default 30.
     pub token_days: u32,
+    /// Named rooms the server holds at most (docs/protocol.md section 23);
+    /// past it `join` of a new room gets `too_many_rooms`. Default 1000.
+    pub max_rooms: usize,
+    /// Named rooms one member may be in at once. Default 50.
+    pub max_rooms_per_member: usize,
+    /// Who may create a room by joining a name that does not exist yet.
+    /// Default `anyone`.
+    pub room_creation: RoomCreation,
+    /// The name the default room is listed under in `room_list` (and that
+    /// no named room may take). Default `lobby`.
+    pub default_room_name: String,
+}
+
+/// Who may create rooms (config key `room_creation`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomCreation {
+    /// Every member.
+    #[default]
+    Anyone,
+    /// Members logged in with a registered name (password or token).
+    Registered,
+    /// Nobody: only the rooms the store already holds exist.
+    Nobody,
 }
 
 /// SQLite's `synchronous` setting for the history store (config key
@@ -248,6 +272,10 @@ impl Default for ServerConfig {
             require_account: false,
             guest_shadow: false,
             token_days: 30,
+            max_rooms: 1000,
+            max_rooms_per_member: 50,
+            room_creation: RoomCreation::Anyone,
+            default_room_name: "lobby".to_owned(),
         }
     }
 }
@@ -281,6 +309,12 @@ impl ServerConfig {
         }
         at_least_one!(heartbeat_ms);
         at_least_one!(token_days);
+        check(
+            crate::server::room::names::validate(&self.default_room_name, self.max_name_chars)
+                .is_ok_and(|n| n == self.default_room_name),
+            "default_room_name",
+            "must be a valid room name (like a user name, already trimmed and in NFC)",
+        )?;
         check(
             !self.require_account || self.store_path.is_some(),
             "require_account",

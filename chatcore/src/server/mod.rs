@@ -36,7 +36,7 @@ pub mod tls;
 pub(crate) mod transfer;
 mod voice;
 
-pub use config::{ConfigError, ServerConfig, StoreSync};
+pub use config::{ConfigError, RoomCreation, ServerConfig, StoreSync};
 pub use error::{HandleError, ServerError};
 pub use handle::{ServerHandle, ServerStats};
 pub use hooks::{ChatDecision, Hooks, JoinDecision, NoHooks};

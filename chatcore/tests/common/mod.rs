@@ -105,6 +105,7 @@ impl Raw {
 
     pub fn chat(&mut self, text: &str) {
         self.send(&ClientMessage::Chat(ChatSend {
+            room: None,
             text: text.into(),
             reference: None,
         }));
@@ -112,6 +113,7 @@ impl Raw {
 
     pub fn chat_ref(&mut self, text: &str, reference: u64) {
         self.send(&ClientMessage::Chat(ChatSend {
+            room: None,
             text: text.into(),
             reference: Some(reference),
         }));

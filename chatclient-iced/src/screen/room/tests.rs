@@ -41,6 +41,7 @@ fn welcome(name: &str, history: Vec<Chat>) -> Welcome {
 
 fn chat(id: u64, from: &str, session: u64, text: &str) -> Chat {
     Chat {
+        room: None,
         id,
         from: from.into(),
         session,
@@ -512,6 +513,7 @@ fn ids(s: &State) -> Vec<u64> {
 
 fn history(messages: Vec<Chat>, more: bool, before: Option<u64>) -> chatcore::protocol::History {
     chatcore::protocol::History {
+        room: None,
         messages,
         more,
         before,
@@ -522,6 +524,7 @@ fn history(messages: Vec<Chat>, more: bool, before: Option<u64>) -> chatcore::pr
 
 fn resume(after: u64, messages: Vec<Chat>, gap: bool) -> chatcore::protocol::History {
     chatcore::protocol::History {
+        room: None,
         messages,
         more: gap,
         before: None,

@@ -357,6 +357,7 @@ mod tests {
     #[test]
     fn chat_and_chat_errors_bypass_the_transfer_machine() {
         let chat = ServerMessage::Chat(Chat {
+            room: None,
             id: 1,
             from: "a".into(),
             session: 1,

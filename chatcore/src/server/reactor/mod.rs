@@ -47,7 +47,7 @@ use crate::server::handle::{Command, ServerHandle, ServerStats};
 use crate::server::hooks::Hooks;
 use crate::server::listen;
 use crate::server::outbox::{ConnOutbox, error_frame};
-use crate::server::room::{Lobby, Room, RoomSettings};
+use crate::server::room::{Lobby, Room, RoomSettings, Rooms};
 use crate::server::session::{self, Ctx};
 use crate::server::store::{Store, StoreSettings};
 use crate::server::transfer::disk::{DiskWorker, Spool};
@@ -141,6 +141,8 @@ pub(crate) struct Reactor {
     room: Room,
     /// Names and sessions of everyone logged in.
     lobby: Lobby,
+    /// The named rooms (the default room is `room`).
+    rooms: Rooms,
     /// Every limit and timeout.
     config: ServerConfig,
     /// The embedder's callbacks.
@@ -302,9 +304,17 @@ impl Reactor {
             max_frame: config.max_frame,
             max_text: u32::try_from(config.max_text_bytes).unwrap_or(u32::MAX),
         });
+        let mut rooms = Rooms::default();
         let store = store.map(|(store, loaded)| {
             let recent = loaded.recent.into_iter().map(|c| c.into_chat()).collect();
             room.use_store(loaded.next_id, recent);
+            // The named rooms the store kept, with their recent history.
+            for saved in loaded.rooms {
+                let id = rooms.create(&room, saved.name, saved.topic);
+                if let Some(named) = rooms.get_mut(id) {
+                    named.set_history(saved.recent.into_iter().map(|c| c.into_chat()).collect());
+                }
+            }
             store
         });
         let voice_registry = poll.registry().try_clone().map_err(ServerError::Poll)?;
@@ -326,6 +336,7 @@ impl Reactor {
             conns: Slab::new(),
             room,
             lobby: Lobby::default(),
+            rooms,
             next_sweep: now + config.tick(),
             next_presence: now,
             config,
@@ -420,7 +431,7 @@ impl Reactor {
         if let Some(t) = self.shutdown_deadline {
             next = next.min(t);
         }
-        if self.room.presence_pending() {
+        if self.room.presence_pending() || self.rooms.presence_pending() {
             next = next.min(self.next_presence);
         }
         next.saturating_duration_since(Instant::now())
@@ -505,7 +516,7 @@ impl Reactor {
         // The store commits while the loop writes: a commit already
         // answered is delivered in this turn, not one poll later (the
         // waker's event then finds the channel empty).
-        if self.room.pending_chats() > 0 {
+        if self.room.pending_chats() > 0 || self.rooms.pending_chats() > 0 {
             session::chat::drain_store(&mut self.ctx());
         }
         self.close_doomed();
@@ -519,10 +530,14 @@ impl Reactor {
     /// of one per loop turn. A chat message flushes them at once (nobody sees
     /// a message from someone not yet announced).
     fn end_of_turn_presence(&mut self) {
+        let due = self.now >= self.next_presence;
         let ctx = &mut self.ctx();
         ctx.room.flush_welcomes(&mut ctx.out);
-        if ctx.room.presence_pending() && self.now >= self.next_presence {
+        ctx.rooms.flush(now_ms(), due, &mut ctx.out);
+        if ctx.room.presence_pending() && due {
             self.ctx().flush_presence();
+            self.next_presence = self.now + PRESENCE_BATCH;
+        } else if due && self.rooms.presence_pending() {
             self.next_presence = self.now + PRESENCE_BATCH;
         }
     }
@@ -532,6 +547,7 @@ impl Reactor {
         Ctx {
             room: &mut self.room,
             lobby: &mut self.lobby,
+            rooms: &mut self.rooms,
             out: ConnOutbox {
                 conns: &mut self.conns,
                 dirty: &mut self.dirty,

@@ -8,13 +8,17 @@
 //! `Bytes` (a reference-count increment, no copy).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 
 pub mod lobby;
 pub mod names;
+pub mod rooms;
 
 pub use lobby::Lobby;
+pub use rooms::Rooms;
 
 use crate::protocol::{
     Chat, Departure, Joined, LeaveReason, Left, Presence, ServerMessage, UserInfo, encode_server,
@@ -67,8 +71,16 @@ pub struct Room {
     members: Vec<Member>,
     /// Connection key -> index in `members`, for O(1) leave (swap-remove).
     index_of: HashMap<usize, usize>,
-    /// Next chat id; ids start at 1 and never repeat.
-    next_id: u64,
+    /// The room's name; `None` for the default room (whose frames carry no
+    /// `room` field, as before rooms existed).
+    name: Option<String>,
+    /// The topic ("" when none).
+    topic: String,
+    /// Next chat id; ids start at 1 and never repeat. One counter shared
+    /// by every room of the server ([`Room::named_like`]): ids are
+    /// server-wide, so that one `last_seen` and one store table serve all
+    /// rooms and a chat's id alone names it.
+    next_id: Arc<AtomicU64>,
     /// The last `history_len` chats, oldest first, for `welcome`.
     history: VecDeque<Chat>,
     /// Joins not yet announced (see [`Room::flush_presence`]).
@@ -137,7 +149,9 @@ impl Room {
             settings,
             members: Vec::new(),
             index_of: HashMap::new(),
-            next_id: 1,
+            name: None,
+            topic: String::new(),
+            next_id: Arc::new(AtomicU64::new(1)),
             history: VecDeque::new(),
             pending_joined: Vec::new(),
             pending_welcomes: Vec::new(),
@@ -150,12 +164,46 @@ impl Room {
         }
     }
 
+    /// A named room of the same server as `default`: same settings, same
+    /// chat id counter, write before deliver if `default` does it.
+    pub fn named_like(default: &Room, name: String, topic: String) -> Self {
+        let mut room = Self::new(default.settings.clone());
+        room.name = Some(name);
+        room.topic = topic;
+        room.next_id = Arc::clone(&default.next_id);
+        room.durable = default.durable;
+        room
+    }
+
+    /// The room's name; `None` for the default room.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The topic ("" when none).
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Sets the topic.
+    pub fn set_topic(&mut self, topic: String) {
+        self.topic = topic;
+    }
+
+    /// Gives the history of a named room read from the store at start
+    /// (oldest first).
+    pub fn set_history(&mut self, recent: Vec<Chat>) {
+        let keep = self.settings.history_len;
+        let skip = recent.len().saturating_sub(keep);
+        self.history = recent.into_iter().skip(skip).collect();
+    }
+
     /// Turns on write before deliver (a history store is in use): ids
     /// continue at `next_id`, and `recent` (oldest first) becomes the history
     /// of the welcome.
     pub fn use_store(&mut self, next_id: u64, recent: Vec<Chat>) {
         self.durable = true;
-        self.next_id = next_id.max(1);
+        self.next_id.store(next_id.max(1), Ordering::Relaxed);
         let keep = self.settings.history_len;
         let skip = recent.len().saturating_sub(keep);
         self.history = recent.into_iter().skip(skip).collect();
@@ -277,6 +325,11 @@ impl Room {
         self.members.iter().map(|m| m.key)
     }
 
+    /// The chats kept for late joiners, oldest first.
+    pub fn recent(&self) -> Vec<Chat> {
+        self.history.iter().cloned().collect()
+    }
+
     /// Everyone in the room.
     pub fn users(&self) -> Vec<UserInfo> {
         self.members.iter().map(|m| m.info.clone()).collect()
@@ -330,6 +383,20 @@ impl Room {
     /// keeps a connection storm from costing one frame per member per join.
     pub fn flush_presence(&mut self, ts: i64, out: &mut impl Outbox) {
         self.flush_welcomes(out);
+        if self.name.is_some() {
+            // A named room always says `presence`, with its `room`.
+            if !self.presence_pending() {
+                return;
+            }
+            let msg = ServerMessage::Presence(Presence {
+                ts,
+                joined: std::mem::take(&mut self.pending_joined),
+                left: std::mem::take(&mut self.pending_left),
+                room: self.name.clone(),
+            });
+            self.broadcast(&encode_server(&msg), out);
+            return;
+        }
         let msg = match (self.pending_joined.len(), self.pending_left.len()) {
             (0, 0) => return,
             (1, 0) => {
@@ -350,6 +417,7 @@ impl Room {
                 })
             }
             _ => ServerMessage::Presence(Presence {
+                room: None,
                 ts,
                 joined: std::mem::take(&mut self.pending_joined),
                 left: std::mem::take(&mut self.pending_left),
@@ -383,6 +451,22 @@ impl Room {
     /// followed by that shared body, as two chunks of one frame.
     pub fn flush_welcomes(&mut self, out: &mut impl Outbox) {
         if self.pending_welcomes.is_empty() {
+            return;
+        }
+        if let Some(room) = &self.name {
+            // Entering a named room: `room_joined`, one encoding shared by
+            // this batch's joiners.
+            let frame = encode_server(&ServerMessage::RoomJoined(crate::protocol::RoomJoined {
+                room: room.clone(),
+                topic: self.topic.clone(),
+                users: self.users(),
+                history: self.history.iter().cloned().collect(),
+            }));
+            for (key, session) in std::mem::take(&mut self.pending_welcomes) {
+                if self.member(key).is_some_and(|m| m.session == session) {
+                    out.push(key, frame.clone());
+                }
+            }
             return;
         }
         let body = welcome::shared_body(
@@ -453,12 +537,12 @@ impl Room {
         out: &mut impl Outbox,
     ) -> u64 {
         self.flush_presence(ts, out);
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let from_session = from.session;
         // Encoded in place, without copying the text; the sender's copy
         // differs only by its `ref`.
         let mut msg = ServerMessage::Chat(Chat {
+            room: self.name.clone(),
             id,
             from: from.name,
             session: from.session,
@@ -522,14 +606,16 @@ impl Room {
     /// The id the next chat will get; ids at or above it were never
     /// assigned (0 is never assigned either).
     pub fn next_id(&self) -> u64 {
-        self.next_id
+        self.next_id.load(Ordering::Relaxed)
     }
 
     /// The id after the newest chat delivered to members: chats from it on
     /// are still waiting for the store (and reach every member when it
     /// commits them), or not said yet. History answers stop below it.
     pub fn delivered_next(&self) -> u64 {
-        self.pending.front().map_or(self.next_id, |p| p.chat.id)
+        self.pending
+            .front()
+            .map_or_else(|| self.next_id(), |p| p.chat.id)
     }
 
     /// A `history` page from memory: up to `limit` kept chats with an id

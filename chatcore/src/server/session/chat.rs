@@ -19,7 +19,11 @@ const STORE_UNAVAILABLE_MSG: &str =
 
 /// `chat` from member `key`.
 pub(crate) fn chat(ctx: &mut Ctx<'_>, key: usize, chat: ChatSend) {
-    let ChatSend { text, reference } = chat;
+    let ChatSend {
+        text,
+        reference,
+        room,
+    } = chat;
     if !ctx.allow_frame(key, reference) {
         return;
     }
@@ -53,7 +57,16 @@ pub(crate) fn chat(ctx: &mut Ctx<'_>, key: usize, chat: ChatSend) {
             return;
         }
     };
-    if ctx.store.is_some() && ctx.room.pending_chats() >= MAX_PENDING_CHATS {
+    let named = match &room {
+        None => None,
+        Some(raw) => match super::rooms::room_of(ctx, key, raw, reference) {
+            Some(id) => Some(id),
+            None => return,
+        },
+    };
+    if ctx.store.is_some()
+        && ctx.room.pending_chats() + ctx.rooms.pending_chats() >= MAX_PENDING_CHATS
+    {
         ctx.protocol_error(
             key,
             ErrorCode::StoreUnavailable,
@@ -63,11 +76,14 @@ pub(crate) fn chat(ctx: &mut Ctx<'_>, key: usize, chat: ChatSend) {
         return;
     }
     let ts = now_ms();
-    if ctx
-        .room
-        .chat(key, text, reference, ts, &mut ctx.out)
-        .is_some()
-    {
+    let room = match named {
+        None => &mut *ctx.room,
+        Some(id) => match ctx.rooms.get_mut(id) {
+            Some(room) => room,
+            None => return,
+        },
+    };
+    if room.chat(key, text, reference, ts, &mut ctx.out).is_some() {
         ctx.stats.messages += 1;
     }
 }
@@ -78,10 +94,14 @@ pub(crate) fn submit_store(ctx: &mut Ctx<'_>) {
     let Some(store) = ctx.store else {
         return;
     };
-    let batch = ctx.room.take_unsent();
+    let mut batch = ctx.room.take_unsent();
+    ctx.rooms.take_unsent(&mut batch);
     if batch.is_empty() {
         return;
     }
+    // Rooms are visited one after the other: the store wants ids in order
+    // (its `Committed` names the largest).
+    batch.sort_unstable_by_key(|c| c.id);
     let ids: Vec<u64> = batch.iter().map(|c| c.id).collect();
     if !store.submit(StoreRequest::Append(batch)) {
         store_failed(ctx, &ids, "the store thread has stopped");
@@ -101,7 +121,9 @@ pub(crate) fn drain_store(ctx: &mut Ctx<'_>) {
                     *ctx.store_failing = false;
                     tracing::info!("the history store accepts writes again");
                 }
-                ctx.room.release(up_to, now_ms(), &mut ctx.out);
+                let ts = now_ms();
+                ctx.room.release(up_to, ts, &mut ctx.out);
+                ctx.rooms.release(up_to, ts, &mut ctx.out);
             }
             StoreReply::Failed { ids, error } => store_failed(ctx, &ids, &error),
             // Answered by the history request's handler (session/history.rs).
@@ -131,7 +153,9 @@ fn store_failed(ctx: &mut Ctx<'_>, ids: &[u64], error: &str) {
         );
     }
     ctx.stats.store_failures += ids.len() as u64;
-    for failed in ctx.room.drop_failed(ids) {
+    let mut failed_chats = ctx.room.drop_failed(ids);
+    failed_chats.extend(ctx.rooms.drop_failed(ids));
+    for failed in failed_chats {
         ctx.protocol_error(
             failed.key,
             ErrorCode::StoreUnavailable,

@@ -27,16 +27,20 @@ use crate::server::store::{StoreRequest, StoredChat};
 const MAX_WAITS: usize = 4096;
 
 /// What an answer from the store is for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Asked {
-    /// A `history` request with this `before` (echoed), for this many.
-    Page { before: Option<u64> },
+    /// A `history` request with this `before` (echoed), in this room
+    /// (`None`: the default room).
+    Page {
+        before: Option<u64>,
+        room: Option<String>,
+    },
     /// The resume of a `hello` with this `last_seen`, for at most `max`.
     Resume { after: u64, max: usize },
 }
 
 /// One store page waited for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Wait {
     /// The asking connection.
     key: usize,
@@ -56,7 +60,8 @@ pub(crate) struct HistoryWaits {
     next_tag: u64,
 }
 
-/// `history` from member `key`: one page of chats before `before`.
+/// `history` from member `key`: one page of chats before `before`, in
+/// the default room or in a named room it is in.
 pub(crate) fn history(ctx: &mut Ctx<'_>, key: usize, req: HistoryRequest) {
     if !ctx.allow_frame(key, None) {
         return;
@@ -67,28 +72,47 @@ pub(crate) fn history(ctx: &mut Ctx<'_>, key: usize, req: HistoryRequest) {
         ctx.protocol_error(key, ErrorCode::HistoryLimit, &msg, None);
         return;
     }
-    let next = ctx.room.next_id();
+    let named = match &req.room {
+        None => None,
+        Some(raw) => match super::rooms::room_of(ctx, key, raw, None) {
+            Some(id) => Some(id),
+            None => return,
+        },
+    };
+    let room = match named {
+        None => &*ctx.room,
+        Some(id) => match ctx.rooms.get(id) {
+            Some(room) => room,
+            None => return,
+        },
+    };
+    let next = room.next_id();
     let before = match req.before {
-        None => ctx.room.delivered_next(),
+        None => room.delivered_next(),
         Some(id) if id == 0 || id > next => {
             let msg = format!("no message {id}: ids run from 1 to {}", next - 1);
             ctx.protocol_error(key, ErrorCode::UnknownMessage, &msg, None);
             return;
         }
         // Chats not delivered yet reach the asker live, not in a page.
-        Some(id) => id.min(ctx.room.delivered_next()),
+        Some(id) => id.min(room.delivered_next()),
     };
     let limit = req.limit as usize;
-    let page = match ctx.room.history_page(before, limit) {
+    let page = match room.history_page(before, limit) {
         Some(page) => page,
         None if ctx.store.is_some() => {
-            let asked = Asked::Page { before: req.before };
-            ask_store(ctx, key, asked, before, req.limit);
+            let store_room = room.name().unwrap_or_default().to_owned();
+            let asked = Asked::Page {
+                before: req.before,
+                room: req.room,
+            };
+            ask_store(ctx, key, asked, before, req.limit, store_room);
             return;
         }
-        None => ctx.room.history_page_kept(before, limit),
+        None => room.history_page_kept(before, limit),
     };
-    send_page(ctx, key, req.before, page);
+    let room_name = room.name().map(str::to_owned);
+    send_page(ctx, key, req.before, room_name, page);
 }
 
 /// A `hello` with `last_seen` was accepted: after its `welcome`, member
@@ -113,7 +137,14 @@ pub(crate) fn resume(ctx: &mut Ctx<'_>, key: usize, last_seen: u64) {
                 after: last_seen,
                 max,
             };
-            ask_store(ctx, key, asked, before, ctx.config.resume_max + 1);
+            ask_store(
+                ctx,
+                key,
+                asked,
+                before,
+                ctx.config.resume_max + 1,
+                String::new(),
+            );
             return;
         }
         None => ctx.room.history_after_kept(last_seen, max),
@@ -143,7 +174,13 @@ pub(crate) fn store_page(
     }
     let mut messages: Vec<_> = chats.into_iter().map(StoredChat::into_chat).collect();
     match wait.asked {
-        Asked::Page { before } => send_page(ctx, wait.key, before, (messages, more)),
+        Asked::Page { before, room } => {
+            let room = room.and_then(|r| {
+                let id = ctx.rooms.find(&r)?;
+                ctx.rooms.get(id)?.name().map(str::to_owned)
+            });
+            send_page(ctx, wait.key, before, room, (messages, more));
+        }
         Asked::Resume { after, max } => {
             messages.retain(|c| c.id > after);
             let gap = messages.len() > max;
@@ -185,7 +222,7 @@ pub(crate) fn store_page_failed(ctx: &mut Ctx<'_>, conn_key: usize, tag: u64, er
 
 /// Asks the store for the newest `limit` chats below `before` on behalf of
 /// `key`, or answers `rate_limited` when too many pages are in flight.
-fn ask_store(ctx: &mut Ctx<'_>, key: usize, asked: Asked, before: u64, limit: u32) {
+fn ask_store(ctx: &mut Ctx<'_>, key: usize, asked: Asked, before: u64, limit: u32, room: String) {
     let Some(session) = ctx.lobby.member(key).map(|m| m.session) else {
         return;
     };
@@ -204,6 +241,7 @@ fn ask_store(ctx: &mut Ctx<'_>, key: usize, asked: Asked, before: u64, limit: u3
         before: Some(before),
         after: None,
         limit,
+        room,
         tag,
     };
     if store.submit(request) {
@@ -226,9 +264,11 @@ fn send_page(
     ctx: &mut Ctx<'_>,
     key: usize,
     before: Option<u64>,
+    room: Option<String>,
     (messages, more): (Vec<crate::protocol::Chat>, bool),
 ) {
     let page = History {
+        room,
         messages,
         more,
         before,
@@ -247,6 +287,7 @@ fn send_resume(
     gap: bool,
 ) {
     let resume = History {
+        room: None,
         messages,
         more: gap,
         before: None,

@@ -128,6 +128,7 @@ pub(crate) fn leave(ctx: &mut Ctx<'_>, key: usize, reason: LeaveReason) {
         return;
     };
     ctx.room.leave(key, reason);
+    ctx.rooms.exit_all(key, reason);
     if let Some(accounts) = ctx.accounts.as_mut() {
         accounts.logins.remove(&user.session);
     }
@@ -151,6 +152,7 @@ pub(crate) fn farewell(ctx: &mut Ctx<'_>) {
     ctx.flush_presence();
     let ts = now_ms();
     ctx.lobby.clear();
+    ctx.rooms.clear();
     for (key, user) in ctx.room.clear() {
         let frame = encode_server(&ServerMessage::Left(Left {
             name: user.name.clone(),

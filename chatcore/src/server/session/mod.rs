@@ -20,6 +20,7 @@ pub(crate) mod account;
 pub(crate) mod chat;
 pub(crate) mod history;
 mod login;
+pub(crate) mod rooms;
 pub(crate) mod transfer;
 pub(crate) mod voice;
 
@@ -38,7 +39,7 @@ use crate::server::conn::peers::{AddrCounts, LogGate};
 use crate::server::handle::ServerStats;
 use crate::server::hooks::Hooks;
 use crate::server::outbox::{ConnOutbox, error_frame_about};
-use crate::server::room::{Lobby, Outbox, Room};
+use crate::server::room::{Lobby, Outbox, Room, Rooms};
 use crate::server::transfer::Transfers;
 use crate::server::transfer::disk::DiskWorker;
 use crate::server::voice::Call;
@@ -59,6 +60,8 @@ pub(crate) struct Ctx<'a> {
     pub room: &'a mut Room,
     /// Who is logged in (names, sessions), whatever room they are in.
     pub lobby: &'a mut Lobby,
+    /// The named rooms and who is in which (the default room is `room`).
+    pub rooms: &'a mut Rooms,
     /// The connections as the room's outbox: queue frames, doom, mark dirty.
     pub out: ConnOutbox<'a>,
     /// The voice call's members and their bindings.
@@ -176,6 +179,26 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, key: usize, msg: ClientMessage) {
             }
         }
         ClientMessage::History(req) if member => history::history(ctx, key, req),
+        ClientMessage::Rooms if member => {
+            if ctx.allow_frame(key, None) {
+                rooms::list(ctx, key);
+            }
+        }
+        ClientMessage::Join(r) if member => {
+            if ctx.allow_frame(key, None) {
+                rooms::join(ctx, key, r.room);
+            }
+        }
+        ClientMessage::Part(r) if member => {
+            if ctx.allow_frame(key, None) {
+                rooms::part(ctx, key, r.room);
+            }
+        }
+        ClientMessage::Topic(t) if member => {
+            if ctx.allow_frame(key, None) {
+                rooms::topic(ctx, key, t.room, t.topic);
+            }
+        }
         ClientMessage::VoiceMute(m) if member => {
             if ctx.allow_frame(key, None) {
                 voice::voice_mute(ctx, key, m.muted);
@@ -210,7 +233,11 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, key: usize, msg: ClientMessage) {
         | ClientMessage::History(_)
         | ClientMessage::Register(_)
         | ClientMessage::ChangePassword(_)
-        | ClientMessage::Logout => {
+        | ClientMessage::Logout
+        | ClientMessage::Rooms
+        | ClientMessage::Join(_)
+        | ClientMessage::Part(_)
+        | ClientMessage::Topic(_) => {
             ctx.protocol_error(key, ErrorCode::NotLoggedIn, "send hello first", None);
         }
     }

@@ -53,6 +53,8 @@ pub(crate) struct StoredChat {
     pub sender: String,
     /// The text.
     pub text: String,
+    /// The room's name; "" for the default room.
+    pub room: String,
 }
 
 impl StoredChat {
@@ -60,6 +62,7 @@ impl StoredChat {
     /// for the sender's live copy).
     pub fn into_chat(self) -> Chat {
         Chat {
+            room: (!self.room.is_empty()).then_some(self.room),
             id: self.id,
             from: self.sender,
             session: self.session,
@@ -77,6 +80,7 @@ impl StoredChat {
             session: chat.session,
             sender: chat.from.clone(),
             text: chat.text.clone(),
+            room: chat.room.clone().unwrap_or_default(),
         }
     }
 }
@@ -102,10 +106,22 @@ pub(crate) enum StoreRequest {
         after: Option<u64>,
         /// Most chats in the page.
         limit: u32,
+        /// The room ("" for the default room).
+        room: String,
         /// The asker's own tag (a request id, the connection's session...)
         /// handed back unchanged, so that a reply reaching a reused key is
         /// recognised as stale.
         tag: u64,
+    },
+    /// Remember a named room (created, or its topic changed), so that it
+    /// exists after a restart. No answer; a failure is logged.
+    SaveRoom {
+        /// The room's name as shown.
+        name: String,
+        /// Its confusable skeleton: the key, one room per look-alike.
+        skeleton: String,
+        /// Its topic.
+        topic: String,
     },
 }
 
@@ -214,7 +230,20 @@ pub(crate) struct StoreSettings {
 pub(crate) struct Loaded {
     /// The id the next chat gets: the largest stored id + 1 (1 when empty).
     pub next_id: u64,
-    /// The newest `history_len` chats, oldest first.
+    /// The newest `history_len` chats of the default room, oldest first.
+    pub recent: Vec<StoredChat>,
+    /// The named rooms, each with its newest `history_len` chats.
+    pub rooms: Vec<LoadedRoom>,
+}
+
+/// A named room as the store kept it.
+#[derive(Debug)]
+pub(crate) struct LoadedRoom {
+    /// Its name.
+    pub name: String,
+    /// Its topic.
+    pub topic: String,
+    /// Its newest chats, oldest first.
     pub recent: Vec<StoredChat>,
 }
 
@@ -352,17 +381,43 @@ fn lock(path: &Path) -> Result<std::fs::File, StoreError> {
 /// The next id and the newest `history_len` chats.
 fn load(conn: &Connection, history_len: usize) -> Result<Loaded, StoreError> {
     let max: Option<u64> = conn.query_row("SELECT MAX(id) FROM messages", [], |r| r.get(0))?;
-    let mut stmt = conn
-        .prepare("SELECT id, ts, session, sender, text FROM messages ORDER BY id DESC LIMIT ?1")?;
-    let limit = i64::try_from(history_len).unwrap_or(i64::MAX);
-    let mut recent = stmt
-        .query_map([limit], thread::row_to_chat)?
+    let recent = recent_of(conn, "", history_len)?;
+    let mut stmt = conn.prepare("SELECT name, topic FROM rooms ORDER BY name")?;
+    let named = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
         .collect::<Result<Vec<_>, _>>()?;
-    recent.reverse();
+    let mut rooms = Vec::with_capacity(named.len());
+    for (name, topic) in named {
+        let recent = recent_of(conn, &name, history_len)?;
+        rooms.push(LoadedRoom {
+            name,
+            topic,
+            recent,
+        });
+    }
     Ok(Loaded {
         next_id: max.unwrap_or(0) + 1,
         recent,
+        rooms,
     })
+}
+
+/// The newest `history_len` chats of `room`, oldest first.
+fn recent_of(
+    conn: &Connection,
+    room: &str,
+    history_len: usize,
+) -> Result<Vec<StoredChat>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, ts, session, sender, text, room FROM messages \
+         WHERE room = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let limit = i64::try_from(history_len).unwrap_or(i64::MAX);
+    let mut recent = stmt
+        .query_map(rusqlite::params![room, limit], thread::row_to_chat)?
+        .collect::<Result<Vec<_>, _>>()?;
+    recent.reverse();
+    Ok(recent)
 }
 
 #[cfg(test)]

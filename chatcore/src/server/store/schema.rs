@@ -48,6 +48,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         expires INTEGER NOT NULL
     );
     CREATE INDEX tokens_by_account ON tokens (skeleton);",
+    // 3: rooms (docs/protocol.md section 23). Each chat belongs to a room,
+    // "" being the default room (every row from before); pages and
+    // retention go by room, hence the (room, id) index. `rooms` keeps the
+    // named rooms, keyed by the skeleton of their name like accounts.
+    "ALTER TABLE messages ADD COLUMN room TEXT NOT NULL DEFAULT '';
+    CREATE INDEX messages_room ON messages (room, id);
+    CREATE TABLE rooms (
+        skeleton TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        created INTEGER NOT NULL
+    );",
 ];
 
 /// The schema version this binary writes.

@@ -27,11 +27,11 @@ fn ids(chats: &[StoredChat]) -> Vec<u64> {
 #[test]
 fn pages_backwards_come_oldest_first_and_say_whether_older_ones_exist() {
     let (dir, conn) = fresh("page-back");
-    let (chats, more) = page(&conn, None, None, 3).expect("page");
+    let (chats, more) = page(&conn, "", None, None, 3).expect("page");
     assert_eq!((ids(&chats), more), (vec![8, 9, 10], true));
-    let (chats, more) = page(&conn, Some(4), None, 3).expect("page");
+    let (chats, more) = page(&conn, "", Some(4), None, 3).expect("page");
     assert_eq!((ids(&chats), more), (vec![1, 2, 3], false));
-    let (chats, more) = page(&conn, Some(1), None, 3).expect("page");
+    let (chats, more) = page(&conn, "", Some(1), None, 3).expect("page");
     assert_eq!((ids(&chats), more), (vec![], false));
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -39,11 +39,11 @@ fn pages_backwards_come_oldest_first_and_say_whether_older_ones_exist() {
 #[test]
 fn pages_after_an_id_come_oldest_first_and_say_whether_newer_ones_exist() {
     let (dir, conn) = fresh("page-after");
-    let (chats, more) = page(&conn, None, Some(5), 3).expect("page");
+    let (chats, more) = page(&conn, "", None, Some(5), 3).expect("page");
     assert_eq!((ids(&chats), more), (vec![6, 7, 8], true));
-    let (chats, more) = page(&conn, None, Some(7), 3).expect("page");
+    let (chats, more) = page(&conn, "", None, Some(7), 3).expect("page");
     assert_eq!((ids(&chats), more), (vec![8, 9, 10], false));
-    let (chats, more) = page(&conn, Some(7), Some(2), 10).expect("page");
+    let (chats, more) = page(&conn, "", Some(7), Some(2), 10).expect("page");
     assert_eq!((ids(&chats), more), (vec![3, 4, 5, 6], false));
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -67,7 +67,7 @@ fn retention_by_count_and_by_age() {
         keep_days: 0,
     };
     assert_eq!(by_count.apply(&conn).expect("apply"), 6);
-    let (chats, _) = page(&conn, None, None, 100).expect("page");
+    let (chats, _) = page(&conn, "", None, None, 100).expect("page");
     assert_eq!(ids(&chats), vec![7, 8, 9, 10]);
     // Every row has ts 0 (1970): older than any number of days.
     let by_age = Retention {
@@ -92,6 +92,7 @@ fn commit_latency() {
         let mut took = Vec::new();
         for id in 1..=2000u64 {
             let chat = StoredChat {
+                room: String::new(),
                 id,
                 ts: 0,
                 session: 1,

@@ -29,12 +29,19 @@ impl Retention {
     pub(crate) fn apply(&self, conn: &Connection) -> rusqlite::Result<usize> {
         let mut deleted = 0;
         if self.keep_messages > 0 {
+            // Per room: a busy room must not push a quiet one's history out.
             let offset = i64::try_from(self.keep_messages - 1).unwrap_or(i64::MAX);
-            deleted += conn.execute(
-                "DELETE FROM messages WHERE id < \
-                 (SELECT id FROM messages ORDER BY id DESC LIMIT 1 OFFSET ?1)",
-                [offset],
-            )?;
+            let rooms = conn
+                .prepare("SELECT DISTINCT room FROM messages")?
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?;
+            for room in rooms {
+                deleted += conn.execute(
+                    "DELETE FROM messages WHERE room = ?1 AND id < \
+                     (SELECT id FROM messages WHERE room = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+                    params![room, offset],
+                )?;
+            }
         }
         if self.keep_days > 0 {
             let cutoff = now_ms().saturating_sub(i64::from(self.keep_days) * 86_400_000);
@@ -44,7 +51,7 @@ impl Retention {
     }
 }
 
-/// A `messages` row, columns `id, ts, session, sender, text`.
+/// A `messages` row, columns `id, ts, session, sender, text, room`.
 pub(crate) fn row_to_chat(row: &Row<'_>) -> rusqlite::Result<StoredChat> {
     Ok(StoredChat {
         id: row.get(0)?,
@@ -52,6 +59,7 @@ pub(crate) fn row_to_chat(row: &Row<'_>) -> rusqlite::Result<StoredChat> {
         session: row.get(2)?,
         sender: row.get(3)?,
         text: row.get(4)?,
+        room: row.get(5)?,
     })
 }
 
@@ -106,10 +114,11 @@ pub(crate) fn append(conn: &mut Connection, chats: Vec<StoredChat>) -> StoreRepl
         let tx = conn.transaction()?;
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO messages (id, ts, session, sender, text) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO messages (id, ts, session, sender, text, room) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for c in &chats {
-                insert.execute(params![c.id, c.ts, c.session, c.sender, c.text])?;
+                insert.execute(params![c.id, c.ts, c.session, c.sender, c.text, c.room])?;
             }
         }
         tx.commit()
@@ -127,14 +136,30 @@ pub(crate) fn append(conn: &mut Connection, chats: Vec<StoredChat>) -> StoreRepl
 fn answer(conn: &Connection, req: StoreRequest) -> Option<StoreReply> {
     match req {
         StoreRequest::Append(_) => None,
+        StoreRequest::SaveRoom {
+            name,
+            skeleton,
+            topic,
+        } => {
+            let saved = conn.execute(
+                "INSERT INTO rooms (skeleton, name, topic, created) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (skeleton) DO UPDATE SET topic = excluded.topic",
+                params![skeleton, name, topic, now_ms()],
+            );
+            if let Err(e) = saved {
+                tracing::warn!(error = %e, room = %name, "cannot save a room");
+            }
+            None
+        }
         StoreRequest::Page {
             conn_key,
             before,
             after,
             limit,
+            room,
             tag,
         } => {
-            let (chats, more, failed) = match page(conn, before, after, limit) {
+            let (chats, more, failed) = match page(conn, &room, before, after, limit) {
                 Ok((chats, more)) => (chats, more, None),
                 Err(e) => (Vec::new(), false, Some(e.to_string())),
             };
@@ -152,6 +177,7 @@ fn answer(conn: &Connection, req: StoreRequest) -> Option<StoreReply> {
 /// A page of chats, oldest first, and whether more lie beyond it.
 pub(crate) fn page(
     conn: &Connection,
+    room: &str,
     before: Option<u64>,
     after: Option<u64>,
     limit: u32,
@@ -162,17 +188,17 @@ pub(crate) fn page(
     let mut chats = if let Some(after) = after {
         let above = i64::try_from(after).unwrap_or(i64::MAX);
         let mut stmt = conn.prepare_cached(
-            "SELECT id, ts, session, sender, text FROM messages \
-             WHERE id > ?1 AND id < ?2 ORDER BY id ASC LIMIT ?3",
+            "SELECT id, ts, session, sender, text, room FROM messages \
+             WHERE room = ?1 AND id > ?2 AND id < ?3 ORDER BY id ASC LIMIT ?4",
         )?;
-        stmt.query_map(params![above, below, fetch], row_to_chat)?
+        stmt.query_map(params![room, above, below, fetch], row_to_chat)?
             .collect::<Result<Vec<_>, _>>()?
     } else {
         let mut stmt = conn.prepare_cached(
-            "SELECT id, ts, session, sender, text FROM messages \
-             WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+            "SELECT id, ts, session, sender, text, room FROM messages \
+             WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
         )?;
-        stmt.query_map(params![below, fetch], row_to_chat)?
+        stmt.query_map(params![room, below, fetch], row_to_chat)?
             .collect::<Result<Vec<_>, _>>()?
     };
     let more = chats.len() > limit as usize;

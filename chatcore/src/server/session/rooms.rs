@@ -1,0 +1,194 @@
+//! `rooms`, `join`, `part`, `topic`: named rooms beside the default room
+//! (docs/protocol.md section 23).
+//!
+//! A member is always in the default room (where its login landed) and in
+//! up to `max_rooms_per_member` named rooms, all over one connection, under
+//! its one name and session. `join` of a name no room has creates the room
+//! when `room_creation` lets this member; with a store the room is saved
+//! and exists again after a restart, with its history.
+
+use super::Ctx;
+use crate::protocol::{ErrorCode, RoomInfo, RoomList, RoomName, ServerMessage, Topic};
+use crate::server::config::RoomCreation;
+use crate::server::room::{Room, names};
+use crate::server::store::StoreRequest;
+use crate::time::now_ms;
+
+/// Longest topic, in bytes of UTF-8.
+pub const MAX_TOPIC_BYTES: usize = 512;
+
+/// `rooms`: every room with its member count, the default room first.
+pub(crate) fn list(ctx: &mut Ctx<'_>, key: usize) {
+    let mut rooms = vec![RoomInfo {
+        room: ctx.config.default_room_name.clone(),
+        topic: ctx.room.topic().to_owned(),
+        members: ctx.room.len() as u64,
+        default: true,
+    }];
+    rooms.extend(ctx.rooms.list());
+    ctx.send(key, &ServerMessage::RoomList(RoomList { rooms }));
+}
+
+/// Checks a room name like a user name (section 10) and keeps it from
+/// passing for the default room.
+fn room_name(ctx: &Ctx<'_>, raw: &str) -> Result<String, String> {
+    let name = names::validate(raw, ctx.config.max_name_chars)
+        .map_err(|e| e.to_string().replacen("the name", "the room name", 1))?;
+    if names::skeleton(&name) == names::skeleton(&ctx.config.default_room_name) {
+        return Err(format!(
+            "{name} is the default room, which every member is always in"
+        ));
+    }
+    Ok(name)
+}
+
+/// `join`: enter room `raw`, creating it if it does not exist and this
+/// member may. Answered by `room_joined` at the end of the turn (also when
+/// already in: the client gets the room's state again).
+pub(crate) fn join(ctx: &mut Ctx<'_>, key: usize, raw: String) {
+    let name = match room_name(ctx, &raw) {
+        Ok(name) => name,
+        Err(why) => {
+            ctx.protocol_error(key, ErrorCode::RoomInvalid, &why, None);
+            return;
+        }
+    };
+    let Some(info) = ctx.lobby.member(key).cloned() else {
+        return;
+    };
+    let id = match ctx.rooms.find(&name) {
+        Some(id) => id,
+        None => {
+            let registered = ctx
+                .accounts
+                .as_ref()
+                .is_some_and(|a| a.logins.contains_key(&info.session));
+            let allowed = match ctx.config.room_creation {
+                RoomCreation::Anyone => true,
+                RoomCreation::Registered => registered,
+                RoomCreation::Nobody => false,
+            };
+            if !allowed {
+                let why = format!("there is no room {name}, and you may not create one");
+                ctx.protocol_error(key, ErrorCode::RoomUnknown, &why, None);
+                return;
+            }
+            if ctx.rooms.len() >= ctx.config.max_rooms {
+                let why = format!("the server has {} rooms, its limit", ctx.config.max_rooms);
+                ctx.protocol_error(key, ErrorCode::TooManyRooms, &why, None);
+                return;
+            }
+            if let Some(store) = ctx.store {
+                store.submit(StoreRequest::SaveRoom {
+                    name: name.clone(),
+                    skeleton: names::skeleton(&name),
+                    topic: String::new(),
+                });
+            }
+            tracing::info!(room = %name, by = %info.name, "room created");
+            ctx.rooms.create(ctx.room, name.clone(), String::new())
+        }
+    };
+    let already = ctx.rooms.get(id).is_some_and(|r| r.member(key).is_some());
+    if already {
+        // Its state again, as a fresh `room_joined`.
+        if let Some(room) = ctx.rooms.get(id) {
+            let frame = snapshot(room);
+            ctx.send(key, &frame);
+        }
+        return;
+    }
+    if ctx.rooms.of(key).len() >= ctx.config.max_rooms_per_member {
+        let why = format!(
+            "you are in {} rooms, the limit; part one first",
+            ctx.config.max_rooms_per_member
+        );
+        ctx.protocol_error(key, ErrorCode::TooManyRooms, &why, None);
+        return;
+    }
+    ctx.rooms.enter(id, key, info);
+}
+
+/// A `room_joined` for `room` as it is now.
+fn snapshot(room: &Room) -> ServerMessage {
+    ServerMessage::RoomJoined(crate::protocol::RoomJoined {
+        room: room.name().unwrap_or_default().to_owned(),
+        topic: room.topic().to_owned(),
+        users: room.users(),
+        history: room.recent(),
+    })
+}
+
+/// The id of named room `raw` if member `key` is in it; else answers
+/// `not_in_room` (also for a room that does not exist: being told which
+/// rooms exist is what `rooms` is for).
+pub(crate) fn room_of(
+    ctx: &mut Ctx<'_>,
+    key: usize,
+    raw: &str,
+    reference: Option<u64>,
+) -> Option<usize> {
+    let id = ctx
+        .rooms
+        .find(raw)
+        .filter(|&id| ctx.rooms.get(id).is_some_and(|r| r.member(key).is_some()));
+    if id.is_none() {
+        let why = format!("you are not in a room named {raw}");
+        ctx.protocol_error(key, ErrorCode::NotInRoom, &why, reference);
+    }
+    id
+}
+
+/// `part`: leave room `raw`; answered `room_parted`, the others see the
+/// leave in the room's `presence`.
+pub(crate) fn part(ctx: &mut Ctx<'_>, key: usize, raw: String) {
+    let Some(id) = room_of(ctx, key, &raw, None) else {
+        return;
+    };
+    let name = ctx
+        .rooms
+        .get(id)
+        .and_then(|r| r.name())
+        .unwrap_or_default()
+        .to_owned();
+    ctx.rooms.exit(id, key, crate::protocol::LeaveReason::Quit);
+    ctx.send(key, &ServerMessage::RoomParted(RoomName { room: name }));
+}
+
+/// `topic`: a member of room `raw` sets its topic; everyone in it gets
+/// `topic`. (Who may, once rooms have roles: the room's moderators.)
+pub(crate) fn topic(ctx: &mut Ctx<'_>, key: usize, raw: String, topic: String) {
+    if topic.len() > MAX_TOPIC_BYTES || topic.chars().any(char::is_control) {
+        let why = format!("a topic is at most {MAX_TOPIC_BYTES} bytes, without control characters");
+        ctx.protocol_error(key, ErrorCode::RoomInvalid, &why, None);
+        return;
+    }
+    let Some(id) = room_of(ctx, key, &raw, None) else {
+        return;
+    };
+    let by = ctx
+        .lobby
+        .member(key)
+        .map(|m| m.name.clone())
+        .unwrap_or_default();
+    let Some(room) = ctx.rooms.get_mut(id) else {
+        return;
+    };
+    let topic = topic.trim().to_owned();
+    room.set_topic(topic.clone());
+    let name = room.name().unwrap_or_default().to_owned();
+    let frame = crate::protocol::encode_server(&ServerMessage::Topic(Topic {
+        room: name.clone(),
+        topic: topic.clone(),
+        by,
+        ts: now_ms(),
+    }));
+    room.broadcast(&frame, &mut ctx.out);
+    if let Some(store) = ctx.store {
+        store.submit(StoreRequest::SaveRoom {
+            skeleton: names::skeleton(&name),
+            name,
+            topic,
+        });
+    }
+}
