@@ -343,3 +343,112 @@ fn with_a_store_rooms_their_topics_and_their_history_survive_a_restart_and_page_
     server.stop().expect("stop");
     let _ = std::fs::remove_dir_all(db.parent().expect("dir"));
 }
+
+/// The frames of docs/protocol.md 23.3, as hex text.
+fn hex(s: &str) -> Vec<u8> {
+    s.split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).expect("hex"))
+        .collect()
+}
+
+#[test]
+fn the_room_frames_of_the_spec_are_what_the_encoder_produces() {
+    use chatcore::protocol::{
+        Chat, Presence, RoomInfo, RoomList, UserInfo, encode_client, encode_server,
+    };
+    assert_eq!(
+        encode_client(&ClientMessage::Join(RoomName { room: "dev".into() })).to_vec(),
+        hex("00 00 00 14 82 a4 74 79 70 65 a4 6a 6f 69 6e a4 72 6f 6f 6d a3 64 65 76")
+    );
+    assert_eq!(
+        encode_client(&ClientMessage::Chat(ChatSend {
+            text: "hi".into(),
+            reference: None,
+            room: Some("dev".into()),
+        }))
+        .to_vec(),
+        hex("00 00 00 1c 83 a4 74 79 70 65 a4 63 68 61 74 a4
+             74 65 78 74 a2 68 69 a4 72 6f 6f 6d a3 64 65 76")
+    );
+    assert_eq!(
+        encode_client(&ClientMessage::Rooms).to_vec(),
+        hex("00 00 00 0c 81 a4 74 79 70 65 a5 72 6f 6f 6d 73")
+    );
+    assert_eq!(
+        encode_server(&ServerMessage::RoomJoined(RoomJoined {
+            room: "dev".into(),
+            topic: String::new(),
+            users: vec![UserInfo {
+                name: "bob".into(),
+                session: 4,
+            }],
+            history: vec![],
+        }))
+        .to_vec(),
+        hex("00 00 00 45 85 a4 74 79 70 65 ab 72 6f 6f 6d 5f
+             6a 6f 69 6e 65 64 a4 72 6f 6f 6d a3 64 65 76 a5
+             74 6f 70 69 63 a0 a5 75 73 65 72 73 91 82 a4 6e
+             61 6d 65 a3 62 6f 62 a7 73 65 73 73 69 6f 6e 04
+             a7 68 69 73 74 6f 72 79 90")
+    );
+    assert_eq!(
+        encode_server(&ServerMessage::Chat(Chat {
+            room: Some("dev".into()),
+            id: 42,
+            from: "bob".into(),
+            session: 4,
+            text: "hi".into(),
+            ts: 1_767_225_600_000,
+            reference: None,
+        }))
+        .to_vec(),
+        hex("00 00 00 3e 87 a4 74 79 70 65 a4 63 68 61 74 a2
+             69 64 2a a4 66 72 6f 6d a3 62 6f 62 a7 73 65 73
+             73 69 6f 6e 04 a4 74 65 78 74 a2 68 69 a2 74 73
+             cf 00 00 01 9b 76 da a8 00 a4 72 6f 6f 6d a3 64
+             65 76")
+    );
+    assert_eq!(
+        encode_server(&ServerMessage::Presence(Presence {
+            room: Some("dev".into()),
+            ts: 1_767_225_600_000,
+            joined: vec![UserInfo {
+                name: "carol".into(),
+                session: 5,
+            }],
+            left: vec![],
+        }))
+        .to_vec(),
+        hex("00 00 00 47 85 a4 74 79 70 65 a8 70 72 65 73 65
+             6e 63 65 a2 74 73 cf 00 00 01 9b 76 da a8 00 a6
+             6a 6f 69 6e 65 64 91 82 a4 6e 61 6d 65 a5 63 61
+             72 6f 6c a7 73 65 73 73 69 6f 6e 05 a4 6c 65 66
+             74 90 a4 72 6f 6f 6d a3 64 65 76")
+    );
+    assert_eq!(
+        encode_server(&ServerMessage::RoomList(RoomList {
+            rooms: vec![
+                RoomInfo {
+                    room: "lobby".into(),
+                    topic: String::new(),
+                    members: 3,
+                    default: true,
+                },
+                RoomInfo {
+                    room: "dev".into(),
+                    topic: "ship it".into(),
+                    members: 2,
+                    default: false,
+                },
+            ],
+        }))
+        .to_vec(),
+        hex("00 00 00 5d 82 a4 74 79 70 65 a9 72 6f 6f 6d 5f
+             6c 69 73 74 a5 72 6f 6f 6d 73 92 84 a4 72 6f 6f
+             6d a5 6c 6f 62 62 79 a5 74 6f 70 69 63 a0 a7 6d
+             65 6d 62 65 72 73 03 a7 64 65 66 61 75 6c 74 c3
+             83 a4 72 6f 6f 6d a3 64 65 76 a5 74 6f 70 69 63
+             a7 73 68 69 70 20 69 74 a7 6d 65 6d 62 65 72 73
+             02")
+    );
+}
