@@ -10,8 +10,9 @@ use crate::server::hooks::ChatDecision;
 use crate::server::store::{StoreReply, StoreRequest};
 use crate::time::now_ms;
 
-/// Chats accepted but not yet committed, at most: past it (a store far
-/// behind), new chats get `store_unavailable` instead of growing memory.
+/// Chats accepted but not yet committed, at most, per room: past it (a
+/// store far behind), new chats get `store_unavailable` instead of growing
+/// memory.
 const MAX_PENDING_CHATS: usize = 100_000;
 /// The `error` text of `store_unavailable`.
 const STORE_UNAVAILABLE_MSG: &str =
@@ -64,9 +65,11 @@ pub(crate) fn chat(ctx: &mut Ctx<'_>, key: usize, chat: ChatSend) {
             None => return,
         },
     };
-    if ctx.store.is_some()
-        && ctx.room.pending_chats() + ctx.rooms.pending_chats() >= MAX_PENDING_CHATS
-    {
+    let waiting = match named {
+        None => ctx.room.pending_chats(),
+        Some(id) => ctx.rooms.get(id).map_or(0, |r| r.pending_chats()),
+    };
+    if ctx.store.is_some() && waiting >= MAX_PENDING_CHATS {
         ctx.protocol_error(
             key,
             ErrorCode::StoreUnavailable,
