@@ -941,7 +941,7 @@ fn a_welcome_without_max_text_still_decodes_with_max_text_zero() {
 
 /// Every code. `exhaustive` below fails to compile when a code is added to
 /// the enum and not here.
-const ALL_CODES: [ErrorCode; 49] = [
+const ALL_CODES: [ErrorCode; 53] = [
     ErrorCode::NameEmpty,
     ErrorCode::NameTooLong,
     ErrorCode::NameInvalid,
@@ -990,6 +990,10 @@ const ALL_CODES: [ErrorCode; 49] = [
     ErrorCode::RoomUnknown,
     ErrorCode::NotInRoom,
     ErrorCode::TooManyRooms,
+    ErrorCode::Forbidden,
+    ErrorCode::NoSuchMember,
+    ErrorCode::Banned,
+    ErrorCode::Muted,
     ErrorCode::Unknown,
 ];
 
@@ -1012,6 +1016,10 @@ fn exhaustive(code: ErrorCode) {
         | ErrorCode::RoomUnknown
         | ErrorCode::NotInRoom
         | ErrorCode::TooManyRooms
+        | ErrorCode::Forbidden
+        | ErrorCode::NoSuchMember
+        | ErrorCode::Banned
+        | ErrorCode::Muted
         | ErrorCode::UnknownType
         | ErrorCode::BadMessage
         | ErrorCode::InvalidUtf8

@@ -428,6 +428,42 @@ impl RoomView {
                 show_name(&t.room),
                 one_line(&t.topic)
             ))],
+            ServerMessage::Moderated(m) => {
+                let room = m
+                    .room
+                    .as_deref()
+                    .map(|r| format!(" in #{}", show_name(r)))
+                    .unwrap_or_default();
+                let what = match m.action.as_str() {
+                    "kick" => "was kicked",
+                    "ban" => "was banned",
+                    "unban" => "is no longer banned",
+                    "mute" => "was muted",
+                    "unmute" => "is no longer muted",
+                    "role" => "got a new role",
+                    _ => "was moderated",
+                };
+                let mut line = format!(
+                    "* {} {what}{room} by {}",
+                    show_name(&m.name),
+                    show_name(&m.by)
+                );
+                if let Some(role) = &m.role {
+                    line.push_str(&format!(": {}", one_line(role)));
+                }
+                if let Some(until) = m.until {
+                    line.push_str(&format!(" until {}", clock::hms(until)));
+                }
+                if let Some(reason) = &m.reason {
+                    line.push_str(&format!(" ({})", one_line(reason)));
+                }
+                vec![s.notice(&line)]
+            }
+            ServerMessage::Deleted(d) => vec![s.notice(&format!(
+                "* message {} was deleted by {}",
+                d.id,
+                show_name(&d.by)
+            ))],
             ServerMessage::Welcome(_)
             | ServerMessage::VoiceJoined(_)
             | ServerMessage::VoiceKey(_)

@@ -111,6 +111,20 @@ pub enum ErrorCode {
     /// `too_many_rooms`: the server has `max_rooms` rooms, or this member
     /// is in `max_rooms_per_member`.
     TooManyRooms,
+    /// `forbidden`: a moderation action (`kick`, `ban`, `unban`, `mute`,
+    /// `unmute`, `set_role`, `delete`) this member's role in that room does
+    /// not allow, or aimed at a member of an equal or higher role.
+    Forbidden,
+    /// `no_such_member`: a moderation action naming nobody in that room
+    /// (or, for `unban`/`unmute`/`set_role`, nobody banned, muted or
+    /// registered under that name); `delete` of an id no room shows.
+    NoSuchMember,
+    /// `banned`: `hello` or `join` by a member banned from that room (the
+    /// message says until when). Not fatal.
+    Banned,
+    /// `muted`: a `chat` in a room where this member is muted (with the
+    /// chat's `ref`).
+    Muted,
     /// `history_limit`: a `history` request whose `limit` is 0 or above the
     /// server's `history_page_max`.
     HistoryLimit,
@@ -188,6 +202,10 @@ impl ErrorCode {
             Self::RoomUnknown => "room_unknown",
             Self::NotInRoom => "not_in_room",
             Self::TooManyRooms => "too_many_rooms",
+            Self::Forbidden => "forbidden",
+            Self::NoSuchMember => "no_such_member",
+            Self::Banned => "banned",
+            Self::Muted => "muted",
             Self::HistoryLimit => "history_limit",
             Self::UnknownMessage => "unknown_message",
             Self::AuthFailed => "auth_failed",
@@ -235,6 +253,8 @@ pub enum LeaveReason {
     Kicked,
     /// `shutdown`: the server is shutting down.
     Shutdown,
+    /// `banned`: removed by a room's moderator with a ban.
+    Banned,
     /// Any reason this version does not know.
     #[serde(other)]
     Unknown,
@@ -250,6 +270,7 @@ impl LeaveReason {
             Self::Slow => "slow",
             Self::Kicked => "kicked",
             Self::Shutdown => "shutdown",
+            Self::Banned => "banned",
             Self::Unknown => "unknown",
         }
     }

@@ -240,6 +240,118 @@ pub struct Topic {
     pub ts: i64,
 }
 
+/// `kick`, `ban`, `unban`, `mute`, `unmute` from a moderator
+/// (docs/protocol.md section 24): what to do to whom, where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Moderate {
+    /// The member's name (as shown; a look-alike finds it too).
+    #[serde(deserialize_with = "super::strict::string")]
+    pub name: String,
+    /// The room; absent: the default room (where a kick or ban removes the
+    /// member from the server).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub room: Option<String>,
+    /// For `ban` and `mute`: how long, in minutes; absent: the default
+    /// (forever for a registered name, 60 for a guest's address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes: Option<u32>,
+    /// Why, shown to the room (at most 200 bytes).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub reason: Option<String>,
+}
+
+/// `set_role` from a room's owner: `name` becomes `role` in `room`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetRole {
+    /// A registered name.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub name: String,
+    /// The room; absent: the default room.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub room: Option<String>,
+    /// `owner`, `moderator` or `member`.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub role: String,
+}
+
+/// `delete` from a client: remove chat `id` for everyone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delete {
+    /// The chat's id.
+    pub id: u64,
+}
+
+/// `moderated`: a moderation action, told to the room it happened in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Moderated {
+    /// `kick`, `ban`, `unban`, `mute`, `unmute` or `role`.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub action: String,
+    /// The member it was done to.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub name: String,
+    /// Who did it (a member's name, or `server` for the embedding
+    /// program).
+    #[serde(deserialize_with = "super::strict::string")]
+    pub by: String,
+    /// The room; absent: the default room.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub room: Option<String>,
+    /// Why, as given.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub reason: Option<String>,
+    /// For `ban` and `mute` with an end: when it ends, ms since the Unix
+    /// epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<i64>,
+    /// For `role`: the new role.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub role: Option<String>,
+    /// Server time, ms since the Unix epoch.
+    pub ts: i64,
+}
+
+/// `deleted`: chat `id` was deleted; clients remove it from view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deleted {
+    /// The chat's id.
+    pub id: u64,
+    /// Its room; absent: the default room.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub room: Option<String>,
+    /// Who deleted it.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub by: String,
+}
+
 /// A message from a client to the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -286,6 +398,20 @@ pub enum ClientMessage {
     Part(RoomName),
     /// Set a room's topic.
     Topic(SetTopic),
+    /// Remove a member from a room (the default room: from the server).
+    Kick(Moderate),
+    /// Remove a member and keep it (its account, or a guest's address) out.
+    Ban(Moderate),
+    /// Lift a ban.
+    Unban(Moderate),
+    /// Refuse a member's chats in a room for a while.
+    Mute(Moderate),
+    /// Lift a mute.
+    Unmute(Moderate),
+    /// Give a registered member a role in a room.
+    SetRole(SetRole),
+    /// Delete a chat for everyone.
+    Delete(Delete),
 }
 
 /// One member of the room as others see it.
@@ -496,6 +622,10 @@ pub enum ServerMessage {
     RoomParted(RoomName),
     /// A room's topic changed.
     Topic(Topic),
+    /// A moderation action in a room.
+    Moderated(Moderated),
+    /// A chat was deleted.
+    Deleted(Deleted),
 }
 
 /// Why a complete frame body could not be turned into a message.
@@ -613,6 +743,13 @@ impl ClientMessage {
             "join" => Self::Join(body_as("join", body)?),
             "part" => Self::Part(body_as("part", body)?),
             "topic" => Self::Topic(body_as("topic", body)?),
+            "kick" => Self::Kick(body_as("kick", body)?),
+            "ban" => Self::Ban(body_as("ban", body)?),
+            "unban" => Self::Unban(body_as("unban", body)?),
+            "mute" => Self::Mute(body_as("mute", body)?),
+            "unmute" => Self::Unmute(body_as("unmute", body)?),
+            "set_role" => Self::SetRole(body_as("set_role", body)?),
+            "delete" => Self::Delete(body_as("delete", body)?),
             other => return Err(MessageError::UnknownType(other.to_owned())),
         })
     }
@@ -650,6 +787,8 @@ impl ServerMessage {
             "room_joined" => Self::RoomJoined(body_as("room_joined", body)?),
             "room_parted" => Self::RoomParted(body_as("room_parted", body)?),
             "topic" => Self::Topic(body_as("topic", body)?),
+            "moderated" => Self::Moderated(body_as("moderated", body)?),
+            "deleted" => Self::Deleted(body_as("deleted", body)?),
             other => return Err(MessageError::UnknownType(other.to_owned())),
         })
     }

@@ -37,6 +37,7 @@ pub use message::{
     Chat, ChatSend, ClientMessage, Departure, ErrorMsg, Hello, History, HistoryRequest, Joined,
     Left, MessageError, Presence, Seq, ServerMessage, UserInfo, Welcome,
 };
+pub use message::{Delete, Deleted, Moderate, Moderated, SetRole};
 pub use message::{RoomInfo, RoomJoined, RoomList, RoomName, SetTopic, Topic};
 
 /// The protocol version this crate speaks; sent in `hello` and `welcome`.

@@ -192,6 +192,11 @@ pub struct ServerConfig {
     /// The name the default room is listed under in `room_list` (and that
     /// no named room may take). Default `lobby`.
     pub default_room_name: String,
+    /// Registered names with every power in every room (kick, ban, mute,
+    /// roles, delete), the default room included: the server's operators.
+    /// A name here counts only when its member logged in with its password
+    /// or token. Default: none.
+    pub operators: Vec<String>,
 }
 
 /// Who may create rooms (config key `room_creation`).
@@ -276,6 +281,7 @@ impl Default for ServerConfig {
             max_rooms_per_member: 50,
             room_creation: RoomCreation::Anyone,
             default_room_name: "lobby".to_owned(),
+            operators: Vec::new(),
         }
     }
 }

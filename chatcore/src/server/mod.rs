@@ -27,6 +27,7 @@ mod error;
 mod handle;
 mod hooks;
 mod listen;
+pub(crate) mod moderation;
 mod outbox;
 mod reactor;
 pub(crate) mod room;

@@ -143,6 +143,8 @@ pub(crate) struct Reactor {
     lobby: Lobby,
     /// The named rooms (the default room is `room`).
     rooms: Rooms,
+    /// Roles, bans, mutes and the operators.
+    moderation: crate::server::moderation::Moderation,
     /// Every limit and timeout.
     config: ServerConfig,
     /// The embedder's callbacks.
@@ -305,7 +307,14 @@ impl Reactor {
             max_text: u32::try_from(config.max_text_bytes).unwrap_or(u32::MAX),
         });
         let mut rooms = Rooms::default();
+        let mut moderation = crate::server::moderation::Moderation::new(&config.operators);
         let store = store.map(|(store, loaded)| {
+            for (room, account, role) in loaded.roles {
+                moderation.load_role(room, account, role);
+            }
+            for sanction in loaded.sanctions {
+                moderation.load_sanction(sanction);
+            }
             let recent = loaded.recent.into_iter().map(|c| c.into_chat()).collect();
             room.use_store(loaded.next_id, recent);
             // The named rooms the store kept, with their recent history.
@@ -337,6 +346,7 @@ impl Reactor {
             room,
             lobby: Lobby::default(),
             rooms,
+            moderation,
             next_sweep: now + config.tick(),
             next_presence: now,
             config,
@@ -504,6 +514,7 @@ impl Reactor {
             if let Some(a) = self.accounts.as_mut() {
                 a.throttle.sweep(self.now);
             }
+            self.moderation.sweep(now_ms());
             self.next_sweep = self.now + self.config.tick();
         }
         // This turn's chats go to the store in one batch (one transaction);
@@ -550,6 +561,7 @@ impl Reactor {
             room: &mut self.room,
             lobby: &mut self.lobby,
             rooms: &mut self.rooms,
+            moderation: &mut self.moderation,
             out: ConnOutbox {
                 conns: &mut self.conns,
                 dirty: &mut self.dirty,

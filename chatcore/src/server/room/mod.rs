@@ -330,6 +330,33 @@ impl Room {
         self.history.iter().cloned().collect()
     }
 
+    /// The member whose name is `name` or looks like it (names are unique
+    /// by skeleton on the server), with its connection key.
+    pub fn find_by_name(&self, name: &str) -> Option<(usize, &UserInfo)> {
+        let key = names::skeleton(name);
+        self.members
+            .iter()
+            .find(|m| names::skeleton(&m.info.name) == key)
+            .map(|m| (m.key, &m.info))
+    }
+
+    /// The kept chat `id`, if this room holds it in memory.
+    pub fn kept_chat(&self, id: u64) -> Option<&Chat> {
+        let at = self.history.partition_point(|c| c.id < id);
+        self.history.get(at).filter(|c| c.id == id)
+    }
+
+    /// Removes kept chat `id` (deleted by a member or moderator); `true`
+    /// if it was kept here.
+    pub fn forget_chat(&mut self, id: u64) -> bool {
+        let at = self.history.partition_point(|c| c.id < id);
+        if self.history.get(at).is_some_and(|c| c.id == id) {
+            self.history.remove(at);
+            return true;
+        }
+        false
+    }
+
     /// Everyone in the room.
     pub fn users(&self) -> Vec<UserInfo> {
         self.members.iter().map(|m| m.info.clone()).collect()

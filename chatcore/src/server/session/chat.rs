@@ -65,6 +65,20 @@ pub(crate) fn chat(ctx: &mut Ctx<'_>, key: usize, chat: ChatSend) {
             None => return,
         },
     };
+    let room_key = match named {
+        None => String::new(),
+        Some(id) => ctx
+            .rooms
+            .get(id)
+            .and_then(|r| r.name())
+            .map(crate::server::room::names::skeleton)
+            .unwrap_or_default(),
+    };
+    if ctx.muted(key, &room_key) {
+        let why = "you are muted in this room";
+        ctx.protocol_error(key, ErrorCode::Muted, why, reference);
+        return;
+    }
     let waiting = match named {
         None => ctx.room.pending_chats(),
         Some(id) => ctx.rooms.get(id).map_or(0, |r| r.pending_chats()),

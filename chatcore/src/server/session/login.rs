@@ -65,6 +65,13 @@ pub(crate) fn join(
         ctx.protocol_error(key, ErrorCode::JoinDenied, &why, None);
         return;
     }
+    // A ban from the default room keeps one off the server: by account for
+    // a login with credentials, by address for anyone.
+    let account_key = account.is_some().then(|| names::skeleton(name));
+    if let Some(why) = ctx.banned_text(key, "", account_key.as_deref()) {
+        ctx.protocol_error(key, ErrorCode::Banned, &why, None);
+        return;
+    }
     let user = ctx.lobby.admit(key, name, min_suffix);
     ctx.room.join(key, user.clone());
     if let Some((hash, token)) = account {

@@ -20,6 +20,7 @@ pub(crate) mod account;
 pub(crate) mod chat;
 pub(crate) mod history;
 mod login;
+pub(crate) mod moderate;
 pub(crate) mod rooms;
 pub(crate) mod transfer;
 pub(crate) mod voice;
@@ -62,6 +63,8 @@ pub(crate) struct Ctx<'a> {
     pub lobby: &'a mut Lobby,
     /// The named rooms and who is in which (the default room is `room`).
     pub rooms: &'a mut Rooms,
+    /// Roles, bans, mutes, operators.
+    pub moderation: &'a mut crate::server::moderation::Moderation,
     /// The connections as the room's outbox: queue frames, doom, mark dirty.
     pub out: ConnOutbox<'a>,
     /// The voice call's members and their bindings.
@@ -199,6 +202,41 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, key: usize, msg: ClientMessage) {
                 rooms::topic(ctx, key, t.room, t.topic);
             }
         }
+        ClientMessage::Kick(m) if member => {
+            if ctx.allow_frame(key, None) {
+                moderate::kick(ctx, key, m, false);
+            }
+        }
+        ClientMessage::Ban(m) if member => {
+            if ctx.allow_frame(key, None) {
+                moderate::kick(ctx, key, m, true);
+            }
+        }
+        ClientMessage::Unban(m) if member => {
+            if ctx.allow_frame(key, None) {
+                moderate::lift(ctx, key, m, crate::server::moderation::Kind::Ban);
+            }
+        }
+        ClientMessage::Mute(m) if member => {
+            if ctx.allow_frame(key, None) {
+                moderate::mute(ctx, key, m);
+            }
+        }
+        ClientMessage::Unmute(m) if member => {
+            if ctx.allow_frame(key, None) {
+                moderate::lift(ctx, key, m, crate::server::moderation::Kind::Mute);
+            }
+        }
+        ClientMessage::SetRole(r) if member => {
+            if ctx.allow_frame(key, None) {
+                moderate::set_role(ctx, key, r);
+            }
+        }
+        ClientMessage::Delete(d) if member => {
+            if ctx.allow_frame(key, None) {
+                moderate::delete(ctx, key, d.id);
+            }
+        }
         ClientMessage::VoiceMute(m) if member => {
             if ctx.allow_frame(key, None) {
                 voice::voice_mute(ctx, key, m.muted);
@@ -237,7 +275,14 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, key: usize, msg: ClientMessage) {
         | ClientMessage::Rooms
         | ClientMessage::Join(_)
         | ClientMessage::Part(_)
-        | ClientMessage::Topic(_) => {
+        | ClientMessage::Topic(_)
+        | ClientMessage::Kick(_)
+        | ClientMessage::Ban(_)
+        | ClientMessage::Unban(_)
+        | ClientMessage::Mute(_)
+        | ClientMessage::Unmute(_)
+        | ClientMessage::SetRole(_)
+        | ClientMessage::Delete(_) => {
             ctx.protocol_error(key, ErrorCode::NotLoggedIn, "send hello first", None);
         }
     }

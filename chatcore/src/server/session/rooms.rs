@@ -86,6 +86,23 @@ pub(crate) fn join(ctx: &mut Ctx<'_>, key: usize, raw: String) {
                 });
             }
             tracing::info!(room = %name, by = %info.name, "room created");
+            // Its creator owns it, if the name is registered (a guest's
+            // ownership would pass to whoever takes the name next).
+            if let Some(account) = ctx.account_of(key) {
+                let room_key = names::skeleton(&name);
+                ctx.moderation.set_role(
+                    &room_key,
+                    &account,
+                    crate::server::moderation::Role::Owner,
+                );
+                if let Some(store) = ctx.store {
+                    store.submit(StoreRequest::SaveRole {
+                        room: room_key,
+                        account,
+                        role: crate::server::moderation::Role::Owner,
+                    });
+                }
+            }
             ctx.rooms.create(ctx.room, name.clone(), String::new())
         }
     };
@@ -96,6 +113,12 @@ pub(crate) fn join(ctx: &mut Ctx<'_>, key: usize, raw: String) {
             let frame = snapshot(room);
             ctx.send(key, &frame);
         }
+        return;
+    }
+    let account = ctx.account_of(key);
+    let room_key = names::skeleton(ctx.rooms.get(id).and_then(Room::name).unwrap_or_default());
+    if let Some(why) = ctx.banned_text(key, &room_key, account.as_deref()) {
+        ctx.protocol_error(key, ErrorCode::Banned, &why, None);
         return;
     }
     if ctx.rooms.of(key).len() >= ctx.config.max_rooms_per_member {
@@ -156,7 +179,8 @@ pub(crate) fn part(ctx: &mut Ctx<'_>, key: usize, raw: String) {
 }
 
 /// `topic`: a member of room `raw` sets its topic; everyone in it gets
-/// `topic`. (Who may, once rooms have roles: the room's moderators.)
+/// `topic`. Any member may (a room's moderators can mute one who abuses
+/// it).
 pub(crate) fn topic(ctx: &mut Ctx<'_>, key: usize, raw: String, topic: String) {
     if topic.len() > MAX_TOPIC_BYTES || topic.chars().any(char::is_control) {
         let why = format!("a topic is at most {MAX_TOPIC_BYTES} bytes, without control characters");

@@ -113,6 +113,41 @@ pub(crate) enum StoreRequest {
         /// recognised as stale.
         tag: u64,
     },
+    /// Keep a role (`Member` removes the row). No answer.
+    SaveRole {
+        /// The room's key.
+        room: String,
+        /// The account's skeleton.
+        account: String,
+        /// The role.
+        role: crate::server::moderation::Role,
+    },
+    /// Keep a ban or mute (replacing one of the same kind, room and
+    /// target). No answer.
+    SaveSanction(crate::server::moderation::Sanction),
+    /// Forget a ban or mute. No answer.
+    LiftSanction(crate::server::moderation::Sanction),
+    /// Record a moderation action in `moderation_log`. No answer.
+    Log {
+        /// When, ms since the Unix epoch.
+        ts: i64,
+        /// The room's key.
+        room: String,
+        /// Who did it.
+        actor: String,
+        /// `kick`, `ban`, `unban`, `mute`, `unmute`, `role`, `delete`,
+        /// `topic`.
+        action: String,
+        /// To whom or what (a name, a chat id).
+        target: String,
+        /// The rest (reason, end, role), as text.
+        detail: String,
+    },
+    /// Delete chat `id` from the history. No answer.
+    DeleteChat {
+        /// The chat's id.
+        id: u64,
+    },
     /// Remember a named room (created, or its topic changed), so that it
     /// exists after a restart. No answer; a failure is logged.
     SaveRoom {
@@ -234,6 +269,10 @@ pub(crate) struct Loaded {
     pub recent: Vec<StoredChat>,
     /// The named rooms, each with its newest `history_len` chats.
     pub rooms: Vec<LoadedRoom>,
+    /// Roles: (room key, account, role).
+    pub roles: Vec<(String, String, crate::server::moderation::Role)>,
+    /// Bans and mutes still in force.
+    pub sanctions: Vec<crate::server::moderation::Sanction>,
 }
 
 /// A named room as the store kept it.
@@ -395,11 +434,77 @@ fn load(conn: &Connection, history_len: usize) -> Result<Loaded, StoreError> {
             recent,
         });
     }
+    let (roles, sanctions) = load_moderation(conn)?;
     Ok(Loaded {
         next_id: max.unwrap_or(0) + 1,
         recent,
         rooms,
+        roles,
+        sanctions,
     })
+}
+
+/// Roles, and the bans and mutes that have not ended.
+#[allow(clippy::type_complexity)]
+fn load_moderation(
+    conn: &Connection,
+) -> Result<
+    (
+        Vec<(String, String, crate::server::moderation::Role)>,
+        Vec<crate::server::moderation::Sanction>,
+    ),
+    StoreError,
+> {
+    use crate::server::moderation::{Kind, Role, Sanction, Target};
+    let mut stmt = conn.prepare("SELECT room, account, role FROM roles")?;
+    let roles = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter_map(|(room, account, role)| Some((room, account, Role::parse(&role)?)))
+        .collect();
+    let mut stmt = conn.prepare(
+        "SELECT kind, room, target_kind, target, name, until FROM sanctions \
+         WHERE until IS NULL OR until > ?1",
+    )?;
+    let sanctions = stmt
+        .query_map([crate::time::now_ms()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter_map(|(kind, room, target_kind, target, name, until)| {
+            Some(Sanction {
+                kind: match kind.as_str() {
+                    "ban" => Kind::Ban,
+                    "mute" => Kind::Mute,
+                    _ => return None,
+                },
+                room,
+                target: match target_kind.as_str() {
+                    "account" => Target::Account(target),
+                    "address" => Target::Address(target),
+                    _ => return None,
+                },
+                name,
+                until,
+            })
+        })
+        .collect();
+    Ok((roles, sanctions))
 }
 
 /// The newest `history_len` chats of `room`, oldest first.

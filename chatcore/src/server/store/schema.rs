@@ -48,10 +48,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         expires INTEGER NOT NULL
     );
     CREATE INDEX tokens_by_account ON tokens (skeleton);",
-    // 3: rooms (docs/protocol.md section 23). Each chat belongs to a room,
-    // "" being the default room (every row from before); pages and
-    // retention go by room, hence the (room, id) index. `rooms` keeps the
-    // named rooms, keyed by the skeleton of their name like accounts.
+    // 3: rooms and moderation (docs/protocol.md sections 23 and 24). Each
+    // chat belongs to a room, "" being the default room (every row from
+    // before); pages and retention go by room, hence the (room, id) index.
+    // `rooms` keeps the named rooms, keyed by the skeleton of their name
+    // like accounts. `roles` and `sanctions` (bans, mutes; `until` NULL:
+    // no end) name rooms by key ("" or the room's skeleton) and members by
+    // account skeleton or address; `moderation_log` records every action.
     "ALTER TABLE messages ADD COLUMN room TEXT NOT NULL DEFAULT '';
     CREATE INDEX messages_room ON messages (room, id);
     CREATE TABLE rooms (
@@ -59,6 +62,30 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         name TEXT NOT NULL,
         topic TEXT NOT NULL,
         created INTEGER NOT NULL
+    );
+    CREATE TABLE roles (
+        room TEXT NOT NULL,
+        account TEXT NOT NULL,
+        role TEXT NOT NULL,
+        PRIMARY KEY (room, account)
+    );
+    CREATE TABLE sanctions (
+        kind TEXT NOT NULL,
+        room TEXT NOT NULL,
+        target_kind TEXT NOT NULL,
+        target TEXT NOT NULL,
+        name TEXT NOT NULL,
+        until INTEGER,
+        PRIMARY KEY (kind, room, target_kind, target)
+    );
+    CREATE TABLE moderation_log (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        room TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        detail TEXT NOT NULL
     );",
 ];
 

@@ -136,6 +136,87 @@ pub(crate) fn append(conn: &mut Connection, chats: Vec<StoredChat>) -> StoreRepl
 fn answer(conn: &Connection, req: StoreRequest) -> Option<StoreReply> {
     match req {
         StoreRequest::Append(_) => None,
+        StoreRequest::SaveRole {
+            room,
+            account,
+            role,
+        } => {
+            use crate::server::moderation::Role;
+            let saved = if role == Role::Member {
+                conn.execute(
+                    "DELETE FROM roles WHERE room = ?1 AND account = ?2",
+                    params![room, account],
+                )
+            } else {
+                conn.execute(
+                    "INSERT INTO roles (room, account, role) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (room, account) DO UPDATE SET role = excluded.role",
+                    params![room, account, role.as_str()],
+                )
+            };
+            if let Err(e) = saved {
+                tracing::warn!(error = %e, "cannot save a role");
+            }
+            None
+        }
+        StoreRequest::SaveSanction(s) => {
+            let (target_kind, target) = target_columns(&s.target);
+            let saved = conn.execute(
+                "INSERT INTO sanctions (kind, room, target_kind, target, name, until) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (kind, room, target_kind, target) \
+                 DO UPDATE SET name = excluded.name, until = excluded.until",
+                params![
+                    s.kind.as_str(),
+                    s.room,
+                    target_kind,
+                    target,
+                    s.name,
+                    s.until
+                ],
+            );
+            if let Err(e) = saved {
+                tracing::warn!(error = %e, "cannot save a ban or mute");
+            }
+            None
+        }
+        StoreRequest::LiftSanction(s) => {
+            let (target_kind, target) = target_columns(&s.target);
+            let lifted = conn.execute(
+                "DELETE FROM sanctions WHERE kind = ?1 AND room = ?2 \
+                 AND target_kind = ?3 AND target = ?4",
+                params![s.kind.as_str(), s.room, target_kind, target],
+            );
+            if let Err(e) = lifted {
+                tracing::warn!(error = %e, "cannot lift a ban or mute");
+            }
+            None
+        }
+        StoreRequest::Log {
+            ts,
+            room,
+            actor,
+            action,
+            target,
+            detail,
+        } => {
+            let logged = conn.execute(
+                "INSERT INTO moderation_log (ts, room, actor, action, target, detail) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![ts, room, actor, action, target, detail],
+            );
+            if let Err(e) = logged {
+                tracing::warn!(error = %e, "cannot record a moderation action");
+            }
+            None
+        }
+        StoreRequest::DeleteChat { id } => {
+            let id = i64::try_from(id).unwrap_or(i64::MAX);
+            if let Err(e) = conn.execute("DELETE FROM messages WHERE id = ?1", [id]) {
+                tracing::warn!(error = %e, "cannot delete a chat");
+            }
+            None
+        }
         StoreRequest::SaveRoom {
             name,
             skeleton,
@@ -171,6 +252,15 @@ fn answer(conn: &Connection, req: StoreRequest) -> Option<StoreReply> {
                 failed,
             })
         }
+    }
+}
+
+/// The `sanctions` columns `target_kind`, `target` of a target.
+fn target_columns(target: &crate::server::moderation::Target) -> (&'static str, &str) {
+    use crate::server::moderation::Target;
+    match target {
+        Target::Account(a) => ("account", a.as_str()),
+        Target::Address(a) => ("address", a.as_str()),
     }
 }
 
