@@ -870,7 +870,7 @@ fn an_unknown_leave_reason_decodes_as_unknown() {
         name: "bob",
         session: 2,
         ts: TS,
-        reason: "banned",
+        reason: "exiled",
     }));
     assert_eq!(
         decode_server(&mut buf, MAX),
