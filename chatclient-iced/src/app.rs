@@ -18,7 +18,7 @@ use chatcore::tls::{Fingerprint, Trust};
 
 use crate::audio;
 use crate::lag_log::LagLog;
-use crate::net::{self, Event, Handle, Params, Security};
+use crate::net::{self, Event, Handle, Login, Params, Secret, Security};
 use crate::peer_text::shown;
 use crate::screen::{login, room, trust};
 use crate::theme;
@@ -108,6 +108,13 @@ pub struct App {
     /// The changed-certificate prompt, drawn over the screen until the
     /// user answers it.
     prompt: Option<trust::State>,
+    /// How the current (or last) worker logs in, so that a worker started
+    /// again after a trust prompt on the login screen logs in the same way.
+    login: Login,
+    /// The registered name and session token the worker reported (memory
+    /// only): a worker started again after a trust prompt in the room logs
+    /// in with it instead of asking for the password.
+    session: Option<(String, Secret)>,
 }
 
 impl App {
@@ -130,6 +137,8 @@ impl App {
             engine: None,
             protection: None,
             prompt: None,
+            login: Login::Guest,
+            session: None,
         };
         if let Some(name) = config.name {
             login.name = name;
@@ -157,12 +166,15 @@ impl App {
 
     /// Acts on what the login screen reported: start a worker.
     fn on_login(&mut self, event: Option<login::Event>) {
-        if let Some(login::Event::Connect { addr, name }) = event {
+        if let Some(login::Event::Connect { addr, name, login }) = event {
+            self.session = None;
+            self.login = login;
             self.start(addr, name, None, false);
         }
     }
 
-    /// Starts a fresh network worker (see [`Params`]).
+    /// Starts a fresh network worker (see [`Params`]) that logs in as
+    /// `self.login` says.
     fn start(&mut self, addr: String, name: String, accept: Option<Fingerprint>, rejoin: bool) {
         self.attempts += 1;
         self.handle = None;
@@ -174,6 +186,7 @@ impl App {
             security: self.config.security.clone(),
             accept,
             rejoin,
+            login: self.login.clone(),
         });
     }
 
@@ -190,7 +203,17 @@ impl App {
                     }
                     Screen::Room(room) => {
                         let task = room.trusted(presented).map(Message::Room);
-                        (room.name().to_owned(), true, task)
+                        match &self.session {
+                            // Back with our token, never a password.
+                            Some((account, token)) => {
+                                self.login = Login::Token(token.clone());
+                                (account.clone(), true, task)
+                            }
+                            None => {
+                                self.login = Login::Guest;
+                                (room.name().to_owned(), true, task)
+                            }
+                        }
                     }
                 };
                 self.start(server, name, Some(presented), rejoin);
@@ -333,6 +356,30 @@ impl App {
                 };
                 Task::batch([entered, secured])
             }
+            Event::Token { name, token } => {
+                self.session = Some((name, token));
+                Task::none()
+            }
+            Event::SessionEnded(why) => {
+                self.connection = None;
+                self.handle = None;
+                let name = match (&self.session, &self.screen) {
+                    (Some((account, _)), _) => account.clone(),
+                    (None, Screen::Room(room)) => room.name().to_owned(),
+                    (None, Screen::Login(login)) => login.name.clone(),
+                };
+                self.session = None;
+                let server = self.connection_server();
+                let mut login = login::State {
+                    server,
+                    name,
+                    security: self.config.security.clone(),
+                    ..login::State::default()
+                };
+                login.failed(why);
+                self.screen = Screen::Login(login);
+                operation::focus(login::PASSWORD_INPUT)
+            }
             Event::LoginFailed(why) => {
                 self.connection = None;
                 self.handle = None;
@@ -368,6 +415,14 @@ impl App {
                 ])
             }
             Screen::Room(_) => self.in_room(|room| room.relogged(welcome)),
+        }
+    }
+
+    /// The server the room is on (for the form shown when a session ends).
+    fn connection_server(&self) -> String {
+        match &self.screen {
+            Screen::Room(room) => room.server().to_owned(),
+            Screen::Login(login) => login.server.trim().to_owned(),
         }
     }
 
