@@ -81,6 +81,12 @@ pub enum Message {
     /// the screen is about (the first focus request can come before the
     /// window exists, e.g. with `--name`).
     WindowFocused,
+    /// Tab (Shift+Tab) not taken by a widget: the next (previous) field,
+    /// so the login form is filled in from the keyboard.
+    FocusNext {
+        /// Shift was held: go backwards.
+        back: bool,
+    },
 }
 
 /// The whole client.
@@ -284,6 +290,8 @@ impl App {
                 }
                 self.in_room(|room| room.on_audio(event))
             }
+            Message::FocusNext { back: false } => operation::focus_next(),
+            Message::FocusNext { back: true } => operation::focus_previous(),
             Message::WindowFocused => match &self.screen {
                 Screen::Login(_) => operation::focus(login::NAME_INPUT),
                 Screen::Room(room) => room.focus_task().map(Message::Room),
@@ -445,8 +453,15 @@ impl App {
             Some(params) => Subscription::run_with(params.clone(), net::connect).map(Message::Net),
             None => Subscription::none(),
         };
-        let focus = iced::event::listen_with(|event, _status, _window| match event {
+        let focus = iced::event::listen_with(|event, status, _window| match event {
             iced::Event::Window(iced::window::Event::Focused) => Some(Message::WindowFocused),
+            iced::Event::Keyboard(iced::keyboard::Event::KeyPressed {
+                key: iced::keyboard::Key::Named(iced::keyboard::key::Named::Tab),
+                modifiers,
+                ..
+            }) if status == iced::event::Status::Ignored => Some(Message::FocusNext {
+                back: modifiers.shift(),
+            }),
             _ => None,
         });
         let audio =

@@ -365,7 +365,9 @@ impl State {
             time: format::local_time(c.ts),
             ts: c.ts,
             text: c.text.clone(),
-            own: c.session == self.session && c.session != 0,
+            // Session ids start again after a server restart: a stored
+            // chat of an old session with our number is not ours.
+            own: c.session == self.session && c.session != 0 && c.from == self.name,
         }
     }
 
