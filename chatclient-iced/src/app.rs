@@ -18,7 +18,7 @@ use chatcore::tls::{Fingerprint, Trust};
 
 use crate::audio;
 use crate::lag_log::LagLog;
-use crate::net::{self, Event, Handle, Params, Security};
+use crate::net::{self, Event, Handle, Login, Params, Secret, Security};
 use crate::peer_text::shown;
 use crate::screen::{login, room, trust};
 use crate::theme;
@@ -81,6 +81,12 @@ pub enum Message {
     /// the screen is about (the first focus request can come before the
     /// window exists, e.g. with `--name`).
     WindowFocused,
+    /// Tab (Shift+Tab) not taken by a widget: the next (previous) field,
+    /// so the login form is filled in from the keyboard.
+    FocusNext {
+        /// Shift was held: go backwards.
+        back: bool,
+    },
 }
 
 /// The whole client.
@@ -108,6 +114,13 @@ pub struct App {
     /// The changed-certificate prompt, drawn over the screen until the
     /// user answers it.
     prompt: Option<trust::State>,
+    /// How the current (or last) worker logs in, so that a worker started
+    /// again after a trust prompt on the login screen logs in the same way.
+    login: Login,
+    /// The registered name and session token the worker reported (memory
+    /// only): a worker started again after a trust prompt in the room logs
+    /// in with it instead of asking for the password.
+    session: Option<(String, Secret)>,
 }
 
 impl App {
@@ -130,6 +143,8 @@ impl App {
             engine: None,
             protection: None,
             prompt: None,
+            login: Login::Guest,
+            session: None,
         };
         if let Some(name) = config.name {
             login.name = name;
@@ -157,12 +172,15 @@ impl App {
 
     /// Acts on what the login screen reported: start a worker.
     fn on_login(&mut self, event: Option<login::Event>) {
-        if let Some(login::Event::Connect { addr, name }) = event {
+        if let Some(login::Event::Connect { addr, name, login }) = event {
+            self.session = None;
+            self.login = login;
             self.start(addr, name, None, false);
         }
     }
 
-    /// Starts a fresh network worker (see [`Params`]).
+    /// Starts a fresh network worker (see [`Params`]) that logs in as
+    /// `self.login` says.
     fn start(&mut self, addr: String, name: String, accept: Option<Fingerprint>, rejoin: bool) {
         self.attempts += 1;
         self.handle = None;
@@ -174,6 +192,7 @@ impl App {
             security: self.config.security.clone(),
             accept,
             rejoin,
+            login: self.login.clone(),
         });
     }
 
@@ -190,7 +209,17 @@ impl App {
                     }
                     Screen::Room(room) => {
                         let task = room.trusted(presented).map(Message::Room);
-                        (room.name().to_owned(), true, task)
+                        match &self.session {
+                            // Back with our token, never a password.
+                            Some((account, token)) => {
+                                self.login = Login::Token(token.clone());
+                                (account.clone(), true, task)
+                            }
+                            None => {
+                                self.login = Login::Guest;
+                                (room.name().to_owned(), true, task)
+                            }
+                        }
                     }
                 };
                 self.start(server, name, Some(presented), rejoin);
@@ -261,6 +290,8 @@ impl App {
                 }
                 self.in_room(|room| room.on_audio(event))
             }
+            Message::FocusNext { back: false } => operation::focus_next(),
+            Message::FocusNext { back: true } => operation::focus_previous(),
             Message::WindowFocused => match &self.screen {
                 Screen::Login(_) => operation::focus(login::NAME_INPUT),
                 Screen::Room(room) => room.focus_task().map(Message::Room),
@@ -333,6 +364,30 @@ impl App {
                 };
                 Task::batch([entered, secured])
             }
+            Event::Token { name, token } => {
+                self.session = Some((name, token));
+                Task::none()
+            }
+            Event::SessionEnded(why) => {
+                self.connection = None;
+                self.handle = None;
+                let name = match (&self.session, &self.screen) {
+                    (Some((account, _)), _) => account.clone(),
+                    (None, Screen::Room(room)) => room.name().to_owned(),
+                    (None, Screen::Login(login)) => login.name.clone(),
+                };
+                self.session = None;
+                let server = self.connection_server();
+                let mut login = login::State {
+                    server,
+                    name,
+                    security: self.config.security.clone(),
+                    ..login::State::default()
+                };
+                login.failed(why);
+                self.screen = Screen::Login(login);
+                operation::focus(login::PASSWORD_INPUT)
+            }
             Event::LoginFailed(why) => {
                 self.connection = None;
                 self.handle = None;
@@ -371,6 +426,14 @@ impl App {
         }
     }
 
+    /// The server the room is on (for the form shown when a session ends).
+    fn connection_server(&self) -> String {
+        match &self.screen {
+            Screen::Room(room) => room.server().to_owned(),
+            Screen::Login(login) => login.server.trim().to_owned(),
+        }
+    }
+
     /// The current screen.
     pub fn view(&self) -> Element<'_, Message> {
         let screen = match &self.screen {
@@ -390,8 +453,15 @@ impl App {
             Some(params) => Subscription::run_with(params.clone(), net::connect).map(Message::Net),
             None => Subscription::none(),
         };
-        let focus = iced::event::listen_with(|event, _status, _window| match event {
+        let focus = iced::event::listen_with(|event, status, _window| match event {
             iced::Event::Window(iced::window::Event::Focused) => Some(Message::WindowFocused),
+            iced::Event::Keyboard(iced::keyboard::Event::KeyPressed {
+                key: iced::keyboard::Key::Named(iced::keyboard::key::Named::Tab),
+                modifiers,
+                ..
+            }) if status == iced::event::Status::Ignored => Some(Message::FocusNext {
+                back: modifiers.shift(),
+            }),
             _ => None,
         });
         let audio =

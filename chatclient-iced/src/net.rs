@@ -14,6 +14,17 @@
 //!   [`Backoff`] and logs in again with the same (assigned) name. A failed
 //!   *first* login is reported as [`Event::LoginFailed`] and ends the
 //!   worker: the user is still on the login screen and decides what next.
+//!
+//! # Accounts
+//! [`Login`] says how the first login proves the name: as a guest, with a
+//! password, or as a guest that then registers its name. The session
+//! token the server hands back (the password login's `welcome`, the
+//! `registered` answer) is kept in the worker's memory and reported as
+//! [`Event::Token`]; every automatic reconnection logs in with that token,
+//! never with the password, which the worker forgets once it has a token.
+//! A reconnection whose token (or name) the server refuses (expired,
+//! revoked, registered meanwhile) ends the worker with
+//! [`Event::SessionEnded`]: the user logs in again on the form.
 //! - `net-commands` executes commands with the current connection's
 //!   [`ClientSender`] (writes may block when the socket is full; opening and
 //!   hashing a file to offer runs on a short-lived thread of its own).
@@ -39,7 +50,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-use chatcore::client::{ClientSender, FileKind, TransferEvent};
+use chatcore::client::{ClientSender, Credentials, FileKind, TransferEvent};
 use chatcore::protocol::voice::VoiceMute;
 use chatcore::protocol::{ClientMessage, ErrorCode, ServerMessage, Welcome};
 use chatcore::tls::{self, ClientTls, Fingerprint, KnownServers, TlsError, Trust, Verify};
@@ -81,6 +92,64 @@ pub struct Params {
     /// a reconnection): a failed connection is retried with backoff instead
     /// of ending as [`Event::LoginFailed`].
     pub rejoin: bool,
+    /// How the login proves the name (guest, password, register, token).
+    pub login: Login,
+}
+
+/// A password or a session token. Kept in memory only and never printed:
+/// its `Debug` hides the text, so no log line, panic or `{:?}` of a
+/// message or state that holds one shows it.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a password or token.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    /// The text, to put into a `hello` or an input field; never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Nothing typed.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<hidden>)")
+    }
+}
+
+/// How a worker logs in (docs/protocol.md, accounts).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub enum Login {
+    /// No password: a guest, exactly as before accounts existed.
+    #[default]
+    Guest,
+    /// The registered name's password; the `welcome` brings a token.
+    Password(Secret),
+    /// Log in as a guest, then `register` the name with this password;
+    /// the `registered` answer brings a token.
+    Register(Secret),
+    /// A session token from an earlier login (a worker started again after
+    /// a trust prompt in the room).
+    Token(Secret),
+}
+
+impl Login {
+    /// What the `hello` carries.
+    fn credentials(&self) -> Credentials {
+        match self {
+            Self::Guest | Self::Register(_) => Credentials::Guest,
+            Self::Password(p) => Credentials::Password(p.expose().to_owned()),
+            Self::Token(t) => Credentials::Token(t.expose().to_owned()),
+        }
+    }
 }
 
 /// How the connection is protected and the server verified, as the command
@@ -241,6 +310,8 @@ pub enum About {
     Voice,
     /// A request for older chats.
     History,
+    /// Registering our name (the `register` could not be sent).
+    Account,
 }
 
 /// What the worker tells the UI.
@@ -264,6 +335,20 @@ pub enum Event {
     CertificateChanged(Box<Changed>),
     /// The first login failed; the worker has stopped. The text is for people.
     LoginFailed(String),
+    /// The server handed us a session token (password login, `registered`,
+    /// `password_changed`): the worker reconnects with it; the application
+    /// keeps it for a worker it starts again after a trust prompt.
+    Token {
+        /// The registered name the token belongs to (what a token login
+        /// asks for, even while we are shown as `name(1)`).
+        name: String,
+        /// The token.
+        token: Secret,
+    },
+    /// After we were in the room, a reconnection was refused for good: the
+    /// token expired or was revoked, or our guest name got registered. The
+    /// worker has stopped; the user logs in again. The text is for people.
+    SessionEnded(String),
     /// The connection dropped (or a reconnection failed); the next attempt
     /// comes after `retry_in`.
     Disconnected {
@@ -398,6 +483,17 @@ fn worker_loop(
 ) {
     let mut name = params.name.trim().to_owned();
     let mut logged_in = params.rejoin;
+    // How the next login proves the name; a token replaces the password
+    // as soon as the server hands one out.
+    let mut login = params.login.clone();
+    // "Register": log in as a guest first, then register (once).
+    let mut register = match &login {
+        Login::Register(password) => Some(password.clone()),
+        _ => None,
+    };
+    // The registered name a token login asks for: the typed (or
+    // registered) name, not a `name(1)` we were given meanwhile.
+    let mut account = matches!(login, Login::Token(_)).then(|| name.clone());
     let mut backoff = Backoff::default();
     let mut attempt = u32::from(params.rejoin);
     // The newest chat id received on the last connection: a reconnection
@@ -421,7 +517,11 @@ fn worker_loop(
             return;
         }
         attempt = attempt.saturating_add(1);
-        let client = match open(&params.addr, &name, &tls, last_seen) {
+        let asked = match (&login, &account) {
+            (Login::Token(_), Some(account)) => account.clone(),
+            _ => name.clone(),
+        };
+        let client = match open(&params.addr, &asked, &tls, &login, last_seen) {
             Ok((client, trust)) => {
                 if !emit(&mut tx, Event::Secured(trust)) {
                     return;
@@ -447,8 +547,22 @@ fn worker_loop(
                 let _ = emit(&mut tx, Event::LoginFailed(explain(&e, &params)));
                 return;
             }
+            Err(ClientError::Refused { code, message }) if ends_session(code) => {
+                let why = session_ended(code, &message, &login);
+                let _ = emit(&mut tx, Event::SessionEnded(why));
+                return;
+            }
             Err(e) => {
-                let retry_in = backoff.next_delay();
+                // A throttled token login waits at least as long as the
+                // server asks.
+                let asked_wait = match &e {
+                    ClientError::Refused {
+                        code: ErrorCode::AuthThrottled,
+                        message,
+                    } => throttle_wait(message),
+                    _ => None,
+                };
+                let retry_in = backoff.next_delay().max(asked_wait.unwrap_or_default());
                 let reason = explain(&e, &params);
                 if !emit(&mut tx, Event::Disconnected { reason, retry_in }) || !wait(&tx, retry_in)
                 {
@@ -459,6 +573,18 @@ fn worker_loop(
         };
         logged_in = true;
         backoff.reset();
+        if let Some(token) = client.token() {
+            // A password login: from now on the token, never the password.
+            login = Login::Token(Secret::new(token));
+            account = Some(asked.clone());
+            let token = Event::Token {
+                name: asked.clone(),
+                token: Secret::new(token),
+            };
+            if !emit(&mut tx, token) {
+                return;
+            }
+        }
         // Next time, ask for the name we were given: that is who we are
         // to the others.
         name.clone_from(&client.welcome().name);
@@ -466,9 +592,39 @@ fn worker_loop(
         if !emit(&mut tx, Event::LoggedIn(Box::new(client.welcome().clone()))) {
             return;
         }
+        if let Some(password) = register.take()
+            && let Err(e) = client.register(password.expose())
+        {
+            let failed = Event::Failed {
+                about: About::Account,
+                error: e.to_string(),
+            };
+            if !emit(&mut tx, failed) {
+                return;
+            }
+        }
         let reason = loop {
             match client.recv_timeout(POLL) {
                 Ok(Some(ClientEvent::Message(msg))) => {
+                    let issued = match &msg {
+                        ServerMessage::Registered(r) => Some((r.name.clone(), r.token.clone())),
+                        ServerMessage::PasswordChanged(p) => Some((
+                            account.clone().unwrap_or_else(|| name.clone()),
+                            p.token.clone(),
+                        )),
+                        _ => None,
+                    };
+                    if let Some((registered, token)) = issued {
+                        login = Login::Token(Secret::new(token.clone()));
+                        account = Some(registered.clone());
+                        let token = Event::Token {
+                            name: registered,
+                            token: Secret::new(token),
+                        };
+                        if !emit(&mut tx, token) {
+                            return;
+                        }
+                    }
                     if !emit(&mut tx, Event::Server(msg)) {
                         return;
                     }
@@ -509,16 +665,76 @@ fn accept(params: &Params, presented: Fingerprint) -> Result<(), String> {
 }
 
 /// Connects (TCP, then TLS unless plain, with a timeout) to `addr` as
-/// typed and logs in as `name`, resuming from `last_seen` if given.
+/// typed and logs in as `name` the way `login` says, resuming from
+/// `last_seen` if given.
 fn open(
     addr: &str,
     name: &str,
     tls: &ClientTls,
+    login: &Login,
     last_seen: Option<u64>,
 ) -> Result<(Client, Trust), ClientError> {
     let (stream, trust) = tls::connect(addr, tls, CONNECT_TIMEOUT).map_err(ClientError::Tls)?;
-    let client = Client::login_resuming(stream, trust, name, last_seen)?;
+    let client = Client::login_full(stream, trust, name, &login.credentials(), last_seen)?;
     Ok((client, trust))
+}
+
+/// Refusals of a reconnection that retrying cannot fix: the user must log
+/// in again (a new password, another name).
+fn ends_session(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::AuthFailed | ErrorCode::NameRegistered | ErrorCode::AccountRequired
+    )
+}
+
+/// Why a reconnection was refused for good, in words for the login form.
+fn session_ended(code: ErrorCode, message: &str, login: &Login) -> String {
+    match (code, login) {
+        (ErrorCode::AuthFailed, Login::Token(_)) => "Your session has expired or was revoked: \
+             enter your password to log in again."
+            .to_owned(),
+        _ => account_refusal(code, message)
+            .unwrap_or_else(|| format!("The server refused the login: {message} ({code}).")),
+    }
+}
+
+/// The wait an `auth_throttled` message asks for ("... try again in N ms").
+pub fn throttle_wait(message: &str) -> Option<Duration> {
+    let (_, rest) = message.rsplit_once("try again in ")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let ms: u64 = digits.parse().ok()?;
+    Some(Duration::from_millis(ms))
+}
+
+/// An account refusal (login, register) in words for people; `None` for
+/// codes that are not about accounts.
+pub fn account_refusal(code: ErrorCode, message: &str) -> Option<String> {
+    Some(match code {
+        ErrorCode::AuthFailed => {
+            "Wrong password, or this name is not registered (log in without a password, or \
+             choose Register)."
+                .to_owned()
+        }
+        ErrorCode::AuthThrottled => match throttle_wait(message) {
+            Some(wait) => format!(
+                "Too many failed logins: wait {} before trying again.",
+                crate::format::seconds(wait)
+            ),
+            None => format!("Too many failed logins: {message}."),
+        },
+        ErrorCode::NameRegistered => "This name is registered: enter its password and Log in, \
+             or choose another name."
+            .to_owned(),
+        ErrorCode::PasswordInvalid => "The password must be 8 to 1024 bytes long.".to_owned(),
+        ErrorCode::AccountRequired => "This server admits registered names only: log in with \
+             your name and password."
+            .to_owned(),
+        ErrorCode::AccountsUnavailable => "This server has no accounts (it keeps no store): log \
+             in without a password."
+            .to_owned(),
+        _ => return None,
+    })
 }
 
 /// A client error in words for the login screen and the status line.
@@ -526,12 +742,14 @@ pub fn describe(e: &ClientError, addr: &str) -> String {
     match e {
         ClientError::Io(io) => describe_io(io, addr),
         ClientError::Tls(tls) => describe_tls(tls, addr),
-        ClientError::Refused { code, message } => match code {
-            ErrorCode::NameEmpty | ErrorCode::NameTooLong | ErrorCode::NameInvalid => {
-                format!("The server refused this name: {message}.")
-            }
-            _ => format!("The server refused the login: {message} ({code})."),
-        },
+        ClientError::Refused { code, message } => {
+            account_refusal(*code, message).unwrap_or_else(|| match code {
+                ErrorCode::NameEmpty | ErrorCode::NameTooLong | ErrorCode::NameInvalid => {
+                    format!("The server refused this name: {message}.")
+                }
+                _ => format!("The server refused the login: {message} ({code})."),
+            })
+        }
         ClientError::Timeout => format!("Timed out: {addr} did not answer the login."),
         ClientError::Closed => format!("{addr} closed the connection during login."),
         other => other.to_string(),
@@ -728,10 +946,40 @@ mod tests {
             security,
             accept: None,
             rejoin: false,
+            login: Login::Guest,
         };
         let hint = "may speak TLS";
         assert!(explain(&ClientError::Closed, &params(Security::Plain)).contains(hint));
         assert!(!explain(&ClientError::Closed, &params(Security::default())).contains(hint));
+    }
+
+    #[test]
+    fn account_refusals_are_explained_and_a_throttle_tells_the_wait() {
+        let throttled = ClientError::Refused {
+            code: ErrorCode::AuthThrottled,
+            message: "too many failed logins, try again in 2000 ms".into(),
+        };
+        let words = describe(&throttled, "x");
+        assert!(words.contains("wait 2 s"), "{words}");
+        assert_eq!(
+            throttle_wait("try again in 250 ms"),
+            Some(Duration::from_millis(250))
+        );
+        for code in [
+            ErrorCode::AuthFailed,
+            ErrorCode::NameRegistered,
+            ErrorCode::PasswordInvalid,
+            ErrorCode::AccountRequired,
+            ErrorCode::AccountsUnavailable,
+        ] {
+            let refused = ClientError::Refused {
+                code,
+                message: "m".into(),
+            };
+            assert!(!describe(&refused, "x").contains(&code.to_string()));
+        }
+        let expired = session_ended(ErrorCode::AuthFailed, "m", &Login::Token(Secret::new("t")));
+        assert!(expired.contains("expired or was revoked"));
     }
 
     #[test]

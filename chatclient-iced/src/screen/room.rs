@@ -38,7 +38,7 @@ use crate::format;
 use crate::net::Command;
 pub use entry::{ChatLine, Entry};
 use files::{CardId, Files};
-use scroll::ListWindow;
+use scroll::{Keeper, ListWindow, Viewed};
 use voice::Voice;
 
 /// The message list's scrollable.
@@ -86,6 +86,9 @@ pub struct State {
     files: Files,
     /// Which part of `entries` is drawn and whether it follows the end.
     window: ListWindow,
+    /// Notices the reader reaching the top (load more) and keeps their
+    /// place when older entries are put above.
+    keeper: Keeper,
     /// The composer's text.
     input: String,
     /// A hint under the composer (e.g. not connected).
@@ -202,6 +205,7 @@ impl State {
             entries: Vec::new(),
             files: Files::default(),
             window: ListWindow::default(),
+            keeper: Keeper::default(),
             input: String::new(),
             composer_note: None,
             path_input: None,
@@ -214,7 +218,9 @@ impl State {
             history: history::Paging::default(),
         };
         state.sort_users();
-        let joined = if requested.trim() == welcome.name || requested.trim().is_empty() {
+        let joined = if welcome.registered {
+            format!("You joined as {}, your registered name.", welcome.name)
+        } else if requested.trim() == welcome.name || requested.trim().is_empty() {
             format!("You joined as {}.", welcome.name)
         } else {
             format!(
@@ -226,6 +232,11 @@ impl State {
         state.push(Entry::System(joined));
         state.merge_history(&welcome.history);
         state
+    }
+
+    /// The server address as typed at login.
+    pub fn server(&self) -> &str {
+        &self.server
     }
 
     /// Our name in the room.
@@ -354,7 +365,9 @@ impl State {
             time: format::local_time(c.ts),
             ts: c.ts,
             text: c.text.clone(),
-            own: c.session == self.session && c.session != 0,
+            // Session ids start again after a server restart: a stored
+            // chat of an old session with our number is not ours.
+            own: c.session == self.session && c.session != 0 && c.from == self.name,
         }
     }
 
@@ -437,14 +450,13 @@ impl State {
                 self.composer_note = None;
                 (operation::focus(COMPOSER), None)
             }
-            Message::Scrolled(viewport) => {
-                let hidden = viewport.content_bounds().height
-                    - viewport.bounds().height
-                    - viewport.absolute_offset().y;
-                self.window.scrolled(hidden.max(0.0), self.entries.len());
-                report(None)
-            }
+            Message::Scrolled(viewport) => self.scrolled(
+                viewport.content_bounds().height,
+                viewport.bounds().height,
+                viewport.absolute_offset().y,
+            ),
             Message::ShowEarlier => {
+                self.keeper.prepending();
                 self.window.show_earlier();
                 report(None)
             }
@@ -530,6 +542,44 @@ impl State {
                 let (task, event) = self.voice.update(m);
                 (task.map(Message::Voice), voiced(event))
             }
+        }
+    }
+
+    /// The list's viewport: `content` pixels of list, `visible` of them
+    /// shown, scrolled `offset` pixels from the top. Follows the tail or
+    /// not, loads more at the top, keeps the place after a prepend.
+    fn scrolled(
+        &mut self,
+        content: f32,
+        visible: f32,
+        offset: f32,
+    ) -> (Task<Message>, Option<Event>) {
+        let viewed = self.keeper.viewed(content, offset);
+        if let Viewed::Restore(y) = viewed {
+            let to = scrollable::AbsoluteOffset {
+                x: None,
+                y: Some(y),
+            };
+            return (operation::scroll_to(LIST, to), None);
+        }
+        let hidden = content - visible - offset;
+        self.window.scrolled(hidden.max(0.0), self.entries.len());
+        if viewed == Viewed::ReachedTop {
+            return report(self.reached_top());
+        }
+        report(None)
+    }
+
+    /// The reader scrolled to the top of the list: draw the local entries
+    /// above, or else ask the server for the previous page (one at a time,
+    /// none once it said there is no more). Their place is kept.
+    fn reached_top(&mut self) -> Option<Event> {
+        if self.window.hidden_above(self.entries.len()) > 0 {
+            self.keeper.prepending();
+            self.window.show_earlier();
+            None
+        } else {
+            self.load_earlier()
         }
     }
 

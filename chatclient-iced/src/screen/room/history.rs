@@ -158,6 +158,10 @@ impl State {
         self.history.exhausted = !h.more;
         let oldest = self.history.oldest.unwrap_or(u64::MAX);
         let older: Vec<&Chat> = h.messages.iter().filter(|c| c.id < oldest).collect();
+        if !older.is_empty() && self.window.hidden_above(self.entries.len()) == 0 {
+            // They go above what the reader sees: keep their place.
+            self.keeper.prepending();
+        }
         self.insert_chats(0, &older);
         (false, None)
     }

@@ -12,8 +12,8 @@ use crate::net::{self, About};
 
 impl State {
     /// Applies an event from the network worker (other than `Ready`,
-    /// `Secured`, `LoggedIn`, `LoginFailed` and `CertificateChanged`, which
-    /// the application handles).
+    /// `Secured`, `LoggedIn`, `LoginFailed`, `Token`, `SessionEnded` and
+    /// `CertificateChanged`, which the application handles).
     pub fn on_net(&mut self, event: net::Event) -> (Task<Message>, Option<Event>) {
         use net::Event as E;
         let mut reported = None;
@@ -62,6 +62,9 @@ impl State {
                         "Cannot load earlier messages: {error}"
                     )))
                 }
+                About::Account => self.push(Entry::Error(format!(
+                    "Your name was not registered: {error}"
+                ))),
                 About::Voice => {
                     reported = voiced(self.voice.call.refused(&error));
                     false
@@ -93,6 +96,8 @@ impl State {
             | E::Secured(_)
             | E::LoggedIn(_)
             | E::LoginFailed(_)
+            | E::Token { .. }
+            | E::SessionEnded(_)
             | E::CertificateChanged(_) => false,
         };
         (self.snap_if(snap), reported)
@@ -130,6 +135,19 @@ impl State {
             ServerMessage::VoiceJoined(j) => return (false, voiced(self.voice.call.joined(j))),
             ServerMessage::VoiceKey(k) => return (false, voiced(self.voice.call.rekeyed(k))),
             ServerMessage::History(h) => return self.on_history(h),
+            // The token it carries stays with the network worker.
+            ServerMessage::Registered(r) => self.push(Entry::System(format!(
+                "Registered: the name {} is now yours. Log in with it and your password \
+                 next time; until then this connection reconnects by itself.",
+                r.name
+            ))),
+            ServerMessage::PasswordChanged(_) => {
+                self.push(Entry::System("Your password was changed.".into()))
+            }
+            ServerMessage::Error(e) if net::account_refusal(e.code, &e.message).is_some() => {
+                let words = net::account_refusal(e.code, &e.message).unwrap_or_default();
+                self.push(Entry::Error(format!("Not registered: {words}")))
+            }
             ServerMessage::Error(e)
                 if e.code == ErrorCode::UnknownMessage && self.on_unknown_message() =>
             {

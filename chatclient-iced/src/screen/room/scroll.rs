@@ -8,6 +8,12 @@
 //! widget where it was). When the reader scrolls up, the window freezes, so
 //! nothing moves under their eyes; new entries past [`FROZEN_MAX`] are only
 //! counted and offered with "Jump to latest".
+//!
+//! Scrolling to the top loads more: [`Keeper`] tells when the reader
+//! reached the top (the room then draws more local entries or asks the
+//! server for the previous page) and, once older entries were put above
+//! the viewport, how far to scroll so that the same message stays under
+//! the reader's eyes (the content grew above it by the height added).
 
 use std::ops::Range;
 
@@ -122,9 +128,99 @@ impl ListWindow {
     }
 }
 
+/// Within this many pixels of the top counts as "at the top": loads more.
+pub const TOP_SLACK: f32 = 24.0;
+
+/// What a new viewport of the list means for the room.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Viewed {
+    /// Entries were put above: scroll to this offset from the top to keep
+    /// the same message in view.
+    Restore(f32),
+    /// The reader just scrolled to the top: load more.
+    ReachedTop,
+    /// Nothing to do.
+    Moved,
+}
+
+/// Keeps the reader's place when older entries are put above the
+/// viewport, and notices when the reader reaches the top.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Keeper {
+    /// The last viewport seen: content height and offset from the top. The
+    /// content below the viewport's top is what must stay where it is.
+    last: Option<(f32, f32)>,
+    /// Entries were put above: the content height then and the content
+    /// below the viewport's top then, until the grown content is seen.
+    pending: Option<(f32, f32)>,
+}
+
+impl Keeper {
+    /// The list's scrollable reports a viewport: `content` pixels high,
+    /// scrolled `offset` pixels from the top.
+    pub fn viewed(&mut self, content: f32, offset: f32) -> Viewed {
+        if let Some((before, below)) = self.pending
+            && (content - before).abs() > 0.5
+        {
+            self.pending = None;
+            let y = (content - below).max(0.0);
+            self.last = Some((content, y));
+            return Viewed::Restore(y);
+        }
+        let was_below_top = self.last.is_some_and(|(_, y)| y > TOP_SLACK);
+        self.last = Some((content, offset));
+        if was_below_top && offset <= TOP_SLACK && self.pending.is_none() {
+            Viewed::ReachedTop
+        } else {
+            Viewed::Moved
+        }
+    }
+
+    /// Entries are being put above the viewport (drawn from the local list
+    /// or a page from the server): keep the current place once the content
+    /// has grown. Without a viewport seen yet (the list fits), nothing to keep.
+    pub fn prepending(&mut self) {
+        if let Some((content, offset)) = self.last {
+            self.pending = Some((content, content - offset));
+        }
+    }
+
+    /// Whether a place is being kept (a restore is due).
+    pub fn keeping(&self) -> bool {
+        self.pending.is_some()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reaching_the_top_asks_for_more_once_and_a_prepend_keeps_the_same_message_in_view() {
+        let mut k = Keeper::default();
+        // The first viewport (before the snap to the end) is at the top:
+        // not the reader's doing, nothing loads.
+        assert_eq!(k.viewed(2_000.0, 0.0), Viewed::Moved);
+        assert_eq!(k.viewed(2_000.0, 1_600.0), Viewed::Moved);
+        assert_eq!(k.viewed(2_000.0, 300.0), Viewed::Moved);
+        assert_eq!(k.viewed(2_000.0, 10.0), Viewed::ReachedTop);
+        assert_eq!(k.viewed(2_000.0, 0.0), Viewed::Moved, "once per arrival");
+        // A page of 1,500 px goes above: the message at the top stays there.
+        k.prepending();
+        assert!(k.keeping());
+        assert_eq!(k.viewed(3_500.0, 0.0), Viewed::Restore(1_500.0));
+        assert!(!k.keeping());
+        // Scrolling up through the page reaches the top again.
+        assert_eq!(k.viewed(3_500.0, 400.0), Viewed::Moved);
+        assert_eq!(k.viewed(3_500.0, 0.0), Viewed::ReachedTop);
+    }
+
+    #[test]
+    fn without_a_viewport_seen_nothing_is_kept() {
+        let mut k = Keeper::default();
+        k.prepending();
+        assert!(!k.keeping());
+    }
 
     #[test]
     fn the_tail_window_moves_in_steps_and_stays_bounded() {

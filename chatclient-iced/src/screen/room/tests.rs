@@ -698,3 +698,57 @@ fn welcome_history_of_chats_sharing_a_millisecond_is_shown_whole() {
     );
     assert_eq!(ids(&s), vec![1, 2, 3]);
 }
+
+#[test]
+fn scrolling_to_the_top_loads_the_previous_page_once_and_stops_when_the_server_has_no_more() {
+    let mut s = State::new(
+        &welcome("alice", bobs(10..=40)),
+        "alice",
+        "127.0.0.1:6789",
+        "dl".into(),
+    );
+    // At the end (after the snap), then the reader scrolls up to the top.
+    assert!(net(s.scrolled(3_000.0, 500.0, 2_500.0)).is_empty());
+    assert!(net(s.scrolled(3_000.0, 500.0, 900.0)).is_empty());
+    assert_eq!(
+        net(s.scrolled(3_000.0, 500.0, 0.0)),
+        vec![Command::History {
+            before: Some(10),
+            limit: super::history::PAGE
+        }]
+    );
+    // Jiggling at the top while the page is on its way asks nothing more.
+    assert!(net(s.scrolled(3_000.0, 500.0, 30.0)).is_empty());
+    assert!(net(s.scrolled(3_000.0, 500.0, 0.0)).is_empty());
+    server(
+        &mut s,
+        ServerMessage::History(history(bobs(1..=9), false, Some(10))),
+    );
+    assert_eq!(ids(&s), (1..=40).collect::<Vec<_>>());
+    // The page went above: the next viewport (content grown by 900 px)
+    // is scrolled back onto the message that was at the top.
+    let _ = s.scrolled(3_900.0, 500.0, 0.0);
+    assert!(!s.keeper.keeping(), "the place was restored");
+    // Up through the page to the very top: the server said there is no more.
+    assert!(net(s.scrolled(3_900.0, 500.0, 400.0)).is_empty());
+    assert!(net(s.scrolled(3_900.0, 500.0, 0.0)).is_empty());
+    assert!(!s.can_load_earlier());
+}
+
+#[test]
+fn scrolling_to_the_top_first_draws_the_local_entries_above_the_window() {
+    let mut s = room();
+    for i in 1..=400 {
+        server(&mut s, ServerMessage::Chat(chat(i, "bob", 20, "x")));
+    }
+    let hidden = s.window().hidden_above(s.entries().len());
+    assert!(hidden > 0);
+    let _ = s.scrolled(8_000.0, 500.0, 7_500.0);
+    let _ = s.scrolled(8_000.0, 500.0, 2_000.0);
+    assert!(
+        net(s.scrolled(8_000.0, 500.0, 0.0)).is_empty(),
+        "no page: local ones first"
+    );
+    assert!(s.window().hidden_above(s.entries().len()) < hidden);
+    assert!(s.keeper.keeping(), "their place is kept once drawn");
+}
