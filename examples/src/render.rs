@@ -267,12 +267,20 @@ impl RoomView {
         let s = self.style;
         match msg {
             ServerMessage::Chat(chat) => {
-                self.oldest.get_or_insert(chat.id);
+                if chat.room.is_none() {
+                    // Named rooms page back on their own (`crate::rooms`).
+                    self.oldest.get_or_insert(chat.id);
+                }
                 vec![chat_line(chat, s)]
             }
             ServerMessage::History(h) => {
                 let n = h.messages.len();
                 let plural = if n == 1 { "" } else { "s" };
+                let within = h
+                    .room
+                    .as_deref()
+                    .map(|r| format!(" in #{}", show_name(r)))
+                    .unwrap_or_default();
                 let mut lines = vec![s.notice(&if h.after.is_some() && n == 0 {
                     "* no messages missed".to_owned()
                 } else if h.after.is_some() && h.gap {
@@ -280,11 +288,11 @@ impl RoomView {
                 } else if h.after.is_some() {
                     format!("* {n} message{plural} missed while away:")
                 } else if n == 0 {
-                    "* no earlier messages".to_owned()
+                    format!("* no earlier messages{within}")
                 } else {
-                    format!("* {n} earlier message{plural}:")
+                    format!("* {n} earlier message{plural}{within}:")
                 })];
-                if let Some(first) = h.messages.first() {
+                if let Some(first) = h.messages.first().filter(|_| h.room.is_none()) {
                     if h.after.is_none() {
                         self.oldest = Some(self.oldest.map_or(first.id, |o| o.min(first.id)));
                     } else if h.gap {
@@ -305,7 +313,8 @@ impl RoomView {
             ServerMessage::Presence(p) if p.room.is_some() => {
                 let room = show_name(p.room.as_deref().unwrap_or_default()).into_owned();
                 let mut lines = Vec::new();
-                for u in &p.joined {
+                // Our own entry: `room_joined` said so already.
+                for u in p.joined.iter().filter(|u| u.session != self.me) {
                     lines.push(s.notice(&format!("* {} joined #{room}", show_name(&u.name))));
                 }
                 for d in &p.left {
