@@ -11,8 +11,9 @@
 //! `--ca-file FILE` / `--system-roots` verify against CAs instead,
 //! `--insecure` verifies nothing, `--no-tls` speaks plain TCP.
 //!
-//! Each line on stdin is sent to the room; `/who`, `/help` and `/quit` are
-//! commands (`//text` sends `/text`). End of input quits like `/quit`.
+//! Each line on stdin is sent to the current room; `/who`, `/help` and
+//! `/quit` are commands (`//text` sends `/text`). End of input quits like
+//! `/quit`.
 //! Stdout gets one line per event (see `chat_examples::render`):
 //!
 //! ```text
@@ -26,6 +27,31 @@
 //! * carol left (quit) (2 online)
 //! ! error rate_limited: too many messages; slow down
 //! ```
+//!
+//! Rooms (docs/protocol.md section 23): every login lands in the default
+//! room (`#lobby`, or the name `/rooms` reports for it); `/rooms` lists
+//! every room with how many are in it and its topic; `/join NAME` enters
+//! room NAME (created if new) and makes it the **current room**, where
+//! typed lines go; `/room NAME` switches among the rooms joined (`/room
+//! lobby` goes back to the default room; `/room` alone lists them, the
+//! current one marked); `/part [NAME]` leaves NAME or the current room
+//! (then the default room is current again); `/topic TEXT` sets the current
+//! room's topic, `/topic` shows it; `/who` and `/history` are about the
+//! current room. A leading `#` in a name is optional. Each switch prints
+//! `* current room: #dev`. Lines of a named room carry its name, those of
+//! the default room none:
+//!
+//! ```text
+//! * you are in #dev (2 here: alice, bob)
+//! * topic: ship it
+//! [12:35:01Z] #dev bob: tests are green
+//! * carol joined #dev
+//! * bob set the topic of #dev: release friday
+//! [12:35:09Z] alice: (a line of the default room)
+//! ```
+//!
+//! After a reconnect the client joins its rooms again (the current room
+//! stays current) and prints the chats of each that it had not printed.
 //!
 //! Files: `/send PATH` offers a file to the room; others see
 //! `* alice offers report.pdf (1.2 MB) — /accept 7 or /decline 7`.

@@ -12,6 +12,11 @@
 //! | who | `* 3 online: alice, bob, "carol, dave"` |
 //! | file offer | `* alice offers report.pdf (1.2 MB) — /accept 7 or /decline 7` |
 //! | offer ended | `* report.pdf (7) is no longer offered (expired)` |
+//! | chat in a named room | `[12:34:56Z] #dev alice: hello` |
+//! | room entered | `* you are in #dev (2 here: alice, bob)` |
+//! | join / leave of a named room | `* bob joined #dev`, `* bob left #dev (quit)` |
+//! | topic | `* bob set the topic of #dev: ship it` |
+//! | room list | `* 2 rooms:` then `*   #lobby (default): 3 here` and one line per room |
 //!
 //! Untrusted text goes through [`one_line`], so a line is always one line
 //! and nothing in it acts on the terminal (control, format, zero-width, tag
