@@ -11,8 +11,9 @@
 //! `--ca-file FILE` / `--system-roots` verify against CAs instead,
 //! `--insecure` verifies nothing, `--no-tls` speaks plain TCP.
 //!
-//! Each line on stdin is sent to the room; `/who`, `/help` and `/quit` are
-//! commands (`//text` sends `/text`). End of input quits like `/quit`.
+//! Each line on stdin is sent to the current room; `/who`, `/help` and
+//! `/quit` are commands (`//text` sends `/text`). End of input quits like
+//! `/quit`.
 //! Stdout gets one line per event (see `chat_examples::render`):
 //!
 //! ```text
@@ -26,6 +27,31 @@
 //! * carol left (quit) (2 online)
 //! ! error rate_limited: too many messages; slow down
 //! ```
+//!
+//! Rooms (docs/protocol.md section 23): every login lands in the default
+//! room (`#lobby`, or the name `/rooms` reports for it); `/rooms` lists
+//! every room with how many are in it and its topic; `/join NAME` enters
+//! room NAME (created if new) and makes it the **current room**, where
+//! typed lines go; `/room NAME` switches among the rooms joined (`/room
+//! lobby` goes back to the default room; `/room` alone lists them, the
+//! current one marked); `/part [NAME]` leaves NAME or the current room
+//! (then the default room is current again); `/topic TEXT` sets the current
+//! room's topic, `/topic` shows it; `/who` and `/history` are about the
+//! current room. A leading `#` in a name is optional. Each switch prints
+//! `* current room: #dev`. Lines of a named room carry its name, those of
+//! the default room none:
+//!
+//! ```text
+//! * you are in #dev (2 here: alice, bob)
+//! * topic: ship it
+//! [12:35:01Z] #dev bob: tests are green
+//! * carol joined #dev
+//! * bob set the topic of #dev: release friday
+//! [12:35:09Z] alice: (a line of the default room)
+//! ```
+//!
+//! After a reconnect the client joins its rooms again (the current room
+//! stays current) and prints the chats of each that it had not printed.
 //!
 //! Files: `/send PATH` offers a file to the room; others see
 //! `* alice offers report.pdf (1.2 MB) — /accept 7 or /decline 7`.
@@ -112,7 +138,8 @@ use std::time::{Duration, Instant};
 use chat_examples::files::FileView;
 use chat_examples::progress::Progress;
 use chat_examples::render::{RoomView, Style, emit};
-use chat_examples::text::one_line;
+use chat_examples::rooms::{Rooms, Target};
+use chat_examples::text::{one_line, show_name};
 use chat_examples::tls::{TlsArgs, trust_notice};
 use chatcore::client::{ClientSender, FileKind, TransferEvent};
 use chatcore::protocol::{Chat, ClientMessage, ErrorCode, History, LeaveReason, ServerMessage};
@@ -256,6 +283,7 @@ fn main() -> ExitCode {
         printed: client.welcome().history.iter().map(|c| c.id).max(),
         resume: None,
         room,
+        rooms: Rooms::new(),
         files: FileView::new(style, Progress::detect()),
         login,
         registering: None,
@@ -362,6 +390,9 @@ struct App {
     /// Set from a reconnect until its missed chats are printed.
     resume: Option<Resume>,
     room: RoomView,
+    /// The named rooms we are in and where typed lines go; joined again
+    /// after a reconnect.
+    rooms: Rooms,
     files: FileView,
     /// How to log in again; its token follows `registered` and
     /// `password_changed`.
@@ -397,6 +428,15 @@ impl App {
                 self.files.print(&style.error(&format!("! usage: {usage}")));
                 return None;
             }
+            // Local: which room typed lines go to, what we know of it.
+            Command::Room(name) => {
+                self.switch_room(name);
+                return None;
+            }
+            Command::Topic(None) => {
+                self.show_topic();
+                return None;
+            }
             _ => {}
         }
         let Some(sender) = self.sender.clone() else {
@@ -408,9 +448,67 @@ impl App {
             Command::Say(text) => {
                 // A failed write means the connection is gone; the
                 // reader reports that as `Closed` right after.
-                let _ = sender.send_chat(text);
+                let _ = match self.rooms.current() {
+                    Some(room) => sender.send_chat_in(room, text),
+                    None => sender.send_chat(text),
+                };
             }
-            Command::Who => self.files.print(&self.room.who_line()),
+            Command::Who => {
+                let line = match (self.rooms.current_room(), self.rooms.current()) {
+                    (Some(room), Some(name)) => {
+                        let names: Vec<String> = room
+                            .names()
+                            .iter()
+                            .map(|n| show_name(n).into_owned())
+                            .collect();
+                        style.notice(&format!(
+                            "* {} in #{}: {}",
+                            names.len(),
+                            show_name(name),
+                            names.join(", ")
+                        ))
+                    }
+                    _ => self.room.who_line(),
+                };
+                self.files.print(&line);
+            }
+            Command::Rooms => {
+                let _ = sender.list_rooms();
+            }
+            Command::Join(name) => match self.rooms.target(name) {
+                Target::Default => self.switch_room(None),
+                Target::Joined(room) => self.switch_room(Some(&room)),
+                Target::Other(room) => {
+                    // The answer (`room_joined`) makes it the current room.
+                    let _ = sender.join_room(room);
+                }
+            },
+            Command::Part(name) => {
+                let room = match name.map(|n| self.rooms.target(n)) {
+                    None => self.rooms.current().map(str::to_owned),
+                    Some(Target::Default) => None,
+                    Some(Target::Joined(room) | Target::Other(room)) => Some(room),
+                };
+                match room {
+                    Some(room) => {
+                        let _ = sender.part_room(room);
+                    }
+                    None => self.files.print(&style.error(&format!(
+                        "! {} is the default room, which cannot be left (/quit leaves the server)",
+                        self.rooms.default_label()
+                    ))),
+                }
+            }
+            Command::Topic(Some(text)) => match self.rooms.current() {
+                Some(room) => {
+                    let _ = sender.set_topic(room, text);
+                }
+                None => self.files.print(&style.error(&format!(
+                    "! {} is the default room, whose topic cannot be set; \
+                     /join a room and set its topic there",
+                    self.rooms.default_label()
+                ))),
+            },
             Command::Send(path) => send_file(&sender, path, &self.tx),
             Command::Accept(id) => {
                 let line = accept(
@@ -449,7 +547,10 @@ impl App {
             Command::History(n) => {
                 // The answer comes back as a `history` event, printed
                 // by `room.apply`; errors likewise.
-                let _ = sender.request_history(self.room.oldest_shown(), n);
+                let _ = match self.rooms.current() {
+                    Some(room) => sender.request_history_in(room, self.rooms.oldest_shown(), n),
+                    None => sender.request_history(self.room.oldest_shown(), n),
+                };
             }
             Command::Register(typed) => {
                 let password = match typed {
@@ -473,9 +574,60 @@ impl App {
             | Command::Help
             | Command::Quit
             | Command::Unknown(_)
-            | Command::Usage(_) => {}
+            | Command::Usage(_)
+            | Command::Room(_)
+            | Command::Topic(None) => {}
         }
         None
+    }
+
+    /// `/room [NAME]`: without a name, the rooms we are in; with one, makes
+    /// it the room typed lines go to (the default room by its name).
+    fn switch_room(&mut self, name: Option<&str>) {
+        let style = self.style;
+        let Some(name) = name else {
+            for line in self.rooms.lines() {
+                self.files.print(&style.notice(&line));
+            }
+            return;
+        };
+        let room = match self.rooms.target(name) {
+            Target::Default => None,
+            Target::Joined(room) => Some(room),
+            Target::Other(room) => {
+                self.files.print(&style.error(&format!(
+                    "! you are not in #{} (/join {} enters it)",
+                    show_name(&room),
+                    show_name(&room)
+                )));
+                return;
+            }
+        };
+        self.rooms.switch(room.as_deref());
+        self.current_room_line();
+    }
+
+    /// `* current room: #dev`: said whenever typed lines go elsewhere.
+    fn current_room_line(&self) {
+        let line = format!("* current room: {}", self.rooms.current_label());
+        self.files.print(&self.style.notice(&line));
+    }
+
+    /// `/topic` alone: the current room's topic.
+    fn show_topic(&self) {
+        let line = match (self.rooms.current_room(), self.rooms.current()) {
+            (Some(room), Some(name)) if room.topic.is_empty() => {
+                format!("* #{} has no topic (/topic TEXT sets one)", show_name(name))
+            }
+            (Some(room), Some(name)) => {
+                format!("* topic of #{}: {}", show_name(name), one_line(&room.topic))
+            }
+            _ => format!(
+                "* {} is the default room; /rooms shows every room's topic",
+                self.rooms.default_label()
+            ),
+        };
+        self.files.print(&self.style.notice(&line));
     }
 
     /// Sends `register`, remembering the password until the answer.
@@ -493,6 +645,43 @@ impl App {
     /// A message from the server: printed, except chats already printed.
     fn message(&mut self, msg: ServerMessage) {
         match msg {
+            ServerMessage::Chat(chat) if chat.room.is_some() => {
+                // Named rooms are not part of the resume (it is about the
+                // default room): their chats are printed as they come, once.
+                if self.rooms.chat(&chat) {
+                    self.show(&ServerMessage::Chat(chat));
+                }
+            }
+            ServerMessage::History(h) if h.room.is_some() => {
+                self.rooms.page(&h);
+                self.show(&ServerMessage::History(h));
+            }
+            ServerMessage::RoomJoined(j) => {
+                let (fresh, switched) = self.rooms.joined(&j);
+                self.show(&ServerMessage::RoomJoined(fresh));
+                if switched {
+                    self.current_room_line();
+                }
+            }
+            ServerMessage::RoomParted(p) => {
+                let was_current = self.rooms.parted(&p.room);
+                self.show(&ServerMessage::RoomParted(p));
+                if was_current {
+                    self.current_room_line();
+                }
+            }
+            ServerMessage::Presence(p) if p.room.is_some() => {
+                self.rooms.presence(&p);
+                self.show(&ServerMessage::Presence(p));
+            }
+            ServerMessage::Topic(t) => {
+                self.rooms.topic(&t);
+                self.show(&ServerMessage::Topic(t));
+            }
+            ServerMessage::RoomList(list) => {
+                self.rooms.list(&list);
+                self.show(&ServerMessage::RoomList(list));
+            }
             ServerMessage::Chat(chat) => {
                 if let Some(resume) = &mut self.resume {
                     resume.held.insert(chat.id, chat);
@@ -575,7 +764,7 @@ impl App {
     /// The connection is gone: reconnect, or `Some` status to end with.
     fn lost(&mut self, why: &str) -> Option<ExitCode> {
         // Only a live connection sends `Closed`; without one, nothing to do.
-        let sender = self.sender.take()?;
+        self.sender.take()?;
         if self.resume.is_some() {
             self.end_resume(None);
         }
@@ -594,7 +783,9 @@ impl App {
         )));
         // A `register` in flight is lost with the connection.
         self.registering = None;
-        let last_seen = sender.last_seen().max(self.printed);
+        // The default room's last chat: ids are server-wide, and a named
+        // room's newer ids would hide default-room chats sent between.
+        let last_seen = self.printed;
         if let Err(e) = spawn_reconnect(self.login.clone(), last_seen, self.style, self.tx.clone())
         {
             return Some(closed(
@@ -619,7 +810,13 @@ impl App {
             welcome_history: welcome.history.clone(),
         });
         self.login = login;
-        self.sender = Some(client.sender());
+        let sender = client.sender();
+        for room in self.rooms.rejoin() {
+            // Each `room_joined` brings the room's recent history; what
+            // was printed already is skipped (see `Rooms::joined`).
+            let _ = sender.join_room(room);
+        }
+        self.sender = Some(sender);
         if let Err(e) = spawn_net(client, self.tx.clone()) {
             self.files
                 .print(&self.style.error(&format!("! cannot start a thread: {e}")));
@@ -981,6 +1178,16 @@ enum Command<'a> {
     History(u32),
     /// `/register [PASSWORD]`.
     Register(Option<&'a str>),
+    /// `/rooms`: every room with its member count and topic.
+    Rooms,
+    /// `/join NAME`: enter a room (it becomes the current room).
+    Join(&'a str),
+    /// `/part [NAME]`: leave NAME, or the current room.
+    Part(Option<&'a str>),
+    /// `/topic [TEXT]`: set the current room's topic, or show it.
+    Topic(Option<&'a str>),
+    /// `/room [NAME]`: switch the current room, or list the rooms we are in.
+    Room(Option<&'a str>),
     /// A command with missing or bad arguments: how to use it.
     Usage(&'static str),
     Unknown(&'a str),
@@ -1019,6 +1226,12 @@ fn command(line: &str) -> Command<'_> {
             _ => Command::Usage("/history [N]"),
         },
         "/register" => Command::Register(Some(rest).filter(|r| !r.is_empty())),
+        "/rooms" => Command::Rooms,
+        "/join" if rest.is_empty() => Command::Usage("/join NAME"),
+        "/join" => Command::Join(rest),
+        "/part" | "/leave" => Command::Part(Some(rest).filter(|r| !r.is_empty())),
+        "/topic" => Command::Topic(Some(rest).filter(|r| !r.is_empty())),
+        "/room" => Command::Room(Some(rest).filter(|r| !r.is_empty())),
         "/send" if rest.is_empty() => Command::Usage("/send PATH"),
         "/send" => Command::Send(rest),
         "/accept" => id("/accept ID"),
@@ -1040,10 +1253,15 @@ impl Command<'_> {
 
 fn help(files: &FileView, style: Style) {
     for line in [
-        "* /who          who is online",
+        "* /who          who is online (in a named room: who is in it)",
+        "* /rooms        every room, with how many are in it and its topic",
+        "* /join NAME    enter room NAME; it becomes the current room",
+        "* /part [NAME]  leave room NAME, or the current one (back to the default room)",
+        "* /room [NAME]  make NAME (a room you are in) current; alone: your rooms",
+        "* /topic [TEXT] set the current room's topic; alone: show it",
         "* /send PATH    offer a file to the room",
         "* /files        list the files on offer",
-        "* /history [N]  N earlier messages (default 20) before the oldest shown",
+        "* /history [N]  N earlier messages (default 20) of the current room",
         "* /accept ID    download file ID (into --downloads DIR; resumes a cancelled one)",
         "* /decline ID   say no to file ID",
         "* /cancel ID    stop sending or downloading file ID",
@@ -1051,7 +1269,7 @@ fn help(files: &FileView, style: Style) {
         "* /register PW  the same with PW (shown on screen: prefer the former)",
         "* /quit         leave the room (end of input does the same)",
         "* /help         this text",
-        "* any other line is sent to the room; start it with // to send a line beginning with /",
+        "* any other line is sent to the current room; start it with // to send a line beginning with /",
     ] {
         files.print(&style.notice(line));
     }
@@ -1150,5 +1368,26 @@ mod tests {
         assert_eq!(command("/history 50"), Command::History(50));
         assert_eq!(command("/history 0"), Command::Usage("/history [N]"));
         assert_eq!(command("/history x"), Command::Usage("/history [N]"));
+    }
+
+    #[test]
+    fn room_commands_take_a_name_or_fall_back_to_the_current_room() {
+        assert_eq!(command("/rooms"), Command::Rooms);
+        assert_eq!(command("/join dev"), Command::Join("dev"));
+        assert_eq!(command("/join  #dev team "), Command::Join("#dev team"));
+        assert_eq!(command("/join"), Command::Usage("/join NAME"));
+        assert_eq!(command("/join   "), Command::Usage("/join NAME"));
+        assert_eq!(command("/part"), Command::Part(None));
+        assert_eq!(command("/part dev"), Command::Part(Some("dev")));
+        assert_eq!(command("/leave #dev"), Command::Part(Some("#dev")));
+        assert_eq!(command("/topic"), Command::Topic(None));
+        assert_eq!(
+            command("/topic  ship it friday "),
+            Command::Topic(Some("ship it friday"))
+        );
+        assert_eq!(command("/room"), Command::Room(None));
+        assert_eq!(command("/room lobby"), Command::Room(Some("lobby")));
+        assert_eq!(command("/roomz"), Command::Unknown("/roomz"));
+        assert_eq!(command("//join dev"), Command::Say("/join dev"));
     }
 }

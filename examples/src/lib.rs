@@ -7,6 +7,8 @@
 //!   word filter the embedded server uses.
 //! - [`render`]: the one-event-per-line transcript of a room, as the terminal
 //!   client prints it.
+//! - [`rooms`]: the named rooms the terminal client is in and its current
+//!   room.
 //! - [`files`]: this client's file transfers as transcript lines.
 //! - [`progress`]: file-transfer progress as bars (terminal) or throttled
 //!   lines, and sizes for people.
@@ -18,5 +20,6 @@ pub mod clock;
 pub mod files;
 pub mod progress;
 pub mod render;
+pub mod rooms;
 pub mod text;
 pub mod tls;

@@ -12,6 +12,11 @@
 //! | who | `* 3 online: alice, bob, "carol, dave"` |
 //! | file offer | `* alice offers report.pdf (1.2 MB) — /accept 7 or /decline 7` |
 //! | offer ended | `* report.pdf (7) is no longer offered (expired)` |
+//! | chat in a named room | `[12:34:56Z] #dev alice: hello` |
+//! | room entered | `* you are in #dev (2 here: alice, bob)` |
+//! | join / leave of a named room | `* bob joined #dev`, `* bob left #dev (quit)` |
+//! | topic | `* bob set the topic of #dev: ship it` |
+//! | room list | `* 2 rooms:` then `*   #lobby (default): 3 here` and one line per room |
 //!
 //! Untrusted text goes through [`one_line`], so a line is always one line
 //! and nothing in it acts on the terminal (control, format, zero-width, tag
@@ -267,12 +272,20 @@ impl RoomView {
         let s = self.style;
         match msg {
             ServerMessage::Chat(chat) => {
-                self.oldest.get_or_insert(chat.id);
+                if chat.room.is_none() {
+                    // Named rooms page back on their own (`crate::rooms`).
+                    self.oldest.get_or_insert(chat.id);
+                }
                 vec![chat_line(chat, s)]
             }
             ServerMessage::History(h) => {
                 let n = h.messages.len();
                 let plural = if n == 1 { "" } else { "s" };
+                let within = h
+                    .room
+                    .as_deref()
+                    .map(|r| format!(" in #{}", show_name(r)))
+                    .unwrap_or_default();
                 let mut lines = vec![s.notice(&if h.after.is_some() && n == 0 {
                     "* no messages missed".to_owned()
                 } else if h.after.is_some() && h.gap {
@@ -280,11 +293,11 @@ impl RoomView {
                 } else if h.after.is_some() {
                     format!("* {n} message{plural} missed while away:")
                 } else if n == 0 {
-                    "* no earlier messages".to_owned()
+                    format!("* no earlier messages{within}")
                 } else {
-                    format!("* {n} earlier message{plural}:")
+                    format!("* {n} earlier message{plural}{within}:")
                 })];
-                if let Some(first) = h.messages.first() {
+                if let Some(first) = h.messages.first().filter(|_| h.room.is_none()) {
                     if h.after.is_none() {
                         self.oldest = Some(self.oldest.map_or(first.id, |o| o.min(first.id)));
                     } else if h.gap {
@@ -305,7 +318,8 @@ impl RoomView {
             ServerMessage::Presence(p) if p.room.is_some() => {
                 let room = show_name(p.room.as_deref().unwrap_or_default()).into_owned();
                 let mut lines = Vec::new();
-                for u in &p.joined {
+                // Our own entry: `room_joined` said so already.
+                for u in p.joined.iter().filter(|u| u.session != self.me) {
                     lines.push(s.notice(&format!("* {} joined #{room}", show_name(&u.name))));
                 }
                 for d in &p.left {

@@ -1038,3 +1038,224 @@ fn a_refused_token_and_password_stop_the_client_with_the_reason() {
     );
     assert_eq!(sven.wait_exit().code(), Some(1));
 }
+
+/// `[12:34:56Z] #room alice: text`?
+fn is_room_chat(line: &str, room: &str, from: &str, text: &str) -> bool {
+    is_chat(line, &format!("#{room} {from}"), text)
+}
+
+/// Waits until `client` gets its `room_joined` for `room`.
+fn await_room_joined(client: &Client, room: &str) {
+    let deadline = Instant::now() + TIMEOUT;
+    while Instant::now() < deadline {
+        if let Ok(Some(Event::Message(ServerMessage::RoomJoined(j)))) = client.recv_timeout(TIMEOUT)
+            && j.room == room
+        {
+            return;
+        }
+    }
+    panic!("never joined {room}");
+}
+
+#[test]
+fn the_terminal_client_joins_a_room_sends_to_it_sees_its_lines_marked_with_the_room_and_parts_it() {
+    let server = start_server();
+    let mut alice = Proc::chat(&server, "alice");
+    alice.expect_out("alice's login", |l| l == "* you are alice");
+    let mut bob = Proc::chat(&server, "bob");
+    bob.expect_out("bob's login", |l| l == "* you are bob");
+
+    alice.send("/join dev");
+    alice.expect_out("alice in dev", |l| l == "* you are in #dev (1 here: alice)");
+    alice.expect_out("dev is current", |l| l == "* current room: #dev");
+    bob.send("/join #dev");
+    bob.expect_out("bob in dev", |l| {
+        l == "* you are in #dev (2 here: alice, bob)"
+    });
+    alice.expect_out("bob's arrival in dev", |l| l == "* bob joined #dev");
+
+    alice.send("hello dev");
+    bob.expect_out("alice's chat in dev", |l| {
+        is_room_chat(l, "dev", "alice", "hello dev")
+    });
+    alice.expect_out("alice's own copy", |l| {
+        is_room_chat(l, "dev", "alice", "hello dev")
+    });
+    alice.send("/topic ship it friday");
+    bob.expect_out("the topic", |l| {
+        l == "* alice set the topic of #dev: ship it friday"
+    });
+    bob.send("/topic");
+    bob.expect_out("the topic shown", |l| {
+        l == "* topic of #dev: ship it friday"
+    });
+    bob.send("/who");
+    bob.expect_out("who is in dev", |l| l == "* 2 in #dev: alice, bob");
+
+    alice.send("/part");
+    alice.expect_out("alice parted", |l| l == "* you left #dev");
+    alice.expect_out("back in the lobby", |l| l == "* current room: #lobby");
+    bob.expect_out("alice's leave", |l| l == "* alice left #dev (quit)");
+    alice.send("/part");
+    alice.expect_out("the default room stays", |l| {
+        l == "! #lobby is the default room, which cannot be left (/quit leaves the server)"
+    });
+    alice.send("/room dev");
+    alice.expect_out("not in dev any more", |l| {
+        l == "! you are not in #dev (/join dev enters it)"
+    });
+    alice.send("/quit");
+    assert_eq!(alice.wait_exit().code(), Some(0));
+    // Default-room lines stay as they were: no room mark.
+    bob.expect_out("alice's quit", |l| l == "* alice left (quit) (1 online)");
+}
+
+#[test]
+fn plain_lines_go_to_the_current_room() {
+    let server = start_server();
+    let mut alice = Proc::chat(&server, "alice");
+    alice.expect_out("alice's login", |l| l == "* you are alice");
+    let mut bob = Proc::chat(&server, "bob");
+    bob.expect_out("bob's login", |l| l == "* you are bob");
+    bob.send("/join dev");
+    bob.expect_out("bob in dev", |l| l == "* current room: #dev");
+
+    alice.send("/join dev");
+    alice.expect_out("dev is current", |l| l == "* current room: #dev");
+    alice.send("/join ops");
+    alice.expect_out("ops is current", |l| l == "* current room: #ops");
+    alice.send("/room");
+    alice.expect_out("the rooms", |l| l == "* you are in 3 rooms:");
+    alice.expect_out("the default", |l| l == "*   #lobby (default)");
+    alice.expect_out("dev", |l| l == "*   #dev");
+    alice.expect_out("ops, current", |l| l == "*   #ops (current)");
+
+    alice.send("/room #lobby");
+    alice.expect_out("the lobby is current", |l| l == "* current room: #lobby");
+    alice.send("to the lobby");
+    bob.expect_out("the lobby chat, unmarked", |l| {
+        is_chat(l, "alice", "to the lobby")
+    });
+    alice.send("/room dev");
+    alice.expect_out("dev is current again", |l| l == "* current room: #dev");
+    alice.send("to dev");
+    bob.expect_out("the dev chat, marked", |l| {
+        is_room_chat(l, "dev", "alice", "to dev")
+    });
+    alice.send("/join dev");
+    alice.expect_out("a join of a room already in switches", |l| {
+        l == "* current room: #dev"
+    });
+    bob.send("/room lobby");
+    bob.expect_out("bob back in the lobby", |l| l == "* current room: #lobby");
+    bob.send("bob to the lobby");
+    alice.expect_out("bob's lobby chat", |l| {
+        is_chat(l, "bob", "bob to the lobby")
+    });
+    alice.send("/quit");
+    assert_eq!(alice.wait_exit().code(), Some(0));
+    bob.send("/quit");
+    assert_eq!(bob.wait_exit().code(), Some(0));
+    // Nothing alice sent to ops reached bob, nothing to dev came unmarked.
+    let lines = bob.stdout_lines();
+    assert!(
+        !lines.iter().any(|l| is_chat(l, "alice", "to dev")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn rooms_lists_the_rooms_with_counts_and_topics() {
+    let server = start_server();
+    let addr = server.local_addr().to_string();
+    let bob = Client::connect_plain(&addr, "bob").expect("bob");
+    bob.sender().join_room("dev").expect("join");
+    await_room_joined(&bob, "dev");
+    bob.sender().set_topic("dev", "ship it").expect("topic");
+    bob.sender().join_room("ops").expect("join");
+    await_room_joined(&bob, "ops");
+
+    let mut alice = Proc::chat(&server, "alice");
+    alice.expect_out("alice's login", |l| l == "* you are alice");
+    alice.send("/join dev");
+    alice.expect_out("alice in dev", |l| l == "* topic: ship it");
+    alice.send("/rooms");
+    alice.expect_out("the count", |l| l == "* 3 rooms:");
+    alice.expect_out("the default room", |l| l == "*   #lobby (default): 2 here");
+    alice.expect_out("dev", |l| l == "*   #dev: 2 here \u{2014} ship it");
+    alice.expect_out("ops", |l| l == "*   #ops: 1 here");
+    alice.send("/quit");
+    assert_eq!(alice.wait_exit().code(), Some(0));
+}
+
+#[test]
+fn after_a_reconnect_the_client_is_back_in_its_rooms_and_prints_each_chat_once() {
+    let dir = scratch("rooms-reconnect");
+    let db = dir.join("chat.db");
+    let server = start_stored_server("127.0.0.1:0", &db);
+    let addr = server.local_addr().to_string();
+    let door = Door::new(addr.clone());
+    let mut alice = Proc::spawn(
+        "alice",
+        "chat",
+        &["--server", &door.addr, "--name", "alice"],
+    );
+    alice.expect_out("alice's login", |l| l == "* you are alice");
+    alice.send("/join ops");
+    alice.expect_out("ops is current", |l| l == "* current room: #ops");
+    alice.send("/join dev");
+    alice.expect_out("dev is current", |l| l == "* current room: #dev");
+    let bob = Client::connect_plain(&addr, "bob").expect("bob");
+    bob.sender().join_room("dev").expect("join");
+    await_room_joined(&bob, "dev");
+    bob.sender()
+        .send_chat_in("dev", "before the restart")
+        .expect("send");
+    alice.expect_out("the first chat", |l| {
+        is_room_chat(l, "dev", "bob", "before the restart")
+    });
+    drop(bob);
+
+    door.set_open(false);
+    server.stop().expect("stop the server");
+    alice.expect_out("the loss", |l| l.starts_with("* connection lost: "));
+
+    let server = start_stored_server(&addr, &db);
+    let bob = Client::connect_plain(&addr, "bob").expect("bob again");
+    bob.sender().join_room("dev").expect("join");
+    await_room_joined(&bob, "dev");
+    bob.sender()
+        .send_chat_in("dev", "missed in dev")
+        .expect("send");
+    await_own_chat(&bob, "missed in dev");
+    door.set_open(true);
+    alice.expect_out("the reconnect", |l| l == "* reconnected; you are alice");
+    alice.expect_out("back in dev", |l| l.starts_with("* you are in #dev ("));
+    alice.expect_out("the chat missed in dev", |l| {
+        is_room_chat(l, "dev", "bob", "missed in dev")
+    });
+    // Still in ops too, and dev is still the current room.
+    alice.send("/room");
+    alice.expect_out("dev, current", |l| l == "*   #dev (current)");
+    alice.expect_out("ops", |l| l == "*   #ops");
+    alice.send("back in dev");
+    let mut seen = false;
+    let deadline = Instant::now() + TIMEOUT;
+    while !seen && Instant::now() < deadline {
+        if let Ok(Some(Event::Message(ServerMessage::Chat(c)))) = bob.recv_timeout(TIMEOUT) {
+            seen = c.text == "back in dev" && c.room.as_deref() == Some("dev");
+        }
+    }
+    assert!(seen, "alice's line reached dev after the reconnect");
+    alice.send("/quit");
+    assert_eq!(alice.wait_exit().code(), Some(0));
+
+    let before: Vec<&str> = alice
+        .stdout_lines()
+        .into_iter()
+        .filter(|l| l.contains("before the restart"))
+        .collect();
+    assert_eq!(before.len(), 1, "each chat once: {before:#?}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
