@@ -172,6 +172,10 @@ pub(crate) struct Accounts {
     /// Authenticated members: session -> the SHA-256 of their token, which
     /// `logout` revokes. Removed when the member leaves.
     pub logins: HashMap<u64, [u8; 32]>,
+    /// Authenticated members: session -> the account's name (its registered
+    /// spelling). The member's shown name may differ (`alice(1)` when the
+    /// account is logged in twice): password changes and roles go by this.
+    pub owners: HashMap<u64, String>,
 }
 
 impl Accounts {
@@ -184,6 +188,7 @@ impl Accounts {
             hashing: 0,
             throttle: Throttle::default(),
             logins: HashMap::new(),
+            owners: HashMap::new(),
         }
     }
 

@@ -152,12 +152,12 @@ pub(crate) fn change_password(ctx: &mut Ctx<'_>, key: usize, old: String, new: S
         ctx.protocol_error(key, ErrorCode::AccountsUnavailable, why, None);
         return;
     };
-    if !accounts.logins.contains_key(&user.session) {
+    let Some(account) = accounts.owners.get(&user.session).cloned() else {
         let why = "log in to a registered name with its password first";
         ctx.protocol_error(key, ErrorCode::AuthFailed, why, None);
         return;
-    }
-    if let Some(wait) = accounts.throttle.wait(addr, &skeleton(&user.name), now) {
+    };
+    if let Some(wait) = accounts.throttle.wait(addr, &skeleton(&account), now) {
         let why = throttled("too many failed logins", ceil_ms(wait));
         ctx.protocol_error(key, ErrorCode::AuthThrottled, &why, None);
         return;
@@ -180,7 +180,7 @@ pub(crate) fn change_password(ctx: &mut Ctx<'_>, key: usize, old: String, new: S
     let id = accounts.next_id();
     accounts.worker.submit(AuthJob::ChangePassword {
         id,
-        name: user.name,
+        name: account,
         old,
         new,
         token_days: ctx.config.token_days,
@@ -248,11 +248,12 @@ pub(crate) fn drain_auth(ctx: &mut Ctx<'_>) {
                 }
                 match outcome {
                     Ok(token) => {
-                        if let Some(a) = ctx.accounts.as_mut() {
-                            a.logins.insert(session, token.hash);
-                        }
                         let name = ctx.lobby.member(key).map(|u| u.name.clone());
                         let name = name.unwrap_or_default();
+                        if let Some(a) = ctx.accounts.as_mut() {
+                            a.logins.insert(session, token.hash);
+                            a.owners.insert(session, name.clone());
+                        }
                         tracing::info!(%name, session, "name registered");
                         let msg = Registered {
                             name,
@@ -267,7 +268,11 @@ pub(crate) fn drain_auth(ctx: &mut Ctx<'_>) {
                 AuthDone::ChangePassword { outcome, .. },
                 Some(Pending::ChangePassword { key, session, addr }),
             ) => {
-                let name = ctx.lobby.member(key).map(|u| skeleton(&u.name));
+                let name = ctx
+                    .accounts
+                    .as_ref()
+                    .and_then(|a| a.owners.get(&session))
+                    .map(|n| skeleton(n));
                 if !is_member(ctx, key, session) {
                     continue;
                 }

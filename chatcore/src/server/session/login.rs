@@ -78,6 +78,7 @@ pub(crate) fn join(
         ctx.room.set_welcome_account(user.session, token);
         if let Some(accounts) = ctx.accounts.as_mut() {
             accounts.logins.insert(user.session, hash);
+            accounts.owners.insert(user.session, name.to_owned());
         }
     }
     if let Some(conn) = ctx.out.conns.get_mut(key) {
@@ -138,6 +139,7 @@ pub(crate) fn leave(ctx: &mut Ctx<'_>, key: usize, reason: LeaveReason) {
     ctx.rooms.exit_all(key, reason);
     if let Some(accounts) = ctx.accounts.as_mut() {
         accounts.logins.remove(&user.session);
+        accounts.owners.remove(&user.session);
     }
     drop_uploads_of(ctx, key, user.session);
     call_left(ctx, key);

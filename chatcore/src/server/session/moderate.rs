@@ -79,9 +79,9 @@ impl Ctx<'_> {
         let member = self.lobby.member(key)?;
         let accounts = self.accounts.as_ref()?;
         accounts
-            .logins
-            .contains_key(&member.session)
-            .then(|| names::skeleton(&member.name))
+            .owners
+            .get(&member.session)
+            .map(|n| names::skeleton(n))
     }
 
     /// The address group of connection `key`, as text.
@@ -237,7 +237,13 @@ fn actor_name(ctx: &Ctx<'_>, key: usize) -> String {
 /// Takes `target` out of room `at`: off the server for the default room.
 fn remove(ctx: &mut Ctx<'_>, at: Where, target: usize, reason: LeaveReason) {
     match at {
-        Where::Default => ctx.out.doom(target, reason),
+        Where::Default => {
+            // Lingers until its `moderated` (queued above) is written.
+            if let Some(conn) = ctx.out.conns.get_mut(target) {
+                conn.close_reason = Some(reason);
+            }
+            ctx.out.doom(target, reason);
+        }
         Where::Named(id) => {
             let name = ctx
                 .rooms
