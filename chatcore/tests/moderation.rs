@@ -339,3 +339,53 @@ fn a_second_login_of_an_account_shown_with_a_suffix_can_still_change_its_passwor
     }
     s.stop().expect("stop");
 }
+
+fn hex(s: &str) -> Vec<u8> {
+    s.split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).expect("hex"))
+        .collect()
+}
+
+#[test]
+fn the_moderation_frames_of_the_spec_are_what_the_encoder_produces() {
+    use chatcore::protocol::{Deleted, encode_client, encode_server};
+    assert_eq!(
+        encode_client(&ClientMessage::Ban(Moderate {
+            name: "bob".into(),
+            room: Some("dev".into()),
+            minutes: Some(60),
+            reason: None,
+        }))
+        .to_vec(),
+        hex("00 00 00 25 84 a4 74 79 70 65 a3 62 61 6e a4 6e
+             61 6d 65 a3 62 6f 62 a4 72 6f 6f 6d a3 64 65 76
+             a7 6d 69 6e 75 74 65 73 3c")
+    );
+    assert_eq!(
+        encode_server(&ServerMessage::Moderated(Moderated {
+            action: "kick".into(),
+            name: "bob".into(),
+            by: "ann".into(),
+            room: None,
+            reason: None,
+            until: None,
+            role: None,
+            ts: 1_767_225_600_000,
+        }))
+        .to_vec(),
+        hex("00 00 00 38 85 a4 74 79 70 65 a9 6d 6f 64 65 72
+             61 74 65 64 a6 61 63 74 69 6f 6e a4 6b 69 63 6b
+             a4 6e 61 6d 65 a3 62 6f 62 a2 62 79 a3 61 6e 6e
+             a2 74 73 cf 00 00 01 9b 76 da a8 00")
+    );
+    assert_eq!(
+        encode_server(&ServerMessage::Deleted(Deleted {
+            id: 42,
+            room: None,
+            by: "ann".into(),
+        }))
+        .to_vec(),
+        hex("00 00 00 19 83 a4 74 79 70 65 a7 64 65 6c 65 74
+             65 64 a2 69 64 2a a2 62 79 a3 61 6e 6e")
+    );
+}
