@@ -389,3 +389,47 @@ fn the_moderation_frames_of_the_spec_are_what_the_encoder_produces() {
              65 64 a2 69 64 2a a2 62 79 a3 61 6e 6e")
     );
 }
+
+#[test]
+fn the_embedding_program_moderates_through_its_handle_with_every_power() {
+    let db = db_path("handle");
+    let s = server(&db);
+    let addr = s.local_addr();
+    let handle = s.handle();
+    let (mut a, _) = Raw::login(addr, "a");
+    let (mut b, _) = Raw::login(addr, "b");
+    a.chat("spam");
+    let spam = a.next_chat().id;
+    handle
+        .moderate(ClientMessage::Delete(Delete { id: spam }))
+        .expect("delete");
+    match b.until(|m| matches!(m, ServerMessage::Deleted(_))) {
+        ServerMessage::Deleted(d) => assert_eq!((d.id, d.by.as_str()), (spam, "server")),
+        _ => unreachable!(),
+    }
+    handle
+        .moderate(ClientMessage::Mute(act("a", None)))
+        .expect("mute");
+    assert_eq!(moderated_as(&mut b, "mute").by, "server");
+    a.chat("more spam");
+    assert_eq!(a.expect_error(), ErrorCode::Muted);
+    let refused = handle.moderate(ClientMessage::Kick(act("nobody", None)));
+    assert!(
+        matches!(
+            refused,
+            Err(chatcore::HandleError::Refused {
+                code: ErrorCode::NoSuchMember,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        handle.moderate(ClientMessage::Rooms),
+        Err(chatcore::HandleError::Refused {
+            code: ErrorCode::BadMessage,
+            ..
+        })
+    ));
+    s.stop().expect("stop");
+}

@@ -40,7 +40,7 @@ pub enum ServerError {
 }
 
 /// Why a [`crate::ServerHandle`] call failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum HandleError {
     /// The server has stopped.
     #[error("the server is not running")]
@@ -52,4 +52,14 @@ pub enum HandleError {
     /// the database failed.
     #[error("the server's account database is off or failed")]
     Accounts,
+    /// A moderation action was refused, with the `error` a member would
+    /// get (`no_such_member`, `not_in_room`, `forbidden` to act on an
+    /// operator, `room_invalid` for a bad reason...).
+    #[error("refused ({code}): {message}")]
+    Refused {
+        /// The error code.
+        code: crate::protocol::ErrorCode,
+        /// Why.
+        message: String,
+    },
 }

@@ -93,6 +93,12 @@ pub(crate) enum Command {
         name: String,
         reply: Sender<Result<bool, String>>,
     },
+    /// A moderation action (`kick`, `ban`, `unban`, `mute`, `unmute`,
+    /// `set_role` or `delete`, as a member would send it) by the server.
+    Moderate(
+        crate::protocol::ClientMessage,
+        Sender<Result<(), (crate::protocol::ErrorCode, String)>>,
+    ),
     Shutdown,
 }
 
@@ -153,6 +159,20 @@ impl ServerHandle {
             Ok(Ok(found)) => Ok(found),
             Ok(Err(_)) => Err(HandleError::Accounts),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Moderation with every power (docs/protocol.md section 24), as the
+    /// `server`: `kick`, `ban`, `unban`, `mute`, `unmute`, `set_role` or
+    /// `delete`, exactly as a member would send it (other messages are
+    /// refused with `bad_message`). The room is told (`moderated`,
+    /// `deleted`) and the action logged, like a member's;
+    /// [`HandleError::Refused`] says why it could not be done (nobody of
+    /// that name in that room, an operator as the target...).
+    pub fn moderate(&self, action: crate::protocol::ClientMessage) -> Result<(), HandleError> {
+        match self.ask(|reply| Command::Moderate(action, reply))? {
+            Ok(()) => Ok(()),
+            Err((code, message)) => Err(HandleError::Refused { code, message }),
         }
     }
 

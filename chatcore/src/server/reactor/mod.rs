@@ -666,6 +666,23 @@ impl Reactor {
                     let _ = reply.send(Err("this server has no account database".into()));
                 }
             },
+            Command::Moderate(action, reply) => {
+                use crate::protocol::{ClientMessage, ErrorCode};
+                use crate::server::moderation::Kind;
+                use session::moderate::{self, Actor};
+                let ctx = &mut self.ctx();
+                let done = match action {
+                    ClientMessage::Kick(m) => moderate::kick(ctx, Actor::Server, m, false),
+                    ClientMessage::Ban(m) => moderate::kick(ctx, Actor::Server, m, true),
+                    ClientMessage::Unban(m) => moderate::lift(ctx, Actor::Server, m, Kind::Ban),
+                    ClientMessage::Mute(m) => moderate::mute(ctx, Actor::Server, m),
+                    ClientMessage::Unmute(m) => moderate::lift(ctx, Actor::Server, m, Kind::Mute),
+                    ClientMessage::SetRole(r) => moderate::set_role(ctx, Actor::Server, r),
+                    ClientMessage::Delete(d) => moderate::delete(ctx, Actor::Server, d.id),
+                    _ => Err((ErrorCode::BadMessage, "not a moderation action".into())),
+                };
+                let _ = reply.send(done);
+            }
             Command::Shutdown => self.begin_shutdown(),
         }
     }

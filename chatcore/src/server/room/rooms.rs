@@ -65,6 +65,11 @@ impl Rooms {
         self.rooms.is_empty()
     }
 
+    /// The ids of every named room.
+    pub fn ids(&self) -> Vec<usize> {
+        self.rooms.iter().map(|(id, _)| id).collect()
+    }
+
     /// The named rooms connection `key` is in.
     pub fn of(&self, key: usize) -> &[usize] {
         self.of_member.get(&key).map_or(&[], Vec::as_slice)

@@ -204,37 +204,46 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, key: usize, msg: ClientMessage) {
         }
         ClientMessage::Kick(m) if member => {
             if ctx.allow_frame(key, None) {
-                moderate::kick(ctx, key, m, false);
+                let r = moderate::kick(ctx, moderate::Actor::Member(key), m, false);
+                moderate::answer(ctx, key, r);
             }
         }
         ClientMessage::Ban(m) if member => {
             if ctx.allow_frame(key, None) {
-                moderate::kick(ctx, key, m, true);
+                let r = moderate::kick(ctx, moderate::Actor::Member(key), m, true);
+                moderate::answer(ctx, key, r);
             }
         }
         ClientMessage::Unban(m) if member => {
             if ctx.allow_frame(key, None) {
-                moderate::lift(ctx, key, m, crate::server::moderation::Kind::Ban);
+                let kind = crate::server::moderation::Kind::Ban;
+                let r = moderate::lift(ctx, moderate::Actor::Member(key), m, kind);
+                moderate::answer(ctx, key, r);
             }
         }
         ClientMessage::Mute(m) if member => {
             if ctx.allow_frame(key, None) {
-                moderate::mute(ctx, key, m);
+                let r = moderate::mute(ctx, moderate::Actor::Member(key), m);
+                moderate::answer(ctx, key, r);
             }
         }
         ClientMessage::Unmute(m) if member => {
             if ctx.allow_frame(key, None) {
-                moderate::lift(ctx, key, m, crate::server::moderation::Kind::Mute);
+                let kind = crate::server::moderation::Kind::Mute;
+                let r = moderate::lift(ctx, moderate::Actor::Member(key), m, kind);
+                moderate::answer(ctx, key, r);
             }
         }
         ClientMessage::SetRole(r) if member => {
             if ctx.allow_frame(key, None) {
-                moderate::set_role(ctx, key, r);
+                let r = moderate::set_role(ctx, moderate::Actor::Member(key), r);
+                moderate::answer(ctx, key, r);
             }
         }
         ClientMessage::Delete(d) if member => {
             if ctx.allow_frame(key, None) {
-                moderate::delete(ctx, key, d.id);
+                let r = moderate::delete(ctx, moderate::Actor::Member(key), d.id);
+                moderate::answer(ctx, key, r);
             }
         }
         ClientMessage::VoiceMute(m) if member => {

@@ -20,6 +20,21 @@ use crate::server::room::{Room, names};
 use crate::server::store::StoreRequest;
 use crate::time::now_ms;
 
+/// Who acts: a member, or the embedding program through
+/// `ServerHandle`, which has every power (like an operator) and is named
+/// `server`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Actor {
+    /// The member on this connection.
+    Member(usize),
+    /// The embedding program.
+    Server,
+}
+
+/// Why an action was refused: the `error` a member gets, or what
+/// `ServerHandle` returns.
+pub(crate) type Refused = (ErrorCode, String);
+
 /// Where an action happens.
 #[derive(Debug, Clone, Copy)]
 enum Where {
@@ -30,13 +45,22 @@ enum Where {
 }
 
 impl Ctx<'_> {
-    /// The room an action names (absent: the default room), if the actor
-    /// is in it; else answers `not_in_room`.
-    fn place(&mut self, key: usize, room: Option<&str>) -> Option<Where> {
-        match room {
-            None => Some(Where::Default),
-            Some(raw) => super::rooms::room_of(self, key, raw, None).map(Where::Named),
-        }
+    /// The room an action names (absent: the default room); a member must
+    /// be in it.
+    fn place(&self, actor: Actor, room: Option<&str>) -> Result<Where, Refused> {
+        let Some(raw) = room else {
+            return Ok(Where::Default);
+        };
+        let id = self.rooms.find(raw).filter(|&id| match actor {
+            Actor::Server => true,
+            Actor::Member(key) => self.rooms.get(id).is_some_and(|r| r.member(key).is_some()),
+        });
+        id.map(Where::Named).ok_or_else(|| {
+            (
+                ErrorCode::NotInRoom,
+                format!("you are not in a room named {raw}"),
+            )
+        })
     }
 
     fn room_at(&self, at: Where) -> Option<&Room> {
@@ -150,66 +174,85 @@ impl Ctx<'_> {
     }
 }
 
-/// Checks that the member on `key` may act in `at` on a member of role
-/// `target` (needs at least `needs` and, for a target, more than its
-/// role); answers `forbidden` if not.
-fn allowed(ctx: &mut Ctx<'_>, key: usize, at: Where, needs: Role, target: Option<Role>) -> bool {
+/// Checks that `actor` may act in `at` on a member of role `target` (with
+/// whether it is an operator): needs at least `needs` and, for a target,
+/// a higher role than its; nobody acts on an operator; the server and the
+/// operators may act on anyone else.
+fn allowed(
+    ctx: &Ctx<'_>,
+    actor: Actor,
+    at: Where,
+    needs: Role,
+    target: Option<(Role, bool)>,
+) -> Result<(), Refused> {
+    if target.is_some_and(|(_, operator)| operator) {
+        let why = "nobody can do this to one of the server's operators".to_owned();
+        return Err((ErrorCode::Forbidden, why));
+    }
+    let Actor::Member(key) = actor else {
+        return Ok(());
+    };
     let account = ctx.account_of(key);
     let room_key = ctx.room_key(at);
     let mine = ctx.moderation.role(&room_key, account.as_deref());
     let operator = ctx.moderation.is_operator(account.as_deref());
-    let ok = mine >= needs && target.is_none_or(|t| operator || t < mine);
-    if !ok {
-        let why = format!(
-            "your role here ({}) does not allow this",
-            if operator { "operator" } else { mine.as_str() }
-        );
-        ctx.protocol_error(key, ErrorCode::Forbidden, &why, None);
+    let ok = mine >= needs && target.is_none_or(|(role, _)| operator || role < mine);
+    if ok {
+        return Ok(());
     }
-    ok
+    let why = format!(
+        "your role here ({}) does not allow this",
+        if operator { "operator" } else { mine.as_str() }
+    );
+    Err((ErrorCode::Forbidden, why))
 }
 
 /// The `reason` of an action, checked: at most 200 bytes, one line.
-fn reason_of(ctx: &mut Ctx<'_>, key: usize, reason: Option<String>) -> Result<Option<String>, ()> {
+fn reason_of(reason: Option<String>) -> Result<Option<String>, Refused> {
     match reason {
         Some(r) if r.len() > moderation::MAX_REASON_BYTES || r.chars().any(char::is_control) => {
             let why = format!(
                 "a reason is at most {} bytes, without control characters",
                 moderation::MAX_REASON_BYTES
             );
-            ctx.protocol_error(key, ErrorCode::RoomInvalid, &why, None);
-            Err(())
+            Err((ErrorCode::RoomInvalid, why))
         }
         Some(r) if r.trim().is_empty() => Ok(None),
         other => Ok(other),
     }
 }
 
-/// A member of room `at` found by name: (key, name, session, role, account).
+/// A member of a room, found by name.
 struct Found {
+    /// Its connection.
     key: usize,
+    /// Its name as shown.
     name: String,
+    /// Its role in the room.
     role: Role,
+    /// Whether it is an operator (nobody may act on one).
+    operator: bool,
+    /// Its account, if it logged in with one.
     account: Option<String>,
 }
 
-fn find(ctx: &mut Ctx<'_>, key: usize, at: Where, name: &str) -> Option<Found> {
+fn find(ctx: &Ctx<'_>, at: Where, name: &str) -> Result<Found, Refused> {
     let found = ctx
         .room_at(at)
         .and_then(|r| r.find_by_name(name))
         .map(|(k, u)| (k, u.name.clone()));
     let Some((target, shown)) = found else {
         let why = format!("nobody named {name} is in this room");
-        ctx.protocol_error(key, ErrorCode::NoSuchMember, &why, None);
-        return None;
+        return Err((ErrorCode::NoSuchMember, why));
     };
     let account = ctx.account_of(target);
     let room_key = ctx.room_key(at);
     let role = ctx.moderation.role(&room_key, account.as_deref());
-    Some(Found {
+    Ok(Found {
         key: target,
         name: shown,
         role,
+        operator: ctx.moderation.is_operator(account.as_deref()),
         account,
     })
 }
@@ -227,11 +270,22 @@ fn told(action: &str, name: &str, by: &str, reason: Option<String>) -> Moderated
     }
 }
 
-fn actor_name(ctx: &Ctx<'_>, key: usize) -> String {
-    ctx.lobby
-        .member(key)
-        .map(|m| m.name.clone())
-        .unwrap_or_default()
+fn actor_name(ctx: &Ctx<'_>, actor: Actor) -> String {
+    match actor {
+        Actor::Server => "server".to_owned(),
+        Actor::Member(key) => ctx
+            .lobby
+            .member(key)
+            .map(|m| m.name.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// Answers a member's refused action with its `error`.
+pub(crate) fn answer(ctx: &mut Ctx<'_>, key: usize, result: Result<(), Refused>) {
+    if let Err((code, why)) = result {
+        ctx.protocol_error(key, code, &why, None);
+    }
 }
 
 /// Takes `target` out of room `at`: off the server for the default room.
@@ -258,37 +312,24 @@ fn remove(ctx: &mut Ctx<'_>, at: Where, target: usize, reason: LeaveReason) {
 }
 
 /// `kick` and `ban`.
-pub(crate) fn kick(ctx: &mut Ctx<'_>, key: usize, m: Moderate, ban: bool) {
-    let Ok(reason) = reason_of(ctx, key, m.reason) else {
-        return;
-    };
-    let Some(at) = ctx.place(key, m.room.as_deref()) else {
-        return;
-    };
-    let Some(found) = find(ctx, key, at, &m.name) else {
-        return;
-    };
-    if !allowed(ctx, key, at, Role::Moderator, Some(found.role)) {
-        return;
-    }
-    let by = actor_name(ctx, key);
+pub(crate) fn kick(ctx: &mut Ctx<'_>, actor: Actor, m: Moderate, ban: bool) -> Result<(), Refused> {
+    let reason = reason_of(m.reason)?;
+    let at = ctx.place(actor, m.room.as_deref())?;
+    let found = find(ctx, at, &m.name)?;
+    allowed(
+        ctx,
+        actor,
+        at,
+        Role::Moderator,
+        Some((found.role, found.operator)),
+    )?;
+    let by = actor_name(ctx, actor);
     let action = if ban { "ban" } else { "kick" };
     let mut note = told(action, &found.name, &by, reason.clone());
     let mut detail = reason.unwrap_or_default();
     if ban {
-        let now = now_ms();
-        let until = moderation::end_of(Kind::Ban, found.account.is_some(), m.minutes, now);
-        let target = match &found.account {
-            Some(a) => Target::Account(a.clone()),
-            None => Target::Address(ctx.address_of(found.key)),
-        };
-        let sanction = Sanction {
-            kind: Kind::Ban,
-            room: ctx.room_key(at),
-            target,
-            name: found.name.clone(),
-            until,
-        };
+        let until = moderation::end_of(Kind::Ban, found.account.is_some(), m.minutes, now_ms());
+        let sanction = sanction_for(ctx, Kind::Ban, at, &found, until);
         ctx.moderation.add(sanction.clone());
         if let Some(store) = ctx.store {
             store.submit(StoreRequest::SaveSanction(sanction));
@@ -306,39 +347,50 @@ pub(crate) fn kick(ctx: &mut Ctx<'_>, key: usize, m: Moderate, ban: bool) {
         LeaveReason::Kicked
     };
     remove(ctx, at, found.key, leave);
+    Ok(())
 }
 
-/// `mute`.
-pub(crate) fn mute(ctx: &mut Ctx<'_>, key: usize, m: Moderate) {
-    let Ok(reason) = reason_of(ctx, key, m.reason) else {
-        return;
-    };
-    let Some(at) = ctx.place(key, m.room.as_deref()) else {
-        return;
-    };
-    let Some(found) = find(ctx, key, at, &m.name) else {
-        return;
-    };
-    if !allowed(ctx, key, at, Role::Moderator, Some(found.role)) {
-        return;
-    }
-    let until = moderation::end_of(Kind::Mute, found.account.is_some(), m.minutes, now_ms());
+/// A ban or mute of `found` in room `at`: by account when it has one, else
+/// by its address.
+fn sanction_for(
+    ctx: &Ctx<'_>,
+    kind: Kind,
+    at: Where,
+    found: &Found,
+    until: Option<i64>,
+) -> Sanction {
     let target = match &found.account {
         Some(a) => Target::Account(a.clone()),
         None => Target::Address(ctx.address_of(found.key)),
     };
-    let sanction = Sanction {
-        kind: Kind::Mute,
+    Sanction {
+        kind,
         room: ctx.room_key(at),
         target,
         name: found.name.clone(),
         until,
-    };
+    }
+}
+
+/// `mute`.
+pub(crate) fn mute(ctx: &mut Ctx<'_>, actor: Actor, m: Moderate) -> Result<(), Refused> {
+    let reason = reason_of(m.reason)?;
+    let at = ctx.place(actor, m.room.as_deref())?;
+    let found = find(ctx, at, &m.name)?;
+    allowed(
+        ctx,
+        actor,
+        at,
+        Role::Moderator,
+        Some((found.role, found.operator)),
+    )?;
+    let until = moderation::end_of(Kind::Mute, found.account.is_some(), m.minutes, now_ms());
+    let sanction = sanction_for(ctx, Kind::Mute, at, &found, until);
     ctx.moderation.add(sanction.clone());
     if let Some(store) = ctx.store {
         store.submit(StoreRequest::SaveSanction(sanction));
     }
-    let by = actor_name(ctx, key);
+    let by = actor_name(ctx, actor);
     let mut note = told("mute", &found.name, &by, reason.clone());
     note.until = until;
     let detail = format!(
@@ -347,60 +399,59 @@ pub(crate) fn mute(ctx: &mut Ctx<'_>, key: usize, m: Moderate) {
         until.map_or("never".into(), |u| u.to_string())
     );
     ctx.announce(at, note, detail);
+    Ok(())
 }
 
 /// `unban` and `unmute`: by the name the sanction was given to.
-pub(crate) fn lift(ctx: &mut Ctx<'_>, key: usize, m: Moderate, kind: Kind) {
-    let Some(at) = ctx.place(key, m.room.as_deref()) else {
-        return;
-    };
-    if !allowed(ctx, key, at, Role::Moderator, None) {
-        return;
-    }
+pub(crate) fn lift(
+    ctx: &mut Ctx<'_>,
+    actor: Actor,
+    m: Moderate,
+    kind: Kind,
+) -> Result<(), Refused> {
+    let at = ctx.place(actor, m.room.as_deref())?;
+    allowed(ctx, actor, at, Role::Moderator, None)?;
     let room_key = ctx.room_key(at);
     let lifted = ctx.moderation.lift(kind, &room_key, &m.name);
-    if lifted.is_empty() {
+    let Some(name) = lifted.first().map(|s| s.name.clone()) else {
         let why = format!("{} is not {}ned here", m.name, kind.as_str());
-        ctx.protocol_error(key, ErrorCode::NoSuchMember, &why, None);
-        return;
-    }
-    let name = lifted[0].name.clone();
+        return Err((ErrorCode::NoSuchMember, why));
+    };
     if let Some(store) = ctx.store {
         for s in lifted {
             store.submit(StoreRequest::LiftSanction(s));
         }
     }
-    let by = actor_name(ctx, key);
+    let by = actor_name(ctx, actor);
     let action = match kind {
         Kind::Ban => "unban",
         Kind::Mute => "unmute",
     };
     ctx.announce(at, told(action, &name, &by, None), String::new());
+    Ok(())
 }
 
 /// `set_role`: an owner gives a registered member of the room a role.
-pub(crate) fn set_role(ctx: &mut Ctx<'_>, key: usize, r: SetRole) {
+pub(crate) fn set_role(ctx: &mut Ctx<'_>, actor: Actor, r: SetRole) -> Result<(), Refused> {
     let Some(role) = Role::parse(&r.role) else {
         let why = format!("no role {:?}: owner, moderator or member", r.role);
-        ctx.protocol_error(key, ErrorCode::BadMessage, &why, None);
-        return;
+        return Err((ErrorCode::BadMessage, why));
     };
-    let Some(at) = ctx.place(key, r.room.as_deref()) else {
-        return;
-    };
-    let Some(found) = find(ctx, key, at, &r.name) else {
-        return;
-    };
-    if !allowed(ctx, key, at, Role::Owner, Some(found.role)) {
-        return;
-    }
-    let Some(account) = found.account else {
+    let at = ctx.place(actor, r.room.as_deref())?;
+    let found = find(ctx, at, &r.name)?;
+    allowed(
+        ctx,
+        actor,
+        at,
+        Role::Owner,
+        Some((found.role, found.operator)),
+    )?;
+    let Some(account) = found.account.clone() else {
         let why = format!(
             "{} is a guest: roles belong to registered names",
             found.name
         );
-        ctx.protocol_error(key, ErrorCode::NoSuchMember, &why, None);
-        return;
+        return Err((ErrorCode::NoSuchMember, why));
     };
     let room_key = ctx.room_key(at);
     ctx.moderation.set_role(&room_key, &account, role);
@@ -411,43 +462,48 @@ pub(crate) fn set_role(ctx: &mut Ctx<'_>, key: usize, r: SetRole) {
             role,
         });
     }
-    let by = actor_name(ctx, key);
+    let by = actor_name(ctx, actor);
     let mut note = told("role", &found.name, &by, None);
     note.role = Some(role.as_str().to_owned());
     ctx.announce(at, note, role.as_str().to_owned());
+    Ok(())
 }
 
 /// `delete`: chat `id` disappears for everyone, from the history too. Its
 /// author may delete it; so may the room's moderators. The chat must be
 /// among those the room keeps in memory (its newest `history_len`).
-pub(crate) fn delete(ctx: &mut Ctx<'_>, key: usize, id: u64) {
+pub(crate) fn delete(ctx: &mut Ctx<'_>, actor: Actor, id: u64) -> Result<(), Refused> {
     let mut at = ctx.room.kept_chat(id).map(|c| (Where::Default, c.session));
     if at.is_none() {
-        for &room in ctx.rooms.of(key) {
-            if let Some(c) = ctx.rooms.get(room).and_then(|r| r.kept_chat(id)) {
-                at = Some((Where::Named(room), c.session));
-                break;
-            }
-        }
+        let rooms: Vec<usize> = match actor {
+            Actor::Member(key) => ctx.rooms.of(key).to_vec(),
+            Actor::Server => ctx.rooms.ids(),
+        };
+        at = rooms.into_iter().find_map(|room| {
+            let chat = ctx.rooms.get(room)?.kept_chat(id)?;
+            Some((Where::Named(room), chat.session))
+        });
     }
     let Some((at, author)) = at else {
         let why = format!(
             "no chat {id} among the newest {} of your rooms",
             ctx.config.history_len
         );
-        ctx.protocol_error(key, ErrorCode::NoSuchMember, &why, None);
-        return;
+        return Err((ErrorCode::NoSuchMember, why));
     };
-    let mine = ctx.lobby.member(key).is_some_and(|m| m.session == author);
-    if !mine && !allowed(ctx, key, at, Role::Moderator, None) {
-        return;
+    let mine = match actor {
+        Actor::Member(key) => ctx.lobby.member(key).is_some_and(|m| m.session == author),
+        Actor::Server => true,
+    };
+    if !mine {
+        allowed(ctx, actor, at, Role::Moderator, None)?;
     }
     let Some(room) = ctx.room_at_mut(at) else {
-        return;
+        return Ok(());
     };
     room.forget_chat(id);
     let name = room.name().map(str::to_owned);
-    let by = actor_name(ctx, key);
+    let by = actor_name(ctx, actor);
     let frame = encode_server(&ServerMessage::Deleted(Deleted {
         id,
         room: name,
@@ -465,4 +521,5 @@ pub(crate) fn delete(ctx: &mut Ctx<'_>, key: usize, id: u64) {
             detail: String::new(),
         });
     }
+    Ok(())
 }
