@@ -198,6 +198,12 @@ impl Moderation {
         lifted
     }
 
+    /// Whether any `kind` sanction exists (the fast path of every chat:
+    /// with no mute anywhere, nothing is looked up).
+    pub fn any(&self, kind: Kind) -> bool {
+        self.sanctions.iter().any(|s| s.kind == kind)
+    }
+
     /// Forgets the sanctions that ended before `now`.
     pub fn sweep(&mut self, now: i64) {
         self.sanctions.retain(|s| s.until.is_none_or(|u| u > now));

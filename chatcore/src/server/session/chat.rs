@@ -65,6 +65,7 @@ pub(crate) fn chat(ctx: &mut Ctx<'_>, key: usize, chat: ChatSend) {
             None => return,
         },
     };
+    // (Only computed for a named room: the default room's key is "".)
     let room_key = match named {
         None => String::new(),
         Some(id) => ctx

@@ -141,6 +141,9 @@ impl Ctx<'_> {
 
     /// Whether the member on `key` is muted in the room of key `room_key`.
     pub(crate) fn muted(&self, key: usize, room_key: &str) -> bool {
+        if !self.moderation.any(Kind::Mute) {
+            return false;
+        }
         let account = self.account_of(key);
         let address = self.address_of(key);
         self.moderation
