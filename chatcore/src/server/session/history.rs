@@ -161,17 +161,9 @@ pub(crate) fn store_page(
     chats: Vec<StoredChat>,
     more: bool,
 ) {
-    let Some(wait) = ctx.history_waits.waits.remove(&tag) else {
-        return;
-    };
-    if wait.key != conn_key
-        || ctx
-            .lobby
-            .member(wait.key)
-            .is_none_or(|m| m.session != wait.session)
-    {
+    let Some(wait) = take_wait(ctx, conn_key, tag) else {
         return; // gone, or its key reused: nobody to answer
-    }
+    };
     let mut messages: Vec<_> = chats.into_iter().map(StoredChat::into_chat).collect();
     match wait.asked {
         Asked::Page { before, room } => {
@@ -201,23 +193,27 @@ pub(crate) fn store_page_failed(ctx: &mut Ctx<'_>, conn_key: usize, tag: u64, er
         *ctx.store_failing = true;
         tracing::error!(error, "cannot read the history store");
     }
-    let Some(wait) = ctx.history_waits.waits.remove(&tag) else {
+    let Some(wait) = take_wait(ctx, conn_key, tag) else {
         return;
     };
-    if wait.key != conn_key
-        || ctx
-            .lobby
-            .member(wait.key)
-            .is_none_or(|m| m.session != wait.session)
-    {
-        return;
-    }
     ctx.protocol_error(
         wait.key,
         ErrorCode::StoreUnavailable,
         "the server could not read its history; try again later",
         None,
     );
+}
+
+/// The wait of store page `tag`, if its asker is still here (not gone,
+/// its key not reused by someone else).
+fn take_wait(ctx: &mut Ctx<'_>, conn_key: usize, tag: u64) -> Option<Wait> {
+    let wait = ctx.history_waits.waits.remove(&tag)?;
+    let here = wait.key == conn_key
+        && ctx
+            .lobby
+            .member(wait.key)
+            .is_some_and(|m| m.session == wait.session);
+    here.then_some(wait)
 }
 
 /// Asks the store for the newest `limit` chats below `before` on behalf of

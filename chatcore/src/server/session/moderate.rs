@@ -260,6 +260,21 @@ fn find(ctx: &Ctx<'_>, at: Where, name: &str) -> Result<Found, Refused> {
     })
 }
 
+/// The room an action names and the member it is aimed at, if `actor`
+/// may act on it there with at least role `needs`.
+fn target(
+    ctx: &Ctx<'_>,
+    actor: Actor,
+    room: Option<&str>,
+    name: &str,
+    needs: Role,
+) -> Result<(Where, Found), Refused> {
+    let at = ctx.place(actor, room)?;
+    let found = find(ctx, at, name)?;
+    allowed(ctx, actor, at, needs, Some((found.role, found.operator)))?;
+    Ok((at, found))
+}
+
 fn told(action: &str, name: &str, by: &str, reason: Option<String>) -> Moderated {
     Moderated {
         action: action.to_owned(),
@@ -317,15 +332,7 @@ fn remove(ctx: &mut Ctx<'_>, at: Where, target: usize, reason: LeaveReason) {
 /// `kick` and `ban`.
 pub(crate) fn kick(ctx: &mut Ctx<'_>, actor: Actor, m: Moderate, ban: bool) -> Result<(), Refused> {
     let reason = reason_of(m.reason)?;
-    let at = ctx.place(actor, m.room.as_deref())?;
-    let found = find(ctx, at, &m.name)?;
-    allowed(
-        ctx,
-        actor,
-        at,
-        Role::Moderator,
-        Some((found.role, found.operator)),
-    )?;
+    let (at, found) = target(ctx, actor, m.room.as_deref(), &m.name, Role::Moderator)?;
     let by = actor_name(ctx, actor);
     let action = if ban { "ban" } else { "kick" };
     let mut note = told(action, &found.name, &by, reason.clone());
@@ -378,15 +385,7 @@ fn sanction_for(
 /// `mute`.
 pub(crate) fn mute(ctx: &mut Ctx<'_>, actor: Actor, m: Moderate) -> Result<(), Refused> {
     let reason = reason_of(m.reason)?;
-    let at = ctx.place(actor, m.room.as_deref())?;
-    let found = find(ctx, at, &m.name)?;
-    allowed(
-        ctx,
-        actor,
-        at,
-        Role::Moderator,
-        Some((found.role, found.operator)),
-    )?;
+    let (at, found) = target(ctx, actor, m.room.as_deref(), &m.name, Role::Moderator)?;
     let until = moderation::end_of(Kind::Mute, found.account.is_some(), m.minutes, now_ms());
     let sanction = sanction_for(ctx, Kind::Mute, at, &found, until);
     ctx.moderation.add(sanction.clone());
@@ -440,15 +439,7 @@ pub(crate) fn set_role(ctx: &mut Ctx<'_>, actor: Actor, r: SetRole) -> Result<()
         let why = format!("no role {:?}: owner, moderator or member", r.role);
         return Err((ErrorCode::BadMessage, why));
     };
-    let at = ctx.place(actor, r.room.as_deref())?;
-    let found = find(ctx, at, &r.name)?;
-    allowed(
-        ctx,
-        actor,
-        at,
-        Role::Owner,
-        Some((found.role, found.operator)),
-    )?;
+    let (at, found) = target(ctx, actor, r.room.as_deref(), &r.name, Role::Owner)?;
     let Some(account) = found.account.clone() else {
         let why = format!(
             "{} is a guest: roles belong to registered names",
