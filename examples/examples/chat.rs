@@ -142,7 +142,9 @@ use chat_examples::rooms::{Rooms, Target};
 use chat_examples::text::{one_line, show_name};
 use chat_examples::tls::{TlsArgs, trust_notice};
 use chatcore::client::{ClientSender, FileKind, TransferEvent};
-use chatcore::protocol::{Chat, ClientMessage, ErrorCode, History, LeaveReason, ServerMessage};
+use chatcore::protocol::{
+    Chat, ClientMessage, Delete, ErrorCode, History, LeaveReason, Moderate, ServerMessage, SetRole,
+};
 use chatcore::tls::{ClientTls, TlsError};
 use chatcore::{Client, ClientError, Credentials, Event};
 use clap::Parser;
@@ -509,6 +511,47 @@ impl App {
                     self.rooms.default_label()
                 ))),
             },
+            Command::Moderate(m) => {
+                let room = self.rooms.current().map(str::to_owned);
+                let act = |name: &str, minutes, reason: Option<&str>| Moderate {
+                    name: name.to_owned(),
+                    room: room.clone(),
+                    minutes,
+                    reason: reason.map(str::to_owned),
+                };
+                let msg = match m {
+                    Moderation::Remove {
+                        ban: false,
+                        name,
+                        reason,
+                        ..
+                    } => ClientMessage::Kick(act(name, None, reason)),
+                    Moderation::Remove {
+                        ban: true,
+                        name,
+                        minutes,
+                        reason,
+                    } => ClientMessage::Ban(act(name, minutes, reason)),
+                    Moderation::Mute {
+                        name,
+                        minutes,
+                        reason,
+                    } => ClientMessage::Mute(act(name, minutes, reason)),
+                    Moderation::Lift { ban: true, name } => {
+                        ClientMessage::Unban(act(name, None, None))
+                    }
+                    Moderation::Lift { ban: false, name } => {
+                        ClientMessage::Unmute(act(name, None, None))
+                    }
+                    Moderation::Role { name, role } => ClientMessage::SetRole(SetRole {
+                        name: name.to_owned(),
+                        room: room.clone(),
+                        role: role.to_owned(),
+                    }),
+                    Moderation::Delete(id) => ClientMessage::Delete(Delete { id }),
+                };
+                let _ = sender.send(&msg);
+            }
             Command::Send(path) => send_file(&sender, path, &self.tx),
             Command::Accept(id) => {
                 let line = accept(
@@ -769,7 +812,7 @@ impl App {
             self.end_resume(None);
         }
         let removed = self.room.removed();
-        if !self.reconnect || removed == Some(LeaveReason::Kicked) {
+        if !self.reconnect || matches!(removed, Some(LeaveReason::Kicked | LeaveReason::Banned)) {
             return Some(closed(&self.room, why, self.style));
         }
         let why = match removed {
@@ -1188,9 +1231,49 @@ enum Command<'a> {
     Topic(Option<&'a str>),
     /// `/room [NAME]`: switch the current room, or list the rooms we are in.
     Room(Option<&'a str>),
+    /// `/kick NAME [REASON]`, `/ban NAME [MINUTES] [REASON]`, `/unban NAME`,
+    /// `/mute NAME [MINUTES] [REASON]`, `/unmute NAME`, `/op NAME ROLE`,
+    /// `/delete ID`: moderation in the current room (docs/protocol.md 24).
+    Moderate(Moderation<'a>),
     /// A command with missing or bad arguments: how to use it.
     Usage(&'static str),
     Unknown(&'a str),
+}
+
+/// A moderation command, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Moderation<'a> {
+    /// Kick or ban (`ban`: true): name, minutes, reason.
+    Remove {
+        ban: bool,
+        name: &'a str,
+        minutes: Option<u32>,
+        reason: Option<&'a str>,
+    },
+    /// Mute: name, minutes, reason.
+    Mute {
+        name: &'a str,
+        minutes: Option<u32>,
+        reason: Option<&'a str>,
+    },
+    /// Unban or unmute (`ban`: unban).
+    Lift { ban: bool, name: &'a str },
+    /// Give a role.
+    Role { name: &'a str, role: &'a str },
+    /// Delete a chat.
+    Delete(u64),
+}
+
+/// `NAME [MINUTES] [REASON]` (`minutes`: whether a number may follow).
+fn name_minutes_reason(rest: &str, minutes: bool) -> (&str, Option<u32>, Option<&str>) {
+    let (name, rest) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let rest = rest.trim();
+    let (mins, rest) = match rest.split_once(char::is_whitespace) {
+        Some((n, r)) if minutes && n.parse::<u32>().is_ok() => (n.parse().ok(), r.trim()),
+        None if minutes && rest.parse::<u32>().is_ok() => (rest.parse().ok(), ""),
+        _ => (None, rest),
+    };
+    (name, mins, Some(rest).filter(|r| !r.is_empty()))
 }
 
 /// Messages `/history` asks for without a count.
@@ -1232,6 +1315,44 @@ fn command(line: &str) -> Command<'_> {
         "/part" | "/leave" => Command::Part(Some(rest).filter(|r| !r.is_empty())),
         "/topic" => Command::Topic(Some(rest).filter(|r| !r.is_empty())),
         "/room" => Command::Room(Some(rest).filter(|r| !r.is_empty())),
+        "/kick" | "/ban" if rest.is_empty() => {
+            Command::Usage("/kick NAME [REASON], /ban NAME [MINUTES] [REASON]")
+        }
+        "/kick" | "/ban" => {
+            let ban = word == "/ban";
+            let (name, minutes, reason) = name_minutes_reason(rest, ban);
+            Command::Moderate(Moderation::Remove {
+                ban,
+                name,
+                minutes,
+                reason,
+            })
+        }
+        "/mute" if rest.is_empty() => Command::Usage("/mute NAME [MINUTES] [REASON]"),
+        "/mute" => {
+            let (name, minutes, reason) = name_minutes_reason(rest, true);
+            Command::Moderate(Moderation::Mute {
+                name,
+                minutes,
+                reason,
+            })
+        }
+        "/unban" | "/unmute" if rest.is_empty() => Command::Usage("/unban NAME, /unmute NAME"),
+        "/unban" | "/unmute" => Command::Moderate(Moderation::Lift {
+            ban: word == "/unban",
+            name: rest,
+        }),
+        "/op" => match rest.split_once(char::is_whitespace) {
+            Some((name, role)) => Command::Moderate(Moderation::Role {
+                name,
+                role: role.trim(),
+            }),
+            None => Command::Usage("/op NAME owner|moderator|member"),
+        },
+        "/delete" => match rest.parse::<u64>() {
+            Ok(id) => Command::Moderate(Moderation::Delete(id)),
+            Err(_) => Command::Usage("/delete ID"),
+        },
         "/send" if rest.is_empty() => Command::Usage("/send PATH"),
         "/send" => Command::Send(rest),
         "/accept" => id("/accept ID"),
@@ -1258,6 +1379,12 @@ fn help(files: &FileView, style: Style) {
         "* /join NAME    enter room NAME; it becomes the current room",
         "* /part [NAME]  leave room NAME, or the current one (back to the default room)",
         "* /room [NAME]  make NAME (a room you are in) current; alone: your rooms",
+        "* /kick NAME [REASON], /ban NAME [MINUTES] [REASON], /unban NAME",
+        "*               remove NAME from the current room (the default room: from the",
+        "*               server); a ban keeps it out (moderators, owners, operators)",
+        "* /mute NAME [MINUTES] [REASON], /unmute NAME   refuse NAME's lines here",
+        "* /op NAME ROLE give NAME (registered) the role owner, moderator or member here",
+        "* /delete ID    delete chat ID (yours, or any as a moderator)",
         "* /topic [TEXT] set the current room's topic; alone: show it",
         "* /send PATH    offer a file to the room",
         "* /files        list the files on offer",
@@ -1368,6 +1495,65 @@ mod tests {
         assert_eq!(command("/history 50"), Command::History(50));
         assert_eq!(command("/history 0"), Command::Usage("/history [N]"));
         assert_eq!(command("/history x"), Command::Usage("/history [N]"));
+    }
+
+    #[test]
+    fn moderation_commands_take_a_name_minutes_and_a_reason() {
+        assert_eq!(
+            command("/ban bob 30 flooding the room"),
+            Command::Moderate(Moderation::Remove {
+                ban: true,
+                name: "bob",
+                minutes: Some(30),
+                reason: Some("flooding the room"),
+            })
+        );
+        assert_eq!(
+            command("/kick bob 30 seconds of spam"),
+            Command::Moderate(Moderation::Remove {
+                ban: false,
+                name: "bob",
+                minutes: None,
+                reason: Some("30 seconds of spam"),
+            })
+        );
+        assert_eq!(
+            command("/mute eve"),
+            Command::Moderate(Moderation::Mute {
+                name: "eve",
+                minutes: None,
+                reason: None,
+            })
+        );
+        assert_eq!(
+            command("/mute eve 5"),
+            Command::Moderate(Moderation::Mute {
+                name: "eve",
+                minutes: Some(5),
+                reason: None,
+            })
+        );
+        assert_eq!(
+            command("/unmute eve"),
+            Command::Moderate(Moderation::Lift {
+                ban: false,
+                name: "eve"
+            })
+        );
+        assert_eq!(
+            command("/op ann moderator"),
+            Command::Moderate(Moderation::Role {
+                name: "ann",
+                role: "moderator"
+            })
+        );
+        assert_eq!(
+            command("/delete 42"),
+            Command::Moderate(Moderation::Delete(42))
+        );
+        assert_eq!(command("/delete x"), Command::Usage("/delete ID"));
+        assert!(matches!(command("/ban"), Command::Usage(_)));
+        assert!(matches!(command("/op ann"), Command::Usage(_)));
     }
 
     #[test]

@@ -443,6 +443,14 @@ impl RoomView {
                 one_line(&t.topic)
             ))],
             ServerMessage::Moderated(m) => {
+                // Kicked or banned from the default room: off the server.
+                if m.room.is_none() && m.name == self.my_name {
+                    match m.action.as_str() {
+                        "kick" => self.removed = Some(LeaveReason::Kicked),
+                        "ban" => self.removed = Some(LeaveReason::Banned),
+                        _ => {}
+                    }
+                }
                 let room = m
                     .room
                     .as_deref()
