@@ -511,6 +511,12 @@ impl App {
                     self.rooms.default_label()
                 ))),
             },
+            Command::Msg(to, text) => {
+                let _ = sender.send_dm(to, text);
+            }
+            Command::Dms(with) => {
+                let _ = sender.request_dm_history(with, None, HISTORY_PAGE);
+            }
             Command::Moderate(m) => {
                 let room = self.rooms.current().map(str::to_owned);
                 let act = |name: &str, minutes, reason: Option<&str>| Moderate {
@@ -773,6 +779,21 @@ impl App {
                     self.registering = None;
                 }
                 self.show(&ServerMessage::Error(e));
+            }
+            ServerMessage::Dm(d) => {
+                // Printed here is read: the server counts it no more.
+                if d.from != self.room.my_name()
+                    && let Some(sender) = &self.sender
+                {
+                    let _ = sender.mark_dm_read(d.from.clone(), d.id);
+                }
+                self.show(&ServerMessage::Dm(d));
+            }
+            ServerMessage::DmHistory(h) => {
+                if let (Some(last), Some(sender)) = (h.messages.last(), &self.sender) {
+                    let _ = sender.mark_dm_read(h.with.clone(), last.id);
+                }
+                self.show(&ServerMessage::DmHistory(h));
             }
             other => self.show(&other),
         }
@@ -1231,6 +1252,10 @@ enum Command<'a> {
     Topic(Option<&'a str>),
     /// `/room [NAME]`: switch the current room, or list the rooms we are in.
     Room(Option<&'a str>),
+    /// `/msg NAME TEXT`: a direct message.
+    Msg(&'a str, &'a str),
+    /// `/dms NAME`: the direct conversation with NAME (marked read).
+    Dms(&'a str),
     /// `/kick NAME [REASON]`, `/ban NAME [MINUTES] [REASON]`, `/unban NAME`,
     /// `/mute NAME [MINUTES] [REASON]`, `/unmute NAME`, `/op NAME ROLE`,
     /// `/delete ID`: moderation in the current room (docs/protocol.md 24).
@@ -1315,6 +1340,12 @@ fn command(line: &str) -> Command<'_> {
         "/part" | "/leave" => Command::Part(Some(rest).filter(|r| !r.is_empty())),
         "/topic" => Command::Topic(Some(rest).filter(|r| !r.is_empty())),
         "/room" => Command::Room(Some(rest).filter(|r| !r.is_empty())),
+        "/msg" => match rest.split_once(char::is_whitespace) {
+            Some((name, text)) if !text.trim().is_empty() => Command::Msg(name, text.trim()),
+            _ => Command::Usage("/msg NAME TEXT"),
+        },
+        "/dms" if rest.is_empty() => Command::Usage("/dms NAME"),
+        "/dms" => Command::Dms(rest),
         "/kick" | "/ban" if rest.is_empty() => {
             Command::Usage("/kick NAME [REASON], /ban NAME [MINUTES] [REASON]")
         }
@@ -1379,6 +1410,8 @@ fn help(files: &FileView, style: Style) {
         "* /join NAME    enter room NAME; it becomes the current room",
         "* /part [NAME]  leave room NAME, or the current one (back to the default room)",
         "* /room [NAME]  make NAME (a room you are in) current; alone: your rooms",
+        "* /msg NAME TEXT  a direct message (kept for a registered NAME that is away)",
+        "* /dms NAME     the direct messages with NAME",
         "* /kick NAME [REASON], /ban NAME [MINUTES] [REASON], /unban NAME",
         "*               remove NAME from the current room (the default room: from the",
         "*               server); a ban keeps it out (moderators, owners, operators)",

@@ -442,6 +442,31 @@ impl RoomView {
                 show_name(&t.room),
                 one_line(&t.topic)
             ))],
+            ServerMessage::Dm(d) => vec![dm_line(d, s)],
+            ServerMessage::DmHistory(h) => {
+                let n = h.messages.len();
+                let mut lines = vec![s.notice(&if n == 0 {
+                    format!("* no direct messages with {}", show_name(&h.with))
+                } else {
+                    format!("* {n} direct messages with {}:", show_name(&h.with))
+                })];
+                lines.extend(h.messages.iter().map(|d| dm_line(d, s)));
+                if h.more {
+                    lines.push(s.notice("* (more: /dms NAME again)"));
+                }
+                lines
+            }
+            ServerMessage::DmUnread(u) => {
+                let list: Vec<String> = u
+                    .conversations
+                    .iter()
+                    .map(|c| format!("{} ({})", show_name(&c.with), c.count))
+                    .collect();
+                vec![s.notice(&format!(
+                    "* unread direct messages from {}: /dms NAME to read them",
+                    list.join(", ")
+                ))]
+            }
             ServerMessage::Moderated(m) => {
                 // Kicked or banned from the default room: off the server.
                 if m.room.is_none() && m.name == self.my_name {
@@ -518,6 +543,17 @@ pub fn chat_line(chat: &Chat, style: Style) -> String {
         "{} {room}{from}: {}",
         style.dim(&format!("[{}]", clock::hms(chat.ts))),
         one_line(&chat.text)
+    )
+}
+
+/// `[12:34:56Z] alice → bob: hi` (a direct message).
+pub fn dm_line(dm: &chatcore::protocol::Dm, style: Style) -> String {
+    format!(
+        "{} {} \u{2192} {}: {}",
+        style.dim(&format!("[{}]", clock::hms(dm.ts))),
+        style.bold(&show_name(&dm.from)),
+        style.bold(&show_name(&dm.to)),
+        one_line(&dm.text)
     )
 }
 

@@ -181,6 +181,47 @@ impl ClientSender {
         }))
     }
 
+    /// Sends a direct message to `to` (online, or a registered name that is
+    /// away); answered by a [`ServerMessage::Dm`] event (our own copy), or
+    /// an `error` (`no_such_member`...).
+    pub fn send_dm(
+        &self,
+        to: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Result<(), ClientError> {
+        self.send(&ClientMessage::Dm(crate::protocol::DmSend {
+            to: to.into(),
+            text: text.into(),
+            reference: None,
+        }))
+    }
+
+    /// Asks for a page of the direct conversation with `with`; answered by
+    /// [`ServerMessage::DmHistory`].
+    pub fn request_dm_history(
+        &self,
+        with: impl Into<String>,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<(), ClientError> {
+        self.send(&ClientMessage::DmHistory(
+            crate::protocol::DmHistoryRequest {
+                with: with.into(),
+                before,
+                limit,
+            },
+        ))
+    }
+
+    /// Marks the direct conversation with `with` read up to `id` (the
+    /// server counts it no more in the next `dm_unread`).
+    pub fn mark_dm_read(&self, with: impl Into<String>, id: u64) -> Result<(), ClientError> {
+        self.send(&ClientMessage::DmRead(crate::protocol::DmRead {
+            with: with.into(),
+            id,
+        }))
+    }
+
     /// Enters named room `room`, creating it if it does not exist (when the
     /// server lets this client). The answer is a
     /// [`ServerMessage::RoomJoined`] event (who is there, recent history),

@@ -352,6 +352,105 @@ pub struct Deleted {
     pub by: String,
 }
 
+/// `dm` from a client: a direct message to one member (docs/protocol.md
+/// section 25).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DmSend {
+    /// The recipient's name (online, or a registered name).
+    #[serde(deserialize_with = "super::strict::string")]
+    pub to: String,
+    /// The text, checked like a chat's.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub text: String,
+    /// Echoed in the sender's own copy and in errors about it.
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<u64>,
+}
+
+/// `dm` from the server: a direct message, to its recipient and (with the
+/// `ref`) back to its sender.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dm {
+    /// Its id, from the same server-wide counter as chats.
+    pub id: u64,
+    /// The sender's name.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub from: String,
+    /// The sender's session (of the login that sent it).
+    pub session: u64,
+    /// The recipient's name.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub to: String,
+    /// The text.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub text: String,
+    /// Server time of acceptance, ms since the Unix epoch.
+    pub ts: i64,
+    /// The sender's `ref`, only in the sender's own copy.
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<u64>,
+}
+
+/// `dm_history` from a client: a page of the conversation with `with`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DmHistoryRequest {
+    /// The other member's name.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub with: String,
+    /// Only messages with a smaller id; absent: the newest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
+    /// Most messages: 1 to `history_page_max`.
+    pub limit: u32,
+}
+
+/// `dm_history` from the server: a page of a conversation, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DmHistory {
+    /// The other member's name, as asked.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub with: String,
+    /// The messages, oldest first.
+    pub messages: Vec<Dm>,
+    /// Older messages exist: page on with `before` = the first id.
+    pub more: bool,
+    /// The request's `before`, echoed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
+}
+
+/// One conversation with unread messages, in `dm_unread`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DmUnreadEntry {
+    /// The other member's name (as it sent its newest message).
+    #[serde(deserialize_with = "super::strict::string")]
+    pub with: String,
+    /// Messages not marked read.
+    pub count: u64,
+    /// The newest one's id.
+    pub last_id: u64,
+}
+
+/// `dm_unread`: after the `welcome` of a registered login, the
+/// conversations with messages it has not marked read (sent while it was
+/// away, or not read on another device).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DmUnread {
+    /// By conversation.
+    pub conversations: Vec<DmUnreadEntry>,
+}
+
+/// `dm_read` from a client: everything of the conversation with `with` up
+/// to `id` is read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DmRead {
+    /// The other member's name.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub with: String,
+    /// The newest id read.
+    pub id: u64,
+}
+
 /// A message from a client to the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -412,6 +511,12 @@ pub enum ClientMessage {
     SetRole(SetRole),
     /// Delete a chat for everyone.
     Delete(Delete),
+    /// A direct message.
+    Dm(DmSend),
+    /// A page of a direct conversation.
+    DmHistory(DmHistoryRequest),
+    /// Mark a direct conversation read.
+    DmRead(DmRead),
 }
 
 /// One member of the room as others see it.
@@ -626,6 +731,12 @@ pub enum ServerMessage {
     Moderated(Moderated),
     /// A chat was deleted.
     Deleted(Deleted),
+    /// A direct message.
+    Dm(Dm),
+    /// A page of a direct conversation.
+    DmHistory(DmHistory),
+    /// Conversations with unread direct messages.
+    DmUnread(DmUnread),
 }
 
 /// Why a complete frame body could not be turned into a message.
@@ -750,6 +861,9 @@ impl ClientMessage {
             "unmute" => Self::Unmute(body_as("unmute", body)?),
             "set_role" => Self::SetRole(body_as("set_role", body)?),
             "delete" => Self::Delete(body_as("delete", body)?),
+            "dm" => Self::Dm(body_as("dm", body)?),
+            "dm_history" => Self::DmHistory(body_as("dm_history", body)?),
+            "dm_read" => Self::DmRead(body_as("dm_read", body)?),
             other => return Err(MessageError::UnknownType(other.to_owned())),
         })
     }
@@ -789,6 +903,9 @@ impl ServerMessage {
             "topic" => Self::Topic(body_as("topic", body)?),
             "moderated" => Self::Moderated(body_as("moderated", body)?),
             "deleted" => Self::Deleted(body_as("deleted", body)?),
+            "dm" => Self::Dm(body_as("dm", body)?),
+            "dm_history" => Self::DmHistory(body_as("dm_history", body)?),
+            "dm_unread" => Self::DmUnread(body_as("dm_unread", body)?),
             other => return Err(MessageError::UnknownType(other.to_owned())),
         })
     }

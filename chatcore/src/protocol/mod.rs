@@ -38,6 +38,7 @@ pub use message::{
     Left, MessageError, Presence, Seq, ServerMessage, UserInfo, Welcome,
 };
 pub use message::{Delete, Deleted, Moderate, Moderated, SetRole};
+pub use message::{Dm, DmHistory, DmHistoryRequest, DmRead, DmSend, DmUnread, DmUnreadEntry};
 pub use message::{RoomInfo, RoomJoined, RoomList, RoomName, SetTopic, Topic};
 
 /// The protocol version this crate speaks; sent in `hello` and `welcome`.

@@ -145,6 +145,8 @@ pub(crate) struct Reactor {
     rooms: Rooms,
     /// Roles, bans, mutes and the operators.
     moderation: crate::server::moderation::Moderation,
+    /// Direct messages waiting for the store; the registered names.
+    dms: session::dm::Dms,
     /// Every limit and timeout.
     config: ServerConfig,
     /// The embedder's callbacks.
@@ -308,7 +310,9 @@ impl Reactor {
         });
         let mut rooms = Rooms::default();
         let mut moderation = crate::server::moderation::Moderation::new(&config.operators);
+        let mut dms = session::dm::Dms::default();
         let store = store.map(|(store, loaded)| {
+            dms.registered.extend(loaded.accounts);
             for (room, account, role) in loaded.roles {
                 moderation.load_role(room, account, role);
             }
@@ -347,6 +351,7 @@ impl Reactor {
             lobby: Lobby::default(),
             rooms,
             moderation,
+            dms,
             next_sweep: now + config.tick(),
             next_presence: now,
             config,
@@ -529,7 +534,7 @@ impl Reactor {
         // waker's event then finds the channel empty).
         // (With named rooms, always: a `try_recv` costs less than summing
         // every room's pending chats.)
-        if self.room.pending_chats() > 0 || !self.rooms.is_empty() {
+        if self.room.pending_chats() > 0 || !self.rooms.is_empty() || self.dms.is_pending() {
             session::chat::drain_store(&mut self.ctx());
         }
         self.close_doomed();
@@ -562,6 +567,7 @@ impl Reactor {
             lobby: &mut self.lobby,
             rooms: &mut self.rooms,
             moderation: &mut self.moderation,
+            dms: &mut self.dms,
             out: ConnOutbox {
                 conns: &mut self.conns,
                 dirty: &mut self.dirty,
@@ -659,6 +665,10 @@ impl Reactor {
             }
             Command::DeleteAccount { name, reply } => match &self.accounts {
                 Some(a) => {
+                    // No more messages kept for it while away.
+                    self.dms
+                        .registered
+                        .remove(&crate::server::room::names::skeleton(&name));
                     let job = crate::server::accounts::thread::AuthJob::Delete { name, reply };
                     a.worker.submit(job);
                 }

@@ -630,6 +630,12 @@ impl Room {
         out.broadcast(self.members.iter().map(|m| m.key), frame);
     }
 
+    /// Takes the next id of the server-wide counter, for a message that is
+    /// not a room's chat (a direct message).
+    pub fn take_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// The id the next chat will get; ids at or above it were never
     /// assigned (0 is never assigned either).
     pub fn next_id(&self) -> u64 {

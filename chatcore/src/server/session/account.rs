@@ -254,6 +254,7 @@ pub(crate) fn drain_auth(ctx: &mut Ctx<'_>) {
                             a.logins.insert(session, token.hash);
                             a.owners.insert(session, name.clone());
                         }
+                        ctx.dms.registered.insert(skeleton(&name));
                         tracing::info!(%name, session, "name registered");
                         let msg = Registered {
                             name,

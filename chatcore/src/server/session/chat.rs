@@ -114,6 +114,7 @@ pub(crate) fn submit_store(ctx: &mut Ctx<'_>) {
     };
     let mut batch = ctx.room.take_unsent();
     ctx.rooms.take_unsent(&mut batch);
+    batch.extend(ctx.dms.take_unsent());
     if batch.is_empty() {
         return;
     }
@@ -142,8 +143,16 @@ pub(crate) fn drain_store(ctx: &mut Ctx<'_>) {
                 let ts = now_ms();
                 ctx.room.release(up_to, ts, &mut ctx.out);
                 ctx.rooms.release(up_to, ts, &mut ctx.out);
+                let lobby = &*ctx.lobby;
+                let here = |k: usize, s: u64| lobby.member(k).is_some_and(|m| m.session == s);
+                ctx.dms.release(up_to, here, &mut ctx.out);
             }
             StoreReply::Failed { ids, error } => store_failed(ctx, &ids, &error),
+            StoreReply::Unread {
+                conn_key,
+                tag,
+                list,
+            } => super::dm::unread_answer(ctx, conn_key, tag, list),
             // Answered by the history request's handler (session/history.rs).
             StoreReply::Page {
                 conn_key,
@@ -173,6 +182,11 @@ fn store_failed(ctx: &mut Ctx<'_>, ids: &[u64], error: &str) {
     ctx.stats.store_failures += ids.len() as u64;
     let mut failed_chats = ctx.room.drop_failed(ids);
     failed_chats.extend(ctx.rooms.drop_failed(ids));
+    for (key, session, reference) in ctx.dms.drop_failed(ids) {
+        if ctx.lobby.member(key).is_some_and(|m| m.session == session) {
+            failed_chats.push(crate::server::room::FailedChat { key, reference });
+        }
+    }
     for failed in failed_chats {
         ctx.protocol_error(
             failed.key,

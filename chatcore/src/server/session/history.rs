@@ -35,6 +35,9 @@ enum Asked {
         before: Option<u64>,
         room: Option<String>,
     },
+    /// A `dm_history` page of the conversation with `with` (as asked),
+    /// `before` echoed.
+    Dm { with: String, before: Option<u64> },
     /// The resume of a `hello` with this `last_seen`, for at most `max`.
     Resume { after: u64, max: usize },
 }
@@ -164,6 +167,10 @@ pub(crate) fn store_page(
     let Some(wait) = take_wait(ctx, conn_key, tag) else {
         return; // gone, or its key reused: nobody to answer
     };
+    if let Asked::Dm { with, before } = wait.asked {
+        super::dm::send_page(ctx, wait.key, with, before, chats, more);
+        return;
+    }
     let mut messages: Vec<_> = chats.into_iter().map(StoredChat::into_chat).collect();
     match wait.asked {
         Asked::Page { before, room } => {
@@ -173,6 +180,7 @@ pub(crate) fn store_page(
             });
             send_page(ctx, wait.key, before, room, (messages, more));
         }
+        Asked::Dm { .. } => {}
         Asked::Resume { after, max } => {
             messages.retain(|c| c.id > after);
             let gap = messages.len() > max;
@@ -214,6 +222,24 @@ fn take_wait(ctx: &mut Ctx<'_>, conn_key: usize, tag: u64) -> Option<Wait> {
             .member(wait.key)
             .is_some_and(|m| m.session == wait.session);
     here.then_some(wait)
+}
+
+/// Asks the store for a `dm_history` page: the newest `limit` messages
+/// below `before` of conversation `room` (its key), for `with` as asked.
+pub(crate) fn ask_dm_page(
+    ctx: &mut Ctx<'_>,
+    key: usize,
+    with: String,
+    asked_before: Option<u64>,
+    before: u64,
+    limit: u32,
+    room: String,
+) {
+    let asked = Asked::Dm {
+        with,
+        before: asked_before,
+    };
+    ask_store(ctx, key, asked, before, limit, room);
 }
 
 /// Asks the store for the newest `limit` chats below `before` on behalf of

@@ -79,6 +79,9 @@ pub(crate) fn join(
         if let Some(accounts) = ctx.accounts.as_mut() {
             accounts.logins.insert(user.session, hash);
             accounts.owners.insert(user.session, name.to_owned());
+            ctx.dms.registered.insert(names::skeleton(name));
+            let session = user.session;
+            super::dm::ask_unread(ctx, key, session, &names::skeleton(name));
         }
     }
     if let Some(conn) = ctx.out.conns.get_mut(key) {

@@ -18,6 +18,7 @@
 
 pub(crate) mod account;
 pub(crate) mod chat;
+pub(crate) mod dm;
 pub(crate) mod history;
 mod login;
 pub(crate) mod moderate;
@@ -65,6 +66,8 @@ pub(crate) struct Ctx<'a> {
     pub rooms: &'a mut Rooms,
     /// Roles, bans, mutes, operators.
     pub moderation: &'a mut crate::server::moderation::Moderation,
+    /// Direct messages waiting for the store; the registered names.
+    pub dms: &'a mut dm::Dms,
     /// The connections as the room's outbox: queue frames, doom, mark dirty.
     pub out: ConnOutbox<'a>,
     /// The voice call's members and their bindings.
@@ -202,6 +205,9 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, key: usize, msg: ClientMessage) {
                 rooms::topic(ctx, key, t.room, t.topic);
             }
         }
+        ClientMessage::Dm(m) if member => dm::dm(ctx, key, m),
+        ClientMessage::DmHistory(r) if member => dm::history(ctx, key, r),
+        ClientMessage::DmRead(r) if member => dm::read(ctx, key, r.with, r.id),
         ClientMessage::Kick(m) if member => {
             if ctx.allow_frame(key, None) {
                 let r = moderate::kick(ctx, moderate::Actor::Member(key), m, false);
@@ -267,6 +273,7 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, key: usize, msg: ClientMessage) {
             }
         }
         ClientMessage::Chat(ChatSend { reference, .. })
+        | ClientMessage::Dm(crate::protocol::DmSend { reference, .. })
         | ClientMessage::FileOffer(FileOffer { reference, .. }) => {
             ctx.protocol_error(key, ErrorCode::NotLoggedIn, "send hello first", reference);
         }
@@ -291,7 +298,9 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, key: usize, msg: ClientMessage) {
         | ClientMessage::Mute(_)
         | ClientMessage::Unmute(_)
         | ClientMessage::SetRole(_)
-        | ClientMessage::Delete(_) => {
+        | ClientMessage::Delete(_)
+        | ClientMessage::DmHistory(_)
+        | ClientMessage::DmRead(_) => {
             ctx.protocol_error(key, ErrorCode::NotLoggedIn, "send hello first", None);
         }
     }

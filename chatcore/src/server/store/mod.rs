@@ -53,8 +53,13 @@ pub(crate) struct StoredChat {
     pub sender: String,
     /// The text.
     pub text: String,
-    /// The room's name; "" for the default room.
+    /// The room's name; "" for the default room; a conversation's key for
+    /// a direct message.
     pub room: String,
+    /// A direct message's recipient, as shown; "" for a chat.
+    pub recipient: String,
+    /// A direct message's recipient's party key; "" for a chat.
+    pub recipient_key: String,
 }
 
 impl StoredChat {
@@ -81,6 +86,21 @@ impl StoredChat {
             sender: chat.from.clone(),
             text: chat.text.clone(),
             room: chat.room.clone().unwrap_or_default(),
+            recipient: String::new(),
+            recipient_key: String::new(),
+        }
+    }
+
+    /// The `dm` a client gets for this row (a direct message's).
+    pub fn into_dm(self) -> crate::protocol::Dm {
+        crate::protocol::Dm {
+            id: self.id,
+            from: self.sender,
+            session: self.session,
+            to: self.recipient,
+            text: self.text,
+            ts: self.ts,
+            reference: None,
         }
     }
 }
@@ -112,6 +132,25 @@ pub(crate) enum StoreRequest {
         /// handed back unchanged, so that a reply reaching a reused key is
         /// recognised as stale.
         tag: u64,
+    },
+    /// The conversations with messages to `account` (a party key) that it
+    /// has not marked read; answered by `StoreReply::Unread`.
+    Unread {
+        /// The account's party key.
+        account: String,
+        /// Who asked.
+        conn_key: usize,
+        /// Handed back (the asker's session).
+        tag: u64,
+    },
+    /// `account` (a party key) has read `conversation` up to `id`. No answer.
+    MarkRead {
+        /// The account's party key.
+        account: String,
+        /// The conversation's key.
+        conversation: String,
+        /// The newest id read.
+        id: u64,
     },
     /// Keep a role (`Member` removes the row). No answer.
     SaveRole {
@@ -176,6 +215,16 @@ pub(crate) enum StoreReply {
         ids: Vec<u64>,
         /// What SQLite said, for the log.
         error: String,
+    },
+    /// The answer to `Unread`: (the other party's name, unread count,
+    /// newest id) by conversation.
+    Unread {
+        /// As asked.
+        conn_key: usize,
+        /// As asked.
+        tag: u64,
+        /// The conversations.
+        list: Vec<(String, u64, u64)>,
     },
     /// The answer to a `Page` request.
     #[allow(dead_code)] // read by the `history` request's handler
@@ -273,6 +322,9 @@ pub(crate) struct Loaded {
     pub roles: Vec<(String, String, crate::server::moderation::Role)>,
     /// Bans and mutes still in force.
     pub sanctions: Vec<crate::server::moderation::Sanction>,
+    /// Skeletons of the registered names (who may get direct messages
+    /// while away).
+    pub accounts: Vec<String>,
 }
 
 /// A named room as the store kept it.
@@ -435,12 +487,17 @@ fn load(conn: &Connection, history_len: usize) -> Result<Loaded, StoreError> {
         });
     }
     let (roles, sanctions) = load_moderation(conn)?;
+    let accounts = conn
+        .prepare("SELECT skeleton FROM accounts")?
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Loaded {
         next_id: max.unwrap_or(0) + 1,
         recent,
         rooms,
         roles,
         sanctions,
+        accounts,
     })
 }
 
@@ -514,7 +571,7 @@ fn recent_of(
     history_len: usize,
 ) -> Result<Vec<StoredChat>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, ts, session, sender, text, room FROM messages \
+        "SELECT id, ts, session, sender, text, room, recipient, recipient_key FROM messages \
          WHERE room = ?1 ORDER BY id DESC LIMIT ?2",
     )?;
     let limit = i64::try_from(history_len).unwrap_or(i64::MAX);

@@ -48,7 +48,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         expires INTEGER NOT NULL
     );
     CREATE INDEX tokens_by_account ON tokens (skeleton);",
-    // 3: rooms and moderation (docs/protocol.md sections 23 and 24). Each
+    // 3: rooms, moderation and direct messages (docs/protocol.md sections
+    // 23 to 25). A direct message is a row whose `room` is its
+    // conversation's key (starting with U+0001, which no room name has),
+    // with its `recipient` (name as shown) and `recipient_key` (the party
+    // key of docs section 25: unread counts go by it); `dm_reads` keeps
+    // how far each account has read each conversation. Each
     // chat belongs to a room, "" being the default room (every row from
     // before); pages and retention go by room, hence the (room, id) index.
     // `rooms` keeps the named rooms, keyed by the skeleton of their name
@@ -57,6 +62,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // account skeleton or address; `moderation_log` records every action.
     "ALTER TABLE messages ADD COLUMN room TEXT NOT NULL DEFAULT '';
     CREATE INDEX messages_room ON messages (room, id);
+    ALTER TABLE messages ADD COLUMN recipient TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN recipient_key TEXT NOT NULL DEFAULT '';
+    CREATE INDEX messages_recipient ON messages (recipient_key, id);
+    CREATE TABLE dm_reads (
+        account TEXT NOT NULL,
+        conversation TEXT NOT NULL,
+        last_read INTEGER NOT NULL,
+        PRIMARY KEY (account, conversation)
+    );
     CREATE TABLE rooms (
         skeleton TEXT PRIMARY KEY,
         name TEXT NOT NULL,

@@ -93,6 +93,8 @@ fn commit_latency() {
         for id in 1..=2000u64 {
             let chat = StoredChat {
                 room: String::new(),
+                recipient: String::new(),
+                recipient_key: String::new(),
                 id,
                 ts: 0,
                 session: 1,

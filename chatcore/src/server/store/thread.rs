@@ -51,7 +51,8 @@ impl Retention {
     }
 }
 
-/// A `messages` row, columns `id, ts, session, sender, text, room`.
+/// A `messages` row, columns `id, ts, session, sender, text, room,
+/// recipient, recipient_key`.
 pub(crate) fn row_to_chat(row: &Row<'_>) -> rusqlite::Result<StoredChat> {
     Ok(StoredChat {
         id: row.get(0)?,
@@ -60,6 +61,8 @@ pub(crate) fn row_to_chat(row: &Row<'_>) -> rusqlite::Result<StoredChat> {
         sender: row.get(3)?,
         text: row.get(4)?,
         room: row.get(5)?,
+        recipient: row.get(6)?,
+        recipient_key: row.get(7)?,
     })
 }
 
@@ -114,11 +117,21 @@ pub(crate) fn append(conn: &mut Connection, chats: Vec<StoredChat>) -> StoreRepl
         let tx = conn.transaction()?;
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO messages (id, ts, session, sender, text, room) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO messages \
+                 (id, ts, session, sender, text, room, recipient, recipient_key) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             for c in &chats {
-                insert.execute(params![c.id, c.ts, c.session, c.sender, c.text, c.room])?;
+                insert.execute(params![
+                    c.id,
+                    c.ts,
+                    c.session,
+                    c.sender,
+                    c.text,
+                    c.room,
+                    c.recipient,
+                    c.recipient_key
+                ])?;
             }
         }
         tx.commit()
@@ -136,6 +149,38 @@ pub(crate) fn append(conn: &mut Connection, chats: Vec<StoredChat>) -> StoreRepl
 fn answer(conn: &Connection, req: StoreRequest) -> Option<StoreReply> {
     match req {
         StoreRequest::Append(_) => None,
+        StoreRequest::Unread {
+            account,
+            conn_key,
+            tag,
+        } => {
+            let list = unread(conn, &account).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot count unread direct messages");
+                Vec::new()
+            });
+            Some(StoreReply::Unread {
+                conn_key,
+                tag,
+                list,
+            })
+        }
+        StoreRequest::MarkRead {
+            account,
+            conversation,
+            id,
+        } => {
+            let id = i64::try_from(id).unwrap_or(i64::MAX);
+            let marked = conn.execute(
+                "INSERT INTO dm_reads (account, conversation, last_read) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (account, conversation) \
+                 DO UPDATE SET last_read = MAX(last_read, excluded.last_read)",
+                params![account, conversation, id],
+            );
+            if let Err(e) = marked {
+                tracing::warn!(error = %e, "cannot mark direct messages read");
+            }
+            None
+        }
         StoreRequest::SaveRole {
             room,
             account,
@@ -255,6 +300,32 @@ fn answer(conn: &Connection, req: StoreRequest) -> Option<StoreReply> {
     }
 }
 
+/// The conversations with unread messages to `account`: (the sender's
+/// name of the newest, count, newest id).
+fn unread(conn: &Connection, account: &str) -> rusqlite::Result<Vec<(String, u64, u64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.room, COUNT(*), MAX(m.id) FROM messages m \
+         LEFT JOIN dm_reads r ON r.account = ?1 AND r.conversation = m.room \
+         WHERE m.recipient_key = ?1 AND m.id > COALESCE(r.last_read, 0) \
+         GROUP BY m.room ORDER BY MAX(m.id)",
+    )?;
+    let rows = stmt
+        .query_map([account], |r| {
+            Ok((r.get::<_, u64>(1)?, r.get::<_, u64>(2)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut list = Vec::with_capacity(rows.len());
+    for (count, last) in rows {
+        let last_i = i64::try_from(last).unwrap_or(i64::MAX);
+        let from: String =
+            conn.query_row("SELECT sender FROM messages WHERE id = ?1", [last_i], |r| {
+                r.get(0)
+            })?;
+        list.push((from, count, last));
+    }
+    Ok(list)
+}
+
 /// The `sanctions` columns `target_kind`, `target` of a target.
 fn target_columns(target: &crate::server::moderation::Target) -> (&'static str, &str) {
     use crate::server::moderation::Target;
@@ -278,14 +349,14 @@ pub(crate) fn page(
     let mut chats = if let Some(after) = after {
         let above = i64::try_from(after).unwrap_or(i64::MAX);
         let mut stmt = conn.prepare_cached(
-            "SELECT id, ts, session, sender, text, room FROM messages \
+            "SELECT id, ts, session, sender, text, room, recipient, recipient_key FROM messages \
              WHERE room = ?1 AND id > ?2 AND id < ?3 ORDER BY id ASC LIMIT ?4",
         )?;
         stmt.query_map(params![room, above, below, fetch], row_to_chat)?
             .collect::<Result<Vec<_>, _>>()?
     } else {
         let mut stmt = conn.prepare_cached(
-            "SELECT id, ts, session, sender, text, room FROM messages \
+            "SELECT id, ts, session, sender, text, room, recipient, recipient_key FROM messages \
              WHERE room = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
         )?;
         stmt.query_map(params![room, below, fetch], row_to_chat)?
