@@ -235,3 +235,54 @@ fn without_a_store_direct_messages_reach_members_online_only() {
     assert_eq!(a.expect_error(), ErrorCode::NoSuchMember);
     s.stop().expect("stop");
 }
+
+fn hex(s: &str) -> Vec<u8> {
+    s.split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).expect("hex"))
+        .collect()
+}
+
+#[test]
+fn the_direct_message_frames_of_the_spec_are_what_the_encoder_produces() {
+    use chatcore::protocol::{Dm, DmUnread, DmUnreadEntry, encode_client, encode_server};
+    assert_eq!(
+        encode_client(&ClientMessage::Dm(DmSend {
+            to: "bob".into(),
+            text: "hi".into(),
+            reference: Some(7),
+        }))
+        .to_vec(),
+        hex("00 00 00 1d 84 a4 74 79 70 65 a2 64 6d a2 74 6f
+             a3 62 6f 62 a4 74 65 78 74 a2 68 69 a3 72 65 66 07")
+    );
+    assert_eq!(
+        encode_server(&ServerMessage::Dm(Dm {
+            id: 42,
+            from: "ann".into(),
+            session: 3,
+            to: "bob".into(),
+            text: "hi".into(),
+            ts: 1_767_225_600_000,
+            reference: None,
+        }))
+        .to_vec(),
+        hex("00 00 00 3a 87 a4 74 79 70 65 a2 64 6d a2 69 64
+             2a a4 66 72 6f 6d a3 61 6e 6e a7 73 65 73 73 69
+             6f 6e 03 a2 74 6f a3 62 6f 62 a4 74 65 78 74 a2
+             68 69 a2 74 73 cf 00 00 01 9b 76 da a8 00")
+    );
+    assert_eq!(
+        encode_server(&ServerMessage::DmUnread(DmUnread {
+            conversations: vec![DmUnreadEntry {
+                with: "ann".into(),
+                count: 3,
+                last_id: 42,
+            }],
+        }))
+        .to_vec(),
+        hex("00 00 00 39 82 a4 74 79 70 65 a9 64 6d 5f 75 6e
+             72 65 61 64 ad 63 6f 6e 76 65 72 73 61 74 69 6f
+             6e 73 91 83 a4 77 69 74 68 a3 61 6e 6e a5 63 6f
+             75 6e 74 03 a7 6c 61 73 74 5f 69 64 2a")
+    );
+}
