@@ -934,3 +934,80 @@ fn read_hex(src: &[u8]) -> Option<u64> {
         Some((acc << 4) | u64::from(d))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(clients: usize, rooms: usize, big: usize) -> Plan {
+        Plan {
+            server: ([127, 0, 0, 1], 1).into(),
+            clients,
+            messages: 1,
+            rate: 1.0,
+            payload: 32,
+            connect_rate: 0.0,
+            sources: Vec::new(),
+            login_timeout: Duration::from_secs(1),
+            drain: Duration::from_secs(1),
+            tls: None,
+            rooms,
+            big_room_clients: big,
+            big_room_rate: 1.0,
+            big_room_messages: 1,
+        }
+    }
+
+    #[test]
+    fn without_rooms_everyone_is_in_the_default_room() {
+        let p = plan(10, 0, 0);
+        assert_eq!(room_names(&p), vec![None]);
+        assert!((0..10).all(|i| room_of(&p, i) == 0));
+    }
+
+    #[test]
+    fn client_i_joins_room_i_mod_n() {
+        let p = plan(10, 4, 0);
+        let names = room_names(&p);
+        assert_eq!(names.len(), 4);
+        let rooms: Vec<_> = (0..10)
+            .map(|i| names[room_of(&p, i)].as_deref())
+            .collect();
+        assert_eq!(rooms[0], Some("r0"));
+        assert_eq!(rooms[5], Some("r1"));
+        assert_eq!(rooms[7], Some("r3"));
+    }
+
+    #[test]
+    fn the_first_m_clients_join_the_big_room_and_the_rest_spread_over_the_small_ones() {
+        let p = plan(10, 3, 4);
+        let names = room_names(&p);
+        assert_eq!(names.last(), Some(&Some(BIG_ROOM.to_owned())));
+        let of = |i| names[room_of(&p, i)].as_deref();
+        assert!((0..4).all(|i| of(i) == Some(BIG_ROOM)));
+        assert_eq!(
+            (4..10).map(of).collect::<Vec<_>>(),
+            vec![
+                Some("r0"),
+                Some("r1"),
+                Some("r2"),
+                Some("r0"),
+                Some("r1"),
+                Some("r2")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rooms_chat_frame_carries_its_room_and_the_stamp_is_found_in_it() {
+        let text = "0".repeat(STAMP) + "xxxx";
+        let frame = encode_client(&ClientMessage::Chat(ChatSend {
+            room: Some("r12".into()),
+            text: text.clone(),
+            reference: None,
+        }));
+        let at = find(&frame, text.as_bytes()).expect("text in frame");
+        assert_eq!(&frame[at..at + text.len()], text.as_bytes());
+        assert!(find(&frame, b"r12").is_some_and(|r| r > at));
+    }
+}
