@@ -178,9 +178,7 @@ pub fn parse(body: &[u8]) -> Option<Frame<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chatcore::protocol::{
-        Chat, Presence, RoomJoined, ServerMessage, UserInfo, encode_server,
-    };
+    use chatcore::protocol::{Chat, Presence, RoomJoined, ServerMessage, UserInfo, encode_server};
 
     #[test]
     fn reads_what_the_server_encodes() {

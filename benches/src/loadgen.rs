@@ -87,8 +87,10 @@ pub struct Plan {
     /// Messages per second per big-room client: its own schedule, because
     /// every big-room chat costs as many deliveries as the room has members.
     pub big_room_rate: f64,
-    /// Messages every big-room client sends.
-    pub big_room_messages: u64,
+    /// Chats sent into the big room in all, by its members in turn (not a
+    /// count per member: at 0.01/s a member sends less than one chat in a
+    /// 10 s run, and the big room's sending must end with the small rooms').
+    pub big_room_total: u64,
 }
 
 /// The room of the big-room scenario.
@@ -257,18 +259,19 @@ struct Room {
     received: u64,
 }
 
-/// One sending schedule: `senders` each send `messages` at `rate` per
-/// second, spread evenly (message k from `senders[k mod len]`).
+/// One sending schedule: `total` chats from `senders` in turn (message k
+/// from `senders[k mod len]`) at `rate` per sender per second, spread
+/// evenly.
 struct Schedule {
     senders: Vec<usize>,
-    messages: u64,
+    total: u64,
     rate: f64,
     sent: u64,
 }
 
 impl Schedule {
     fn total(&self) -> u64 {
-        self.messages * self.senders.len() as u64
+        self.total
     }
     fn total_rate(&self) -> f64 {
         self.rate * self.senders.len() as f64
@@ -315,8 +318,9 @@ pub fn run(plan: &Plan, on_all_joined: &mut dyn FnMut()) -> Result<Outcome> {
         .to_vec();
         let stamp_at = find(&frame, text.as_bytes()).context("the chat frame holds its text")?;
         let join = match &name {
-            Some(room) => encode_client(&ClientMessage::Join(RoomName { room: room.clone() }))
-                .to_vec(),
+            Some(room) => {
+                encode_client(&ClientMessage::Join(RoomName { room: room.clone() })).to_vec()
+            }
             None => Vec::new(),
         };
         rooms.push(Room {
@@ -336,19 +340,19 @@ pub fn run(plan: &Plan, on_all_joined: &mut dyn FnMut()) -> Result<Outcome> {
     let big = out.big_room_clients;
     let mut schedules: Vec<Schedule> = vec![Schedule {
         senders: (big..plan.clients).collect(),
-        messages: plan.messages,
+        total: plan.messages * (plan.clients - big) as u64,
         rate: plan.rate,
         sent: 0,
     }];
     if big > 0 {
         schedules.push(Schedule {
             senders: (0..big).collect(),
-            messages: plan.big_room_messages,
+            total: plan.big_room_total,
             rate: plan.big_room_rate,
             sent: 0,
         });
     }
-    schedules.retain(|s| !s.senders.is_empty() && s.messages > 0);
+    schedules.retain(|s| !s.senders.is_empty() && s.total > 0);
     // Planned members per room, for the offered load and the per-kind sizes.
     let mut planned = vec![0u64; rooms.len()];
     for i in 0..plan.clients {
@@ -580,14 +584,7 @@ pub fn run(plan: &Plan, on_all_joined: &mut dyn FnMut()) -> Result<Outcome> {
                                     }
                                 }
                             } else {
-                                ingest(
-                                    c,
-                                    &scratch[..n],
-                                    now_ns,
-                                    &mut out,
-                                    &mut rooms,
-                                    &mut pongs,
-                                );
+                                ingest(c, &scratch[..n], now_ns, &mut out, &mut rooms, &mut pongs);
                             }
                             if out.deliveries_received > before {
                                 last_progress = Instant::now();
@@ -875,7 +872,11 @@ fn frames(
                     let micros = now_ns.saturating_sub(sent) / 1000;
                     out.latency.record(micros);
                     if out.rooms > 0 {
-                        let class = if room.big { &mut out.big } else { &mut out.small };
+                        let class = if room.big {
+                            &mut out.big
+                        } else {
+                            &mut out.small
+                        };
                         class.latency.record(micros);
                     }
                 }
@@ -890,13 +891,12 @@ fn frames(
                     c.state = State::Joined;
                 }
             }
-            b"room_joined" => {
+            b"room_joined"
                 if c.state == State::EnteringRoom
-                    && rooms.get(c.room).is_some_and(|r| r.name == f.room)
-                {
-                    c.state = State::Joined;
-                    c.known += f.users;
-                }
+                    && rooms.get(c.room).is_some_and(|r| r.name == f.room) =>
+            {
+                c.state = State::Joined;
+                c.known += f.users;
             }
             b"ping" => pongs.push(f.seq),
             b"error" if c.state == State::EnteringRoom => {
@@ -954,7 +954,7 @@ mod tests {
             rooms,
             big_room_clients: big,
             big_room_rate: 1.0,
-            big_room_messages: 1,
+            big_room_total: 1,
         }
     }
 
@@ -970,9 +970,7 @@ mod tests {
         let p = plan(10, 4, 0);
         let names = room_names(&p);
         assert_eq!(names.len(), 4);
-        let rooms: Vec<_> = (0..10)
-            .map(|i| names[room_of(&p, i)].as_deref())
-            .collect();
+        let rooms: Vec<_> = (0..10).map(|i| names[room_of(&p, i)].as_deref()).collect();
         assert_eq!(rooms[0], Some("r0"));
         assert_eq!(rooms[5], Some("r1"));
         assert_eq!(rooms[7], Some("r3"));

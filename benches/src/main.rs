@@ -80,10 +80,11 @@ struct Args {
     /// "big" / "small" in the JSON). M is at most --clients.
     #[arg(long, default_value_t = 0)]
     big_room_clients: usize,
-    /// Messages per second per big-room client (default: --rate). Each
-    /// big-room chat goes to all M members, so keep M x M x this within
-    /// what the machine delivers (e.g. 0.01 for M = 10000: 1 M
-    /// deliveries/s).
+    /// Messages per second per big-room client (default: --rate): M x this
+    /// chats per second into the big room, its members sending in turn,
+    /// over the same period as the small rooms. Each big-room chat goes to
+    /// all M members, so keep M x M x this within what the machine
+    /// delivers (e.g. 0.01 for M = 10000: 100 chats/s, 1 M deliveries/s).
     #[arg(long)]
     big_room_rate: Option<f64>,
 }
@@ -132,11 +133,12 @@ fn run() -> Result<()> {
             .collect()
     };
 
-    let big_room_messages = match args.messages {
-        Some(m) => m,
-        None if big_room_rate > 0.0 => (big_room_rate * args.duration).round().max(1.0) as u64,
-        None => 0,
+    // The big room sends over the same period as the small rooms.
+    let period = match args.messages {
+        Some(m) if args.rate > 0.0 => m as f64 / args.rate,
+        _ => args.duration,
     };
+    let big_room_total = (big_room_rate * args.big_room_clients as f64 * period).round() as u64;
     // The server's room cap (1000 by default) must not refuse a join.
     let extra = if rooms > 0 {
         format!("max_rooms = {}\n", (rooms + 1).max(1000))
@@ -181,7 +183,7 @@ fn run() -> Result<()> {
         rooms,
         big_room_clients: args.big_room_clients,
         big_room_rate,
-        big_room_messages,
+        big_room_total,
     };
     let outcome = loadgen::run(&plan, &mut || {
         rss_joined = pid.and_then(|p| spawn::proc_kib(p, "VmRSS"));

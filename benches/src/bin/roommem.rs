@@ -131,13 +131,14 @@ fn run() -> Result<()> {
         stream,
         buf: Vec::new(),
     };
-    conn.stream.write_all(&encode_client(&ClientMessage::Hello(Hello {
-        password: None,
-        token: None,
-        version: PROTOCOL_VERSION,
-        name: "roommem".into(),
-        last_seen: None,
-    })))?;
+    conn.stream
+        .write_all(&encode_client(&ClientMessage::Hello(Hello {
+            password: None,
+            token: None,
+            version: PROTOCOL_VERSION,
+            name: "roommem".into(),
+            last_seen: None,
+        })))?;
     conn.wait_for(b"welcome", 1)?;
     create_rooms(&mut conn, "w", args.warmup)?;
     std::thread::sleep(Duration::from_millis(args.settle_ms));
@@ -163,8 +164,14 @@ fn run() -> Result<()> {
             })
         );
     } else {
-        println!("server RSS before          {before} KiB ({} warm-up rooms)", args.warmup);
-        println!("server RSS after           {after} KiB (+{} empty rooms)", args.rooms);
+        println!(
+            "server RSS before          {before} KiB ({} warm-up rooms)",
+            args.warmup
+        );
+        println!(
+            "server RSS after           {after} KiB (+{} empty rooms)",
+            args.rooms
+        );
         println!("memory per empty room      {per_room:.0} B");
         println!("creating them took         {create_s:.3} s (join + part each)");
     }
