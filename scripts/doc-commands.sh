@@ -22,7 +22,8 @@
 # `default-run` or only binary, read from `cargo metadata`, so an ambiguous
 # `cargo run -p X` still fails here) or target/debug/examples/E, and
 # `--release` is dropped (CI never makes a second, release build of the GUI):
-#   cargo run/chatbench (load generator)  --clients 20 --duration 1 --drain 1;
+#   cargo run/chatbench (load generator)  --clients 20 --duration 1 --drain 1
+#                                         (and --big-room-clients 10 if set);
 #                                         without --spawn-server it is pointed
 #                                         at a server this script starts (a
 #                                         TLS one with --tls, else a plain one)
@@ -300,6 +301,11 @@ shorten() {
             to_args "$a"; a=$(set_flag --duration 1 "${ARGS[@]}")
             to_args "$a"; a=$(set_flag --drain 1 "${ARGS[@]}")
             to_args "$a"
+            # The big room must fit in the 20 clients (10 of them, the
+            # other 10 in the small rooms beside it).
+            if [[ " ${ARGS[*]} " == *" --big-room-clients "* ]]; then
+                a=$(set_flag --big-room-clients 10 "${ARGS[@]}"); to_args "$a"
+            fi
             if [[ " ${ARGS[*]} " == *" --tls "* ]]; then
                 [[ " ${ARGS[*]} " == *" --spawn-server "* ]] \
                     || { a=$(set_flag --server "@SERVER@" "${ARGS[@]}"); to_args "$a"; }

@@ -22,6 +22,10 @@ pub struct Frame<'a> {
     pub joined: u64,
     /// `code` of an error.
     pub code: &'a [u8],
+    /// `room` of a chat or `room_joined` (empty: the default room). Not read
+    /// in a `presence`, where it comes after the `joined` array at which
+    /// reading stops.
+    pub room: &'a [u8],
 }
 
 struct Reader<'a> {
@@ -149,6 +153,7 @@ pub fn parse(body: &[u8]) -> Option<Frame<'_>> {
             b"seq" => f.seq = r.uint()?,
             b"text" => f.text = r.str()?,
             b"code" => f.code = r.str()?,
+            b"room" => f.room = r.str()?,
             // The server writes `users` (welcome) and `joined` (presence)
             // after every field the generator needs; in a connection storm
             // these arrays are most of the bytes, so reading stops at their
@@ -173,7 +178,7 @@ pub fn parse(body: &[u8]) -> Option<Frame<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chatcore::protocol::{Chat, Presence, ServerMessage, UserInfo, encode_server};
+    use chatcore::protocol::{Chat, Presence, RoomJoined, ServerMessage, UserInfo, encode_server};
 
     #[test]
     fn reads_what_the_server_encodes() {
@@ -202,5 +207,48 @@ mod tests {
         }));
         let f = parse(&p[4..]).expect("parses");
         assert_eq!((f.kind, f.joined), (&b"presence"[..], 3));
+    }
+
+    #[test]
+    fn reads_the_room_of_a_chat_and_of_a_room_joined() {
+        let chat = encode_server(&ServerMessage::Chat(Chat {
+            room: Some("r7".into()),
+            id: 9,
+            from: "a".into(),
+            session: 7,
+            text: "hi".into(),
+            ts: 1,
+            reference: None,
+        }));
+        let f = parse(&chat[4..]).expect("parses");
+        assert_eq!((f.kind, f.id, f.room), (&b"chat"[..], 9, &b"r7"[..]));
+        let joined = encode_server(&ServerMessage::RoomJoined(RoomJoined {
+            room: "big".into(),
+            topic: String::new(),
+            users: vec![
+                UserInfo {
+                    name: "x".into(),
+                    session: 1,
+                };
+                4
+            ],
+            history: vec![],
+        }));
+        let f = parse(&joined[4..]).expect("parses");
+        assert_eq!(
+            (f.kind, f.room, f.users),
+            (&b"room_joined"[..], &b"big"[..], 4)
+        );
+        // A default-room chat has no room.
+        let plain = encode_server(&ServerMessage::Chat(Chat {
+            room: None,
+            id: 1,
+            from: "a".into(),
+            session: 1,
+            text: "hi".into(),
+            ts: 1,
+            reference: None,
+        }));
+        assert_eq!(parse(&plain[4..]).expect("parses").room, b"");
     }
 }

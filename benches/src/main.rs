@@ -5,6 +5,10 @@
 //! cargo run --release -p chatbench -- --spawn-server --clients 1000 --rate 1 --duration 10
 //! ```
 //!
+//! `--rooms N` spreads the clients over N named rooms (docs/benchmarks.md,
+//! "Rooms"); `--big-room-clients M` puts M of them in one big room beside
+//! the small ones.
+//!
 //! `--tls` runs the same experiment over TLS (see docs/benchmarks.md,
 //! "Over TLS"). See docs/benchmarks.md for the experiments and their figures.
 
@@ -63,6 +67,26 @@ struct Args {
     /// (else it is started with --no-tls).
     #[arg(long)]
     tls: bool,
+    /// Spread the clients over N named rooms: client i joins room
+    /// `r{i mod N}` after its welcome (it counts as logged in once its
+    /// `room_joined` came) and sends its chats there; it expects the chats
+    /// of its room only, and any other chat counts as `wrong_room`. The
+    /// JSON gains "rooms". Absent: everyone talks in the default room.
+    #[arg(long)]
+    rooms: Option<usize>,
+    /// With --rooms: the first M clients join one room `big` instead, and
+    /// the others are spread over the N small rooms; latency and losses
+    /// are reported apart for the big room and the small rooms ("rooms" ->
+    /// "big" / "small" in the JSON). M is at most --clients.
+    #[arg(long, default_value_t = 0)]
+    big_room_clients: usize,
+    /// Messages per second per big-room client (default: --rate): M x this
+    /// chats per second into the big room, its members sending in turn,
+    /// over the same period as the small rooms. Each big-room chat goes to
+    /// all M members, so keep M x M x this within what the machine
+    /// delivers (e.g. 0.01 for M = 10000: 100 chats/s, 1 M deliveries/s).
+    #[arg(long)]
+    big_room_rate: Option<f64>,
 }
 
 fn main() -> ExitCode {
@@ -76,6 +100,20 @@ fn run() -> Result<()> {
     }
     if args.clients == 0 || args.clients > 200_000 {
         bail!("--clients must be between 1 and 200000");
+    }
+    let rooms = args.rooms.unwrap_or(0);
+    if args.rooms == Some(0) {
+        bail!("--rooms must be at least 1");
+    }
+    if args.big_room_clients > 0 && rooms == 0 {
+        bail!("--big-room-clients needs --rooms (the small rooms beside the big one)");
+    }
+    if args.big_room_clients > args.clients {
+        bail!("--big-room-clients must be at most --clients");
+    }
+    let big_room_rate = args.big_room_rate.unwrap_or(args.rate);
+    if !(big_room_rate >= 0.0 && big_room_rate.is_finite()) {
+        bail!("--big-room-rate must be a number >= 0");
     }
     // Every client is a file descriptor: use all the hard limit allows.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
@@ -95,11 +133,23 @@ fn run() -> Result<()> {
             .collect()
     };
 
+    // The big room sends over the same period as the small rooms.
+    let period = match args.messages {
+        Some(m) if args.rate > 0.0 => m as f64 / args.rate,
+        _ => args.duration,
+    };
+    let big_room_total = (big_room_rate * args.big_room_clients as f64 * period).round() as u64;
+    // The server's room cap (1000 by default) must not refuse a join.
+    let extra = if rooms > 0 {
+        format!("max_rooms = {}\n", (rooms + 1).max(1000))
+    } else {
+        String::new()
+    };
     let spawned = if args.spawn_server {
         Some(spawn::SpawnedServer::start_tls(
             args.clients,
             10_000,
-            "",
+            &extra,
             args.tls,
         )?)
     } else {
@@ -130,6 +180,10 @@ fn run() -> Result<()> {
         login_timeout: Duration::from_secs(120),
         drain: Duration::from_secs_f64(args.drain),
         tls,
+        rooms,
+        big_room_clients: args.big_room_clients,
+        big_room_rate,
+        big_room_total,
     };
     let outcome = loadgen::run(&plan, &mut || {
         rss_joined = pid.and_then(|p| spawn::proc_kib(p, "VmRSS"));

@@ -2,7 +2,8 @@
 
 use serde_json::json;
 
-use crate::loadgen::{Outcome, Plan};
+use crate::histogram::Histogram;
+use crate::loadgen::{Outcome, Plan, RoomClass};
 
 /// The server's memory, when the generator spawned it.
 #[derive(Debug, Default)]
@@ -52,6 +53,31 @@ fn rate(o: &Outcome) -> f64 {
     }
 }
 
+/// Latency quantiles in ms, as JSON.
+fn latency_json(h: &Histogram) -> serde_json::Value {
+    json!({
+        "min": ms(h.min()),
+        "mean": h.mean() / 1000.0,
+        "p50": ms(h.quantile(0.50)),
+        "p90": ms(h.quantile(0.90)),
+        "p99": ms(h.quantile(0.99)),
+        "p999": ms(h.quantile(0.999)),
+        "max": ms(h.max()),
+    })
+}
+
+/// One kind of room (small or big), as JSON.
+fn class_json(c: &RoomClass) -> serde_json::Value {
+    json!({
+        "clients": c.clients,
+        "messages_sent": c.messages_sent,
+        "deliveries_expected": c.deliveries_expected,
+        "deliveries_received": c.deliveries_received,
+        "lost": c.deliveries_expected.saturating_sub(c.deliveries_received),
+        "latency_ms": latency_json(&c.latency),
+    })
+}
+
 /// The JSON object of `--json`.
 pub fn json(o: &Outcome, m: &Memory) -> String {
     let h = &o.latency;
@@ -77,16 +103,21 @@ pub fn json(o: &Outcome, m: &Memory) -> String {
         "presence_min_known": o.presence_min_known,
         "max_send_lag_ms": o.max_send_lag_ms,
         "unparsed": o.unparsed,
-        "latency_ms": {
-            "min": ms(h.min()),
-            "mean": h.mean() / 1000.0,
-            "p50": ms(h.quantile(0.50)),
-            "p90": ms(h.quantile(0.90)),
-            "p99": ms(h.quantile(0.99)),
-            "p999": ms(h.quantile(0.999)),
-            "max": ms(h.max()),
-        },
+        "latency_ms": latency_json(h),
     });
+    if o.rooms > 0 {
+        let mut rooms = json!({
+            "rooms": o.rooms,
+            "big_room_clients": o.big_room_clients,
+            "wrong_room": o.wrong_room,
+            "join_refused": o.join_refused,
+            "small": class_json(&o.small),
+        });
+        if o.big_room_clients > 0 {
+            rooms["big"] = class_json(&o.big);
+        }
+        v["rooms"] = rooms;
+    }
     if let Some(peak) = m.peak_kib {
         v["server_rss_kib"] = json!(peak);
     }
@@ -181,6 +212,39 @@ pub fn table(o: &Outcome, m: &Memory, plan: &Plan) -> String {
             ms(h.quantile(0.999))
         ),
     );
+    if o.rooms > 0 {
+        line(
+            "rooms",
+            format!(
+                "{} small{}; {} chats from a wrong room, {} joins refused",
+                o.rooms,
+                if o.big_room_clients > 0 {
+                    format!(" + big ({} members)", o.big_room_clients)
+                } else {
+                    String::new()
+                },
+                o.wrong_room,
+                o.join_refused
+            ),
+        );
+        let mut class = |name: &str, c: &RoomClass| {
+            let h = &c.latency;
+            line(
+                name,
+                format!(
+                    "{} of {} delivered; p50 / p99 {:.3} / {:.3} ms",
+                    c.deliveries_received,
+                    c.deliveries_expected,
+                    ms(h.quantile(0.5)),
+                    ms(h.quantile(0.99))
+                ),
+            );
+        };
+        class("small rooms", &o.small);
+        if o.big_room_clients > 0 {
+            class("big room", &o.big);
+        }
+    }
     line("sender lag (max)", format!("{:.1} ms", o.max_send_lag_ms));
     if let Some(peak) = m.peak_kib {
         line("server peak RSS", format!("{peak} KiB"));
