@@ -93,8 +93,8 @@ impl State {
     }
 
     fn list(&self) -> Element<'_, Message> {
-        let len = self.entries.len();
-        let range = self.window.range(len);
+        let len = self.pane.entries.len();
+        let range = self.pane.window.range(len);
         let mut col = Column::new().spacing(8).padding([12, 16]).width(Fill);
         if range.start > 0 {
             col = col.push(
@@ -121,7 +121,7 @@ impl State {
                 .center_x(Fill),
             );
         }
-        for entry in &self.entries[range.clone()] {
+        for entry in &self.pane.entries[range.clone()] {
             col = col.push(match entry {
                 Entry::Chat(line) => {
                     message_line::chat(&line.from, &line.time, &line.text, line.own)
@@ -160,8 +160,8 @@ impl State {
             .height(Fill)
             .width(Fill);
         let mut stack = column![list].height(Fill);
-        let unseen = self.window.unseen().max(len.saturating_sub(range.end));
-        if !self.window.at_bottom() && unseen > 0 {
+        let unseen = self.pane.window.unseen().max(len.saturating_sub(range.end));
+        if !self.pane.window.at_bottom() && unseen > 0 {
             stack = stack.push(
                 container(
                     button(text(format!("{unseen} new — Jump to latest")).size(13))
@@ -179,20 +179,20 @@ impl State {
     }
 
     fn composer(&self) -> Element<'_, Message> {
-        let input = text_input("Type a message…", &self.input)
+        let input = text_input("Type a message…", &self.pane.input)
             .id(COMPOSER)
             .on_input(Message::InputChanged)
             .on_submit(Message::Send)
             .padding(10)
             .size(15);
-        let has_text = !self.input.trim().is_empty();
+        let has_text = !self.pane.input.trim().is_empty();
         let send = button(text("Send").size(15))
             .padding([10, 18])
             .on_press_maybe(has_text.then_some(Message::Send));
         let clear = button(text("Clear").size(15))
             .padding([10, 14])
             .style(theme::quiet_button)
-            .on_press_maybe((!self.input.is_empty()).then_some(Message::Clear));
+            .on_press_maybe((!self.pane.input.is_empty()).then_some(Message::Clear));
         let send_file = button(text("Send file…").size(15))
             .padding([10, 14])
             .style(theme::quiet_button)
@@ -252,7 +252,7 @@ impl State {
                 ("♪ in call", theme::OK)
             })
         };
-        let users = user_list::view(&self.users, self.session, mark, self.link == Link::Online);
+        let users = user_list::view(&self.pane.users, self.session, mark, self.link == Link::Online);
         let voice = self.voice.view().map(Message::Voice);
         container(column![users, iced::widget::rule::horizontal(1), voice].spacing(14))
             .padding(14)
