@@ -348,9 +348,7 @@ impl State {
                 .size(13),
             button(text("Join").size(13))
                 .padding([6, 8])
-                .on_press_maybe(
-                    (!self.rooms.join_input.trim().is_empty()).then_some(Message::JoinTyped)
-                ),
+                .on_press(Message::JoinTyped),
         ]
         .spacing(4)
         .align_y(Center);
