@@ -925,7 +925,9 @@ fn command_loop(
                 room,
                 before,
                 limit,
-            } => sender.request_history_in(room, before, limit).map(|()| None),
+            } => sender
+                .request_history_in(room, before, limit)
+                .map(|()| None),
             Command::Join(room) => sender.join_room(room).map(|()| None),
             Command::Rejoin(rooms) => rooms
                 .into_iter()

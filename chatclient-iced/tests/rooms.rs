@@ -148,7 +148,10 @@ fn a_room_joined_from_the_sidebar_shows_its_chats_only_there_and_keeps_its_draft
     });
     pump_until(&mut app, &events, |r| shows_chat(r, "hello dev"));
     let r = room_of(&app).expect("in the room");
-    assert!(!shows_chat(r, "hello lobby"), "the lobby's chat is not in dev");
+    assert!(
+        !shows_chat(r, "hello lobby"),
+        "the lobby's chat is not in dev"
+    );
     assert!(r.users().iter().any(|u| u.name == "bob"), "bob is in dev");
 
     // A draft in dev survives a visit to the lobby.

@@ -623,7 +623,9 @@ impl State {
             return (operation::scroll_to(LIST, to), None);
         }
         let hidden = content - visible - offset;
-        self.pane.window.scrolled(hidden.max(0.0), self.pane.entries.len());
+        self.pane
+            .window
+            .scrolled(hidden.max(0.0), self.pane.entries.len());
         if viewed == Viewed::ReachedTop {
             return report(self.reached_top());
         }

@@ -189,7 +189,8 @@ impl State {
     }
 
     fn on_resume(&mut self, h: &History) -> (bool, Option<Event>) {
-        let Resume::Waiting { after, at, .. } = std::mem::take(&mut self.pane.history.resume) else {
+        let Resume::Waiting { after, at, .. } = std::mem::take(&mut self.pane.history.resume)
+        else {
             return (false, None); // the welcome had it all
         };
         let missed: Vec<&Chat> = h.messages.iter().filter(|c| c.id > after).collect();

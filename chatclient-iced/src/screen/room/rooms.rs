@@ -315,9 +315,13 @@ impl State {
         let y = self.pane.keeper.offset();
         self.pane.keeper.returning();
         let place = match y {
-            Some(y) if !self.pane.window.at_bottom() => {
-                operation::scroll_to(LIST, scrollable::AbsoluteOffset { x: None, y: Some(y) })
-            }
+            Some(y) if !self.pane.window.at_bottom() => operation::scroll_to(
+                LIST,
+                scrollable::AbsoluteOffset {
+                    x: None,
+                    y: Some(y),
+                },
+            ),
             _ => operation::snap_to_end(LIST),
         };
         Task::batch([place, operation::focus(COMPOSER)])
@@ -576,8 +580,7 @@ impl State {
                     self.pane.entries.remove(at);
                     self.pane.window.removed(at);
                 }
-                if matches!(&self.rooms.selected, Some(Selection::Chat { id, .. }) if *id == d.id)
-                {
+                if matches!(&self.rooms.selected, Some(Selection::Chat { id, .. }) if *id == d.id) {
                     self.rooms.selected = None;
                 }
                 false

@@ -790,21 +790,41 @@ fn tabs(s: &State) -> Vec<(String, usize, bool)> {
 #[test]
 fn a_joined_room_is_shown_with_its_members_topic_and_history_and_chats_elsewhere_count_unread() {
     let mut s = room();
-    server(&mut s, ServerMessage::Chat(chat(1, "bob", 20, "in the lobby")));
-    let _ = s.update(Message::JoinInputChanged(" #dev ".into()));
-    assert_eq!(net(s.update(Message::JoinTyped)), vec![Command::Join("dev".into())]);
     server(
         &mut s,
-        joined_room("dev", "ship it", vec![in_room(2, "dev", "carol", 30, "old")]),
+        ServerMessage::Chat(chat(1, "bob", 20, "in the lobby")),
+    );
+    let _ = s.update(Message::JoinInputChanged(" #dev ".into()));
+    assert_eq!(
+        net(s.update(Message::JoinTyped)),
+        vec![Command::Join("dev".into())]
+    );
+    server(
+        &mut s,
+        joined_room(
+            "dev",
+            "ship it",
+            vec![in_room(2, "dev", "carol", 30, "old")],
+        ),
     );
     assert_eq!(s.shown_room(), Some("dev"));
     assert_eq!(s.topic(), "ship it");
     assert_eq!(chats(&s), vec![("old".to_owned(), false)]);
     let names: Vec<&str> = s.users().iter().map(|u| u.name.as_str()).collect();
-    assert_eq!(names, ["alice", "carol"], "the room's members, not the lobby's");
+    assert_eq!(
+        names,
+        ["alice", "carol"],
+        "the room's members, not the lobby's"
+    );
     // A lobby chat while dev is shown: not in dev, counted on the lobby.
-    server(&mut s, ServerMessage::Chat(chat(3, "bob", 20, "lobby again")));
-    server(&mut s, ServerMessage::Chat(in_room(4, "dev", "carol", 30, "dev news")));
+    server(
+        &mut s,
+        ServerMessage::Chat(chat(3, "bob", 20, "lobby again")),
+    );
+    server(
+        &mut s,
+        ServerMessage::Chat(in_room(4, "dev", "carol", 30, "dev news")),
+    );
     assert_eq!(chats(&s).len(), 2);
     assert_eq!(
         tabs(&s),
@@ -885,7 +905,11 @@ fn load_earlier_in_a_named_room_asks_that_rooms_history() {
             limit: history::PAGE
         }]
     );
-    let mut page = history(vec![in_room(7, "dev", "carol", 30, "older")], false, Some(50));
+    let mut page = history(
+        vec![in_room(7, "dev", "carol", 30, "older")],
+        false,
+        Some(50),
+    );
     page.room = Some("dev".into());
     let _ = s.update(Message::ShowRoom(None));
     server(&mut s, ServerMessage::History(page));
@@ -916,7 +940,10 @@ fn a_reconnect_joins_the_named_rooms_again_without_duplicating_their_history() {
         joined_room(
             "dev",
             "",
-            vec![in_room(5, "dev", "carol", 30, "a"), in_room(9, "dev", "carol", 30, "b")],
+            vec![
+                in_room(5, "dev", "carol", 30, "a"),
+                in_room(9, "dev", "carol", 30, "b"),
+            ],
         ),
     );
     assert_eq!(s.shown_room(), Some("dev"));
@@ -928,7 +955,10 @@ fn a_reconnect_joins_the_named_rooms_again_without_duplicating_their_history() {
 fn leaving_the_shown_room_shows_the_lobby_and_drops_the_room() {
     let mut s = room();
     server(&mut s, joined_room("dev", "", vec![]));
-    assert_eq!(net(s.update(Message::Part("dev".into()))), vec![Command::Part("dev".into())]);
+    assert_eq!(
+        net(s.update(Message::Part("dev".into()))),
+        vec![Command::Part("dev".into())]
+    );
     server(
         &mut s,
         ServerMessage::RoomParted(chatcore::protocol::RoomName { room: "dev".into() }),
@@ -936,14 +966,20 @@ fn leaving_the_shown_room_shows_the_lobby_and_drops_the_room() {
     assert_eq!(s.shown_room(), None);
     assert_eq!(tabs(&s), vec![("lobby".into(), 0, true)]);
     // Chats of a room we left are not shown anywhere.
-    server(&mut s, ServerMessage::Chat(in_room(9, "dev", "carol", 30, "late")));
+    server(
+        &mut s,
+        ServerMessage::Chat(in_room(9, "dev", "carol", 30, "late")),
+    );
     assert!(chats(&s).is_empty());
 }
 
 #[test]
 fn browsing_lists_the_servers_rooms_and_names_the_default_room() {
     let mut s = room();
-    assert_eq!(net(s.update(Message::BrowseRooms)), vec![Command::ListRooms]);
+    assert_eq!(
+        net(s.update(Message::BrowseRooms)),
+        vec![Command::ListRooms]
+    );
     assert_eq!(s.browse().map(<[_]>::len), Some(0), "open, waiting");
     let info = |room: &str, members, default| chatcore::protocol::RoomInfo {
         room: room.into(),
@@ -959,8 +995,14 @@ fn browsing_lists_the_servers_rooms_and_names_the_default_room() {
     );
     assert_eq!(s.browse().map(<[_]>::len), Some(2));
     assert_eq!(tabs(&s)[0].0, "hall");
-    assert_eq!(net(s.update(Message::Join("dev".into()))), vec![Command::Join("dev".into())]);
-    assert!(net(s.update(Message::Join("hall".into()))).is_empty(), "already there");
+    assert_eq!(
+        net(s.update(Message::Join("dev".into()))),
+        vec![Command::Join("dev".into())]
+    );
+    assert!(
+        net(s.update(Message::Join("hall".into()))).is_empty(),
+        "already there"
+    );
 }
 
 #[test]
@@ -1017,9 +1059,9 @@ fn member_and_message_actions_send_moderation_requests_for_the_shown_room() {
     let _ = s.update(Message::SelectChat(5));
     assert_eq!(
         net(s.update(Message::DeleteChat)),
-        vec![Command::Moderate(chatcore::protocol::ClientMessage::Delete(
-            chatcore::protocol::Delete { id: 5 }
-        ))]
+        vec![Command::Moderate(
+            chatcore::protocol::ClientMessage::Delete(chatcore::protocol::Delete { id: 5 })
+        )]
     );
 }
 
