@@ -14,13 +14,15 @@ pub type Mark = (&'static str, Color);
 
 /// The list for `users` (sorted), with `me` marked and `mark` asked for
 /// each session. While `online` is false the list is the last one known,
-/// and the header says so. `select`, when given, makes each name a button
+/// and the header says so. `room`, when given, is the named room the list
+/// is of (the header says "N in #room"). `select`, when given, makes each name a button
 /// (the room offers moderation actions on the member clicked).
 pub fn view<'a, M: Clone + 'a>(
     users: &'a [UserInfo],
     me: u64,
     mark: impl Fn(u64) -> Option<Mark>,
     online: bool,
+    room: Option<&str>,
     select: Option<&dyn Fn(&UserInfo) -> M>,
 ) -> Element<'a, M> {
     let mut list = Column::new().spacing(6).width(Fill);
@@ -45,7 +47,10 @@ pub fn view<'a, M: Clone + 'a>(
         });
     }
     let header = if online {
-        text(format!("{} online", users.len())).size(16)
+        match room {
+            Some(room) => text(format!("{} in #{}", users.len(), shown(room))).size(16),
+            None => text(format!("{} online", users.len())).size(16),
+        }
     } else {
         text("Offline: last known list")
             .size(16)

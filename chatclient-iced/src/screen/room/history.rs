@@ -71,6 +71,12 @@ pub struct Paging {
 }
 
 impl Paging {
+    /// A room was joined with no history: the server has nothing older
+    /// than what arrives from now on, so "Load earlier" is not offered.
+    pub fn nothing_older(&mut self) {
+        self.exhausted = true;
+    }
+
     /// Newest chat id shown (0: none): a room's history after a rejoin
     /// adds only what is newer.
     pub fn newest(&self) -> u64 {

@@ -470,6 +470,9 @@ impl State {
                 format!("Back in #{}.", j.room)
             };
             let mut snap = s.push(Entry::System(line));
+            if fresh && j.history.is_empty() {
+                s.pane.history.nothing_older();
+            }
             if fresh && !j.topic.is_empty() {
                 snap |= s.push(Entry::System(format!("Topic: {}", j.topic)));
             }

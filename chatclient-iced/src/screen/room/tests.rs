@@ -1120,3 +1120,15 @@ fn moderated_notices_go_to_their_room_deleted_chats_vanish_and_refusals_are_plai
             .any(|e| matches!(e, Entry::System(l) if l.contains("muted")))
     );
 }
+
+#[test]
+fn a_room_joined_without_history_offers_no_earlier_messages() {
+    let mut s = room();
+    server(&mut s, joined_room("new", "", vec![]));
+    server(
+        &mut s,
+        ServerMessage::Chat(in_room(90, "new", "carol", 30, "first")),
+    );
+    assert!(!s.can_load_earlier(), "nothing was said before we came");
+    assert!(net(s.update(Message::LoadEarlier)).is_empty());
+}

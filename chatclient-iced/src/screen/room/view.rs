@@ -285,6 +285,7 @@ impl State {
             self.session,
             mark,
             self.link == Link::Online,
+            self.rooms.shown.as_deref(),
             Some(&select),
         );
         let voice = self.voice.view().map(Message::Voice);
@@ -472,24 +473,28 @@ impl State {
             .padding([4, 10])
             .style(theme::quiet_button)
             .on_press(Message::Deselect);
-        let line = match self.selected()? {
-            Selection::Member(u) => row![
-                text(format!("{}:", shown(&u.name))).size(14),
-                small("Kick", Message::Moderate(Action::Kick)),
-                small("Ban", Message::Moderate(Action::Ban)),
-                small("Mute", Message::Moderate(Action::Mute)),
-                small("Unmute", Message::Moderate(Action::Unmute)),
-                close,
-            ],
-            Selection::Chat { from, .. } => row![
-                text(format!("Message from {}:", shown(from))).size(14),
-                small("Delete", Message::DeleteChat),
-                close,
-            ],
+        let (line, hint) = match self.selected()? {
+            Selection::Member(u) => (
+                row![
+                    text(format!("{}:", shown(&u.name))).size(14),
+                    small("Kick", Message::Moderate(Action::Kick)),
+                    small("Ban", Message::Moderate(Action::Ban)),
+                    small("Mute", Message::Moderate(Action::Mute)),
+                    small("Unmute", Message::Moderate(Action::Unmute)),
+                    close,
+                ],
+                "For the room's moderators and owners; the server says if you are not one.",
+            ),
+            Selection::Chat { from, .. } => (
+                row![
+                    text(format!("Message from {}:", shown(from))).size(14),
+                    small("Delete", Message::DeleteChat),
+                    close,
+                ],
+                "Your own messages: always. Others': moderators only (the server says if not).",
+            ),
         };
-        let hint = text("Moderators only (your own messages: anyone); the server says if not.")
-            .size(12)
-            .color(theme::MUTED);
+        let hint = text(hint).size(12).color(theme::MUTED);
         Some(
             container(column![line.spacing(8).align_y(Center), hint].spacing(4))
                 .padding([8, 14])
