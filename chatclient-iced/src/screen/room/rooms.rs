@@ -525,6 +525,11 @@ impl State {
                 }
                 return (false, None);
             }
+            // `unknown_message` may answer the default room's resume
+            // (section 21): that room's pane holds what it waits for.
+            ServerMessage::Error(e) if e.code == chatcore::protocol::ErrorCode::UnknownMessage => {
+                None
+            }
             ServerMessage::Error(_) => self.rooms.shown.clone(),
             _ => None,
         };

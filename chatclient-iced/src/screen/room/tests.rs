@@ -1132,3 +1132,30 @@ fn a_room_joined_without_history_offers_no_earlier_messages() {
     assert!(!s.can_load_earlier(), "nothing was said before we came");
     assert!(net(s.update(Message::LoadEarlier)).is_empty());
 }
+
+#[test]
+fn a_server_that_forgot_our_id_falls_back_even_while_a_named_room_is_shown() {
+    let mut s = room();
+    server(&mut s, ServerMessage::Chat(chat(5, "bob", 20, "before")));
+    server(&mut s, joined_room("dev", "", vec![]));
+    lose_connection(&mut s);
+    // Restarted without a store: ids start again at 1, newer times.
+    let mut fresh = chat(1, "bob", 20, "after restart");
+    fresh.ts += 1000;
+    let _ = s.relogged(&welcome("alice", vec![fresh]));
+    server(
+        &mut s,
+        ServerMessage::Error(ErrorMsg {
+            code: ErrorCode::UnknownMessage,
+            message: "unknown last_seen".into(),
+            reference: None,
+            transfer: None,
+        }),
+    );
+    assert!(
+        !s.entries().iter().any(|e| matches!(e, Entry::Error(_))),
+        "not an error in dev"
+    );
+    let _ = s.update(Message::ShowRoom(None));
+    assert!(chats(&s).iter().any(|c| c.0 == "after restart"));
+}
