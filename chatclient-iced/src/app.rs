@@ -317,6 +317,13 @@ impl App {
     /// Hands the room's commands to the workers (dropped while a worker
     /// has not said `Ready` yet).
     fn on_room(&mut self, event: room::Event) {
+        for event in event.flatten() {
+            self.on_room_one(event);
+        }
+    }
+
+    /// Hands one command (or a pair) to the workers.
+    fn on_room_one(&mut self, event: room::Event) {
         let (net, audio) = event.into_commands();
         if let (Some(c), Some(handle)) = (net, &self.handle)
             && !handle.send(c)

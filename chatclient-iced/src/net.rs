@@ -52,7 +52,7 @@ use std::time::Duration;
 
 use chatcore::client::{ClientSender, Credentials, FileKind, TransferEvent};
 use chatcore::protocol::voice::VoiceMute;
-use chatcore::protocol::{ClientMessage, ErrorCode, ServerMessage, Welcome};
+use chatcore::protocol::{ChatSend, ClientMessage, ErrorCode, ServerMessage, Welcome};
 use chatcore::tls::{self, ClientTls, Fingerprint, KnownServers, TlsError, Trust, Verify};
 use chatcore::{Client, ClientError, Event as ClientEvent};
 use iced::futures::SinkExt;
@@ -272,6 +272,43 @@ pub enum Command {
         /// Most chats in the page.
         limit: u32,
     },
+    /// Say something in named room `room` (docs/protocol.md section 23).
+    ChatIn {
+        /// The room.
+        room: String,
+        /// The text.
+        text: String,
+        /// Our number for it, echoed in our own copy and in errors.
+        reference: u64,
+    },
+    /// A page of older chats of named room `room`.
+    HistoryIn {
+        /// The room.
+        room: String,
+        /// Only chats older than this id.
+        before: Option<u64>,
+        /// Most chats in the page.
+        limit: u32,
+    },
+    /// Enter (or create) a named room; answered `room_joined`.
+    Join(String),
+    /// Join each of these rooms again (after an automatic reconnection).
+    Rejoin(Vec<String>),
+    /// Leave a named room; answered `room_parted`.
+    Part(String),
+    /// Ask for every room (`rooms`); answered `room_list`.
+    ListRooms,
+    /// Set the topic of a named room.
+    Topic {
+        /// The room.
+        room: String,
+        /// The new topic ("" clears it).
+        topic: String,
+    },
+    /// A moderation request (kick, ban, mute, unmute, delete) as the
+    /// protocol message itself: the room screen builds it, the worker only
+    /// sends it.
+    Moderate(ClientMessage),
 }
 
 /// What the UI asks the server about the voice call, over the chat
@@ -312,6 +349,8 @@ pub enum About {
     History,
     /// Registering our name (the `register` could not be sent).
     Account,
+    /// A room request (join, part, list, topic) or a moderation request.
+    Room,
 }
 
 /// What the worker tells the UI.
@@ -871,6 +910,33 @@ fn command_loop(
             Command::History { before, limit } => {
                 sender.request_history(before, limit).map(|()| None)
             }
+            Command::ChatIn {
+                room,
+                text,
+                reference,
+            } => sender
+                .send(&ClientMessage::Chat(ChatSend {
+                    text,
+                    reference: Some(reference),
+                    room: Some(room),
+                }))
+                .map(|()| None),
+            Command::HistoryIn {
+                room,
+                before,
+                limit,
+            } => sender
+                .request_history_in(room, before, limit)
+                .map(|()| None),
+            Command::Join(room) => sender.join_room(room).map(|()| None),
+            Command::Rejoin(rooms) => rooms
+                .into_iter()
+                .try_for_each(|room| sender.join_room(room))
+                .map(|()| None),
+            Command::Part(room) => sender.part_room(room).map(|()| None),
+            Command::ListRooms => sender.list_rooms().map(|()| None),
+            Command::Topic { room, topic } => sender.set_topic(room, topic).map(|()| None),
+            Command::Moderate(msg) => sender.send(&msg).map(|()| None),
         };
         let event = match outcome {
             Ok(Some(event)) => event,
@@ -889,13 +955,21 @@ fn command_loop(
 /// What a command is about, for its error.
 fn about(command: &Command) -> About {
     match command {
-        Command::Chat { reference, .. } => About::Chat(*reference),
+        Command::Chat { reference, .. } | Command::ChatIn { reference, .. } => {
+            About::Chat(*reference)
+        }
         Command::SendFile { local, .. } | Command::SendVoice { local, .. } => About::Upload(*local),
         Command::Accept { transfer, .. }
         | Command::Decline(transfer)
         | Command::Cancel(transfer) => About::Transfer(*transfer),
         Command::Voice(_) => About::Voice,
-        Command::History { .. } => About::History,
+        Command::History { .. } | Command::HistoryIn { .. } => About::History,
+        Command::Join(_)
+        | Command::Rejoin(_)
+        | Command::Part(_)
+        | Command::ListRooms
+        | Command::Topic { .. }
+        | Command::Moderate(_) => About::Room,
     }
 }
 

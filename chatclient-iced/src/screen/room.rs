@@ -19,6 +19,7 @@ pub mod files;
 mod history;
 mod incoming;
 pub mod offer_card;
+pub mod rooms;
 pub mod scroll;
 mod view;
 pub mod voice;
@@ -38,7 +39,8 @@ use crate::format;
 use crate::net::Command;
 pub use entry::{ChatLine, Entry};
 use files::{CardId, Files};
-use scroll::{Keeper, ListWindow, Viewed};
+use rooms::{Pane, Rooms};
+use scroll::Viewed;
 use voice::Voice;
 
 /// The message list's scrollable.
@@ -76,21 +78,14 @@ pub struct State {
     name: String,
     /// Our session (to tell our own messages and list entry).
     session: u64,
-    /// Who is online.
-    roster: Roster,
-    /// The online users sorted by name, rebuilt on change, not per frame.
-    users: Vec<UserInfo>,
-    /// The message list, oldest first. Kept across reconnections.
-    entries: Vec<Entry>,
-    /// File cards the entries point at.
+    /// The room shown: its message list, members, scroll place, draft
+    /// and history paging (the other rooms' are parked in `rooms`).
+    pane: Pane,
+    /// The named rooms we are in and where the shown one is, with the
+    /// parked panes of the rooms not shown (see `rooms.rs`).
+    rooms: Rooms,
+    /// File cards the entries point at (offers belong to the default room).
     files: Files,
-    /// Which part of `entries` is drawn and whether it follows the end.
-    window: ListWindow,
-    /// Notices the reader reaching the top (load more) and keeps their
-    /// place when older entries are put above.
-    keeper: Keeper,
-    /// The composer's text.
-    input: String,
     /// A hint under the composer (e.g. not connected).
     composer_note: Option<String>,
     /// The fallback path field for "Send file" when no dialog is available
@@ -98,9 +93,6 @@ pub struct State {
     path_input: Option<String>,
     /// The next chat `ref`.
     next_ref: u64,
-    /// Newest server timestamp of a chat we show, to merge history after a
-    /// reconnection without duplicates.
-    last_chat_ts: i64,
     /// The connection's state.
     link: Link,
     /// Where downloads go.
@@ -110,9 +102,6 @@ pub struct State {
     /// How the connection is protected (the status line's badge); `None`
     /// until the worker said.
     protection: Option<Trust>,
-    /// Server history: the ids shown, what a reconnection waits for, and
-    /// the pages asked for (see `history.rs`).
-    history: history::Paging,
 }
 
 /// What the room reports upward after a step: work for the workers.
@@ -122,14 +111,30 @@ pub enum Event {
     Net(Command),
     /// What the voice panel needs: the server, the audio engine or both.
     Voice(voice::Event),
+    /// Several of these, in order (a reconnection resets the call and
+    /// joins the named rooms again).
+    Many(Vec<Event>),
 }
 
 impl Event {
-    /// The command for the network worker and the one for the audio worker.
+    /// The command for the network worker and the one for the audio worker
+    /// (of the first event, for [`Event::Many`]: use [`Event::flatten`]).
     pub fn into_commands(self) -> (Option<Command>, Option<audio::Command>) {
         match self {
             Self::Net(c) => (Some(c), None),
             Self::Voice(v) => v.into_commands(),
+            Self::Many(events) => events
+                .into_iter()
+                .next()
+                .map_or((None, None), Self::into_commands),
+        }
+    }
+
+    /// The single events, in order.
+    pub fn flatten(self) -> Vec<Event> {
+        match self {
+            Self::Many(events) => events.into_iter().flat_map(Self::flatten).collect(),
+            other => vec![other],
         }
     }
 }
@@ -190,6 +195,38 @@ pub enum Message {
     Voice(voice::Message),
     /// Copy this text (a fingerprint) to the clipboard.
     Copy(String),
+    /// Show this room (`None`: the default room).
+    ShowRoom(Option<String>),
+    /// The "join room" field changed.
+    JoinInputChanged(String),
+    /// Join the room typed in the field.
+    JoinTyped,
+    /// Join this room (from the browse list).
+    Join(String),
+    /// Leave this named room.
+    Part(String),
+    /// Open or refresh the list of the server's rooms.
+    BrowseRooms,
+    /// Close that list.
+    CloseBrowse,
+    /// Edit the shown room's topic.
+    EditTopic,
+    /// The topic field changed.
+    TopicChanged(String),
+    /// Set the edited topic.
+    SaveTopic,
+    /// Stop editing the topic.
+    CancelTopic,
+    /// A member was clicked: offer moderation actions.
+    SelectMember(UserInfo),
+    /// A chat was clicked: offer deleting it.
+    SelectChat(u64),
+    /// Close the action bar.
+    Deselect,
+    /// Do this to the selected member.
+    Moderate(rooms::Action),
+    /// Delete the selected chat.
+    DeleteChat,
 }
 
 impl State {
@@ -200,22 +237,16 @@ impl State {
             server: server.to_owned(),
             name: welcome.name.clone(),
             session: welcome.session,
-            roster: Roster::from_welcome(welcome),
-            users: Vec::new(),
-            entries: Vec::new(),
+            pane: Pane::new(Roster::from_welcome(welcome)),
+            rooms: Rooms::default(),
             files: Files::default(),
-            window: ListWindow::default(),
-            keeper: Keeper::default(),
-            input: String::new(),
             composer_note: None,
             path_input: None,
             next_ref: 1,
-            last_chat_ts: i64::MIN,
             link: Link::Online,
             downloads,
             voice: Voice::new(server),
             protection: None,
-            history: history::Paging::default(),
         };
         state.sort_users();
         let joined = if welcome.registered {
@@ -246,7 +277,7 @@ impl State {
 
     /// The message list.
     pub fn entries(&self) -> &[Entry] {
-        &self.entries
+        &self.pane.entries
     }
 
     /// The file cards.
@@ -256,7 +287,7 @@ impl State {
 
     /// The online users, sorted.
     pub fn users(&self) -> &[UserInfo] {
-        &self.users
+        &self.pane.users
     }
 
     /// The connection state.
@@ -266,12 +297,12 @@ impl State {
 
     /// The composer's text.
     pub fn input(&self) -> &str {
-        &self.input
+        &self.pane.input
     }
 
     /// The drawn window of the list.
-    pub fn window(&self) -> &ListWindow {
-        &self.window
+    pub fn window(&self) -> &scroll::ListWindow {
+        &self.pane.window
     }
 
     /// How the connection is protected, once known.
@@ -348,14 +379,14 @@ impl State {
 
     /// Appends an entry; returns whether the view should snap to the end.
     fn push(&mut self, entry: Entry) -> bool {
-        self.entries.push(entry);
-        self.window.pushed(self.entries.len())
+        self.pane.entries.push(entry);
+        self.pane.window.pushed(self.pane.entries.len())
     }
 
     fn sort_users(&mut self) {
-        let mut users: Vec<UserInfo> = self.roster.users().collect();
+        let mut users: Vec<UserInfo> = self.pane.roster.users().collect();
         users.sort_by_cached_key(|u| (u.name.to_lowercase(), u.session));
-        self.users = users;
+        self.pane.users = users;
     }
 
     fn chat_line(&self, c: &Chat) -> ChatLine {
@@ -376,7 +407,7 @@ impl State {
         let mut snap = false;
         // Compared with the newest time before this batch: two chats of
         // one batch may share a millisecond.
-        let since = self.last_chat_ts;
+        let since = self.pane.last_chat_ts;
         for c in history {
             if c.ts > since {
                 snap |= self.add_chat(c);
@@ -386,17 +417,18 @@ impl State {
     }
 
     fn add_chat(&mut self, c: &Chat) -> bool {
-        self.last_chat_ts = self.last_chat_ts.max(c.ts);
-        self.history.shown(c.id);
+        self.pane.last_chat_ts = self.pane.last_chat_ts.max(c.ts);
+        self.pane.history.shown(c.id);
         let line = self.chat_line(c);
         self.push(Entry::Chat(line))
     }
 
-    /// Logged in again after a reconnection: same history, fresh roster.
-    pub fn relogged(&mut self, welcome: &Welcome) -> (Task<Message>, Option<Event>) {
+    /// Logged in again after a reconnection: same history, fresh roster
+    /// (the default room's pane; see `rooms.rs` for the named rooms).
+    fn relogged_default(&mut self, welcome: &Welcome) -> (Task<Message>, Option<Event>) {
         self.name.clone_from(&welcome.name);
         self.session = welcome.session;
-        self.roster = Roster::from_welcome(welcome);
+        self.pane.roster = Roster::from_welcome(welcome);
         self.sort_users();
         let event = voiced(self.voice.call.reset());
         self.link = Link::Online;
@@ -419,13 +451,24 @@ impl State {
 
     /// Applies a user action.
     pub fn update(&mut self, message: Message) -> (Task<Message>, Option<Event>) {
+        match self.rooms_update(message) {
+            Ok(done) => done,
+            Err(message) => {
+                let (task, event) = self.pane_update(message);
+                (task, self.routed(event))
+            }
+        }
+    }
+
+    /// A user action in the shown room's pane, as the default room's.
+    fn pane_update(&mut self, message: Message) -> (Task<Message>, Option<Event>) {
         match message {
             Message::InputChanged(s) => {
-                self.input = s;
+                self.pane.input = s;
                 report(None)
             }
             Message::Send => {
-                if self.input.trim().is_empty() {
+                if self.pane.input.trim().is_empty() {
                     return report(None);
                 }
                 if self.link != Link::Online {
@@ -436,17 +479,17 @@ impl State {
                 }
                 let reference = self.next_ref;
                 self.next_ref += 1;
-                let text = std::mem::take(&mut self.input);
+                let text = std::mem::take(&mut self.pane.input);
                 self.composer_note = None;
                 // Sending means reading the newest again.
-                self.window.jump_to_latest(self.entries.len());
+                self.pane.window.jump_to_latest(self.pane.entries.len());
                 (
                     operation::snap_to_end(LIST),
                     Some(Event::Net(Command::Chat { text, reference })),
                 )
             }
             Message::Clear => {
-                self.input.clear();
+                self.pane.input.clear();
                 self.composer_note = None;
                 (operation::focus(COMPOSER), None)
             }
@@ -456,13 +499,13 @@ impl State {
                 viewport.absolute_offset().y,
             ),
             Message::ShowEarlier => {
-                self.keeper.prepending();
-                self.window.show_earlier();
+                self.pane.keeper.prepending();
+                self.pane.window.show_earlier();
                 report(None)
             }
             Message::LoadEarlier => report(self.load_earlier()),
             Message::JumpToLatest => {
-                self.window.jump_to_latest(self.entries.len());
+                self.pane.window.jump_to_latest(self.pane.entries.len());
                 (operation::snap_to_end(LIST), None)
             }
             Message::PickFile => (
@@ -542,6 +585,23 @@ impl State {
                 let (task, event) = self.voice.update(m);
                 (task.map(Message::Voice), voiced(event))
             }
+            // Taken by `rooms_update` before this.
+            Message::ShowRoom(_)
+            | Message::JoinInputChanged(_)
+            | Message::JoinTyped
+            | Message::Join(_)
+            | Message::Part(_)
+            | Message::BrowseRooms
+            | Message::CloseBrowse
+            | Message::EditTopic
+            | Message::TopicChanged(_)
+            | Message::SaveTopic
+            | Message::CancelTopic
+            | Message::SelectMember(_)
+            | Message::SelectChat(_)
+            | Message::Deselect
+            | Message::Moderate(_)
+            | Message::DeleteChat => report(None),
         }
     }
 
@@ -554,7 +614,7 @@ impl State {
         visible: f32,
         offset: f32,
     ) -> (Task<Message>, Option<Event>) {
-        let viewed = self.keeper.viewed(content, offset);
+        let viewed = self.pane.keeper.viewed(content, offset);
         if let Viewed::Restore(y) = viewed {
             let to = scrollable::AbsoluteOffset {
                 x: None,
@@ -563,7 +623,9 @@ impl State {
             return (operation::scroll_to(LIST, to), None);
         }
         let hidden = content - visible - offset;
-        self.window.scrolled(hidden.max(0.0), self.entries.len());
+        self.pane
+            .window
+            .scrolled(hidden.max(0.0), self.pane.entries.len());
         if viewed == Viewed::ReachedTop {
             return report(self.reached_top());
         }
@@ -574,9 +636,9 @@ impl State {
     /// above, or else ask the server for the previous page (one at a time,
     /// none once it said there is no more). Their place is kept.
     fn reached_top(&mut self) -> Option<Event> {
-        if self.window.hidden_above(self.entries.len()) > 0 {
-            self.keeper.prepending();
-            self.window.show_earlier();
+        if self.pane.window.hidden_above(self.pane.entries.len()) > 0 {
+            self.pane.keeper.prepending();
+            self.pane.window.show_earlier();
             None
         } else {
             self.load_earlier()

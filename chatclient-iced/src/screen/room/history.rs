@@ -71,6 +71,18 @@ pub struct Paging {
 }
 
 impl Paging {
+    /// A room was joined with no history: the server has nothing older
+    /// than what arrives from now on, so "Load earlier" is not offered.
+    pub fn nothing_older(&mut self) {
+        self.exhausted = true;
+    }
+
+    /// Newest chat id shown (0: none): a room's history after a rejoin
+    /// adds only what is newer.
+    pub fn newest(&self) -> u64 {
+        self.newest
+    }
+
     /// A chat with this id is now in the list.
     pub fn shown(&mut self, id: u64) {
         self.newest = self.newest.max(id);
@@ -82,21 +94,21 @@ impl State {
     /// Whether "Load earlier messages" is offered: the server may have
     /// older chats than the oldest shown, and no page is on its way.
     pub fn can_load_earlier(&self) -> bool {
-        !self.history.exhausted
-            && !self.history.loading
-            && self.history.oldest.is_some_and(|id| id > 1)
+        !self.pane.history.exhausted
+            && !self.pane.history.loading
+            && self.pane.history.oldest.is_some_and(|id| id > 1)
             && self.link == super::Link::Online
     }
 
     /// Whether a "Load earlier" page is on its way.
     pub fn loading_earlier(&self) -> bool {
-        self.history.loading
+        self.pane.history.loading
     }
 
     /// A request failed (an `error` without `ref`, or not sent): the
     /// "Load earlier" button is offered again.
     pub(super) fn history_failed(&mut self) {
-        self.history.loading = false;
+        self.pane.history.loading = false;
     }
 
     /// "Load earlier messages": one page before the oldest chat shown.
@@ -104,16 +116,16 @@ impl State {
         if !self.can_load_earlier() {
             return None;
         }
-        self.history.loading = true;
+        self.pane.history.loading = true;
         Some(Event::Net(Command::History {
-            before: self.history.oldest,
+            before: self.pane.history.oldest,
             limit: PAGE,
         }))
     }
 
     /// The history part of a reconnection's welcome (see the module doc).
     pub(super) fn relogged_history(&mut self, welcome: &Welcome) -> bool {
-        let h = &mut self.history;
+        let h = &mut self.pane.history;
         h.gap = None;
         h.loading = false;
         if h.newest == 0 {
@@ -135,7 +147,7 @@ impl State {
         } else {
             h.resume = Resume::Waiting {
                 after: h.newest,
-                at: self.entries.len(),
+                at: self.pane.entries.len(),
                 welcome: welcome.history.clone(),
             };
             false
@@ -149,18 +161,18 @@ impl State {
         if h.after.is_some() {
             return self.on_resume(h);
         }
-        if let Some(gap) = self.history.gap
+        if let Some(gap) = self.pane.history.gap
             && h.before == Some(gap.at_id)
         {
             return (false, self.fill_gap(gap, h));
         }
-        self.history.loading = false;
-        self.history.exhausted = !h.more;
-        let oldest = self.history.oldest.unwrap_or(u64::MAX);
+        self.pane.history.loading = false;
+        self.pane.history.exhausted = !h.more;
+        let oldest = self.pane.history.oldest.unwrap_or(u64::MAX);
         let older: Vec<&Chat> = h.messages.iter().filter(|c| c.id < oldest).collect();
-        if !older.is_empty() && self.window.hidden_above(self.entries.len()) == 0 {
+        if !older.is_empty() && self.pane.window.hidden_above(self.pane.entries.len()) == 0 {
             // They go above what the reader sees: keep their place.
-            self.keeper.prepending();
+            self.pane.keeper.prepending();
         }
         self.insert_chats(0, &older);
         (false, None)
@@ -170,7 +182,7 @@ impl State {
     /// (restarted without a store); merge its welcome by time as before.
     /// Returns whether it was about the resume (else it is shown as usual).
     pub(super) fn on_unknown_message(&mut self) -> bool {
-        let welcome = match std::mem::take(&mut self.history.resume) {
+        let welcome = match std::mem::take(&mut self.pane.history.resume) {
             Resume::Idle => return false,
             Resume::Covered(welcome) | Resume::Waiting { welcome, .. } => welcome,
         };
@@ -183,7 +195,8 @@ impl State {
     }
 
     fn on_resume(&mut self, h: &History) -> (bool, Option<Event>) {
-        let Resume::Waiting { after, at, .. } = std::mem::take(&mut self.history.resume) else {
+        let Resume::Waiting { after, at, .. } = std::mem::take(&mut self.pane.history.resume)
+        else {
             return (false, None); // the welcome had it all
         };
         let missed: Vec<&Chat> = h.messages.iter().filter(|c| c.id > after).collect();
@@ -194,7 +207,7 @@ impl State {
                     after,
                     at_id: first.id,
                 };
-                self.history.gap = Some(gap);
+                self.pane.history.gap = Some(gap);
                 Some(Event::Net(Command::History {
                     before: Some(first.id),
                     limit: PAGE,
@@ -207,15 +220,16 @@ impl State {
 
     fn fill_gap(&mut self, gap: GapFill, h: &History) -> Option<Event> {
         let at = self
+            .pane
             .entries
             .iter()
             .position(|e| matches!(e, Entry::Chat(line) if line.id == gap.at_id))
-            .unwrap_or(self.entries.len());
+            .unwrap_or(self.pane.entries.len());
         let missed: Vec<&Chat> = h.messages.iter().filter(|c| c.id > gap.after).collect();
         self.insert_chats(at, &missed);
         match missed.first() {
             Some(first) if h.more && first.id > gap.after + 1 => {
-                self.history.gap = Some(GapFill {
+                self.pane.history.gap = Some(GapFill {
                     at_id: first.id,
                     ..gap
                 });
@@ -225,7 +239,7 @@ impl State {
                 }))
             }
             _ => {
-                self.history.gap = None;
+                self.pane.history.gap = None;
                 None
             }
         }
@@ -234,8 +248,8 @@ impl State {
     /// Inserts `chats` (oldest first) at entry index `at`; returns whether
     /// to snap to the end (they went at the end while following it).
     fn insert_chats(&mut self, at: usize, chats: &[&Chat]) -> bool {
-        let at = at.min(self.entries.len());
-        if at == self.entries.len() {
+        let at = at.min(self.pane.entries.len());
+        if at == self.pane.entries.len() {
             let mut snap = false;
             for c in chats {
                 snap |= self.add_chat(c);
@@ -245,14 +259,14 @@ impl State {
         let lines: Vec<Entry> = chats
             .iter()
             .map(|c| {
-                self.last_chat_ts = self.last_chat_ts.max(c.ts);
-                self.history.shown(c.id);
+                self.pane.last_chat_ts = self.pane.last_chat_ts.max(c.ts);
+                self.pane.history.shown(c.id);
                 Entry::Chat(self.chat_line(c))
             })
             .collect();
         let count = lines.len();
-        self.entries.splice(at..at, lines);
-        self.window.inserted(at, count);
+        self.pane.entries.splice(at..at, lines);
+        self.pane.window.inserted(at, count);
         false
     }
 }

@@ -18,8 +18,10 @@ impl State {
         use net::Event as E;
         let mut reported = None;
         let snap = match event {
+            E::Server(ServerMessage::RoomJoined(j)) => return self.room_joined(&j),
+            E::Server(ServerMessage::RoomParted(r)) => return self.room_parted(&r.room),
             E::Server(msg) => {
-                let (snap, event) = self.on_server(msg);
+                let (snap, event) = self.on_server_routed(msg);
                 reported = event;
                 snap
             }
@@ -65,6 +67,7 @@ impl State {
                 About::Account => self.push(Entry::Error(format!(
                     "Your name was not registered: {error}"
                 ))),
+                About::Room => self.push(Entry::Error(format!("Not sent: {error}"))),
                 About::Voice => {
                     reported = voiced(self.voice.call.refused(&error));
                     false
@@ -105,11 +108,14 @@ impl State {
 
     /// A server message; returns whether to snap to the end, and what the
     /// voice panel needs done.
-    fn on_server(&mut self, msg: ServerMessage) -> (bool, Option<Event>) {
+    pub(super) fn on_server(&mut self, msg: ServerMessage) -> (bool, Option<Event>) {
+        if let Some(snap) = self.on_room_frame(&msg) {
+            return (snap, None);
+        }
         let snap = match &msg {
             ServerMessage::Chat(c) => self.add_chat(c),
             ServerMessage::Joined(_) | ServerMessage::Left(_) | ServerMessage::Presence(_) => {
-                let changes = self.roster.apply(&msg);
+                let changes = self.pane.roster.apply(&msg);
                 if changes.is_empty() {
                     return (false, None);
                 }
@@ -153,6 +159,10 @@ impl State {
             {
                 false
             }
+            ServerMessage::Error(e) if e.reference.is_none() && refusal(e.code).is_some() => {
+                let what = refusal(e.code).unwrap_or_default();
+                self.push(Entry::Error(format!("{what}: {} ({})", e.message, e.code)))
+            }
             ServerMessage::Error(e) => {
                 if e.reference.is_none() {
                     self.history_failed();
@@ -171,4 +181,20 @@ impl State {
         };
         (snap, None)
     }
+}
+
+/// The words before a room or moderation refusal: the server's message
+/// follows, with the code (`forbidden`...), so the reason is plain.
+fn refusal(code: ErrorCode) -> Option<&'static str> {
+    Some(match code {
+        ErrorCode::Forbidden => "Not allowed",
+        ErrorCode::NoSuchMember => "No such member",
+        ErrorCode::Banned => "Banned",
+        ErrorCode::Muted => "Muted",
+        ErrorCode::NotInRoom => "Not in that room",
+        ErrorCode::RoomInvalid => "Not a valid room name",
+        ErrorCode::RoomUnknown => "No such room",
+        ErrorCode::TooManyRooms => "Too many rooms",
+        _ => return None,
+    })
 }

@@ -105,6 +105,14 @@ impl ListWindow {
         }
     }
 
+    /// The entry at index `at` was removed (a deleted chat): the window
+    /// keeps showing the same entries.
+    pub fn removed(&mut self, at: usize) {
+        if at < self.first {
+            self.first -= 1;
+        }
+    }
+
     /// "Jump to latest": follow the tail again.
     pub fn jump_to_latest(&mut self, len: usize) {
         self.at_bottom = true;
@@ -183,6 +191,19 @@ impl Keeper {
         if let Some((content, offset)) = self.last {
             self.pending = Some((content, content - offset));
         }
+    }
+
+    /// The offset from the top of the last viewport seen: where to scroll
+    /// back to when the room is shown again.
+    pub fn offset(&self) -> Option<f32> {
+        self.last.map(|(_, y)| y)
+    }
+
+    /// The room is shown again: the list's next viewport is the scroll
+    /// back to its place (or the end), not the reader reaching the top.
+    pub fn returning(&mut self) {
+        self.last = None;
+        self.pending = None;
     }
 
     /// Whether a place is being kept (a restore is due).

@@ -728,7 +728,7 @@ fn scrolling_to_the_top_loads_the_previous_page_once_and_stops_when_the_server_h
     // The page went above: the next viewport (content grown by 900 px)
     // is scrolled back onto the message that was at the top.
     let _ = s.scrolled(3_900.0, 500.0, 0.0);
-    assert!(!s.keeper.keeping(), "the place was restored");
+    assert!(!s.pane.keeper.keeping(), "the place was restored");
     // Up through the page to the very top: the server said there is no more.
     assert!(net(s.scrolled(3_900.0, 500.0, 400.0)).is_empty());
     assert!(net(s.scrolled(3_900.0, 500.0, 0.0)).is_empty());
@@ -750,5 +750,412 @@ fn scrolling_to_the_top_first_draws_the_local_entries_above_the_window() {
         "no page: local ones first"
     );
     assert!(s.window().hidden_above(s.entries().len()) < hidden);
-    assert!(s.keeper.keeping(), "their place is kept once drawn");
+    assert!(s.pane.keeper.keeping(), "their place is kept once drawn");
+}
+
+// Named rooms and moderation (docs/protocol.md sections 23 and 24).
+
+fn in_room(id: u64, room: &str, from: &str, session: u64, text: &str) -> Chat {
+    Chat {
+        room: Some(room.into()),
+        ..chat(id, from, session, text)
+    }
+}
+
+fn joined_room(room: &str, topic: &str, history: Vec<Chat>) -> ServerMessage {
+    ServerMessage::RoomJoined(chatcore::protocol::RoomJoined {
+        room: room.into(),
+        topic: topic.into(),
+        users: vec![
+            UserInfo {
+                name: "alice".into(),
+                session: ME,
+            },
+            UserInfo {
+                name: "carol".into(),
+                session: 30,
+            },
+        ],
+        history,
+    })
+}
+
+fn tabs(s: &State) -> Vec<(String, usize, bool)> {
+    s.room_tabs()
+        .into_iter()
+        .map(|t| (t.name, t.unread, t.shown))
+        .collect()
+}
+
+#[test]
+fn a_joined_room_is_shown_with_its_members_topic_and_history_and_chats_elsewhere_count_unread() {
+    let mut s = room();
+    server(
+        &mut s,
+        ServerMessage::Chat(chat(1, "bob", 20, "in the lobby")),
+    );
+    let _ = s.update(Message::JoinInputChanged(" #dev ".into()));
+    assert_eq!(
+        net(s.update(Message::JoinTyped)),
+        vec![Command::Join("dev".into())]
+    );
+    server(
+        &mut s,
+        joined_room(
+            "dev",
+            "ship it",
+            vec![in_room(2, "dev", "carol", 30, "old")],
+        ),
+    );
+    assert_eq!(s.shown_room(), Some("dev"));
+    assert_eq!(s.topic(), "ship it");
+    assert_eq!(chats(&s), vec![("old".to_owned(), false)]);
+    let names: Vec<&str> = s.users().iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["alice", "carol"],
+        "the room's members, not the lobby's"
+    );
+    // A lobby chat while dev is shown: not in dev, counted on the lobby.
+    server(
+        &mut s,
+        ServerMessage::Chat(chat(3, "bob", 20, "lobby again")),
+    );
+    server(
+        &mut s,
+        ServerMessage::Chat(in_room(4, "dev", "carol", 30, "dev news")),
+    );
+    assert_eq!(chats(&s).len(), 2);
+    assert_eq!(
+        tabs(&s),
+        vec![("lobby".into(), 1, false), ("dev".into(), 0, true)]
+    );
+    let _ = s.update(Message::ShowRoom(None));
+    assert_eq!(
+        chats(&s),
+        vec![
+            ("in the lobby".to_owned(), false),
+            ("lobby again".to_owned(), false)
+        ]
+    );
+    assert_eq!(tabs(&s)[0].1, 0, "shown: read");
+}
+
+#[test]
+fn switching_rooms_keeps_each_rooms_draft_and_sends_to_the_shown_room() {
+    let mut s = room();
+    server(&mut s, joined_room("dev", "", vec![]));
+    let _ = s.update(Message::InputChanged("half a thought".into()));
+    let _ = s.update(Message::ShowRoom(None));
+    assert_eq!(s.input(), "", "the lobby has its own draft");
+    let _ = s.update(Message::InputChanged("lobby draft".into()));
+    let _ = s.update(Message::ShowRoom(Some("dev".into())));
+    assert_eq!(s.input(), "half a thought");
+    assert_eq!(
+        net(s.update(Message::Send)),
+        vec![Command::ChatIn {
+            room: "dev".into(),
+            text: "half a thought".into(),
+            reference: 1
+        }]
+    );
+    let _ = s.update(Message::ShowRoom(None));
+    assert_eq!(s.input(), "lobby draft");
+    assert!(matches!(
+        net(s.update(Message::Send)).as_slice(),
+        [Command::Chat { .. }]
+    ));
+}
+
+#[test]
+fn a_named_rooms_presence_changes_only_its_member_list() {
+    let mut s = room();
+    server(&mut s, joined_room("dev", "", vec![]));
+    server(
+        &mut s,
+        ServerMessage::Presence(chatcore::protocol::Presence {
+            ts: 1,
+            joined: vec![UserInfo {
+                name: "dave".into(),
+                session: 40,
+            }],
+            left: vec![],
+            room: Some("dev".into()),
+        }),
+    );
+    assert_eq!(s.users().len(), 3);
+    assert!(matches!(s.entries().last(), Some(Entry::System(l)) if l == "dave joined"));
+    let _ = s.update(Message::ShowRoom(None));
+    let names: Vec<&str> = s.users().iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["alice", "bob"]);
+}
+
+#[test]
+fn load_earlier_in_a_named_room_asks_that_rooms_history() {
+    let mut s = room();
+    server(
+        &mut s,
+        joined_room("dev", "", vec![in_room(50, "dev", "carol", 30, "x")]),
+    );
+    assert_eq!(
+        net(s.update(Message::LoadEarlier)),
+        vec![Command::HistoryIn {
+            room: "dev".into(),
+            before: Some(50),
+            limit: history::PAGE
+        }]
+    );
+    let mut page = history(
+        vec![in_room(7, "dev", "carol", 30, "older")],
+        false,
+        Some(50),
+    );
+    page.room = Some("dev".into());
+    let _ = s.update(Message::ShowRoom(None));
+    server(&mut s, ServerMessage::History(page));
+    assert!(chats(&s).is_empty(), "the page went to dev, not the lobby");
+    let _ = s.update(Message::ShowRoom(Some("dev".into())));
+    assert_eq!(chats(&s)[0].0, "older");
+}
+
+#[test]
+fn a_reconnect_joins_the_named_rooms_again_without_duplicating_their_history() {
+    let mut s = room();
+    server(
+        &mut s,
+        joined_room("dev", "", vec![in_room(5, "dev", "carol", 30, "a")]),
+    );
+    lose_connection(&mut s);
+    let step = s.relogged(&welcome("alice", vec![]));
+    let commands: Vec<Command> = step
+        .1
+        .map(|e| e.flatten())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|e| e.into_commands().0)
+        .collect();
+    assert!(commands.contains(&Command::Rejoin(vec!["dev".into()])));
+    server(
+        &mut s,
+        joined_room(
+            "dev",
+            "",
+            vec![
+                in_room(5, "dev", "carol", 30, "a"),
+                in_room(9, "dev", "carol", 30, "b"),
+            ],
+        ),
+    );
+    assert_eq!(s.shown_room(), Some("dev"));
+    let texts: Vec<String> = chats(&s).into_iter().map(|c| c.0).collect();
+    assert_eq!(texts, ["a", "b"]);
+}
+
+#[test]
+fn leaving_the_shown_room_shows_the_lobby_and_drops_the_room() {
+    let mut s = room();
+    server(&mut s, joined_room("dev", "", vec![]));
+    assert_eq!(
+        net(s.update(Message::Part("dev".into()))),
+        vec![Command::Part("dev".into())]
+    );
+    server(
+        &mut s,
+        ServerMessage::RoomParted(chatcore::protocol::RoomName { room: "dev".into() }),
+    );
+    assert_eq!(s.shown_room(), None);
+    assert_eq!(tabs(&s), vec![("lobby".into(), 0, true)]);
+    // Chats of a room we left are not shown anywhere.
+    server(
+        &mut s,
+        ServerMessage::Chat(in_room(9, "dev", "carol", 30, "late")),
+    );
+    assert!(chats(&s).is_empty());
+}
+
+#[test]
+fn browsing_lists_the_servers_rooms_and_names_the_default_room() {
+    let mut s = room();
+    assert_eq!(
+        net(s.update(Message::BrowseRooms)),
+        vec![Command::ListRooms]
+    );
+    assert_eq!(s.browse().map(<[_]>::len), Some(0), "open, waiting");
+    let info = |room: &str, members, default| chatcore::protocol::RoomInfo {
+        room: room.into(),
+        topic: String::new(),
+        members,
+        default,
+    };
+    server(
+        &mut s,
+        ServerMessage::RoomList(chatcore::protocol::RoomList {
+            rooms: vec![info("hall", 3, true), info("dev", 2, false)],
+        }),
+    );
+    assert_eq!(s.browse().map(<[_]>::len), Some(2));
+    assert_eq!(tabs(&s)[0].0, "hall");
+    assert_eq!(
+        net(s.update(Message::Join("dev".into()))),
+        vec![Command::Join("dev".into())]
+    );
+    assert!(
+        net(s.update(Message::Join("hall".into()))).is_empty(),
+        "already there"
+    );
+}
+
+#[test]
+fn the_topic_is_edited_with_set_topic_and_its_change_is_shown() {
+    let mut s = room();
+    server(&mut s, joined_room("dev", "", vec![]));
+    let _ = s.update(Message::EditTopic);
+    let _ = s.update(Message::TopicChanged(" release friday ".into()));
+    assert_eq!(
+        net(s.update(Message::SaveTopic)),
+        vec![Command::Topic {
+            room: "dev".into(),
+            topic: "release friday".into()
+        }]
+    );
+    server(
+        &mut s,
+        ServerMessage::Topic(chatcore::protocol::Topic {
+            room: "dev".into(),
+            topic: "release friday".into(),
+            by: "alice".into(),
+            ts: 1,
+        }),
+    );
+    assert_eq!(s.topic(), "release friday");
+    assert!(matches!(s.entries().last(), Some(Entry::System(l)) if l.contains("set the topic")));
+}
+
+#[test]
+fn member_and_message_actions_send_moderation_requests_for_the_shown_room() {
+    let mut s = room();
+    server(
+        &mut s,
+        joined_room("dev", "", vec![in_room(5, "dev", "carol", 30, "spam")]),
+    );
+    let carol = UserInfo {
+        name: "carol".into(),
+        session: 30,
+    };
+    let _ = s.update(Message::SelectMember(carol));
+    let sent = net(s.update(Message::Moderate(rooms::Action::Kick)));
+    assert_eq!(
+        sent,
+        vec![Command::Moderate(chatcore::protocol::ClientMessage::Kick(
+            chatcore::protocol::Moderate {
+                name: "carol".into(),
+                room: Some("dev".into()),
+                minutes: None,
+                reason: None,
+            }
+        ))]
+    );
+    assert!(s.selected().is_none());
+    let _ = s.update(Message::SelectChat(5));
+    assert_eq!(
+        net(s.update(Message::DeleteChat)),
+        vec![Command::Moderate(
+            chatcore::protocol::ClientMessage::Delete(chatcore::protocol::Delete { id: 5 })
+        )]
+    );
+}
+
+#[test]
+fn moderated_notices_go_to_their_room_deleted_chats_vanish_and_refusals_are_plain() {
+    let mut s = room();
+    server(&mut s, ServerMessage::Chat(chat(1, "bob", 20, "keep")));
+    server(
+        &mut s,
+        joined_room("dev", "", vec![in_room(5, "dev", "carol", 30, "spam")]),
+    );
+    server(
+        &mut s,
+        ServerMessage::Moderated(chatcore::protocol::Moderated {
+            action: "mute".into(),
+            name: "carol".into(),
+            by: "alice".into(),
+            room: Some("dev".into()),
+            reason: Some("spam".into()),
+            until: None,
+            role: None,
+            ts: 1,
+        }),
+    );
+    assert!(matches!(
+        s.entries().last(),
+        Some(Entry::System(l)) if l == "carol was muted by alice: spam."
+    ));
+    server(
+        &mut s,
+        ServerMessage::Deleted(chatcore::protocol::Deleted {
+            id: 5,
+            room: Some("dev".into()),
+            by: "alice".into(),
+        }),
+    );
+    assert!(chats(&s).is_empty());
+    server(
+        &mut s,
+        ServerMessage::Error(ErrorMsg {
+            code: ErrorCode::Forbidden,
+            message: "only a moderator may do this".into(),
+            reference: None,
+            transfer: None,
+        }),
+    );
+    assert!(matches!(
+        s.entries().last(),
+        Some(Entry::Error(l)) if l.starts_with("Not allowed: only a moderator") && l.ends_with("(forbidden)")
+    ));
+    let _ = s.update(Message::ShowRoom(None));
+    assert_eq!(chats(&s), vec![("keep".to_owned(), false)]);
+    assert!(
+        !s.entries()
+            .iter()
+            .any(|e| matches!(e, Entry::System(l) if l.contains("muted")))
+    );
+}
+
+#[test]
+fn a_room_joined_without_history_offers_no_earlier_messages() {
+    let mut s = room();
+    server(&mut s, joined_room("new", "", vec![]));
+    server(
+        &mut s,
+        ServerMessage::Chat(in_room(90, "new", "carol", 30, "first")),
+    );
+    assert!(!s.can_load_earlier(), "nothing was said before we came");
+    assert!(net(s.update(Message::LoadEarlier)).is_empty());
+}
+
+#[test]
+fn a_server_that_forgot_our_id_falls_back_even_while_a_named_room_is_shown() {
+    let mut s = room();
+    server(&mut s, ServerMessage::Chat(chat(5, "bob", 20, "before")));
+    server(&mut s, joined_room("dev", "", vec![]));
+    lose_connection(&mut s);
+    // Restarted without a store: ids start again at 1, newer times.
+    let mut fresh = chat(1, "bob", 20, "after restart");
+    fresh.ts += 1000;
+    let _ = s.relogged(&welcome("alice", vec![fresh]));
+    server(
+        &mut s,
+        ServerMessage::Error(ErrorMsg {
+            code: ErrorCode::UnknownMessage,
+            message: "unknown last_seen".into(),
+            reference: None,
+            transfer: None,
+        }),
+    );
+    assert!(
+        !s.entries().iter().any(|e| matches!(e, Entry::Error(_))),
+        "not an error in dev"
+    );
+    let _ = s.update(Message::ShowRoom(None));
+    assert!(chats(&s).iter().any(|c| c.0 == "after restart"));
 }

@@ -1,9 +1,13 @@
 //! The room drawn: status line, message list, composer, sidebar (user
 //! list and voice panel).
 
-use iced::widget::{Column, button, column, container, row, scrollable, text, text_input};
-use iced::{Center, Element, Fill};
+use iced::font::Weight;
+use iced::widget::{
+    Column, button, column, container, mouse_area, row, scrollable, text, text_input,
+};
+use iced::{Center, Element, Fill, Font};
 
+use super::rooms::{Action, JOIN_INPUT, Selection, TOPIC_INPUT};
 use super::{COMPOSER, Entry, LIST, Link, Message, PATH_INPUT, State, offer_card};
 use crate::format;
 use crate::peer_text::shown;
@@ -13,10 +17,18 @@ use crate::widgets::{message_line, user_list};
 impl State {
     /// The whole room screen.
     pub fn view(&self) -> Element<'_, Message> {
-        let main = column![self.list(), self.composer()]
-            .spacing(10)
-            .width(Fill);
-        let body = row![main, self.sidebar()].spacing(12).height(Fill);
+        let mut main = Column::new().spacing(10).width(Fill);
+        if self.rooms.shown.is_some() {
+            main = main.push(self.topic_line());
+        }
+        main = main.push(self.list());
+        if let Some(bar) = self.action_bar() {
+            main = main.push(bar);
+        }
+        main = main.push(self.composer());
+        let body = row![self.room_sidebar(), main, self.sidebar()]
+            .spacing(12)
+            .height(Fill);
         container(column![self.status_line(), body].spacing(12).padding(12))
             .style(theme::page)
             .width(Fill)
@@ -93,8 +105,8 @@ impl State {
     }
 
     fn list(&self) -> Element<'_, Message> {
-        let len = self.entries.len();
-        let range = self.window.range(len);
+        let len = self.pane.entries.len();
+        let range = self.pane.window.range(len);
         let mut col = Column::new().spacing(8).padding([12, 16]).width(Fill);
         if range.start > 0 {
             col = col.push(
@@ -121,10 +133,22 @@ impl State {
                 .center_x(Fill),
             );
         }
-        for entry in &self.entries[range.clone()] {
+        for entry in &self.pane.entries[range.clone()] {
             col = col.push(match entry {
                 Entry::Chat(line) => {
-                    message_line::chat(&line.from, &line.time, &line.text, line.own)
+                    let chat = message_line::chat(&line.from, &line.time, &line.text, line.own);
+                    let picked = matches!(
+                        self.rooms.selected,
+                        Some(Selection::Chat { id, .. }) if id == line.id
+                    );
+                    let chat = if picked {
+                        container(chat).padding(4).style(theme::card).into()
+                    } else {
+                        chat
+                    };
+                    mouse_area(chat)
+                        .on_press(Message::SelectChat(line.id))
+                        .into()
                 }
                 Entry::System(s) => message_line::system(s),
                 Entry::Error(s) => message_line::error(s),
@@ -160,8 +184,8 @@ impl State {
             .height(Fill)
             .width(Fill);
         let mut stack = column![list].height(Fill);
-        let unseen = self.window.unseen().max(len.saturating_sub(range.end));
-        if !self.window.at_bottom() && unseen > 0 {
+        let unseen = self.pane.window.unseen().max(len.saturating_sub(range.end));
+        if !self.pane.window.at_bottom() && unseen > 0 {
             stack = stack.push(
                 container(
                     button(text(format!("{unseen} new — Jump to latest")).size(13))
@@ -179,30 +203,31 @@ impl State {
     }
 
     fn composer(&self) -> Element<'_, Message> {
-        let input = text_input("Type a message…", &self.input)
+        let input = text_input("Type a message…", &self.pane.input)
             .id(COMPOSER)
             .on_input(Message::InputChanged)
             .on_submit(Message::Send)
             .padding(10)
             .size(15);
-        let has_text = !self.input.trim().is_empty();
+        let has_text = !self.pane.input.trim().is_empty();
         let send = button(text("Send").size(15))
             .padding([10, 18])
             .on_press_maybe(has_text.then_some(Message::Send));
         let clear = button(text("Clear").size(15))
             .padding([10, 14])
             .style(theme::quiet_button)
-            .on_press_maybe((!self.input.is_empty()).then_some(Message::Clear));
+            .on_press_maybe((!self.pane.input.is_empty()).then_some(Message::Clear));
         let send_file = button(text("Send file…").size(15))
             .padding([10, 14])
             .style(theme::quiet_button)
             .on_press(Message::PickFile);
-        let mut col = column![
+        // File offers belong to the default room (docs/protocol.md 23.4).
+        let line = if self.rooms.shown.is_none() {
             row![send_file, input, send, clear]
-                .spacing(8)
-                .align_y(Center)
-        ]
-        .spacing(6);
+        } else {
+            row![input, send, clear]
+        };
+        let mut col = column![line.spacing(8).align_y(Center)].spacing(6);
         if let Some(path) = &self.path_input {
             let field = text_input("Path of the file to send, e.g. /home/me/report.pdf", path)
                 .id(PATH_INPUT)
@@ -252,7 +277,17 @@ impl State {
                 ("♪ in call", theme::OK)
             })
         };
-        let users = user_list::view(&self.users, self.session, mark, self.link == Link::Online);
+        let in_default = self.rooms.shown.is_none();
+        let mark = |session| if in_default { mark(session) } else { None };
+        let select = |u: &chatcore::protocol::UserInfo| Message::SelectMember(u.clone());
+        let users = user_list::view(
+            &self.pane.users,
+            self.session,
+            mark,
+            self.link == Link::Online,
+            self.rooms.shown.as_deref(),
+            Some(&select),
+        );
         let voice = self.voice.view().map(Message::Voice);
         container(column![users, iced::widget::rule::horizontal(1), voice].spacing(14))
             .padding(14)
@@ -260,5 +295,212 @@ impl State {
             .height(Fill)
             .style(theme::panel)
             .into()
+    }
+
+    /// The left-hand list: the rooms we are in (unread counts for those
+    /// not shown), the join field, the server's rooms to browse, and the
+    /// place of direct messages.
+    fn room_sidebar(&self) -> Element<'_, Message> {
+        let bold = Font {
+            weight: Weight::Bold,
+            ..Font::DEFAULT
+        };
+        let mut tabs = Column::new().spacing(4).width(Fill);
+        for tab in self.room_tabs() {
+            let mut label = row![text(format!("# {}", shown(&tab.name))).size(14).width(Fill)]
+                .spacing(6)
+                .align_y(Center);
+            if tab.unread > 0 {
+                label = label.push(
+                    container(text(tab.unread.to_string()).size(12))
+                        .padding([1, 7])
+                        .style(theme::badge(theme::META)),
+                );
+            }
+            let pick = button(label)
+                .width(Fill)
+                .padding([4, 8])
+                .on_press(Message::ShowRoom(tab.key.clone()));
+            let pick = if tab.shown {
+                pick
+            } else {
+                pick.style(theme::quiet_button)
+            };
+            let line = match &tab.key {
+                Some(name) => row![
+                    pick,
+                    button(text("×").size(13))
+                        .padding([4, 6])
+                        .style(theme::quiet_button)
+                        .on_press(Message::Part(name.clone())),
+                ]
+                .spacing(2)
+                .align_y(Center),
+                None => row![pick],
+            };
+            tabs = tabs.push(line);
+        }
+        let join = row![
+            text_input("Join or create…", &self.rooms.join_input)
+                .id(JOIN_INPUT)
+                .on_input(Message::JoinInputChanged)
+                .on_submit(Message::JoinTyped)
+                .padding(6)
+                .size(13),
+            button(text("Join").size(13))
+                .padding([6, 8])
+                .on_press(Message::JoinTyped),
+        ]
+        .spacing(4)
+        .align_y(Center);
+        let mut col = column![text("Rooms").size(16).font(bold), tabs, join].spacing(10);
+        match self.browse() {
+            None => {
+                col = col.push(
+                    button(text("Browse rooms").size(13))
+                        .style(theme::quiet_button)
+                        .on_press(Message::BrowseRooms),
+                );
+            }
+            Some(list) => {
+                let mut rooms = Column::new().spacing(6);
+                for r in list {
+                    let mut info = column![
+                        text(format!("# {} ({})", shown(&r.room), r.members))
+                            .size(13)
+                            .font(bold)
+                    ];
+                    if !r.topic.is_empty() {
+                        info = info.push(text(shown(&r.topic)).size(12).color(theme::MUTED));
+                    }
+                    rooms = rooms.push(
+                        row![
+                            info.width(Fill),
+                            button(text("Join").size(12))
+                                .padding([2, 6])
+                                .on_press(Message::Join(r.room.clone())),
+                        ]
+                        .spacing(4)
+                        .align_y(Center),
+                    );
+                }
+                if list.is_empty() {
+                    rooms = rooms.push(text("Asking the server…").size(12).color(theme::MUTED));
+                }
+                col = col.push(
+                    column![
+                        row![
+                            text("All rooms").size(14).width(Fill),
+                            button(text("Refresh").size(12))
+                                .padding([2, 6])
+                                .style(theme::quiet_button)
+                                .on_press(Message::BrowseRooms),
+                            button(text("Close").size(12))
+                                .padding([2, 6])
+                                .style(theme::quiet_button)
+                                .on_press(Message::CloseBrowse),
+                        ]
+                        .spacing(4)
+                        .align_y(Center),
+                        scrollable(rooms).height(iced::Length::Shrink),
+                    ]
+                    .spacing(6),
+                );
+            }
+        }
+        col = col.push(iced::widget::rule::horizontal(1));
+        col = col.push(text("Direct messages").size(16).font(bold));
+        col = col.push(text("Not available yet.").size(12).color(theme::MUTED));
+        container(scrollable(col).height(Fill))
+            .padding(12)
+            .width(200)
+            .height(Fill)
+            .style(theme::panel)
+            .into()
+    }
+
+    /// The named room's name and topic, with "Edit" (or the field while
+    /// editing).
+    fn topic_line(&self) -> Element<'_, Message> {
+        let name = self.rooms.shown.as_deref().unwrap_or_default();
+        let bold = Font {
+            weight: Weight::Bold,
+            ..Font::DEFAULT
+        };
+        let title = text(format!("# {}", shown(name))).size(16).font(bold);
+        let line = match &self.rooms.topic_edit {
+            Some(edit) => row![
+                title,
+                text_input("Topic (empty clears it)", edit)
+                    .id(TOPIC_INPUT)
+                    .on_input(Message::TopicChanged)
+                    .on_submit(Message::SaveTopic)
+                    .padding(6)
+                    .size(14),
+                button(text("Set").size(13)).on_press(Message::SaveTopic),
+                button(text("Cancel").size(13))
+                    .style(theme::quiet_button)
+                    .on_press(Message::CancelTopic),
+            ],
+            None => {
+                let topic = if self.pane.topic.is_empty() {
+                    text("No topic").size(14).color(theme::MUTED)
+                } else {
+                    text(shown(&self.pane.topic).into_owned()).size(14)
+                };
+                row![
+                    title,
+                    topic.width(Fill),
+                    button(text("Edit topic").size(13))
+                        .style(theme::quiet_button)
+                        .on_press(Message::EditTopic),
+                ]
+            }
+        };
+        container(line.spacing(10).align_y(Center))
+            .padding([8, 14])
+            .width(Fill)
+            .style(theme::panel)
+            .into()
+    }
+
+    /// What can be done to the member or message picked, if any.
+    fn action_bar(&self) -> Option<Element<'_, Message>> {
+        let small = |label: &'static str, m: Message| {
+            button(text(label).size(13)).padding([4, 10]).on_press(m)
+        };
+        let close = button(text("Close").size(13))
+            .padding([4, 10])
+            .style(theme::quiet_button)
+            .on_press(Message::Deselect);
+        let (line, hint) = match self.selected()? {
+            Selection::Member(u) => (
+                row![
+                    text(format!("{}:", shown(&u.name))).size(14),
+                    small("Kick", Message::Moderate(Action::Kick)),
+                    small("Ban", Message::Moderate(Action::Ban)),
+                    small("Mute", Message::Moderate(Action::Mute)),
+                    small("Unmute", Message::Moderate(Action::Unmute)),
+                    close,
+                ],
+                "For the room's moderators and owners; the server says if you are not one.",
+            ),
+            Selection::Chat { from, .. } => (
+                row![
+                    text(format!("Message from {}:", shown(from))).size(14),
+                    small("Delete", Message::DeleteChat),
+                    close,
+                ],
+                "Your own messages: always. Others': moderators only (the server says if not).",
+            ),
+        };
+        let hint = text(hint).size(12).color(theme::MUTED);
+        Some(
+            container(column![line.spacing(8).align_y(Center), hint].spacing(4))
+                .padding([8, 14])
+                .width(Fill)
+                .style(theme::panel)
+                .into(),
+        )
     }
 }
