@@ -1,6 +1,6 @@
 //! `storebench`: what the history store sustains and what it holds, through
 //! a real `chatserver` (the daemon's SQLite store in a scratch data
-//! directory, `store_sync = "normal"` unless `--extra` says otherwise).
+//! directory, `store_sync` from `--sync`, normal by default).
 //!
 //! ```text
 //! cargo run --release -p chatbench --bin storebench -- --messages 1000000
@@ -72,7 +72,10 @@ struct Args {
     /// Chats per history page (at most the server's `history_page_max`, 200)
     #[arg(long, default_value_t = 100)]
     page_limit: u32,
-    /// Extra config lines for the server, e.g. 'store_sync = "full"'
+    /// The store's `store_sync`: normal or full
+    #[arg(long, default_value = "normal", value_parser = ["normal", "full"])]
+    sync: String,
+    /// Extra config lines for the server (TOML)
     #[arg(long, default_value = "")]
     extra: String,
     /// Print one JSON object instead of the table
@@ -133,7 +136,10 @@ fn run(args: Args) -> Result<()> {
     };
 
     // Retention off (its default keeps 100 000): the room must hold them all.
-    let config = format!("history_keep_messages = 0\n{}", args.extra);
+    let config = format!(
+        "history_keep_messages = 0\nstore_sync = \"{}\"\n{}",
+        args.sync, args.extra
+    );
     let server = SpawnedServer::start_with(max_clients, 30_000, &config)?;
     let stored = flood(server.addr, &args, args.messages, Duration::from_secs(3600))?;
     let db = server.dir().join("data").join("chat.db");
