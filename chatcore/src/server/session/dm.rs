@@ -292,24 +292,6 @@ pub(crate) fn history(ctx: &mut Ctx<'_>, key: usize, req: DmHistoryRequest) {
     super::history::ask_dm_page(ctx, key, req.with, req.before, before, req.limit, room);
 }
 
-/// Sends a `dm_history` page.
-pub(crate) fn send_page(
-    ctx: &mut Ctx<'_>,
-    key: usize,
-    with: String,
-    before: Option<u64>,
-    chats: Vec<StoredChat>,
-    more: bool,
-) {
-    let page = DmHistory {
-        with,
-        messages: chats.into_iter().map(StoredChat::into_dm).collect(),
-        more,
-        before,
-    };
-    ctx.send(key, &ServerMessage::DmHistory(page));
-}
-
 /// `dm_read`: a registered member has read its conversation with `with`
 /// up to `id` (kept for its next `dm_unread`; a guest has none).
 pub(crate) fn read(ctx: &mut Ctx<'_>, key: usize, with: String, id: u64) {

@@ -168,7 +168,13 @@ pub(crate) fn store_page(
         return; // gone, or its key reused: nobody to answer
     };
     if let Asked::Dm { with, before } = wait.asked {
-        super::dm::send_page(ctx, wait.key, with, before, chats, more);
+        let page = crate::protocol::DmHistory {
+            with,
+            messages: chats.into_iter().map(StoredChat::into_dm).collect(),
+            more,
+            before,
+        };
+        ctx.send(wait.key, &ServerMessage::DmHistory(page));
         return;
     }
     let mut messages: Vec<_> = chats.into_iter().map(StoredChat::into_chat).collect();
