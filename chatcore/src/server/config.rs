@@ -199,6 +199,10 @@ pub struct ServerConfig {
     pub operators: Vec<String>,
 }
 
+/// Most chats one store page holds: the bound of `history_page_max` and
+/// `resume_max`, and what the store thread caps every page at.
+pub(crate) const MAX_PAGE: u32 = 1000;
+
 /// Who may create rooms (config key `room_creation`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -337,12 +341,12 @@ impl ServerConfig {
         // The store reads one page of at most MAX_PAGE rows; a resume asks
         // for one more than `resume_max` to see whether more were missed.
         check(
-            self.history_page_max <= crate::server::store::MAX_PAGE,
+            self.history_page_max <= MAX_PAGE,
             "history_page_max",
             "must be at most 1000",
         )?;
         check(
-            self.resume_max < crate::server::store::MAX_PAGE,
+            self.resume_max < MAX_PAGE,
             "resume_max",
             "must be at most 999",
         )?;

@@ -37,8 +37,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Most requests the store thread takes in one go: every `Append` among
 /// them goes into one transaction.
 const BATCH_REQUESTS: usize = 1024;
-/// Most chats one `Page` returns, whatever the request asked.
-pub(crate) const MAX_PAGE: u32 = 1000;
+/// Most chats one `Page` returns, whatever the request asked (defined
+/// with the configuration, whose bounds it sets).
+pub(crate) use crate::server::config::MAX_PAGE;
 
 /// A chat message as the store keeps it (a row of `messages`).
 #[derive(Debug, Clone, PartialEq, Eq)]
