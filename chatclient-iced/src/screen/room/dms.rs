@@ -227,6 +227,9 @@ impl State {
             Message::DmSend => Ok(self.send_dm()),
             Message::ShowRoom(key) => {
                 self.dms.shown = None;
+                if key == self.rooms.shown {
+                    self.pane.unread = 0;
+                }
                 Err(Message::ShowRoom(key))
             }
             other => Err(other),

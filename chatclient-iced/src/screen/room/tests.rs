@@ -1319,3 +1319,18 @@ fn dm_unread_after_login_lists_conversations_with_their_counts() {
     assert_eq!(s.shown_dm(), None);
     assert_eq!(dm_unread(&s, "carol"), 0);
 }
+
+#[test]
+fn room_chats_under_a_shown_dm_count_as_unread_until_the_room_is_shown() {
+    let mut s = room();
+    let _ = s.update(Message::ShowDm("bob".into()));
+    server(
+        &mut s,
+        ServerMessage::Chat(chat(3, "bob", 20, "in the lobby")),
+    );
+    assert_eq!(s.room_tabs()[0].unread, 1);
+    let _ = s.update(Message::ShowRoom(None));
+    assert_eq!(s.shown_dm(), None);
+    assert_eq!(s.room_tabs()[0].unread, 0);
+    assert!(chats(&s).iter().any(|c| c.0 == "in the lobby"));
+}
