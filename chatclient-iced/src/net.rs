@@ -52,7 +52,7 @@ use std::time::Duration;
 
 use chatcore::client::{ClientSender, Credentials, FileKind, TransferEvent};
 use chatcore::protocol::voice::VoiceMute;
-use chatcore::protocol::{ChatSend, ClientMessage, ErrorCode, ServerMessage, Welcome};
+use chatcore::protocol::{ChatSend, ClientMessage, DmSend, ErrorCode, ServerMessage, Welcome};
 use chatcore::tls::{self, ClientTls, Fingerprint, KnownServers, TlsError, Trust, Verify};
 use chatcore::{Client, ClientError, Event as ClientEvent};
 use iced::futures::SinkExt;
@@ -309,6 +309,31 @@ pub enum Command {
     /// protocol message itself: the room screen builds it, the worker only
     /// sends it.
     Moderate(ClientMessage),
+    /// A direct message to member `to` (docs/protocol.md section 25).
+    Dm {
+        /// The recipient.
+        to: String,
+        /// The text.
+        text: String,
+        /// Our number for it, echoed in our own copy and in errors.
+        reference: u64,
+    },
+    /// The newest page of the direct conversation with `with`.
+    DmHistory {
+        /// The other member.
+        with: String,
+        /// Only messages older than this id.
+        before: Option<u64>,
+        /// Most messages in the page.
+        limit: u32,
+    },
+    /// The direct conversation with `with` is read up to `id`.
+    DmRead {
+        /// The other member.
+        with: String,
+        /// The newest id read.
+        id: u64,
+    },
 }
 
 /// What the UI asks the server about the voice call, over the chat
@@ -937,6 +962,25 @@ fn command_loop(
             Command::ListRooms => sender.list_rooms().map(|()| None),
             Command::Topic { room, topic } => sender.set_topic(room, topic).map(|()| None),
             Command::Moderate(msg) => sender.send(&msg).map(|()| None),
+            Command::Dm {
+                to,
+                text,
+                reference,
+            } => sender
+                .send(&ClientMessage::Dm(DmSend {
+                    to,
+                    text,
+                    reference: Some(reference),
+                }))
+                .map(|()| None),
+            Command::DmHistory {
+                with,
+                before,
+                limit,
+            } => sender
+                .request_dm_history(with, before, limit)
+                .map(|()| None),
+            Command::DmRead { with, id } => sender.mark_dm_read(with, id).map(|()| None),
         };
         let event = match outcome {
             Ok(Some(event)) => event,
@@ -955,9 +999,9 @@ fn command_loop(
 /// What a command is about, for its error.
 fn about(command: &Command) -> About {
     match command {
-        Command::Chat { reference, .. } | Command::ChatIn { reference, .. } => {
-            About::Chat(*reference)
-        }
+        Command::Chat { reference, .. }
+        | Command::ChatIn { reference, .. }
+        | Command::Dm { reference, .. } => About::Chat(*reference),
         Command::SendFile { local, .. } | Command::SendVoice { local, .. } => About::Upload(*local),
         Command::Accept { transfer, .. }
         | Command::Decline(transfer)
@@ -969,7 +1013,9 @@ fn about(command: &Command) -> About {
         | Command::Part(_)
         | Command::ListRooms
         | Command::Topic { .. }
-        | Command::Moderate(_) => About::Room,
+        | Command::Moderate(_)
+        | Command::DmHistory { .. }
+        | Command::DmRead { .. } => About::Room,
     }
 }
 

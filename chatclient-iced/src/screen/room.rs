@@ -14,6 +14,7 @@
 //! [`files`] follows file transfers, [`offer_card`] draws one, [`scroll`]
 //! decides the drawn window of the list, [`voice`] is the voice panel.
 
+pub mod dms;
 mod entry;
 pub mod files;
 mod history;
@@ -37,6 +38,7 @@ use crate::audio;
 use crate::background;
 use crate::format;
 use crate::net::Command;
+use dms::Dms;
 pub use entry::{ChatLine, Entry};
 use files::{CardId, Files};
 use rooms::{Pane, Rooms};
@@ -84,6 +86,9 @@ pub struct State {
     /// The named rooms we are in and where the shown one is, with the
     /// parked panes of the rooms not shown (see `rooms.rs`).
     rooms: Rooms,
+    /// The direct conversations and the one shown instead of the room, if
+    /// any (see `dms.rs`).
+    dms: Dms,
     /// File cards the entries point at (offers belong to the default room).
     files: Files,
     /// A hint under the composer (e.g. not connected).
@@ -227,6 +232,18 @@ pub enum Message {
     Moderate(rooms::Action),
     /// Delete the selected chat.
     DeleteChat,
+    /// Show the direct conversation with this member.
+    ShowDm(String),
+    /// "Message" on a member: open (or start) the conversation with it.
+    MessageMember(String),
+    /// The "Message someone…" field changed.
+    DmStartChanged(String),
+    /// Open the conversation with the name typed in that field.
+    DmStartTyped,
+    /// The shown conversation's composer changed.
+    DmInputChanged(String),
+    /// Send the shown conversation's draft.
+    DmSend,
 }
 
 impl State {
@@ -239,6 +256,10 @@ impl State {
             session: welcome.session,
             pane: Pane::new(Roster::from_welcome(welcome)),
             rooms: Rooms::default(),
+            dms: Dms {
+                registered: welcome.registered,
+                ..Dms::default()
+            },
             files: Files::default(),
             composer_note: None,
             path_input: None,
@@ -428,6 +449,7 @@ impl State {
     fn relogged_default(&mut self, welcome: &Welcome) -> (Task<Message>, Option<Event>) {
         self.name.clone_from(&welcome.name);
         self.session = welcome.session;
+        self.dms.registered = welcome.registered;
         self.pane.roster = Roster::from_welcome(welcome);
         self.sort_users();
         let event = voiced(self.voice.call.reset());
@@ -451,6 +473,10 @@ impl State {
 
     /// Applies a user action.
     pub fn update(&mut self, message: Message) -> (Task<Message>, Option<Event>) {
+        let message = match self.dms_update(message) {
+            Ok(done) => return done,
+            Err(message) => message,
+        };
         match self.rooms_update(message) {
             Ok(done) => done,
             Err(message) => {
@@ -601,7 +627,13 @@ impl State {
             | Message::SelectChat(_)
             | Message::Deselect
             | Message::Moderate(_)
-            | Message::DeleteChat => report(None),
+            | Message::DeleteChat
+            | Message::ShowDm(_)
+            | Message::MessageMember(_)
+            | Message::DmStartChanged(_)
+            | Message::DmStartTyped
+            | Message::DmInputChanged(_)
+            | Message::DmSend => report(None),
         }
     }
 

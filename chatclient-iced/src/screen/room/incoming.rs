@@ -20,6 +20,7 @@ impl State {
         let snap = match event {
             E::Server(ServerMessage::RoomJoined(j)) => return self.room_joined(&j),
             E::Server(ServerMessage::RoomParted(r)) => return self.room_parted(&r.room),
+            E::Server(msg) if let Some(done) = self.on_dm_frame(&msg) => return done,
             E::Server(msg) => {
                 let (snap, event) = self.on_server_routed(msg);
                 reported = event;

@@ -212,7 +212,12 @@ impl State {
         keys.into_iter()
             .map(|key| {
                 let shown = key == self.rooms.shown;
-                let unread = self.rooms.parked.get(&key).map_or(0, |p| p.unread);
+                let unread = if shown {
+                    // Counted only while a direct conversation hides it.
+                    self.pane.unread
+                } else {
+                    self.rooms.parked.get(&key).map_or(0, |p| p.unread)
+                };
                 let name = key
                     .clone()
                     .unwrap_or_else(|| self.rooms.default_name.clone());
@@ -539,7 +544,13 @@ impl State {
             (snap, s.routed(event))
         });
         match applied {
-            Some(((snap, event), true)) => (snap, event),
+            Some(((snap, event), true)) => {
+                // Under a shown direct conversation the room is not read.
+                if is_chat && self.dms.shown.is_some() {
+                    self.pane.unread += 1;
+                }
+                (snap, event)
+            }
             Some(((_, event), false)) => {
                 if is_chat && let Some(p) = self.rooms.parked.get_mut(&key) {
                     p.unread += 1;

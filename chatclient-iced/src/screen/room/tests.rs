@@ -1159,3 +1159,178 @@ fn a_server_that_forgot_our_id_falls_back_even_while_a_named_room_is_shown() {
     let _ = s.update(Message::ShowRoom(None));
     assert!(chats(&s).iter().any(|c| c.0 == "after restart"));
 }
+
+fn dm(id: u64, from: &str, to: &str, text: &str, reference: Option<u64>) -> chatcore::protocol::Dm {
+    chatcore::protocol::Dm {
+        id,
+        from: from.into(),
+        session: if from == "alice" { ME } else { 20 },
+        to: to.into(),
+        text: text.into(),
+        ts: 1_700_000_000_000 + id as i64,
+        reference,
+    }
+}
+
+fn dm_texts(s: &State, with: &str) -> Vec<(String, bool)> {
+    s.dm_lines(with)
+        .iter()
+        .map(|l| (l.text.clone(), l.own))
+        .collect()
+}
+
+fn dm_unread(s: &State, with: &str) -> u64 {
+    s.dm_tabs()
+        .iter()
+        .find(|t| t.name == with)
+        .map_or(0, |t| t.unread)
+}
+
+fn registered_room() -> State {
+    let mut w = welcome("alice", vec![]);
+    w.registered = true;
+    State::new(&w, "alice", "127.0.0.1:6789", "dl".into())
+}
+
+#[test]
+fn a_received_dm_goes_to_its_conversation_only_and_counts_unread_until_shown() {
+    let mut s = registered_room();
+    server(
+        &mut s,
+        ServerMessage::Dm(dm(7, "bob", "alice", "psst", None)),
+    );
+    assert_eq!(dm_texts(&s, "bob"), [("psst".to_owned(), false)]);
+    assert!(chats(&s).is_empty(), "not in the room");
+    assert_eq!(dm_unread(&s, "bob"), 1);
+    let asked = s.update(Message::ShowDm("bob".into()));
+    let commands: Vec<Command> = asked
+        .1
+        .map(super::Event::flatten)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|e| e.into_commands().0)
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            Command::DmHistory {
+                with: "bob".into(),
+                before: None,
+                limit: 50
+            },
+            Command::DmRead {
+                with: "bob".into(),
+                id: 7
+            },
+        ]
+    );
+    assert_eq!(s.shown_dm(), Some("bob"));
+    assert_eq!(dm_unread(&s, "bob"), 0);
+    // Shown: a new one is marked read at once and counts nothing.
+    let step = s.on_net(NetEvent::Server(ServerMessage::Dm(dm(
+        9, "bob", "alice", "again", None,
+    ))));
+    assert_eq!(
+        net(step),
+        [Command::DmRead {
+            with: "bob".into(),
+            id: 9
+        }]
+    );
+    assert_eq!(dm_unread(&s, "bob"), 0);
+}
+
+#[test]
+fn typed_text_in_a_dm_pane_is_sent_as_a_dm_and_our_copy_is_shown_once() {
+    let mut s = room();
+    let _ = s.update(Message::MessageMember("bob".into()));
+    let _ = s.update(Message::DmInputChanged("hello bob".into()));
+    let sent = net(s.update(Message::DmSend));
+    let [
+        Command::Dm {
+            to,
+            text,
+            reference,
+        },
+    ] = sent.as_slice()
+    else {
+        panic!("one dm: {sent:?}");
+    };
+    assert_eq!((to.as_str(), text.as_str()), ("bob", "hello bob"));
+    let copy = dm(11, "alice", "bob", "hello bob", Some(*reference));
+    server(&mut s, ServerMessage::Dm(copy.clone()));
+    server(&mut s, ServerMessage::Dm(copy));
+    assert_eq!(dm_texts(&s, "bob"), [("hello bob".to_owned(), true)]);
+    assert!(chats(&s).is_empty(), "the room saw nothing");
+}
+
+#[test]
+fn a_guest_fetches_no_dm_history_and_an_account_required_answer_stays_quiet() {
+    let mut s = room();
+    let commands = net(s.update(Message::ShowDm("bob".into())));
+    assert!(commands.is_empty(), "a guest has no stored conversations");
+    // A login the server does not count as registered after all.
+    let mut s = registered_room();
+    let commands = net(s.update(Message::ShowDm("bob".into())));
+    assert!(matches!(commands.as_slice(), [Command::DmHistory { .. }]));
+    server(
+        &mut s,
+        ServerMessage::Error(ErrorMsg {
+            code: ErrorCode::AccountRequired,
+            message: "log in with a registered name".into(),
+            reference: None,
+            transfer: None,
+        }),
+    );
+    assert!(!s.entries().iter().any(|e| matches!(e, Entry::Error(_))));
+}
+
+#[test]
+fn dm_unread_after_login_lists_conversations_with_their_counts() {
+    let mut s = registered_room();
+    server(
+        &mut s,
+        ServerMessage::DmUnread(chatcore::protocol::DmUnread {
+            conversations: vec![chatcore::protocol::DmUnreadEntry {
+                with: "carol".into(),
+                count: 3,
+                last_id: 42,
+            }],
+        }),
+    );
+    assert_eq!(dm_unread(&s, "carol"), 3);
+    let history = chatcore::protocol::DmHistory {
+        with: "carol".into(),
+        messages: vec![
+            dm(40, "carol", "alice", "one", None),
+            dm(42, "carol", "alice", "two", None),
+        ],
+        more: false,
+        before: None,
+    };
+    let _ = s.update(Message::ShowDm("carol".into()));
+    server(&mut s, ServerMessage::DmHistory(history));
+    assert_eq!(
+        dm_texts(&s, "carol"),
+        [("one".to_owned(), false), ("two".to_owned(), false)]
+    );
+    // Back to the room: the conversation keeps no count.
+    let _ = s.update(Message::ShowRoom(None));
+    assert_eq!(s.shown_dm(), None);
+    assert_eq!(dm_unread(&s, "carol"), 0);
+}
+
+#[test]
+fn room_chats_under_a_shown_dm_count_as_unread_until_the_room_is_shown() {
+    let mut s = room();
+    let _ = s.update(Message::ShowDm("bob".into()));
+    server(
+        &mut s,
+        ServerMessage::Chat(chat(3, "bob", 20, "in the lobby")),
+    );
+    assert_eq!(s.room_tabs()[0].unread, 1);
+    let _ = s.update(Message::ShowRoom(None));
+    assert_eq!(s.shown_dm(), None);
+    assert_eq!(s.room_tabs()[0].unread, 0);
+    assert!(chats(&s).iter().any(|c| c.0 == "in the lobby"));
+}

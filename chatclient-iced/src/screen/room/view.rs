@@ -7,6 +7,7 @@ use iced::widget::{
 };
 use iced::{Center, Element, Fill, Font};
 
+use super::dms::{DM_COMPOSER, DM_LIST, DM_START_INPUT};
 use super::rooms::{Action, JOIN_INPUT, Selection, TOPIC_INPUT};
 use super::{COMPOSER, Entry, LIST, Link, Message, PATH_INPUT, State, offer_card};
 use crate::format;
@@ -18,14 +19,11 @@ impl State {
     /// The whole room screen.
     pub fn view(&self) -> Element<'_, Message> {
         let mut main = Column::new().spacing(10).width(Fill);
-        if self.rooms.shown.is_some() {
-            main = main.push(self.topic_line());
+        if let Some(name) = self.dms.shown.as_deref() {
+            main = main.push(self.dm_pane(name));
+        } else {
+            main = self.room_main(main);
         }
-        main = main.push(self.list());
-        if let Some(bar) = self.action_bar() {
-            main = main.push(bar);
-        }
-        main = main.push(self.composer());
         let body = row![self.room_sidebar(), main, self.sidebar()]
             .spacing(12)
             .height(Fill);
@@ -34,6 +32,120 @@ impl State {
             .width(Fill)
             .height(Fill)
             .into()
+    }
+
+    /// The shown room's topic, list, action bar and composer.
+    fn room_main<'a>(&'a self, mut main: Column<'a, Message>) -> Column<'a, Message> {
+        if self.rooms.shown.is_some() {
+            main = main.push(self.topic_line());
+        }
+        main = main.push(self.list());
+        if let Some(bar) = self.action_bar() {
+            main = main.push(bar);
+        }
+        main.push(self.composer())
+    }
+
+    /// The direct conversation with `name`: its title, its messages
+    /// (oldest first) and its composer.
+    fn dm_pane(&self, name: &str) -> Element<'_, Message> {
+        let bold = Font {
+            weight: Weight::Bold,
+            ..Font::DEFAULT
+        };
+        let conv = self.dms.conversations.get(name);
+        let title = container(
+            row![
+                text(format!("@ {}", shown(name))).size(16).font(bold),
+                text("Direct message").size(13).color(theme::MUTED),
+            ]
+            .spacing(10)
+            .align_y(Center),
+        )
+        .padding([8, 14])
+        .width(Fill)
+        .style(theme::panel);
+        let mut col = Column::new().spacing(8).padding([12, 16]).width(Fill);
+        let lines = self.dm_lines(name);
+        for line in lines {
+            col = col.push(message_line::chat(
+                &line.from, &line.time, &line.text, line.own,
+            ));
+        }
+        if lines.is_empty() {
+            col = col.push(message_line::system(
+                "No messages yet. Only the two of you see this conversation.",
+            ));
+        }
+        let list = container(
+            scrollable(col)
+                .id(DM_LIST)
+                .anchor_bottom()
+                .height(Fill)
+                .width(Fill),
+        )
+        .style(theme::panel)
+        .width(Fill)
+        .height(Fill);
+        let draft = conv.map_or("", |c| c.input.as_str());
+        let input = text_input(&format!("Message {}…", shown(name)), draft)
+            .id(DM_COMPOSER)
+            .on_input(Message::DmInputChanged)
+            .on_submit(Message::DmSend)
+            .padding(10)
+            .size(15);
+        let send = button(text("Send").size(15))
+            .padding([10, 18])
+            .on_press_maybe((!draft.trim().is_empty()).then_some(Message::DmSend));
+        let mut composer = column![row![input, send].spacing(8).align_y(Center)].spacing(6);
+        if let Some(note) = conv.and_then(|c| c.note.as_deref()) {
+            composer = composer.push(text(note).size(12).color(theme::WARN));
+        }
+        column![
+            title,
+            list,
+            container(composer)
+                .padding(10)
+                .style(theme::panel)
+                .width(Fill),
+        ]
+        .spacing(10)
+        .height(Fill)
+        .into()
+    }
+
+    /// The sidebar's direct conversations (unread counts for those not
+    /// shown) and the field to start one.
+    fn dm_list(&self) -> Element<'_, Message> {
+        let mut tabs = Column::new().spacing(4).width(Fill);
+        for tab in self.dm_tabs() {
+            let mut label = row![text(format!("@ {}", shown(&tab.name))).size(14).width(Fill)]
+                .spacing(6)
+                .align_y(Center);
+            if tab.unread > 0 {
+                label = label.push(
+                    container(text(tab.unread.to_string()).size(12))
+                        .padding([1, 7])
+                        .style(theme::badge(theme::META)),
+                );
+            }
+            let pick = button(label)
+                .width(Fill)
+                .padding([4, 8])
+                .on_press(Message::ShowDm(tab.name.clone()));
+            tabs = tabs.push(if tab.shown {
+                pick
+            } else {
+                pick.style(theme::quiet_button)
+            });
+        }
+        let start = text_input("Message someone…", &self.dms.start_input)
+            .id(DM_START_INPUT)
+            .on_input(Message::DmStartChanged)
+            .on_submit(Message::DmStartTyped)
+            .padding(6)
+            .size(13);
+        column![tabs, start].spacing(8).into()
     }
 
     fn status_line(&self) -> Element<'_, Message> {
@@ -321,7 +433,7 @@ impl State {
                 .width(Fill)
                 .padding([4, 8])
                 .on_press(Message::ShowRoom(tab.key.clone()));
-            let pick = if tab.shown {
+            let pick = if tab.shown && self.dms.shown.is_none() {
                 pick
             } else {
                 pick.style(theme::quiet_button)
@@ -410,7 +522,7 @@ impl State {
         }
         col = col.push(iced::widget::rule::horizontal(1));
         col = col.push(text("Direct messages").size(16).font(bold));
-        col = col.push(text("Not available yet.").size(12).color(theme::MUTED));
+        col = col.push(self.dm_list());
         container(scrollable(col).height(Fill))
             .padding(12)
             .width(200)
@@ -477,13 +589,15 @@ impl State {
             Selection::Member(u) => (
                 row![
                     text(format!("{}:", shown(&u.name))).size(14),
+                    small("Message", Message::MessageMember(u.name.clone())),
                     small("Kick", Message::Moderate(Action::Kick)),
                     small("Ban", Message::Moderate(Action::Ban)),
                     small("Mute", Message::Moderate(Action::Mute)),
                     small("Unmute", Message::Moderate(Action::Unmute)),
                     close,
                 ],
-                "For the room's moderators and owners; the server says if you are not one.",
+                "Message: a direct conversation. The others are for the room's moderators and \
+                 owners; the server says if you are not one.",
             ),
             Selection::Chat { from, .. } => (
                 row![
