@@ -18,19 +18,21 @@ const MAX_PENDING_CHATS: usize = 100_000;
 const STORE_UNAVAILABLE_MSG: &str =
     "the server could not store the message in its history; it was not delivered";
 
-/// `chat` from member `key`.
-pub(crate) fn chat(ctx: &mut Ctx<'_>, key: usize, chat: ChatSend) {
-    let ChatSend {
-        text,
-        reference,
-        room,
-    } = chat;
+/// Charges the rate limit and checks a member's text (a chat's or a direct
+/// message's): not blank, at most `max_text_bytes`; answers the error with
+/// `reference` if not.
+pub(crate) fn accept_text(
+    ctx: &mut Ctx<'_>,
+    key: usize,
+    text: &str,
+    reference: Option<u64>,
+) -> bool {
     if !ctx.allow_frame(key, reference) {
-        return;
+        return false;
     }
     if text.trim().is_empty() {
         ctx.protocol_error(key, ErrorCode::TextEmpty, "the text is empty", reference);
-        return;
+        return false;
     }
     if text.len() > ctx.config.max_text_bytes {
         let msg = format!(
@@ -38,6 +40,19 @@ pub(crate) fn chat(ctx: &mut Ctx<'_>, key: usize, chat: ChatSend) {
             ctx.config.max_text_bytes
         );
         ctx.protocol_error(key, ErrorCode::TextTooLong, &msg, reference);
+        return false;
+    }
+    true
+}
+
+/// `chat` from member `key`.
+pub(crate) fn chat(ctx: &mut Ctx<'_>, key: usize, chat: ChatSend) {
+    let ChatSend {
+        text,
+        reference,
+        room,
+    } = chat;
+    if !accept_text(ctx, key, &text, reference) {
         return;
     }
     let Some(from) = ctx.lobby.member(key).cloned() else {

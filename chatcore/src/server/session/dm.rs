@@ -173,19 +173,7 @@ pub(crate) fn dm(ctx: &mut Ctx<'_>, key: usize, m: DmSend) {
         text,
         reference,
     } = m;
-    if !ctx.allow_frame(key, reference) {
-        return;
-    }
-    if text.trim().is_empty() {
-        ctx.protocol_error(key, ErrorCode::TextEmpty, "the text is empty", reference);
-        return;
-    }
-    if text.len() > ctx.config.max_text_bytes {
-        let msg = format!(
-            "the text is longer than {} bytes",
-            ctx.config.max_text_bytes
-        );
-        ctx.protocol_error(key, ErrorCode::TextTooLong, &msg, reference);
+    if !super::chat::accept_text(ctx, key, &text, reference) {
         return;
     }
     let (Some(from), Some(mine)) = (ctx.lobby.member(key).cloned(), party_of(ctx, key)) else {
