@@ -119,25 +119,14 @@ impl State {
     fn dm_list(&self) -> Element<'_, Message> {
         let mut tabs = Column::new().spacing(4).width(Fill);
         for tab in self.dm_tabs() {
-            let mut label = row![text(format!("@ {}", shown(&tab.name))).size(14).width(Fill)]
-                .spacing(6)
-                .align_y(Center);
-            if tab.unread > 0 {
-                label = label.push(
-                    container(text(tab.unread.to_string()).size(12))
-                        .padding([1, 7])
-                        .style(theme::badge(theme::META)),
-                );
-            }
-            let pick = button(label)
-                .width(Fill)
-                .padding([4, 8])
-                .on_press(Message::ShowDm(tab.name.clone()));
-            tabs = tabs.push(if tab.shown {
-                pick
-            } else {
-                pick.style(theme::quiet_button)
-            });
+            let label = format!("@ {}", shown(&tab.name));
+            let pick = sidebar_tab(
+                label,
+                tab.unread,
+                tab.shown,
+                Message::ShowDm(tab.name.clone()),
+            );
+            tabs = tabs.push(pick);
         }
         let start = text_input("Message someone…", &self.dms.start_input)
             .id(DM_START_INPUT)
@@ -419,25 +408,12 @@ impl State {
         };
         let mut tabs = Column::new().spacing(4).width(Fill);
         for tab in self.room_tabs() {
-            let mut label = row![text(format!("# {}", shown(&tab.name))).size(14).width(Fill)]
-                .spacing(6)
-                .align_y(Center);
-            if tab.unread > 0 {
-                label = label.push(
-                    container(text(tab.unread.to_string()).size(12))
-                        .padding([1, 7])
-                        .style(theme::badge(theme::META)),
-                );
-            }
-            let pick = button(label)
-                .width(Fill)
-                .padding([4, 8])
-                .on_press(Message::ShowRoom(tab.key.clone()));
-            let pick = if tab.shown && self.dms.shown.is_none() {
-                pick
-            } else {
-                pick.style(theme::quiet_button)
-            };
+            let pick = sidebar_tab(
+                format!("# {}", shown(&tab.name)),
+                tab.unread as u64,
+                tab.shown && self.dms.shown.is_none(),
+                Message::ShowRoom(tab.key.clone()),
+            );
             let line = match &tab.key {
                 Some(name) => row![
                     pick,
@@ -616,5 +592,31 @@ impl State {
                 .style(theme::panel)
                 .into(),
         )
+    }
+}
+
+/// A room's or a conversation's button in the sidebar: its label, its
+/// unread badge, highlighted when it is the one shown.
+fn sidebar_tab<'a>(
+    label: String,
+    unread: u64,
+    current: bool,
+    on_press: Message,
+) -> iced::widget::Button<'a, Message> {
+    let mut line = row![text(label).size(14).width(Fill)]
+        .spacing(6)
+        .align_y(Center);
+    if unread > 0 {
+        line = line.push(
+            container(text(unread.to_string()).size(12))
+                .padding([1, 7])
+                .style(theme::badge(theme::META)),
+        );
+    }
+    let pick = button(line).width(Fill).padding([4, 8]).on_press(on_press);
+    if current {
+        pick
+    } else {
+        pick.style(theme::quiet_button)
     }
 }
