@@ -551,7 +551,11 @@ impl Reactor {
         let due = self.now >= self.next_presence;
         let ctx = &mut self.ctx();
         ctx.room.flush_welcomes(&mut ctx.out);
-        ctx.rooms.flush(now_ms(), due, &mut ctx.out);
+        // Only rooms with a `room_joined` or presence waiting are visited
+        // (none on most turns: then not even the clock is read).
+        if ctx.rooms.presence_pending() {
+            ctx.rooms.flush(now_ms(), due, &mut ctx.out);
+        }
         if ctx.room.presence_pending() && due {
             self.ctx().flush_presence();
             self.next_presence = self.now + PRESENCE_BATCH;
