@@ -223,6 +223,7 @@ mod tests {
         let f = parse(&chat[4..]).expect("parses");
         assert_eq!((f.kind, f.id, f.room), (&b"chat"[..], 9, &b"r7"[..]));
         let joined = encode_server(&ServerMessage::RoomJoined(RoomJoined {
+            invite_only: false,
             room: "big".into(),
             topic: String::new(),
             users: vec![

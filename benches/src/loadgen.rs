@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use chatcore::protocol::{
-    ChatSend, ClientMessage, Hello, PROTOCOL_VERSION, RoomName, Seq, encode_client, frame_len,
+    ChatSend, ClientMessage, Hello, JoinRoom, PROTOCOL_VERSION, Seq, encode_client, frame_len,
 };
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -318,9 +318,11 @@ pub fn run(plan: &Plan, on_all_joined: &mut dyn FnMut()) -> Result<Outcome> {
         .to_vec();
         let stamp_at = find(&frame, text.as_bytes()).context("the chat frame holds its text")?;
         let join = match &name {
-            Some(room) => {
-                encode_client(&ClientMessage::Join(RoomName { room: room.clone() })).to_vec()
-            }
+            Some(room) => encode_client(&ClientMessage::Join(JoinRoom {
+                room: room.clone(),
+                invite_only: false,
+            }))
+            .to_vec(),
             None => Vec::new(),
         };
         rooms.push(Room {

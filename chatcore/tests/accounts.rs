@@ -461,6 +461,7 @@ fn the_account_frames_of_the_spec_are_what_the_encoder_produces() {
     }));
     let logout = encode_client(&ClientMessage::Logout);
     let throttled = encode_server(&ServerMessage::Error(ErrorMsg {
+        room: None,
         code: ErrorCode::AuthThrottled,
         message: "too many failed logins; try again in 250 ms".into(),
         reference: None,

@@ -110,6 +110,7 @@ fn client_sequence() -> Vec<ClientMessage> {
 fn server_sequence() -> Vec<ServerMessage> {
     vec![
         ServerMessage::Error(ErrorMsg {
+            room: None,
             code: ErrorCode::NameTooLong,
             message: "the name is longer than 32 characters".into(),
             reference: None,
@@ -157,6 +158,7 @@ fn server_sequence() -> Vec<ServerMessage> {
         ServerMessage::Ping(Seq { seq: 12 }),
         ServerMessage::Pong(Seq { seq: 3 }),
         ServerMessage::Error(ErrorMsg {
+            room: None,
             code: ErrorCode::RateLimited,
             message: "too many messages; slow down".into(),
             reference: Some(9),
@@ -847,6 +849,7 @@ fn an_unknown_error_code_decodes_as_unknown() {
     assert_eq!(
         decode_server(&mut buf, MAX),
         Ok(Some(ServerMessage::Error(ErrorMsg {
+            room: None,
             code: ErrorCode::Unknown,
             message: "from a newer server".into(),
             reference: Some(4),
@@ -900,6 +903,7 @@ fn optional_ref_is_left_out_when_absent_and_decodes_as_none() {
     let other = encode_server(&ServerMessage::Chat(server_chat(1, "b", 2, "c", None)));
     assert!(!other.windows(4).any(|w| w == b"\xa3ref"));
     let err = encode_server(&ServerMessage::Error(ErrorMsg {
+        room: None,
         code: ErrorCode::Version,
         message: String::new(),
         reference: None,
@@ -941,7 +945,7 @@ fn a_welcome_without_max_text_still_decodes_with_max_text_zero() {
 
 /// Every code. `exhaustive` below fails to compile when a code is added to
 /// the enum and not here.
-const ALL_CODES: [ErrorCode; 53] = [
+const ALL_CODES: [ErrorCode; 54] = [
     ErrorCode::NameEmpty,
     ErrorCode::NameTooLong,
     ErrorCode::NameInvalid,
@@ -994,6 +998,7 @@ const ALL_CODES: [ErrorCode; 53] = [
     ErrorCode::NoSuchMember,
     ErrorCode::Banned,
     ErrorCode::Muted,
+    ErrorCode::InviteOnly,
     ErrorCode::Unknown,
 ];
 
@@ -1020,6 +1025,7 @@ fn exhaustive(code: ErrorCode) {
         | ErrorCode::NoSuchMember
         | ErrorCode::Banned
         | ErrorCode::Muted
+        | ErrorCode::InviteOnly
         | ErrorCode::UnknownType
         | ErrorCode::BadMessage
         | ErrorCode::InvalidUtf8
@@ -1151,6 +1157,7 @@ fn every_server_message_variant_round_trips() {
 fn every_error_code_travels_as_its_snake_case_string_and_round_trips() {
     for code in ALL_CODES {
         let msg = ServerMessage::Error(ErrorMsg {
+            room: None,
             code,
             message: format!("about {code}"),
             reference: Some(5),
@@ -1233,6 +1240,7 @@ fn the_hello_frame_has_the_exact_bytes_shown_in_the_protocol_spec() {
 #[test]
 fn the_error_frame_has_the_exact_bytes_shown_in_the_protocol_spec() {
     let frame = encode_server(&ServerMessage::Error(ErrorMsg {
+        room: None,
         code: ErrorCode::TextEmpty,
         message: "the text is empty".into(),
         reference: Some(8),
@@ -1481,6 +1489,8 @@ fn messages_with_strings() -> (Vec<ClientMessage>, Vec<ServerMessage>) {
     use chatcore::protocol::voice::{CallMember, VoiceState};
     let mut client = client_sequence();
     client.push(ClientMessage::FileOffer(FileOffer {
+        room: None,
+        to: None,
         name: "notes.txt".into(),
         size: 5,
         sha256: vec![7; 32],
@@ -1489,6 +1499,8 @@ fn messages_with_strings() -> (Vec<ClientMessage>, Vec<ServerMessage>) {
     }));
     let mut server = server_sequence();
     server.push(ServerMessage::FileOffer(FileOffered {
+        room: None,
+        to: None,
         transfer: 1,
         from: "alice".into(),
         session: 2,
@@ -1503,6 +1515,7 @@ fn messages_with_strings() -> (Vec<ClientMessage>, Vec<ServerMessage>) {
         reason: "expired".into(),
     }));
     server.push(ServerMessage::VoiceState(VoiceState {
+        room: None,
         ts: TS,
         members: vec![CallMember {
             session: 2,

@@ -81,6 +81,8 @@ fn client_corpus() -> Vec<Vec<u8>> {
         ClientMessage::Pong(Seq { seq: 3 }),
         ClientMessage::Bye,
         ClientMessage::FileOffer(FileOffer {
+            room: None,
+            to: None,
             name: "notes.txt".into(),
             size: 5,
             sha256: vec![0xab; 32],
@@ -154,6 +156,7 @@ fn server_corpus() -> Vec<Vec<u8>> {
         ServerMessage::Ping(Seq { seq: 12 }),
         ServerMessage::Pong(Seq { seq: 3 }),
         ServerMessage::Error(ErrorMsg {
+            room: None,
             code: ErrorCode::RateLimited,
             message: "slow down".into(),
             reference: Some(9),
@@ -171,6 +174,8 @@ fn server_corpus() -> Vec<Vec<u8>> {
         }),
         ServerMessage::FileReady(TransferId { transfer: 1 }),
         ServerMessage::FileOffer(FileOffered {
+            room: None,
+            to: None,
             transfer: 1,
             from: "alice".into(),
             session: 2,
@@ -191,6 +196,7 @@ fn server_corpus() -> Vec<Vec<u8>> {
             reason: "cancelled".into(),
         }),
         ServerMessage::VoiceJoined(VoiceJoined {
+            room: None,
             session: 2,
             token: vec![1; 16],
             epoch: 7,
@@ -200,6 +206,7 @@ fn server_corpus() -> Vec<Vec<u8>> {
             timeout_ms: 10_000,
         }),
         ServerMessage::VoiceState(VoiceState {
+            room: None,
             ts: TS,
             members: vec![CallMember {
                 session: 2,

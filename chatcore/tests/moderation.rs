@@ -7,8 +7,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use chatcore::protocol::{
-    ChatSend, ClientMessage, Delete, ErrorCode, Hello, LeaveReason, Moderate, Moderated,
-    PROTOCOL_VERSION, Register, RoomName, ServerMessage, SetRole,
+    ChatSend, ClientMessage, Delete, ErrorCode, Hello, JoinRoom, LeaveReason, Moderate, Moderated,
+    PROTOCOL_VERSION, Register, ServerMessage, SetRole,
 };
 use chatcore::{RunningServer, ServerConfig};
 use common::{Raw, start, test_config};
@@ -88,7 +88,10 @@ fn moderated_as(c: &mut Raw, action: &str) -> Moderated {
 }
 
 fn join(c: &mut Raw, room: &str) -> Result<(), ErrorCode> {
-    c.send(&ClientMessage::Join(RoomName { room: room.into() }));
+    c.send(&ClientMessage::Join(JoinRoom {
+        room: room.into(),
+        invite_only: false,
+    }));
     match c.until(|m| matches!(m, ServerMessage::RoomJoined(_) | ServerMessage::Error(_))) {
         ServerMessage::RoomJoined(_) => Ok(()),
         ServerMessage::Error(e) => Err(e.code),

@@ -7,14 +7,17 @@ mod common;
 use std::path::PathBuf;
 
 use chatcore::protocol::{
-    ChatSend, ClientMessage, ErrorCode, HistoryRequest, RoomJoined, RoomName, ServerMessage,
-    SetTopic,
+    ChatSend, ClientMessage, ErrorCode, HistoryRequest, JoinRoom, RoomJoined, RoomName,
+    ServerMessage, SetTopic,
 };
 use chatcore::{RoomCreation, ServerConfig};
 use common::{Raw, start, test_config};
 
 fn join(c: &mut Raw, room: &str) {
-    c.send(&ClientMessage::Join(RoomName { room: room.into() }));
+    c.send(&ClientMessage::Join(JoinRoom {
+        room: room.into(),
+        invite_only: false,
+    }));
 }
 
 fn part(c: &mut Raw, room: &str) {
@@ -357,7 +360,11 @@ fn the_room_frames_of_the_spec_are_what_the_encoder_produces() {
         Chat, Presence, RoomInfo, RoomList, UserInfo, encode_client, encode_server,
     };
     assert_eq!(
-        encode_client(&ClientMessage::Join(RoomName { room: "dev".into() })).to_vec(),
+        encode_client(&ClientMessage::Join(JoinRoom {
+            room: "dev".into(),
+            invite_only: false
+        }))
+        .to_vec(),
         hex("00 00 00 14 82 a4 74 79 70 65 a4 6a 6f 69 6e a4 72 6f 6f 6d a3 64 65 76")
     );
     assert_eq!(
@@ -376,6 +383,7 @@ fn the_room_frames_of_the_spec_are_what_the_encoder_produces() {
     );
     assert_eq!(
         encode_server(&ServerMessage::RoomJoined(RoomJoined {
+            invite_only: false,
             room: "dev".into(),
             topic: String::new(),
             users: vec![UserInfo {
@@ -429,12 +437,14 @@ fn the_room_frames_of_the_spec_are_what_the_encoder_produces() {
         encode_server(&ServerMessage::RoomList(RoomList {
             rooms: vec![
                 RoomInfo {
+                    invite_only: false,
                     room: "lobby".into(),
                     topic: String::new(),
                     members: 3,
                     default: true,
                 },
                 RoomInfo {
+                    invite_only: false,
                     room: "dev".into(),
                     topic: "ship it".into(),
                     members: 2,

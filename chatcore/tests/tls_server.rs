@@ -406,6 +406,8 @@ fn a_file_goes_up_and_down_intact_inside_tls_while_the_chat_goes_on() {
         sha256: Sha256::digest(&data).to_vec(),
         kind: FileKind::File,
         reference: Some(1),
+        room: None,
+        to: None,
     }));
     let id = loop {
         match alice.next() {

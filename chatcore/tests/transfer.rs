@@ -549,6 +549,8 @@ fn hostile_names_are_refused_by_the_server_and_never_escape_the_download_dir() {
     for (i, (name, code)) in cases.enumerate() {
         let reference = 100 + i as u64;
         mallory.send(&ClientMessage::FileOffer(FileOffer {
+            room: None,
+            to: None,
             name: name.into(),
             size: content.len() as u64,
             sha256: Sha256::digest(content).to_vec(),
@@ -646,6 +648,8 @@ fn fake_server(
         send(
             &mut stream,
             ServerMessage::FileOffer(FileOffered {
+                room: None,
+                to: None,
                 transfer: 9,
                 from: "mallory".into(),
                 session: 1,

@@ -118,6 +118,8 @@ fn bad_offers_get_their_documented_errors_and_nothing_is_stored() {
         }
     }
     a.send(&ClientMessage::FileOffer(FileOffer {
+        room: None,
+        to: None,
         name: "x".into(),
         size: 1,
         sha256: vec![1, 2, 3],

@@ -48,6 +48,7 @@ fn real_devices_open_or_fail_with_a_clear_reason() {
 #[test]
 fn a_call_without_devices_is_a_device_error_not_a_crash() {
     let joined = VoiceJoined {
+        room: None,
         session: 1,
         token: vec![0; 16],
         epoch: 1,

@@ -1124,6 +1124,7 @@ fn login(args: &Args, interactive: bool, style: Style) -> Result<(Client, Login)
             }
             Err(ClientError::Refused { code, message }) => {
                 let msg = chatcore::protocol::ErrorMsg {
+                    room: None,
                     code,
                     message,
                     reference: None,

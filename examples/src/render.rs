@@ -111,9 +111,10 @@ pub struct RoomView {
     removed: Option<LeaveReason>,
     /// Files offered to us and not ended, by transfer.
     offers: BTreeMap<u64, FileOffered>,
-    /// Who was in the voice call at the last `voice_state`: a new state
-    /// that only flips someone's connection or mute flag is not printed.
-    in_call: Vec<String>,
+    /// Who was in each room's voice call (`None`: the default room's) at
+    /// its last `voice_state`: a new state that only flips someone's
+    /// connection or mute flag is not printed.
+    in_call: std::collections::HashMap<Option<String>, Vec<String>>,
     /// Id of the oldest chat shown (welcome history, chats, history pages):
     /// `/history` pages back from it. `None` before any chat was shown.
     oldest: Option<u64>,
@@ -129,7 +130,7 @@ impl RoomView {
             my_name: welcome.name.clone(),
             removed: None,
             offers: BTreeMap::new(),
-            in_call: Vec::new(),
+            in_call: std::collections::HashMap::new(),
             oldest: welcome.history.first().map(|c| c.id),
             style,
         }
@@ -380,14 +381,20 @@ impl RoomView {
                     .iter()
                     .map(|m| show_name(&m.name).into_owned())
                     .collect();
-                if names == self.in_call {
+                let before = self.in_call.get(&state.room).cloned().unwrap_or_default();
+                if names == before {
                     return Vec::new();
                 }
-                self.in_call = names.clone();
+                let within = state
+                    .room
+                    .as_deref()
+                    .map(|r| format!(" of #{}", show_name(r)))
+                    .unwrap_or_default();
+                self.in_call.insert(state.room.clone(), names.clone());
                 vec![s.notice(&if names.is_empty() {
-                    "* the voice call is empty".to_owned()
+                    format!("* the voice call{within} is empty")
                 } else {
-                    format!("* in the voice call: {}", names.join(", "))
+                    format!("* in the voice call{within}: {}", names.join(", "))
                 })]
             }
             ServerMessage::Registered(r) => vec![s.notice(&format!(
@@ -433,6 +440,22 @@ impl RoomView {
                 lines.extend(j.history.iter().map(|c| chat_line(c, s)));
                 lines
             }
+            ServerMessage::RoomMode(m) => vec![s.notice(&format!(
+                "* {} made #{} {}",
+                show_name(m.by.as_deref().unwrap_or("someone")),
+                show_name(&m.room),
+                if m.invite_only {
+                    "invite-only"
+                } else {
+                    "open to everyone"
+                }
+            ))],
+            ServerMessage::Invited(i) => vec![s.notice(&format!(
+                "* {} invited you to #{} \u{2014} /join {}",
+                show_name(i.by.as_deref().unwrap_or("someone")),
+                show_name(&i.room),
+                one_line(&i.room)
+            ))],
             ServerMessage::RoomParted(p) => {
                 vec![s.notice(&format!("* you left #{}", show_name(&p.room)))]
             }
@@ -571,8 +594,13 @@ pub fn offer_line(offer: &FileOffered, style: Style) -> String {
         FileKind::Voice => format!("a voice message {}", one_line(&offer.name)),
         _ => one_line(&offer.name).into_owned(),
     };
+    let place = match (&offer.room, &offer.to) {
+        (Some(room), _) => format!(" in #{}", show_name(room)),
+        (None, Some(_)) => " to you privately".to_owned(),
+        (None, None) => String::new(),
+    };
     style.notice(&format!(
-        "* {} offers {what} ({}) \u{2014} /accept {id} or /decline {id}",
+        "* {} offers {what} ({}){place} \u{2014} /accept {id} or /decline {id}",
         show_name(&offer.from),
         human_size(offer.size),
         id = offer.transfer
@@ -753,6 +781,8 @@ mod tests {
 
     fn offer(transfer: u64, from: &str, session: u64, name: &str, size: u64) -> FileOffered {
         FileOffered {
+            room: None,
+            to: None,
             transfer,
             from: from.into(),
             session,
@@ -927,6 +957,7 @@ mod tests {
     #[test]
     fn errors_and_colour() {
         let e = ErrorMsg {
+            room: None,
             code: ErrorCode::RateLimited,
             message: "slow down".into(),
             reference: None,

@@ -303,6 +303,7 @@ mod tests {
 
     fn joined(room: &str, ids: &[u64]) -> RoomJoined {
         RoomJoined {
+            invite_only: false,
             room: room.into(),
             topic: "ship it".into(),
             users: vec![
@@ -347,6 +348,7 @@ mod tests {
         let mut rooms = Rooms::new();
         rooms.list(&RoomList {
             rooms: vec![RoomInfo {
+                invite_only: false,
                 room: "hall".into(),
                 topic: String::new(),
                 members: 1,

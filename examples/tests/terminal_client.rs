@@ -563,6 +563,8 @@ fn hostile_names_texts_and_file_names_print_visibly_and_the_server_stands_out() 
     // refuses it (docs/protocol.md 17.9 rule 6); how the client shows such a
     // name from an older server is a unit test of `render`.
     fake.send(&ClientMessage::FileOffer(FileOffer {
+        room: None,
+        to: None,
         name: "invoice\u{202E}fdp.exe".into(),
         size: 5,
         sha256: vec![0; 32],

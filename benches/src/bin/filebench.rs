@@ -422,6 +422,8 @@ fn run() -> Result<()> {
     thread::sleep(Duration::from_millis(200));
     let rss_idle = proc_kib(pid, "VmRSS").unwrap_or(0);
     uploader.write_all(&encode_client(&ClientMessage::FileOffer(FileOffer {
+        room: None,
+        to: None,
         name: "big.bin".into(),
         size,
         sha256: sha.to_vec(),

@@ -24,7 +24,7 @@ use anyhow::{Context, Result, bail};
 use chatbench::fastparse;
 use chatbench::spawn::{SpawnedServer, proc_kib};
 use chatcore::protocol::{
-    ClientMessage, Hello, PROTOCOL_VERSION, RoomName, encode_client, frame_len,
+    ClientMessage, Hello, JoinRoom, PROTOCOL_VERSION, RoomName, encode_client, frame_len,
 };
 use clap::Parser;
 use serde_json::json;
@@ -104,8 +104,9 @@ fn create_rooms(conn: &mut Conn, prefix: &str, count: usize) -> Result<()> {
         let mut out = Vec::new();
         for j in k..k + n {
             let room = format!("{prefix}{j}");
-            out.extend_from_slice(&encode_client(&ClientMessage::Join(RoomName {
+            out.extend_from_slice(&encode_client(&ClientMessage::Join(JoinRoom {
                 room: room.clone(),
+                invite_only: false,
             })));
             out.extend_from_slice(&encode_client(&ClientMessage::Part(RoomName { room })));
         }

@@ -227,8 +227,9 @@ impl ClientSender {
     /// [`ServerMessage::RoomJoined`] event (who is there, recent history),
     /// or an `error` (`room_invalid`, `room_unknown`, `too_many_rooms`).
     pub fn join_room(&self, room: impl Into<String>) -> Result<(), ClientError> {
-        self.send(&ClientMessage::Join(crate::protocol::RoomName {
+        self.send(&ClientMessage::Join(crate::protocol::JoinRoom {
             room: room.into(),
+            invite_only: false,
         }))
     }
 

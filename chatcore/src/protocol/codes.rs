@@ -125,6 +125,9 @@ pub enum ErrorCode {
     /// `muted`: a `chat` in a room where this member is muted (with the
     /// chat's `ref`).
     Muted,
+    /// `invite_only`: a `join` of an invite-only room by a member nobody
+    /// invited (docs/protocol.md 23.5).
+    InviteOnly,
     /// `history_limit`: a `history` request whose `limit` is 0 or above the
     /// server's `history_page_max`.
     HistoryLimit,
@@ -206,6 +209,7 @@ impl ErrorCode {
             Self::NoSuchMember => "no_such_member",
             Self::Banned => "banned",
             Self::Muted => "muted",
+            Self::InviteOnly => "invite_only",
             Self::HistoryLimit => "history_limit",
             Self::UnknownMessage => "unknown_message",
             Self::AuthFailed => "auth_failed",

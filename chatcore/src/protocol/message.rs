@@ -166,12 +166,78 @@ pub struct Seq {
     pub seq: u64,
 }
 
-/// `join` / `part` from a client: the room to enter or leave.
+/// `part` from a client, `room_parted` from the server: the room left.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomName {
     /// The room's name (section 23.1).
     #[serde(deserialize_with = "super::strict::string")]
     pub room: String,
+}
+
+/// `join` from a client: the room to enter (created when it does not exist
+/// and the member may create rooms).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinRoom {
+    /// The room's name (section 23.1).
+    #[serde(deserialize_with = "super::strict::string")]
+    pub room: String,
+    /// Create the room invite-only (section 23.5); ignored when the room
+    /// exists already.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub invite_only: bool,
+}
+
+/// `voice_join` from a client: the call to enter (section 16.1, 23.6).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoiceJoinRoom {
+    /// The room whose call to join; absent: the default room's.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub room: Option<String>,
+}
+
+/// `room_mode` from a client: make a room invite-only or open (section
+/// 23.5); the same from the server tells the room's members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomMode {
+    /// The room.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub room: String,
+    /// Whether only invited members (and moderators) may join.
+    pub invite_only: bool,
+    /// Who changed it (server to client only).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub by: Option<String>,
+}
+
+/// `invite` from a client: let `name` join invite-only `room`; `invited`
+/// from the server (with `by`): you may join `room` now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    /// The room.
+    #[serde(deserialize_with = "super::strict::string")]
+    pub room: String,
+    /// Who is invited (client to server).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub name: Option<String>,
+    /// Who invited (server to client).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub by: Option<String>,
 }
 
 /// `topic` from a client: set a room's topic.
@@ -199,6 +265,9 @@ pub struct RoomInfo {
     /// Whether it is the default room (where logins land).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub default: bool,
+    /// Whether only invited members may join it (section 23.5).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub invite_only: bool,
 }
 
 /// `room_list`: the answer to `rooms`.
@@ -222,6 +291,9 @@ pub struct RoomJoined {
     pub users: Vec<UserInfo>,
     /// Its most recent chats, oldest first.
     pub history: Vec<Chat>,
+    /// Whether only invited members may join it (section 23.5).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub invite_only: bool,
 }
 
 /// `topic` from the server: a room's topic changed.
@@ -475,8 +547,12 @@ pub enum ClientMessage {
     FileDecline(TransferId),
     /// Stop an upload (sender) or a download (receiver), or withdraw an offer.
     FileCancel(TransferId),
-    /// Join the room's voice call.
+    /// Join the default room's voice call.
     VoiceJoin,
+    /// Join a named room's voice call (the same `voice_join` type, with
+    /// its `room`).
+    #[serde(rename = "voice_join")]
+    VoiceJoinRoom(VoiceJoinRoom),
     /// Leave the voice call.
     VoiceLeave,
     /// Mute or unmute yourself in the call.
@@ -492,7 +568,7 @@ pub enum ClientMessage {
     /// List the rooms.
     Rooms,
     /// Enter a room (creating it if it does not exist and you may).
-    Join(RoomName),
+    Join(JoinRoom),
     /// Leave a room.
     Part(RoomName),
     /// Set a room's topic.
@@ -517,6 +593,10 @@ pub enum ClientMessage {
     DmHistory(DmHistoryRequest),
     /// Mark a direct conversation read.
     DmRead(DmRead),
+    /// Make a room invite-only or open.
+    RoomMode(RoomMode),
+    /// Invite a member to an invite-only room.
+    Invite(Invite),
 }
 
 /// One member of the room as others see it.
@@ -669,6 +749,15 @@ pub struct ErrorMsg {
     /// `file_accept`, `file_decline`, `file_cancel`, and upload failures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<u64>,
+    /// The room this error is about, for errors answering a message that
+    /// names one (`join`, `part`, `topic`, `room_mode`, `invite`, ...), so
+    /// that a client with several requests out can tell them apart.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub room: Option<String>,
 }
 
 /// A message from the server to a client.
@@ -737,6 +826,10 @@ pub enum ServerMessage {
     DmHistory(DmHistory),
     /// Conversations with unread direct messages.
     DmUnread(DmUnread),
+    /// A room became invite-only or open.
+    RoomMode(RoomMode),
+    /// You were invited to a room.
+    Invited(Invite),
 }
 
 /// Why a complete frame body could not be turned into a message.
@@ -843,7 +936,13 @@ impl ClientMessage {
             "file_accept" => Self::FileAccept(body_as("file_accept", body)?),
             "file_decline" => Self::FileDecline(body_as("file_decline", body)?),
             "file_cancel" => Self::FileCancel(body_as("file_cancel", body)?),
-            "voice_join" => Self::VoiceJoin,
+            "voice_join" => {
+                let join: VoiceJoinRoom = body_as("voice_join", body)?;
+                match join.room {
+                    Some(_) => Self::VoiceJoinRoom(join),
+                    None => Self::VoiceJoin,
+                }
+            }
             "voice_leave" => Self::VoiceLeave,
             "voice_mute" => Self::VoiceMute(body_as("voice_mute", body)?),
             "history" => Self::History(body_as("history", body)?),
@@ -864,6 +963,8 @@ impl ClientMessage {
             "dm" => Self::Dm(body_as("dm", body)?),
             "dm_history" => Self::DmHistory(body_as("dm_history", body)?),
             "dm_read" => Self::DmRead(body_as("dm_read", body)?),
+            "room_mode" => Self::RoomMode(body_as("room_mode", body)?),
+            "invite" => Self::Invite(body_as("invite", body)?),
             other => return Err(MessageError::UnknownType(other.to_owned())),
         })
     }
@@ -906,6 +1007,8 @@ impl ServerMessage {
             "dm" => Self::Dm(body_as("dm", body)?),
             "dm_history" => Self::DmHistory(body_as("dm_history", body)?),
             "dm_unread" => Self::DmUnread(body_as("dm_unread", body)?),
+            "room_mode" => Self::RoomMode(body_as("room_mode", body)?),
+            "invited" => Self::Invited(body_as("invited", body)?),
             other => return Err(MessageError::UnknownType(other.to_owned())),
         })
     }

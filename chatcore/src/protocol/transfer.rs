@@ -36,6 +36,21 @@ pub struct FileOffer {
     /// Echoed in the `file_upload` answer or the error.
     #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<u64>,
+    /// Offer it in this named room (section 23.6); absent: the default room.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub room: Option<String>,
+    /// Offer it to this member only, as a direct message (section 25.4);
+    /// not together with `room`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub to: Option<String>,
 }
 
 /// `file_chunk`: the next piece of an upload.
@@ -114,6 +129,22 @@ pub struct FileOffered {
     pub kind: FileKind,
     /// When the upload completed, ms since the Unix epoch.
     pub ts: i64,
+    /// The named room it is offered in; absent: the default room (or a
+    /// direct offer, see `to`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub room: Option<String>,
+    /// For a file offered in a direct conversation: the recipient's name
+    /// (`from` is the sender's).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub to: Option<String>,
 }
 
 /// `file_data`: a piece of a download.

@@ -77,6 +77,13 @@ pub struct VoiceJoined {
     pub keepalive_ms: u32,
     /// A member whose voice path is silent this long leaves the call.
     pub timeout_ms: u32,
+    /// The named room whose call this is; absent: the default room's.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub room: Option<String>,
 }
 
 /// `voice_key`: the call has a new key (a member joined or left). Senders
@@ -114,6 +121,13 @@ pub struct VoiceState {
     pub ts: i64,
     /// Everyone in the call, in joining order.
     pub members: Vec<CallMember>,
+    /// The named room whose call this is; absent: the default room's.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub room: Option<String>,
 }
 
 /// Packet type bytes on the voice port.

@@ -108,6 +108,10 @@ pub struct Moderation {
     sanctions: Vec<Sanction>,
     /// Skeletons of the operators' names.
     operators: HashSet<String>,
+    /// Room key -> who was invited to it: `a:ACCOUNT` for a registered
+    /// member (kept in the store), `s:SESSION` for a guest (its invitation
+    /// ends with its session: a guest name is anyone's next time).
+    invites: HashMap<String, HashSet<String>>,
 }
 
 impl Moderation {
@@ -122,6 +126,27 @@ impl Moderation {
     /// Restores a role read from the store.
     pub fn load_role(&mut self, room: String, account: String, role: Role) {
         self.set_role(&room, &account, role);
+    }
+
+    /// Records that `invitee` (see [`Moderation::invites`]'s keys) may
+    /// join invite-only room `room`. Returns whether it is new.
+    pub fn invite(&mut self, room: &str, invitee: String) -> bool {
+        self.invites
+            .entry(room.to_owned())
+            .or_default()
+            .insert(invitee)
+    }
+
+    /// Whether `account` (registered) or `session` (a guest) was invited
+    /// to room `room`.
+    pub fn is_invited(&self, room: &str, account: Option<&str>, session: u64) -> bool {
+        let Some(set) = self.invites.get(room) else {
+            return false;
+        };
+        match account {
+            Some(a) => set.contains(&format!("a:{a}")),
+            None => set.contains(&format!("s:{session}")),
+        }
     }
 
     /// Restores a sanction read from the store.

@@ -114,5 +114,6 @@ pub(crate) fn error_frame_about(
         message: message.to_owned(),
         reference,
         transfer,
+        room: None,
     }))
 }

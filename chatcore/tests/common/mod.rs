@@ -321,6 +321,8 @@ pub fn spool_files(dir: &Path) -> Vec<PathBuf> {
 /// A `file_offer` of `data` declaring `size` (which may lie about it).
 pub fn offer_msg(name: &str, data: &[u8], size: u64, reference: u64) -> ClientMessage {
     ClientMessage::FileOffer(FileOffer {
+        room: None,
+        to: None,
         name: name.into(),
         size,
         sha256: Sha256::digest(data).to_vec(),

@@ -133,6 +133,8 @@ fn hello(name: &str) -> Vec<u8> {
 
 fn offer(name: String, content: &[u8], declared: u64) -> ClientMessage {
     ClientMessage::FileOffer(FileOffer {
+        room: None,
+        to: None,
         name,
         size: declared,
         sha256: Sha256::digest(content).to_vec(),

@@ -372,6 +372,8 @@ mod tests {
 
     fn offer(transfer: u64) -> FileOffered {
         FileOffered {
+            room: None,
+            to: None,
             transfer,
             from: "bob".into(),
             session: 2,

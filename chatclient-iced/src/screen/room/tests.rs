@@ -230,6 +230,7 @@ fn a_refused_message_is_shown_in_place() {
     server(
         &mut s,
         ServerMessage::Error(ErrorMsg {
+            room: None,
             code: ErrorCode::RateLimited,
             message: "too many messages; slow down".into(),
             reference: Some(3),
@@ -248,6 +249,8 @@ fn an_offer_becomes_a_card_and_accept_downloads_into_the_downloads_dir() {
     server(
         &mut s,
         ServerMessage::FileOffer(FileOffered {
+            room: None,
+            to: None,
             transfer: 7,
             from: "bob".into(),
             session: 20,
@@ -288,6 +291,8 @@ fn decline_tells_the_server_and_marks_the_card() {
     server(
         &mut s,
         ServerMessage::FileOffer(FileOffered {
+            room: None,
+            to: None,
             transfer: 8,
             from: "bob".into(),
             session: 20,
@@ -357,6 +362,7 @@ fn the_call_state_marks_members_in_the_user_list_state() {
     server(
         &mut s,
         ServerMessage::VoiceState(VoiceState {
+            room: None,
             ts: 0,
             members: vec![CallMember {
                 session: 20,
@@ -413,6 +419,8 @@ fn play_on_a_received_voice_message_downloads_it_then_plays_it() {
     server(
         &mut s,
         ServerMessage::FileOffer(FileOffered {
+            room: None,
+            to: None,
             transfer: 77,
             from: "bob".into(),
             session: 20,
@@ -452,6 +460,7 @@ fn a_new_call_key_reaches_the_running_engine_and_a_lost_connection_stops_it() {
     let _ = s.update(Message::Voice(voice::Message::Join));
     let joined = s.on_net(NetEvent::Server(ServerMessage::VoiceJoined(
         chatcore::protocol::voice::VoiceJoined {
+            room: None,
             session: ME,
             token: vec![1; 16],
             epoch: 4,
@@ -639,6 +648,7 @@ fn a_server_that_forgot_our_id_falls_back_to_its_welcome_history() {
     server(
         &mut s,
         ServerMessage::Error(ErrorMsg {
+            room: None,
             code: ErrorCode::UnknownMessage,
             message: "no message 90".into(),
             reference: None,
@@ -764,6 +774,7 @@ fn in_room(id: u64, room: &str, from: &str, session: u64, text: &str) -> Chat {
 
 fn joined_room(room: &str, topic: &str, history: Vec<Chat>) -> ServerMessage {
     ServerMessage::RoomJoined(chatcore::protocol::RoomJoined {
+        invite_only: false,
         room: room.into(),
         topic: topic.into(),
         users: vec![
@@ -982,6 +993,7 @@ fn browsing_lists_the_servers_rooms_and_names_the_default_room() {
     );
     assert_eq!(s.browse().map(<[_]>::len), Some(0), "open, waiting");
     let info = |room: &str, members, default| chatcore::protocol::RoomInfo {
+        invite_only: false,
         room: room.into(),
         topic: String::new(),
         members,
@@ -1102,6 +1114,7 @@ fn moderated_notices_go_to_their_room_deleted_chats_vanish_and_refusals_are_plai
     server(
         &mut s,
         ServerMessage::Error(ErrorMsg {
+            room: None,
             code: ErrorCode::Forbidden,
             message: "only a moderator may do this".into(),
             reference: None,
@@ -1146,6 +1159,7 @@ fn a_server_that_forgot_our_id_falls_back_even_while_a_named_room_is_shown() {
     server(
         &mut s,
         ServerMessage::Error(ErrorMsg {
+            room: None,
             code: ErrorCode::UnknownMessage,
             message: "unknown last_seen".into(),
             reference: None,
@@ -1276,6 +1290,7 @@ fn a_guest_fetches_no_dm_history_and_an_account_required_answer_stays_quiet() {
     server(
         &mut s,
         ServerMessage::Error(ErrorMsg {
+            room: None,
             code: ErrorCode::AccountRequired,
             message: "log in with a registered name".into(),
             reference: None,

@@ -347,6 +347,7 @@ mod tests {
 
     fn error(code: ErrorCode, reference: Option<u64>, transfer: Option<u64>) -> ServerMessage {
         ServerMessage::Error(ErrorMsg {
+            room: None,
             code,
             message: "no".into(),
             reference,

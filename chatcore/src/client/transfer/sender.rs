@@ -54,6 +54,8 @@ impl ClientSender {
             sha256: hasher.finalize().to_vec(),
             kind,
             reference: Some(reference),
+            room: None,
+            to: None,
         });
         if let Err(e) = self.send(&offer) {
             self.transfers.offer_not_sent(reference);

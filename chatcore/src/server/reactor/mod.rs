@@ -52,7 +52,7 @@ use crate::server::session::{self, Ctx};
 use crate::server::store::{Store, StoreSettings};
 use crate::server::transfer::disk::{DiskWorker, Spool};
 use crate::server::transfer::{OfferLimits, Transfers};
-use crate::server::voice::Call;
+use crate::server::voice::Calls;
 use crate::server::voice::VoicePath;
 use crate::server::voice::conn::{FIRST_VOICE_CONN, VoiceConns};
 use std::collections::HashMap;
@@ -121,8 +121,8 @@ pub(crate) struct Reactor {
     voice: Option<VoicePort>,
     /// The voice port's number, for `voice_joined`.
     voice_port: Option<u16>,
-    /// The voice call's members and their bindings.
-    call: Call,
+    /// Every room's voice call: members and their bindings.
+    calls: Calls,
     /// TCP fallback voice connections.
     voice_conns: VoiceConns,
     /// Voice connections with input left over from a cut-short turn.
@@ -319,6 +319,9 @@ impl Reactor {
             for sanction in loaded.sanctions {
                 moderation.load_sanction(sanction);
             }
+            for (room, account) in loaded.invites {
+                moderation.invite(&room, format!("a:{account}"));
+            }
             let recent = loaded.recent.into_iter().map(|c| c.into_chat()).collect();
             room.use_store(loaded.next_id, recent);
             // The named rooms the store kept, with their recent history.
@@ -326,6 +329,7 @@ impl Reactor {
                 let id = rooms.create(&room, saved.name, saved.topic);
                 if let Some(named) = rooms.get_mut(id) {
                     named.set_history(saved.recent.into_iter().map(|c| c.into_chat()).collect());
+                    named.set_invite_only(saved.invite_only);
                 }
             }
             store
@@ -339,7 +343,7 @@ impl Reactor {
             events: Events::with_capacity(1024),
             listener: Some(listener),
             voice,
-            call: Call::default(),
+            calls: Calls::default(),
             voice_conns: VoiceConns::new(voice_registry),
             voice_port,
             voice_ready: Vec::new(),
@@ -580,7 +584,7 @@ impl Reactor {
                 max_output: self.config.max_output_bytes,
                 turn: &mut self.turn,
             },
-            call: &mut self.call,
+            calls: &mut self.calls,
             voice_conns: &mut self.voice_conns,
             voice_port: self.voice_port,
             transfers: &mut self.transfers,
@@ -652,7 +656,7 @@ impl Reactor {
                 stats.deliveries = self.deliveries;
                 stats.connections = self.conns.len();
                 stats.members = self.lobby.len();
-                stats.call_members = self.call.len();
+                stats.call_members = self.calls.len();
                 let _ = reply.send(stats);
             }
             Command::SetTls(tls, reply) => {
@@ -712,7 +716,7 @@ impl Reactor {
         if let Some(mut l) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
         }
-        self.call.clear();
+        self.calls.clear();
         for key in self.voice_conns.keys() {
             self.voice_conns.close(key);
         }

@@ -10,6 +10,7 @@ use std::time::Instant;
 use mio::net::{TcpListener, UdpSocket};
 
 use super::Reactor;
+use crate::protocol::voice::VoicePacket;
 use crate::server::config::ServerConfig;
 use crate::server::conn::peers::AddrKey;
 use crate::server::session::voice::{broadcast_voice_state, close_voice_conn, rekey};
@@ -234,8 +235,15 @@ impl Reactor {
         let Some(voice) = self.voice.as_mut() else {
             return;
         };
+        // Every packet names its session, and a session is in at most one
+        // call: that call is the relay's for this packet.
+        let session = VoicePacket::parse(bytes).ok().map(|p| p.session());
+        let Some((room, call)) = session.and_then(|s| self.calls.of_session_mut(s)) else {
+            self.stats.voice_dropped += 1;
+            return;
+        };
         let mut relay = Relay {
-            call: &mut self.call,
+            call,
             guard: &mut voice.guard,
             stats: &mut self.stats,
             relay_to: &mut self.relay_to,
@@ -253,7 +261,7 @@ impl Reactor {
             close_voice_conn(&mut ctx, key);
         }
         if changed {
-            broadcast_voice_state(&mut ctx);
+            broadcast_voice_state(&mut ctx, room);
         }
     }
 
@@ -267,17 +275,23 @@ impl Reactor {
         }
         let timeout = self.config.voice_timeout();
         if let Some(cutoff) = self.now.checked_sub(timeout) {
-            let gone = self.call.expire(cutoff);
+            let gone = self.calls.expire(cutoff);
             if !gone.is_empty() {
                 let mut ctx = self.ctx();
-                for m in &gone {
+                let mut rooms = Vec::new();
+                for (room, m) in &gone {
                     tracing::info!(name = %m.name, session = m.session, "voice path timed out; left the call");
                     if let Some(VoicePath::Tcp(k)) = m.path {
                         close_voice_conn(&mut ctx, k);
                     }
+                    if !rooms.contains(room) {
+                        rooms.push(*room);
+                    }
                 }
-                rekey(&mut ctx, None);
-                broadcast_voice_state(&mut ctx);
+                for room in rooms {
+                    rekey(&mut ctx, room, None);
+                    broadcast_voice_state(&mut ctx, room);
+                }
             }
         }
         let stale = self.voice_conns.stale(now);

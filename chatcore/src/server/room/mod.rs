@@ -76,6 +76,9 @@ pub struct Room {
     name: Option<String>,
     /// The topic ("" when none).
     topic: String,
+    /// Only invited members (and the room's moderators and the operators)
+    /// may join (docs/protocol.md 23.5); never set on the default room.
+    invite_only: bool,
     /// Next chat id; ids start at 1 and never repeat. One counter shared
     /// by every room of the server ([`Room::named_like`]): ids are
     /// server-wide, so that one `last_seen` and one store table serve all
@@ -151,6 +154,7 @@ impl Room {
             index_of: HashMap::new(),
             name: None,
             topic: String::new(),
+            invite_only: false,
             next_id: Arc::new(AtomicU64::new(1)),
             history: VecDeque::new(),
             pending_joined: Vec::new(),
@@ -188,6 +192,16 @@ impl Room {
     /// Sets the topic.
     pub fn set_topic(&mut self, topic: String) {
         self.topic = topic;
+    }
+
+    /// Whether only invited members may join.
+    pub fn invite_only(&self) -> bool {
+        self.invite_only
+    }
+
+    /// Makes the room invite-only or open.
+    pub fn set_invite_only(&mut self, invite_only: bool) {
+        self.invite_only = invite_only;
     }
 
     /// Gives the history of a named room read from the store at start
@@ -488,6 +502,7 @@ impl Room {
                 topic: self.topic.clone(),
                 users: self.users(),
                 history: self.history.iter().cloned().collect(),
+                invite_only: self.invite_only,
             }));
             for (key, session) in std::mem::take(&mut self.pending_welcomes) {
                 if self.member(key).is_some_and(|m| m.session == session) {

@@ -191,6 +191,7 @@ impl Rooms {
                 topic: r.topic().to_owned(),
                 members: r.len() as u64,
                 default: false,
+                invite_only: r.invite_only(),
             })
             .collect();
         list.sort_by(|a, b| a.room.cmp(&b.room));

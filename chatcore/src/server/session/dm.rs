@@ -116,7 +116,7 @@ fn deliver(p: PendingDm, here: &impl Fn(usize, u64) -> bool, out: &mut impl Outb
 }
 
 /// The party key of the member on `key`.
-fn party_of(ctx: &Ctx<'_>, key: usize) -> Option<String> {
+pub(crate) fn party_of(ctx: &Ctx<'_>, key: usize) -> Option<String> {
     if let Some(account) = ctx.account_of(key) {
         return Some(format!("a:{account}"));
     }
@@ -133,13 +133,18 @@ fn conversation(a: &str, b: &str) -> String {
 
 /// Who `name` is: online (key, session, shown name, party), or a
 /// registered name that is away (party only).
-struct Peer {
-    online: Option<(usize, u64)>,
-    name: String,
-    party: String,
+pub(crate) struct Peer {
+    /// Its connection and session, when online.
+    pub online: Option<(usize, u64)>,
+    /// Its name as shown.
+    pub name: String,
+    /// Its party key.
+    pub party: String,
 }
 
-fn peer(ctx: &Ctx<'_>, name: &str, for_history: bool) -> Option<Peer> {
+/// Finds `name` online, or registered and away (or, `for_history`, a
+/// guest that was).
+pub(crate) fn peer(ctx: &Ctx<'_>, name: &str, for_history: bool) -> Option<Peer> {
     if let Some((key, info)) = ctx.room.find_by_name(name) {
         let (session, shown) = (info.session, info.name.clone());
         let party = party_of(ctx, key)?;

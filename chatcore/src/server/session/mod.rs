@@ -40,11 +40,11 @@ use crate::server::conn::Phase;
 use crate::server::conn::peers::{AddrCounts, LogGate};
 use crate::server::handle::ServerStats;
 use crate::server::hooks::Hooks;
-use crate::server::outbox::{ConnOutbox, error_frame_about};
+use crate::server::outbox::ConnOutbox;
 use crate::server::room::{Lobby, Outbox, Room, Rooms};
 use crate::server::transfer::Transfers;
 use crate::server::transfer::disk::DiskWorker;
-use crate::server::voice::Call;
+use crate::server::voice::Calls;
 use crate::server::voice::conn::VoiceConns;
 use crate::time::now_ms;
 
@@ -70,8 +70,8 @@ pub(crate) struct Ctx<'a> {
     pub dms: &'a mut dm::Dms,
     /// The connections as the room's outbox: queue frames, doom, mark dirty.
     pub out: ConnOutbox<'a>,
-    /// The voice call's members and their bindings.
-    pub call: &'a mut Call,
+    /// Every room's voice call: members and their bindings.
+    pub calls: &'a mut Calls,
     /// The voice port's TCP connections, closed when their member leaves.
     pub voice_conns: &'a mut VoiceConns,
     /// The voice port's number for `voice_joined`; `None` without a voice port.
@@ -176,7 +176,26 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, key: usize, msg: ClientMessage) {
         }
         ClientMessage::VoiceJoin if member => {
             if ctx.allow_frame(key, None) {
-                voice::voice_join(ctx, key);
+                voice::voice_join(ctx, key, None);
+            }
+        }
+        ClientMessage::VoiceJoinRoom(j) if member => {
+            if ctx.allow_frame(key, None) {
+                voice::voice_join(ctx, key, j.room);
+            }
+        }
+        ClientMessage::RoomMode(m) if member => {
+            if ctx.allow_frame(key, None) {
+                let room = m.room.clone();
+                let r = moderate::room_mode(ctx, moderate::Actor::Member(key), m);
+                moderate::answer_in(ctx, key, &room, r);
+            }
+        }
+        ClientMessage::Invite(i) if member => {
+            if ctx.allow_frame(key, None) {
+                let room = i.room.clone();
+                let r = moderate::invite(ctx, moderate::Actor::Member(key), i);
+                moderate::answer_in(ctx, key, &room, r);
             }
         }
         ClientMessage::VoiceLeave if member => {
@@ -192,7 +211,7 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, key: usize, msg: ClientMessage) {
         }
         ClientMessage::Join(r) if member => {
             if ctx.allow_frame(key, None) {
-                rooms::join(ctx, key, r.room);
+                rooms::join(ctx, key, r.room, r.invite_only);
             }
         }
         ClientMessage::Part(r) if member => {
@@ -282,6 +301,9 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, key: usize, msg: ClientMessage) {
         | ClientMessage::FileDecline(_)
         | ClientMessage::FileCancel(_)
         | ClientMessage::VoiceJoin
+        | ClientMessage::VoiceJoinRoom(_)
+        | ClientMessage::RoomMode(_)
+        | ClientMessage::Invite(_)
         | ClientMessage::VoiceLeave
         | ClientMessage::VoiceMute(_)
         | ClientMessage::History(_)
@@ -347,6 +369,24 @@ impl Ctx<'_> {
         reference: Option<u64>,
         transfer: Option<u64>,
     ) {
+        self.error_with(key, code, message, reference, transfer, None);
+    }
+
+    /// Like [`Ctx::protocol_error`], naming the room it is about (as the
+    /// client wrote it), for answers to messages that name one.
+    pub(crate) fn room_error(&mut self, key: usize, code: ErrorCode, message: &str, room: &str) {
+        self.error_with(key, code, message, None, None, Some(room));
+    }
+
+    fn error_with(
+        &mut self,
+        key: usize,
+        code: ErrorCode,
+        message: &str,
+        reference: Option<u64>,
+        transfer: Option<u64>,
+        room: Option<&str>,
+    ) {
         let (rate, burst, now) = (self.config.rate_per_sec, self.config.rate_burst, self.now);
         let Some(conn) = self.out.conns.get_mut(key) else {
             return;
@@ -376,7 +416,13 @@ impl Ctx<'_> {
         let frame = if code == ErrorCode::RateLimited && reference.is_none() && transfer.is_none() {
             self.rate_limited_frame.clone()
         } else {
-            error_frame_about(code, message, reference, transfer)
+            encode_server(&ServerMessage::Error(crate::protocol::ErrorMsg {
+                code,
+                message: message.to_owned(),
+                reference,
+                transfer,
+                room: room.map(str::to_owned),
+            }))
         };
         self.push_private(key, frame);
         if code.is_fatal()

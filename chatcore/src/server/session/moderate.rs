@@ -1,5 +1,6 @@
-//! `kick`, `ban`, `unban`, `mute`, `unmute`, `set_role`, `delete`: keeping
-//! order in a room (docs/protocol.md section 24).
+//! `kick`, `ban`, `unban`, `mute`, `unmute`, `set_role`, `delete`,
+//! `room_mode`, `invite`: keeping order in a room (docs/protocol.md
+//! sections 24 and 23.5).
 //!
 //! Rules: an action needs the role `moderator` or `owner` in its room
 //! (`set_role`: `owner`), the server's operators have every power
@@ -12,8 +13,8 @@
 
 use super::Ctx;
 use crate::protocol::{
-    Deleted, ErrorCode, LeaveReason, Moderate, Moderated, RoomName, ServerMessage, SetRole,
-    encode_server,
+    Deleted, ErrorCode, Invite, LeaveReason, Moderate, Moderated, RoomMode, RoomName,
+    ServerMessage, SetRole, encode_server,
 };
 use crate::server::moderation::{self, Kind, Role, Sanction, Target};
 use crate::server::room::{Room, names};
@@ -306,6 +307,14 @@ pub(crate) fn answer(ctx: &mut Ctx<'_>, key: usize, result: Result<(), Refused>)
     }
 }
 
+/// Answers a member's refused action on room `room` with its `error`,
+/// naming the room.
+pub(crate) fn answer_in(ctx: &mut Ctx<'_>, key: usize, room: &str, result: Result<(), Refused>) {
+    if let Err((code, why)) = result {
+        ctx.room_error(key, code, &why, room);
+    }
+}
+
 /// Takes `target` out of room `at`: off the server for the default room.
 fn remove(ctx: &mut Ctx<'_>, at: Where, target: usize, reason: LeaveReason) {
     match at {
@@ -324,6 +333,7 @@ fn remove(ctx: &mut Ctx<'_>, at: Where, target: usize, reason: LeaveReason) {
                 .unwrap_or_default()
                 .to_owned();
             ctx.rooms.exit(id, target, reason);
+            super::voice::left_room(ctx, target, id);
             ctx.send(target, &ServerMessage::RoomParted(RoomName { room: name }));
         }
     }
@@ -461,6 +471,134 @@ pub(crate) fn set_role(ctx: &mut Ctx<'_>, actor: Actor, r: SetRole) -> Result<()
     note.role = Some(role.as_str().to_owned());
     ctx.announce(at, note, role.as_str().to_owned());
     Ok(())
+}
+
+/// The named room `room` (the default room is always open), for an action
+/// on the room itself.
+fn named(ctx: &Ctx<'_>, actor: Actor, room: &str) -> Result<usize, Refused> {
+    match ctx.place(actor, Some(room))? {
+        Where::Named(id) => Ok(id),
+        Where::Default => Err((ErrorCode::RoomInvalid, "no such room".to_owned())),
+    }
+}
+
+/// `room_mode`: a moderator (or owner, or operator) makes named room
+/// `room` invite-only or open again; its members are told (`room_mode`
+/// with `by`), the store keeps it.
+pub(crate) fn room_mode(ctx: &mut Ctx<'_>, actor: Actor, m: RoomMode) -> Result<(), Refused> {
+    let id = named(ctx, actor, &m.room)?;
+    allowed(ctx, actor, Where::Named(id), Role::Moderator, None)?;
+    let by = actor_name(ctx, actor);
+    let Some(room) = ctx.rooms.get_mut(id) else {
+        return Ok(());
+    };
+    if room.invite_only() == m.invite_only {
+        return Ok(());
+    }
+    room.set_invite_only(m.invite_only);
+    let name = room.name().unwrap_or_default().to_owned();
+    let topic = room.topic().to_owned();
+    let frame = encode_server(&ServerMessage::RoomMode(RoomMode {
+        room: name.clone(),
+        invite_only: m.invite_only,
+        by: Some(by.clone()),
+    }));
+    room.broadcast(&frame, &mut ctx.out);
+    let room_key = names::skeleton(&name);
+    if let Some(store) = ctx.store {
+        store.submit(StoreRequest::SaveRoom {
+            name,
+            skeleton: room_key.clone(),
+            topic,
+            invite_only: m.invite_only,
+        });
+        store.submit(StoreRequest::Log {
+            ts: now_ms(),
+            room: room_key.clone(),
+            actor: by.clone(),
+            action: "room_mode".into(),
+            target: String::new(),
+            detail: if m.invite_only { "invite_only" } else { "open" }.into(),
+        });
+    }
+    tracing::info!(room = %room_key, by = %by, invite_only = m.invite_only, "room mode");
+    Ok(())
+}
+
+/// `invite`: a moderator of invite-only room `room` (or an operator, or
+/// the server) lets `name` join it. A registered name is invited for good
+/// (kept in the store; it may be away); an online guest for its session.
+/// The invitee, if online, gets `invited`.
+pub(crate) fn invite(ctx: &mut Ctx<'_>, actor: Actor, i: Invite) -> Result<(), Refused> {
+    let id = named(ctx, actor, &i.room)?;
+    allowed(ctx, actor, Where::Named(id), Role::Moderator, None)?;
+    let name = i.name.unwrap_or_default();
+    let online = ctx
+        .room
+        .find_by_name(&name)
+        .map(|(k, u)| (k, u.session, u.name.clone()));
+    let account = match online {
+        Some((k, _, _)) => ctx.account_of(k),
+        None => {
+            let skel = names::skeleton(name.trim());
+            ctx.dms.registered.contains(&skel).then_some(skel)
+        }
+    };
+    let invitee = match (&account, &online) {
+        (Some(a), _) => format!("a:{a}"),
+        (None, Some((_, session, _))) => format!("s:{session}"),
+        (None, None) => {
+            let why = format!("nobody named {name} is online or registered");
+            return Err((ErrorCode::NoSuchMember, why));
+        }
+    };
+    let room_name = ctx
+        .rooms
+        .get(id)
+        .and_then(Room::name)
+        .unwrap_or_default()
+        .to_owned();
+    let room_key = names::skeleton(&room_name);
+    let by = actor_name(ctx, actor);
+    ctx.moderation.invite(&room_key, invitee);
+    if let (Some(store), Some(account)) = (ctx.store, account) {
+        store.submit(StoreRequest::SaveInvite {
+            room: room_key.clone(),
+            account,
+            by: by.clone(),
+        });
+    }
+    let shown = online
+        .as_ref()
+        .map_or(name.trim().to_owned(), |o| o.2.clone());
+    if let Some((k, _, _)) = online {
+        ctx.send(
+            k,
+            &ServerMessage::Invited(Invite {
+                room: room_name,
+                name: None,
+                by: Some(by.clone()),
+            }),
+        );
+    }
+    ctx.announce(
+        Where::Named(id),
+        told("invite", &shown, &by, None),
+        String::new(),
+    );
+    Ok(())
+}
+
+/// Whether member `key` may join invite-only room `room_key`: invited, a
+/// moderator or owner of it, or an operator.
+pub(crate) fn may_enter(ctx: &Ctx<'_>, key: usize, room_key: &str) -> bool {
+    let account = ctx.account_of(key);
+    let session = ctx.lobby.member(key).map_or(0, |m| m.session);
+    ctx.moderation.is_operator(account.as_deref())
+        || ctx.moderation.role(room_key, account.as_deref()) >= Role::Moderator
+        || ctx
+            .moderation
+            .is_invited(room_key, account.as_deref(), session)
 }
 
 /// `delete`: chat `id` disappears for everyone, from the history too. Its

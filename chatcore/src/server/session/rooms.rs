@@ -1,5 +1,6 @@
 //! `rooms`, `join`, `part`, `topic`: named rooms beside the default room
-//! (docs/protocol.md section 23).
+//! (docs/protocol.md section 23). `room_mode` and `invite` (who may join
+//! an invite-only room) are moderation, in `moderate`.
 //!
 //! A member is always in the default room (where its login landed) and in
 //! up to `max_rooms_per_member` named rooms, all over one connection, under
@@ -18,14 +19,28 @@ use crate::time::now_ms;
 pub const MAX_TOPIC_BYTES: usize = 512;
 
 /// `rooms`: every room with its member count, the default room first.
+/// An invite-only room is listed only to those who may enter it or are in
+/// it: its name is not for everyone to see.
 pub(crate) fn list(ctx: &mut Ctx<'_>, key: usize) {
     let mut rooms = vec![RoomInfo {
         room: ctx.config.default_room_name.clone(),
         topic: ctx.room.topic().to_owned(),
         members: ctx.room.len() as u64,
         default: true,
+        invite_only: false,
     }];
-    rooms.extend(ctx.rooms.list());
+    let mine = ctx.rooms.of(key).to_vec();
+    let visible: Vec<RoomInfo> = ctx
+        .rooms
+        .list()
+        .into_iter()
+        .filter(|r| {
+            !r.invite_only
+                || ctx.rooms.find(&r.room).is_some_and(|id| mine.contains(&id))
+                || super::moderate::may_enter(ctx, key, &names::skeleton(&r.room))
+        })
+        .collect();
+    rooms.extend(visible);
     ctx.send(key, &ServerMessage::RoomList(RoomList { rooms }));
 }
 
@@ -45,11 +60,15 @@ fn room_name(ctx: &Ctx<'_>, raw: &str) -> Result<String, String> {
 /// `join`: enter room `raw`, creating it if it does not exist and this
 /// member may. Answered by `room_joined` at the end of the turn (also when
 /// already in: the client gets the room's state again).
-pub(crate) fn join(ctx: &mut Ctx<'_>, key: usize, raw: String) {
+///
+/// `invite_only` makes a room it creates invite-only (section 23.5). After
+/// the `room_joined`, the room's offers and its call's `voice_state` follow
+/// (section 23.6).
+pub(crate) fn join(ctx: &mut Ctx<'_>, key: usize, raw: String, invite_only: bool) {
     let name = match room_name(ctx, &raw) {
         Ok(name) => name,
         Err(why) => {
-            ctx.protocol_error(key, ErrorCode::RoomInvalid, &why, None);
+            ctx.room_error(key, ErrorCode::RoomInvalid, &why, &raw);
             return;
         }
     };
@@ -70,12 +89,12 @@ pub(crate) fn join(ctx: &mut Ctx<'_>, key: usize, raw: String) {
             };
             if !allowed {
                 let why = format!("there is no room {name}, and you may not create one");
-                ctx.protocol_error(key, ErrorCode::RoomUnknown, &why, None);
+                ctx.room_error(key, ErrorCode::RoomUnknown, &why, &raw);
                 return;
             }
             if ctx.rooms.len() >= ctx.config.max_rooms {
                 let why = format!("the server has {} rooms, its limit", ctx.config.max_rooms);
-                ctx.protocol_error(key, ErrorCode::TooManyRooms, &why, None);
+                ctx.room_error(key, ErrorCode::TooManyRooms, &why, &raw);
                 return;
             }
             if let Some(store) = ctx.store {
@@ -83,6 +102,7 @@ pub(crate) fn join(ctx: &mut Ctx<'_>, key: usize, raw: String) {
                     name: name.clone(),
                     skeleton: names::skeleton(&name),
                     topic: String::new(),
+                    invite_only,
                 });
             }
             tracing::info!(room = %name, by = %info.name, "room created");
@@ -103,7 +123,20 @@ pub(crate) fn join(ctx: &mut Ctx<'_>, key: usize, raw: String) {
                     });
                 }
             }
-            ctx.rooms.create(ctx.room, name.clone(), String::new())
+            let id = ctx.rooms.create(ctx.room, name.clone(), String::new());
+            if let Some(room) = ctx.rooms.get_mut(id) {
+                room.set_invite_only(invite_only);
+            }
+            if invite_only {
+                // Its creator may always come back, registered or not.
+                let room_key = names::skeleton(&name);
+                let invitee = match ctx.account_of(key) {
+                    Some(a) => format!("a:{a}"),
+                    None => format!("s:{}", info.session),
+                };
+                ctx.moderation.invite(&room_key, invitee);
+            }
+            id
         }
     };
     let already = ctx.rooms.get(id).is_some_and(|r| r.member(key).is_some());
@@ -118,7 +151,13 @@ pub(crate) fn join(ctx: &mut Ctx<'_>, key: usize, raw: String) {
     let account = ctx.account_of(key);
     let room_key = names::skeleton(ctx.rooms.get(id).and_then(Room::name).unwrap_or_default());
     if let Some(why) = ctx.banned_text(key, &room_key, account.as_deref()) {
-        ctx.protocol_error(key, ErrorCode::Banned, &why, None);
+        ctx.room_error(key, ErrorCode::Banned, &why, &raw);
+        return;
+    }
+    let closed = ctx.rooms.get(id).is_some_and(Room::invite_only);
+    if closed && !super::moderate::may_enter(ctx, key, &room_key) {
+        let why = format!("{name} is invite-only; ask one of its moderators for an invitation");
+        ctx.room_error(key, ErrorCode::InviteOnly, &why, &raw);
         return;
     }
     if ctx.rooms.of(key).len() >= ctx.config.max_rooms_per_member {
@@ -126,10 +165,12 @@ pub(crate) fn join(ctx: &mut Ctx<'_>, key: usize, raw: String) {
             "you are in {} rooms, the limit; part one first",
             ctx.config.max_rooms_per_member
         );
-        ctx.protocol_error(key, ErrorCode::TooManyRooms, &why, None);
+        ctx.room_error(key, ErrorCode::TooManyRooms, &why, &raw);
         return;
     }
     ctx.rooms.enter(id, key, info);
+    super::transfer::send_room_offers_to(ctx, key, id);
+    super::voice::send_room_voice_state_to(ctx, key, id);
 }
 
 /// A `room_joined` for `room` as it is now.
@@ -139,6 +180,7 @@ fn snapshot(room: &Room) -> ServerMessage {
         topic: room.topic().to_owned(),
         users: room.users(),
         history: room.recent(),
+        invite_only: room.invite_only(),
     })
 }
 
@@ -157,7 +199,10 @@ pub(crate) fn room_of(
         .filter(|&id| ctx.rooms.get(id).is_some_and(|r| r.member(key).is_some()));
     if id.is_none() {
         let why = format!("you are not in a room named {raw}");
-        ctx.protocol_error(key, ErrorCode::NotInRoom, &why, reference);
+        match reference {
+            Some(_) => ctx.protocol_error(key, ErrorCode::NotInRoom, &why, reference),
+            None => ctx.room_error(key, ErrorCode::NotInRoom, &why, raw),
+        }
     }
     id
 }
@@ -175,6 +220,7 @@ pub(crate) fn part(ctx: &mut Ctx<'_>, key: usize, raw: String) {
         .unwrap_or_default()
         .to_owned();
     ctx.rooms.exit(id, key, crate::protocol::LeaveReason::Quit);
+    super::voice::left_room(ctx, key, id);
     ctx.send(key, &ServerMessage::RoomParted(RoomName { room: name }));
 }
 
@@ -184,7 +230,7 @@ pub(crate) fn part(ctx: &mut Ctx<'_>, key: usize, raw: String) {
 pub(crate) fn topic(ctx: &mut Ctx<'_>, key: usize, raw: String, topic: String) {
     if topic.len() > MAX_TOPIC_BYTES || topic.chars().any(char::is_control) {
         let why = format!("a topic is at most {MAX_TOPIC_BYTES} bytes, without control characters");
-        ctx.protocol_error(key, ErrorCode::RoomInvalid, &why, None);
+        ctx.room_error(key, ErrorCode::RoomInvalid, &why, &raw);
         return;
     }
     let Some(id) = room_of(ctx, key, &raw, None) else {
@@ -208,11 +254,13 @@ pub(crate) fn topic(ctx: &mut Ctx<'_>, key: usize, raw: String, topic: String) {
         ts: now_ms(),
     }));
     room.broadcast(&frame, &mut ctx.out);
+    let invite_only = room.invite_only();
     if let Some(store) = ctx.store {
         store.submit(StoreRequest::SaveRoom {
             skeleton: names::skeleton(&name),
             name,
             topic,
+            invite_only,
         });
     }
 }

@@ -16,7 +16,7 @@ use crate::server::conn::Connection;
 use crate::server::room::Outbox;
 use crate::server::transfer::disk::DiskWorker;
 use crate::server::transfer::disk::{Done, Job};
-use crate::server::transfer::{Download, OfferLimit, names};
+use crate::server::transfer::{Download, OfferLimit, Scope, names};
 use crate::time::now_ms;
 
 /// A connection's queue is refilled with file data while it holds less than
@@ -42,6 +42,58 @@ pub(crate) fn file_decline(ctx: &mut Ctx<'_>, key: usize, id: u64) {
     }
 }
 
+/// Who offer `offer` from `key` is for: the room it names (which `key`
+/// must be in), the member it is `to` (online, or registered and away:
+/// it is offered at their next login while it lasts), or the default
+/// room. Answers the error and returns `None` when neither fits.
+fn offer_scope(ctx: &mut Ctx<'_>, key: usize, offer: &FileOffer) -> Option<Scope> {
+    let r = offer.reference;
+    match (&offer.room, &offer.to) {
+        (Some(_), Some(_)) => {
+            let why = "a file is offered in a room or to a member, not both";
+            ctx.protocol_error(key, ErrorCode::BadMessage, why, r);
+            None
+        }
+        (Some(room), None) => {
+            let id = super::rooms::room_of(ctx, key, room, r)?;
+            let name = ctx.rooms.get(id)?.name().unwrap_or_default().to_owned();
+            Some(Scope::Room { id, name })
+        }
+        (None, Some(to)) => {
+            let from_party = super::dm::party_of(ctx, key)?;
+            let Some(peer) = super::dm::peer(ctx, to, false) else {
+                let why = format!("nobody named {to} is online or registered");
+                ctx.protocol_error(key, ErrorCode::NoSuchMember, &why, r);
+                return None;
+            };
+            if peer.party == from_party {
+                let why = "a direct offer goes to someone else";
+                ctx.protocol_error(key, ErrorCode::NoSuchMember, why, r);
+                return None;
+            }
+            Some(Scope::Direct {
+                to: peer.name,
+                to_party: peer.party,
+                from_party,
+            })
+        }
+        (None, None) => Some(Scope::Lobby),
+    }
+}
+
+/// Whether member `key` may see and download an offer of `scope`.
+fn may_download(ctx: &Ctx<'_>, key: usize, scope: &Scope) -> bool {
+    match scope {
+        Scope::Lobby => ctx.lobby.member(key).is_some(),
+        Scope::Room { id, .. } => ctx.rooms.get(*id).is_some_and(|r| r.member(key).is_some()),
+        Scope::Direct {
+            to_party,
+            from_party,
+            ..
+        } => super::dm::party_of(ctx, key).is_some_and(|p| p == *to_party || p == *from_party),
+    }
+}
+
 fn active_transfers(ctx: &Ctx<'_>, key: usize, session: u64) -> usize {
     ctx.transfers.uploads_of(key, session) + ctx.out.conns.get(key).map_or(0, |c| c.downloads.len())
 }
@@ -62,6 +114,9 @@ pub(crate) fn file_offer(ctx: &mut Ctx<'_>, key: usize, offer: FileOffer) {
     }
     let Ok(sha256) = <[u8; 32]>::try_from(offer.sha256.as_slice()) else {
         ctx.protocol_error(key, ErrorCode::BadHash, "sha256 must be 32 bytes", r);
+        return;
+    };
+    let Some(scope) = offer_scope(ctx, key, &offer) else {
         return;
     };
     if active_transfers(ctx, key, user.session) >= ctx.config.max_transfers_per_client {
@@ -101,6 +156,7 @@ pub(crate) fn file_offer(ctx: &mut Ctx<'_>, key: usize, offer: FileOffer) {
         offer.size,
         sha256,
         offer.kind,
+        scope,
         ctx.now,
     );
     ctx.disk.submit(Job::Begin { id, sha256 });
@@ -336,28 +392,89 @@ pub(crate) fn drop_uploads_of(ctx: &mut Ctx<'_>, key: usize, session: u64) {
 }
 
 /// Offers transfer `id` (its encoded `file_offer` is `frame`) to every
-/// member but `except` (its uploader).
+/// member of its scope but `except` (its uploader).
 fn announce_offer(ctx: &mut Ctx<'_>, id: u64, frame: &bytes::Bytes, except: Option<usize>) {
     tracing::info!(transfer = id, "file offered");
-    // Like a chat: pending welcomes and joins go first.
-    ctx.flush_presence();
-    let keys = ctx.room.users_keys().filter(|&k| Some(k) != except);
-    ctx.out.broadcast(keys, frame);
+    let Some(scope) = ctx.transfers.get(id).map(|t| t.scope.clone()) else {
+        return;
+    };
+    send_to_scope(ctx, &scope, frame, except);
 }
 
-/// Tells every member that offer `id` ended.
-fn announce_cancelled(ctx: &mut Ctx<'_>, id: u64, reason: &str) {
+/// Sends `frame` to everyone offers of `scope` go to, but `except`.
+fn send_to_scope(ctx: &mut Ctx<'_>, scope: &Scope, frame: &bytes::Bytes, except: Option<usize>) {
+    match scope {
+        Scope::Lobby => {
+            // Like a chat: pending welcomes and joins go first.
+            ctx.flush_presence();
+            let keys = ctx.room.users_keys().filter(|&k| Some(k) != except);
+            ctx.out.broadcast(keys, frame);
+        }
+        Scope::Room { id, .. } => {
+            let Some(room) = ctx.rooms.get_mut(*id) else {
+                return;
+            };
+            // The room's pending joins and `room_joined`s go first, so
+            // nobody hears of an offer in a room it was not shown yet.
+            room.flush_presence(now_ms(), &mut ctx.out);
+            room.flush_welcomes(&mut ctx.out);
+            let keys: Vec<usize> = room.users_keys().filter(|&k| Some(k) != except).collect();
+            ctx.out.broadcast(keys.into_iter(), frame);
+        }
+        Scope::Direct { to_party, .. } => {
+            // Every login of the recipient's party (a registered member
+            // may be on several devices).
+            let keys: Vec<usize> = ctx
+                .room
+                .users_keys()
+                .filter(|&k| Some(k) != except)
+                .filter(|&k| super::dm::party_of(ctx, k).is_some_and(|p| p == *to_party))
+                .collect();
+            for k in keys {
+                ctx.out.push(k, frame.clone());
+            }
+        }
+    }
+}
+
+/// Tells everyone offer `id` (of `scope`) was offered to that it ended.
+fn announce_cancelled(ctx: &mut Ctx<'_>, id: u64, scope: &Scope, reason: &str) {
     let frame = cancelled_frame(id, reason);
-    ctx.flush_presence();
-    ctx.room.broadcast(&frame, &mut ctx.out);
+    send_to_scope(ctx, scope, &frame, None);
+}
+
+/// After `room_joined`: the newest `welcome_offers` offers of named room
+/// `id` (its `room_joined` is flushed first so that they follow it).
+pub(crate) fn send_room_offers_to(ctx: &mut Ctx<'_>, key: usize, id: usize) {
+    let (frames, _) = ctx.transfers.newest_offers(
+        ctx.config.welcome_offers,
+        |s| matches!(s, Scope::Room { id: r, .. } if *r == id),
+    );
+    if frames.is_empty() {
+        return;
+    }
+    if let Some(room) = ctx.rooms.get_mut(id) {
+        room.flush_welcomes(&mut ctx.out);
+    }
+    for frame in frames {
+        ctx.out.push(key, frame);
+    }
 }
 
 /// Sends a member who just joined the newest `welcome_offers` offers
-/// still available (their frames are encoded once, when they went on
-/// offer); its `welcome` says how many older ones were left out. So a
-/// login costs the same however many offers there are.
+/// still available to it (the default room's, and those offered to it
+/// directly; their frames are encoded once, when they went on offer); its
+/// `welcome` says how many older ones were left out. So a login costs the
+/// same however many offers there are.
 pub(crate) fn send_offers_to(ctx: &mut Ctx<'_>, key: usize) {
-    let (frames, omitted) = ctx.transfers.newest_offers(ctx.config.welcome_offers);
+    let party = super::dm::party_of(ctx, key);
+    let (frames, omitted) = ctx
+        .transfers
+        .newest_offers(ctx.config.welcome_offers, |s| match s {
+            Scope::Lobby => true,
+            Scope::Room { .. } => false,
+            Scope::Direct { to_party, .. } => party.as_deref() == Some(to_party.as_str()),
+        });
     if frames.is_empty() && omitted == 0 {
         // Nothing to say: the welcome keeps waiting for its batch.
         return;
@@ -375,8 +492,10 @@ pub(crate) fn file_accept(ctx: &mut Ctx<'_>, key: usize, accept: FileAccept) {
     let ready = ctx
         .transfers
         .get(accept.transfer)
-        .and_then(|t| t.offered())
-        .map(|o| o.size);
+        .filter(|t| t.offered().is_some())
+        .map(|t| (t.size, t.scope.clone()))
+        .filter(|(_, scope)| may_download(ctx, key, scope))
+        .map(|(size, _)| size);
     let Some(size) = ready else {
         ctx.protocol_error_about(
             key,
@@ -445,9 +564,12 @@ pub(crate) fn file_cancel(ctx: &mut Ctx<'_>, key: usize, id: u64) {
         if ctx.transfers.upload_position(id).is_some() {
             abort_upload(ctx, key, id, "cancelled");
         } else {
+            let scope = ctx.transfers.get(id).map(|t| t.scope.clone());
             discard(ctx, id);
             tracing::info!(transfer = id, "offer withdrawn by its sender");
-            announce_cancelled(ctx, id, "cancelled");
+            if let Some(scope) = scope {
+                announce_cancelled(ctx, id, &scope, "cancelled");
+            }
             stop_downloads_of(ctx, id);
         }
         return;
@@ -499,9 +621,12 @@ fn stop_downloads_of(ctx: &mut Ctx<'_>, id: u64) {
 /// told): an offer that never uploads holds nothing for long.
 pub(crate) fn expire_offers(ctx: &mut Ctx<'_>) {
     for id in ctx.transfers.expired(ctx.now) {
+        let scope = ctx.transfers.get(id).map(|t| t.scope.clone());
         discard(ctx, id);
         tracing::info!(transfer = id, "offer expired");
-        announce_cancelled(ctx, id, "expired");
+        if let Some(scope) = scope {
+            announce_cancelled(ctx, id, &scope, "expired");
+        }
     }
     for id in ctx.transfers.stalled(ctx.now, ctx.config.upload_stall()) {
         match owner_key(ctx, id) {

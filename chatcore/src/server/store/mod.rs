@@ -197,6 +197,17 @@ pub(crate) enum StoreRequest {
         skeleton: String,
         /// Its topic.
         topic: String,
+        /// Whether only invited members may join.
+        invite_only: bool,
+    },
+    /// Keep an invitation of a registered member to a room. No answer.
+    SaveInvite {
+        /// The room's key (its skeleton).
+        room: String,
+        /// The invited account's skeleton.
+        account: String,
+        /// Who invited, as shown.
+        by: String,
     },
 }
 
@@ -323,6 +334,8 @@ pub(crate) struct Loaded {
     pub roles: Vec<(String, String, crate::server::moderation::Role)>,
     /// Bans and mutes still in force.
     pub sanctions: Vec<crate::server::moderation::Sanction>,
+    /// Invitations: (room key, account skeleton).
+    pub invites: Vec<(String, String)>,
     /// Skeletons of the registered names (who may get direct messages
     /// while away).
     pub accounts: Vec<String>,
@@ -335,6 +348,8 @@ pub(crate) struct LoadedRoom {
     pub name: String,
     /// Its topic.
     pub topic: String,
+    /// Whether only invited members may join.
+    pub invite_only: bool,
     /// Its newest chats, oldest first.
     pub recent: Vec<StoredChat>,
 }
@@ -474,19 +489,30 @@ fn lock(path: &Path) -> Result<std::fs::File, StoreError> {
 fn load(conn: &Connection, history_len: usize) -> Result<Loaded, StoreError> {
     let max: Option<u64> = conn.query_row("SELECT MAX(id) FROM messages", [], |r| r.get(0))?;
     let recent = recent_of(conn, "", history_len)?;
-    let mut stmt = conn.prepare("SELECT name, topic FROM rooms ORDER BY name")?;
+    let mut stmt = conn.prepare("SELECT name, topic, invite_only FROM rooms ORDER BY name")?;
     let named = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, bool>(2)?,
+            ))
+        })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut rooms = Vec::with_capacity(named.len());
-    for (name, topic) in named {
+    for (name, topic, invite_only) in named {
         let recent = recent_of(conn, &name, history_len)?;
         rooms.push(LoadedRoom {
             name,
             topic,
+            invite_only,
             recent,
         });
     }
+    let invites = conn
+        .prepare("SELECT room, account FROM invites")?
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
     let (roles, sanctions) = load_moderation(conn)?;
     let accounts = conn
         .prepare("SELECT skeleton FROM accounts")?
@@ -498,6 +524,7 @@ fn load(conn: &Connection, history_len: usize) -> Result<Loaded, StoreError> {
         rooms,
         roles,
         sanctions,
+        invites,
         accounts,
     })
 }

@@ -101,6 +101,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         target TEXT NOT NULL,
         detail TEXT NOT NULL
     );",
+    // 4: invite-only rooms (docs/protocol.md 23.5): the room's flag, and the
+    // registered members invited to it (by account skeleton; a guest's
+    // invitation lasts only for its session and is not stored).
+    "ALTER TABLE rooms ADD COLUMN invite_only INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE invites (
+        room TEXT NOT NULL,
+        account TEXT NOT NULL,
+        by TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        PRIMARY KEY (room, account)
+    );",
 ];
 
 /// The schema version this binary writes.

@@ -266,14 +266,28 @@ fn answer(conn: &Connection, req: StoreRequest) -> Option<StoreReply> {
             name,
             skeleton,
             topic,
+            invite_only,
         } => {
             let saved = conn.execute(
-                "INSERT INTO rooms (skeleton, name, topic, created) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (skeleton) DO UPDATE SET topic = excluded.topic",
-                params![skeleton, name, topic, now_ms()],
+                "INSERT INTO rooms (skeleton, name, topic, created, invite_only) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (skeleton) DO UPDATE SET topic = excluded.topic, \
+                 invite_only = excluded.invite_only",
+                params![skeleton, name, topic, now_ms(), invite_only],
             );
             if let Err(e) = saved {
                 tracing::warn!(error = %e, room = %name, "cannot save a room");
+            }
+            None
+        }
+        StoreRequest::SaveInvite { room, account, by } => {
+            let saved = conn.execute(
+                "INSERT INTO invites (room, account, by, ts) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (room, account) DO NOTHING",
+                params![room, account, by, now_ms()],
+            );
+            if let Err(e) = saved {
+                tracing::warn!(error = %e, "cannot save an invitation");
             }
             None
         }

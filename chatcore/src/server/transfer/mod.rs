@@ -48,6 +48,32 @@ pub enum Stage {
     },
 }
 
+/// Who a file is offered to: a room's members or one member (docs/protocol.md
+/// 23.6, 25.4). Fixed at `file_offer`; `file_accept` checks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// The default room's members (every member: all are in it).
+    Lobby,
+    /// A named room's members.
+    Room {
+        /// Its id in [`crate::server::room::Rooms`] (rooms are never
+        /// removed, so the id stays its own).
+        id: usize,
+        /// Its name, shown in the offer's `room`.
+        name: String,
+    },
+    /// One member, in a direct conversation.
+    Direct {
+        /// The recipient's name as the sender wrote it to (the offer's `to`).
+        to: String,
+        /// The recipient's party key (`a:`/`g:` + skeleton, as direct
+        /// messages name parties): whoever logs in as it may download.
+        to_party: String,
+        /// The sender's party key: its other logins may download too.
+        from_party: String,
+    },
+}
+
 /// One transfer: the offer and its spooled content (the spool file itself
 /// belongs to the disk thread, see [`disk`]).
 #[derive(Debug)]
@@ -73,6 +99,8 @@ pub struct Transfer {
     pub kind: FileKind,
     /// Upload progress or offer lifetime.
     pub stage: Stage,
+    /// Who it is offered to.
+    pub scope: Scope,
 }
 
 impl Transfer {
@@ -90,6 +118,14 @@ impl Transfer {
             sha256: self.sha256.to_vec(),
             kind: self.kind,
             ts,
+            room: match &self.scope {
+                Scope::Room { name, .. } => Some(name.clone()),
+                _ => None,
+            },
+            to: match &self.scope {
+                Scope::Direct { to, .. } => Some(to.clone()),
+                _ => None,
+            },
         })
     }
 
@@ -191,12 +227,25 @@ impl Transfers {
         self.by_id.get(&id)
     }
 
-    /// The encoded `file_offer`s of the newest `n` offers, oldest first, and
-    /// how many older offers were left out. O(n), whatever the total.
-    pub fn newest_offers(&self, n: usize) -> (Vec<Bytes>, u64) {
-        let mut frames: Vec<Bytes> = self.offered.values().rev().take(n).cloned().collect();
+    /// The encoded `file_offer`s of the newest `n` offers whose scope
+    /// `wanted` accepts, oldest first, and how many older such offers were
+    /// left out. Walks the offers newest first, so a login into a busy
+    /// default room costs O(n); a room with few offers among many costs a
+    /// walk of them all (bounded by `max_offers`).
+    pub fn newest_offers(&self, n: usize, wanted: impl Fn(&Scope) -> bool) -> (Vec<Bytes>, u64) {
+        let mut frames = Vec::new();
+        let mut omitted = 0u64;
+        for (id, frame) in self.offered.iter().rev() {
+            if !self.by_id.get(id).is_some_and(|t| wanted(&t.scope)) {
+                continue;
+            }
+            if frames.len() < n {
+                frames.push(frame.clone());
+            } else {
+                omitted += 1;
+            }
+        }
         frames.reverse();
-        let omitted = (self.offered.len() - frames.len()) as u64;
         (frames, omitted)
     }
 
@@ -236,6 +285,7 @@ impl Transfers {
         size: u64,
         sha256: [u8; 32],
         kind: FileKind,
+        scope: Scope,
         now: Instant,
     ) -> u64 {
         let id = self.next_id;
@@ -254,6 +304,7 @@ impl Transfers {
                 size,
                 sha256,
                 kind,
+                scope,
                 stage: Stage::Uploading {
                     received: 0,
                     stored: 0,

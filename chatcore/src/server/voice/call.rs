@@ -248,11 +248,6 @@ impl Call {
         gone
     }
 
-    /// Empties the call (server shutdown).
-    pub fn clear(&mut self) {
-        self.members.clear();
-    }
-
     /// The call as `voice_state` lists it.
     pub fn state(&self) -> Vec<CallMember> {
         self.members

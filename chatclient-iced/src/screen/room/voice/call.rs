@@ -297,6 +297,7 @@ mod tests {
 
     fn joined_msg(session: u64) -> VoiceJoined {
         VoiceJoined {
+            room: None,
             session,
             token: vec![7; 16],
             epoch: 1,
@@ -319,6 +320,7 @@ mod tests {
     fn voice_state_marks_members_and_our_own_mute() {
         let mut c = Call::new("x:1");
         let state = VoiceState {
+            room: None,
             ts: 0,
             members: vec![member(1, "alice", false), member(2, "bob", true)],
         };
@@ -438,11 +440,13 @@ mod tests {
     fn the_server_dropping_us_from_the_call_stops_the_engine() {
         let mut c = live(5);
         let with = VoiceState {
+            room: None,
             ts: 0,
             members: vec![member(5, "me", false)],
         };
         assert_eq!(c.apply_state(&with, 5), None);
         let without = VoiceState {
+            room: None,
             ts: 1,
             members: vec![],
         };

@@ -15,6 +15,8 @@ const MB: u32 = 1 << 20;
 
 fn offer(transfer: u64, size: u64) -> ServerMessage {
     ServerMessage::FileOffer(FileOffered {
+        room: None,
+        to: None,
         transfer,
         from: "alice".into(),
         session: 1,
@@ -28,6 +30,7 @@ fn offer(transfer: u64, size: u64) -> ServerMessage {
 
 fn error(code: ErrorCode, reference: Option<u64>, transfer: Option<u64>) -> ServerMessage {
     ServerMessage::Error(ErrorMsg {
+        room: None,
         code,
         message: "refused".into(),
         reference,
@@ -504,6 +507,8 @@ fn calls_refuse_what_cannot_be_done_now_with_a_typed_error() {
     assert!(matches!(m.decline(2), Err(ClientError::UnknownTransfer(2))));
     assert!(matches!(m.cancel(2), Err(ClientError::UnknownTransfer(2))));
     let mut bad = FileOffered {
+        room: None,
+        to: None,
         transfer: 3,
         from: "x".into(),
         session: 1,
