@@ -417,3 +417,111 @@ fn each_room_has_its_own_call_and_joining_another_call_leaves_the_first() {
     assert_eq!(b.expect_error(), ErrorCode::NotInCall);
     server.stop().expect("stop");
 }
+
+fn hex(s: &str) -> Vec<u8> {
+    s.split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).expect("hex"))
+        .collect()
+}
+
+#[test]
+fn the_frames_of_sections_23_7_are_what_the_encoder_produces() {
+    use chatcore::protocol::{ErrorMsg, encode_client, encode_server};
+    assert_eq!(
+        encode_client(&ClientMessage::Join(JoinRoom {
+            room: "dev".into(),
+            invite_only: true,
+        }))
+        .to_vec(),
+        hex("00 00 00 21 83 a4 74 79 70 65 a4 6a 6f 69 6e a4
+             72 6f 6f 6d a3 64 65 76 ab 69 6e 76 69 74 65 5f
+             6f 6e 6c 79 c3")
+    );
+    assert_eq!(
+        encode_client(&ClientMessage::RoomMode(RoomMode {
+            room: "dev".into(),
+            invite_only: true,
+            by: None,
+        }))
+        .to_vec(),
+        hex("00 00 00 26 83 a4 74 79 70 65 a9 72 6f 6f 6d 5f
+             6d 6f 64 65 a4 72 6f 6f 6d a3 64 65 76 ab 69 6e
+             76 69 74 65 5f 6f 6e 6c 79 c3")
+    );
+    assert_eq!(
+        encode_client(&ClientMessage::Invite(Invite {
+            room: "dev".into(),
+            name: Some("bob".into()),
+            by: None,
+        }))
+        .to_vec(),
+        hex("00 00 00 1f 83 a4 74 79 70 65 a6 69 6e 76 69 74
+             65 a4 72 6f 6f 6d a3 64 65 76 a4 6e 61 6d 65 a3
+             62 6f 62")
+    );
+    assert_eq!(
+        encode_server(&ServerMessage::Invited(Invite {
+            room: "dev".into(),
+            name: None,
+            by: Some("ann".into()),
+        }))
+        .to_vec(),
+        hex("00 00 00 1e 83 a4 74 79 70 65 a7 69 6e 76 69 74
+             65 64 a4 72 6f 6f 6d a3 64 65 76 a2 62 79 a3 61
+             6e 6e")
+    );
+    assert_eq!(
+        encode_server(&ServerMessage::Error(ErrorMsg {
+            code: ErrorCode::InviteOnly,
+            message: "no".into(),
+            reference: None,
+            transfer: None,
+            room: Some("dev".into()),
+        }))
+        .to_vec(),
+        hex("00 00 00 31 84 a4 74 79 70 65 a5 65 72 72 6f 72
+             a4 63 6f 64 65 ab 69 6e 76 69 74 65 5f 6f 6e 6c
+             79 a7 6d 65 73 73 61 67 65 a2 6e 6f a4 72 6f 6f
+             6d a3 64 65 76")
+    );
+    let voice_join = hex("00 00 00 1a 82 a4 74 79 70 65 aa 76 6f 69 63 65
+         5f 6a 6f 69 6e a4 72 6f 6f 6d a3 64 65 76");
+    assert_eq!(
+        encode_client(&ClientMessage::VoiceJoinRoom(VoiceJoinRoom {
+            room: Some("dev".into()),
+        }))
+        .to_vec(),
+        voice_join
+    );
+    // And it decodes as the named room's join, while a bare `voice_join`
+    // stays the default room's.
+    assert_eq!(
+        ClientMessage::from_body(&voice_join[4..]),
+        Ok(ClientMessage::VoiceJoinRoom(VoiceJoinRoom {
+            room: Some("dev".into())
+        }))
+    );
+    let bare = encode_client(&ClientMessage::VoiceJoin);
+    assert_eq!(
+        ClientMessage::from_body(&bare[4..]),
+        Ok(ClientMessage::VoiceJoin)
+    );
+}
+
+#[test]
+fn the_default_room_cannot_be_parted_and_the_error_names_it() {
+    let server = start(test_config());
+    let (mut a, _) = Raw::login(server.local_addr(), "a");
+    a.send(&ClientMessage::Part(chatcore::protocol::RoomName {
+        room: "lobby".into(),
+    }));
+    match a.until(|m| matches!(m, ServerMessage::Error(_))) {
+        ServerMessage::Error(e) => {
+            assert_eq!(e.code, ErrorCode::RoomInvalid);
+            assert_eq!(e.room.as_deref(), Some("lobby"));
+        }
+        _ => unreachable!(),
+    }
+    assert!(a.is_alive(1), "still in the default room");
+    server.stop().expect("stop");
+}

@@ -163,8 +163,9 @@ impl ServerHandle {
     }
 
     /// Moderation with every power (docs/protocol.md section 24), as the
-    /// `server`: `kick`, `ban`, `unban`, `mute`, `unmute`, `set_role` or
-    /// `delete`, exactly as a member would send it (other messages are
+    /// `server`: `kick`, `ban`, `unban`, `mute`, `unmute`, `set_role`,
+    /// `delete`, `room_mode` or `invite` (section 23.5), exactly as a
+    /// member would send it (other messages are
     /// refused with `bad_message`). The room is told (`moderated`,
     /// `deleted`) and the action logged, like a member's;
     /// [`HandleError::Refused`] says why it could not be done (nobody of

@@ -210,6 +210,11 @@ pub(crate) fn room_of(
 /// `part`: leave room `raw`; answered `room_parted`, the others see the
 /// leave in the room's `presence`.
 pub(crate) fn part(ctx: &mut Ctx<'_>, key: usize, raw: String) {
+    if names::skeleton(&raw) == names::skeleton(&ctx.config.default_room_name) {
+        let why = format!("{raw} is the default room, which every member is always in");
+        ctx.room_error(key, ErrorCode::RoomInvalid, &why, &raw);
+        return;
+    }
     let Some(id) = room_of(ctx, key, &raw, None) else {
         return;
     };
