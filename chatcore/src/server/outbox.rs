@@ -21,6 +21,9 @@ pub(crate) struct ConnOutbox<'a> {
     pub conns: &'a mut Slab<Connection>,
     /// Connections with output queued this turn (the flush list).
     pub dirty: &'a mut Vec<usize>,
+    /// Connections whose output this turn all came from large fan-outs:
+    /// written after the others, in slices (the bulk list's new entries).
+    pub bulk: &'a mut Vec<usize>,
     /// Connections to close at the end of the current step, with the reason.
     pub doomed: &'a mut Vec<(usize, LeaveReason)>,
     /// Frames handed to connections (the `deliveries` statistic).
@@ -41,10 +44,17 @@ impl ConnOutbox<'_> {
         key: usize,
         conn: &mut Connection,
     ) {
-        if !conn.dirty {
-            conn.dirty = true;
-            dirty.push(key);
-        }
+        promote(dirty, key, conn);
+        Self::capped(doomed, max_output, key, conn);
+    }
+
+    /// Dooms `conn` (reason `slow`) once its queue passes the cap.
+    fn capped(
+        doomed: &mut Vec<(usize, LeaveReason)>,
+        max_output: usize,
+        key: usize,
+        conn: &mut Connection,
+    ) {
         if conn.output.cost() > max_output && !conn.doomed {
             conn.doomed = true;
             doomed.push((key, LeaveReason::Slow));
@@ -53,11 +63,8 @@ impl ConnOutbox<'_> {
 
     /// Marks `key` for this turn's flush.
     pub(crate) fn mark_dirty(&mut self, key: usize) {
-        if let Some(conn) = self.conns.get_mut(key)
-            && !conn.dirty
-        {
-            conn.dirty = true;
-            self.dirty.push(key);
+        if let Some(conn) = self.conns.get_mut(key) {
+            promote(self.dirty, key, conn);
         }
     }
 
@@ -86,14 +93,45 @@ impl Outbox for ConnOutbox<'_> {
         let start = self.turn.len();
         self.turn.extend_from_slice(frame);
         let end = self.turn.len();
+        // A large fan-out goes on the bulk list: its thousands of writes
+        // must not hold up the few writes of a small room's message.
+        let bulk = keys.size_hint().1.is_none_or(|n| n >= BULK_FANOUT);
         for key in keys {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
+            let fresh = !conn.output.holds_turn();
             conn.output.push_turn(start, end);
             *self.deliveries += 1;
-            Self::queued(self.dirty, self.doomed, self.max_output, key, conn);
+            if !bulk {
+                promote(self.dirty, key, conn);
+            } else if !conn.dirty || (conn.bulk && fresh) {
+                // New on the bulk list, or waiting there from an earlier
+                // turn: listed (again) so that the flush resolves this
+                // turn's ranges; the older entry writes it, the newer is
+                // then skipped.
+                conn.dirty = true;
+                conn.bulk = true;
+                self.bulk.push(key);
+            }
+            Self::capped(self.doomed, self.max_output, key, conn);
         }
+    }
+}
+
+/// A broadcast to at least this many connections is a large fan-out: its
+/// recipients are written after every other connection with output, in
+/// slices of at most `reactor::output::BULK_SLICE` per turn. Below it (a
+/// room of a few hundred), a broadcast is written like any frame.
+pub(crate) const BULK_FANOUT: usize = 512;
+
+/// Puts `conn` on the (ordinary) flush list, also when it waits on the
+/// bulk list: a frame of its own is written this turn.
+pub(crate) fn promote(dirty: &mut Vec<usize>, key: usize, conn: &mut Connection) {
+    if !conn.dirty || conn.bulk {
+        conn.dirty = true;
+        conn.bulk = false;
+        dirty.push(key);
     }
 }
 

@@ -68,8 +68,12 @@ pub(crate) struct Connection {
     /// The interest the poll has for this socket, so that a change of
     /// [`Connection::interest`] costs a syscall and no change costs none.
     pub registered: Interest,
-    /// Already on the reactor's list of connections to flush this turn.
+    /// Already on one of the reactor's lists of connections to flush.
     pub dirty: bool,
+    /// On the bulk flush list only (all it has queued came from large
+    /// fan-outs): written after every other connection, a slice per turn
+    /// (see `reactor::output`). A frame of its own promotes it.
+    pub bulk: bool,
     /// Already on the reactor's list of connections with unread input.
     pub ready: bool,
     /// Already on the reactor's list of connections to close.
@@ -125,6 +129,7 @@ impl Connection {
             bucket: TokenBucket::new(burst, now),
             registered: Interest::READABLE,
             dirty: false,
+            bulk: false,
             ready: false,
             doomed: false,
             eof: false,

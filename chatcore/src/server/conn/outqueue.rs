@@ -104,6 +104,12 @@ impl OutQueue {
         }
     }
 
+    /// Whether it holds ranges of the current turn's buffer (to resolve at
+    /// the flush).
+    pub fn holds_turn(&self) -> bool {
+        self.first_turn.is_some()
+    }
+
     /// Bytes waiting.
     pub fn len(&self) -> usize {
         self.bytes

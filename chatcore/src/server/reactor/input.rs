@@ -263,10 +263,7 @@ impl Reactor {
             }
             if tls_failed.is_some() || tls.conn.wants_write() {
                 // Handshake messages or an alert to send: this turn's flush.
-                if !conn.dirty {
-                    conn.dirty = true;
-                    self.dirty.push(key);
-                }
+                crate::server::outbox::promote(&mut self.dirty, key, conn);
             }
         }
         if let Some(why) = tls_failed {

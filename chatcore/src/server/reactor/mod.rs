@@ -160,6 +160,14 @@ pub(crate) struct Reactor {
     ready: Vec<usize>,
     /// Connections with output queued this turn.
     dirty: Vec<usize>,
+    /// Connections whose output this turn came only from large fan-outs
+    /// (moved to `bulk` by the flush).
+    bulk_new: Vec<usize>,
+    /// Connections waiting for their bulk write, oldest first: each flush
+    /// writes every `dirty` connection, then bulk ones for at most
+    /// `BULK_SLICE`; the rest wait for the next turn, which polls without
+    /// waiting. Entries of connections written meanwhile are skipped.
+    bulk: std::collections::VecDeque<usize>,
     /// File transfers and their spool.
     transfers: Transfers,
     /// The disk thread: spool writes, hashing, reads.
@@ -364,6 +372,8 @@ impl Reactor {
             scratch: vec![0; SCRATCH].into_boxed_slice(),
             ready: Vec::new(),
             dirty: Vec::new(),
+            bulk_new: Vec::new(),
+            bulk: std::collections::VecDeque::new(),
             transfers,
             disk,
             download_keys: HashMap::new(),
@@ -440,6 +450,7 @@ impl Reactor {
             || self.voice_udp_more
             || self.accept_more
             || self.sweep_again
+            || !self.bulk.is_empty()
         {
             return Duration::ZERO;
         }
@@ -579,6 +590,7 @@ impl Reactor {
             out: ConnOutbox {
                 conns: &mut self.conns,
                 dirty: &mut self.dirty,
+                bulk: &mut self.bulk_new,
                 doomed: &mut self.doomed,
                 deliveries: &mut self.deliveries,
                 max_output: self.config.max_output_bytes,
