@@ -296,9 +296,15 @@ fn a_deleted_chat_disappears_for_everyone_and_from_the_history() {
     let oops = a.next_chat().id;
     a.chat("keep");
     a.next_chat();
-    b.send(&ClientMessage::Delete(Delete { id: oops }));
+    b.send(&ClientMessage::Delete(Delete {
+        id: oops,
+        room: None,
+    }));
     assert_eq!(b.expect_error(), ErrorCode::Forbidden, "not b's chat");
-    a.send(&ClientMessage::Delete(Delete { id: oops }));
+    a.send(&ClientMessage::Delete(Delete {
+        id: oops,
+        room: None,
+    }));
     match b.until(|m| matches!(m, ServerMessage::Deleted(_))) {
         ServerMessage::Deleted(d) => assert_eq!((d.id, d.by.as_str(), d.room), (oops, "a", None)),
         _ => unreachable!(),
@@ -306,7 +312,10 @@ fn a_deleted_chat_disappears_for_everyone_and_from_the_history() {
     let (_c, w) = Raw::login(addr, "c");
     let texts: Vec<&str> = w.history.iter().map(|c| c.text.as_str()).collect();
     assert_eq!(texts, ["keep"]);
-    a.send(&ClientMessage::Delete(Delete { id: oops }));
+    a.send(&ClientMessage::Delete(Delete {
+        id: oops,
+        room: None,
+    }));
     assert_eq!(a.expect_error(), ErrorCode::NoSuchMember, "gone already");
     drop((a, b));
     s.stop().expect("stop");
@@ -404,7 +413,10 @@ fn the_embedding_program_moderates_through_its_handle_with_every_power() {
     a.chat("spam");
     let spam = a.next_chat().id;
     handle
-        .moderate(ClientMessage::Delete(Delete { id: spam }))
+        .moderate(ClientMessage::Delete(Delete {
+            id: spam,
+            room: None,
+        }))
         .expect("delete");
     match b.until(|m| matches!(m, ServerMessage::Deleted(_))) {
         ServerMessage::Deleted(d) => assert_eq!((d.id, d.by.as_str()), (spam, "server")),

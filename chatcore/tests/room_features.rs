@@ -525,3 +525,70 @@ fn the_default_room_cannot_be_parted_and_the_error_names_it() {
     assert!(a.is_alive(1), "still in the default room");
     server.stop().expect("stop");
 }
+
+#[test]
+fn a_moderator_deletes_a_chat_older_than_the_rooms_memory_from_the_store() {
+    use chatcore::protocol::{ChatSend, Delete, HistoryRequest};
+    let db = db_path("delete-old");
+    let server = start(ServerConfig {
+        store_path: Some(db.clone()),
+        history_len: 2,
+        operators: vec!["root".into()],
+        rate_burst: 1000.0,
+        ..test_config()
+    });
+    let addr = server.local_addr();
+    let (mut author, _) = Raw::login(addr, "ann");
+    let mut root = registered(addr, "root");
+    join(&mut author, "dev", false).expect("join");
+    join(&mut root, "dev", false).expect("join");
+    let mut ids = Vec::new();
+    for text in ["old secret", "two", "three", "four"] {
+        author.send(&ClientMessage::Chat(ChatSend {
+            text: text.into(),
+            reference: None,
+            room: Some("dev".into()),
+        }));
+        ids.push(author.next_chat().id);
+    }
+    // Its author may not delete it any more (it is beyond the room's memory).
+    author.send(&ClientMessage::Delete(Delete {
+        id: ids[0],
+        room: Some("dev".into()),
+    }));
+    assert_eq!(author.expect_error(), ErrorCode::NoSuchMember);
+    // A moderator (here an operator) may, naming the room.
+    root.send(&ClientMessage::Delete(Delete {
+        id: ids[0],
+        room: Some("dev".into()),
+    }));
+    match author.until(|m| matches!(m, ServerMessage::Deleted(_))) {
+        ServerMessage::Deleted(d) => {
+            assert_eq!(d.id, ids[0]);
+            assert_eq!(d.room.as_deref(), Some("dev"));
+            assert_eq!(d.by, "root");
+        }
+        _ => unreachable!(),
+    }
+    // Gone from the history; the others stay.
+    author.send(&ClientMessage::History(HistoryRequest {
+        before: None,
+        limit: 10,
+        room: Some("dev".into()),
+    }));
+    match author.until(|m| matches!(m, ServerMessage::History(_))) {
+        ServerMessage::History(h) => {
+            let texts: Vec<&str> = h.messages.iter().map(|c| c.text.as_str()).collect();
+            assert_eq!(texts, ["two", "three", "four"]);
+        }
+        _ => unreachable!(),
+    }
+    // An id that is not in that room (here: the default room's) is refused.
+    root.send(&ClientMessage::Delete(Delete {
+        id: ids[1],
+        room: None,
+    }));
+    assert_eq!(root.expect_error(), ErrorCode::NoSuchMember);
+    server.stop().expect("stop");
+    let _ = std::fs::remove_dir_all(db.parent().expect("dir"));
+}

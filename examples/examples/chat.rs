@@ -554,7 +554,10 @@ impl App {
                         room: room.clone(),
                         role: role.to_owned(),
                     }),
-                    Moderation::Delete(id) => ClientMessage::Delete(Delete { id }),
+                    Moderation::Delete(id) => ClientMessage::Delete(Delete {
+                        id,
+                        room: room.clone(),
+                    }),
                 };
                 let _ = sender.send(&msg);
             }

@@ -359,10 +359,19 @@ pub struct SetRole {
 }
 
 /// `delete` from a client: remove chat `id` for everyone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delete {
     /// The chat's id.
     pub id: u64,
+    /// The named room the chat is in (absent: the default room). Needed
+    /// only for a chat older than the room's newest `history_len`, which
+    /// the server finds in its store (section 24.2).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::strict::opt_string"
+    )]
+    pub room: Option<String>,
 }
 
 /// `moderated`: a moderation action, told to the room it happened in.

@@ -425,7 +425,10 @@ impl State {
                 let Some(Selection::Chat { id, .. }) = self.rooms.selected.take() else {
                     return Ok((Task::none(), None));
                 };
-                ask(Command::Moderate(ClientMessage::Delete(Delete { id })))
+                ask(Command::Moderate(ClientMessage::Delete(Delete {
+                    id,
+                    room: self.rooms.shown.clone(),
+                })))
             }
             other => Err(other),
         }

@@ -1072,7 +1072,10 @@ fn member_and_message_actions_send_moderation_requests_for_the_shown_room() {
     assert_eq!(
         net(s.update(Message::DeleteChat)),
         vec![Command::Moderate(
-            chatcore::protocol::ClientMessage::Delete(chatcore::protocol::Delete { id: 5 })
+            chatcore::protocol::ClientMessage::Delete(chatcore::protocol::Delete {
+                id: 5,
+                room: None
+            })
         )]
     );
 }

@@ -708,7 +708,7 @@ impl Reactor {
                     ClientMessage::Mute(m) => moderate::mute(ctx, Actor::Server, m),
                     ClientMessage::Unmute(m) => moderate::lift(ctx, Actor::Server, m, Kind::Mute),
                     ClientMessage::SetRole(r) => moderate::set_role(ctx, Actor::Server, r),
-                    ClientMessage::Delete(d) => moderate::delete(ctx, Actor::Server, d.id),
+                    ClientMessage::Delete(d) => moderate::delete(ctx, Actor::Server, d.id, d.room),
                     ClientMessage::RoomMode(m) => moderate::room_mode(ctx, Actor::Server, m),
                     ClientMessage::Invite(i) => moderate::invite(ctx, Actor::Server, i),
                     _ => Err((ErrorCode::BadMessage, "not a moderation action".into())),

@@ -168,6 +168,9 @@ pub(crate) fn drain_store(ctx: &mut Ctx<'_>) {
                 tag,
                 list,
             } => super::dm::unread_answer(ctx, conn_key, tag, list),
+            StoreReply::DeletedOld { id, found, then } => {
+                super::moderate::deleted_old(ctx, id, found, then);
+            }
             // Answered by the history request's handler (session/history.rs).
             StoreReply::Page {
                 conn_key,

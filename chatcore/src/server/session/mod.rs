@@ -267,7 +267,7 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, key: usize, msg: ClientMessage) {
         }
         ClientMessage::Delete(d) if member => {
             if ctx.allow_frame(key, None) {
-                let r = moderate::delete(ctx, moderate::Actor::Member(key), d.id);
+                let r = moderate::delete(ctx, moderate::Actor::Member(key), d.id, d.room);
                 moderate::answer(ctx, key, r);
             }
         }

@@ -589,6 +589,94 @@ pub(crate) fn invite(ctx: &mut Ctx<'_>, actor: Actor, i: Invite) -> Result<(), R
     Ok(())
 }
 
+/// `delete` of chat `id` that no room keeps in memory: a moderator of the
+/// room it names asks the store to delete it there.
+fn delete_stored(
+    ctx: &mut Ctx<'_>,
+    actor: Actor,
+    id: u64,
+    room: Option<&str>,
+) -> Result<(), Refused> {
+    let Some(store) = ctx.store else {
+        let why = format!(
+            "no chat {id} among the newest {} of your rooms",
+            ctx.config.history_len
+        );
+        return Err((ErrorCode::NoSuchMember, why));
+    };
+    let at = ctx.place(actor, room)?;
+    if allowed(ctx, actor, at, Role::Moderator, None).is_err() {
+        let why = format!(
+            "no chat {id} of yours among the newest {} of your rooms (older chats are \
+             deleted by a moderator)",
+            ctx.config.history_len
+        );
+        return Err((ErrorCode::NoSuchMember, why));
+    }
+    let (room_id, column) = match at {
+        Where::Default => (None, String::new()),
+        Where::Named(r) => (
+            Some(r),
+            ctx.rooms
+                .get(r)
+                .and_then(Room::name)
+                .unwrap_or_default()
+                .to_owned(),
+        ),
+    };
+    let asker = match actor {
+        Actor::Member(key) => ctx.lobby.member(key).map(|m| (key, m.session)),
+        Actor::Server => None,
+    };
+    store.submit(StoreRequest::DeleteOld {
+        id,
+        room: column,
+        then: crate::server::store::DeleteThen {
+            room_id,
+            by: actor_name(ctx, actor),
+            asker,
+        },
+    });
+    Ok(())
+}
+
+/// The store answered a `delete` of a stored chat: the room is told and
+/// the action logged, or the asker hears there was no such chat there.
+pub(crate) fn deleted_old(
+    ctx: &mut Ctx<'_>,
+    id: u64,
+    found: bool,
+    then: crate::server::store::DeleteThen,
+) {
+    let at = then.room_id.map_or(Where::Default, Where::Named);
+    if !found {
+        if let Some((key, session)) = then.asker
+            && ctx.lobby.member(key).is_some_and(|m| m.session == session)
+        {
+            let why = format!("no chat {id} in this room");
+            ctx.protocol_error(key, ErrorCode::NoSuchMember, &why, None);
+        }
+        return;
+    }
+    let name = ctx.room_at(at).and_then(Room::name).map(str::to_owned);
+    let frame = encode_server(&ServerMessage::Deleted(Deleted {
+        id,
+        room: name,
+        by: then.by.clone(),
+    }));
+    ctx.broadcast_at(at, &frame);
+    if let Some(store) = ctx.store {
+        store.submit(StoreRequest::Log {
+            ts: now_ms(),
+            room: ctx.room_key(at),
+            actor: then.by,
+            action: "delete".into(),
+            target: id.to_string(),
+            detail: String::new(),
+        });
+    }
+}
+
 /// Whether member `key` may join invite-only room `room_key`: invited, a
 /// moderator or owner of it, or an operator.
 pub(crate) fn may_enter(ctx: &Ctx<'_>, key: usize, room_key: &str) -> bool {
@@ -602,9 +690,16 @@ pub(crate) fn may_enter(ctx: &Ctx<'_>, key: usize, room_key: &str) -> bool {
 }
 
 /// `delete`: chat `id` disappears for everyone, from the history too. Its
-/// author may delete it; so may the room's moderators. The chat must be
-/// among those the room keeps in memory (its newest `history_len`).
-pub(crate) fn delete(ctx: &mut Ctx<'_>, actor: Actor, id: u64) -> Result<(), Refused> {
+/// author may delete it (while the chat is among its room's newest
+/// `history_len`, during the login that sent it); so may the room's
+/// moderators, also an older chat of room `room`, which the store finds
+/// (answered when it has: [`deleted_old`]).
+pub(crate) fn delete(
+    ctx: &mut Ctx<'_>,
+    actor: Actor,
+    id: u64,
+    room: Option<String>,
+) -> Result<(), Refused> {
     let mut at = ctx.room.kept_chat(id).map(|c| (Where::Default, c.session));
     if at.is_none() {
         let rooms: Vec<usize> = match actor {
@@ -617,11 +712,7 @@ pub(crate) fn delete(ctx: &mut Ctx<'_>, actor: Actor, id: u64) -> Result<(), Ref
         });
     }
     let Some((at, author)) = at else {
-        let why = format!(
-            "no chat {id} among the newest {} of your rooms",
-            ctx.config.history_len
-        );
-        return Err((ErrorCode::NoSuchMember, why));
+        return delete_stored(ctx, actor, id, room.as_deref());
     };
     let mine = match actor {
         Actor::Member(key) => ctx.lobby.member(key).is_some_and(|m| m.session == author),

@@ -188,6 +188,17 @@ pub(crate) enum StoreRequest {
         /// The chat's id.
         id: u64,
     },
+    /// Delete chat `id` if it is in room `room` (the `room` column: "" or
+    /// the room's name): a chat older than what the room keeps in memory.
+    /// Answered [`StoreReply::DeletedOld`], which carries `then` back.
+    DeleteOld {
+        /// The chat's id.
+        id: u64,
+        /// The room it must be in.
+        room: String,
+        /// What the loop does with the answer.
+        then: DeleteThen,
+    },
     /// Remember a named room (created, or its topic changed), so that it
     /// exists after a restart. No answer; a failure is logged.
     SaveRoom {
@@ -238,6 +249,15 @@ pub(crate) enum StoreReply {
         /// The conversations.
         list: Vec<(String, u64, u64)>,
     },
+    /// The answer to `DeleteOld`.
+    DeletedOld {
+        /// As asked.
+        id: u64,
+        /// Whether the chat was there (and is gone now).
+        found: bool,
+        /// As asked.
+        then: DeleteThen,
+    },
     /// The answer to a `Page` request.
     #[allow(dead_code)] // read by the `history` request's handler
     Page {
@@ -255,6 +275,19 @@ pub(crate) enum StoreReply {
         /// would read as "nothing older".
         failed: Option<String>,
     },
+}
+
+/// What the loop needs to finish a `delete` of a stored chat once the
+/// store answered: where to tell it, who did it, whom to answer.
+#[derive(Debug, Clone)]
+pub(crate) struct DeleteThen {
+    /// The named room's id (`None`: the default room).
+    pub room_id: Option<usize>,
+    /// Who deleted it, as shown.
+    pub by: String,
+    /// The member who asked, (connection, session), for an error if the
+    /// chat was not there; `None` for the embedding program.
+    pub asker: Option<(usize, u64)>,
 }
 
 /// Why the store could not be opened or used.

@@ -255,6 +255,20 @@ fn answer(conn: &Connection, req: StoreRequest) -> Option<StoreReply> {
             }
             None
         }
+        StoreRequest::DeleteOld { id, room, then } => {
+            let row = i64::try_from(id).unwrap_or(i64::MAX);
+            let found = match conn.execute(
+                "DELETE FROM messages WHERE id = ?1 AND room = ?2",
+                params![row, room],
+            ) {
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot delete a chat");
+                    false
+                }
+            };
+            Some(StoreReply::DeletedOld { id, found, then })
+        }
         StoreRequest::DeleteChat { id } => {
             let id = i64::try_from(id).unwrap_or(i64::MAX);
             if let Err(e) = conn.execute("DELETE FROM messages WHERE id = ?1", [id]) {
