@@ -116,3 +116,114 @@ fn the_handle_broadcasts_lists_kicks_and_counts() {
     server.stop().expect("stop");
     assert!(handle.users().is_err(), "a stopped server says so");
 }
+
+/// Hooks that see rooms: a room only staff may enter, chats per room,
+/// direct messages, moderation.
+struct RoomKeeper {
+    log: Log,
+}
+
+impl Hooks for RoomKeeper {
+    fn on_chat_in(&mut self, from: &UserInfo, room: Option<&str>, text: &str) -> ChatDecision {
+        self.log.0.lock().expect("log").push(format!(
+            "chat {} in {} {text}",
+            from.name,
+            room.unwrap_or("-")
+        ));
+        if room == Some("quiet") {
+            ChatDecision::Reject("this room is read-only".into())
+        } else {
+            ChatDecision::Deliver
+        }
+    }
+
+    fn on_room_join(&mut self, user: &UserInfo, room: &str) -> JoinDecision {
+        if room == "staff" && user.name != "boss" {
+            JoinDecision::Deny("staff only".into())
+        } else {
+            JoinDecision::Accept
+        }
+    }
+
+    fn on_dm(&mut self, _from: &UserInfo, _to: &str, text: &str) -> ChatDecision {
+        ChatDecision::Rewrite(text.replace("password", "********"))
+    }
+
+    fn on_moderated(&mut self, action: &chatcore::protocol::Moderated) {
+        self.log.0.lock().expect("log").push(format!(
+            "{} {} by {}",
+            action.action, action.name, action.by
+        ));
+    }
+}
+
+#[test]
+fn hooks_see_the_room_of_each_chat_steer_room_joins_and_direct_messages_and_observe_moderation() {
+    use chatcore::protocol::{ChatSend, ClientMessage, DmSend, JoinRoom, Moderate};
+    let log = Log::default();
+    let server = Server::builder()
+        .config(test_config())
+        .hooks(RoomKeeper { log: log.clone() })
+        .build()
+        .expect("bind")
+        .spawn()
+        .expect("spawn");
+    let addr = server.local_addr();
+    let (mut ann, _) = Raw::login(addr, "ann");
+    let (mut boss, _) = Raw::login(addr, "boss");
+    let join = |c: &mut Raw, room: &str| {
+        c.send(&ClientMessage::Join(JoinRoom {
+            room: room.into(),
+            invite_only: false,
+        }));
+        match c.until(|m| matches!(m, ServerMessage::RoomJoined(_) | ServerMessage::Error(_))) {
+            ServerMessage::RoomJoined(_) => Ok(()),
+            ServerMessage::Error(e) => Err((e.code, e.room)),
+            _ => unreachable!(),
+        }
+    };
+    assert_eq!(
+        join(&mut ann, "staff"),
+        Err((ErrorCode::JoinDenied, Some("staff".into())))
+    );
+    join(&mut boss, "staff").expect("boss enters");
+    join(&mut ann, "quiet").expect("anyone enters");
+    ann.send(&ClientMessage::Chat(ChatSend {
+        text: "hello".into(),
+        reference: Some(3),
+        room: Some("quiet".into()),
+    }));
+    assert_eq!(ann.expect_error(), ErrorCode::Rejected);
+    ann.chat("hi all");
+    ann.next_chat();
+    ann.send(&ClientMessage::Dm(DmSend {
+        to: "boss".into(),
+        text: "my password is hunter2".into(),
+        reference: None,
+    }));
+    match boss.until(|m| matches!(m, ServerMessage::Dm(_))) {
+        ServerMessage::Dm(d) => assert_eq!(d.text, "my ******** is hunter2"),
+        _ => unreachable!(),
+    }
+    server
+        .handle()
+        .moderate(ClientMessage::Kick(Moderate {
+            name: "boss".into(),
+            room: Some("staff".into()),
+            minutes: None,
+            reason: None,
+        }))
+        .expect("kick");
+    boss.until(|m| matches!(m, ServerMessage::RoomParted(_)));
+    let seen = log.0.lock().expect("log").clone();
+    assert!(
+        seen.contains(&"chat ann in quiet hello".to_owned()),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&"chat ann in - hi all".to_owned()),
+        "{seen:?}"
+    );
+    assert!(seen.contains(&"kick boss by server".to_owned()), "{seen:?}");
+    server.stop().expect("stop");
+}

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use crate::protocol::{LeaveReason, UserInfo};
+use crate::protocol::{LeaveReason, Moderated, UserInfo};
 
 /// Whether a login may proceed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +51,37 @@ pub trait Hooks: Send + 'static {
     /// A member has left.
     fn on_leave(&mut self, user: &UserInfo, reason: LeaveReason) {
         let _ = (user, reason);
+    }
+
+    /// A member sent `text` to room `room` (`None`: the default room),
+    /// already checked against the limits. The default asks
+    /// [`Hooks::on_chat`], so hooks written before rooms existed see the
+    /// chats of every room.
+    fn on_chat_in(&mut self, from: &UserInfo, room: Option<&str>, text: &str) -> ChatDecision {
+        let _ = room;
+        self.on_chat(from, text)
+    }
+
+    /// A member asks to enter named room `room` (it passed the server's
+    /// own checks: name, limits, bans, invitations). `Deny` answers
+    /// `join_denied` with the message, naming the room.
+    fn on_room_join(&mut self, user: &UserInfo, room: &str) -> JoinDecision {
+        let _ = (user, room);
+        JoinDecision::Accept
+    }
+
+    /// `from` sends a direct message to `to` (the recipient's name as
+    /// written); like a chat, it may be delivered, rewritten or refused.
+    fn on_dm(&mut self, from: &UserInfo, to: &str, text: &str) -> ChatDecision {
+        let _ = (from, to, text);
+        ChatDecision::Deliver
+    }
+
+    /// A moderation action was taken (the room is told the same
+    /// `moderated`): kicks, bans, mutes, roles, invitations, by members,
+    /// operators or the embedding program.
+    fn on_moderated(&mut self, action: &Moderated) {
+        let _ = action;
     }
 }
 

@@ -58,7 +58,15 @@ pub(crate) fn chat(ctx: &mut Ctx<'_>, key: usize, chat: ChatSend) {
     let Some(from) = ctx.lobby.member(key).cloned() else {
         return;
     };
-    let text = match ctx.hooks.on_chat(&from, &text) {
+    let named = match &room {
+        None => None,
+        Some(raw) => match super::rooms::room_of(ctx, key, raw, reference) {
+            Some(id) => Some(id),
+            None => return,
+        },
+    };
+    let room_name = named.and_then(|id| ctx.rooms.get(id)?.name().map(str::to_owned));
+    let text = match ctx.hooks.on_chat_in(&from, room_name.as_deref(), &text) {
         ChatDecision::Deliver => text,
         ChatDecision::Rewrite(new) => match fit_text(new, ctx.config.max_text_bytes) {
             Some(new) => new,
@@ -72,13 +80,6 @@ pub(crate) fn chat(ctx: &mut Ctx<'_>, key: usize, chat: ChatSend) {
             ctx.protocol_error(key, ErrorCode::Rejected, &why, reference);
             return;
         }
-    };
-    let named = match &room {
-        None => None,
-        Some(raw) => match super::rooms::room_of(ctx, key, raw, reference) {
-            Some(id) => Some(id),
-            None => return,
-        },
     };
     // (Only computed for a named room: the default room's key is "".)
     let room_key = match named {

@@ -25,6 +25,7 @@ use crate::protocol::{
     Dm, DmHistory, DmHistoryRequest, DmSend, DmUnread, DmUnreadEntry, ErrorCode, ServerMessage,
     encode_server,
 };
+use crate::server::hooks::ChatDecision;
 use crate::server::room::Outbox;
 use crate::server::room::names::skeleton;
 use crate::server::store::{StoreRequest, StoredChat};
@@ -194,6 +195,21 @@ pub(crate) fn dm(ctx: &mut Ctx<'_>, key: usize, m: DmSend) {
         ctx.protocol_error(key, ErrorCode::NoSuchMember, why, reference);
         return;
     }
+    let text = match ctx.hooks.on_dm(&from, &peer.name, &text) {
+        ChatDecision::Deliver => text,
+        ChatDecision::Rewrite(new) => match super::chat::fit_text(new, ctx.config.max_text_bytes) {
+            Some(new) => new,
+            None => {
+                let why = "the message was removed by the server";
+                ctx.protocol_error(key, ErrorCode::Rejected, why, reference);
+                return;
+            }
+        },
+        ChatDecision::Reject(why) => {
+            ctx.protocol_error(key, ErrorCode::Rejected, &why, reference);
+            return;
+        }
+    };
     if ctx.store.is_some() && ctx.dms.pending.len() >= MAX_PENDING {
         let why = "the server could not store the message; it was not delivered";
         ctx.protocol_error(key, ErrorCode::StoreUnavailable, why, reference);

@@ -158,6 +158,7 @@ impl Ctx<'_> {
         told.room = self.room_at(at).and_then(Room::name).map(str::to_owned);
         let frame = encode_server(&ServerMessage::Moderated(told.clone()));
         self.broadcast_at(at, &frame);
+        self.hooks.on_moderated(&told);
         tracing::info!(
             action = %told.action,
             target = %told.name,

@@ -168,6 +168,16 @@ pub(crate) fn join(ctx: &mut Ctx<'_>, key: usize, raw: String, invite_only: bool
         ctx.room_error(key, ErrorCode::TooManyRooms, &why, &raw);
         return;
     }
+    let shown = ctx
+        .rooms
+        .get(id)
+        .and_then(Room::name)
+        .unwrap_or_default()
+        .to_owned();
+    if let crate::server::hooks::JoinDecision::Deny(why) = ctx.hooks.on_room_join(&info, &shown) {
+        ctx.room_error(key, ErrorCode::JoinDenied, &why, &raw);
+        return;
+    }
     ctx.rooms.enter(id, key, info);
     super::transfer::send_room_offers_to(ctx, key, id);
     super::voice::send_room_voice_state_to(ctx, key, id);
