@@ -1074,7 +1074,7 @@ fn member_and_message_actions_send_moderation_requests_for_the_shown_room() {
         vec![Command::Moderate(
             chatcore::protocol::ClientMessage::Delete(chatcore::protocol::Delete {
                 id: 5,
-                room: None
+                room: Some("dev".into())
             })
         )]
     );
