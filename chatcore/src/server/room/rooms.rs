@@ -45,6 +45,15 @@ impl Rooms {
         id
     }
 
+    /// The name of room `id` as shown ("" for an id that is no room).
+    pub fn name_of(&self, id: usize) -> String {
+        self.rooms
+            .get(id)
+            .and_then(Room::name)
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// Room `id`.
     pub fn get(&self, id: usize) -> Option<&Room> {
         self.rooms.get(id)

@@ -45,6 +45,27 @@ pub(crate) fn accept_text(
     true
 }
 
+/// What the hooks decided about `text` from `key`: the text to deliver, or
+/// `None` after answering `rejected` (a refusal, or a rewrite left empty).
+pub(crate) fn decided(
+    ctx: &mut Ctx<'_>,
+    key: usize,
+    decision: ChatDecision,
+    text: String,
+    reference: Option<u64>,
+) -> Option<String> {
+    let refused = match decision {
+        ChatDecision::Deliver => return Some(text),
+        ChatDecision::Rewrite(new) => match fit_text(new, ctx.config.max_text_bytes) {
+            Some(new) => return Some(new),
+            None => "the message was removed by the server".to_owned(),
+        },
+        ChatDecision::Reject(why) => why,
+    };
+    ctx.protocol_error(key, ErrorCode::Rejected, &refused, reference);
+    None
+}
+
 /// `chat` from member `key`.
 pub(crate) fn chat(ctx: &mut Ctx<'_>, key: usize, chat: ChatSend) {
     let ChatSend {
@@ -66,20 +87,9 @@ pub(crate) fn chat(ctx: &mut Ctx<'_>, key: usize, chat: ChatSend) {
         },
     };
     let room_name = named.and_then(|id| ctx.rooms.get(id)?.name().map(str::to_owned));
-    let text = match ctx.hooks.on_chat_in(&from, room_name.as_deref(), &text) {
-        ChatDecision::Deliver => text,
-        ChatDecision::Rewrite(new) => match fit_text(new, ctx.config.max_text_bytes) {
-            Some(new) => new,
-            None => {
-                let why = "the message was removed by the server";
-                ctx.protocol_error(key, ErrorCode::Rejected, why, reference);
-                return;
-            }
-        },
-        ChatDecision::Reject(why) => {
-            ctx.protocol_error(key, ErrorCode::Rejected, &why, reference);
-            return;
-        }
+    let decision = ctx.hooks.on_chat_in(&from, room_name.as_deref(), &text);
+    let Some(text) = decided(ctx, key, decision, text, reference) else {
+        return;
     };
     // (Only computed for a named room: the default room's key is "".)
     let room_key = match named {

@@ -25,7 +25,6 @@ use crate::protocol::{
     Dm, DmHistory, DmHistoryRequest, DmSend, DmUnread, DmUnreadEntry, ErrorCode, ServerMessage,
     encode_server,
 };
-use crate::server::hooks::ChatDecision;
 use crate::server::room::Outbox;
 use crate::server::room::names::skeleton;
 use crate::server::store::{StoreRequest, StoredChat};
@@ -195,20 +194,9 @@ pub(crate) fn dm(ctx: &mut Ctx<'_>, key: usize, m: DmSend) {
         ctx.protocol_error(key, ErrorCode::NoSuchMember, why, reference);
         return;
     }
-    let text = match ctx.hooks.on_dm(&from, &peer.name, &text) {
-        ChatDecision::Deliver => text,
-        ChatDecision::Rewrite(new) => match super::chat::fit_text(new, ctx.config.max_text_bytes) {
-            Some(new) => new,
-            None => {
-                let why = "the message was removed by the server";
-                ctx.protocol_error(key, ErrorCode::Rejected, why, reference);
-                return;
-            }
-        },
-        ChatDecision::Reject(why) => {
-            ctx.protocol_error(key, ErrorCode::Rejected, &why, reference);
-            return;
-        }
+    let decision = ctx.hooks.on_dm(&from, &peer.name, &text);
+    let Some(text) = super::chat::decided(ctx, key, decision, text, reference) else {
+        return;
     };
     if ctx.store.is_some() && ctx.dms.pending.len() >= MAX_PENDING {
         let why = "the server could not store the message; it was not delivered";

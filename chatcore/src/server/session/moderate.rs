@@ -327,12 +327,7 @@ fn remove(ctx: &mut Ctx<'_>, at: Where, target: usize, reason: LeaveReason) {
             ctx.out.doom(target, reason);
         }
         Where::Named(id) => {
-            let name = ctx
-                .rooms
-                .get(id)
-                .and_then(Room::name)
-                .unwrap_or_default()
-                .to_owned();
+            let name = ctx.rooms.name_of(id);
             ctx.rooms.exit(id, target, reason);
             super::voice::left_room(ctx, target, id);
             ctx.send(target, &ServerMessage::RoomParted(RoomName { room: name }));
@@ -553,12 +548,7 @@ pub(crate) fn invite(ctx: &mut Ctx<'_>, actor: Actor, i: Invite) -> Result<(), R
             return Err((ErrorCode::NoSuchMember, why));
         }
     };
-    let room_name = ctx
-        .rooms
-        .get(id)
-        .and_then(Room::name)
-        .unwrap_or_default()
-        .to_owned();
+    let room_name = ctx.rooms.name_of(id);
     let room_key = names::skeleton(&room_name);
     let by = actor_name(ctx, actor);
     ctx.moderation.invite(&room_key, invitee);
@@ -616,14 +606,7 @@ fn delete_stored(
     }
     let (room_id, column) = match at {
         Where::Default => (None, String::new()),
-        Where::Named(r) => (
-            Some(r),
-            ctx.rooms
-                .get(r)
-                .and_then(Room::name)
-                .unwrap_or_default()
-                .to_owned(),
-        ),
+        Where::Named(r) => (Some(r), ctx.rooms.name_of(r)),
     };
     let asker = match actor {
         Actor::Member(key) => ctx.lobby.member(key).map(|m| (key, m.session)),

@@ -149,7 +149,7 @@ pub(crate) fn join(ctx: &mut Ctx<'_>, key: usize, raw: String, invite_only: bool
         return;
     }
     let account = ctx.account_of(key);
-    let room_key = names::skeleton(ctx.rooms.get(id).and_then(Room::name).unwrap_or_default());
+    let room_key = names::skeleton(&ctx.rooms.name_of(id));
     if let Some(why) = ctx.banned_text(key, &room_key, account.as_deref()) {
         ctx.room_error(key, ErrorCode::Banned, &why, &raw);
         return;
@@ -168,12 +168,7 @@ pub(crate) fn join(ctx: &mut Ctx<'_>, key: usize, raw: String, invite_only: bool
         ctx.room_error(key, ErrorCode::TooManyRooms, &why, &raw);
         return;
     }
-    let shown = ctx
-        .rooms
-        .get(id)
-        .and_then(Room::name)
-        .unwrap_or_default()
-        .to_owned();
+    let shown = ctx.rooms.name_of(id);
     if let crate::server::hooks::JoinDecision::Deny(why) = ctx.hooks.on_room_join(&info, &shown) {
         ctx.room_error(key, ErrorCode::JoinDenied, &why, &raw);
         return;
@@ -228,12 +223,7 @@ pub(crate) fn part(ctx: &mut Ctx<'_>, key: usize, raw: String) {
     let Some(id) = room_of(ctx, key, &raw, None) else {
         return;
     };
-    let name = ctx
-        .rooms
-        .get(id)
-        .and_then(|r| r.name())
-        .unwrap_or_default()
-        .to_owned();
+    let name = ctx.rooms.name_of(id);
     ctx.rooms.exit(id, key, crate::protocol::LeaveReason::Quit);
     super::voice::left_room(ctx, key, id);
     ctx.send(key, &ServerMessage::RoomParted(RoomName { room: name }));
