@@ -477,7 +477,7 @@ impl Reactor {
                 WAKER => {
                     self.drain_commands();
                     session::transfer::drain_disk(&mut self.ctx());
-                    session::chat::drain_store(&mut self.ctx());
+                    session::store::drain_store(&mut self.ctx());
                     session::account::drain_auth(&mut self.ctx());
                 }
                 VOICE_UDP => self.drain_voice_udp(),
@@ -539,7 +539,7 @@ impl Reactor {
         }
         // This turn's chats go to the store in one batch (one transaction);
         // they are delivered when it answers (write before deliver).
-        session::chat::submit_store(&mut self.ctx());
+        session::store::submit_store(&mut self.ctx());
         self.wake_starved();
         self.close_doomed();
         self.end_of_turn_presence();
@@ -550,7 +550,7 @@ impl Reactor {
         // (With named rooms, always: a `try_recv` costs less than summing
         // every room's pending chats.)
         if self.room.pending_chats() > 0 || !self.rooms.is_empty() || self.dms.is_pending() {
-            session::chat::drain_store(&mut self.ctx());
+            session::store::drain_store(&mut self.ctx());
         }
         self.close_doomed();
         self.end_of_turn_presence();

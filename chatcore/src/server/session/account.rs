@@ -4,7 +4,7 @@
 //! auth thread; the loop keeps the throttle and completes what it answers.
 
 use super::Ctx;
-use super::login::join;
+use super::admit::join;
 use crate::protocol::{ErrorCode, PasswordChanged, Registered, ServerMessage};
 use crate::server::accounts::db::{PASSWORD_MAX, password_ok};
 use crate::server::accounts::thread::{AuthDone, AuthJob, Credential, HelloOutcome, Refusal};

@@ -5,9 +5,8 @@
 //! committed and tells the senders of what was not.
 
 use super::Ctx;
+use super::text::{accept_text, decided};
 use crate::protocol::{ChatSend, ErrorCode};
-use crate::server::hooks::ChatDecision;
-use crate::server::store::{StoreReply, StoreRequest};
 use crate::time::now_ms;
 
 /// Chats accepted but not yet committed, at most, per room: past it (a
@@ -15,56 +14,8 @@ use crate::time::now_ms;
 /// memory.
 const MAX_PENDING_CHATS: usize = 100_000;
 /// The `error` text of `store_unavailable`.
-const STORE_UNAVAILABLE_MSG: &str =
+pub(crate) const STORE_UNAVAILABLE_MSG: &str =
     "the server could not store the message in its history; it was not delivered";
-
-/// Charges the rate limit and checks a member's text (a chat's or a direct
-/// message's): not blank, at most `max_text_bytes`; answers the error with
-/// `reference` if not.
-pub(crate) fn accept_text(
-    ctx: &mut Ctx<'_>,
-    key: usize,
-    text: &str,
-    reference: Option<u64>,
-) -> bool {
-    if !ctx.allow_frame(key, reference) {
-        return false;
-    }
-    if text.trim().is_empty() {
-        ctx.protocol_error(key, ErrorCode::TextEmpty, "the text is empty", reference);
-        return false;
-    }
-    if text.len() > ctx.config.max_text_bytes {
-        let msg = format!(
-            "the text is longer than {} bytes",
-            ctx.config.max_text_bytes
-        );
-        ctx.protocol_error(key, ErrorCode::TextTooLong, &msg, reference);
-        return false;
-    }
-    true
-}
-
-/// What the hooks decided about `text` from `key`: the text to deliver, or
-/// `None` after answering `rejected` (a refusal, or a rewrite left empty).
-pub(crate) fn decided(
-    ctx: &mut Ctx<'_>,
-    key: usize,
-    decision: ChatDecision,
-    text: String,
-    reference: Option<u64>,
-) -> Option<String> {
-    let refused = match decision {
-        ChatDecision::Deliver => return Some(text),
-        ChatDecision::Rewrite(new) => match fit_text(new, ctx.config.max_text_bytes) {
-            Some(new) => return Some(new),
-            None => "the message was removed by the server".to_owned(),
-        },
-        ChatDecision::Reject(why) => why,
-    };
-    ctx.protocol_error(key, ErrorCode::Rejected, &refused, reference);
-    None
-}
 
 /// `chat` from member `key`.
 pub(crate) fn chat(ctx: &mut Ctx<'_>, key: usize, chat: ChatSend) {
@@ -81,7 +32,7 @@ pub(crate) fn chat(ctx: &mut Ctx<'_>, key: usize, chat: ChatSend) {
     };
     let named = match &room {
         None => None,
-        Some(raw) => match super::rooms::room_of(ctx, key, raw, reference) {
+        Some(raw) => match super::who::room_of(ctx, key, raw, reference) {
             Some(id) => Some(id),
             None => return,
         },
@@ -130,110 +81,4 @@ pub(crate) fn chat(ctx: &mut Ctx<'_>, key: usize, chat: ChatSend) {
     if room.chat(key, text, reference, ts, &mut ctx.out).is_some() {
         ctx.stats.messages += 1;
     }
-}
-
-/// Hands the chats accepted this turn to the store, in one `Append` (one
-/// transaction). Called by the reactor at the end of each turn.
-pub(crate) fn submit_store(ctx: &mut Ctx<'_>) {
-    let Some(store) = ctx.store else {
-        return;
-    };
-    let mut batch = ctx.room.take_unsent();
-    ctx.rooms.take_unsent(&mut batch);
-    batch.extend(ctx.dms.take_unsent());
-    if batch.is_empty() {
-        return;
-    }
-    // Rooms are visited one after the other: the store wants ids in order
-    // (its `Committed` names the largest).
-    batch.sort_unstable_by_key(|c| c.id);
-    let ids: Vec<u64> = batch.iter().map(|c| c.id).collect();
-    if !store.submit(StoreRequest::Append(batch)) {
-        store_failed(ctx, &ids, "the store thread has stopped");
-    }
-}
-
-/// Acts on what the store thread answered (the reactor calls it when the
-/// waker fired): commits deliver, failures are told to their senders.
-pub(crate) fn drain_store(ctx: &mut Ctx<'_>) {
-    let Some(store) = ctx.store else {
-        return;
-    };
-    while let Some(reply) = store.poll() {
-        match reply {
-            StoreReply::Committed { up_to } => {
-                if *ctx.store_failing {
-                    *ctx.store_failing = false;
-                    tracing::info!("the history store accepts writes again");
-                }
-                let ts = now_ms();
-                ctx.room.release(up_to, ts, &mut ctx.out);
-                ctx.rooms.release(up_to, ts, &mut ctx.out);
-                let lobby = &*ctx.lobby;
-                let here = |k: usize, s: u64| lobby.member(k).is_some_and(|m| m.session == s);
-                ctx.dms.release(up_to, here, &mut ctx.out);
-            }
-            StoreReply::Failed { ids, error } => store_failed(ctx, &ids, &error),
-            StoreReply::Unread {
-                conn_key,
-                tag,
-                list,
-            } => super::dm::unread_answer(ctx, conn_key, tag, list),
-            StoreReply::DeletedOld { id, found, then } => {
-                super::moderate::deleted_old(ctx, id, found, then);
-            }
-            // Answered by the history request's handler (session/history.rs).
-            StoreReply::Page {
-                conn_key,
-                tag,
-                chats,
-                more,
-                failed,
-            } => match failed {
-                None => super::history::store_page(ctx, conn_key, tag, chats, more),
-                Some(error) => super::history::store_page_failed(ctx, conn_key, tag, &error),
-            },
-        }
-    }
-}
-
-/// A batch could not be stored: it is dropped, its senders get
-/// `store_unavailable`, and the first failure of a streak is logged.
-fn store_failed(ctx: &mut Ctx<'_>, ids: &[u64], error: &str) {
-    if !*ctx.store_failing {
-        *ctx.store_failing = true;
-        tracing::error!(
-            error,
-            messages = ids.len(),
-            "cannot write the history store; chat messages are refused until it works again"
-        );
-    }
-    ctx.stats.store_failures += ids.len() as u64;
-    let mut failed_chats = ctx.room.drop_failed(ids);
-    failed_chats.extend(ctx.rooms.drop_failed(ids));
-    for (key, session, reference) in ctx.dms.drop_failed(ids) {
-        if ctx.lobby.member(key).is_some_and(|m| m.session == session) {
-            failed_chats.push(crate::server::room::FailedChat { key, reference });
-        }
-    }
-    for failed in failed_chats {
-        ctx.protocol_error(
-            failed.key,
-            ErrorCode::StoreUnavailable,
-            STORE_UNAVAILABLE_MSG,
-            failed.reference,
-        );
-    }
-}
-
-/// A text from the server side (a hook's rewrite, a broadcast) held to the
-/// limits clients rely on: `None` if blank, else cut to `max` bytes at a
-/// character boundary.
-pub(crate) fn fit_text(mut text: String, max: usize) -> Option<String> {
-    if text.trim().is_empty() {
-        return None;
-    }
-    let keep = crate::protocol::text::cut(&text, max).len();
-    text.truncate(keep);
-    Some(text)
 }

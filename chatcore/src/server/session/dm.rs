@@ -21,12 +21,12 @@ use std::collections::{HashSet, VecDeque};
 use bytes::Bytes;
 
 use super::Ctx;
+use super::who::{party_of, peer};
 use crate::protocol::{
     Dm, DmHistory, DmHistoryRequest, DmSend, DmUnread, DmUnreadEntry, ErrorCode, ServerMessage,
     encode_server,
 };
 use crate::server::room::Outbox;
-use crate::server::room::names::skeleton;
 use crate::server::store::{StoreRequest, StoredChat};
 use crate::time::now_ms;
 
@@ -115,59 +115,10 @@ fn deliver(p: PendingDm, here: &impl Fn(usize, u64) -> bool, out: &mut impl Outb
     }
 }
 
-/// The party key of the member on `key`.
-pub(crate) fn party_of(ctx: &Ctx<'_>, key: usize) -> Option<String> {
-    if let Some(account) = ctx.account_of(key) {
-        return Some(format!("a:{account}"));
-    }
-    ctx.lobby
-        .member(key)
-        .map(|m| format!("g:{}", skeleton(&m.name)))
-}
-
 /// The conversation key of two parties.
 fn conversation(a: &str, b: &str) -> String {
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
     format!("\u{1}{lo}\u{1}{hi}")
-}
-
-/// Who `name` is: online (key, session, shown name, party), or a
-/// registered name that is away (party only).
-pub(crate) struct Peer {
-    /// Its connection and session, when online.
-    pub online: Option<(usize, u64)>,
-    /// Its name as shown.
-    pub name: String,
-    /// Its party key.
-    pub party: String,
-}
-
-/// Finds `name` online, or registered and away (or, `for_history`, a
-/// guest that was).
-pub(crate) fn peer(ctx: &Ctx<'_>, name: &str, for_history: bool) -> Option<Peer> {
-    if let Some((key, info)) = ctx.room.find_by_name(name) {
-        let (session, shown) = (info.session, info.name.clone());
-        let party = party_of(ctx, key)?;
-        return Some(Peer {
-            online: Some((key, session)),
-            name: shown,
-            party,
-        });
-    }
-    let account = skeleton(name.trim());
-    let party = if ctx.dms.registered.contains(&account) {
-        format!("a:{account}")
-    } else if for_history {
-        // A guest that is gone: what guests of that name wrote.
-        format!("g:{account}")
-    } else {
-        return None;
-    };
-    Some(Peer {
-        online: None,
-        name: name.trim().to_owned(),
-        party,
-    })
 }
 
 /// `dm`: checked like a chat, then written (with a store) and delivered to
@@ -178,7 +129,7 @@ pub(crate) fn dm(ctx: &mut Ctx<'_>, key: usize, m: DmSend) {
         text,
         reference,
     } = m;
-    if !super::chat::accept_text(ctx, key, &text, reference) {
+    if !super::text::accept_text(ctx, key, &text, reference) {
         return;
     }
     let (Some(from), Some(mine)) = (ctx.lobby.member(key).cloned(), party_of(ctx, key)) else {
@@ -195,7 +146,7 @@ pub(crate) fn dm(ctx: &mut Ctx<'_>, key: usize, m: DmSend) {
         return;
     }
     let decision = ctx.hooks.on_dm(&from, &peer.name, &text);
-    let Some(text) = super::chat::decided(ctx, key, decision, text, reference) else {
+    let Some(text) = super::text::decided(ctx, key, decision, text, reference) else {
         return;
     };
     if ctx.store.is_some() && ctx.dms.pending.len() >= MAX_PENDING {

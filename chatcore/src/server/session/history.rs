@@ -77,7 +77,7 @@ pub(crate) fn history(ctx: &mut Ctx<'_>, key: usize, req: HistoryRequest) {
     }
     let named = match &req.room {
         None => None,
-        Some(raw) => match super::rooms::room_of(ctx, key, raw, None) {
+        Some(raw) => match super::who::room_of(ctx, key, raw, None) {
             Some(id) => Some(id),
             None => return,
         },

@@ -11,20 +11,38 @@
 //! | file | messages |
 //! |---|---|
 //! | `login` | `hello`, `bye`, `ping`, `pong`; leaving the room; kicks |
+//! | `admit` | a login accepted (a guest's, or one the auth thread verified): the member enters |
 //! | `chat` | `chat`; texts from the server side |
 //! | `transfer` | `file_offer`, `file_chunk`, `file_accept`, `file_decline`, `file_cancel`; disk results; expiry |
 //! | `history` | `history`; the resume after a `hello` with `last_seen` |
-//! | `voice` | `voice_join`, `voice_leave`, `voice_mute`; `voice_state`; closing a TCP voice connection |
+//! | `voice` | `voice_join` (with or without `room`), `voice_leave`, `voice_mute`; `voice_state`; closing a TCP voice connection |
+//! | `account` | `register`, `change_password`, `logout`; the auth thread's answers |
+//! | `rooms` | `rooms`, `join`, `part`, `topic` |
+//! | `moderate` | `kick`, `ban`, `unban`, `mute`, `unmute`, `set_role`, `delete`, `room_mode`, `invite` |
+//! | `dm` | `dm`, `dm_history`, `dm_read`; unread counts after a login |
+//!
+//! Below the handlers, shared by them (handlers call these, never each
+//! other's helpers, so the calls run one way):
+//!
+//! | file | what |
+//! |---|---|
+//! | `who` | lookups: a connection's account and party, a member by name, the room a member names, bans, mutes, invitations |
+//! | `text` | a chat's or direct message's text checked, and the hooks' verdict on it |
+//! | `store` | each turn's batch to the store thread, and its answers sorted out |
 
 pub(crate) mod account;
+mod admit;
 pub(crate) mod chat;
 pub(crate) mod dm;
 pub(crate) mod history;
 mod login;
 pub(crate) mod moderate;
 pub(crate) mod rooms;
+pub(crate) mod store;
+mod text;
 pub(crate) mod transfer;
 pub(crate) mod voice;
+pub(crate) mod who;
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -48,8 +66,8 @@ use crate::server::voice::Calls;
 use crate::server::voice::conn::VoiceConns;
 use crate::time::now_ms;
 
-pub(crate) use chat::fit_text;
 pub(crate) use login::{farewell, kick, leave};
+pub(crate) use text::fit_text;
 
 /// The text of `rate_limited` errors.
 pub(crate) const RATE_LIMITED_MSG: &str = "too many messages; slow down";

@@ -91,70 +91,16 @@ impl Ctx<'_> {
     }
 
     /// The moderation key of a room: "" or its name's skeleton.
-    fn room_key(&self, at: Where) -> String {
+    fn moderation_key(&self, at: Where) -> String {
         self.room_at(at)
             .and_then(Room::name)
             .map(names::skeleton)
             .unwrap_or_default()
     }
 
-    /// The account of the member on `key`: the skeleton of its name if it
-    /// logged in with a password or token, else `None` (a guest).
-    pub(crate) fn account_of(&self, key: usize) -> Option<String> {
-        let member = self.lobby.member(key)?;
-        let accounts = self.accounts.as_ref()?;
-        accounts
-            .owners
-            .get(&member.session)
-            .map(|n| names::skeleton(n))
-    }
-
-    /// The address group of connection `key`, as text.
-    fn address_of(&self, key: usize) -> String {
-        self.out
-            .conns
-            .get(key)
-            .map(|c| c.addr.to_string())
-            .unwrap_or_default()
-    }
-
-    /// The ban in force against connection `key` in the room of key
-    /// `room_key` (with `account` if it logged in with one), as the text
-    /// of a `banned` error.
-    pub(crate) fn banned_text(
-        &self,
-        key: usize,
-        room_key: &str,
-        account: Option<&str>,
-    ) -> Option<String> {
-        let address = self.address_of(key);
-        let ban = self
-            .moderation
-            .active(Kind::Ban, room_key, account, &address, now_ms())?;
-        Some(match ban.until {
-            Some(until) => format!(
-                "you are banned here until {} (UTC)",
-                crate::time::rfc3339_utc(until)
-            ),
-            None => "you are banned here".to_owned(),
-        })
-    }
-
-    /// Whether the member on `key` is muted in the room of key `room_key`.
-    pub(crate) fn muted(&self, key: usize, room_key: &str) -> bool {
-        if !self.moderation.any(Kind::Mute) {
-            return false;
-        }
-        let account = self.account_of(key);
-        let address = self.address_of(key);
-        self.moderation
-            .active(Kind::Mute, room_key, account.as_deref(), &address, now_ms())
-            .is_some()
-    }
-
     /// Tells room `at` of an action and records it.
     fn announce(&mut self, at: Where, mut told: Moderated, detail: String) {
-        let room_key = self.room_key(at);
+        let room_key = self.moderation_key(at);
         told.room = self.room_at(at).and_then(Room::name).map(str::to_owned);
         let frame = encode_server(&ServerMessage::Moderated(told.clone()));
         self.broadcast_at(at, &frame);
@@ -198,7 +144,7 @@ fn allowed(
         return Ok(());
     };
     let account = ctx.account_of(key);
-    let room_key = ctx.room_key(at);
+    let room_key = ctx.moderation_key(at);
     let mine = ctx.moderation.role(&room_key, account.as_deref());
     let operator = ctx.moderation.is_operator(account.as_deref());
     let ok = mine >= needs && target.is_none_or(|(role, _)| operator || role < mine);
@@ -251,7 +197,7 @@ fn find(ctx: &Ctx<'_>, at: Where, name: &str) -> Result<Found, Refused> {
         return Err((ErrorCode::NoSuchMember, why));
     };
     let account = ctx.account_of(target);
-    let room_key = ctx.room_key(at);
+    let room_key = ctx.moderation_key(at);
     let role = ctx.moderation.role(&room_key, account.as_deref());
     Ok(Found {
         key: target,
@@ -381,7 +327,7 @@ fn sanction_for(
     };
     Sanction {
         kind,
-        room: ctx.room_key(at),
+        room: ctx.moderation_key(at),
         target,
         name: found.name.clone(),
         until,
@@ -419,7 +365,7 @@ pub(crate) fn lift(
 ) -> Result<(), Refused> {
     let at = ctx.place(actor, m.room.as_deref())?;
     allowed(ctx, actor, at, Role::Moderator, None)?;
-    let room_key = ctx.room_key(at);
+    let room_key = ctx.moderation_key(at);
     let lifted = ctx.moderation.lift(kind, &room_key, &m.name);
     let Some(name) = lifted.first().map(|s| s.name.clone()) else {
         let why = format!("{} is not {}ned here", m.name, kind.as_str());
@@ -453,7 +399,7 @@ pub(crate) fn set_role(ctx: &mut Ctx<'_>, actor: Actor, r: SetRole) -> Result<()
         );
         return Err((ErrorCode::NoSuchMember, why));
     };
-    let room_key = ctx.room_key(at);
+    let room_key = ctx.moderation_key(at);
     ctx.moderation.set_role(&room_key, &account, role);
     if let Some(store) = ctx.store {
         store.submit(StoreRequest::SaveRole {
@@ -652,25 +598,13 @@ pub(crate) fn deleted_old(
     if let Some(store) = ctx.store {
         store.submit(StoreRequest::Log {
             ts: now_ms(),
-            room: ctx.room_key(at),
+            room: ctx.moderation_key(at),
             actor: then.by,
             action: "delete".into(),
             target: id.to_string(),
             detail: String::new(),
         });
     }
-}
-
-/// Whether member `key` may join invite-only room `room_key`: invited, a
-/// moderator or owner of it, or an operator.
-pub(crate) fn may_enter(ctx: &Ctx<'_>, key: usize, room_key: &str) -> bool {
-    let account = ctx.account_of(key);
-    let session = ctx.lobby.member(key).map_or(0, |m| m.session);
-    ctx.moderation.is_operator(account.as_deref())
-        || ctx.moderation.role(room_key, account.as_deref()) >= Role::Moderator
-        || ctx
-            .moderation
-            .is_invited(room_key, account.as_deref(), session)
 }
 
 /// `delete`: chat `id` disappears for everyone, from the history too. Its
@@ -721,7 +655,7 @@ pub(crate) fn delete(
         store.submit(StoreRequest::DeleteChat { id });
         store.submit(StoreRequest::Log {
             ts: now_ms(),
-            room: ctx.room_key(at),
+            room: ctx.moderation_key(at),
             actor: by,
             action: "delete".into(),
             target: id.to_string(),

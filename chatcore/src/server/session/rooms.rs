@@ -9,6 +9,7 @@
 //! and exists again after a restart, with its history.
 
 use super::Ctx;
+use super::who::room_of;
 use crate::protocol::{ErrorCode, RoomInfo, RoomList, RoomName, ServerMessage, Topic};
 use crate::server::config::RoomCreation;
 use crate::server::room::{Room, names};
@@ -37,7 +38,7 @@ pub(crate) fn list(ctx: &mut Ctx<'_>, key: usize) {
         .filter(|r| {
             !r.invite_only
                 || ctx.rooms.find(&r.room).is_some_and(|id| mine.contains(&id))
-                || super::moderate::may_enter(ctx, key, &names::skeleton(&r.room))
+                || super::who::may_enter(ctx, key, &names::skeleton(&r.room))
         })
         .collect();
     rooms.extend(visible);
@@ -155,7 +156,7 @@ pub(crate) fn join(ctx: &mut Ctx<'_>, key: usize, raw: String, invite_only: bool
         return;
     }
     let closed = ctx.rooms.get(id).is_some_and(Room::invite_only);
-    if closed && !super::moderate::may_enter(ctx, key, &room_key) {
+    if closed && !super::who::may_enter(ctx, key, &room_key) {
         let why = format!("{name} is invite-only; ask one of its moderators for an invitation");
         ctx.room_error(key, ErrorCode::InviteOnly, &why, &raw);
         return;
@@ -187,29 +188,6 @@ fn snapshot(room: &Room) -> ServerMessage {
         history: room.recent(),
         invite_only: room.invite_only(),
     })
-}
-
-/// The id of named room `raw` if member `key` is in it; else answers
-/// `not_in_room` (also for a room that does not exist: being told which
-/// rooms exist is what `rooms` is for).
-pub(crate) fn room_of(
-    ctx: &mut Ctx<'_>,
-    key: usize,
-    raw: &str,
-    reference: Option<u64>,
-) -> Option<usize> {
-    let id = ctx
-        .rooms
-        .find(raw)
-        .filter(|&id| ctx.rooms.get(id).is_some_and(|r| r.member(key).is_some()));
-    if id.is_none() {
-        let why = format!("you are not in a room named {raw}");
-        match reference {
-            Some(_) => ctx.protocol_error(key, ErrorCode::NotInRoom, &why, reference),
-            None => ctx.room_error(key, ErrorCode::NotInRoom, &why, raw),
-        }
-    }
-    id
 }
 
 /// `part`: leave room `raw`; answered `room_parted`, the others see the

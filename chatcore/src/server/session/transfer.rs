@@ -55,13 +55,13 @@ fn offer_scope(ctx: &mut Ctx<'_>, key: usize, offer: &FileOffer) -> Option<Scope
             None
         }
         (Some(room), None) => {
-            let id = super::rooms::room_of(ctx, key, room, r)?;
+            let id = super::who::room_of(ctx, key, room, r)?;
             let name = ctx.rooms.get(id)?.name().unwrap_or_default().to_owned();
             Some(Scope::Room { id, name })
         }
         (None, Some(to)) => {
-            let from_party = super::dm::party_of(ctx, key)?;
-            let Some(peer) = super::dm::peer(ctx, to, false) else {
+            let from_party = super::who::party_of(ctx, key)?;
+            let Some(peer) = super::who::peer(ctx, to, false) else {
                 let why = format!("nobody named {to} is online or registered");
                 ctx.protocol_error(key, ErrorCode::NoSuchMember, &why, r);
                 return None;
@@ -90,7 +90,7 @@ fn may_download(ctx: &Ctx<'_>, key: usize, scope: &Scope) -> bool {
             to_party,
             from_party,
             ..
-        } => super::dm::party_of(ctx, key).is_some_and(|p| p == *to_party || p == *from_party),
+        } => super::who::party_of(ctx, key).is_some_and(|p| p == *to_party || p == *from_party),
     }
 }
 
@@ -428,7 +428,7 @@ fn send_to_scope(ctx: &mut Ctx<'_>, scope: &Scope, frame: &bytes::Bytes, except:
                 .room
                 .users_keys()
                 .filter(|&k| Some(k) != except)
-                .filter(|&k| super::dm::party_of(ctx, k).is_some_and(|p| p == *to_party))
+                .filter(|&k| super::who::party_of(ctx, k).is_some_and(|p| p == *to_party))
                 .collect();
             for k in keys {
                 ctx.out.push(k, frame.clone());
@@ -467,7 +467,7 @@ pub(crate) fn send_room_offers_to(ctx: &mut Ctx<'_>, key: usize, id: usize) {
 /// `welcome` says how many older ones were left out. So a login costs the
 /// same however many offers there are.
 pub(crate) fn send_offers_to(ctx: &mut Ctx<'_>, key: usize) {
-    let party = super::dm::party_of(ctx, key);
+    let party = super::who::party_of(ctx, key);
     let (frames, omitted) = ctx
         .transfers
         .newest_offers(ctx.config.welcome_offers, |s| match s {

@@ -31,7 +31,7 @@ pub(crate) fn voice_join(ctx: &mut Ctx<'_>, key: usize, room: Option<String>) {
     };
     let target: CallRoom = match &room {
         None => None,
-        Some(raw) => match super::rooms::room_of(ctx, key, raw, None) {
+        Some(raw) => match super::who::room_of(ctx, key, raw, None) {
             Some(id) => Some(id),
             None => return,
         },
