@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Fingerprint;
-use super::client::TlsError;
+use super::error::TlsError;
 
 /// The environment variable naming the known-servers file (beats the
 /// default location, loses to a client's `--known-servers FILE`).

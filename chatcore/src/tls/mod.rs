@@ -15,12 +15,16 @@
 #[cfg(feature = "client")]
 mod client;
 #[cfg(feature = "client")]
+mod error;
+#[cfg(feature = "client")]
 mod known_servers;
 #[cfg(feature = "client")]
 mod stream;
 
 #[cfg(feature = "client")]
-pub use client::{ClientTls, TlsError, Trust, Verify, connect};
+pub use client::{ClientTls, Trust, Verify, connect};
+#[cfg(feature = "client")]
+pub use error::TlsError;
 #[cfg(feature = "client")]
 pub use known_servers::{KNOWN_SERVERS_ENV, KnownServers};
 #[cfg(feature = "client")]
