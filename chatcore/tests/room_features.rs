@@ -592,3 +592,44 @@ fn a_moderator_deletes_a_chat_older_than_the_rooms_memory_from_the_store() {
     server.stop().expect("stop");
     let _ = std::fs::remove_dir_all(db.parent().expect("dir"));
 }
+
+#[test]
+fn a_file_offered_to_a_registered_member_who_is_away_is_offered_at_their_next_login() {
+    let dir = spool("dm-offer-away");
+    let db = db_path("dm-offer-away");
+    let server = start(ServerConfig {
+        spool_dir: Some(dir.clone()),
+        store_path: Some(db.clone()),
+        rate_per_sec: 1000.0,
+        rate_burst: 1000.0,
+        ..test_config()
+    });
+    let addr = server.local_addr();
+    let (mut a, _) = Raw::login(addr, "a");
+    let bob = registered(addr, "bob");
+    let bob_session = loop {
+        match a.next() {
+            Some(ServerMessage::Joined(j)) if j.name == "bob" => break j.session,
+            Some(ServerMessage::Presence(p)) => {
+                if let Some(u) = p.joined.iter().find(|u| u.name == "bob") {
+                    break u.session;
+                }
+            }
+            Some(_) => {}
+            None => panic!("closed"),
+        }
+    };
+    drop(bob);
+    a.until_left(bob_session);
+    let data = b"while you were out".to_vec();
+    let id = share(&mut a, "note.txt", &data, None, Some("bob"));
+    let (mut eve, _) = Raw::login(addr, "eve");
+    assert_eq!(offer_seen(&mut eve), None, "nobody else is offered it");
+    let mut bob = log_in(addr, "bob");
+    let got = offer_seen(&mut bob).expect("offered after the welcome");
+    assert_eq!((got.transfer, got.to.as_deref()), (id, Some("bob")));
+    assert_eq!(download(&mut bob, id).expect("download"), data);
+    server.stop().expect("stop");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(db.parent().expect("dir"));
+}
