@@ -98,7 +98,6 @@ fn an_invite_only_room_is_hidden_and_closed_to_the_uninvited_until_a_moderator_i
         "the error names the room it answers"
     );
 
-    // A plain member may not invite; the owner may.
     owner.send(&ClientMessage::Invite(Invite {
         room: "secret".into(),
         name: Some("gus".into()),
@@ -111,19 +110,20 @@ fn an_invite_only_room_is_hidden_and_closed_to_the_uninvited_until_a_moderator_i
         }
         _ => unreachable!(),
     }
-    join(&mut guest, "secret", false).expect("an invited guest enters");
-    guest.send(&ClientMessage::Invite(Invite {
+    // Only those inside may invite.
+    bob.send(&ClientMessage::Invite(Invite {
         room: "secret".into(),
-        name: Some("bob".into()),
+        name: Some("gus".into()),
         by: None,
     }));
-    match guest.until(|m| matches!(m, ServerMessage::Error(_))) {
+    match bob.until(|m| matches!(m, ServerMessage::Error(_))) {
         ServerMessage::Error(e) => {
-            assert_eq!(e.code, ErrorCode::Forbidden);
+            assert_eq!(e.code, ErrorCode::NotInRoom);
             assert_eq!(e.room.as_deref(), Some("secret"));
         }
         _ => unreachable!(),
     }
+    join(&mut guest, "secret", false).expect("an invited guest enters");
     // Bob (registered) is invited while he is online, for good.
     owner.send(&ClientMessage::Invite(Invite {
         room: "secret".into(),

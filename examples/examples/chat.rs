@@ -141,7 +141,7 @@ use chat_examples::render::{RoomView, Style, emit};
 use chat_examples::rooms::{Rooms, Target};
 use chat_examples::text::{one_line, show_name};
 use chat_examples::tls::{TlsArgs, trust_notice};
-use chatcore::client::{ClientSender, FileKind, TransferEvent};
+use chatcore::client::{ClientSender, FileKind, OfferTo, TransferEvent};
 use chatcore::protocol::{
     Chat, ClientMessage, Delete, ErrorCode, History, LeaveReason, Moderate, ServerMessage, SetRole,
 };
@@ -561,7 +561,35 @@ impl App {
                 };
                 let _ = sender.send(&msg);
             }
-            Command::Send(path) => send_file(&sender, path, &self.tx),
+            Command::Send(path) => {
+                let to = match self.rooms.current() {
+                    Some(room) => OfferTo::Room(room.to_owned()),
+                    None => OfferTo::DefaultRoom,
+                };
+                send_file(&sender, path, to, &self.tx);
+            }
+            Command::SendTo(name, path) => {
+                send_file(&sender, path, OfferTo::Member(name.to_owned()), &self.tx);
+            }
+            Command::JoinPrivate(name) => {
+                let _ = sender.create_private_room(name.trim_start_matches('#'));
+            }
+            Command::Invite(_) | Command::Mode(_) if self.rooms.current().is_none() => {
+                self.files.print(&style.error(&format!(
+                    "! {} is the default room, open to everyone; /join a room first",
+                    self.rooms.default_label()
+                )));
+            }
+            Command::Invite(name) => {
+                if let Some(room) = self.rooms.current() {
+                    let _ = sender.invite(room, name);
+                }
+            }
+            Command::Mode(private) => {
+                if let Some(room) = self.rooms.current() {
+                    let _ = sender.set_room_mode(room, private);
+                }
+            }
             Command::Accept(id) => {
                 let line = accept(
                     &sender,
@@ -1037,14 +1065,14 @@ fn retry_refusal(code: ErrorCode) -> bool {
 /// `/send PATH`: hashing a large file takes a while, so it is done on a
 /// thread of its own; only a failure comes back as a line to print (the
 /// rest comes as transfer events).
-fn send_file(sender: &ClientSender, path: &str, notices: &SyncSender<Input>) {
+fn send_file(sender: &ClientSender, path: &str, to: OfferTo, notices: &SyncSender<Input>) {
     let sender = sender.clone();
     let notices = notices.clone();
     let path = PathBuf::from(path);
     let spawned = thread::Builder::new()
         .name("send-file".into())
         .spawn(move || {
-            if let Err(e) = sender.send_file(&path, FileKind::File) {
+            if let Err(e) = sender.send_file_to(&path, FileKind::File, to) {
                 let line = Style::detect().error(&format!(
                     "! cannot send {}: {}",
                     one_line(&path.display().to_string()),
@@ -1250,6 +1278,14 @@ enum Command<'a> {
     Rooms,
     /// `/join NAME`: enter a room (it becomes the current room).
     Join(&'a str),
+    /// `/join NAME private`: create NAME invite-only (or enter it).
+    JoinPrivate(&'a str),
+    /// `/invite NAME`: let NAME into the current (invite-only) room.
+    Invite(&'a str),
+    /// `/private`, `/public`: make the current room invite-only or open.
+    Mode(bool),
+    /// `/send @NAME PATH`: offer a file to one member.
+    SendTo(&'a str, &'a str),
     /// `/part [NAME]`: leave NAME, or the current room.
     Part(Option<&'a str>),
     /// `/topic [TEXT]`: set the current room's topic, or show it.
@@ -1340,7 +1376,14 @@ fn command(line: &str) -> Command<'_> {
         "/register" => Command::Register(Some(rest).filter(|r| !r.is_empty())),
         "/rooms" => Command::Rooms,
         "/join" if rest.is_empty() => Command::Usage("/join NAME"),
-        "/join" => Command::Join(rest),
+        "/join" => match rest.rsplit_once(char::is_whitespace) {
+            Some((name, "private")) => Command::JoinPrivate(name.trim()),
+            _ => Command::Join(rest),
+        },
+        "/invite" if rest.is_empty() => Command::Usage("/invite NAME"),
+        "/invite" => Command::Invite(rest),
+        "/private" => Command::Mode(true),
+        "/public" => Command::Mode(false),
         "/part" | "/leave" => Command::Part(Some(rest).filter(|r| !r.is_empty())),
         "/topic" => Command::Topic(Some(rest).filter(|r| !r.is_empty())),
         "/room" => Command::Room(Some(rest).filter(|r| !r.is_empty())),
@@ -1389,7 +1432,16 @@ fn command(line: &str) -> Command<'_> {
             Err(_) => Command::Usage("/delete ID"),
         },
         "/send" if rest.is_empty() => Command::Usage("/send PATH"),
-        "/send" => Command::Send(rest),
+        "/send" => match rest
+            .strip_prefix('@')
+            .map(|r| r.split_once(char::is_whitespace))
+        {
+            Some(Some((name, path))) if !path.trim().is_empty() => {
+                Command::SendTo(name, path.trim())
+            }
+            Some(_) => Command::Usage("/send @NAME PATH"),
+            None => Command::Send(rest),
+        },
         "/accept" => id("/accept ID"),
         "/decline" => id("/decline ID"),
         "/cancel" => id("/cancel ID"),
@@ -1412,6 +1464,9 @@ fn help(files: &FileView, style: Style) {
         "* /who          who is online (in a named room: who is in it)",
         "* /rooms        every room, with how many are in it and its topic",
         "* /join NAME    enter room NAME; it becomes the current room",
+        "* /join NAME private   create NAME invite-only (only invited members enter)",
+        "* /invite NAME  let NAME into the current invite-only room",
+        "* /private, /public    make the current room invite-only, or open again",
         "* /part [NAME]  leave room NAME, or the current one (back to the default room)",
         "* /room [NAME]  make NAME (a room you are in) current; alone: your rooms",
         "* /msg NAME TEXT  a direct message (kept for a registered NAME that is away)",
@@ -1423,7 +1478,8 @@ fn help(files: &FileView, style: Style) {
         "* /op NAME ROLE give NAME (registered) the role owner, moderator or member here",
         "* /delete ID    delete chat ID (yours, or any as a moderator)",
         "* /topic [TEXT] set the current room's topic; alone: show it",
-        "* /send PATH    offer a file to the room",
+        "* /send PATH    offer a file to the current room",
+        "* /send @NAME PATH     offer a file to NAME alone",
         "* /files        list the files on offer",
         "* /history [N]  N earlier messages (default 20) of the current room",
         "* /accept ID    download file ID (into --downloads DIR; resumes a cancelled one)",
@@ -1611,6 +1667,15 @@ mod tests {
         assert_eq!(command("/room"), Command::Room(None));
         assert_eq!(command("/room lobby"), Command::Room(Some("lobby")));
         assert_eq!(command("/roomz"), Command::Unknown("/roomz"));
+        assert_eq!(command("/join ops private"), Command::JoinPrivate("ops"));
+        assert_eq!(command("/join private"), Command::Join("private"));
+        assert_eq!(command("/invite carol"), Command::Invite("carol"));
+        assert_eq!(command("/invite"), Command::Usage("/invite NAME"));
+        assert_eq!(command("/private"), Command::Mode(true));
+        assert_eq!(command("/public"), Command::Mode(false));
+        assert_eq!(command("/send @bob a b.txt"), Command::SendTo("bob", "a b.txt"));
+        assert_eq!(command("/send @bob"), Command::Usage("/send @NAME PATH"));
+        assert_eq!(command("/send notes.txt"), Command::Send("notes.txt"));
         assert_eq!(command("//join dev"), Command::Say("/join dev"));
     }
 }

@@ -4,7 +4,7 @@
 //! | event | line |
 //! |---|---|
 //! | our offer taken | `* sending report.pdf (1.2 MB) as transfer 7` |
-//! | our offer ready | `* report.pdf is offered to the room (transfer 7)` |
+//! | our offer ready | `* report.pdf is on offer (transfer 7)` |
 //! | our offer refused | `! cannot send report.pdf: file_too_large: ...` |
 //! | download saved | `* saved report.pdf to downloads/report.pdf (sha256 ok)` |
 //! | cancelled | `* 7: report.pdf cancelled; downloads/report.pdf.part kept, /accept 7 resumes` |
@@ -104,7 +104,7 @@ impl FileView {
             TransferEvent::UploadReady { transfer } => {
                 self.progress.finish(*transfer);
                 vec![s.notice(&format!(
-                    "* {} is offered to the room (transfer {transfer})",
+                    "* {} is on offer (transfer {transfer})",
                     self.name(*transfer)
                 ))]
             }
@@ -194,7 +194,7 @@ mod tests {
         );
         assert_eq!(
             view.on_event(&TransferEvent::UploadReady { transfer: 7 }),
-            vec!["* report.pdf is offered to the room (transfer 7)"]
+            vec!["* report.pdf is on offer (transfer 7)"]
         );
         let refused = TransferEvent::OfferRefused {
             reference: 2,

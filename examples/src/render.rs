@@ -609,7 +609,16 @@ pub fn offer_line(offer: &FileOffered, style: Style) -> String {
 
 /// `! error rate_limited: too many messages; slow down`.
 pub fn error_line(e: &ErrorMsg, style: Style) -> String {
-    style.error(&format!("! error {}: {}", e.code, one_line(&e.message)))
+    let within = e
+        .room
+        .as_deref()
+        .map(|r| format!(" in #{}", show_name(r)))
+        .unwrap_or_default();
+    style.error(&format!(
+        "! error {}{within}: {}",
+        e.code,
+        one_line(&e.message)
+    ))
 }
 
 #[cfg(test)]

@@ -442,7 +442,7 @@ fn a_file_goes_from_one_terminal_to_another() {
     });
     alice.expect_out("the last progress line", |l| l == "* 1: 3.0 of 3.0 MiB");
     alice.expect_out("the offer", |l| {
-        l == "* my report.pdf is offered to the room (transfer 1)"
+        l == "* my report.pdf is on offer (transfer 1)"
     });
     bob.expect_out("the offer", |l| {
         l == "* alice offers my report.pdf (3.1 MB) \u{2014} /accept 1 or /decline 1"
@@ -1260,4 +1260,69 @@ fn after_a_reconnect_the_client_is_back_in_its_rooms_and_prints_each_chat_once()
     assert_eq!(before.len(), 1, "each chat once: {before:#?}");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn files_go_to_the_current_room_or_to_one_member_and_a_private_room_opens_by_invitation() {
+    let tmp = TempDir::new("room-files");
+    let server = Server::builder()
+        .config(chatcore::ServerConfig {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            voice_listen: None,
+            spool_dir: Some(tmp.0.join("spool")),
+            ..chatcore::ServerConfig::default()
+        })
+        .build()
+        .expect("bind the server")
+        .spawn()
+        .expect("start the server");
+    let src = tmp.0.join("plan.txt");
+    std::fs::write(&src, b"the plan").expect("write the file");
+    let mut alice = Proc::chat(&server, "alice");
+    alice.expect_out("alice's login", |l| l == "* you are alice");
+    let mut bob = Proc::chat(&server, "bob");
+    bob.expect_out("bob's login", |l| l == "* you are bob");
+    let mut carol = Proc::chat(&server, "carol");
+    carol.expect_out("carol's login", |l| l == "* you are carol");
+
+    // A private room: carol may not enter until alice invites her.
+    alice.send("/join ops private");
+    alice.expect_out("ops is current", |l| l == "* current room: #ops");
+    carol.send("/join ops");
+    carol.expect_out("refused", |l| {
+        l.starts_with("! error invite_only in #ops: ")
+    });
+    alice.send("/invite carol");
+    carol.expect_out("the invitation", |l| {
+        l == "* alice invited you to #ops \u{2014} /join ops"
+    });
+    carol.send("/join ops");
+    carol.expect_out("carol in ops", |l| l == "* current room: #ops");
+
+    // A file sent in #ops is offered there only.
+    alice.send(&format!("/send {}", src.display()));
+    alice.expect_out("on offer", |l| l == "* plan.txt is on offer (transfer 1)");
+    carol.expect_out("the room's offer", |l| {
+        l.starts_with("* alice offers plan.txt (8 B) in #ops \u{2014} /accept 1")
+    });
+    // A file sent to bob alone.
+    alice.send(&format!("/send @bob {}", src.display()));
+    alice.expect_out("on offer", |l| l == "* plan.txt is on offer (transfer 2)");
+    bob.expect_out("the direct offer", |l| {
+        l.starts_with("* alice offers plan.txt (8 B) to you privately \u{2014} /accept 2")
+    });
+    // Neither offer reached the wrong people: carol's and bob's lists.
+    carol.send("/files");
+    carol.expect_out("carol's list", |l| l == "* 1: plan.txt (8 B) from alice");
+    bob.send("/files");
+    bob.expect_out("bob's list", |l| l == "* 2: plan.txt (8 B) from alice");
+    for p in [&mut alice, &mut bob, &mut carol] {
+        p.send("/quit");
+        assert_eq!(p.wait_exit().code(), Some(0));
+    }
+    let lines = bob.stdout_lines().join("\n");
+    assert!(
+        !lines.contains("transfer 1") && !lines.contains("* 1: "),
+        "{lines}"
+    );
 }

@@ -16,7 +16,9 @@ mod roster;
 pub mod transfer;
 
 pub use roster::{Change, Roster};
-pub use transfer::{TransferError, TransferEvent, human_size, sanitize_file_name, unique_path};
+pub use transfer::{
+    OfferTo, TransferError, TransferEvent, human_size, sanitize_file_name, unique_path,
+};
 
 pub use crate::protocol::transfer::{FileKind, FileOffered};
 
@@ -230,6 +232,45 @@ impl ClientSender {
         self.send(&ClientMessage::Join(crate::protocol::JoinRoom {
             room: room.into(),
             invite_only: false,
+        }))
+    }
+
+    /// Creates named room `room` invite-only (docs/protocol.md 23.5) and
+    /// enters it; an existing room is entered as with
+    /// [`ClientSender::join_room`], its mode unchanged.
+    pub fn create_private_room(&self, room: impl Into<String>) -> Result<(), ClientError> {
+        self.send(&ClientMessage::Join(crate::protocol::JoinRoom {
+            room: room.into(),
+            invite_only: true,
+        }))
+    }
+
+    /// Makes named room `room` invite-only (`true`) or open; answered by
+    /// [`ServerMessage::RoomMode`] to the room, or an `error` (`forbidden`
+    /// for a member who is not a moderator there).
+    pub fn set_room_mode(
+        &self,
+        room: impl Into<String>,
+        invite_only: bool,
+    ) -> Result<(), ClientError> {
+        self.send(&ClientMessage::RoomMode(crate::protocol::RoomMode {
+            room: room.into(),
+            invite_only,
+            by: None,
+        }))
+    }
+
+    /// Invites `name` to invite-only room `room` (moderators); `name` gets
+    /// [`ServerMessage::Invited`].
+    pub fn invite(
+        &self,
+        room: impl Into<String>,
+        name: impl Into<String>,
+    ) -> Result<(), ClientError> {
+        self.send(&ClientMessage::Invite(crate::protocol::Invite {
+            room: room.into(),
+            name: Some(name.into()),
+            by: None,
         }))
     }
 
@@ -602,9 +643,20 @@ impl Client {
         self.sender.send(&ClientMessage::Ping(Seq { seq }))
     }
 
-    /// Offers a file to the room; see [`ClientSender::send_file`].
+    /// Offers a file to the default room; see [`ClientSender::send_file`].
     pub fn send_file(&self, path: &Path, kind: FileKind) -> Result<u64, ClientError> {
         self.sender.send_file(path, kind)
+    }
+
+    /// Offers a file to a named room or a member; see
+    /// [`ClientSender::send_file_to`].
+    pub fn send_file_to(
+        &self,
+        path: &Path,
+        kind: FileKind,
+        to: OfferTo,
+    ) -> Result<u64, ClientError> {
+        self.sender.send_file_to(path, kind, to)
     }
 
     /// Downloads an offered file into `dir`; see [`ClientSender::accept_file`].

@@ -82,6 +82,7 @@ use crate::protocol::{ErrorCode, ServerMessage};
 
 pub(crate) use driver::Transfers;
 pub use files::{sanitize_file_name, unique_path};
+pub use sender::OfferTo;
 
 /// A download reports its progress each time this many more bytes arrived
 /// (and once at the end).

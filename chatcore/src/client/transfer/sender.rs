@@ -20,8 +20,26 @@ use crate::protocol::transfer::{FileKind, FileOffer, FileOffered, TransferId};
 #[cfg(doc)]
 use super::TransferEvent;
 
+/// Who a file is offered to (docs/protocol.md 23.6 and 25.4).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum OfferTo {
+    /// The default room's members.
+    #[default]
+    DefaultRoom,
+    /// The members of this named room (this client must be in it).
+    Room(String),
+    /// One member, in a direct conversation.
+    Member(String),
+}
+
 impl ClientSender {
-    /// Offers the file at `path` to the room; returns the offer's `ref`.
+    /// Offers the file at `path` to the default room; returns the offer's
+    /// `ref`. See [`ClientSender::send_file_to`].
+    pub fn send_file(&self, path: &Path, kind: FileKind) -> Result<u64, ClientError> {
+        self.send_file_to(path, kind, OfferTo::DefaultRoom)
+    }
+
+    /// Offers the file at `path` to `to`; returns the offer's `ref`.
     ///
     /// The file is hashed here (a streaming read: this takes as long as
     /// reading it), then `file_offer` goes out under its base name passed
@@ -29,7 +47,12 @@ impl ClientSender {
     /// [`TransferEvent::UploadStarted`] with this `ref` and the transfer
     /// id, then `UploadProgress`, `UploadReady`; or `OfferRefused` /
     /// `Failed`. The upload runs on its own thread.
-    pub fn send_file(&self, path: &Path, kind: FileKind) -> Result<u64, ClientError> {
+    pub fn send_file_to(
+        &self,
+        path: &Path,
+        kind: FileKind,
+        to: OfferTo,
+    ) -> Result<u64, ClientError> {
         let mut file = File::open(path).map_err(|e| file_error(path, e))?;
         let meta = file.metadata().map_err(|e| file_error(path, e))?;
         if !meta.is_file() {
@@ -54,8 +77,14 @@ impl ClientSender {
             sha256: hasher.finalize().to_vec(),
             kind,
             reference: Some(reference),
-            room: None,
-            to: None,
+            room: match &to {
+                OfferTo::Room(r) => Some(r.clone()),
+                _ => None,
+            },
+            to: match to {
+                OfferTo::Member(m) => Some(m),
+                _ => None,
+            },
         });
         if let Err(e) = self.send(&offer) {
             self.transfers.offer_not_sent(reference);

@@ -467,13 +467,16 @@ pub(crate) fn room_mode(ctx: &mut Ctx<'_>, actor: Actor, m: RoomMode) -> Result<
     Ok(())
 }
 
-/// `invite`: a moderator of invite-only room `room` (or an operator, or
-/// the server) lets `name` join it. A registered name is invited for good
-/// (kept in the store; it may be away); an online guest for its session.
-/// The invitee, if online, gets `invited`.
+/// `invite`: a member of room `room` (or the server) lets `name` join it.
+/// Anyone inside may invite, as in most chat systems' private rooms: the
+/// room keeps outsiders out and its members decide who comes in (a
+/// moderator who disagrees can kick and ban; a guest who created a room
+/// could not invite anyone otherwise). A registered name is invited for
+/// good (kept in the store; it may be away); an online guest for its
+/// session. The invitee, if online, gets `invited`.
 pub(crate) fn invite(ctx: &mut Ctx<'_>, actor: Actor, i: Invite) -> Result<(), Refused> {
     let id = named(ctx, actor, &i.room)?;
-    allowed(ctx, actor, Where::Named(id), Role::Moderator, None)?;
+
     let name = i.name.unwrap_or_default();
     let online = ctx
         .room
