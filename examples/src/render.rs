@@ -442,6 +442,9 @@ impl RoomView {
                 show_name(&t.room),
                 one_line(&t.topic)
             ))],
+            ServerMessage::Notice(n) => {
+                vec![s.notice(&format!("* notice from the server: {}", one_line(&n.text)))]
+            }
             ServerMessage::Dm(d) => vec![dm_line(d, s)],
             ServerMessage::DmHistory(h) => {
                 let n = h.messages.len();

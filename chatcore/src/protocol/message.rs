@@ -737,6 +737,20 @@ pub enum ServerMessage {
     DmHistory(DmHistory),
     /// Conversations with unread direct messages.
     DmUnread(DmUnread),
+    /// An announcement from the server's operator (docs/protocol.md,
+    /// "Server notices").
+    Notice(Notice),
+}
+
+/// `notice` from the server: an operator's announcement to everyone
+/// logged in (e.g. "restarting at 22:00"), in no room and no history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// The announcement (at most `max_text_bytes`).
+    #[serde(deserialize_with = "super::strict::string")]
+    pub text: String,
+    /// Server time, ms since the Unix epoch.
+    pub ts: i64,
 }
 
 /// Why a complete frame body could not be turned into a message.
@@ -906,6 +920,7 @@ impl ServerMessage {
             "dm" => Self::Dm(body_as("dm", body)?),
             "dm_history" => Self::DmHistory(body_as("dm_history", body)?),
             "dm_unread" => Self::DmUnread(body_as("dm_unread", body)?),
+            "notice" => Self::Notice(body_as("notice", body)?),
             other => return Err(MessageError::UnknownType(other.to_owned())),
         })
     }

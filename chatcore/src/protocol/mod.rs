@@ -39,7 +39,7 @@ pub use message::{
 };
 pub use message::{Delete, Deleted, Moderate, Moderated, SetRole};
 pub use message::{Dm, DmHistory, DmHistoryRequest, DmRead, DmSend, DmUnread, DmUnreadEntry};
-pub use message::{RoomInfo, RoomJoined, RoomList, RoomName, SetTopic, Topic};
+pub use message::{Notice, RoomInfo, RoomJoined, RoomList, RoomName, SetTopic, Topic};
 
 /// The protocol version this crate speaks; sent in `hello` and `welcome`.
 pub const PROTOCOL_VERSION: u32 = 2;

@@ -253,6 +253,8 @@ fn disk_finished(ctx: &mut Ctx<'_>, id: u64, ok: bool) {
     let Some(frame) = ctx.transfers.ready(id, ctx.now, now_ms()) else {
         return;
     };
+    ctx.stats.files_uploaded += 1;
+    ctx.stats.file_bytes_uploaded += size;
     send_progress(ctx, key, id, size, size);
     ctx.push_private(
         key,
