@@ -14,8 +14,9 @@ use crate::protocol::{RoomInfo, UserInfo};
 use crate::server::error::HandleError;
 use crate::server::tls::ServerTls;
 
-/// Counters since the server started.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Counters since the server started (serialisable: the daemon's admin
+/// `stats` answers with them as JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ServerStats {
     /// Open chat connections (logged in or not).
     pub connections: usize,

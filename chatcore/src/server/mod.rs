@@ -49,6 +49,11 @@ pub use tls::{ServerTls, ServerTlsError, TlsSource};
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
 
+/// The `tracing` target of log events that carry what members wrote or
+/// sent (file names): an embedder that wants them out of its logs filters
+/// this target (the daemon does unless `log_private = true`).
+pub const PRIVATE_LOG_TARGET: &str = "chatcore::private";
+
 use crate::server::reactor::Reactor;
 
 /// Builds a [`Server`]: start from defaults, change what you need, `build`.
