@@ -190,6 +190,9 @@ pub fn run(req: Request, server: &ServerHandle, reloader: &Reloader) -> anyhow::
             Value::Null
         }
         Request::Notice { text } => {
+            if text.trim().is_empty() {
+                anyhow::bail!("a notice needs a text");
+            }
             server.notice(text)?;
             Value::Null
         }

@@ -197,7 +197,7 @@ impl ServerHandle {
     /// Sends `text` to every member of every room as a `notice`
     /// (docs/protocol.md, "Server notices"): an operator's announcement,
     /// shown apart from the chat and kept in no history. Longer texts are
-    /// cut to `max_text_bytes`.
+    /// cut to `max_text_bytes`; a blank one is not sent.
     pub fn notice(&self, text: impl Into<String>) -> Result<(), HandleError> {
         self.send(Command::Notice(text.into()))
     }
