@@ -42,7 +42,10 @@ fn the_handle_lists_members_and_rooms_and_notices_reach_everyone() {
     assert_eq!(rooms.len(), 1);
     assert!(rooms[0].default && rooms[0].members == 2);
 
-    server.handle().notice("maintenance at noon").expect("notice");
+    server
+        .handle()
+        .notice("maintenance at noon")
+        .expect("notice");
     for m in [&mut a, &mut b] {
         match m.until(|msg| matches!(msg, ServerMessage::Notice(_))) {
             ServerMessage::Notice(n) => assert_eq!(n.text, "maintenance at noon"),

@@ -115,8 +115,7 @@ pub fn serve(path: &Path, server: ServerHandle, reloader: Reloader) -> anyhow::R
             .with_context(|| format!("cannot remove the stale {}", path.display()))?;
     }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let listener =
         UnixListener::bind(path).with_context(|| format!("cannot bind {}", path.display()))?;
@@ -217,7 +216,13 @@ pub struct AdminCli {
     pub socket: Option<PathBuf>,
     /// The server's config file: its `data_dir` is used unless --data-dir
     /// is given
-    #[arg(long, short = 'c', value_name = "FILE", global = true, env = "CHATSERVER_CONFIG")]
+    #[arg(
+        long,
+        short = 'c',
+        value_name = "FILE",
+        global = true,
+        env = "CHATSERVER_CONFIG"
+    )]
     pub config: Option<PathBuf>,
     /// Print the raw JSON answer
     #[arg(long, global = true)]
@@ -293,7 +298,10 @@ pub fn client(args: Vec<String>) -> anyhow::Result<()> {
     if answer.get("ok") == Some(&Value::Bool(true)) {
         Ok(())
     } else {
-        let error = answer.get("error").and_then(Value::as_str).unwrap_or("failed");
+        let error = answer
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("failed");
         anyhow::bail!("{error}")
     }
 }
@@ -356,7 +364,10 @@ fn print_human(req: &Request, answer: &Value) {
                         .join(", ")
                 })
                 .unwrap_or_default();
-            println!("reloaded; TLS certificate: {}", result["tls"].as_str().unwrap_or(""));
+            println!(
+                "reloaded; TLS certificate: {}",
+                result["tls"].as_str().unwrap_or("")
+            );
             if !restart.is_empty() {
                 println!("needs a restart to apply: {restart}");
             }
@@ -379,7 +390,10 @@ mod tests {
         });
         let text = serde_json::to_string(&kick).expect("serialises");
         assert_eq!(text, r#"{"cmd":"kick","name":"bob","reason":"spam"}"#);
-        assert_eq!(serde_json::from_str::<Request>(&text).expect("parses"), kick);
+        assert_eq!(
+            serde_json::from_str::<Request>(&text).expect("parses"),
+            kick
+        );
         let who: Request = serde_json::from_str(r#"{"cmd":"who"}"#).expect("parses");
         assert_eq!(who, Request::Who);
         assert!(serde_json::from_str::<Request>(r#"{"cmd":"format_disk"}"#).is_err());

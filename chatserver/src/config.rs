@@ -159,7 +159,11 @@ pub fn resolve(cli: &Cli) -> anyhow::Result<Settings> {
             .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))?,
         None => FileConfig::default(),
     };
-    let file = with_keys(file, text.as_ref().map_or("", |(_, t)| t.as_str()), &cli.keys)?;
+    let file = with_keys(
+        file,
+        text.as_ref().map_or("", |(_, t)| t.as_str()),
+        &cli.keys,
+    )?;
     let settings = apply_flags(file, cli)?;
     validate(&settings.server)?;
     Ok(settings)

@@ -17,7 +17,6 @@ mod signals;
 
 use std::process::ExitCode;
 
-
 /// Exit code for a bad command line or configuration (clap uses it too).
 const EXIT_USAGE: u8 = 2;
 /// Exit code for a failure to start or to keep running (e.g. port in use).

@@ -12,7 +12,8 @@ pub fn run(args: Vec<String>) -> anyhow::Result<()> {
     let cmd = crate::cli::command();
     let man = clap_mangen::Man::new(cmd);
     let mut page = Vec::new();
-    man.render(&mut page).context("cannot render the man page")?;
+    man.render(&mut page)
+        .context("cannot render the man page")?;
     match args.get(2) {
         Some(dir) => {
             let path = PathBuf::from(dir).join("chatserver.1");

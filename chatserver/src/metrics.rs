@@ -112,11 +112,7 @@ fn answer(
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = path.split('?').next().unwrap_or("");
     let (status, content_type, body) = match (method, path) {
-        ("GET", "/metrics") => (
-            "200 OK",
-            "text/plain; version=0.0.4",
-            prometheus.render(),
-        ),
+        ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4", prometheus.render()),
         ("GET", "/health") => {
             let idle = server.idle_for();
             if idle < HEALTH_STALL {
@@ -125,11 +121,18 @@ fn answer(
                 (
                     "503 Service Unavailable",
                     "text/plain",
-                    format!("the event loop has not turned for {} ms\n", idle.as_millis()),
+                    format!(
+                        "the event loop has not turned for {} ms\n",
+                        idle.as_millis()
+                    ),
                 )
             }
         }
-        ("GET", _) => ("404 Not Found", "text/plain", "try /metrics or /health\n".into()),
+        ("GET", _) => (
+            "404 Not Found",
+            "text/plain",
+            "try /metrics or /health\n".into(),
+        ),
         _ => ("405 Method Not Allowed", "text/plain", "GET only\n".into()),
     };
     let mut out = reader.into_inner().into_inner();

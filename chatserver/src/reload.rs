@@ -53,7 +53,10 @@ impl Reloader {
         let old = &self.started;
         for (key, changed) in [
             ("tls/tls_cert/tls_key/data_dir", new.tls != old.tls),
-            ("store/data_dir", new.server.store_path != old.server.store_path),
+            (
+                "store/data_dir",
+                new.server.store_path != old.server.store_path,
+            ),
             ("log_format", new.log_format != old.log_format),
             ("metrics_listen", new.metrics_listen != old.metrics_listen),
             ("admin/data_dir", new.admin_socket != old.admin_socket),

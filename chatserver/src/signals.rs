@@ -32,7 +32,11 @@ pub struct Watcher {
 }
 
 /// Starts the signal thread; `reloader` is what SIGHUP runs.
-pub fn watch(mut signals: Signals, server: ServerHandle, reloader: Reloader) -> io::Result<Watcher> {
+pub fn watch(
+    mut signals: Signals,
+    server: ServerHandle,
+    reloader: Reloader,
+) -> io::Result<Watcher> {
     let handle = signals.handle();
     let thread = std::thread::Builder::new()
         .name("signals".into())

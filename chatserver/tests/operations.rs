@@ -114,7 +114,11 @@ fn metrics_addr(daemon: &mut Daemon) -> SocketAddr {
         .wait_for_line("metrics on http://", START)
         .expect("a metrics line");
     let rest = line.split("metrics on http://").nth(1).expect("address");
-    rest.split('/').next().expect("addr").parse().expect("socket address")
+    rest.split('/')
+        .next()
+        .expect("addr")
+        .parse()
+        .expect("socket address")
 }
 
 /// `chatserver admin ARGS --data-dir DIR`: exit success and stdout.
@@ -196,7 +200,10 @@ fn metrics_count_logins_messages_and_errors_by_code_and_health_answers() {
     assert!(metric(&body, "chatserver_bytes_in_total") > 0.0);
     assert!(metric(&body, "chatserver_deliveries_total") >= 2.0);
     assert!(metric(&body, "chatserver_loop_turn_seconds_count") > 0.0);
-    assert!(body.contains("chatserver_loop_turn_seconds_bucket{le=\""), "{body}");
+    assert!(
+        body.contains("chatserver_loop_turn_seconds_bucket{le=\""),
+        "{body}"
+    );
     let (code, _) = http_get(metrics, "/nothing");
     assert_eq!(code, 404);
 }
@@ -220,14 +227,21 @@ fn the_admin_socket_is_private_and_lists_notices_kicks_and_reloads() {
         .expect("admin socket line");
     let dir = daemon.data_dir().expect("data dir").to_owned();
     let sock = dir.join("admin.sock");
-    let mode = std::fs::metadata(&sock).expect("socket").permissions().mode() & 0o777;
+    let mode = std::fs::metadata(&sock)
+        .expect("socket")
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
 
     let mut alice = Member::join(chat, "alice");
     let mut bob = Member::join(chat, "bob");
     let (ok, out, _) = admin(&dir, &["who"]);
     assert!(ok);
-    assert!(out.contains("\talice\n") && out.contains("\tbob\n"), "{out}");
+    assert!(
+        out.contains("\talice\n") && out.contains("\tbob\n"),
+        "{out}"
+    );
     let (ok, out, _) = admin(&dir, &["rooms"]);
     assert!(ok && out.starts_with("lobby (default)\t2 members"), "{out}");
 
@@ -349,7 +363,10 @@ fn sighup_applies_run_time_keys_and_names_those_that_need_a_restart() {
     let line = daemon
         .wait_for_line("need a restart", START)
         .expect("a reload line");
-    assert!(line.contains("max_text_bytes") && !line.contains("max_clients"), "{line}");
+    assert!(
+        line.contains("max_text_bytes") && !line.contains("max_clients"),
+        "{line}"
+    );
     // max_clients = 1 is in force: a second connection is refused.
     let mut second = TcpStream::connect(chat).expect("connect");
     second.set_read_timeout(Some(START)).expect("timeout");

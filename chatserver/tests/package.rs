@@ -83,8 +83,8 @@ fn the_deb_installs_and_its_unit_command_serves_a_tls_login() {
         .arg(root_dir.join("scripts/build-deb.sh"))
         .args(["dev", "--no-build"])
         .current_dir(&root_dir));
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root_dir.join("target"), PathBuf::from);
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root_dir.join("target"), PathBuf::from);
     let target = if target.is_absolute() {
         target
     } else {
@@ -119,8 +119,8 @@ fn the_deb_installs_and_its_unit_command_serves_a_tls_login() {
     ] {
         assert!(root.join(f).is_file(), "{f} not installed");
     }
-    let unit = std::fs::read_to_string(root.join("lib/systemd/system/chatserver.service"))
-        .expect("unit");
+    let unit =
+        std::fs::read_to_string(root.join("lib/systemd/system/chatserver.service")).expect("unit");
     for sandbox in [
         "DynamicUser=yes",
         "StateDirectory=chatserver",
@@ -143,10 +143,7 @@ fn the_deb_installs_and_its_unit_command_serves_a_tls_login() {
     let mut previous = "";
     for w in words {
         let arg = match previous {
-            "--config" => root
-                .join(w.trim_start_matches('/'))
-                .display()
-                .to_string(),
+            "--config" => root.join(w.trim_start_matches('/')).display().to_string(),
             "--data-dir" => state.display().to_string(),
             _ => w.to_owned(),
         };

@@ -130,7 +130,10 @@ pub(crate) enum Command {
     /// A notice from the server to every member of every room.
     Notice(String),
     /// New run-time settings; the reply lists the keys that need a restart.
-    Reconfigure(Box<crate::server::config::ServerConfig>, Sender<Vec<&'static str>>),
+    Reconfigure(
+        Box<crate::server::config::ServerConfig>,
+        Sender<Vec<&'static str>>,
+    ),
     Kick {
         session: u64,
         reply: Sender<bool>,

@@ -17,8 +17,10 @@
 
 use std::collections::HashMap;
 
-use metrics::{Counter, Gauge, Histogram, counter, describe_counter, describe_gauge,
-    describe_histogram, gauge, histogram};
+use metrics::{
+    Counter, Gauge, Histogram, counter, describe_counter, describe_gauge, describe_histogram,
+    gauge, histogram,
+};
 
 use crate::protocol::ErrorCode;
 use crate::server::handle::ServerStats;
@@ -84,7 +86,8 @@ impl Metrics {
     /// Registers every handle (no-ops without a recorder).
     pub(crate) fn new() -> Self {
         describe();
-        let dropped = |reason: &'static str| counter!("chatserver_voice_dropped_total", "reason" => reason);
+        let dropped =
+            |reason: &'static str| counter!("chatserver_voice_dropped_total", "reason" => reason);
         Self {
             connections: gauge!("chatserver_connections"),
             members: gauge!("chatserver_members"),
@@ -189,7 +192,10 @@ impl Metrics {
 /// Help texts for the exporter (once per process is enough; repeating is
 /// harmless).
 fn describe() {
-    describe_gauge!("chatserver_connections", "Open chat connections (logged in or not)");
+    describe_gauge!(
+        "chatserver_connections",
+        "Open chat connections (logged in or not)"
+    );
     describe_gauge!("chatserver_members", "Members logged in");
     describe_gauge!("chatserver_call_members", "Members in the voice call");
     describe_gauge!("chatserver_rooms", "Named rooms");
@@ -199,14 +205,21 @@ fn describe() {
         "Bytes queued for clients, not yet written (sampled each timer sweep)"
     );
     describe_gauge!("chatserver_spool_bytes", "Bytes held by the file spool");
-    describe_histogram!(TURN_SECONDS, metrics::Unit::Seconds, "Event-loop turn duration");
+    describe_histogram!(
+        TURN_SECONDS,
+        metrics::Unit::Seconds,
+        "Event-loop turn duration"
+    );
     describe_histogram!(
         STORE_COMMIT_SECONDS,
         metrics::Unit::Seconds,
         "History store group-commit duration"
     );
     describe_counter!("chatserver_errors_sent_total", "Error frames sent, by code");
-    describe_counter!("chatserver_connections_accepted_total", "Chat connections accepted");
+    describe_counter!(
+        "chatserver_connections_accepted_total",
+        "Chat connections accepted"
+    );
     describe_counter!(
         "chatserver_connections_refused_full_total",
         "Connections refused with server_full"
@@ -214,22 +227,58 @@ fn describe() {
     describe_counter!("chatserver_logins_total", "Successful logins");
     describe_counter!("chatserver_messages_total", "Chat messages accepted");
     describe_counter!("chatserver_deliveries_total", "Frames queued to clients");
-    describe_counter!("chatserver_bytes_in_total", "Bytes read from chat connections");
-    describe_counter!("chatserver_bytes_out_total", "Bytes written to chat connections");
+    describe_counter!(
+        "chatserver_bytes_in_total",
+        "Bytes read from chat connections"
+    );
+    describe_counter!(
+        "chatserver_bytes_out_total",
+        "Bytes written to chat connections"
+    );
     describe_counter!("chatserver_frames_in_total", "Frames received");
     describe_counter!(
         "chatserver_slow_disconnects_total",
         "Members removed for not reading (slow)"
     );
-    describe_counter!("chatserver_idle_timeouts_total", "Members removed by the idle timeout");
-    describe_counter!("chatserver_tls_handshakes_total", "TLS handshakes completed");
-    describe_counter!("chatserver_tls_failures_total", "Connections closed for breaking TLS");
-    describe_counter!("chatserver_tls_reloads_total", "Certificates replaced at run time");
-    describe_counter!("chatserver_store_failures_total", "Chats the store could not commit");
+    describe_counter!(
+        "chatserver_idle_timeouts_total",
+        "Members removed by the idle timeout"
+    );
+    describe_counter!(
+        "chatserver_tls_handshakes_total",
+        "TLS handshakes completed"
+    );
+    describe_counter!(
+        "chatserver_tls_failures_total",
+        "Connections closed for breaking TLS"
+    );
+    describe_counter!(
+        "chatserver_tls_reloads_total",
+        "Certificates replaced at run time"
+    );
+    describe_counter!(
+        "chatserver_store_failures_total",
+        "Chats the store could not commit"
+    );
     describe_counter!("chatserver_files_uploaded_total", "File uploads completed");
-    describe_counter!("chatserver_file_bytes_uploaded_total", "Bytes of completed uploads");
-    describe_counter!("chatserver_voice_packets_in_total", "Voice packets accepted");
-    describe_counter!("chatserver_voice_packets_relayed_total", "Voice packets relayed");
-    describe_counter!("chatserver_voice_challenges_total", "Voice bind challenges sent");
-    describe_counter!("chatserver_voice_dropped_total", "Voice packets dropped, by reason");
+    describe_counter!(
+        "chatserver_file_bytes_uploaded_total",
+        "Bytes of completed uploads"
+    );
+    describe_counter!(
+        "chatserver_voice_packets_in_total",
+        "Voice packets accepted"
+    );
+    describe_counter!(
+        "chatserver_voice_packets_relayed_total",
+        "Voice packets relayed"
+    );
+    describe_counter!(
+        "chatserver_voice_challenges_total",
+        "Voice bind challenges sent"
+    );
+    describe_counter!(
+        "chatserver_voice_dropped_total",
+        "Voice packets dropped, by reason"
+    );
 }
