@@ -651,6 +651,19 @@ mod tests {
     }
 
     #[test]
+    fn a_server_notice_is_one_line_apart_from_the_chat() {
+        let mut view = RoomView::new(&welcome(), Style::plain());
+        let notice = ServerMessage::Notice(chatcore::protocol::Notice {
+            text: "restart at 22:00".into(),
+            ts: 1_700_000_000_000,
+        });
+        assert_eq!(
+            view.apply(&notice),
+            vec!["* notice from the server: restart at 22:00"]
+        );
+    }
+
+    #[test]
     fn a_reconnect_says_who_we_are_now_without_repeating_the_history() {
         let w = welcome();
         let mut view = RoomView::new(&w, Style::plain());
