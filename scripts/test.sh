@@ -32,6 +32,14 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The Debian package test (chatserver/tests/package.rs) builds the package
+# with cargo-deb; installing it takes about 50 s on 2 cores, once. Pinned:
+# the test packages the debug build, which newer cargo-deb may refuse.
+if ! cargo deb --version >/dev/null 2>&1; then
+    echo "installing cargo-deb" >&2
+    cargo install cargo-deb --version 3.8.0 --locked
+fi
+
 cargo test --workspace --locked "$@"
 # The terminal client's own unit tests (an example is built as a normal
 # program by the command above, which the integration tests run; built as a
@@ -39,6 +47,9 @@ cargo test --workspace --locked "$@"
 # (--workspace: the feature resolution of the run above, so nothing is
 # rebuilt for one package.)
 cargo test --workspace --locked --example chat "$@"
+# The package test: cargo-deb packages the debug build above, dpkg installs
+# it into a scratch root, the unit's ExecStart serves a TLS login.
+cargo test --workspace --locked --test package "$@" -- --ignored
 # Every command README.md and docs/benchmarks.md quote, shortened (load
 # generator 20 clients for 1 s, servers started and stopped, `--help` for the
 # GUI...) and run with the debug builds above, so a documented command

@@ -23,6 +23,7 @@
 //! | `server/voice/` | the call, the bind defences, the relay's packet rules (no sockets), TCP voice connections |
 //! | `server/tls/` | TLS on the chat port: certificates ([`ServerTls`], the self-signed pair), reloads ([`TlsSource`]), the per-connection rustls state the loop drives |
 //! | `server/{config,hooks,handle,error}.rs` | every limit; callbacks for embedders; `ServerHandle`; errors |
+//! | `server/metrics.rs` | the `metrics` facade handles the loop bumps: install a recorder (e.g. Prometheus) before building the server to collect them; no-ops otherwise |
 //! | `tls` | what both ends of TLS share: the crypto provider, certificate fingerprints, the `--insecure` verifier; with feature `client`: `connect`, trust on first use (`KnownServers`), `ChatStream` halves |
 //! | `client` (feature `client`) | a blocking client: connect, log in, send, receive events, files |
 //! | [`time`] | wall-clock timestamps for the wire |

@@ -1,9 +1,12 @@
-//! The effective configuration: defaults, then the TOML file, then flags.
+//! The effective configuration: defaults, then the TOML file, then the
+//! environment (`CHATSERVER_<KEY>`), then flags (clap resolves flag over
+//! environment; both then override the file).
 //!
 //! The file holds `chatcore::ServerConfig`'s keys (parsed by chatcore's own
 //! `Deserialize`, which rejects unknown keys) plus the daemon's own keys,
 //! [`DAEMON_KEYS`], which are taken out first.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -13,10 +16,10 @@ use toml::Spanned;
 use toml::de::{DeTable, Deserializer};
 
 use crate::cli::Cli;
-use crate::logging::LogLevel;
+use crate::logging::{LogFormat, LogLevel};
 
 /// Keys of the config file that belong to the daemon, not to chatcore.
-pub const DAEMON_KEYS: [&str; 7] = [
+pub const DAEMON_KEYS: [&str; 11] = [
     "log_level",
     "no_voice",
     "data_dir",
@@ -24,7 +27,54 @@ pub const DAEMON_KEYS: [&str; 7] = [
     "tls_cert",
     "tls_key",
     "store",
+    "log_format",
+    "log_private",
+    "metrics_listen",
+    "admin",
 ];
+
+/// The admin socket's name in the data directory.
+pub const ADMIN_SOCKET: &str = "admin.sock";
+
+/// chatcore's configuration keys, as its `Deserialize` names them (the
+/// field list serde hands to a deserializer; read once).
+pub fn chatcore_keys() -> &'static [&'static str] {
+    static KEYS: std::sync::OnceLock<&'static [&'static str]> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let mut grab = FieldGrabber(&[]);
+        let _ = ServerConfig::deserialize(&mut grab);
+        grab.0
+    })
+}
+
+/// A deserializer that only records the field names of the struct asked
+/// of it (then fails): how [`chatcore_keys`] learns chatcore's keys
+/// without a list to keep in step by hand.
+struct FieldGrabber(&'static [&'static str]);
+
+impl<'de> serde::Deserializer<'de> for &mut FieldGrabber {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("not a struct"))
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0 = fields;
+        Err(serde::de::Error::custom("fields taken"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
+    }
+}
 
 /// The daemon's own keys of the config file.
 #[derive(Debug, Default, Deserialize)]
@@ -37,6 +87,10 @@ struct DaemonKeys {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     store: Option<bool>,
+    log_format: Option<LogFormat>,
+    log_private: Option<bool>,
+    metrics_listen: Option<SocketAddr>,
+    admin: Option<bool>,
 }
 
 /// The daemon's TLS keys of the config file (see [`TlsSource`]).
@@ -62,6 +116,14 @@ pub struct FileConfig {
     /// `store`: `false` keeps history in memory only; absent means the
     /// history file `DATA_DIR/chat.db`.
     pub store: Option<bool>,
+    /// `log_format`, if the file sets it.
+    pub log_format: Option<LogFormat>,
+    /// `log_private`: file names at info level.
+    pub log_private: Option<bool>,
+    /// `metrics_listen`: where /metrics and /health are served.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `admin`: `false` opens no admin socket.
+    pub admin: Option<bool>,
 }
 
 /// What the daemon runs with.
@@ -75,24 +137,81 @@ pub struct Settings {
     /// Where the chat port's certificate comes from (loaded at start and
     /// on SIGHUP), or `None` for plain TCP (`--no-tls`, `tls = false`).
     pub tls: Option<TlsSource>,
+    /// Text or JSON log lines.
+    pub log_format: LogFormat,
+    /// Log file names at info level.
+    pub log_private: bool,
+    /// Serve /metrics and /health there.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The admin socket to open, unless turned off.
+    pub admin_socket: Option<PathBuf>,
 }
 
-/// Reads the file named by `--config` (if any), applies the flags, checks.
+/// Reads the file named by `--config` (or `--check-config`; if any),
+/// applies the environment and the flags, checks.
 pub fn resolve(cli: &Cli) -> anyhow::Result<Settings> {
-    let file = match &cli.config {
-        Some(path) => load_file(path)?,
+    let text = match cli.check_config.as_ref().or(cli.config.as_ref()) {
+        Some(path) => Some((path, read_file(path)?)),
+        None => None,
+    };
+    let file = match &text {
+        Some((path, text)) => parse(text)
+            .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))?,
         None => FileConfig::default(),
     };
+    let file = with_keys(
+        file,
+        text.as_ref().map_or("", |(_, t)| t.as_str()),
+        &cli.keys,
+    )?;
     let settings = apply_flags(file, cli)?;
     validate(&settings.server)?;
     Ok(settings)
 }
 
+fn read_file(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))
+}
+
 /// Reads and parses a config file.
 pub fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    let text = read_file(path)?;
     parse(&text).map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
+}
+
+/// The file's configuration with the keys given by generated flags or
+/// environment variables (`keys`: key, TOML value text) put over it.
+/// A value that is not valid TOML is taken as a string, so
+/// `--spool-dir /srv/spool` needs no quotes.
+pub fn with_keys(
+    file: FileConfig,
+    text: &str,
+    keys: &[(String, String)],
+) -> anyhow::Result<FileConfig> {
+    if keys.is_empty() {
+        return Ok(file);
+    }
+    let mut table: toml::Table = toml::from_str(text)?;
+    for (key, raw) in keys {
+        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(raw.clone()));
+        let mut alone = toml::Table::new();
+        alone.insert(key.clone(), value.clone());
+        let alone = toml::to_string(&alone)?;
+        if let Err(e) = parse(&alone) {
+            let problem = e.split_once(": ").map_or(e.as_str(), |(_, m)| m);
+            anyhow::bail!(
+                "invalid --{} / {} {raw:?}: {problem}",
+                key.replace('_', "-"),
+                crate::cli::env_name(key)
+            );
+        }
+        table.insert(key.clone(), value);
+    }
+    parse(&toml::to_string(&table)?).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
 }
 
 /// Parses config file text; the error names the line and column.
@@ -141,6 +260,10 @@ pub fn parse(text: &str) -> Result<FileConfig, String> {
             files,
         },
         store: daemon.store,
+        log_format: daemon.log_format,
+        log_private: daemon.log_private,
+        metrics_listen: daemon.metrics_listen,
+        admin: daemon.admin,
     })
 }
 
@@ -189,10 +312,19 @@ pub fn apply_flags(file: FileConfig, cli: &Cli) -> anyhow::Result<Settings> {
     } else {
         Some(data_dir(&file.tls, cli)?.join(STORE_FILE))
     };
+    let admin_socket = if cli.no_admin || file.admin == Some(false) {
+        None
+    } else {
+        Some(data_dir(&file.tls, cli)?.join(ADMIN_SOCKET))
+    };
     Ok(Settings {
         server,
         log_level: file.log_level,
         tls,
+        log_format: cli.log_format.or(file.log_format).unwrap_or_default(),
+        log_private: cli.log_private || file.log_private == Some(true),
+        metrics_listen: cli.metrics_listen.or(file.metrics_listen),
+        admin_socket,
     })
 }
 
@@ -252,18 +384,17 @@ pub fn validate(c: &ServerConfig) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
     const EXAMPLE: &str = include_str!("../chatserver.example.toml");
     const OPERATIONS: &str = include_str!("../../docs/operations.md");
 
     fn cli(args: &[&str]) -> Cli {
-        Cli::try_parse_from(std::iter::once("chatserver").chain(args.iter().copied()))
+        Cli::try_parse_all(std::iter::once("chatserver").chain(args.iter().copied()))
             .expect("valid command line")
     }
 
     /// chatcore's keys, as its own "unknown field" error lists them.
-    fn chatcore_keys() -> Vec<String> {
+    fn chatcore_keys_from_error() -> Vec<String> {
         let e = parse("surely_not_a_key = 1").expect_err("unknown key");
         let list = e.split("expected one of").nth(1).expect("key list");
         let list = list
@@ -289,9 +420,41 @@ mod tests {
     }
 
     #[test]
+    fn the_key_list_is_chatcores_own() {
+        let mut from_error = chatcore_keys_from_error();
+        from_error.sort();
+        let mut grabbed: Vec<String> = chatcore_keys().iter().map(|k| (*k).to_owned()).collect();
+        grabbed.sort();
+        assert_eq!(grabbed, from_error);
+    }
+
+    #[test]
+    fn generated_flags_go_over_the_file_and_are_checked() {
+        let text = "history_len = 3\nmax_text_bytes = 100\n";
+        let file = parse(text).expect("parses");
+        let keys = vec![
+            ("history_len".to_owned(), "9".to_owned()),
+            ("spool_dir".to_owned(), "/srv/spool".to_owned()),
+            ("operators".to_owned(), "[\"alice\"]".to_owned()),
+        ];
+        let f = with_keys(file.clone(), text, &keys).expect("applies");
+        assert_eq!(f.server.history_len, 9);
+        assert_eq!(f.server.max_text_bytes, 100);
+        assert_eq!(f.server.spool_dir, Some(PathBuf::from("/srv/spool")));
+        assert_eq!(f.server.operators, vec!["alice".to_owned()]);
+        let bad = vec![("history_len".to_owned(), "many".to_owned())];
+        let e = with_keys(file, text, &bad).expect_err("not a number");
+        let e = e.to_string();
+        assert!(
+            e.starts_with("invalid --history-len / CHATSERVER_HISTORY_LEN \"many\""),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn every_key_is_in_the_example_and_the_docs() {
         let daemon = DAEMON_KEYS.iter().map(|k| (*k).to_owned());
-        for key in chatcore_keys().into_iter().chain(daemon) {
+        for key in chatcore_keys_from_error().into_iter().chain(daemon) {
             assert!(EXAMPLE.contains(&format!("{key} =")), "example lacks {key}");
             assert!(OPERATIONS.contains(&format!("`{key}`")), "docs lack {key}");
         }

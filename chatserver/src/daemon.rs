@@ -1,15 +1,28 @@
 //! Bind, announce, serve on this thread until a signal stops the server.
 
 use anyhow::Context;
-use chatcore::{Server, ServerConfig, TlsSource};
+use chatcore::{Server, TlsSource};
 
+use crate::cli::Cli;
+use crate::config::Settings;
+use crate::logging::LogReload;
+use crate::reload::Reloader;
 use crate::signals;
 
 /// Runs the server until SIGINT/SIGTERM; `Ok` once it has shut down cleanly.
-/// `tls` says where the chat port's certificate comes from (`None`: plain
-/// TCP); it is loaded here, before the loop starts, and again on SIGHUP.
-pub fn run(mut config: ServerConfig, tls: Option<TlsSource>) -> anyhow::Result<()> {
+/// `settings.tls` says where the chat port's certificate comes from
+/// (`None`: plain TCP); it is loaded here, before the loop starts, and
+/// again on SIGHUP. The metrics endpoint and the admin socket are opened
+/// when the settings ask for them.
+pub fn run(cli: Cli, settings: Settings, log: LogReload) -> anyhow::Result<()> {
     let caught = signals::catch().context("cannot install signal handlers")?;
+    // Before the server is built: chatcore registers its handles then.
+    let prometheus = match settings.metrics_listen {
+        Some(_) => Some(crate::metrics::install()?),
+        None => None,
+    };
+    let mut config = settings.server.clone();
+    let tls = settings.tls.clone();
     warn_if_few_fds(config.max_clients, config.file_descriptors_needed());
     match &tls {
         Some(source) => {
@@ -43,10 +56,28 @@ pub fn run(mut config: ServerConfig, tls: Option<TlsSource>) -> anyhow::Result<(
         "listening on {} ({transport}), {voice}",
         server.local_addr()
     );
-    let watcher =
-        signals::watch(caught, server.handle(), tls).context("cannot start the signal thread")?;
+    if let (Some(addr), Some(prometheus)) = (settings.metrics_listen, prometheus) {
+        let bound = crate::metrics::serve(addr, prometheus, server.handle())?;
+        // Tests and scripts read the metrics address from this line.
+        tracing::info!("metrics on http://{bound}/metrics, health on http://{bound}/health");
+    }
+    let admin_socket = settings.admin_socket.clone();
+    let reloader = Reloader::new(cli, settings, server.handle(), log);
+    let mut admin_opened = None;
+    if let Some(path) = admin_socket {
+        match crate::admin::serve(&path, server.handle(), reloader.clone()) {
+            Ok(()) => admin_opened = Some(path),
+            Err(e) => tracing::warn!("no admin socket: {}", crate::one_line(&e)),
+        }
+    }
+    let watcher = signals::watch(caught, server.handle(), reloader)
+        .context("cannot start the signal thread")?;
     let result = server.run();
     watcher.stop();
+    if let Some(path) = admin_opened {
+        // Ours (the admin thread ends with the process).
+        let _ = std::fs::remove_file(path);
+    }
     result?;
     tracing::info!("stopped");
     Ok(())

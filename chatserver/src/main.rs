@@ -5,15 +5,17 @@
 //! ([`logging`]) → bind, watch signals, serve ([`daemon`], [`signals`]).
 
 mod accounts;
+mod admin;
 mod cli;
 mod config;
 mod daemon;
 mod logging;
+mod man;
+mod metrics;
+mod reload;
 mod signals;
 
 use std::process::ExitCode;
-
-use clap::Parser;
 
 /// Exit code for a bad command line or configuration (clap uses it too).
 const EXIT_USAGE: u8 = 2;
@@ -22,8 +24,14 @@ const EXIT_FAILURE: u8 = 1;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("accounts") {
-        return match accounts::run(args) {
+    let sub = args.get(1).map(String::as_str);
+    if let Some(run) = match sub {
+        Some("accounts") => Some(accounts::run as fn(Vec<String>) -> anyhow::Result<()>),
+        Some("admin") => Some(admin::client as fn(Vec<String>) -> anyhow::Result<()>),
+        Some("man") => Some(man::run as fn(Vec<String>) -> anyhow::Result<()>),
+        _ => None,
+    } {
+        return match run(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => match e.downcast_ref::<clap::Error>() {
                 Some(c) => {
@@ -34,7 +42,7 @@ fn main() -> ExitCode {
             },
         };
     }
-    let cli = match cli::Cli::try_parse() {
+    let cli = match cli::Cli::try_parse_all(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => {
             // --help and --version end here too, with exit code 0.
@@ -46,10 +54,26 @@ fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(e) => return fail(EXIT_USAGE, &e),
     };
-    if let Err(e) = logging::init(cli.log_level, settings.log_level) {
-        return fail(EXIT_USAGE, &e);
+    if let Some(path) = &cli.check_config {
+        // Resolved and validated above; the filter is checked too.
+        return match logging::check(cli.log_level, settings.log_level) {
+            Ok(()) => {
+                println!("configuration OK: {}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(EXIT_USAGE, &e),
+        };
     }
-    match daemon::run(settings.server, settings.tls) {
+    let log = match logging::init(
+        cli.log_level,
+        settings.log_level,
+        settings.log_format,
+        settings.log_private,
+    ) {
+        Ok(log) => log,
+        Err(e) => return fail(EXIT_USAGE, &e),
+    };
+    match daemon::run(cli, settings, log) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(EXIT_FAILURE, &e),
     }

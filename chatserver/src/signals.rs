@@ -1,8 +1,10 @@
 //! SIGINT and SIGTERM: the first asks the server to shut down (members are
 //! told, output is flushed, `Server::run` returns); a second one exits at
-//! once with 128 + the signal number. SIGHUP reloads the TLS certificate
-//! files (read here, on the signal thread, never on the loop's): new
-//! handshakes use the new certificate, connected members stay. SIGXFSZ
+//! once with 128 + the signal number. SIGHUP reloads the configuration
+//! (what can change at run time; [`crate::reload`]) and the TLS
+//! certificate files (read here, on the signal thread, never on the
+//! loop's): new handshakes use the new certificate, connected members
+//! stay. SIGXFSZ
 //! (a write past the file size limit, `ulimit -f`) is caught and ignored,
 //! so that such a write fails with an error the store reports to members
 //! (`store_unavailable`) instead of killing the server.
@@ -10,7 +12,9 @@
 use std::io;
 use std::thread::JoinHandle;
 
-use chatcore::{ServerHandle, TlsSource};
+use chatcore::ServerHandle;
+
+use crate::reload::Reloader;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
 use signal_hook::iterator::{Handle, Signals};
 
@@ -27,11 +31,11 @@ pub struct Watcher {
     thread: JoinHandle<()>,
 }
 
-/// Starts the signal thread; `tls` is what SIGHUP loads again.
+/// Starts the signal thread; `reloader` is what SIGHUP runs.
 pub fn watch(
     mut signals: Signals,
     server: ServerHandle,
-    tls: Option<TlsSource>,
+    reloader: Reloader,
 ) -> io::Result<Watcher> {
     let handle = signals.handle();
     let thread = std::thread::Builder::new()
@@ -41,7 +45,13 @@ pub fn watch(
             for signal in signals.forever() {
                 let name = signal_name(signal);
                 if signal == SIGHUP {
-                    reload(&server, tls.as_ref());
+                    tracing::info!("SIGHUP received: reloading");
+                    if let Err(e) = reloader.reload() {
+                        tracing::warn!(
+                            "cannot reload, keeping the running configuration: {}",
+                            crate::one_line(&e)
+                        );
+                    }
                     continue;
                 }
                 if signal == SIGXFSZ {
@@ -69,32 +79,6 @@ impl Watcher {
     pub fn stop(self) {
         self.handle.close();
         let _ = self.thread.join();
-    }
-}
-
-/// SIGHUP: loads the certificate again and hands it to the loop. A file
-/// that cannot be read or does not match keeps the current certificate.
-fn reload(server: &ServerHandle, tls: Option<&TlsSource>) {
-    let Some(source) = tls else {
-        tracing::info!("SIGHUP received: TLS is off, nothing to reload");
-        return;
-    };
-    tracing::info!(
-        "SIGHUP received: reloading {}",
-        crate::daemon::describe(source)
-    );
-    match source.load() {
-        Ok(loaded) => {
-            let fingerprint = loaded.fingerprint();
-            match server.set_tls(loaded) {
-                Ok(()) => tracing::info!("TLS certificate SHA-256 fingerprint: {fingerprint}"),
-                Err(e) => tracing::warn!("cannot replace the certificate: {e}"),
-            }
-        }
-        Err(e) => tracing::warn!(
-            "cannot reload the certificate, keeping the current one: {}",
-            crate::one_line(&anyhow::Error::new(e))
-        ),
     }
 }
 

@@ -1673,7 +1673,10 @@ mod tests {
         assert_eq!(command("/invite"), Command::Usage("/invite NAME"));
         assert_eq!(command("/private"), Command::Mode(true));
         assert_eq!(command("/public"), Command::Mode(false));
-        assert_eq!(command("/send @bob a b.txt"), Command::SendTo("bob", "a b.txt"));
+        assert_eq!(
+            command("/send @bob a b.txt"),
+            Command::SendTo("bob", "a b.txt")
+        );
         assert_eq!(command("/send @bob"), Command::Usage("/send @NAME PATH"));
         assert_eq!(command("/send notes.txt"), Command::Send("notes.txt"));
         assert_eq!(command("//join dev"), Command::Say("/join dev"));

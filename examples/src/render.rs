@@ -465,6 +465,9 @@ impl RoomView {
                 show_name(&t.room),
                 one_line(&t.topic)
             ))],
+            ServerMessage::Notice(n) => {
+                vec![s.notice(&format!("* notice from the server: {}", one_line(&n.text)))]
+            }
             ServerMessage::Dm(d) => vec![dm_line(d, s)],
             ServerMessage::DmHistory(h) => {
                 let n = h.messages.len();
@@ -682,6 +685,19 @@ mod tests {
             ts: 1_700_000_000_000,
             reference: None,
         }
+    }
+
+    #[test]
+    fn a_server_notice_is_one_line_apart_from_the_chat() {
+        let mut view = RoomView::new(&welcome(), Style::plain());
+        let notice = ServerMessage::Notice(chatcore::protocol::Notice {
+            text: "restart at 22:00".into(),
+            ts: 1_700_000_000_000,
+        });
+        assert_eq!(
+            view.apply(&notice),
+            vec!["* notice from the server: restart at 22:00"]
+        );
     }
 
     #[test]

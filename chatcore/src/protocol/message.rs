@@ -839,6 +839,20 @@ pub enum ServerMessage {
     RoomMode(RoomMode),
     /// You were invited to a room.
     Invited(Invite),
+    /// An announcement from the server's operator (docs/protocol.md,
+    /// "Server notices").
+    Notice(Notice),
+}
+
+/// `notice` from the server: an operator's announcement to everyone
+/// logged in (e.g. "restarting at 22:00"), in no room and no history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// The announcement (at most `max_text_bytes`).
+    #[serde(deserialize_with = "super::strict::string")]
+    pub text: String,
+    /// Server time, ms since the Unix epoch.
+    pub ts: i64,
 }
 
 /// Why a complete frame body could not be turned into a message.
@@ -1018,6 +1032,7 @@ impl ServerMessage {
             "dm_unread" => Self::DmUnread(body_as("dm_unread", body)?),
             "room_mode" => Self::RoomMode(body_as("room_mode", body)?),
             "invited" => Self::Invited(body_as("invited", body)?),
+            "notice" => Self::Notice(body_as("notice", body)?),
             other => return Err(MessageError::UnknownType(other.to_owned())),
         })
     }

@@ -40,7 +40,7 @@ pub use message::{
 pub use message::{Delete, Deleted, Moderate, Moderated, SetRole};
 pub use message::{Dm, DmHistory, DmHistoryRequest, DmRead, DmSend, DmUnread, DmUnreadEntry};
 pub use message::{
-    Invite, JoinRoom, RoomInfo, RoomJoined, RoomList, RoomMode, RoomName, SetTopic, Topic,
+    Invite, JoinRoom, Notice, RoomInfo, RoomJoined, RoomList, RoomMode, RoomName, SetTopic, Topic,
     VoiceJoinRoom,
 };
 

@@ -483,6 +483,110 @@ impl ServerConfig {
     pub fn tick(&self) -> Duration {
         (self.heartbeat() / 4).clamp(Duration::from_millis(5), Duration::from_millis(1000))
     }
+
+    /// The keys a running server takes over from a new configuration
+    /// ([`crate::ServerHandle::reconfigure`], the daemon's SIGHUP): each
+    /// is read where it is used, so a new value applies from the next
+    /// connection, frame or request on. Every other key needs a restart
+    /// (it sized something at start: the room, the voice port, the spool,
+    /// the store, the operators' roles).
+    pub const RUNTIME_KEYS: &[&str] = &[
+        "max_clients",
+        "rate_per_sec",
+        "rate_burst",
+        "max_output_bytes",
+        "max_connections_per_address",
+        "max_handshakes_per_address",
+        "history_page_max",
+        "resume_max",
+        "max_transfers_per_client",
+        "max_file_bytes",
+        "welcome_offers",
+        "upload_stall_secs",
+        "require_account",
+        "guest_shadow",
+        "max_rooms",
+        "max_rooms_per_member",
+        "room_creation",
+        "max_name_chars",
+        "token_days",
+        "max_call_members",
+    ];
+
+    /// Takes over the [`Self::RUNTIME_KEYS`] of `new`; returns the other
+    /// keys whose value differs (they keep their current value until a
+    /// restart). `tls` and `store_path` are not compared: the certificate
+    /// has its own reload and the store is the daemon's.
+    pub fn apply_runtime(&mut self, new: &ServerConfig) -> Vec<&'static str> {
+        macro_rules! take {
+            ($($f:ident),+ $(,)?) => {
+                $(self.$f = new.$f.clone();)+
+            };
+        }
+        take!(
+            max_clients,
+            rate_per_sec,
+            rate_burst,
+            max_output_bytes,
+            max_connections_per_address,
+            max_handshakes_per_address,
+            history_page_max,
+            resume_max,
+            max_transfers_per_client,
+            max_file_bytes,
+            welcome_offers,
+            upload_stall_secs,
+            require_account,
+            guest_shadow,
+            max_rooms,
+            max_rooms_per_member,
+            room_creation,
+            max_name_chars,
+            token_days,
+            max_call_members,
+        );
+        let mut restart = Vec::new();
+        macro_rules! compare {
+            ($($f:ident),+ $(,)?) => {
+                $(if self.$f != new.$f {
+                    restart.push(stringify!($f));
+                })+
+            };
+        }
+        compare!(
+            listen,
+            voice_listen,
+            heartbeat_ms,
+            idle_timeout_ms,
+            handshake_timeout_ms,
+            max_frame,
+            max_text_bytes,
+            history_len,
+            spool_dir,
+            spool_quota_bytes,
+            file_ttl_secs,
+            voice_keepalive_ms,
+            voice_timeout_ms,
+            max_offers,
+            max_offers_per_name,
+            max_offers_per_address,
+            max_open_spool_files,
+            max_prelogin_frame,
+            max_buffered_input_bytes,
+            log_lines_per_address,
+            voice_bind_rate_per_sec,
+            voice_bind_burst,
+            voice_unbound_per_address,
+            voice_unbound_max,
+            voice_unbound_timeout_ms,
+            store_sync,
+            history_keep_messages,
+            history_keep_days,
+            default_room_name,
+            operators,
+        );
+        restart
+    }
 }
 
 #[cfg(test)]

@@ -4,16 +4,19 @@
 //! at once. Calls that return data wait for the loop's answer.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::{Duration, Instant};
 
 use mio::Waker;
 
-use crate::protocol::UserInfo;
+use crate::protocol::{RoomInfo, UserInfo};
 use crate::server::error::HandleError;
 use crate::server::tls::ServerTls;
 
-/// Counters since the server started.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Counters since the server started (serialisable: the daemon's admin
+/// `stats` answers with them as JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ServerStats {
     /// Open chat connections (logged in or not).
     pub connections: usize,
@@ -74,12 +77,63 @@ pub struct ServerStats {
     /// Chat messages the history store could not commit: each was refused
     /// with `store_unavailable` and delivered to nobody.
     pub store_failures: u64,
+    /// Successful logins (members admitted to the server).
+    pub logins: u64,
+    /// Bytes read from chat connections (TLS records included).
+    pub bytes_in: u64,
+    /// File uploads completed (checked against their SHA-256 and offered).
+    pub files_uploaded: u64,
+    /// Bytes of the uploads counted in `files_uploaded`.
+    pub file_bytes_uploaded: u64,
+}
+
+/// When the loop last turned, shared between the loop (which stores it
+/// once per turn) and any thread that asks ([`ServerHandle::idle_for`]):
+/// a health check can tell a stuck loop from a quiet one, since an idle
+/// loop still turns at least once per timer tick.
+#[derive(Debug)]
+pub(crate) struct Beat {
+    /// The clock origin of `last_ms`.
+    start: Instant,
+    /// Milliseconds from `start` to the start of the last turn.
+    last_ms: AtomicU64,
+}
+
+impl Beat {
+    pub(crate) fn new(start: Instant) -> Self {
+        Self {
+            start,
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// The loop turned at `now` (a relaxed store: only freshness matters).
+    pub(crate) fn turned(&self, now: Instant) {
+        let ms = now.saturating_duration_since(self.start).as_millis() as u64;
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn idle_for(&self) -> Duration {
+        let last = self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        Instant::now().saturating_duration_since(last)
+    }
 }
 
 /// What another thread asks the loop to do.
 pub(crate) enum Command {
     Broadcast(String),
     Users(Sender<Vec<UserInfo>>),
+    /// Everyone logged in, in any room (the lobby), by session.
+    Members(Sender<Vec<UserInfo>>),
+    /// The rooms with their member counts, the default room first.
+    Rooms(Sender<Vec<RoomInfo>>),
+    /// A notice from the server to every member of every room.
+    Notice(String),
+    /// New run-time settings; the reply lists the keys that need a restart.
+    Reconfigure(
+        Box<crate::server::config::ServerConfig>,
+        Sender<Vec<&'static str>>,
+    ),
     Kick {
         session: u64,
         reply: Sender<bool>,
@@ -107,6 +161,8 @@ pub(crate) enum Command {
 pub struct ServerHandle {
     tx: Sender<Command>,
     waker: Arc<Waker>,
+    /// When the loop last turned.
+    beat: Arc<Beat>,
 }
 
 impl std::fmt::Debug for ServerHandle {
@@ -116,9 +172,55 @@ impl std::fmt::Debug for ServerHandle {
 }
 
 impl ServerHandle {
-    pub(crate) fn new(waker: Arc<Waker>) -> (Self, Receiver<Command>) {
+    pub(crate) fn new(waker: Arc<Waker>, beat: Arc<Beat>) -> (Self, Receiver<Command>) {
         let (tx, rx) = channel();
-        (Self { tx, waker }, rx)
+        (Self { tx, waker, beat }, rx)
+    }
+
+    /// How long ago the loop last started a turn. An idle loop still turns
+    /// at least once per timer tick (`heartbeat_ms / 4`, at most 1 s), so a
+    /// value of several seconds means the loop is stuck (or not running
+    /// yet: before `run` it counts from `build`). Reads an atomic; never
+    /// waits for the loop, so a health check can use it.
+    pub fn idle_for(&self) -> Duration {
+        self.beat.idle_for()
+    }
+
+    /// Everyone logged in, in any room, by session.
+    pub fn members(&self) -> Result<Vec<UserInfo>, HandleError> {
+        self.ask(Command::Members)
+    }
+
+    /// Every room with its member count and topic, the default room first
+    /// (as a member's `rooms` request gets them).
+    pub fn rooms(&self) -> Result<Vec<RoomInfo>, HandleError> {
+        self.ask(Command::Rooms)
+    }
+
+    /// Sends `text` to every member of every room as a `notice`
+    /// (docs/protocol.md, "Server notices"): an operator's announcement,
+    /// shown apart from the chat and kept in no history. Longer texts are
+    /// cut to `max_text_bytes`; a blank one is not sent.
+    pub fn notice(&self, text: impl Into<String>) -> Result<(), HandleError> {
+        self.send(Command::Notice(text.into()))
+    }
+
+    /// Applies the settings of `config` that can change while the server
+    /// runs (see [`crate::ServerConfig::runtime_keys`]); the others keep
+    /// their current values. Returns the keys whose new value differs but
+    /// needs a restart. Check `config` first ([`crate::ServerConfig::validate`]):
+    /// an invalid one is refused with [`HandleError::Refused`].
+    pub fn reconfigure(
+        &self,
+        config: crate::server::config::ServerConfig,
+    ) -> Result<Vec<&'static str>, HandleError> {
+        if let Err(e) = config.validate() {
+            return Err(HandleError::Refused {
+                code: crate::protocol::ErrorCode::BadMessage,
+                message: format!("{} {}", e.key, e.problem),
+            });
+        }
+        self.ask(|reply| Command::Reconfigure(Box::new(config), reply))
     }
 
     fn send(&self, cmd: Command) -> Result<(), HandleError> {

@@ -15,6 +15,7 @@
 //! | `accounts/` | registered names: the tables and queries (`db`, also used by `chatserver accounts`), the store's auth thread (`thread`: argon2id, tokens; the password hash never leaves it), the loop's side (requests in flight, authenticated sessions, the brute-force throttle) |
 //! | `tls/` | TLS on the chat port: [`ServerTls`] (certificate loading, the self-signed pair in a data directory), [`TlsSource`] (what a reload reads again), the per-connection `TlsSession` the loop drives |
 //! | `config`, `hooks`, `handle`, `error` | limits, embedder callbacks, `ServerHandle`, errors |
+//! | `metrics` | the `metrics` facade handles the loop bumps (no-ops without a recorder) |
 //!
 //! Data flows one way: the reactor lends a `Ctx` to `session`, which uses
 //! `room`, `transfer`, `voice` and the outbox; none of them imports the
@@ -27,6 +28,7 @@ mod error;
 mod handle;
 mod hooks;
 mod listen;
+pub mod metrics;
 pub(crate) mod moderation;
 mod outbox;
 mod reactor;
@@ -46,6 +48,11 @@ pub use tls::{ServerTls, ServerTlsError, TlsSource};
 
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
+
+/// The `tracing` target of log events that carry what members wrote or
+/// sent (file names): an embedder that wants them out of its logs filters
+/// this target (the daemon does unless `log_private = true`).
+pub const PRIVATE_LOG_TARGET: &str = "chatcore::private";
 
 use crate::server::reactor::Reactor;
 

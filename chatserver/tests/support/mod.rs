@@ -92,6 +92,11 @@ impl Daemon {
         Self::spawn_command(cmd)
     }
 
+    /// Starts `cmd` (which runs chatserver; the test gives `--data-dir`).
+    pub fn spawn_cmd(cmd: Command) -> Self {
+        Self::spawn_command(cmd)
+    }
+
     /// Starts `cmd` (which runs chatserver) and watches its stderr.
     fn spawn_command(mut cmd: Command) -> Self {
         let mut child = cmd
@@ -117,6 +122,11 @@ impl Daemon {
             lines,
             seen: Vec::new(),
         }
+    }
+
+    /// The data directory [`Daemon::spawn`] gave it.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self.data_dir.as_deref()
     }
 
     pub fn pid(&self) -> u32 {

@@ -151,6 +151,11 @@ impl State {
             ServerMessage::PasswordChanged(_) => {
                 self.push(Entry::System("Your password was changed.".into()))
             }
+            // An operator's announcement (no room): shown in the default
+            // room's pane, where the server's other words go.
+            ServerMessage::Notice(n) => {
+                self.push(Entry::System(format!("Notice from the server: {}", n.text)))
+            }
             ServerMessage::Error(e) if net::account_refusal(e.code, &e.message).is_some() => {
                 let words = net::account_refusal(e.code, &e.message).unwrap_or_default();
                 self.push(Entry::Error(format!("Not registered: {words}")))

@@ -160,6 +160,25 @@ fn history_and_the_assigned_name_are_shown_after_login() {
 }
 
 #[test]
+fn a_server_notice_is_shown_as_a_line_of_its_own() {
+    let mut s = room();
+    server(
+        &mut s,
+        ServerMessage::Notice(chatcore::protocol::Notice {
+            text: "restart at 22:00".into(),
+            ts: 0,
+        }),
+    );
+    assert!(
+        s.entries().iter().any(
+            |e| matches!(e, Entry::System(t) if t == "Notice from the server: restart at 22:00")
+        ),
+        "no notice line"
+    );
+    assert!(chats(&s).is_empty(), "a notice is not a chat");
+}
+
+#[test]
 fn joins_leaves_and_timeouts_are_quiet_lines_and_update_the_user_list() {
     let mut s = room();
     server(

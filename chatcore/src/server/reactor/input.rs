@@ -256,6 +256,7 @@ impl Reactor {
                 }
             }
         }
+        self.stats.bytes_in += read as u64;
         if let Some(tls) = conn.tls.as_mut() {
             if !tls.established && !tls.conn.is_handshaking() {
                 tls.established = true;

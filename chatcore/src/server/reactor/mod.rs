@@ -43,9 +43,10 @@ use crate::server::config::ServerConfig;
 use crate::server::conn::peers::{AddrCounts, LogGate};
 use crate::server::conn::{Connection, Phase};
 use crate::server::error::ServerError;
-use crate::server::handle::{Command, ServerHandle, ServerStats};
+use crate::server::handle::{Beat, Command, ServerHandle, ServerStats};
 use crate::server::hooks::Hooks;
 use crate::server::listen;
+use crate::server::metrics::Metrics;
 use crate::server::outbox::{ConnOutbox, error_frame};
 use crate::server::room::{Lobby, Room, RoomSettings, Rooms};
 use crate::server::session::{self, Ctx};
@@ -232,6 +233,10 @@ pub(crate) struct Reactor {
     store_failing: bool,
     /// History pages asked of the store and not answered yet.
     history_waits: session::history::HistoryWaits,
+    /// When the loop last turned, for [`ServerHandle::idle_for`].
+    beat: Arc<Beat>,
+    /// The metric handles (no-ops unless the embedder installed a recorder).
+    metrics: Metrics,
 }
 
 /// Sockets bound by [`Reactor::bind`], before the loop runs.
@@ -248,7 +253,8 @@ impl Reactor {
         config.validate()?;
         let poll = Poll::new().map_err(ServerError::Poll)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(ServerError::Poll)?);
-        let (handle, commands) = ServerHandle::new(Arc::clone(&waker));
+        let beat = Arc::new(Beat::new(Instant::now()));
+        let (handle, commands) = ServerHandle::new(Arc::clone(&waker), Arc::clone(&beat));
         let spool_base = config.spool_base();
         let spool = Spool::open(&spool_base).map_err(|source| ServerError::Spool {
             path: spool_base,
@@ -403,6 +409,8 @@ impl Reactor {
             store,
             store_failing: false,
             history_waits: session::history::HistoryWaits::default(),
+            beat,
+            metrics: Metrics::new(),
         };
         Ok(Bound {
             reactor,
@@ -422,9 +430,13 @@ impl Reactor {
                 Err(e) => return Err(ServerError::Poll(e)),
             }
             self.now = Instant::now();
+            self.beat.turned(self.now);
             self.turn();
-            let took = self.now.elapsed().as_micros() as u64;
-            self.stats.longest_turn_us = self.stats.longest_turn_us.max(took);
+            let took = self.now.elapsed();
+            let took_us = took.as_micros() as u64;
+            self.stats.longest_turn_us = self.stats.longest_turn_us.max(took_us);
+            self.metrics.turn(took.as_secs_f64());
+            self.publish_metrics();
             if let Some(deadline) = self.shutdown_deadline
                 && (self.conns.is_empty() || self.now >= deadline)
             {
@@ -441,6 +453,43 @@ impl Reactor {
                 return Ok(());
             }
         }
+    }
+
+    /// The counters with the values only the loop's own fields know.
+    fn snapshot(&self) -> ServerStats {
+        let mut stats = self.stats.clone();
+        self.fill_live(&mut stats);
+        stats
+    }
+
+    fn fill_live(&self, stats: &mut ServerStats) {
+        stats.deliveries = self.deliveries;
+        stats.connections = self.conns.len();
+        stats.members = self.lobby.len();
+        stats.call_members = self.calls.len();
+    }
+
+    /// Copies this turn's counters to the metric handles (a store each).
+    fn publish_metrics(&mut self) {
+        let mut stats = std::mem::take(&mut self.stats);
+        self.fill_live(&mut stats);
+        self.metrics.publish(&stats);
+        self.stats = stats;
+    }
+
+    /// The sweep's metrics: members per room, queued output, spool use.
+    fn sweep_metrics(&mut self) {
+        let queued: usize = self.conns.iter().map(|(_, c)| c.output.len()).sum();
+        let default = (self.config.default_room_name.clone(), self.room.len());
+        let named = self.rooms.list();
+        let count = named.len();
+        let rooms = std::iter::once(default).chain(
+            named
+                .into_iter()
+                .map(|r| (r.room, usize::try_from(r.members).unwrap_or(usize::MAX))),
+        );
+        self.metrics
+            .sweep(rooms, count, queued, self.transfers.spool_used());
     }
 
     /// How long the next poll may wait.
@@ -535,6 +584,7 @@ impl Reactor {
                 a.throttle.sweep(self.now);
             }
             self.moderation.sweep(now_ms());
+            self.sweep_metrics();
             self.next_sweep = self.now + self.config.tick();
         }
         // This turn's chats go to the store in one batch (one transaction);
@@ -616,6 +666,7 @@ impl Reactor {
             store: self.store.as_ref(),
             store_failing: &mut self.store_failing,
             history_waits: &mut self.history_waits,
+            metrics: &mut self.metrics,
         }
     }
 
@@ -656,6 +707,40 @@ impl Reactor {
             Command::Users(reply) => {
                 let _ = reply.send(self.room.users());
             }
+            Command::Members(reply) => {
+                let _ = reply.send(self.lobby.users());
+            }
+            Command::Rooms(reply) => {
+                let mut rooms = vec![crate::protocol::RoomInfo {
+                    invite_only: false,
+                    room: self.config.default_room_name.clone(),
+                    topic: self.room.topic().to_owned(),
+                    members: self.room.len() as u64,
+                    default: true,
+                }];
+                rooms.extend(self.rooms.list());
+                let _ = reply.send(rooms);
+            }
+            Command::Notice(text) => {
+                let Some(text) = session::fit_text(text, self.config.max_text_bytes) else {
+                    return;
+                };
+                tracing::info!(bytes = text.len(), "notice sent to every member");
+                let msg = crate::protocol::ServerMessage::Notice(crate::protocol::Notice {
+                    text,
+                    ts: now_ms(),
+                });
+                let frame = crate::protocol::encode_server(&msg);
+                let ctx = &mut self.ctx();
+                for key in ctx.lobby.keys() {
+                    ctx.push_private(key, frame.clone());
+                }
+            }
+            Command::Reconfigure(new, reply) => {
+                let restart = self.config.apply_runtime(&new);
+                tracing::info!("run-time settings reloaded");
+                let _ = reply.send(restart);
+            }
             Command::Kick { session, reply } => {
                 let key = self.room.key_of_session(session);
                 if let Some(key) = key {
@@ -664,12 +749,7 @@ impl Reactor {
                 let _ = reply.send(key.is_some());
             }
             Command::Stats(reply) => {
-                let mut stats = self.stats.clone();
-                stats.deliveries = self.deliveries;
-                stats.connections = self.conns.len();
-                stats.members = self.lobby.len();
-                stats.call_members = self.calls.len();
-                let _ = reply.send(stats);
+                let _ = reply.send(self.snapshot());
             }
             Command::SetTls(tls, reply) => {
                 let on = self.tls.is_some();

@@ -83,6 +83,18 @@ impl Lobby {
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
     }
+
+    /// Everyone logged in, by session (the operator's `who`).
+    pub fn users(&self) -> Vec<UserInfo> {
+        let mut users: Vec<UserInfo> = self.members.values().cloned().collect();
+        users.sort_by_key(|u| u.session);
+        users
+    }
+
+    /// The connections of everyone logged in (a server notice's recipients).
+    pub fn keys(&self) -> Vec<usize> {
+        self.members.keys().copied().collect()
+    }
 }
 
 #[cfg(test)]

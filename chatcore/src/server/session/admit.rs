@@ -38,6 +38,7 @@ pub(crate) fn join(
         return;
     }
     let user = ctx.lobby.admit(key, name, min_suffix);
+    ctx.stats.logins += 1;
     ctx.room.join(key, user.clone());
     if let Some((hash, token)) = account {
         ctx.room.set_welcome_account(user.session, token);

@@ -119,6 +119,8 @@ pub(crate) struct Ctx<'a> {
     pub frame_charge: &'a mut Option<(usize, bool)>,
     /// The `rate_limited` error without a `ref`, encoded once and shared.
     pub rate_limited_frame: &'a Bytes,
+    /// Metric handles: error frames are counted by code.
+    pub metrics: &'a mut crate::server::metrics::Metrics,
     /// Time at the start of this loop turn.
     pub now: Instant,
     /// Shutdown began: no more `voice_state` broadcasts.
@@ -431,6 +433,7 @@ impl Ctx<'_> {
             }
         }
         self.stats.errors_sent += 1;
+        self.metrics.error_sent(code);
         let frame = if code == ErrorCode::RateLimited && reference.is_none() && transfer.is_none() {
             self.rate_limited_frame.clone()
         } else {

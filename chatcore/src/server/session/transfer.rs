@@ -160,7 +160,10 @@ pub(crate) fn file_offer(ctx: &mut Ctx<'_>, key: usize, offer: FileOffer) {
         ctx.now,
     );
     ctx.disk.submit(Job::Begin { id, sha256 });
-    tracing::info!(transfer = id, name = %offer.name, size = offer.size, from = %user.name, "upload started");
+    tracing::info!(transfer = id, size = offer.size, from = %user.name, "upload started");
+    // File names are private: on their own target, which the daemon
+    // silences unless the operator asks for them (`log_private`).
+    tracing::info!(target: crate::server::PRIVATE_LOG_TARGET, transfer = id, name = %offer.name, "upload file name");
     ctx.push_private(
         key,
         encode_server(&ServerMessage::FileUpload(FileUpload {
@@ -309,6 +312,8 @@ fn disk_finished(ctx: &mut Ctx<'_>, id: u64, ok: bool) {
     let Some(frame) = ctx.transfers.ready(id, ctx.now, now_ms()) else {
         return;
     };
+    ctx.stats.files_uploaded += 1;
+    ctx.stats.file_bytes_uploaded += size;
     send_progress(ctx, key, id, size, size);
     ctx.push_private(
         key,

@@ -76,6 +76,8 @@ pub(crate) fn run(
     retention: Retention,
 ) {
     let mut last_retention = Instant::now();
+    // Registered once; a no-op without a recorder.
+    let commit_seconds = metrics::histogram!(crate::server::metrics::STORE_COMMIT_SECONDS);
     while let Ok(first) = rx.recv() {
         let mut chats = Vec::new();
         let mut others = Vec::new();
@@ -91,7 +93,10 @@ pub(crate) fn run(
             }
         }
         if !chats.is_empty() {
-            let _ = tx.send(append(&mut conn, chats));
+            let started = Instant::now();
+            let reply = append(&mut conn, chats);
+            commit_seconds.record(started.elapsed().as_secs_f64());
+            let _ = tx.send(reply);
         }
         for req in others {
             if let Some(reply) = answer(&conn, req) {

@@ -267,6 +267,11 @@ impl Transfers {
         }
     }
 
+    /// Bytes the spool holds now, as charged to the quota.
+    pub fn spool_used(&self) -> u64 {
+        self.used
+    }
+
     /// Whether `bytes` more would fit in the quota now.
     pub fn fits(&self, bytes: u64) -> bool {
         self.used.saturating_add(bytes) <= self.quota
