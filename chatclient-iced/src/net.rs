@@ -50,9 +50,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-use chatcore::client::{ClientSender, Credentials, FileKind, TransferEvent};
+use chatcore::client::{ClientSender, Credentials, FileKind, OfferTo, TransferEvent};
 use chatcore::protocol::voice::VoiceMute;
-use chatcore::protocol::{ChatSend, ClientMessage, DmSend, ErrorCode, ServerMessage, Welcome};
+use chatcore::protocol::{
+    ChatSend, ClientMessage, DmSend, ErrorCode, ServerMessage, VoiceJoinRoom, Welcome,
+};
 use chatcore::tls::{self, ClientTls, Fingerprint, KnownServers, TlsError, Trust, Verify};
 use chatcore::{Client, ClientError, Event as ClientEvent};
 use iced::futures::SinkExt;
@@ -243,6 +245,9 @@ pub enum Command {
         local: u64,
         /// The file.
         path: PathBuf,
+        /// Who it is offered to: the room shown, or the member of the
+        /// conversation shown.
+        to: OfferTo,
     },
     /// Offer a recorded voice message (kind `voice`); `local` is its card.
     SendVoice {
@@ -250,6 +255,8 @@ pub enum Command {
         local: u64,
         /// The Ogg Opus file.
         path: PathBuf,
+        /// Who it is offered to.
+        to: OfferTo,
     },
     /// Download an offered file into `dir` (resumes a cancelled download).
     Accept {
@@ -264,6 +271,8 @@ pub enum Command {
     Cancel(u64),
     /// A request about the voice call.
     Voice(VoiceRequest),
+    /// `voice_join` of named room `room`'s call (docs/protocol.md 23.6).
+    VoiceJoinIn(String),
     /// Ask the server for a page of older chats (`history`): at most
     /// `limit` chats with ids below `before` (`None`: the newest).
     History {
@@ -292,6 +301,8 @@ pub enum Command {
     },
     /// Enter (or create) a named room; answered `room_joined`.
     Join(String),
+    /// Create a named room invite-only (or enter it if it exists).
+    CreatePrivate(String),
     /// Join each of these rooms again (after an automatic reconnection).
     Rejoin(Vec<String>),
     /// Leave a named room; answered `room_parted`.
@@ -903,7 +914,7 @@ fn command_loop(
             Command::Chat { text, reference } => {
                 sender.send_chat_ref(text, reference).map(|()| None)
             }
-            Command::SendFile { local, path } | Command::SendVoice { local, path } => {
+            Command::SendFile { local, path, to } | Command::SendVoice { local, path, to } => {
                 let kind = if voice_kind {
                     FileKind::Voice
                 } else {
@@ -915,7 +926,7 @@ fn command_loop(
                 let spawned = thread::Builder::new()
                     .name("net-offer".into())
                     .spawn(move || {
-                        let event = match sender.send_file(&path, kind) {
+                        let event = match sender.send_file_to(&path, kind, to) {
                             Ok(reference) => Event::OfferSent { local, reference },
                             Err(e) => Event::Failed {
                                 about: About::Upload(local),
@@ -932,6 +943,11 @@ fn command_loop(
             Command::Decline(transfer) => sender.decline_file(transfer).map(|()| None),
             Command::Cancel(transfer) => sender.cancel_file(transfer).map(|()| None),
             Command::Voice(request) => sender.send(&request.message()).map(|()| None),
+            Command::VoiceJoinIn(room) => sender
+                .send(&ClientMessage::VoiceJoinRoom(VoiceJoinRoom {
+                    room: Some(room),
+                }))
+                .map(|()| None),
             Command::History { before, limit } => {
                 sender.request_history(before, limit).map(|()| None)
             }
@@ -954,6 +970,7 @@ fn command_loop(
                 .request_history_in(room, before, limit)
                 .map(|()| None),
             Command::Join(room) => sender.join_room(room).map(|()| None),
+            Command::CreatePrivate(room) => sender.create_private_room(room).map(|()| None),
             Command::Rejoin(rooms) => rooms
                 .into_iter()
                 .try_for_each(|room| sender.join_room(room))
@@ -1006,9 +1023,10 @@ fn about(command: &Command) -> About {
         Command::Accept { transfer, .. }
         | Command::Decline(transfer)
         | Command::Cancel(transfer) => About::Transfer(*transfer),
-        Command::Voice(_) => About::Voice,
+        Command::Voice(_) | Command::VoiceJoinIn(_) => About::Voice,
         Command::History { .. } | Command::HistoryIn { .. } => About::History,
         Command::Join(_)
+        | Command::CreatePrivate(_)
         | Command::Rejoin(_)
         | Command::Part(_)
         | Command::ListRooms

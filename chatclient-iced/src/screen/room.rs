@@ -29,6 +29,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chatcore::Roster;
+use chatcore::client::OfferTo;
 use chatcore::protocol::{Chat, UserInfo, Welcome};
 use chatcore::tls::Trust;
 use iced::Task;
@@ -107,6 +108,10 @@ pub struct State {
     /// How the connection is protected (the status line's badge); `None`
     /// until the worker said.
     protection: Option<Trust>,
+    /// The room whose call the voice panel follows (`None`: the default
+    /// room's): the one whose call we joined last. Every room has a call
+    /// of its own, and `voice_state` of the others is not ours to show.
+    call_room: Option<String>,
 }
 
 /// What the room reports upward after a step: work for the workers.
@@ -208,6 +213,14 @@ pub enum Message {
     JoinTyped,
     /// Join this room (from the browse list).
     Join(String),
+    /// "Private" beside the join field was ticked or not.
+    JoinPrivateToggled(bool),
+    /// The shown room's "Invite…" field changed.
+    InviteInputChanged(String),
+    /// Invite the member typed in that field.
+    InviteTyped,
+    /// Make the shown room invite-only (`true`) or open.
+    SetPrivate(bool),
     /// Leave this named room.
     Part(String),
     /// Open or refresh the list of the server's rooms.
@@ -244,6 +257,8 @@ pub enum Message {
     DmInputChanged(String),
     /// Send the shown conversation's draft.
     DmSend,
+    /// Ask for the shown conversation's older messages.
+    DmLoadEarlier,
 }
 
 impl State {
@@ -268,6 +283,7 @@ impl State {
             downloads,
             voice: Voice::new(server),
             protection: None,
+            call_room: None,
         };
         state.sort_users();
         let joined = if welcome.registered {
@@ -600,22 +616,27 @@ impl State {
                 let local = self.files.new_voice_upload(&path);
                 self.voice.player.own_file(local, path.clone());
                 let snap = self.push(Entry::File(local));
+                let to = self.offer_target();
                 (
                     self.snap_if(snap),
-                    Some(Event::Net(Command::SendVoice { local, path })),
+                    Some(Event::Net(Command::SendVoice { local, path, to })),
                 )
             }
             Message::Copy(s) => (iced::clipboard::write(s), None),
             Message::Voice(voice::Message::Play(id)) => report(self.play(id)),
             Message::Voice(m) => {
                 let (task, event) = self.voice.update(m);
-                (task.map(Message::Voice), voiced(event))
+                (task.map(Message::Voice), self.voice_routed(event))
             }
             // Taken by `rooms_update` before this.
             Message::ShowRoom(_)
             | Message::JoinInputChanged(_)
             | Message::JoinTyped
             | Message::Join(_)
+            | Message::JoinPrivateToggled(_)
+            | Message::InviteInputChanged(_)
+            | Message::InviteTyped
+            | Message::SetPrivate(_)
             | Message::Part(_)
             | Message::BrowseRooms
             | Message::CloseBrowse
@@ -633,7 +654,8 @@ impl State {
             | Message::DmStartChanged(_)
             | Message::DmStartTyped
             | Message::DmInputChanged(_)
-            | Message::DmSend => report(None),
+            | Message::DmSend
+            | Message::DmLoadEarlier => report(None),
         }
     }
 
@@ -710,14 +732,41 @@ impl State {
         }
     }
 
-    /// Offer `path` to the room: a card now, the command to the worker.
+    /// Offer `path` to the room shown (or the member of the conversation
+    /// shown): a card now, the command to the worker.
     fn offer(&mut self, path: PathBuf) -> (Task<Message>, Option<Event>) {
         let local = self.files.new_upload(&path);
         let snap = self.push(Entry::File(local));
+        let to = self.offer_target();
         (
             self.snap_if(snap),
-            Some(Event::Net(Command::SendFile { local, path })),
+            Some(Event::Net(Command::SendFile { local, path, to })),
         )
+    }
+
+    /// Who a file sent now goes to: the member of the conversation shown,
+    /// else the room shown (docs/protocol.md 23.6, 25.4).
+    fn offer_target(&self) -> OfferTo {
+        if let Some(name) = &self.dms.shown {
+            return OfferTo::Member(name.clone());
+        }
+        match &self.rooms.shown {
+            Some(room) => OfferTo::Room(room.clone()),
+            None => OfferTo::DefaultRoom,
+        }
+    }
+
+    /// A voice control's work, with "join the call" addressed to the room
+    /// shown (each room has its own call); the call the panel follows is
+    /// then that room's.
+    fn voice_routed(&mut self, event: Option<voice::Event>) -> Option<Event> {
+        if event == Some(voice::Event::Server(crate::net::VoiceRequest::Join)) {
+            self.call_room.clone_from(&self.rooms.shown);
+            if let Some(room) = self.rooms.shown.clone() {
+                return Some(Event::Net(Command::VoiceJoinIn(room)));
+            }
+        }
+        voiced(event)
     }
 }
 

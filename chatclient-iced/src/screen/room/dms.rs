@@ -4,8 +4,9 @@
 //! messages (oldest first, one line per id), its draft and its unread
 //! count. When one is shown it replaces the room's list and composer; the
 //! room's pane stays as it is underneath and comes back when a room is
-//! picked in the sidebar. Only the first page of a conversation's stored
-//! history is fetched (registered logins only: a guest sees live messages).
+//! picked in the sidebar. The newest page of a conversation's stored
+//! history is fetched when it is first shown, older ones with "Load
+//! earlier" (registered logins only: a guest sees live messages).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -46,6 +47,9 @@ pub struct Conversation {
     pub(super) last_unread_id: u64,
     /// Its stored history was asked for (once per conversation).
     pub(super) history_asked: bool,
+    /// The store holds older messages than the oldest shown (the last
+    /// page said `more`): "Load earlier" asks for the next page.
+    pub(super) more: bool,
     /// A refusal of a message sent in it (shown under its composer).
     pub(super) note: Option<String>,
 }
@@ -225,6 +229,7 @@ impl State {
                 Ok((Task::none(), None))
             }
             Message::DmSend => Ok(self.send_dm()),
+            Message::DmLoadEarlier => Ok(self.dm_load_earlier()),
             Message::ShowRoom(key) => {
                 self.dms.shown = None;
                 if key == self.rooms.shown {
@@ -340,6 +345,30 @@ impl State {
         (operation::snap_to_end(DM_LIST), read)
     }
 
+    /// "Load earlier" in the shown conversation: the page before its
+    /// oldest message.
+    pub(super) fn dm_load_earlier(&mut self) -> (Task<Message>, Option<Event>) {
+        let Some(key) = self.dms.shown.clone() else {
+            return (Task::none(), None);
+        };
+        let Some(conv) = self.dms.conversations.get_mut(&key) else {
+            return (Task::none(), None);
+        };
+        let Some(oldest) = conv.lines.first().map(|l| l.id).filter(|_| conv.more) else {
+            return (Task::none(), None);
+        };
+        conv.more = false;
+        self.dms.history_pending = true;
+        (
+            Task::none(),
+            Some(Event::Net(Command::DmHistory {
+                with: key,
+                before: Some(oldest),
+                limit: HISTORY_PAGE,
+            })),
+        )
+    }
+
     fn on_dm_history(&mut self, h: &DmHistory) -> (Task<Message>, Option<Event>) {
         self.dms.history_pending = false;
         let key = self.dm_key(&h.with);
@@ -349,7 +378,12 @@ impl State {
         for line in lines {
             conv.add(line);
         }
+        conv.more = h.more;
         if !shown {
+            return (Task::none(), None);
+        }
+        if h.before.is_some() {
+            // An older page: the reader is at the top, where it arrived.
             return (Task::none(), None);
         }
         let newest = conv.newest();

@@ -130,12 +130,21 @@ impl State {
             }
             ServerMessage::FileOffer(offer) => {
                 let id = self.files.offered(offer);
-                self.push(Entry::File(id))
+                let mut snap = false;
+                if offer.to.is_some() {
+                    snap |= self.push(Entry::System(format!(
+                        "{} offers you a file privately:",
+                        offer.from
+                    )));
+                }
+                snap | self.push(Entry::File(id))
             }
             ServerMessage::FileCancelled(c) => {
                 self.files.withdrawn(c.transfer, &c.reason);
                 false
             }
+            // Each room has its own call: the panel follows one.
+            ServerMessage::VoiceState(v) if v.room != self.call_room => return (false, None),
             ServerMessage::VoiceState(v) => {
                 return (false, voiced(self.voice.call.apply_state(v, self.session)));
             }

@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chatcore::Roster;
 use chatcore::protocol::{
-    ClientMessage, Delete, Moderate, Moderated, Presence, RoomInfo, RoomJoined, ServerMessage,
-    UserInfo,
+    ClientMessage, Delete, Invite, Moderate, Moderated, Presence, RoomInfo, RoomJoined, RoomMode,
+    ServerMessage, SetRole, UserInfo,
 };
 use iced::Task;
 use iced::widget::{operation, scrollable};
@@ -36,6 +36,8 @@ pub const DEFAULT_ROOM_NAME: &str = "lobby";
 pub const JOIN_INPUT: &str = "room-join";
 /// The topic field while editing.
 pub const TOPIC_INPUT: &str = "room-topic";
+/// The "Invite…" field of a named room.
+pub const INVITE_INPUT: &str = "room-invite";
 
 /// One room as the screen keeps it.
 #[derive(Debug, Clone)]
@@ -64,6 +66,8 @@ pub struct Pane {
     pub(super) topic: String,
     /// Chats that arrived while the room was not shown (the sidebar's count).
     pub(super) unread: usize,
+    /// Only invited members may enter (docs/protocol.md 23.5).
+    pub(super) invite_only: bool,
 }
 
 impl Pane {
@@ -80,6 +84,7 @@ impl Pane {
             history: Paging::default(),
             topic: String::new(),
             unread: 0,
+            invite_only: false,
         }
     }
 }
@@ -110,6 +115,10 @@ pub enum Action {
     Mute,
     /// Let chat again.
     Unmute,
+    /// Make a (registered) member a moderator of the room (owners).
+    Promote,
+    /// Make a moderator a plain member again (owners).
+    Demote,
 }
 
 /// The rooms we are in besides the shown one, and the sidebar's state.
@@ -131,6 +140,11 @@ pub struct Rooms {
     pub(super) topic_edit: Option<String>,
     /// The member or message picked for an action.
     pub(super) selected: Option<Selection>,
+    /// "Private" is ticked beside the join field: a room it creates is
+    /// invite-only.
+    pub(super) join_private: bool,
+    /// The "Invite…" field of the shown named room.
+    pub(super) invite_input: String,
 }
 
 impl Default for Rooms {
@@ -144,6 +158,8 @@ impl Default for Rooms {
             browse: None,
             topic_edit: None,
             selected: None,
+            join_private: false,
+            invite_input: String::new(),
         }
     }
 }
@@ -187,6 +203,7 @@ pub fn moderated_line(m: &Moderated) -> String {
         "mute" => "was muted",
         "unmute" => "was unmuted",
         "role" => "changed role",
+        "invite" => "was invited",
         _ => "was moderated",
     };
     let mut line = format!("{} {what} by {}", m.name, m.by);
@@ -348,9 +365,42 @@ impl State {
             Message::JoinTyped => {
                 let name = typed_room(&self.rooms.join_input).to_owned();
                 self.rooms.join_input.clear();
+                if self.rooms.join_private && !name.is_empty() && !self.rooms.joined.contains(&name)
+                {
+                    self.rooms.join_private = false;
+                    return ask(Command::CreatePrivate(name));
+                }
                 self.join(name)
             }
             Message::Join(name) => self.join(name),
+            Message::JoinPrivateToggled(on) => {
+                self.rooms.join_private = on;
+                Ok((Task::none(), None))
+            }
+            Message::InviteInputChanged(s) => {
+                self.rooms.invite_input = s;
+                Ok((Task::none(), None))
+            }
+            Message::InviteTyped => {
+                let name = self.rooms.invite_input.trim().to_owned();
+                let Some(room) = self.rooms.shown.clone().filter(|_| !name.is_empty()) else {
+                    return Ok((Task::none(), None));
+                };
+                self.rooms.invite_input.clear();
+                ask(Command::Moderate(ClientMessage::Invite(Invite {
+                    room,
+                    name: Some(name),
+                    by: None,
+                })))
+            }
+            Message::SetPrivate(on) => match self.rooms.shown.clone() {
+                Some(room) => ask(Command::Moderate(ClientMessage::RoomMode(RoomMode {
+                    room,
+                    invite_only: on,
+                    by: None,
+                }))),
+                None => Ok((Task::none(), None)),
+            },
             Message::Part(name) => ask(Command::Part(name)),
             Message::BrowseRooms => {
                 self.rooms.browse.get_or_insert_with(Vec::new);
@@ -414,7 +464,16 @@ impl State {
                     minutes: None,
                     reason: None,
                 };
+                let role = |role: &str| {
+                    ClientMessage::SetRole(SetRole {
+                        name: m.name.clone(),
+                        room: m.room.clone(),
+                        role: role.to_owned(),
+                    })
+                };
                 ask(Command::Moderate(match action {
+                    Action::Promote => role("moderator"),
+                    Action::Demote => role("member"),
                     Action::Kick => ClientMessage::Kick(m),
                     Action::Ban => ClientMessage::Ban(m),
                     Action::Mute => ClientMessage::Mute(m),
@@ -472,6 +531,7 @@ impl State {
             s.pane.roster.apply(&presence);
             s.sort_users();
             s.pane.topic.clone_from(&j.topic);
+            s.pane.invite_only = j.invite_only;
             let line = if fresh {
                 format!("You joined #{}.", j.room)
             } else {
@@ -511,7 +571,15 @@ impl State {
         };
         self.rooms.parked.remove(&key);
         let snap = self.push(Entry::System(format!("You left #{room}.")));
-        (Task::batch([task, self.snap_if(snap)]), None)
+        // Leaving a room leaves its call; the room's `voice_state` saying
+        // so is not sent to one no longer in it.
+        let event = if self.call_room == key {
+            self.call_room = None;
+            super::voiced(self.voice.call.reset())
+        } else {
+            None
+        };
+        (Task::batch([task, self.snap_if(snap)]), event)
     }
 
     /// A server message for the room it is about (the shown room for
@@ -524,6 +592,10 @@ impl State {
             ServerMessage::Topic(t) => Some(t.room.clone()),
             ServerMessage::Moderated(m) => m.room.clone(),
             ServerMessage::Deleted(d) => d.room.clone(),
+            ServerMessage::RoomMode(m) => Some(m.room.clone()),
+            // A room's offers go in its pane (direct ones in the default
+            // room's, with a line saying so).
+            ServerMessage::FileOffer(o) => o.room.clone(),
             ServerMessage::RoomList(l) => {
                 if let Some(d) = l.rooms.iter().find(|r| r.default) {
                     self.rooms.default_name.clone_from(&d.room);
@@ -592,6 +664,21 @@ impl State {
                 self.push(Entry::System(line))
             }
             ServerMessage::Moderated(m) => self.push(Entry::System(moderated_line(m))),
+            ServerMessage::RoomMode(m) => {
+                self.pane.invite_only = m.invite_only;
+                let by = m.by.as_deref().unwrap_or("someone");
+                self.push(Entry::System(if m.invite_only {
+                    format!("{by} made the room invite-only: only invited members may enter.")
+                } else {
+                    format!("{by} opened the room to everyone.")
+                }))
+            }
+            ServerMessage::Invited(i) => self.push(Entry::System(format!(
+                "{} invited you to #{}: type {} under Rooms and press Join.",
+                i.by.as_deref().unwrap_or("someone"),
+                i.room,
+                i.room
+            ))),
             ServerMessage::Deleted(d) => {
                 let at = self
                     .pane

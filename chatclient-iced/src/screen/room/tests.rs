@@ -416,7 +416,7 @@ fn a_recorded_voice_message_is_offered_with_kind_voice_and_a_card() {
         reached_limit: false,
     });
     let out = net(s.update(Message::Voice(voice::Message::Send)));
-    let Some(Command::SendVoice { local, path }) = out.first() else {
+    let Some(Command::SendVoice { local, path, .. }) = out.first() else {
         panic!("a voice offer, got {out:?}");
     };
     assert_eq!(path, &std::path::PathBuf::from("/tmp/voice-1.ogg"));
@@ -1370,4 +1370,193 @@ fn room_chats_under_a_shown_dm_count_as_unread_until_the_room_is_shown() {
     assert_eq!(s.shown_dm(), None);
     assert_eq!(s.room_tabs()[0].unread, 0);
     assert!(chats(&s).iter().any(|c| c.0 == "in the lobby"));
+}
+
+#[test]
+fn a_file_sent_from_a_room_is_offered_in_it_and_from_a_conversation_to_its_member() {
+    use chatcore::client::OfferTo;
+    let mut s = room();
+    let send = |s: &mut State| {
+        let _ = s.update(Message::Picked(None));
+        let _ = s.update(Message::PathChanged("/tmp/a.txt".into()));
+        net(s.update(Message::SendPath))
+    };
+    assert!(matches!(
+        send(&mut s).as_slice(),
+        [Command::SendFile {
+            to: OfferTo::DefaultRoom,
+            ..
+        }]
+    ));
+    server(&mut s, joined_room("dev", "", vec![]));
+    assert!(matches!(
+        send(&mut s).as_slice(),
+        [Command::SendFile { to: OfferTo::Room(r), .. }] if r == "dev"
+    ));
+    let _ = s.update(Message::ShowDm("bob".into()));
+    assert!(matches!(
+        send(&mut s).as_slice(),
+        [Command::SendFile { to: OfferTo::Member(m), .. }] if m == "bob"
+    ));
+}
+
+#[test]
+fn a_rooms_offer_is_a_card_in_that_rooms_pane_and_a_direct_one_says_so() {
+    let mut s = room();
+    server(&mut s, joined_room("dev", "", vec![]));
+    let _ = s.update(Message::ShowRoom(None));
+    let offer = |transfer, room: Option<&str>, to: Option<&str>| {
+        ServerMessage::FileOffer(FileOffered {
+            transfer,
+            from: "carol".into(),
+            session: 30,
+            name: "plan.txt".into(),
+            size: 8,
+            sha256: vec![0; 32],
+            kind: FileKind::File,
+            ts: 1_700_000_000_000,
+            room: room.map(str::to_owned),
+            to: to.map(str::to_owned),
+        })
+    };
+    let cards = |s: &State| {
+        s.entries()
+            .iter()
+            .filter(|e| matches!(e, Entry::File(_)))
+            .count()
+    };
+    server(&mut s, offer(1, Some("dev"), None));
+    assert_eq!(cards(&s), 0, "not in the default room's pane");
+    let _ = s.update(Message::ShowRoom(Some("dev".into())));
+    assert_eq!(cards(&s), 1, "in dev's");
+    let _ = s.update(Message::ShowRoom(None));
+    server(&mut s, offer(2, None, Some("alice")));
+    assert_eq!(cards(&s), 1);
+    assert!(
+        s.entries()
+            .iter()
+            .any(|e| matches!(e, Entry::System(l) if l == "carol offers you a file privately:"))
+    );
+}
+
+#[test]
+fn joining_the_call_in_a_named_room_joins_that_rooms_call_and_other_calls_are_not_shown() {
+    let mut s = ready_room();
+    server(&mut s, joined_room("dev", "", vec![]));
+    assert_eq!(
+        net(s.update(Message::Voice(voice::Message::Join))),
+        vec![Command::VoiceJoinIn("dev".into())]
+    );
+    let state = |room: Option<&str>, session| {
+        ServerMessage::VoiceState(VoiceState {
+            ts: 1,
+            members: vec![CallMember {
+                session,
+                name: "x".into(),
+                muted: false,
+                connected: true,
+            }],
+            room: room.map(str::to_owned),
+        })
+    };
+    server(&mut s, state(None, 20));
+    assert!(
+        s.voice().member(20).is_none(),
+        "the default room's call is not ours"
+    );
+    server(&mut s, state(Some("dev"), 30));
+    assert!(s.voice().member(30).is_some(), "dev's call is");
+}
+
+#[test]
+fn owners_set_roles_and_a_private_room_is_created_toggled_and_invited_to() {
+    use chatcore::protocol::{ClientMessage, Invite, RoomMode, SetRole};
+    let mut s = room();
+    let _ = s.update(Message::JoinPrivateToggled(true));
+    let _ = s.update(Message::JoinInputChanged("#secret".into()));
+    assert_eq!(
+        net(s.update(Message::JoinTyped)),
+        vec![Command::CreatePrivate("secret".into())]
+    );
+    server(&mut s, joined_room("secret", "", vec![]));
+    let carol = UserInfo {
+        name: "carol".into(),
+        session: 30,
+    };
+    let _ = s.update(Message::SelectMember(carol));
+    assert_eq!(
+        net(s.update(Message::Moderate(rooms::Action::Promote))),
+        vec![Command::Moderate(ClientMessage::SetRole(SetRole {
+            name: "carol".into(),
+            room: Some("secret".into()),
+            role: "moderator".into(),
+        }))]
+    );
+    let _ = s.update(Message::InviteInputChanged(" dave ".into()));
+    assert_eq!(
+        net(s.update(Message::InviteTyped)),
+        vec![Command::Moderate(ClientMessage::Invite(Invite {
+            room: "secret".into(),
+            name: Some("dave".into()),
+            by: None,
+        }))]
+    );
+    assert_eq!(
+        net(s.update(Message::SetPrivate(true))),
+        vec![Command::Moderate(ClientMessage::RoomMode(RoomMode {
+            room: "secret".into(),
+            invite_only: true,
+            by: None,
+        }))]
+    );
+    server(
+        &mut s,
+        ServerMessage::RoomMode(RoomMode {
+            room: "secret".into(),
+            invite_only: true,
+            by: Some("alice".into()),
+        }),
+    );
+    assert!(s.pane.invite_only);
+    assert!(matches!(s.entries().last(), Some(Entry::System(l)) if l.contains("invite-only")));
+}
+
+#[test]
+fn load_earlier_in_a_conversation_asks_the_page_before_its_oldest_message() {
+    let mut s = registered_room();
+    let _ = s.update(Message::ShowDm("carol".into()));
+    server(
+        &mut s,
+        ServerMessage::DmHistory(chatcore::protocol::DmHistory {
+            with: "carol".into(),
+            messages: vec![dm(40, "carol", "alice", "newer", None)],
+            more: true,
+            before: None,
+        }),
+    );
+    assert_eq!(
+        net(s.update(Message::DmLoadEarlier)),
+        vec![Command::DmHistory {
+            with: "carol".into(),
+            before: Some(40),
+            limit: 50,
+        }]
+    );
+    server(
+        &mut s,
+        ServerMessage::DmHistory(chatcore::protocol::DmHistory {
+            with: "carol".into(),
+            messages: vec![dm(12, "carol", "alice", "older", None)],
+            more: false,
+            before: Some(40),
+        }),
+    );
+    assert_eq!(
+        dm_texts(&s, "carol"),
+        [("older".to_owned(), false), ("newer".to_owned(), false)]
+    );
+    assert!(
+        net(s.update(Message::DmLoadEarlier)).is_empty(),
+        "nothing older"
+    );
 }

@@ -3,12 +3,12 @@
 
 use iced::font::Weight;
 use iced::widget::{
-    Column, button, column, container, mouse_area, row, scrollable, text, text_input,
+    Column, button, checkbox, column, container, mouse_area, row, scrollable, text, text_input,
 };
 use iced::{Center, Element, Fill, Font};
 
 use super::dms::{DM_COMPOSER, DM_LIST, DM_START_INPUT};
-use super::rooms::{Action, JOIN_INPUT, Selection, TOPIC_INPUT};
+use super::rooms::{Action, INVITE_INPUT, JOIN_INPUT, Selection, TOPIC_INPUT};
 use super::{COMPOSER, Entry, LIST, Link, Message, PATH_INPUT, State, offer_card};
 use crate::format;
 use crate::peer_text::shown;
@@ -66,6 +66,13 @@ impl State {
         .width(Fill)
         .style(theme::panel);
         let mut col = Column::new().spacing(8).padding([12, 16]).width(Fill);
+        if conv.is_some_and(|c| c.more) {
+            col = col.push(
+                button(text("Load earlier").size(13))
+                    .style(theme::quiet_button)
+                    .on_press(Message::DmLoadEarlier),
+            );
+        }
         let lines = self.dm_lines(name);
         for line in lines {
             col = col.push(message_line::chat(
@@ -441,7 +448,12 @@ impl State {
         ]
         .spacing(4)
         .align_y(Center);
-        let mut col = column![text("Rooms").size(16).font(bold), tabs, join].spacing(10);
+        let private = checkbox(self.rooms.join_private)
+            .label("Private (invite-only) when created")
+            .text_size(12)
+            .size(14)
+            .on_toggle(Message::JoinPrivateToggled);
+        let mut col = column![text("Rooms").size(16).font(bold), tabs, join, private].spacing(10);
         match self.browse() {
             None => {
                 col = col.push(
@@ -545,7 +557,42 @@ impl State {
                 ]
             }
         };
-        container(line.spacing(10).align_y(Center))
+        // Who may enter, and letting someone in.
+        let private = self.pane.invite_only;
+        let access = row![
+            text(if private {
+                "Invite-only: members invite others"
+            } else {
+                "Open: anyone may join"
+            })
+            .size(13)
+            .color(theme::MUTED)
+            .width(Fill),
+            text_input("Invite a name…", &self.rooms.invite_input)
+                .id(INVITE_INPUT)
+                .on_input(Message::InviteInputChanged)
+                .on_submit(Message::InviteTyped)
+                .padding(5)
+                .size(13)
+                .width(180),
+            button(text("Invite").size(13))
+                .padding([5, 8])
+                .on_press(Message::InviteTyped),
+            button(
+                text(if private {
+                    "Make public"
+                } else {
+                    "Make private"
+                })
+                .size(13)
+            )
+            .padding([5, 8])
+            .style(theme::quiet_button)
+            .on_press(Message::SetPrivate(!private)),
+        ]
+        .spacing(8)
+        .align_y(Center);
+        container(column![line.spacing(10).align_y(Center), access].spacing(6))
             .padding([8, 14])
             .width(Fill)
             .style(theme::panel)
@@ -570,10 +617,12 @@ impl State {
                     small("Ban", Message::Moderate(Action::Ban)),
                     small("Mute", Message::Moderate(Action::Mute)),
                     small("Unmute", Message::Moderate(Action::Unmute)),
+                    small("Make moderator", Message::Moderate(Action::Promote)),
+                    small("Make member", Message::Moderate(Action::Demote)),
                     close,
                 ],
-                "Message: a direct conversation. The others are for the room's moderators and \
-                 owners; the server says if you are not one.",
+                "Message: a direct conversation. Kick, ban, mute: the room's moderators and \
+                 owners. Roles: its owners. The server says if you are not one.",
             ),
             Selection::Chat { from, .. } => (
                 row![
