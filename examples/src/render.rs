@@ -514,6 +514,7 @@ impl RoomView {
                     "mute" => "was muted",
                     "unmute" => "is no longer muted",
                     "role" => "got a new role",
+                    "invite" => "was invited",
                     _ => "was moderated",
                 };
                 let mut line = format!(

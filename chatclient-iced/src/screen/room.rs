@@ -90,7 +90,7 @@ pub struct State {
     /// The direct conversations and the one shown instead of the room, if
     /// any (see `dms.rs`).
     dms: Dms,
-    /// File cards the entries point at (offers belong to the default room).
+    /// File cards the entries point at (each in the pane of its room).
     files: Files,
     /// A hint under the composer (e.g. not connected).
     composer_note: Option<String>,

@@ -329,12 +329,8 @@ impl State {
             .padding([10, 14])
             .style(theme::quiet_button)
             .on_press(Message::PickFile);
-        // File offers belong to the default room (docs/protocol.md 23.4).
-        let line = if self.rooms.shown.is_none() {
-            row![send_file, input, send, clear]
-        } else {
-            row![input, send, clear]
-        };
+        // A file goes to the room shown (docs/protocol.md 23.6).
+        let line = row![send_file, input, send, clear];
         let mut col = column![line.spacing(8).align_y(Center)].spacing(6);
         if let Some(path) = &self.path_input {
             let field = text_input("Path of the file to send, e.g. /home/me/report.pdf", path)

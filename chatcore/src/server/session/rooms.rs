@@ -157,7 +157,7 @@ pub(crate) fn join(ctx: &mut Ctx<'_>, key: usize, raw: String, invite_only: bool
     }
     let closed = ctx.rooms.get(id).is_some_and(Room::invite_only);
     if closed && !super::who::may_enter(ctx, key, &room_key) {
-        let why = format!("{name} is invite-only; ask one of its moderators for an invitation");
+        let why = format!("{name} is invite-only; ask one of its members for an invitation");
         ctx.room_error(key, ErrorCode::InviteOnly, &why, &raw);
         return;
     }
