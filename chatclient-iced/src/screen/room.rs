@@ -738,6 +738,19 @@ impl State {
         let local = self.files.new_upload(&path);
         let snap = self.push(Entry::File(local));
         let to = self.offer_target();
+        if let OfferTo::Member(name) = &to
+            && let Some(conv) = self.dms.conversations.get_mut(name)
+        {
+            // The conversation shows lines only: the card (progress,
+            // cancel) is in the room's list underneath.
+            let file = path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            conv.note = Some(format!(
+                "{file} is offered to {name} alone; its card (progress, Cancel) is in the room's list."
+            ));
+        }
         (
             self.snap_if(snap),
             Some(Event::Net(Command::SendFile { local, path, to })),

@@ -104,7 +104,15 @@ impl State {
         let send = button(text("Send").size(15))
             .padding([10, 18])
             .on_press_maybe((!draft.trim().is_empty()).then_some(Message::DmSend));
-        let mut composer = column![row![input, send].spacing(8).align_y(Center)].spacing(6);
+        let send_file = button(text("Send file…").size(15))
+            .padding([10, 14])
+            .style(theme::quiet_button)
+            .on_press(Message::PickFile);
+        let mut composer =
+            column![row![send_file, input, send].spacing(8).align_y(Center)].spacing(6);
+        if let Some(field) = self.path_field() {
+            composer = composer.push(field);
+        }
         if let Some(note) = conv.and_then(|c| c.note.as_deref()) {
             composer = composer.push(text(note).size(12).color(theme::WARN));
         }
@@ -332,30 +340,8 @@ impl State {
         // A file goes to the room shown (docs/protocol.md 23.6).
         let line = row![send_file, input, send, clear];
         let mut col = column![line.spacing(8).align_y(Center)].spacing(6);
-        if let Some(path) = &self.path_input {
-            let field = text_input("Path of the file to send, e.g. /home/me/report.pdf", path)
-                .id(PATH_INPUT)
-                .on_input(Message::PathChanged)
-                .on_submit(Message::SendPath)
-                .padding(8)
-                .size(14);
-            col = col.push(
-                column![
-                    text("No file picked (or no file dialog on this desktop): type a path.")
-                        .size(12)
-                        .color(theme::MUTED),
-                    row![
-                        field,
-                        button(text("Offer").size(14)).on_press(Message::SendPath),
-                        button(text("Close").size(14))
-                            .style(theme::quiet_button)
-                            .on_press(Message::ClosePath),
-                    ]
-                    .spacing(8)
-                    .align_y(Center),
-                ]
-                .spacing(4),
-            );
+        if let Some(field) = self.path_field() {
+            col = col.push(field);
         }
         if let Some(note) = &self.composer_note {
             col = col.push(text(note.as_str()).size(12).color(theme::WARN));
@@ -593,6 +579,36 @@ impl State {
             .width(Fill)
             .style(theme::panel)
             .into()
+    }
+
+    /// The path field of "Send file…" when no dialog is available, if open
+    /// (in the room's composer and the conversation's alike).
+    fn path_field(&self) -> Option<Element<'_, Message>> {
+        let path = self.path_input.as_ref()?;
+        let field = text_input("Path of the file to send, e.g. /home/me/report.pdf", path)
+            .id(PATH_INPUT)
+            .on_input(Message::PathChanged)
+            .on_submit(Message::SendPath)
+            .padding(8)
+            .size(14);
+        Some(
+            column![
+                text("No file picked (or no file dialog on this desktop): type a path.")
+                    .size(12)
+                    .color(theme::MUTED),
+                row![
+                    field,
+                    button(text("Offer").size(14)).on_press(Message::SendPath),
+                    button(text("Close").size(14))
+                        .style(theme::quiet_button)
+                        .on_press(Message::ClosePath),
+                ]
+                .spacing(8)
+                .align_y(Center),
+            ]
+            .spacing(4)
+            .into(),
+        )
     }
 
     /// What can be done to the member or message picked, if any.
