@@ -259,6 +259,13 @@ fn a_file_offered_in_a_room_reaches_only_its_members_and_only_they_may_download_
     let late = offer_seen(&mut outsider).expect("offered after entering");
     assert_eq!(late.transfer, id);
     assert_eq!(download(&mut outsider, id).expect("download"), data);
+    // The statistics (and so the metrics) count the upload and both
+    // downloads, with at least their data.
+    let stats = server.handle().stats().expect("stats");
+    assert_eq!(stats.files_uploaded, 1);
+    assert_eq!(stats.file_bytes_uploaded, data.len() as u64);
+    assert_eq!(stats.files_downloaded, 2);
+    assert!(stats.file_bytes_downloaded >= 2 * data.len() as u64);
     server.stop().expect("stop");
     let _ = std::fs::remove_dir_all(&dir);
 }

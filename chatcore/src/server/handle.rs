@@ -85,6 +85,10 @@ pub struct ServerStats {
     pub files_uploaded: u64,
     /// Bytes of the uploads counted in `files_uploaded`.
     pub file_bytes_uploaded: u64,
+    /// Downloads sent whole (`file_done`).
+    pub files_downloaded: u64,
+    /// Bytes of `file_data` frames queued for downloaders.
+    pub file_bytes_downloaded: u64,
 }
 
 /// When the loop last turned, shared between the loop (which stores it

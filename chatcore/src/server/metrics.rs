@@ -72,6 +72,8 @@ pub(crate) struct Metrics {
     store_failures: Counter,
     files_uploaded: Counter,
     file_bytes_uploaded: Counter,
+    files_downloaded: Counter,
+    file_bytes_downloaded: Counter,
     voice_in: Counter,
     voice_relayed: Counter,
     voice_challenges: Counter,
@@ -114,6 +116,8 @@ impl Metrics {
             store_failures: counter!("chatserver_store_failures_total"),
             files_uploaded: counter!("chatserver_files_uploaded_total"),
             file_bytes_uploaded: counter!("chatserver_file_bytes_uploaded_total"),
+            files_downloaded: counter!("chatserver_files_downloaded_total"),
+            file_bytes_downloaded: counter!("chatserver_file_bytes_downloaded_total"),
             voice_in: counter!("chatserver_voice_packets_in_total"),
             voice_relayed: counter!("chatserver_voice_packets_relayed_total"),
             voice_challenges: counter!("chatserver_voice_challenges_total"),
@@ -157,6 +161,8 @@ impl Metrics {
         self.store_failures.absolute(s.store_failures);
         self.files_uploaded.absolute(s.files_uploaded);
         self.file_bytes_uploaded.absolute(s.file_bytes_uploaded);
+        self.files_downloaded.absolute(s.files_downloaded);
+        self.file_bytes_downloaded.absolute(s.file_bytes_downloaded);
         self.voice_in.absolute(s.voice_in);
         self.voice_relayed.absolute(s.voice_relayed);
         self.voice_challenges.absolute(s.voice_challenges);
@@ -264,6 +270,11 @@ fn describe() {
     describe_counter!(
         "chatserver_file_bytes_uploaded_total",
         "Bytes of completed uploads"
+    );
+    describe_counter!("chatserver_files_downloaded_total", "Downloads sent whole");
+    describe_counter!(
+        "chatserver_file_bytes_downloaded_total",
+        "Bytes of file_data frames sent to downloaders"
     );
     describe_counter!(
         "chatserver_voice_packets_in_total",

@@ -333,6 +333,10 @@ fn disk_data(ctx: &mut Ctx<'_>, token: u64, frame: bytes::Bytes, last: bool) {
         return;
     };
     conn.downloads[i].outstanding = conn.downloads[i].outstanding.saturating_sub(1);
+    ctx.stats.file_bytes_downloaded += frame.len() as u64;
+    if last {
+        ctx.stats.files_downloaded += 1;
+    }
     // File data is bulk: any other frame for this client overtakes it at
     // the next frame boundary. `file_done` follows the data in order.
     conn.output.push_bulk(frame);
