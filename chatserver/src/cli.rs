@@ -135,16 +135,11 @@ pub struct Cli {
 /// (no generated flag for them).
 const OWN_FLAGS: [&str; 4] = ["listen", "voice_listen", "heartbeat_ms", "max_clients"];
 
-/// The environment variable of a configuration key.
-pub fn env_name(key: &str) -> String {
-    format!("CHATSERVER_{}", key.to_ascii_uppercase())
-}
-
 /// The whole command: [`Cli`]'s flags plus one generated flag (and
 /// environment variable) per other chatcore key.
 pub fn command() -> clap::Command {
     let mut cmd = Cli::command();
-    for key in crate::config::chatcore_keys() {
+    for key in crate::keys::chatcore_keys() {
         if OWN_FLAGS.contains(key) {
             continue;
         }
@@ -153,7 +148,7 @@ pub fn command() -> clap::Command {
             Arg::new(id)
                 .long(key.replace('_', "-"))
                 .value_name("VALUE")
-                .env(env_name(key))
+                .env(crate::keys::env_name(key))
                 .action(ArgAction::Set)
                 .help_heading("Other configuration keys (a TOML value; see docs/operations.md)")
                 .help(format!("The config file's `{key}`")),
@@ -175,7 +170,7 @@ impl Cli {
 
     fn from_all_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
         let mut cli = Self::from_arg_matches(matches)?;
-        for key in crate::config::chatcore_keys() {
+        for key in crate::keys::chatcore_keys() {
             if OWN_FLAGS.contains(key) {
                 continue;
             }
@@ -265,11 +260,11 @@ mod tests {
     #[test]
     fn every_chatcore_key_has_a_flag() {
         let help = command().render_long_help().to_string();
-        for key in crate::config::chatcore_keys() {
+        for key in crate::keys::chatcore_keys() {
             let flag = format!("--{}", key.replace('_', "-"));
             assert!(help.contains(&flag), "no {flag} in the help");
             assert!(
-                help.contains(&super::env_name(key)),
+                help.contains(&crate::keys::env_name(key)),
                 "no environment variable for {key}"
             );
         }

@@ -36,46 +36,6 @@ pub const DAEMON_KEYS: [&str; 11] = [
 /// The admin socket's name in the data directory.
 pub const ADMIN_SOCKET: &str = "admin.sock";
 
-/// chatcore's configuration keys, as its `Deserialize` names them (the
-/// field list serde hands to a deserializer; read once).
-pub fn chatcore_keys() -> &'static [&'static str] {
-    static KEYS: std::sync::OnceLock<&'static [&'static str]> = std::sync::OnceLock::new();
-    KEYS.get_or_init(|| {
-        let mut grab = FieldGrabber(&[]);
-        let _ = ServerConfig::deserialize(&mut grab);
-        grab.0
-    })
-}
-
-/// A deserializer that only records the field names of the struct asked
-/// of it (then fails): how [`chatcore_keys`] learns chatcore's keys
-/// without a list to keep in step by hand.
-struct FieldGrabber(&'static [&'static str]);
-
-impl<'de> serde::Deserializer<'de> for &mut FieldGrabber {
-    type Error = serde::de::value::Error;
-
-    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
-        Err(serde::de::Error::custom("not a struct"))
-    }
-
-    fn deserialize_struct<V: serde::de::Visitor<'de>>(
-        self,
-        _name: &'static str,
-        fields: &'static [&'static str],
-        _visitor: V,
-    ) -> Result<V::Value, Self::Error> {
-        self.0 = fields;
-        Err(serde::de::Error::custom("fields taken"))
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf option unit unit_struct newtype_struct seq tuple
-        tuple_struct map enum identifier ignored_any
-    }
-}
-
 /// The daemon's own keys of the config file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -206,7 +166,7 @@ pub fn with_keys(
             anyhow::bail!(
                 "invalid --{} / {} {raw:?}: {problem}",
                 key.replace('_', "-"),
-                crate::cli::env_name(key)
+                crate::keys::env_name(key)
             );
         }
         table.insert(key.clone(), value);
@@ -423,7 +383,10 @@ mod tests {
     fn the_key_list_is_chatcores_own() {
         let mut from_error = chatcore_keys_from_error();
         from_error.sort();
-        let mut grabbed: Vec<String> = chatcore_keys().iter().map(|k| (*k).to_owned()).collect();
+        let mut grabbed: Vec<String> = crate::keys::chatcore_keys()
+            .iter()
+            .map(|k| (*k).to_owned())
+            .collect();
         grabbed.sort();
         assert_eq!(grabbed, from_error);
     }

@@ -1,7 +1,7 @@
 //! Bind, announce, serve on this thread until a signal stops the server.
 
 use anyhow::Context;
-use chatcore::{Server, TlsSource};
+use chatcore::Server;
 
 use crate::cli::Cli;
 use crate::config::Settings;
@@ -26,10 +26,13 @@ pub fn run(cli: Cli, settings: Settings, log: LogReload) -> anyhow::Result<()> {
     warn_if_few_fds(config.max_clients, config.file_descriptors_needed());
     match &tls {
         Some(source) => {
-            let loaded = source
-                .load()
-                .with_context(|| format!("cannot set up TLS ({})", describe(source)))?;
-            tracing::info!("TLS on the chat port with {}", describe(source));
+            let loaded = source.load().with_context(|| {
+                format!("cannot set up TLS ({})", crate::reload::describe(source))
+            })?;
+            tracing::info!(
+                "TLS on the chat port with {}",
+                crate::reload::describe(source)
+            );
             log_fingerprint(&loaded);
             config.tls = Some(loaded);
         }
@@ -87,19 +90,6 @@ pub fn run(cli: Cli, settings: Settings, log: LogReload) -> anyhow::Result<()> {
 /// read it too).
 pub fn log_fingerprint(tls: &chatcore::ServerTls) {
     tracing::info!("TLS certificate SHA-256 fingerprint: {}", tls.fingerprint());
-}
-
-/// Where the certificate comes from, for the log.
-pub fn describe(source: &TlsSource) -> String {
-    match source {
-        TlsSource::Files { cert, key } => {
-            format!("certificate {} and key {}", cert.display(), key.display())
-        }
-        TlsSource::SelfSigned { data_dir } => format!(
-            "the self-signed certificate in {}",
-            data_dir.join(chatcore::server::tls::TLS_DIR).display()
-        ),
-    }
 }
 
 /// Each connection is a file descriptor: warn when the soft limit is below

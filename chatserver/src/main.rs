@@ -9,6 +9,7 @@ mod admin;
 mod cli;
 mod config;
 mod daemon;
+mod keys;
 mod logging;
 mod man;
 mod metrics;

@@ -90,7 +90,7 @@ pub fn reload_tls(server: &ServerHandle, tls: Option<&TlsSource>) -> String {
         tracing::info!("TLS is off, no certificate to reload");
         return "off".into();
     };
-    tracing::info!("reloading {}", crate::daemon::describe(source));
+    tracing::info!("reloading {}", describe(source));
     match source.load() {
         Ok(loaded) => {
             let fingerprint = loaded.fingerprint();
@@ -110,5 +110,18 @@ pub fn reload_tls(server: &ServerHandle, tls: Option<&TlsSource>) -> String {
             tracing::warn!("cannot reload the certificate, keeping the current one: {why}");
             format!("kept the current one: {why}")
         }
+    }
+}
+
+/// Where the certificate comes from, for the log.
+pub fn describe(source: &TlsSource) -> String {
+    match source {
+        TlsSource::Files { cert, key } => {
+            format!("certificate {} and key {}", cert.display(), key.display())
+        }
+        TlsSource::SelfSigned { data_dir } => format!(
+            "the self-signed certificate in {}",
+            data_dir.join(chatcore::server::tls::TLS_DIR).display()
+        ),
     }
 }

@@ -22,15 +22,14 @@ use metrics::{
     gauge, histogram,
 };
 
+pub use crate::server::store::STORE_COMMIT_SECONDS;
+
 use crate::protocol::ErrorCode;
 use crate::server::handle::ServerStats;
 
 /// Name of the loop-turn duration histogram (seconds); an exporter may
 /// give it buckets by this name.
 pub const TURN_SECONDS: &str = "chatserver_loop_turn_seconds";
-/// Name of the store commit latency histogram (seconds), recorded by the
-/// store thread around each group commit.
-pub const STORE_COMMIT_SECONDS: &str = "chatserver_store_commit_seconds";
 
 /// The loop's metric handles.
 pub(crate) struct Metrics {

@@ -30,6 +30,10 @@ use thiserror::Error;
 use crate::protocol::Chat;
 use crate::server::config::StoreSync;
 
+/// Name of the store commit latency histogram (seconds), recorded by the
+/// store thread around each group commit.
+pub const STORE_COMMIT_SECONDS: &str = "chatserver_store_commit_seconds";
+
 /// How long a write waits for a lock held by another connection (an
 /// operator's `sqlite3` shell, a backup) before the commit fails. Only the
 /// store thread waits; the loop keeps serving.

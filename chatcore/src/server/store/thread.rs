@@ -77,7 +77,7 @@ pub(crate) fn run(
 ) {
     let mut last_retention = Instant::now();
     // Registered once; a no-op without a recorder.
-    let commit_seconds = metrics::histogram!(crate::server::metrics::STORE_COMMIT_SECONDS);
+    let commit_seconds = metrics::histogram!(super::STORE_COMMIT_SECONDS);
     while let Ok(first) = rx.recv() {
         let mut chats = Vec::new();
         let mut others = Vec::new();
