@@ -16,6 +16,12 @@ pub(super) struct Controls {
     pub(super) mode: AtomicU8,
     /// The push-to-talk key is held.
     pub(super) ptt: AtomicBool,
+    /// Noise suppression on the capture path (read by the capture thread
+    /// every frame, so the switch takes effect at once).
+    pub(super) noise_suppression: AtomicBool,
+    /// Echo cancellation of what the speakers play (read by the capture
+    /// thread every frame).
+    pub(super) echo_cancellation: AtomicBool,
     /// The threads should end.
     pub(super) stop: AtomicBool,
     /// Capture counters (the capture thread writes, the playback thread

@@ -62,6 +62,27 @@ impl CallHandle {
             .store(mode_to_u8(mode), Ordering::Relaxed);
     }
 
+    /// Switches noise suppression of the microphone on or off (takes effect
+    /// at the next frame).
+    pub fn set_noise_suppression(&self, on: bool) {
+        self.controls.noise_suppression.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether noise suppression is on.
+    pub fn noise_suppression(&self) -> bool {
+        self.controls.noise_suppression.load(Ordering::Relaxed)
+    }
+
+    /// Switches echo cancellation on or off (takes effect at the next frame).
+    pub fn set_echo_cancellation(&self, on: bool) {
+        self.controls.echo_cancellation.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether echo cancellation is on.
+    pub fn echo_cancellation(&self) -> bool {
+        self.controls.echo_cancellation.load(Ordering::Relaxed)
+    }
+
     /// The push-to-talk key went down (`true`) or up.
     pub fn set_ptt(&self, pressed: bool) {
         self.controls.ptt.store(pressed, Ordering::Relaxed);

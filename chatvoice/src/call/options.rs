@@ -17,6 +17,12 @@ pub struct CallOptions {
     pub mode: VoiceMode,
     /// Start muted.
     pub muted: bool,
+    /// Noise suppression on the capture path (on by default): removes fans,
+    /// keys and hum before the voice activity detection and the encoder.
+    pub noise_suppression: bool,
+    /// Echo cancellation (on by default): removes from the microphone what
+    /// the speakers played, for members without a headset.
+    pub echo_cancellation: bool,
     /// Voice path settings (force TCP, loss injection for tests).
     pub link: LinkOptions,
     /// Opus settings.
@@ -38,6 +44,8 @@ impl Default for CallOptions {
         Self {
             mode: VoiceMode::Vad,
             muted: false,
+            noise_suppression: true,
+            echo_cancellation: true,
             link: LinkOptions::default(),
             encoder: EncoderConfig::default(),
             jitter: JitterConfig::default(),

@@ -63,6 +63,12 @@ impl Call {
         let controls = Arc::new(Controls::default());
         controls.muted.store(options.muted, Ordering::Relaxed);
         controls
+            .noise_suppression
+            .store(options.noise_suppression, Ordering::Relaxed);
+        controls
+            .echo_cancellation
+            .store(options.echo_cancellation, Ordering::Relaxed);
+        controls
             .mode
             .store(mode_to_u8(options.mode), Ordering::Relaxed);
         let (events_tx, events) = mpsc::channel();
