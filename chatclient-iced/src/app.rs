@@ -17,6 +17,7 @@ use chatcore::protocol::ServerMessage;
 use chatcore::tls::{Fingerprint, Trust};
 
 use crate::audio;
+use crate::hotkey::{self, PttKey};
 use crate::lag_log::LagLog;
 use crate::net::{self, Event, Handle, Login, Params, Secret, Security};
 use crate::peer_text::shown;
@@ -40,6 +41,10 @@ pub struct Config {
     /// TLS and how the server is verified (`--no-tls`, `--insecure`,
     /// `--ca-file`, `--system-roots`, `--known-servers`).
     pub security: Security,
+    /// The push-to-talk key (`--ptt-key`, F8 unless changed), grabbed for
+    /// the whole desktop where X11 allows and heard in the window anyway;
+    /// `None` (`--ptt-key none`): no key, the button only.
+    pub ptt_key: Option<PttKey>,
 }
 
 impl Default for Config {
@@ -51,6 +56,7 @@ impl Default for Config {
             frame_log: false,
             audio: audio::Devices::default(),
             security: Security::default(),
+            ptt_key: PttKey::parse(hotkey::DEFAULT_KEY).ok(),
         }
     }
 }
@@ -77,6 +83,8 @@ pub enum Message {
     Net(Event),
     /// From the audio worker.
     Audio(audio::Event),
+    /// From the global push-to-talk key.
+    Hotkey(hotkey::Event),
     /// The window got the keyboard focus: put the cursor in the text field
     /// the screen is about (the first focus request can come before the
     /// window exists, e.g. with `--name`).
@@ -108,6 +116,9 @@ pub struct App {
     audio: Option<audio::Handle>,
     /// What the device probe found, kept for a room created after it.
     engine: Option<audio::Event>,
+    /// Whether the global push-to-talk key was grabbed (`None`: not said
+    /// yet), kept for a room created after it.
+    ptt_global: Option<Result<(), String>>,
     /// How the connection about to log in is protected (the worker says it
     /// just before `LoggedIn`); handed to the room.
     protection: Option<Trust>,
@@ -141,6 +152,7 @@ impl App {
             lag: config.frame_log.then(LagLog::default),
             audio: None,
             engine: None,
+            ptt_global: None,
             protection: None,
             prompt: None,
             login: Login::Guest,
@@ -290,12 +302,31 @@ impl App {
                 }
                 self.in_room(|room| room.on_audio(event))
             }
+            Message::Hotkey(hotkey::Event::Registered(result)) => {
+                self.ptt_global = Some(result);
+                let status = self.ptt_status();
+                self.in_room(|room| {
+                    room.set_ptt_key(status);
+                    (Task::none(), None)
+                })
+            }
+            Message::Hotkey(hotkey::Event::Held(held)) => self.in_room(|room| {
+                room.update(room::Message::Voice(room::voice::Message::Talk(held)))
+            }),
             Message::FocusNext { back: false } => operation::focus_next(),
             Message::FocusNext { back: true } => operation::focus_previous(),
             Message::WindowFocused => match &self.screen {
                 Screen::Login(_) => operation::focus(login::NAME_INPUT),
                 Screen::Room(room) => room.focus_task().map(Message::Room),
             },
+        }
+    }
+
+    /// The push-to-talk key as the voice panel shows it.
+    fn ptt_status(&self) -> room::voice::PttKeyStatus {
+        room::voice::PttKeyStatus {
+            key: self.config.ptt_key.as_ref().map(|k| k.label().to_owned()),
+            global: self.ptt_global.clone(),
         }
     }
 
@@ -419,6 +450,11 @@ impl App {
                 let room =
                     room::State::new(welcome, &login.name, &server, self.config.downloads.clone());
                 self.screen = Screen::Room(Box::new(room));
+                let status = self.ptt_status();
+                let _ = self.in_room(|room| {
+                    room.set_ptt_key(status);
+                    (Task::none(), None)
+                });
                 let probed = match self.engine.clone() {
                     Some(probed) => self.in_room(|room| room.on_audio(probed)),
                     None => Task::none(),
@@ -473,7 +509,14 @@ impl App {
         });
         let audio =
             Subscription::run_with(self.config.audio.clone(), audio::run).map(Message::Audio);
-        Subscription::batch([net, audio, focus])
+        let ptt = match &self.config.ptt_key {
+            Some(key) => Subscription::batch([
+                Subscription::run_with(key.clone(), hotkey::run).map(Message::Hotkey),
+                ptt_in_window(key.clone()),
+            ]),
+            None => Subscription::none(),
+        };
+        Subscription::batch([net, audio, focus, ptt])
     }
 
     /// The window title: who we are, so windows are told apart.
@@ -490,6 +533,35 @@ impl App {
     }
 }
 
+/// The push-to-talk key pressed or let go while the window has the focus
+/// ("Hold to talk" as if held with the mouse). Works without the global
+/// grab (Wayland, key taken); while the grab holds, X gives the key to the
+/// grab and this hears nothing.
+fn ptt_in_window(key: PttKey) -> Subscription<Message> {
+    use iced::keyboard::Event as Key;
+    iced::event::listen_with(|event, _status, _window| match event {
+        iced::Event::Keyboard(Key::KeyPressed {
+            physical_key,
+            modifiers,
+            repeat: false,
+            ..
+        }) => Some((physical_key, modifiers, true)),
+        iced::Event::Keyboard(Key::KeyReleased {
+            physical_key,
+            modifiers,
+            ..
+        }) => Some((physical_key, modifiers, false)),
+        _ => None,
+    })
+    .with(key)
+    .filter_map(|(key, (physical, modifiers, pressed))| {
+        key.matches(&physical, modifiers, pressed)
+            .then_some(Message::Room(room::Message::Voice(
+                room::voice::Message::Talk(pressed),
+            )))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,6 +575,7 @@ mod tests {
             frame_log: false,
             audio: audio::Devices::default(),
             security: Security::Plain,
+            ptt_key: None,
         });
         let params = app.connection().expect("connecting straight away");
         assert_eq!(params.addr, "127.0.0.1:16789");

@@ -127,6 +127,10 @@ pub enum Command {
     PushToTalk(bool),
     /// The push-to-talk button is held (`true`) or let go.
     Talk(bool),
+    /// Noise suppression on or off, for the running call and the next ones.
+    NoiseSuppression(bool),
+    /// Echo cancellation on or off, for the running call and the next ones.
+    EchoCancellation(bool),
     /// Start recording a voice message.
     Record,
     /// Stop recording and finish the file ([`Event::Recorded`] follows).
@@ -291,6 +295,10 @@ struct Worker {
     push_to_talk: bool,
     /// The push-to-talk button is held.
     talking: bool,
+    /// Noise suppression chosen; a call started later starts with it.
+    noise_suppression: bool,
+    /// Echo cancellation chosen; a call started later starts with it.
+    echo_cancellation: bool,
 }
 
 impl Worker {
@@ -306,6 +314,8 @@ impl Worker {
             player: None,
             push_to_talk: false,
             talking: false,
+            noise_suppression: CallOptions::default().noise_suppression,
+            echo_cancellation: CallOptions::default().echo_cancellation,
         }
     }
 
@@ -318,6 +328,16 @@ impl Worker {
                 VoiceMode::Vad
             });
             call.set_ptt(self.talking);
+        }
+    }
+
+    /// The options a call starts with: the engine's defaults with the
+    /// user's switches.
+    fn options(&self) -> CallOptions {
+        CallOptions {
+            noise_suppression: self.noise_suppression,
+            echo_cancellation: self.echo_cancellation,
+            ..CallOptions::default()
         }
     }
 
@@ -379,14 +399,8 @@ impl Worker {
             Command::StartCall { joined, server } => {
                 drop(self.call.take());
                 let started = server_ip(&server).and_then(|ip| {
-                    chatvoice::Call::start(
-                        &joined,
-                        ip,
-                        self.input(),
-                        self.output(),
-                        CallOptions::default(),
-                    )
-                    .map_err(|e| e.to_string())
+                    chatvoice::Call::start(&joined, ip, self.input(), self.output(), self.options())
+                        .map_err(|e| e.to_string())
                 });
                 match started {
                     Ok(call) => {
@@ -427,6 +441,20 @@ impl Worker {
             Command::Talk(held) => {
                 self.talking = held;
                 self.apply_mode();
+                true
+            }
+            Command::NoiseSuppression(on) => {
+                self.noise_suppression = on;
+                if let Some(call) = &self.call {
+                    call.set_noise_suppression(on);
+                }
+                true
+            }
+            Command::EchoCancellation(on) => {
+                self.echo_cancellation = on;
+                if let Some(call) = &self.call {
+                    call.set_echo_cancellation(on);
+                }
                 true
             }
             Command::Record => {

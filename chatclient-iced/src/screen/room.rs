@@ -414,6 +414,12 @@ impl State {
         report(voiced(self.voice.on_audio(event)))
     }
 
+    /// The push-to-talk key and whether its global grab works, for the
+    /// voice panel's note.
+    pub fn set_ptt_key(&mut self, status: voice::PttKeyStatus) {
+        self.voice.ptt_key = status;
+    }
+
     /// Appends an entry; returns whether the view should snap to the end.
     fn push(&mut self, entry: Entry) -> bool {
         self.pane.entries.push(entry);

@@ -45,6 +45,16 @@ pub enum Engine {
     Ready,
 }
 
+/// The push-to-talk key and whether it works outside the window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PttKeyStatus {
+    /// The key's name ("F8"); `None` when the user turned the key off.
+    pub key: Option<String>,
+    /// Whether the global grab worked: `None` until it says, `Err` with
+    /// the sentence to show (the key then works in the window only).
+    pub global: Option<Result<(), String>>,
+}
+
 /// What the call and the voice messages look like from here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Voice {
@@ -56,6 +66,8 @@ pub struct Voice {
     pub recorder: Recorder,
     /// The voice message playing.
     pub player: Player,
+    /// The push-to-talk key, shown under the push-to-talk switch.
+    pub ptt_key: PttKeyStatus,
 }
 
 /// The voice controls.
@@ -69,8 +81,13 @@ pub enum Message {
     ToggleMute,
     /// Switch between voice activation and push-to-talk.
     TogglePushToTalk,
-    /// The "Hold to talk" button was pressed (`true`) or let go.
+    /// The "Hold to talk" button or the push-to-talk key was pressed
+    /// (`true`) or let go.
     Talk(bool),
+    /// Noise suppression on or off.
+    ToggleNoiseSuppression,
+    /// Echo cancellation on or off.
+    ToggleEchoCancellation,
     /// Start recording a voice message.
     Record,
     /// Stop recording (the message is kept for Send or Discard).
@@ -93,6 +110,7 @@ impl Voice {
             call: Call::new(server),
             recorder: Recorder::default(),
             player: Player::default(),
+            ptt_key: PttKeyStatus::default(),
         }
     }
 
@@ -118,6 +136,8 @@ impl Voice {
             Message::ToggleMute => self.call.toggle_mute(),
             Message::TogglePushToTalk => self.call.toggle_push_to_talk(),
             Message::Talk(held) => self.call.talk(held),
+            Message::ToggleNoiseSuppression => self.call.toggle_noise_suppression(),
+            Message::ToggleEchoCancellation => self.call.toggle_echo_cancellation(),
             Message::Record => self.recorder.record(),
             Message::StopRecording => self.recorder.stop(),
             Message::Discard => self.recorder.discard(),

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chatvoice::TransportKind;
-use iced::widget::{button, column, container, mouse_area, row, text};
+use iced::widget::{button, column, container, mouse_area, row, text, toggler};
 use iced::{Center, Element, Fill};
 
 use super::recorder::{Recording, clock};
@@ -65,6 +65,9 @@ impl Voice {
             .on_press_maybe(enabled(Message::TogglePushToTalk));
         col = col.push(row![join, mute].spacing(6));
         col = col.push(ptt);
+        if let Some((note, color)) = self.ptt_key_note() {
+            col = col.push(text(note).size(12).color(color));
+        }
         if call.push_to_talk && in_call {
             let label = if call.talking {
                 "Talking…"
@@ -85,11 +88,44 @@ impl Voice {
         if let Some(note) = &call.note {
             col = col.push(text(note.as_str()).size(12).color(theme::WARN));
         }
+        // Switches, not buttons: their state shows at a glance. They work
+        // outside a call too (the next call starts with them).
+        let switch = |label: &'static str, on: bool, m: Message| {
+            toggler(on)
+                .label(label)
+                .size(16)
+                .text_size(13)
+                .on_toggle_maybe(ready.then_some(move |_| m.clone()))
+        };
+        col = col.push(switch(
+            "Noise suppression",
+            call.noise_suppression,
+            Message::ToggleNoiseSuppression,
+        ));
+        col = col.push(switch(
+            "Echo cancellation",
+            call.echo_cancellation,
+            Message::ToggleEchoCancellation,
+        ));
         col = col.push(self.recorder_view(ready));
         if let Engine::Unavailable(why) = &self.engine {
             col = col.push(text(why.as_str()).size(12).color(theme::MUTED));
         }
         col.into()
+    }
+
+    /// The line under the push-to-talk switch: which key holds it and
+    /// whether it works in other windows too.
+    fn ptt_key_note(&self) -> Option<(String, iced::Color)> {
+        let key = self.ptt_key.key.as_deref()?;
+        Some(match &self.ptt_key.global {
+            Some(Ok(())) => (format!("Hold {key} to talk, in any window."), theme::MUTED),
+            Some(Err(why)) => (why.clone(), theme::WARN),
+            None => (
+                format!("Hold {key} to talk (in this window)."),
+                theme::MUTED,
+            ),
+        })
     }
 
     fn recorder_view(&self, ready: bool) -> Element<'_, Message> {
