@@ -654,6 +654,109 @@ mod tests {
         );
     }
 
+    /// A logged-in app with working audio and the F8 key; the audio
+    /// worker's commands arrive on the returned channel.
+    fn in_room_with_audio() -> (App, std::sync::mpsc::Receiver<audio::Command>) {
+        let (mut app, _) = App::new(Config::default());
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let (atx, arx) = std::sync::mpsc::channel();
+        let _ = app.update(Message::Net(Event::Ready(Handle::from_sender(tx))));
+        let _ = app.update(Message::Audio(audio::Event::Ready(
+            audio::Handle::from_sender(atx),
+        )));
+        let _ = app.update(Message::Audio(audio::Event::Probed(Ok(()))));
+        let _ = app.update(Message::Net(Event::LoggedIn(Box::new(welcome()))));
+        (app, arx)
+    }
+
+    /// Clicks what shows `label` in the rendered view and applies it.
+    fn click(app: &mut App, label: &str) {
+        let messages: Vec<Message> = {
+            let mut ui = iced_test::simulator(app.view());
+            ui.click(label)
+                .unwrap_or_else(|e| panic!("no {label:?}: {e:?}"));
+            ui.into_messages().collect()
+        };
+        assert!(!messages.is_empty(), "{label:?} is disabled");
+        for m in messages {
+            let _ = app.update(m);
+        }
+    }
+
+    fn shows(app: &App, text: &str) -> bool {
+        iced_test::simulator(app.view()).find(text).is_ok()
+    }
+
+    #[test]
+    fn the_global_key_holds_hold_to_talk_only_in_push_to_talk_mode() {
+        let (mut app, arx) = in_room_with_audio();
+        let _ = app.update(Message::Hotkey(hotkey::Event::Registered(Ok(()))));
+        assert!(shows(&app, "Hold F8 to talk, in any window."));
+        // Voice activation: the key does nothing.
+        let _ = app.update(Message::Hotkey(hotkey::Event::Held(true)));
+        let _ = app.update(Message::Hotkey(hotkey::Event::Held(false)));
+        assert_eq!(arx.try_recv().ok(), None);
+        click(&mut app, "Push to talk: off");
+        assert_eq!(arx.try_recv().ok(), Some(audio::Command::PushToTalk(true)));
+        let _ = app.update(Message::Hotkey(hotkey::Event::Held(true)));
+        assert_eq!(arx.try_recv().ok(), Some(audio::Command::Talk(true)));
+        // The in-window key while the global one is held: one press.
+        let _ = app.update(Message::Room(room::Message::Voice(
+            room::voice::Message::Talk(true),
+        )));
+        assert_eq!(arx.try_recv().ok(), None, "a press is sent once");
+        let _ = app.update(Message::Hotkey(hotkey::Event::Held(false)));
+        assert_eq!(arx.try_recv().ok(), Some(audio::Command::Talk(false)));
+    }
+
+    #[test]
+    fn a_failed_global_grab_is_explained_in_the_voice_panel() {
+        let (mut app, _arx) = in_room_with_audio();
+        assert!(shows(&app, "Hold F8 to talk (in this window)."));
+        let why = "F8 could not be made a global key (another program holds it); it works \
+                   while this window has the focus.";
+        let _ = app.update(Message::Hotkey(hotkey::Event::Registered(Err(why.into()))));
+        assert!(shows(&app, why));
+        // A room made after the grab failed says it too.
+        let (mut later, _arx) = {
+            let (mut app, _) = App::new(Config::default());
+            let _ = app.update(Message::Hotkey(hotkey::Event::Registered(Err(why.into()))));
+            let (tx, _rx) = std::sync::mpsc::channel();
+            let _ = app.update(Message::Net(Event::Ready(Handle::from_sender(tx))));
+            let _ = app.update(Message::Net(Event::LoggedIn(Box::new(welcome()))));
+            (app, ())
+        };
+        assert!(shows(&later, why));
+        let _ = later.update(Message::Hotkey(hotkey::Event::Registered(Ok(()))));
+        assert!(shows(&later, "Hold F8 to talk, in any window."));
+    }
+
+    #[test]
+    fn the_switches_start_on_and_reach_the_audio_worker() {
+        let (mut app, arx) = in_room_with_audio();
+        let voice = |app: &App| match app.screen() {
+            Screen::Room(r) => r.voice().call.clone(),
+            Screen::Login(_) => panic!("in the room"),
+        };
+        assert!(voice(&app).noise_suppression && voice(&app).echo_cancellation);
+        click(&mut app, "Noise suppression");
+        assert_eq!(
+            arx.try_recv().ok(),
+            Some(audio::Command::NoiseSuppression(false))
+        );
+        click(&mut app, "Echo cancellation");
+        assert_eq!(
+            arx.try_recv().ok(),
+            Some(audio::Command::EchoCancellation(false))
+        );
+        assert!(!voice(&app).noise_suppression && !voice(&app).echo_cancellation);
+        click(&mut app, "Noise suppression");
+        assert_eq!(
+            arx.try_recv().ok(),
+            Some(audio::Command::NoiseSuppression(true))
+        );
+    }
+
     fn welcome() -> chatcore::protocol::Welcome {
         chatcore::protocol::Welcome {
             registered: false,

@@ -18,7 +18,6 @@
 
 use std::fmt;
 
-use iced::futures::Stream;
 use iced::keyboard::{Modifiers, key::Physical};
 
 /// The default key: a function key that types nothing and that few
@@ -219,7 +218,7 @@ const POLL: std::time::Duration = std::time::Duration::from_millis(200);
 /// The global key's subscription body: grabs `key` on a thread of its own
 /// and forwards what happens to it. Ends (releasing the grab) when the UI
 /// drops the stream.
-pub fn run(key: &PttKey) -> impl Stream<Item = Event> + use<> {
+pub fn run(key: &PttKey) -> iced::futures::channel::mpsc::Receiver<Event> {
     let (tx, rx) = iced::futures::channel::mpsc::channel(EVENT_QUEUE);
     let key = key.clone();
     let spawned = std::thread::Builder::new()

@@ -90,12 +90,18 @@ impl Voice {
         }
         // Switches, not buttons: their state shows at a glance. They work
         // outside a call too (the next call starts with them).
+        // The label is a text of its own (clickable like the switch) so
+        // that tests and screen readers find it.
         let switch = |label: &'static str, on: bool, m: Message| {
-            toggler(on)
-                .label(label)
+            let flip = ready.then_some(m);
+            let knob = toggler(on)
                 .size(16)
-                .text_size(13)
-                .on_toggle_maybe(ready.then_some(move |_| m.clone()))
+                .on_toggle_maybe(flip.clone().map(|m| move |_| m.clone()));
+            let mut name = mouse_area(text(label).size(13));
+            if let Some(m) = flip {
+                name = name.on_press(m);
+            }
+            row![knob, name].spacing(8).align_y(Center)
         };
         col = col.push(switch(
             "Noise suppression",
