@@ -691,13 +691,17 @@ mod tests {
     fn the_global_key_holds_hold_to_talk_only_in_push_to_talk_mode() {
         let (mut app, arx) = in_room_with_audio();
         let _ = app.update(Message::Hotkey(hotkey::Event::Registered(Ok(()))));
-        assert!(shows(&app, "Hold F8 to talk, in any window."));
+        assert!(shows(
+            &app,
+            "Hold F8 to talk when push to talk is on, in any window."
+        ));
         // Voice activation: the key does nothing.
         let _ = app.update(Message::Hotkey(hotkey::Event::Held(true)));
         let _ = app.update(Message::Hotkey(hotkey::Event::Held(false)));
         assert_eq!(arx.try_recv().ok(), None);
         click(&mut app, "Push to talk: off");
         assert_eq!(arx.try_recv().ok(), Some(audio::Command::PushToTalk(true)));
+        assert!(shows(&app, "Hold F8 to talk, in any window."));
         let _ = app.update(Message::Hotkey(hotkey::Event::Held(true)));
         assert_eq!(arx.try_recv().ok(), Some(audio::Command::Talk(true)));
         // The in-window key while the global one is held: one press.
@@ -712,7 +716,10 @@ mod tests {
     #[test]
     fn a_failed_global_grab_is_explained_in_the_voice_panel() {
         let (mut app, _arx) = in_room_with_audio();
-        assert!(shows(&app, "Hold F8 to talk (in this window)."));
+        assert!(shows(
+            &app,
+            "Hold F8 to talk when push to talk is on (in this window)."
+        ));
         let why = "F8 could not be made a global key (another program holds it); it works \
                    while this window has the focus.";
         let _ = app.update(Message::Hotkey(hotkey::Event::Registered(Err(why.into()))));
@@ -728,7 +735,10 @@ mod tests {
         };
         assert!(shows(&later, why));
         let _ = later.update(Message::Hotkey(hotkey::Event::Registered(Ok(()))));
-        assert!(shows(&later, "Hold F8 to talk, in any window."));
+        assert!(shows(
+            &later,
+            "Hold F8 to talk when push to talk is on, in any window."
+        ));
     }
 
     #[test]

@@ -124,11 +124,20 @@ impl Voice {
     /// whether it works in other windows too.
     fn ptt_key_note(&self) -> Option<(String, iced::Color)> {
         let key = self.ptt_key.key.as_deref()?;
+        // With push-to-talk off the key does nothing yet: say when it will.
+        let when = if self.call.push_to_talk {
+            ""
+        } else {
+            " when push to talk is on"
+        };
         Some(match &self.ptt_key.global {
-            Some(Ok(())) => (format!("Hold {key} to talk, in any window."), theme::MUTED),
+            Some(Ok(())) => (
+                format!("Hold {key} to talk{when}, in any window."),
+                theme::MUTED,
+            ),
             Some(Err(why)) => (why.clone(), theme::WARN),
             None => (
-                format!("Hold {key} to talk (in this window)."),
+                format!("Hold {key} to talk{when} (in this window)."),
                 theme::MUTED,
             ),
         })
