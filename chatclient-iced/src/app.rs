@@ -116,6 +116,9 @@ pub struct App {
     audio: Option<audio::Handle>,
     /// What the device probe found, kept for a room created after it.
     engine: Option<audio::Event>,
+    /// The audio switches of the last room shown, for the room of a new
+    /// session (the audio worker outlives rooms and keeps them).
+    switches: Option<room::voice::Switches>,
     /// Whether the global push-to-talk key was grabbed (`None`: not said
     /// yet), kept for a room created after it.
     ptt_global: Option<Result<(), String>>,
@@ -153,6 +156,7 @@ impl App {
             audio: None,
             engine: None,
             ptt_global: None,
+            switches: None,
             protection: None,
             prompt: None,
             login: Login::Guest,
@@ -252,6 +256,7 @@ impl App {
                     },
                 };
                 login.failed(why);
+                self.keep_switches();
                 self.screen = Screen::Login(login);
                 operation::focus(login::NAME_INPUT)
             }
@@ -319,6 +324,13 @@ impl App {
                 Screen::Login(_) => operation::focus(login::NAME_INPUT),
                 Screen::Room(room) => room.focus_task().map(Message::Room),
             },
+        }
+    }
+
+    /// Remembers the room's audio switches before the room goes away.
+    fn keep_switches(&mut self) {
+        if let Screen::Room(room) = &self.screen {
+            self.switches = Some(room.voice().call.switches());
         }
     }
 
@@ -423,6 +435,7 @@ impl App {
                     ..login::State::default()
                 };
                 login.failed(why);
+                self.keep_switches();
                 self.screen = Screen::Login(login);
                 operation::focus(login::PASSWORD_INPUT)
             }
@@ -451,8 +464,12 @@ impl App {
                     room::State::new(welcome, &login.name, &server, self.config.downloads.clone());
                 self.screen = Screen::Room(Box::new(room));
                 let status = self.ptt_status();
+                let switches = self.switches;
                 let _ = self.in_room(|room| {
                     room.set_ptt_key(status);
+                    if let Some(s) = switches {
+                        room.restore_voice_switches(s);
+                    }
                     (Task::none(), None)
                 });
                 let probed = match self.engine.clone() {
@@ -765,6 +782,31 @@ mod tests {
             arx.try_recv().ok(),
             Some(audio::Command::NoiseSuppression(true))
         );
+    }
+
+    #[test]
+    fn the_audio_switches_outlive_a_session_that_ended() {
+        let (mut app, arx) = in_room_with_audio();
+        click(&mut app, "Noise suppression");
+        click(&mut app, "Push to talk: off");
+        assert_eq!(
+            arx.try_iter().collect::<Vec<_>>(),
+            [
+                audio::Command::NoiseSuppression(false),
+                audio::Command::PushToTalk(true)
+            ]
+        );
+        let _ = app.update(Message::Net(Event::SessionEnded("kicked".into())));
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let _ = app.update(Message::Net(Event::Ready(Handle::from_sender(tx))));
+        let _ = app.update(Message::Net(Event::LoggedIn(Box::new(welcome()))));
+        let Screen::Room(room) = app.screen() else {
+            panic!("in the room again");
+        };
+        let call = &room.voice().call;
+        assert!(!call.noise_suppression && call.echo_cancellation && call.push_to_talk);
+        // The worker was told nothing new: it kept the same choices.
+        assert_eq!(arx.try_recv().ok(), None);
     }
 
     fn welcome() -> chatcore::protocol::Welcome {

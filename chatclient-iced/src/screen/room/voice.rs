@@ -24,7 +24,7 @@ mod view;
 use chatcore::protocol::voice::CallMember;
 use iced::Task;
 
-pub use call::{Call, Stage};
+pub use call::{Call, Stage, Switches};
 pub use event::Event;
 pub use playback::{Playback, Player};
 pub use recorder::{Recorder, Recording, clock};

@@ -30,6 +30,19 @@ pub enum Stage {
     Live(TransportKind),
 }
 
+/// The user's audio choices: what outlives the room screen when a session
+/// ends and a new one starts (the audio worker keeps them too, so the new
+/// room must show the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Switches {
+    /// Push-to-talk instead of voice activation.
+    pub push_to_talk: bool,
+    /// Noise suppression on.
+    pub noise_suppression: bool,
+    /// Echo cancellation on.
+    pub echo_cancellation: bool,
+}
+
 /// The call and our part in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
@@ -85,6 +98,23 @@ impl Call {
             path: None,
             speaking: HashSet::new(),
         }
+    }
+
+    /// The user's audio choices.
+    pub fn switches(&self) -> Switches {
+        Switches {
+            push_to_talk: self.push_to_talk,
+            noise_suppression: self.noise_suppression,
+            echo_cancellation: self.echo_cancellation,
+        }
+    }
+
+    /// Takes the choices of an earlier room (the worker already has them).
+    pub fn restore(&mut self, s: Switches) {
+        self.push_to_talk = s.push_to_talk;
+        self.talking = false;
+        self.noise_suppression = s.noise_suppression;
+        self.echo_cancellation = s.echo_cancellation;
     }
 
     /// Whether we are in the call or on our way in (Leave and Mute apply).
