@@ -526,11 +526,17 @@ impl App {
         });
         let audio =
             Subscription::run_with(self.config.audio.clone(), audio::run).map(Message::Audio);
+        // The global grab only while push-to-talk is on (a grab takes the
+        // key from every other program); the in-window key always (it
+        // does nothing with push-to-talk off).
+        let push_to_talk =
+            matches!(&self.screen, Screen::Room(room) if room.voice().call.push_to_talk);
         let ptt = match &self.config.ptt_key {
-            Some(key) => Subscription::batch([
+            Some(key) if push_to_talk => Subscription::batch([
                 Subscription::run_with(key.clone(), hotkey::run).map(Message::Hotkey),
                 ptt_in_window(key.clone()),
             ]),
+            Some(key) => ptt_in_window(key.clone()),
             None => Subscription::none(),
         };
         Subscription::batch([net, audio, focus, ptt])
@@ -733,10 +739,7 @@ mod tests {
     #[test]
     fn a_failed_global_grab_is_explained_in_the_voice_panel() {
         let (mut app, _arx) = in_room_with_audio();
-        assert!(shows(
-            &app,
-            "Hold F8 to talk when push to talk is on (in this window)."
-        ));
+        assert!(shows(&app, "Hold F8 to talk when push to talk is on."));
         let why = "F8 could not be made a global key (another program holds it); it works \
                    while this window has the focus.";
         let _ = app.update(Message::Hotkey(hotkey::Event::Registered(Err(why.into()))));

@@ -3,6 +3,8 @@
 //!
 //! - Global: grabbed from the X server with the `global-hotkey` crate, so
 //!   it works while another window has the focus (a game, a browser).
+//!   Grabbed only while push-to-talk is on: a grab takes the key away from
+//!   every other program, which should not lose F8 to an idle chat window.
 //!   [`run`] is the body of an iced subscription
 //!   (`Subscription::run_with(key, hotkey::run)`): a thread of its own
 //!   registers the key and forwards its presses and releases as
@@ -215,6 +217,10 @@ const EVENT_QUEUE: usize = 64;
 /// whether the UI is still there.
 const POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// Grabs tried before the key is reported taken (see [`grab`]).
+#[cfg(target_os = "linux")]
+const GRAB_ATTEMPTS: u32 = 5;
+
 /// The global key's subscription body: grabs `key` on a thread of its own
 /// and forwards what happens to it. Ends (releasing the grab) when the UI
 /// drops the stream.
@@ -256,10 +262,23 @@ fn grab(key: &PttKey, mut tx: iced::futures::channel::mpsc::Sender<Event>) {
         .map_err(|e| e.to_string())
         .and_then(|hotkey| {
             let manager = GlobalHotKeyManager::new().map_err(|e| e.to_string())?;
-            manager.register(hotkey).map_err(|e| match e {
-                global_hotkey::Error::AlreadyRegistered(_) => "another program holds it".to_owned(),
-                other => other.to_string(),
-            })?;
+            let mut attempt = 1;
+            loop {
+                match manager.register(hotkey) {
+                    Ok(()) => break,
+                    // Our own previous grab (push-to-talk switched off and
+                    // on again quickly) lets go within a few tenths of a
+                    // second: try again before blaming another program.
+                    Err(global_hotkey::Error::AlreadyRegistered(_)) if attempt < GRAB_ATTEMPTS => {
+                        attempt += 1;
+                        std::thread::sleep(POLL);
+                    }
+                    Err(global_hotkey::Error::AlreadyRegistered(_)) => {
+                        return Err("another program holds it".to_owned());
+                    }
+                    Err(other) => return Err(other.to_string()),
+                }
+            }
             Ok((manager, hotkey.id()))
         });
     let (manager, id) = match registered {

@@ -136,10 +136,8 @@ impl Voice {
                 theme::MUTED,
             ),
             Some(Err(why)) => (why.clone(), theme::WARN),
-            None => (
-                format!("Hold {key} to talk{when} (in this window)."),
-                theme::MUTED,
-            ),
+            // Not tried yet (it is grabbed once push-to-talk is on).
+            None => (format!("Hold {key} to talk{when}."), theme::MUTED),
         })
     }
 
