@@ -9,9 +9,12 @@
 //! microphone the voice detector plays no part, so our own `Speaking`
 //! event going on and off is the engine's flag going true and false.
 //!
-//! The test runs itself again as a child process with `DISPLAY` pointing
-//! at its Xvfb (the environment of the running test process is not ours
-//! to change). It skips, saying so, only when Xvfb or xdotool is not
+//! Without an X server, and with the key already grabbed, the grab fails
+//! with the sentence the window shows.
+//!
+//! The test runs itself again as child processes, with no `DISPLAY` and
+//! with `DISPLAY` pointing at its Xvfb (the environment of the running
+//! test process is not ours to change). It skips, saying so, only when Xvfb or xdotool is not
 //! installed. No timed assertions: every wait is for a state, bounded by
 //! [`PATIENCE`] only so that a broken build fails instead of hanging.
 
@@ -43,9 +46,10 @@ const NAME: &str = "the_global_key_held_and_let_go_turns_the_engines_push_to_tal
 
 #[test]
 fn the_global_key_held_and_let_go_turns_the_engines_push_to_talk_on_and_off() {
-    if std::env::var_os(CHILD).is_some() {
-        live();
-        return;
+    match std::env::var(CHILD).as_deref() {
+        Ok("live") => return live(),
+        Ok("no-x") => return no_x(),
+        _ => {}
     }
     for tool in ["Xvfb", "xdotool"] {
         if !on_path(tool) {
@@ -56,22 +60,66 @@ fn the_global_key_held_and_let_go_turns_the_engines_push_to_talk_on_and_off() {
             return;
         }
     }
+    // Without any X server: the window must say the key is not global.
+    run_child("no-x", None);
     let (mut xvfb, display) = start_xvfb();
-    let child = Command::new(std::env::current_exe().expect("the test binary"))
-        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
-        .env("DISPLAY", &display)
-        .env(CHILD, "1")
-        .output();
+    let result = std::panic::catch_unwind(|| run_child("live", Some(&display)));
     // Stop the X server we started, whatever happened.
     let _ = xvfb.kill();
     let _ = xvfb.wait();
-    let out = child.expect("the test ran again as a child");
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Runs this test again as a child in `mode`, with `display` as DISPLAY
+/// (none at all without), and fails if the child fails.
+fn run_child(mode: &str, display: Option<&str>) {
+    let mut child = Command::new(std::env::current_exe().expect("the test binary"));
+    child
+        .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, mode)
+        .env_remove("WAYLAND_DISPLAY");
+    match display {
+        Some(d) => child.env("DISPLAY", d),
+        None => child.env_remove("DISPLAY"),
+    };
+    let out = child.output().expect("the test ran again as a child");
     print!("{}", String::from_utf8_lossy(&out.stdout));
     eprint!("{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the live test failed: {}", out.status);
+    assert!(
+        out.status.success(),
+        "the {mode} child failed: {}",
+        out.status
+    );
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("1 passed"),
-        "the child ran the test"
+        "the {mode} child ran the test"
+    );
+}
+
+/// The first thing the global key says.
+fn first_event(key: &PttKey) -> hotkey::Event {
+    let (tx, rx) = channel();
+    forward(hotkey::run(key), tx, Message::Hotkey);
+    match rx.recv_timeout(PATIENCE) {
+        Ok(Message::Hotkey(e)) => e,
+        other => panic!("no word from the global key: {other:?}"),
+    }
+}
+
+/// No X server (Wayland without XWayland, a console): the grab is refused
+/// with a sentence that says the key still works in the window.
+fn no_x() {
+    let key = PttKey::parse("F8").expect("F8");
+    let hotkey::Event::Registered(Err(why)) = first_event(&key) else {
+        panic!("a grab without an X server did not fail");
+    };
+    println!("without X11: {why}");
+    assert!(why.contains("needs X11"), "{why}");
+    assert!(
+        why.contains("F8 works while this window has the focus"),
+        "{why}"
     );
 }
 
@@ -221,6 +269,14 @@ fn live() {
     });
     let global = voice_of(&alice).and_then(|v| v.ptt_key.global.clone());
     assert_eq!(global, Some(Ok(())), "F8 grabbed on our own X server");
+
+    // Another program holding F8 (here: a second grab of ours) makes the
+    // grab fail with a sentence saying so.
+    let hotkey::Event::Registered(Err(why)) = first_event(&key) else {
+        panic!("a second grab of F8 did not fail");
+    };
+    println!("key taken: {why}");
+    assert!(why.contains("another program holds it"), "{why}");
 
     click(&mut alice, voice::Message::TogglePushToTalk);
     click(&mut alice, voice::Message::Join);
