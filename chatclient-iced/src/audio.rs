@@ -273,6 +273,17 @@ fn sentence(reason: &str) -> String {
     s
 }
 
+/// What of a call's event the window shows: everything but the figures
+/// (for logs and benches). `Transport` goes through: the engine switches
+/// to TCP when UDP stops getting through mid-call and back when it works
+/// again, and the panel names the path in use.
+fn for_the_window(event: CallEvent) -> Option<Event> {
+    match event {
+        CallEvent::Stats(_) => None,
+        ev => Some(Event::Call(ev)),
+    }
+}
+
 /// The worker's state: what runs now.
 struct Worker {
     /// The audio the command line chose.
@@ -535,11 +546,7 @@ impl Worker {
         let mut events = Vec::new();
         if let Some(call) = &self.call {
             while let Ok(ev) = call.events().try_recv() {
-                match ev {
-                    // Figures are for logs and benches, not the window.
-                    CallEvent::Stats(_) | CallEvent::Transport(_) => {}
-                    ev => events.push(Event::Call(ev)),
-                }
+                events.extend(for_the_window(ev));
             }
         }
         let mut finished = false;
@@ -610,6 +617,20 @@ mod tests {
         assert_eq!(
             sentence("no capture (microphone) device available: gone"),
             "No capture (microphone) device available: gone."
+        );
+    }
+
+    #[test]
+    fn transport_switches_reach_the_window() {
+        for kind in [TransportKind::Tcp, TransportKind::Udp] {
+            assert_eq!(
+                for_the_window(CallEvent::Transport(kind)),
+                Some(Event::Call(CallEvent::Transport(kind)))
+            );
+        }
+        assert_eq!(
+            for_the_window(CallEvent::InputEnded),
+            Some(Event::Call(CallEvent::InputEnded))
         );
     }
 

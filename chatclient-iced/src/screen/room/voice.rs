@@ -227,6 +227,40 @@ mod tests {
         assert_eq!(v.recorder.state, Recording::Idle);
     }
 
+    fn shows(v: &Voice, text: &str) -> bool {
+        iced_test::simulator(v.view()).find(text).is_ok()
+    }
+
+    #[test]
+    fn the_panel_shows_the_voice_path_the_engine_switched_to_last() {
+        let mut v = ready();
+        let _ = v.update(Message::Join);
+        let _ = v.call.joined(&chatcore::protocol::voice::VoiceJoined {
+            room: None,
+            session: 5,
+            token: vec![7; 16],
+            epoch: 1,
+            key: vec![3; 32],
+            port: 16791,
+            keepalive_ms: 5000,
+            timeout_ms: 15000,
+        });
+        let _ = v.on_audio(AudioEvent::CallStarted(TransportKind::Udp));
+        let udp = "You are in the call, voice over UDP.";
+        let tcp = "You are in the call, voice over TCP (UDP is not getting through).";
+        assert!(shows(&v, udp));
+        // UDP stops mid-call: the engine falls back to TCP, then UDP works
+        // again and it switches back; the panel follows every switch.
+        for (kind, text) in [
+            (TransportKind::Tcp, tcp),
+            (TransportKind::Udp, udp),
+            (TransportKind::Tcp, tcp),
+        ] {
+            let _ = v.on_audio(AudioEvent::Call(chatvoice::CallEvent::Transport(kind)));
+            assert!(shows(&v, text), "{text}");
+        }
+    }
+
     #[test]
     fn controls_and_engine_events_reach_the_right_state_machine() {
         let mut v = ready();

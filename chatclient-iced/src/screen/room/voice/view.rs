@@ -41,7 +41,8 @@ impl Voice {
             Stage::Live(kind) => {
                 let via = match kind {
                     TransportKind::Udp => "UDP",
-                    TransportKind::Tcp => "TCP (UDP blocked)",
+                    // The engine keeps trying UDP and says when it is back.
+                    TransportKind::Tcp => "TCP (UDP is not getting through)",
                 };
                 Some((format!("You are in the call, voice over {via}."), theme::OK))
             }
