@@ -11,12 +11,14 @@ cd "$(dirname "$0")/.."
 # - opus builds libopus from source with cmake.
 # - the desktop client's tests run iced's headless simulator (software
 #   renderer, no display); the rest guard the X11 runtime libraries and a
-#   font that iced loads on a minimal image.
+#   font that iced loads on a minimal image. The global push-to-talk key's
+#   test presses the key with xdotool on an Xvfb of its own.
 # The voice tests use a committed speech fixture, so espeak-ng and sox are
 # needed only to make a new one (see chatvoice/tests/fixtures/README.md).
 PACKAGES=(
     pkg-config libasound2-dev cmake
     libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 fonts-dejavu-core
+    xvfb xdotool
 )
 
 missing=()

@@ -17,6 +17,7 @@ use chatcore::protocol::ServerMessage;
 use chatcore::tls::{Fingerprint, Trust};
 
 use crate::audio;
+use crate::hotkey::{self, PttKey};
 use crate::lag_log::LagLog;
 use crate::net::{self, Event, Handle, Login, Params, Secret, Security};
 use crate::peer_text::shown;
@@ -40,6 +41,10 @@ pub struct Config {
     /// TLS and how the server is verified (`--no-tls`, `--insecure`,
     /// `--ca-file`, `--system-roots`, `--known-servers`).
     pub security: Security,
+    /// The push-to-talk key (`--ptt-key`, F8 unless changed), grabbed for
+    /// the whole desktop where X11 allows and heard in the window anyway;
+    /// `None` (`--ptt-key none`): no key, the button only.
+    pub ptt_key: Option<PttKey>,
 }
 
 impl Default for Config {
@@ -51,6 +56,7 @@ impl Default for Config {
             frame_log: false,
             audio: audio::Devices::default(),
             security: Security::default(),
+            ptt_key: PttKey::parse(hotkey::DEFAULT_KEY).ok(),
         }
     }
 }
@@ -77,6 +83,8 @@ pub enum Message {
     Net(Event),
     /// From the audio worker.
     Audio(audio::Event),
+    /// From the global push-to-talk key.
+    Hotkey(hotkey::Event),
     /// The window got the keyboard focus: put the cursor in the text field
     /// the screen is about (the first focus request can come before the
     /// window exists, e.g. with `--name`).
@@ -108,6 +116,12 @@ pub struct App {
     audio: Option<audio::Handle>,
     /// What the device probe found, kept for a room created after it.
     engine: Option<audio::Event>,
+    /// The audio switches of the last room shown, for the room of a new
+    /// session (the audio worker outlives rooms and keeps them).
+    switches: Option<room::voice::Switches>,
+    /// Whether the global push-to-talk key was grabbed (`None`: not said
+    /// yet), kept for a room created after it.
+    ptt_global: Option<Result<(), String>>,
     /// How the connection about to log in is protected (the worker says it
     /// just before `LoggedIn`); handed to the room.
     protection: Option<Trust>,
@@ -141,6 +155,8 @@ impl App {
             lag: config.frame_log.then(LagLog::default),
             audio: None,
             engine: None,
+            ptt_global: None,
+            switches: None,
             protection: None,
             prompt: None,
             login: Login::Guest,
@@ -240,6 +256,7 @@ impl App {
                     },
                 };
                 login.failed(why);
+                self.keep_switches();
                 self.screen = Screen::Login(login);
                 operation::focus(login::NAME_INPUT)
             }
@@ -290,12 +307,38 @@ impl App {
                 }
                 self.in_room(|room| room.on_audio(event))
             }
+            Message::Hotkey(hotkey::Event::Registered(result)) => {
+                self.ptt_global = Some(result);
+                let status = self.ptt_status();
+                self.in_room(|room| {
+                    room.set_ptt_key(status);
+                    (Task::none(), None)
+                })
+            }
+            Message::Hotkey(hotkey::Event::Held(held)) => self.in_room(|room| {
+                room.update(room::Message::Voice(room::voice::Message::Talk(held)))
+            }),
             Message::FocusNext { back: false } => operation::focus_next(),
             Message::FocusNext { back: true } => operation::focus_previous(),
             Message::WindowFocused => match &self.screen {
                 Screen::Login(_) => operation::focus(login::NAME_INPUT),
                 Screen::Room(room) => room.focus_task().map(Message::Room),
             },
+        }
+    }
+
+    /// Remembers the room's audio switches before the room goes away.
+    fn keep_switches(&mut self) {
+        if let Screen::Room(room) = &self.screen {
+            self.switches = Some(room.voice().call.switches());
+        }
+    }
+
+    /// The push-to-talk key as the voice panel shows it.
+    fn ptt_status(&self) -> room::voice::PttKeyStatus {
+        room::voice::PttKeyStatus {
+            key: self.config.ptt_key.as_ref().map(|k| k.label().to_owned()),
+            global: self.ptt_global.clone(),
         }
     }
 
@@ -392,6 +435,7 @@ impl App {
                     ..login::State::default()
                 };
                 login.failed(why);
+                self.keep_switches();
                 self.screen = Screen::Login(login);
                 operation::focus(login::PASSWORD_INPUT)
             }
@@ -419,6 +463,15 @@ impl App {
                 let room =
                     room::State::new(welcome, &login.name, &server, self.config.downloads.clone());
                 self.screen = Screen::Room(Box::new(room));
+                let status = self.ptt_status();
+                let switches = self.switches;
+                let _ = self.in_room(|room| {
+                    room.set_ptt_key(status);
+                    if let Some(s) = switches {
+                        room.restore_voice_switches(s);
+                    }
+                    (Task::none(), None)
+                });
                 let probed = match self.engine.clone() {
                     Some(probed) => self.in_room(|room| room.on_audio(probed)),
                     None => Task::none(),
@@ -473,7 +526,20 @@ impl App {
         });
         let audio =
             Subscription::run_with(self.config.audio.clone(), audio::run).map(Message::Audio);
-        Subscription::batch([net, audio, focus])
+        // The global grab only while push-to-talk is on (a grab takes the
+        // key from every other program); the in-window key always (it
+        // does nothing with push-to-talk off).
+        let push_to_talk =
+            matches!(&self.screen, Screen::Room(room) if room.voice().call.push_to_talk);
+        let ptt = match &self.config.ptt_key {
+            Some(key) if push_to_talk => Subscription::batch([
+                Subscription::run_with(key.clone(), hotkey::run).map(Message::Hotkey),
+                ptt_in_window(key.clone()),
+            ]),
+            Some(key) => ptt_in_window(key.clone()),
+            None => Subscription::none(),
+        };
+        Subscription::batch([net, audio, focus, ptt])
     }
 
     /// The window title: who we are, so windows are told apart.
@@ -490,6 +556,35 @@ impl App {
     }
 }
 
+/// The push-to-talk key pressed or let go while the window has the focus
+/// ("Hold to talk" as if held with the mouse). Works without the global
+/// grab (Wayland, key taken); while the grab holds, X gives the key to the
+/// grab and this hears nothing.
+fn ptt_in_window(key: PttKey) -> Subscription<Message> {
+    use iced::keyboard::Event as Key;
+    iced::event::listen_with(|event, _status, _window| match event {
+        iced::Event::Keyboard(Key::KeyPressed {
+            physical_key,
+            modifiers,
+            repeat: false,
+            ..
+        }) => Some((physical_key, modifiers, true)),
+        iced::Event::Keyboard(Key::KeyReleased {
+            physical_key,
+            modifiers,
+            ..
+        }) => Some((physical_key, modifiers, false)),
+        _ => None,
+    })
+    .with(key)
+    .filter_map(|(key, (physical, modifiers, pressed))| {
+        key.matches(&physical, modifiers, pressed)
+            .then_some(Message::Room(room::Message::Voice(
+                room::voice::Message::Talk(pressed),
+            )))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,6 +598,7 @@ mod tests {
             frame_log: false,
             audio: audio::Devices::default(),
             security: Security::Plain,
+            ptt_key: None,
         });
         let params = app.connection().expect("connecting straight away");
         assert_eq!(params.addr, "127.0.0.1:16789");
@@ -579,6 +675,141 @@ mod tests {
             rx.try_recv().ok(),
             Some(net::Command::Voice(net::VoiceRequest::Join))
         );
+    }
+
+    /// A logged-in app with working audio and the F8 key; the audio
+    /// worker's commands arrive on the returned channel.
+    fn in_room_with_audio() -> (App, std::sync::mpsc::Receiver<audio::Command>) {
+        let (mut app, _) = App::new(Config::default());
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let (atx, arx) = std::sync::mpsc::channel();
+        let _ = app.update(Message::Net(Event::Ready(Handle::from_sender(tx))));
+        let _ = app.update(Message::Audio(audio::Event::Ready(
+            audio::Handle::from_sender(atx),
+        )));
+        let _ = app.update(Message::Audio(audio::Event::Probed(Ok(()))));
+        let _ = app.update(Message::Net(Event::LoggedIn(Box::new(welcome()))));
+        (app, arx)
+    }
+
+    /// Clicks what shows `label` in the rendered view and applies it.
+    fn click(app: &mut App, label: &str) {
+        let messages: Vec<Message> = {
+            let mut ui = iced_test::simulator(app.view());
+            ui.click(label)
+                .unwrap_or_else(|e| panic!("no {label:?}: {e:?}"));
+            ui.into_messages().collect()
+        };
+        assert!(!messages.is_empty(), "{label:?} is disabled");
+        for m in messages {
+            let _ = app.update(m);
+        }
+    }
+
+    fn shows(app: &App, text: &str) -> bool {
+        iced_test::simulator(app.view()).find(text).is_ok()
+    }
+
+    #[test]
+    fn the_global_key_holds_hold_to_talk_only_in_push_to_talk_mode() {
+        let (mut app, arx) = in_room_with_audio();
+        let _ = app.update(Message::Hotkey(hotkey::Event::Registered(Ok(()))));
+        assert!(shows(
+            &app,
+            "Hold F8 to talk when push to talk is on, in any window."
+        ));
+        // Voice activation: the key does nothing.
+        let _ = app.update(Message::Hotkey(hotkey::Event::Held(true)));
+        let _ = app.update(Message::Hotkey(hotkey::Event::Held(false)));
+        assert_eq!(arx.try_recv().ok(), None);
+        click(&mut app, "Push to talk: off");
+        assert_eq!(arx.try_recv().ok(), Some(audio::Command::PushToTalk(true)));
+        assert!(shows(&app, "Hold F8 to talk, in any window."));
+        let _ = app.update(Message::Hotkey(hotkey::Event::Held(true)));
+        assert_eq!(arx.try_recv().ok(), Some(audio::Command::Talk(true)));
+        // The in-window key while the global one is held: one press.
+        let _ = app.update(Message::Room(room::Message::Voice(
+            room::voice::Message::Talk(true),
+        )));
+        assert_eq!(arx.try_recv().ok(), None, "a press is sent once");
+        let _ = app.update(Message::Hotkey(hotkey::Event::Held(false)));
+        assert_eq!(arx.try_recv().ok(), Some(audio::Command::Talk(false)));
+    }
+
+    #[test]
+    fn a_failed_global_grab_is_explained_in_the_voice_panel() {
+        let (mut app, _arx) = in_room_with_audio();
+        assert!(shows(&app, "Hold F8 to talk when push to talk is on."));
+        let why = "F8 could not be made a global key (another program holds it); it works \
+                   while this window has the focus.";
+        let _ = app.update(Message::Hotkey(hotkey::Event::Registered(Err(why.into()))));
+        assert!(shows(&app, why));
+        // A room made after the grab failed says it too.
+        let (mut later, _arx) = {
+            let (mut app, _) = App::new(Config::default());
+            let _ = app.update(Message::Hotkey(hotkey::Event::Registered(Err(why.into()))));
+            let (tx, _rx) = std::sync::mpsc::channel();
+            let _ = app.update(Message::Net(Event::Ready(Handle::from_sender(tx))));
+            let _ = app.update(Message::Net(Event::LoggedIn(Box::new(welcome()))));
+            (app, ())
+        };
+        assert!(shows(&later, why));
+        let _ = later.update(Message::Hotkey(hotkey::Event::Registered(Ok(()))));
+        assert!(shows(
+            &later,
+            "Hold F8 to talk when push to talk is on, in any window."
+        ));
+    }
+
+    #[test]
+    fn the_switches_start_on_and_reach_the_audio_worker() {
+        let (mut app, arx) = in_room_with_audio();
+        let voice = |app: &App| match app.screen() {
+            Screen::Room(r) => r.voice().call.clone(),
+            Screen::Login(_) => panic!("in the room"),
+        };
+        assert!(voice(&app).noise_suppression && voice(&app).echo_cancellation);
+        click(&mut app, "Noise suppression");
+        assert_eq!(
+            arx.try_recv().ok(),
+            Some(audio::Command::NoiseSuppression(false))
+        );
+        click(&mut app, "Echo cancellation");
+        assert_eq!(
+            arx.try_recv().ok(),
+            Some(audio::Command::EchoCancellation(false))
+        );
+        assert!(!voice(&app).noise_suppression && !voice(&app).echo_cancellation);
+        click(&mut app, "Noise suppression");
+        assert_eq!(
+            arx.try_recv().ok(),
+            Some(audio::Command::NoiseSuppression(true))
+        );
+    }
+
+    #[test]
+    fn the_audio_switches_outlive_a_session_that_ended() {
+        let (mut app, arx) = in_room_with_audio();
+        click(&mut app, "Noise suppression");
+        click(&mut app, "Push to talk: off");
+        assert_eq!(
+            arx.try_iter().collect::<Vec<_>>(),
+            [
+                audio::Command::NoiseSuppression(false),
+                audio::Command::PushToTalk(true)
+            ]
+        );
+        let _ = app.update(Message::Net(Event::SessionEnded("kicked".into())));
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let _ = app.update(Message::Net(Event::Ready(Handle::from_sender(tx))));
+        let _ = app.update(Message::Net(Event::LoggedIn(Box::new(welcome()))));
+        let Screen::Room(room) = app.screen() else {
+            panic!("in the room again");
+        };
+        let call = &room.voice().call;
+        assert!(!call.noise_suppression && call.echo_cancellation && call.push_to_talk);
+        // The worker was told nothing new: it kept the same choices.
+        assert_eq!(arx.try_recv().ok(), None);
     }
 
     fn welcome() -> chatcore::protocol::Welcome {

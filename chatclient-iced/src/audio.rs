@@ -127,6 +127,10 @@ pub enum Command {
     PushToTalk(bool),
     /// The push-to-talk button is held (`true`) or let go.
     Talk(bool),
+    /// Noise suppression on or off, for the running call and the next ones.
+    NoiseSuppression(bool),
+    /// Echo cancellation on or off, for the running call and the next ones.
+    EchoCancellation(bool),
     /// Start recording a voice message.
     Record,
     /// Stop recording and finish the file ([`Event::Recorded`] follows).
@@ -269,6 +273,17 @@ fn sentence(reason: &str) -> String {
     s
 }
 
+/// What of a call's event the window shows: everything but the figures
+/// (for logs and benches). `Transport` goes through: the engine switches
+/// to TCP when UDP stops getting through mid-call and back when it works
+/// again, and the panel names the path in use.
+fn for_the_window(event: CallEvent) -> Option<Event> {
+    match event {
+        CallEvent::Stats(_) => None,
+        ev => Some(Event::Call(ev)),
+    }
+}
+
 /// The worker's state: what runs now.
 struct Worker {
     /// The audio the command line chose.
@@ -291,6 +306,10 @@ struct Worker {
     push_to_talk: bool,
     /// The push-to-talk button is held.
     talking: bool,
+    /// Noise suppression chosen; a call started later starts with it.
+    noise_suppression: bool,
+    /// Echo cancellation chosen; a call started later starts with it.
+    echo_cancellation: bool,
 }
 
 impl Worker {
@@ -306,6 +325,8 @@ impl Worker {
             player: None,
             push_to_talk: false,
             talking: false,
+            noise_suppression: CallOptions::default().noise_suppression,
+            echo_cancellation: CallOptions::default().echo_cancellation,
         }
     }
 
@@ -318,6 +339,16 @@ impl Worker {
                 VoiceMode::Vad
             });
             call.set_ptt(self.talking);
+        }
+    }
+
+    /// The options a call starts with: the engine's defaults with the
+    /// user's switches.
+    fn options(&self) -> CallOptions {
+        CallOptions {
+            noise_suppression: self.noise_suppression,
+            echo_cancellation: self.echo_cancellation,
+            ..CallOptions::default()
         }
     }
 
@@ -379,14 +410,8 @@ impl Worker {
             Command::StartCall { joined, server } => {
                 drop(self.call.take());
                 let started = server_ip(&server).and_then(|ip| {
-                    chatvoice::Call::start(
-                        &joined,
-                        ip,
-                        self.input(),
-                        self.output(),
-                        CallOptions::default(),
-                    )
-                    .map_err(|e| e.to_string())
+                    chatvoice::Call::start(&joined, ip, self.input(), self.output(), self.options())
+                        .map_err(|e| e.to_string())
                 });
                 match started {
                     Ok(call) => {
@@ -427,6 +452,20 @@ impl Worker {
             Command::Talk(held) => {
                 self.talking = held;
                 self.apply_mode();
+                true
+            }
+            Command::NoiseSuppression(on) => {
+                self.noise_suppression = on;
+                if let Some(call) = &self.call {
+                    call.set_noise_suppression(on);
+                }
+                true
+            }
+            Command::EchoCancellation(on) => {
+                self.echo_cancellation = on;
+                if let Some(call) = &self.call {
+                    call.set_echo_cancellation(on);
+                }
                 true
             }
             Command::Record => {
@@ -507,11 +546,7 @@ impl Worker {
         let mut events = Vec::new();
         if let Some(call) = &self.call {
             while let Ok(ev) = call.events().try_recv() {
-                match ev {
-                    // Figures are for logs and benches, not the window.
-                    CallEvent::Stats(_) | CallEvent::Transport(_) => {}
-                    ev => events.push(Event::Call(ev)),
-                }
+                events.extend(for_the_window(ev));
             }
         }
         let mut finished = false;
@@ -582,6 +617,20 @@ mod tests {
         assert_eq!(
             sentence("no capture (microphone) device available: gone"),
             "No capture (microphone) device available: gone."
+        );
+    }
+
+    #[test]
+    fn transport_switches_reach_the_window() {
+        for kind in [TransportKind::Tcp, TransportKind::Udp] {
+            assert_eq!(
+                for_the_window(CallEvent::Transport(kind)),
+                Some(Event::Call(CallEvent::Transport(kind)))
+            );
+        }
+        assert_eq!(
+            for_the_window(CallEvent::InputEnded),
+            Some(Event::Call(CallEvent::InputEnded))
         );
     }
 

@@ -13,6 +13,7 @@
 //! - [`audio`]: the audio worker: the voice engine (the `chatvoice` crate,
 //!   re-exported as [`voice_engine`]) on a thread of its own: device probe,
 //!   the call, recording and playing voice messages.
+//! - [`hotkey`]: the push-to-talk key, global (X11 grab) and in the window.
 //! - [`net`]: the network worker: the blocking `chatcore::Client` on
 //!   threads of its own, reconnection with backoff, commands over a channel.
 //! - [`widgets`]: view pieces generic over the message type: message
@@ -30,6 +31,7 @@ pub mod app;
 pub mod audio;
 pub mod background;
 pub mod format;
+pub mod hotkey;
 pub mod lag_log;
 pub mod net;
 pub mod peer_text;

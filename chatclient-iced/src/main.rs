@@ -4,7 +4,7 @@
 //! chatclient-iced [--server HOST:PORT] [--name NAME] [--downloads DIR]
 //!                 [--audio-input FILE.wav] [--audio-output FILE.wav|null]
 //!                 [--no-tls | --insecure | --ca-file FILE | --system-roots]
-//!                 [--known-servers FILE]
+//!                 [--known-servers FILE] [--ptt-key KEY|none]
 //! ```
 //! The connection is TLS, the server's certificate trusted on first use
 //! (remembered in the known-servers file, asked about in the window when it
@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chatclient_iced::audio::{AudioIn, AudioOut, Devices};
+use chatclient_iced::hotkey::PttKey;
 use chatclient_iced::net::Security;
 use chatclient_iced::{App, Config};
 use clap::Parser;
@@ -64,6 +65,26 @@ struct Args {
     /// the user's config directory).
     #[arg(long, value_name = "FILE")]
     known_servers: Option<PathBuf>,
+    /// The push-to-talk key: held, it sends your voice while push-to-talk
+    /// is on. Grabbed for the whole desktop on X11 (it then works while
+    /// another window has the focus), in this window only elsewhere.
+    /// Modifiers first: `ScrollLock`, `Ctrl+Alt+KeyT`; `none` for no key.
+    #[arg(long, env = "CHAT_PTT_KEY", value_name = "KEY|none",
+          default_value = chatclient_iced::hotkey::DEFAULT_KEY, value_parser = ptt_key)]
+    ptt_key: PttChoice,
+}
+
+/// `--ptt-key`: a key, or none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PttChoice(Option<PttKey>);
+
+fn ptt_key(s: &str) -> Result<PttChoice, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(PttChoice(None));
+    }
+    PttKey::parse(s)
+        .map(|k| PttChoice(Some(k)))
+        .map_err(|e| e.to_string())
 }
 
 impl Args {
@@ -119,6 +140,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
     let config = Config {
         security,
+        ptt_key: args.ptt_key.0,
         server: args.server,
         name: args.name,
         downloads: args.downloads,
@@ -218,6 +240,18 @@ mod tests {
             Some(Security::CaFile("ca.pem".into()))
         );
         assert_eq!(security(&["--system-roots"]), Some(Security::SystemRoots));
+    }
+
+    #[test]
+    fn the_push_to_talk_key_is_f8_unless_chosen_and_none_turns_it_off() {
+        let key = |a: &[&str]| parse(a).map(|a| a.ptt_key.0.map(|k| k.label().to_owned()));
+        assert_eq!(key(&[]).ok(), Some(Some("F8".to_owned())));
+        assert_eq!(
+            key(&["--ptt-key", "ScrollLock"]).ok(),
+            Some(Some("ScrollLock".to_owned()))
+        );
+        assert_eq!(key(&["--ptt-key", "none"]).ok(), Some(None));
+        assert!(parse(&["--ptt-key", "Banana"]).is_err());
     }
 
     #[test]

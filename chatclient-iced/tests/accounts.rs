@@ -76,6 +76,7 @@ fn app(server: &RunningServer, scratch: &Scratch) -> App {
         frame_log: false,
         audio: Default::default(),
         security: Security::Plain,
+        ptt_key: None,
     })
     .0
 }

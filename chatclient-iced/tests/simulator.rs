@@ -74,6 +74,7 @@ fn config(addr: SocketAddr, scratch: &Scratch) -> Config {
         frame_log: false,
         audio: Default::default(),
         security: Security::Plain,
+        ptt_key: None,
     }
 }
 

@@ -71,6 +71,7 @@ fn config(server: &str, scratch: &Scratch) -> Config {
         security: Security::FirstUse {
             known_servers: Some(scratch.known_servers()),
         },
+        ptt_key: None,
     }
 }
 

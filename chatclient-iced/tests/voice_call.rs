@@ -64,6 +64,7 @@ fn client(
         frame_log: false,
         audio: devices.clone(),
         security: chatclient_iced::net::Security::Plain,
+        ptt_key: None,
     });
     let params = app.connection().expect("connecting").clone();
     let (tx, rx) = channel();

@@ -414,6 +414,17 @@ impl State {
         report(voiced(self.voice.on_audio(event)))
     }
 
+    /// Takes the audio switches of the room a previous session showed.
+    pub fn restore_voice_switches(&mut self, switches: voice::Switches) {
+        self.voice.call.restore(switches);
+    }
+
+    /// The push-to-talk key and whether its global grab works, for the
+    /// voice panel's note.
+    pub fn set_ptt_key(&mut self, status: voice::PttKeyStatus) {
+        self.voice.ptt_key = status;
+    }
+
     /// Appends an entry; returns whether the view should snap to the end.
     fn push(&mut self, entry: Entry) -> bool {
         self.pane.entries.push(entry);

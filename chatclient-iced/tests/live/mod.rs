@@ -43,6 +43,7 @@ pub fn app(server: &RunningServer, tag: &str) -> App {
         frame_log: false,
         audio: Default::default(),
         security: Security::Plain,
+        ptt_key: None,
     })
     .0
 }

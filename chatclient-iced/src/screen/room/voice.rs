@@ -24,7 +24,7 @@ mod view;
 use chatcore::protocol::voice::CallMember;
 use iced::Task;
 
-pub use call::{Call, Stage};
+pub use call::{Call, Stage, Switches};
 pub use event::Event;
 pub use playback::{Playback, Player};
 pub use recorder::{Recorder, Recording, clock};
@@ -45,6 +45,16 @@ pub enum Engine {
     Ready,
 }
 
+/// The push-to-talk key and whether it works outside the window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PttKeyStatus {
+    /// The key's name ("F8"); `None` when the user turned the key off.
+    pub key: Option<String>,
+    /// Whether the global grab worked: `None` until it says, `Err` with
+    /// the sentence to show (the key then works in the window only).
+    pub global: Option<Result<(), String>>,
+}
+
 /// What the call and the voice messages look like from here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Voice {
@@ -56,6 +66,8 @@ pub struct Voice {
     pub recorder: Recorder,
     /// The voice message playing.
     pub player: Player,
+    /// The push-to-talk key, shown under the push-to-talk switch.
+    pub ptt_key: PttKeyStatus,
 }
 
 /// The voice controls.
@@ -69,8 +81,13 @@ pub enum Message {
     ToggleMute,
     /// Switch between voice activation and push-to-talk.
     TogglePushToTalk,
-    /// The "Hold to talk" button was pressed (`true`) or let go.
+    /// The "Hold to talk" button or the push-to-talk key was pressed
+    /// (`true`) or let go.
     Talk(bool),
+    /// Noise suppression on or off.
+    ToggleNoiseSuppression,
+    /// Echo cancellation on or off.
+    ToggleEchoCancellation,
     /// Start recording a voice message.
     Record,
     /// Stop recording (the message is kept for Send or Discard).
@@ -93,6 +110,7 @@ impl Voice {
             call: Call::new(server),
             recorder: Recorder::default(),
             player: Player::default(),
+            ptt_key: PttKeyStatus::default(),
         }
     }
 
@@ -118,6 +136,8 @@ impl Voice {
             Message::ToggleMute => self.call.toggle_mute(),
             Message::TogglePushToTalk => self.call.toggle_push_to_talk(),
             Message::Talk(held) => self.call.talk(held),
+            Message::ToggleNoiseSuppression => self.call.toggle_noise_suppression(),
+            Message::ToggleEchoCancellation => self.call.toggle_echo_cancellation(),
             Message::Record => self.recorder.record(),
             Message::StopRecording => self.recorder.stop(),
             Message::Discard => self.recorder.discard(),
@@ -205,6 +225,40 @@ mod tests {
         }
         assert_eq!(v.call.stage, Stage::Idle);
         assert_eq!(v.recorder.state, Recording::Idle);
+    }
+
+    fn shows(v: &Voice, text: &str) -> bool {
+        iced_test::simulator(v.view()).find(text).is_ok()
+    }
+
+    #[test]
+    fn the_panel_shows_the_voice_path_the_engine_switched_to_last() {
+        let mut v = ready();
+        let _ = v.update(Message::Join);
+        let _ = v.call.joined(&chatcore::protocol::voice::VoiceJoined {
+            room: None,
+            session: 5,
+            token: vec![7; 16],
+            epoch: 1,
+            key: vec![3; 32],
+            port: 16791,
+            keepalive_ms: 5000,
+            timeout_ms: 15000,
+        });
+        let _ = v.on_audio(AudioEvent::CallStarted(TransportKind::Udp));
+        let udp = "You are in the call, voice over UDP.";
+        let tcp = "You are in the call, voice over TCP (UDP is not getting through).";
+        assert!(shows(&v, udp));
+        // UDP stops mid-call: the engine falls back to TCP, then UDP works
+        // again and it switches back; the panel follows every switch.
+        for (kind, text) in [
+            (TransportKind::Tcp, tcp),
+            (TransportKind::Udp, udp),
+            (TransportKind::Tcp, tcp),
+        ] {
+            let _ = v.on_audio(AudioEvent::Call(chatvoice::CallEvent::Transport(kind)));
+            assert!(shows(&v, text), "{text}");
+        }
     }
 
     #[test]

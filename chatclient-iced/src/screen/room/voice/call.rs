@@ -30,6 +30,19 @@ pub enum Stage {
     Live(TransportKind),
 }
 
+/// The user's audio choices: what outlives the room screen when a session
+/// ends and a new one starts (the audio worker keeps them too, so the new
+/// room must show the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Switches {
+    /// Push-to-talk instead of voice activation.
+    pub push_to_talk: bool,
+    /// Noise suppression on.
+    pub noise_suppression: bool,
+    /// Echo cancellation on.
+    pub echo_cancellation: bool,
+}
+
 /// The call and our part in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
@@ -49,8 +62,14 @@ pub struct Call {
     /// Push-to-talk instead of voice activation: the microphone is sent
     /// only while "Hold to talk" is held (for noisy rooms).
     pub push_to_talk: bool,
-    /// "Hold to talk" is held down.
+    /// "Hold to talk" is held down (the button, or the push-to-talk key).
     pub talking: bool,
+    /// Noise suppression on the microphone (fans, keyboards): on unless
+    /// the user turned it off; kept for every call of the session.
+    pub noise_suppression: bool,
+    /// Echo cancellation (the speakers heard by the microphone, for users
+    /// without a headset): on unless turned off; kept like the above.
+    pub echo_cancellation: bool,
     /// The last refusal or problem of the call, shown under the controls.
     pub note: Option<String>,
     /// What the server answered our `voice_join` with (session, token,
@@ -73,10 +92,29 @@ impl Call {
             muted: false,
             push_to_talk: false,
             talking: false,
+            noise_suppression: true,
+            echo_cancellation: true,
             note: None,
             path: None,
             speaking: HashSet::new(),
         }
+    }
+
+    /// The user's audio choices.
+    pub fn switches(&self) -> Switches {
+        Switches {
+            push_to_talk: self.push_to_talk,
+            noise_suppression: self.noise_suppression,
+            echo_cancellation: self.echo_cancellation,
+        }
+    }
+
+    /// Takes the choices of an earlier room (the worker already has them).
+    pub fn restore(&mut self, s: Switches) {
+        self.push_to_talk = s.push_to_talk;
+        self.talking = false;
+        self.noise_suppression = s.noise_suppression;
+        self.echo_cancellation = s.echo_cancellation;
     }
 
     /// Whether we are in the call or on our way in (Leave and Mute apply).
@@ -129,6 +167,23 @@ impl Call {
         self.push_to_talk = !self.push_to_talk;
         self.talking = false;
         Some(Event::Engine(AudioCommand::PushToTalk(self.push_to_talk)))
+    }
+
+    /// Noise suppression on or off: the running call switches at once, a
+    /// later call starts with it (the engine keeps the choice).
+    pub fn toggle_noise_suppression(&mut self) -> Option<Event> {
+        self.noise_suppression = !self.noise_suppression;
+        Some(Event::Engine(AudioCommand::NoiseSuppression(
+            self.noise_suppression,
+        )))
+    }
+
+    /// Echo cancellation on or off, like noise suppression.
+    pub fn toggle_echo_cancellation(&mut self) -> Option<Event> {
+        self.echo_cancellation = !self.echo_cancellation;
+        Some(Event::Engine(AudioCommand::EchoCancellation(
+            self.echo_cancellation,
+        )))
     }
 
     /// "Hold to talk" pressed (`true`) or let go; repeats are not sent.
@@ -401,6 +456,52 @@ mod tests {
             Some(Event::Engine(AudioCommand::PushToTalk(false)))
         );
         assert!(!c.push_to_talk && !c.talking, "switching back lets go");
+    }
+
+    #[test]
+    fn the_audio_switches_start_on_reach_the_engine_and_outlive_a_call() {
+        let mut c = Call::new("127.0.0.1:16790");
+        assert!(c.noise_suppression && c.echo_cancellation, "on by default");
+        // Switchable before any call: the engine keeps it for the next one.
+        assert_eq!(
+            c.toggle_noise_suppression(),
+            Some(Event::Engine(AudioCommand::NoiseSuppression(false)))
+        );
+        let _ = c.join();
+        let _ = c.joined(&joined_msg(5));
+        let _ = c.started(TransportKind::Udp);
+        assert_eq!(
+            c.toggle_echo_cancellation(),
+            Some(Event::Engine(AudioCommand::EchoCancellation(false)))
+        );
+        let _ = c.leave();
+        let _ = c.join();
+        assert!(
+            !c.noise_suppression && !c.echo_cancellation,
+            "the choice survives leaving and joining again"
+        );
+        assert_eq!(
+            c.toggle_noise_suppression(),
+            Some(Event::Engine(AudioCommand::NoiseSuppression(true)))
+        );
+    }
+
+    #[test]
+    fn the_voice_path_shown_follows_every_transport_switch_of_the_engine() {
+        let mut c = live(5);
+        for kind in [
+            TransportKind::Tcp,
+            TransportKind::Udp,
+            TransportKind::Tcp,
+            TransportKind::Udp,
+        ] {
+            c.on_call_event(CallEvent::Transport(kind));
+            assert_eq!(c.stage, Stage::Live(kind));
+        }
+        // A switch reported after leaving does not bring the call back.
+        let _ = c.leave();
+        c.on_call_event(CallEvent::Transport(TransportKind::Tcp));
+        assert_eq!(c.stage, Stage::Idle);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chatvoice::TransportKind;
-use iced::widget::{button, column, container, mouse_area, row, text};
+use iced::widget::{button, column, container, mouse_area, row, text, toggler};
 use iced::{Center, Element, Fill};
 
 use super::recorder::{Recording, clock};
@@ -41,7 +41,8 @@ impl Voice {
             Stage::Live(kind) => {
                 let via = match kind {
                     TransportKind::Udp => "UDP",
-                    TransportKind::Tcp => "TCP (UDP blocked)",
+                    // The engine keeps trying UDP and says when it is back.
+                    TransportKind::Tcp => "TCP (UDP is not getting through)",
                 };
                 Some((format!("You are in the call, voice over {via}."), theme::OK))
             }
@@ -65,6 +66,9 @@ impl Voice {
             .on_press_maybe(enabled(Message::TogglePushToTalk));
         col = col.push(row![join, mute].spacing(6));
         col = col.push(ptt);
+        if let Some((note, color)) = self.ptt_key_note() {
+            col = col.push(text(note).size(12).color(color));
+        }
         if call.push_to_talk && in_call {
             let label = if call.talking {
                 "Talking…"
@@ -85,11 +89,57 @@ impl Voice {
         if let Some(note) = &call.note {
             col = col.push(text(note.as_str()).size(12).color(theme::WARN));
         }
+        // Switches, not buttons: their state shows at a glance. They work
+        // outside a call too (the next call starts with them).
+        // The label is a text of its own (clickable like the switch) so
+        // that tests and screen readers find it.
+        let switch = |label: &'static str, on: bool, m: Message| {
+            let flip = ready.then_some(m);
+            let knob = toggler(on)
+                .size(16)
+                .on_toggle_maybe(flip.clone().map(|m| move |_| m.clone()));
+            let mut name = mouse_area(text(label).size(13));
+            if let Some(m) = flip {
+                name = name.on_press(m);
+            }
+            row![knob, name].spacing(8).align_y(Center)
+        };
+        col = col.push(switch(
+            "Noise suppression",
+            call.noise_suppression,
+            Message::ToggleNoiseSuppression,
+        ));
+        col = col.push(switch(
+            "Echo cancellation",
+            call.echo_cancellation,
+            Message::ToggleEchoCancellation,
+        ));
         col = col.push(self.recorder_view(ready));
         if let Engine::Unavailable(why) = &self.engine {
             col = col.push(text(why.as_str()).size(12).color(theme::MUTED));
         }
         col.into()
+    }
+
+    /// The line under the push-to-talk switch: which key holds it and
+    /// whether it works in other windows too.
+    fn ptt_key_note(&self) -> Option<(String, iced::Color)> {
+        let key = self.ptt_key.key.as_deref()?;
+        // With push-to-talk off the key does nothing yet: say when it will.
+        let when = if self.call.push_to_talk {
+            ""
+        } else {
+            " when push to talk is on"
+        };
+        Some(match &self.ptt_key.global {
+            Some(Ok(())) => (
+                format!("Hold {key} to talk{when}, in any window."),
+                theme::MUTED,
+            ),
+            Some(Err(why)) => (why.clone(), theme::WARN),
+            // Not tried yet (it is grabbed once push-to-talk is on).
+            None => (format!("Hold {key} to talk{when}."), theme::MUTED),
+        })
     }
 
     fn recorder_view(&self, ready: bool) -> Element<'_, Message> {
