@@ -51,8 +51,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     println!(
-        "delay  ERLE far-only  converged  corr(out,near) DT  corr(mic,near) DT  \
-         corr(out,echo) DT  CPU/frame median  p99"
+        "delay  ERLE far-only  converged  corr(out,near) DT (lag)  corr(mic,near) DT  \
+         corr(out,echo) DT  near level DT  CPU/frame median  p99"
     );
     for delay_ms in [20usize, 60, 120, 200] {
         let echo = room(&far, delay_ms);
@@ -119,46 +119,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             converged = Some(w * win);
         }
         let dt = DOUBLE_TALK_AT..n;
-        let corr_out = best_corr(&out[dt.clone()], &near[dt.clone()]);
-        let corr_mic = best_corr(&mic[dt.clone()], &near[dt.clone()]);
-        let corr_echo = best_corr(&out[dt.clone()], &echo[dt]);
+        let (corr_out, lag) = best_corr(&out[dt.clone()], &near[dt.clone()]);
+        let (corr_mic, _) = best_corr(&mic[dt.clone()], &near[dt.clone()]);
+        let (corr_echo, _) = best_corr(&out[dt.clone()], &echo[dt.clone()]);
+        // How loud the near end comes out in double talk, relative to
+        // what was said (0 dB: untouched; the output still holds some
+        // noise and residual echo).
+        let near_db = 10.0 * (energy_i16(&out[dt.clone()]) / energy(&near[dt]).max(1.0)).log10();
         println!(
-            "{delay_ms:>3} ms {erle:>9.1} dB {:>9} {corr_out:>17.2} {corr_mic:>18.2} {corr_echo:>18.2} {median:>14.3} ms {p99:>6.3} ms",
+            "{delay_ms:>3} ms {erle:>9.1} dB {:>9} {corr_out:>17.2} ({:.1} ms) {corr_mic:>18.2} {corr_echo:>18.2} {near_db:>10.1} dB {median:>14.3} ms {p99:>6.3} ms",
             converged.map_or("never".to_string(), |s| format!(
                 "{:.1} s",
                 s as f64 / RATE as f64
             )),
+            lag as f64 * 1000.0 / RATE as f64,
         );
     }
     Ok(())
 }
 
 /// The far end as the microphone hears it: `delay_ms` late, through a
-/// short room (direct sound then a 60 ms decaying tail), a one-pole
-/// low-pass (small speakers, ~4 kHz), at about −10 dB.
+/// small room (direct sound, then a decaying tail from two feedback combs of
+/// 7 and 11 ms), a one-pole low-pass (small speakers, ~4 kHz), at −10 dB.
 fn room(far: &[f32], delay_ms: usize) -> Vec<f32> {
     let d = delay_ms * RATE / 1000;
-    let tail = 60 * RATE / 1000;
-    let mut rng = Lcg(3);
-    let mut ir = vec![0.0f32; tail];
-    ir[0] = 1.0;
-    for (k, h) in ir.iter_mut().enumerate().skip(24) {
-        *h = rng.next() * 0.3 * (-(k as f32) / (0.015 * RATE as f32)).exp();
-    }
     let mut out = vec![0.0f32; far.len()];
     for (i, o) in out.iter_mut().enumerate().skip(d) {
-        let mut acc = 0.0;
-        for (k, h) in ir.iter().enumerate().filter(|(_, h)| **h != 0.0) {
-            if let Some(&x) = (i - d).checked_sub(k).and_then(|j| far.get(j)) {
-                acc += h * x;
-            }
+        *o = far[i - d];
+    }
+    let mut wet = out.clone();
+    for (k, g) in [(7 * RATE / 1000, 0.5f32), (11 * RATE / 1000, -0.4)] {
+        for i in k..wet.len() {
+            wet[i] += g * wet[i - k];
         }
-        *o = acc;
     }
     let a = (-2.0 * std::f32::consts::PI * 4000.0 / RATE as f32).exp();
     let mut y = 0.0;
-    for o in out.iter_mut() {
-        y = (1.0 - a) * *o + a * y;
+    for (o, w) in out.iter_mut().zip(&wet) {
+        y = (1.0 - a) * (0.6 * *o + 0.4 * w) + a * y;
         *o = y * 0.3;
     }
     out
@@ -172,23 +170,32 @@ fn energy_i16(x: &[i16]) -> f64 {
     x.iter().map(|&v| f64::from(v) * f64::from(v)).sum()
 }
 
-/// Pearson correlation of `a` with `b`, best over lags of 0–20 ms (the
-/// canceller delays its output a little: its band filters and blocks).
-fn best_corr(a: &[i16], b: &[f32]) -> f64 {
-    (0..=960)
-        .map(|lag| {
-            let n = a.len() - lag;
-            let x = a[lag..].iter().map(|&v| f64::from(v));
-            let y = b[..n].iter().map(|&v| f64::from(v));
-            let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-            for (x, y) in x.zip(y) {
-                sxy += x * y;
-                sxx += x * x;
-                syy += y * y;
-            }
-            sxy / (sxx * syy).sqrt().max(1e-9)
-        })
-        .fold(f64::MIN, f64::max)
+/// Pearson correlation of `a` with `b` delayed by `lag` samples.
+fn corr_at(a: &[i16], b: &[f32], lag: usize) -> f64 {
+    let n = a.len() - lag;
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (&x, &y) in a[lag..].iter().zip(&b[..n]) {
+        let (x, y) = (f64::from(x), f64::from(y));
+        sxy += x * y;
+        sxx += x * x;
+        syy += y * y;
+    }
+    sxy / (sxx * syy).sqrt().max(1e-9)
+}
+
+/// Pearson correlation of `a` with `b`, at the best lag of 0–20 ms (the
+/// canceller delays its output a little: band filters and blocks). The lag
+/// is found on the first second, coarsely then finely.
+fn best_corr(a: &[i16], b: &[f32]) -> (f64, usize) {
+    let probe = RATE.min(a.len() / 2);
+    let best = |lags: &mut dyn Iterator<Item = usize>| {
+        lags.map(|l| (corr_at(&a[..probe + l], &b[..probe + l], l), l))
+            .fold((f64::MIN, 0), |m, c| if c.0 > m.0 { c } else { m })
+            .1
+    };
+    let coarse = best(&mut (0..=960).step_by(8));
+    let fine = best(&mut (coarse.saturating_sub(8)..=coarse + 8));
+    (corr_at(a, b, fine), fine)
 }
 
 /// A small deterministic noise source (uniform in −1..1).
