@@ -2,7 +2,8 @@
 //! no headset (an acoustic loop: what bob's speaker plays comes back into
 //! his microphone 60 ms later at −10 dB) and transmits all the time. Without
 //! echo cancellation alice hears herself through bob; with it (the default)
-//! her returned speech is far quieter.
+//! her returned speech is far quieter. Bob also talks while alice says her
+//! last sentence (double talk): his voice must still reach her.
 //!
 //! The loop drives bob's speaker and microphone on one clock, so played and
 //! captured audio stay aligned at twice real time as on a real duplex device.
@@ -27,6 +28,17 @@ struct Returned {
     heard: Vec<i16>,
 }
 
+/// Alice's sentences: the fixture and a 0.2 s pause, [`REPEATS`] times.
+fn sentence() -> usize {
+    speech().len() + 48_000 / 5
+}
+
+/// Where bob starts talking, in samples of his loop: 0.3 s into alice's
+/// last sentence.
+fn bob_starts() -> usize {
+    (REPEATS - 1) * sentence() + 48_000 * 3 / 10
+}
+
 fn alice_talks_to_bob_without_headset(test: &str, echo_cancellation: bool) -> Returned {
     let _one_at_a_time = serial();
     let dir = scratch(test);
@@ -41,7 +53,10 @@ fn alice_talks_to_bob_without_headset(test: &str, echo_cancellation: bool) -> Re
         said.extend(speech());
         said.extend(std::iter::repeat_n(0i16, 48_000 / 5));
     }
+    let mut bob_says = vec![0i16; bob_starts()];
+    bob_says.extend(speech().iter().rev().map(|&v| v / 2));
     let (mic, speaker) = acoustic_loop(60, 0.3, pace);
+    let speaker = speaker.with_voice(bob_says);
     let bob = Call::start(
         &jb,
         ip,
@@ -88,13 +103,23 @@ fn energy(x: &[i16]) -> f64 {
     x.iter().map(|&v| f64::from(v).powi(2)).sum()
 }
 
-/// Energy of what came back after the first repetition (the canceller's
-/// convergence) relative to what was said then, in dB.
+/// Energy of what came back during alice's second sentence (after the
+/// canceller's convergence on the first; before bob talks) relative to what
+/// she said, in dB.
 fn return_db(r: &Returned) -> f64 {
-    let skip = r.said.len() / REPEATS;
-    let said = energy(r.said.get(skip..).unwrap_or_default());
-    let heard = energy(r.heard.get(skip..).unwrap_or_default());
+    let second = sentence()..2 * sentence();
+    let said = energy(r.said.get(second.clone()).unwrap_or_default());
+    let heard = energy(r.heard.get(second).unwrap_or_default());
     10.0 * (heard.max(1.0) / said).log10()
+}
+
+/// How well bob's voice (said over alice's last sentence) reaches alice:
+/// envelope correlation of what she heard from then on with what he said.
+fn bob_heard(r: &Returned) -> f64 {
+    let bob: Vec<i16> = speech().iter().rev().map(|&v| v / 2).collect();
+    let from = bob_starts().saturating_sub(48_000 / 10);
+    let heard = r.heard.get(from..).unwrap_or_default();
+    envelope_match(&bob, heard, 600).0
 }
 
 #[test]
@@ -105,7 +130,10 @@ fn the_far_end_no_longer_hears_itself_with_echo_cancellation_on() {
     // Without cancellation the return is the loop's −10 dB, less what the
     // codec and a busy machine's underruns take (measured −13 to −17 dB):
     // alice clearly hears her own speech.
-    let (corr, lag) = envelope_match(&off.said, &off.heard, 400);
+    // (Her first two sentences: bob talks over the third.)
+    let two = 2 * sentence();
+    let heard = off.heard.get(..two + 48_000 / 2).unwrap_or_default();
+    let (corr, lag) = envelope_match(&off.said[..two], heard, 400);
     eprintln!(
         "echo returned to the talker: {off_db:.1} dB without echo cancellation \
          (envelope correlation {corr:.2} at {lag} ms), {on_db:.1} dB with it: \
@@ -121,5 +149,14 @@ fn the_far_end_no_longer_hears_itself_with_echo_cancellation_on() {
         off_db - on_db >= 15.0,
         "echo cancellation removed only {:.1} dB",
         off_db - on_db
+    );
+    let (bob_off, bob_on) = (bob_heard(&off), bob_heard(&on));
+    eprintln!(
+        "bob talking over alice, as alice hears him (envelope correlation): \
+         {bob_off:.2} without echo cancellation, {bob_on:.2} with it"
+    );
+    assert!(
+        bob_on > 0.6,
+        "bob's voice is lost in double talk: {bob_on:.2}"
     );
 }

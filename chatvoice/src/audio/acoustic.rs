@@ -33,6 +33,7 @@ pub fn acoustic_loop(delay_ms: u32, gain: f32, pacing: Pacing) -> (LoopInput, Lo
             delay: (delay_ms as usize) * 48,
             gain,
             pacing,
+            voice: Vec::new(),
         },
     )
 }
@@ -55,6 +56,18 @@ pub struct LoopOutput {
     gain: f32,
     /// The shared clock.
     pacing: Pacing,
+    /// What the person at this microphone says, from the loop's first frame
+    /// (silence after its end): the near end, for double talk.
+    voice: Vec<i16>,
+}
+
+impl LoopOutput {
+    /// The microphone also hears `voice` (48 kHz mono), from the first
+    /// frame on: a person talking while the speaker plays.
+    pub fn with_voice(mut self, voice: Vec<i16>) -> Self {
+        self.voice = voice;
+        self
+    }
 }
 
 impl AudioInput for LoopInput {
@@ -86,7 +99,11 @@ impl AudioOutput for LoopOutput {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let LoopOutput {
-            tx, delay, gain, ..
+            tx,
+            delay,
+            gain,
+            voice,
+            ..
         } = *self;
         let t = thread::Builder::new()
             .name("acoustic-loop".into())
@@ -110,9 +127,16 @@ impl AudioOutput for LoopOutput {
                             .chain(std::iter::repeat(0))
                             .take(FRAME),
                     );
+                    let said = voice
+                        .iter()
+                        .skip(k as usize * FRAME)
+                        .chain(std::iter::repeat(&0));
                     let heard: Vec<i16> = air
                         .drain(..FRAME)
-                        .map(|s| (f32::from(s) * gain) as i16)
+                        .zip(said)
+                        .map(|(s, &v)| {
+                            (f32::from(s) * gain + f32::from(v)).clamp(-32768.0, 32767.0) as i16
+                        })
                         .collect();
                     if tx.send(heard).is_err() {
                         return;
