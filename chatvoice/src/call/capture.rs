@@ -1,4 +1,5 @@
-//! The capture thread: takes 20 ms frames from the input, asks the gate
+//! The capture thread: takes 20 ms frames from the input, removes the echo
+//! of what the speakers played (`echo.rs`, when on), asks the gate
 //! (mute, push-to-talk or VAD) whether to send, encodes with Opus and sends
 //! an audio packet, sealed with the call key, through the current link (the
 //! packet counter +1 per packet sent, kept by the call's [`CallKeys`](crate::transport::CallKeys);

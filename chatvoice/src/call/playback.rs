@@ -1,7 +1,8 @@
 //! The playback thread: on each demand from the output, moves incoming
 //! packets into one jitter buffer per speaker, takes one frame from each
 //! (skipping a quiet one when too much delay is buffered), updates the
-//! speaking indicators, mixes with the soft limiter, and keeps the figures
+//! speaking indicators, mixes with the soft limiter (the mix also goes to
+//! the echo canceller's reference, `echo.rs`), and keeps the figures
 //! current. When the path closes it starts binding again (`rebind.rs`).
 
 use std::collections::BTreeMap;
