@@ -5,7 +5,7 @@
 //! a filter to the room, and suppresses what the filter leaves).
 //!
 //! The playback thread knows what is played; the capture thread owns the
-//! canceller. [`reference`] links them: the playback thread offers each
+//! canceller. [`reference()`] links them: the playback thread offers each
 //! frame it hands to the output to a [`RenderTap`] (a bounded channel of
 //! fixed-size frames: never blocks, drops a frame when the capture side
 //! lags), and the capture thread, before cancelling the echo in a captured
