@@ -9,6 +9,8 @@
 //!   devices work, and why not).
 //! - [`resample`]: down-mix and rate conversion to 48 kHz mono at the edges.
 //! - [`codec`]: Opus encoder/decoder (VOIP, 20 ms, in-band FEC, PLC).
+//! - [`echo`]: echo cancellation (WebRTC AEC3) of what the speakers play,
+//!   and the render reference from the playback thread to the capture thread.
 //! - [`jitter`]: the per-speaker adaptive jitter buffer (target 40 ms at
 //!   first, then 20–120 ms from measured jitter).
 //! - [`mixer`]: sums speakers with a soft limiter, never clipping.
@@ -71,6 +73,7 @@
 pub mod audio;
 pub mod call;
 pub mod codec;
+pub mod echo;
 pub mod error;
 pub mod jitter;
 pub mod message;

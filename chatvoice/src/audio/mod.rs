@@ -10,6 +10,7 @@
 //!   answers with one frame. Demand-driven playback keeps the engine's
 //!   playout clock on the device's clock and the output queue one frame deep.
 
+pub mod acoustic;
 pub mod cpal_backend;
 pub mod devices;
 pub mod silence;

@@ -1,4 +1,5 @@
-//! The capture thread: takes 20 ms frames from the input, asks the gate
+//! The capture thread: takes 20 ms frames from the input, removes the echo
+//! of what the speakers played (`echo.rs`, when on), asks the gate
 //! (mute, push-to-talk or VAD) whether to send, encodes with Opus and sends
 //! an audio packet, sealed with the call key, through the current link (the
 //! packet counter +1 per packet sent, kept by the call's [`CallKeys`](crate::transport::CallKeys);
@@ -15,6 +16,7 @@ use super::controls::{Controls, mode_from_u8};
 use super::events::CallEvent;
 use crate::audio::{Capture, FRAME};
 use crate::codec::Encoder;
+use crate::echo::{EchoCanceller, RenderReference};
 use crate::transport::LinkSender;
 use crate::vad::Gate;
 
@@ -34,6 +36,10 @@ pub(super) struct Capturing {
     pub(super) controls: Arc<Controls>,
     /// Events.
     pub(super) events: Sender<CallEvent>,
+    /// Removes what the speakers play from the microphone.
+    pub(super) echo: EchoCanceller,
+    /// What the playback thread played, for `echo`.
+    pub(super) render: RenderReference,
 }
 
 impl Capturing {
@@ -45,7 +51,7 @@ impl Capturing {
         let mut speaking = false;
         let c = self.controls.clone();
         while !c.stop.load(Ordering::Relaxed) {
-            let frame = match self.capture.frames.recv_timeout(Duration::from_millis(100)) {
+            let mut frame = match self.capture.frames.recv_timeout(Duration::from_millis(100)) {
                 Ok(f) => f,
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => {
@@ -60,6 +66,12 @@ impl Capturing {
                 }
             };
             c.captured.fetch_add(1, Ordering::Relaxed);
+            // Echo cancellation first: it needs the microphone as it was.
+            let aec = c.echo_cancellation.load(Ordering::Relaxed);
+            self.render.feed(aec.then_some(&mut self.echo));
+            if aec {
+                self.echo.process(&mut frame);
+            }
             let send = self.gate.decide(
                 &frame,
                 mode_from_u8(c.mode.load(Ordering::Relaxed)),

@@ -1,7 +1,8 @@
 //! The playback thread: on each demand from the output, moves incoming
 //! packets into one jitter buffer per speaker, takes one frame from each
 //! (skipping a quiet one when too much delay is buffered), updates the
-//! speaking indicators, mixes with the soft limiter, and keeps the figures
+//! speaking indicators, mixes with the soft limiter (the mix also goes to
+//! the echo canceller's reference, `echo.rs`), and keeps the figures
 //! current. When the path closes it starts binding again (`rebind.rs`).
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use super::speaker::Speaker;
 use super::stats::{CallStats, SpeakerStats};
 use crate::audio::Playback;
 use crate::codec::Decoder;
+use crate::echo::RenderTap;
 use crate::error::TransportError;
 use crate::jitter::{JitterBuffer, JitterConfig};
 use crate::mixer;
@@ -57,6 +59,8 @@ pub(super) struct Playing {
     pub(super) rtt_us: Option<u64>,
     /// Frames handed to the output.
     pub(super) frames_played: u64,
+    /// Each played frame goes to the echo canceller (capture thread) too.
+    pub(super) render_tap: RenderTap,
 }
 
 /// Frames of quiet before a speaker is shown as not speaking (200 ms).
@@ -99,6 +103,7 @@ impl Playing {
                 }
             }
             let frame = self.next_frame();
+            self.render_tap.offer(&frame);
             self.frames_played += 1;
             if self.playback.frames.send(frame).is_err() {
                 let _ = self

@@ -102,6 +102,8 @@ impl Call {
             give_up_after: Duration::from_millis(u64::from(joined.timeout_ms.max(1000))),
             options: options.link.clone(),
         };
+        // Played frames go to the echo canceller on the capture thread.
+        let (render_tap, render) = crate::echo::reference();
         let cap = Capturing {
             session: joined.session,
             capture,
@@ -110,6 +112,8 @@ impl Call {
             sender: sender.clone(),
             controls: controls.clone(),
             events: events_tx.clone(),
+            echo: crate::echo::EchoCanceller::new(),
+            render,
         };
         let capture_thread = thread::Builder::new()
             .name("call-capture".into())
@@ -132,6 +136,7 @@ impl Call {
             stats_every: options.stats_every,
             rtt_us: None,
             frames_played: 0,
+            render_tap,
         };
         let playback_thread = thread::Builder::new()
             .name("call-playback".into())
