@@ -629,5 +629,12 @@ mod tests {
             ..ServerConfig::default()
         };
         assert_eq!(nan_rate.validate().map_err(|e| e.key), Err("rate_per_sec"));
+        for bitrate in [MIN_VOICE_BITRATE - 1, MAX_VOICE_BITRATE + 1] {
+            let c = ServerConfig {
+                voice_max_bitrate: bitrate,
+                ..ServerConfig::default()
+            };
+            assert_eq!(c.validate().map_err(|e| e.key), Err("voice_max_bitrate"));
+        }
     }
 }

@@ -295,6 +295,27 @@ mod tests {
     }
 
     #[test]
+    fn the_byte_budget_follows_the_documented_formula_and_refuses_only_what_does_not_fit() {
+        let (rate, burst) = byte_budget(64_000);
+        assert_eq!((rate, burst), (11_850.0, 5_925.0));
+        // A tiny bitrate still lets two largest packets through at once.
+        assert_eq!(byte_budget(6_000).1, 2.0 * 1312.0);
+        let t0 = Instant::now();
+        let mut b = Bucket::full(burst, t0);
+        // Five 1037-byte packets fit the burst, the sixth does not...
+        assert_eq!(
+            (0..6).filter(|_| b.take_n(1037.0, rate, burst, t0)).count(),
+            5
+        );
+        // ...but a small one still does: a refused packet takes nothing.
+        assert!(b.take_n(197.0, rate, burst, t0));
+        // 100 ms later, 1185 bytes more.
+        let t1 = t0 + Duration::from_millis(100);
+        assert!(b.take_n(1037.0, rate, burst, t1));
+        assert!(!b.take_n(1037.0, rate, burst, t1));
+    }
+
+    #[test]
     fn a_source_gets_its_burst_then_the_rate_and_others_are_unaffected() {
         let t0 = Instant::now();
         let mut l = SourceLimiter::new(10.0, 4.0, t0);
