@@ -12,8 +12,9 @@
 //! `target = round((20 + 3·J) / 20)` frames, kept between **20 ms and
 //! 120 ms**. So that the first second is not played on the guess
 //! ([`JitterConfig::fast_start`]), the estimator's gain is 1/n for its n-th
-//! measurement up to the RFC's 1/16 (`J` is the plain mean of the first
-//! differences, not 1/16 of the first one), and in the first second an
+//! measurement, between 1/4 (one late packet at the start moves it by a
+//! quarter) and the RFC's 1/16 (so after a few packets `J` is near the mean
+//! of the differences, not 1/16 of the first ones), and in the first second an
 //! excess over the target is won back after 0.1 s instead of 0.5 s. (The
 //! slow start, before: 40 ms for 8 packets, `J` growing from 0 by 1/16
 //! steps, the excess won back after 0.5 s; the first second's latency was
@@ -45,7 +46,7 @@ pub struct JitterConfig {
     /// Target before the jitter has been measured.
     pub initial_ms: u32,
     /// Whether the start is fast: the jitter estimate converges over the
-    /// first packets (gain 1/n up to 1/16) and sets the target from the
+    /// first packets (gain 1/n, between 1/4 and 1/16) and sets the target from the
     /// second packet on, and an excess over the target is won back after
     /// 0.1 s in the first second; `false`: the RFC 3550 gain of 1/16 from
     /// the first packet, `initial_ms` for the first 8, 0.5 s (the
@@ -148,7 +149,7 @@ pub struct JitterBuffer {
     /// Recent loss rate (exponential average over played frames).
     loss_rate: f64,
     /// Inter-arrival differences measured so far (the jitter estimator's
-    /// gain is 1/this at the start with `fast_start`).
+    /// gain is 1/this, from 1/4 to 1/16, at the start with `fast_start`).
     measured: u32,
     /// Frames played or lost since the start (the fast start's first second).
     frames: u32,
@@ -159,6 +160,12 @@ pub struct JitterBuffer {
 /// The RFC 3550 jitter estimator's gain is 1/this (and with `fast_start`,
 /// 1/n for the n-th measurement until n reaches this).
 const JITTER_GAIN_FRAMES: u32 = 16;
+/// With `fast_start`, the first measurements count 1/this each (then 1/n):
+/// one late packet at the start moves the estimate by a quarter of its
+/// delay, not all of it (measured: with 1/n from the first, a call on a
+/// path with 40 ms of jitter started 27 ms later than needed, and no
+/// trimming won it back; docs/benchmarks.md, "Loss, jitter and latency").
+const JITTER_FIRST_GAIN_FRAMES: u32 = 4;
 /// Frames after which a penalty frame decays (5 s).
 const PENALTY_DECAY_FRAMES: u32 = 250;
 /// Frames in a row with more than the target buffered before one is dropped (0.5 s).
@@ -272,7 +279,10 @@ impl JitterBuffer {
             let d = (now_ms - t0) - f64::from(ts.wrapping_sub(ts0) as i32) / 48.0;
             self.measured = self.measured.saturating_add(1);
             let gain = if self.cfg.fast_start {
-                1.0 / f64::from(self.measured.min(JITTER_GAIN_FRAMES))
+                1.0 / f64::from(
+                    self.measured
+                        .clamp(JITTER_FIRST_GAIN_FRAMES, JITTER_GAIN_FRAMES),
+                )
             } else {
                 1.0 / f64::from(JITTER_GAIN_FRAMES)
             };
@@ -533,32 +543,36 @@ mod tests {
     }
 
     #[test]
-    fn the_jitter_estimate_is_the_mean_of_the_first_measurements_not_a_sixteenth() {
+    fn the_jitter_estimate_converges_in_a_few_packets_but_one_late_packet_moves_it_a_quarter() {
+        // Packets alternately on time and 30 ms late: every difference is
+        // 30 ms. Returns the estimate after each of `n` packets.
+        let feed = |cfg: JitterConfig, n: u16| -> Vec<f64> {
+            let mut jb = JitterBuffer::new(cfg);
+            (0..n)
+                .map(|i| {
+                    let late = if i % 2 == 1 { 30.0 } else { 0.0 };
+                    jb.push(i, u32::from(i) * 960, pkt(i), f64::from(i) * 20.0 + late);
+                    jb.stats().jitter_ms
+                })
+                .collect()
+        };
+        let fast = feed(JitterConfig::default(), 9);
+        let slow = feed(slow_start(), 9);
+        // One late packet: a quarter of it (the slow start: a sixteenth).
+        assert!((fast[1] - 7.5).abs() < 1e-9, "{fast:?}");
+        assert!((slow[1] - 30.0 / 16.0).abs() < 1e-9, "{slow:?}");
+        // After 8 differences the fast start is near the 30 ms they
+        // measure; the slow start has not reached half of it.
+        assert!(fast[8] > 25.0 && slow[8] < 15.0, "{fast:?} {slow:?}");
         let mut jb = JitterBuffer::new(JitterConfig::default());
         assert_eq!(jb.target_frames(), 2);
-        jb.push(10, 0, pkt(10), 0.0);
-        // The second packet is 30 ms late: one measurement of 30 ms is the
-        // estimate at once, and the target covers it from the next frame.
-        jb.push(11, 960, pkt(11), 50.0);
+        for i in 0..9u16 {
+            let late = if i % 2 == 1 { 30.0 } else { 0.0 };
+            jb.push(i, u32::from(i) * 960, pkt(i), f64::from(i) * 20.0 + late);
+        }
         jb.pop();
-        assert!(
-            (jb.stats().jitter_ms - 30.0).abs() < 1e-9,
-            "{:?}",
-            jb.stats()
-        );
-        assert_eq!(jb.target_frames(), 6);
-        // The third on time: the mean of 30 and 30 (it is 30 ms early
-        // against the second).
-        jb.push(12, 2 * 960, pkt(12), 40.0);
-        assert!((jb.stats().jitter_ms - 30.0).abs() < 1e-9);
-        // With the slow start the same late packet moves it by 1/16, and
-        // the target stays at 40 ms for 8 packets.
-        let mut jb = JitterBuffer::new(slow_start());
-        jb.push(10, 0, pkt(10), 0.0);
-        jb.push(11, 960, pkt(11), 50.0);
-        jb.pop();
-        assert!((jb.stats().jitter_ms - 30.0 / 16.0).abs() < 1e-9);
-        assert_eq!(jb.target_frames(), 2);
+        // round((20 + 3 × J) / 20) frames for J near 26..30 ms.
+        assert!((5..=6).contains(&jb.target_frames()), "{:?}", jb.stats());
     }
 
     /// Plays 10 s of one speaker whose packets (sent every 20 ms) arrive
