@@ -28,6 +28,10 @@ impl Drop for JitterProxy {
     }
 }
 
+/// A datagram waiting for its time: when it is due, the order it came in
+/// (ties), which way it goes, its bytes.
+type Held = (Instant, u64, Way, Vec<u8>);
+
 /// Which socket a held datagram leaves by.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Way {
@@ -47,7 +51,10 @@ impl JitterProxy {
         back.connect(server).expect("proxy connect");
         let port = front.local_addr().expect("addr").port();
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = mpsc::channel::<(Instant, Way, Vec<u8>, Option<SocketAddr>)>();
+        // To the scheduler: when due, which way, the bytes, and for
+        // datagrams from the client its address (where answers go).
+        type Taken = (Instant, Way, Vec<u8>, Option<SocketAddr>);
+        let (tx, rx) = mpsc::channel::<Taken>();
         // Readers: one per direction, each drawing its own delays.
         for (way, sock) in [
             (Way::Up, front.try_clone().expect("clone")),
@@ -79,7 +86,7 @@ impl JitterProxy {
         // The scheduler: sends each datagram when its delay is over.
         let stop2 = stop.clone();
         thread::spawn(move || {
-            let mut held: BinaryHeap<Reverse<(Instant, u64, Way, Vec<u8>)>> = BinaryHeap::new();
+            let mut held: BinaryHeap<Reverse<Held>> = BinaryHeap::new();
             let mut client: Option<SocketAddr> = None;
             let mut n = 0u64;
             while !stop2.load(Ordering::Relaxed) {
