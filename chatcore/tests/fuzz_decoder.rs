@@ -197,6 +197,7 @@ fn server_corpus() -> Vec<Vec<u8>> {
         }),
         ServerMessage::VoiceJoined(VoiceJoined {
             room: None,
+            max_bitrate: Some(64_000),
             session: 2,
             token: vec![1; 16],
             epoch: 7,

@@ -346,6 +346,38 @@ fn check_config_says_ok_or_names_the_problem() {
 }
 
 #[test]
+fn voice_max_bitrate_is_checked_from_the_file_the_flag_and_the_environment() {
+    let good = TempFile::new("bitrate-good.toml", "voice_max_bitrate = 48000\n");
+    let out = Command::new(BIN)
+        .args(["--check-config", good.path()])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{out:?}");
+    let bad = TempFile::new("bitrate-bad.toml", "voice_max_bitrate = 1000\n");
+    let out = Command::new(BIN)
+        .args(["--check-config", bad.path()])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: voice_max_bitrate"), "{err}");
+    for (flag, env) in [(Some("9999999"), None), (None, Some("9999999"))] {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--check-config", good.path()]);
+        if let Some(v) = flag {
+            cmd.args(["--voice-max-bitrate", v]);
+        }
+        if let Some(v) = env {
+            cmd.env("CHATSERVER_VOICE_MAX_BITRATE", v);
+        }
+        let out = cmd.output().expect("run");
+        assert_eq!(out.status.code(), Some(2), "{flag:?} {env:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("voice_max_bitrate"), "{err}");
+    }
+}
+
+#[test]
 fn sighup_applies_run_time_keys_and_names_those_that_need_a_restart() {
     let config = TempFile::new("reload.toml", "max_text_bytes = 100\nmax_clients = 10\n");
     let mut daemon = Daemon::spawn(&[

@@ -6,10 +6,20 @@
 //! the playback thread one [`Playout`] per frame.
 //!
 //! **Target delay.** Playback of a talk spurt starts once `target` frames
-//! are buffered. The target starts at **40 ms** (2 frames) and then follows
-//! the measured inter-arrival jitter `J` (RFC 3550 §6.4.1 estimator, in ms):
+//! are buffered. The target starts at **40 ms** (2 frames: a guess that
+//! survives a late second packet) and follows the measured inter-arrival
+//! jitter `J` (RFC 3550 §6.4.1 estimator, in ms) from the second packet on:
 //! `target = round((20 + 3·J) / 20)` frames, kept between **20 ms and
-//! 120 ms**. It grows by one frame for a while after each underrun caused by
+//! 120 ms**. So that the first second is not played on the guess
+//! ([`JitterConfig::fast_start`]), the estimator's gain is 1/n for its n-th
+//! measurement, between 1/4 (one late packet at the start moves it by a
+//! quarter) and the RFC's 1/16 (so after a few packets `J` is near the mean
+//! of the differences, not 1/16 of the first ones), and in the first second an
+//! excess over the target is won back after 0.1 s instead of 0.5 s. (The
+//! slow start, before: 40 ms for 8 packets, `J` growing from 0 by 1/16
+//! steps, the excess won back after 0.5 s; the first second's latency was
+//! the call's p95.)
+//! It grows by one frame for a while after each underrun caused by
 //! a late packet (one that continues the stream without a timestamp jump;
 //! after a VAD pause the timestamps jump), decaying after 5 s without one,
 //! and stays at least
@@ -35,6 +45,13 @@ use crate::audio::{FRAME, FRAME_MS};
 pub struct JitterConfig {
     /// Target before the jitter has been measured.
     pub initial_ms: u32,
+    /// Whether the start is fast: the jitter estimate converges over the
+    /// first packets (gain 1/n, between 1/4 and 1/16) and sets the target from the
+    /// second packet on, and an excess over the target is won back after
+    /// 0.1 s in the first second; `false`: the RFC 3550 gain of 1/16 from
+    /// the first packet, `initial_ms` for the first 8, 0.5 s (the
+    /// behaviour before, kept for measurements).
+    pub fast_start: bool,
     /// Smallest target.
     pub min_ms: u32,
     /// Largest target.
@@ -50,6 +67,7 @@ impl Default for JitterConfig {
     fn default() -> Self {
         Self {
             initial_ms: 40,
+            fast_start: true,
             min_ms: 20,
             max_ms: 120,
             lossy_min_ms: 40,
@@ -130,14 +148,36 @@ pub struct JitterBuffer {
     over_target: u32,
     /// Recent loss rate (exponential average over played frames).
     loss_rate: f64,
+    /// Inter-arrival differences measured so far (the jitter estimator's
+    /// gain is 1/this, from 1/4 to 1/16, at the start with `fast_start`).
+    measured: u32,
+    /// Frames played or lost since the start (the fast start's first second).
+    frames: u32,
     /// Counters.
     stats: JitterStats,
 }
 
+/// The RFC 3550 jitter estimator's gain is 1/this (and with `fast_start`,
+/// 1/n for the n-th measurement until n reaches this).
+const JITTER_GAIN_FRAMES: u32 = 16;
+/// With `fast_start`, the first measurements count 1/this each (then 1/n):
+/// one late packet at the start moves the estimate by a quarter of its
+/// delay, not all of it (measured: with 1/n from the first, a call on a
+/// path with 40 ms of jitter started 27 ms later than needed, and no
+/// trimming won it back; docs/benchmarks.md, "Loss, jitter and latency").
+const JITTER_FIRST_GAIN_FRAMES: u32 = 4;
 /// Frames after which a penalty frame decays (5 s).
 const PENALTY_DECAY_FRAMES: u32 = 250;
 /// Frames in a row with more than the target buffered before one is dropped (0.5 s).
 const OVER_TARGET_FRAMES: u32 = 25;
+/// Frames at the start of a speaker's stream (1 s) during which, with
+/// `fast_start`, [`START_OVER_TARGET_FRAMES`] replaces [`OVER_TARGET_FRAMES`].
+const START_FRAMES: u32 = 50;
+/// Frames in a row with more than the target buffered before one is
+/// dropped, in the first second with `fast_start` (0.1 s): the jitter is
+/// measured by then, and the excess of the initial target is won back at
+/// the first quiet frame instead of half a second in.
+const START_OVER_TARGET_FRAMES: u32 = 5;
 /// Frames concealed on an empty buffer before the speaker goes quiet.
 const MAX_DRY_CONCEAL: u32 = 3;
 
@@ -158,6 +198,8 @@ impl JitterBuffer {
             since_penalty: 0,
             over_target: 0,
             loss_rate: 0.0,
+            measured: 0,
+            frames: 0,
             stats: JitterStats {
                 target_ms: cfg.initial_ms,
                 ..JitterStats::default()
@@ -235,7 +277,16 @@ impl JitterBuffer {
         }
         if let Some((t0, ts0)) = self.last_arrival {
             let d = (now_ms - t0) - f64::from(ts.wrapping_sub(ts0) as i32) / 48.0;
-            self.stats.jitter_ms += (d.abs() - self.stats.jitter_ms) / 16.0;
+            self.measured = self.measured.saturating_add(1);
+            let gain = if self.cfg.fast_start {
+                1.0 / f64::from(
+                    self.measured
+                        .clamp(JITTER_FIRST_GAIN_FRAMES, JITTER_GAIN_FRAMES),
+                )
+            } else {
+                1.0 / f64::from(JITTER_GAIN_FRAMES)
+            };
+            self.stats.jitter_ms += (d.abs() - self.stats.jitter_ms) * gain;
         }
         self.last_arrival = Some((now_ms, ts));
         self.packets.insert(ext, (ts, payload));
@@ -252,7 +303,12 @@ impl JitterBuffer {
     }
 
     fn update_target(&mut self) {
-        let ms = if self.stats.received < 8 {
+        let measuring = if self.cfg.fast_start {
+            self.measured == 0
+        } else {
+            self.stats.received < 8
+        };
+        let ms = if measuring {
             self.cfg.initial_ms
         } else {
             let frames = ((20.0 + 3.0 * self.stats.jitter_ms) / 20.0).round() as u32;
@@ -266,6 +322,7 @@ impl JitterBuffer {
     }
 
     fn note_played(&mut self, lost: bool) {
+        self.frames = self.frames.saturating_add(1);
         self.loss_rate = self.loss_rate * 0.98 + if lost { 0.02 } else { 0.0 };
         self.since_penalty += 1;
         if self.since_penalty >= PENALTY_DECAY_FRAMES && self.penalty > 0 {
@@ -359,7 +416,12 @@ impl JitterBuffer {
     /// it decodes the frame, and if it is quiet, calls [`pop`](Self::pop)
     /// again and plays that frame instead, then [`shrunk`](Self::shrunk).
     pub fn wants_shrink(&self) -> bool {
-        self.over_target >= OVER_TARGET_FRAMES && self.playing && !self.packets.is_empty()
+        let window = if self.cfg.fast_start && self.frames < START_FRAMES {
+            START_OVER_TARGET_FRAMES
+        } else {
+            OVER_TARGET_FRAMES
+        };
+        self.over_target >= window && self.playing && !self.packets.is_empty()
     }
 
     /// One frame was skipped to reduce the delay.
@@ -387,8 +449,10 @@ mod tests {
     #[test]
     fn reordered_packets_play_in_sequence_order() {
         let mut jb = JitterBuffer::new(JitterConfig::default());
+        // Each on time by its timestamp, but in another order (no jitter
+        // measured, so the target stays at 20 ms).
         for s in [3u16, 1, 2] {
-            jb.push(s, u32::from(s) * 960, pkt(s), 0.0);
+            jb.push(s, u32::from(s) * 960, pkt(s), f64::from(s) * 20.0);
         }
         let got: Vec<_> = (0..3).map(|_| jb.pop()).collect();
         assert_eq!(
@@ -406,7 +470,7 @@ mod tests {
     fn a_lost_packet_is_rebuilt_from_the_next_ones_fec_and_two_losses_conceal_first() {
         let mut jb = JitterBuffer::new(one_frame());
         for s in [1u16, 2, 4, 5] {
-            jb.push(s, u32::from(s) * 960, pkt(s), 0.0);
+            jb.push(s, u32::from(s) * 960, pkt(s), f64::from(s) * 20.0);
         }
         let got: Vec<_> = (0..5).map(|_| jb.pop()).collect();
         assert_eq!(
@@ -421,7 +485,7 @@ mod tests {
         );
         let mut jb = JitterBuffer::new(one_frame());
         for s in [1u16, 4] {
-            jb.push(s, u32::from(s) * 960, pkt(s), 0.0);
+            jb.push(s, u32::from(s) * 960, pkt(s), f64::from(s) * 20.0);
         }
         let got: Vec<_> = (0..4).map(|_| jb.pop()).collect();
         assert_eq!(
@@ -455,7 +519,7 @@ mod tests {
     #[test]
     fn a_pause_conceals_briefly_then_goes_quiet_and_resumes_without_loss() {
         let mut jb = JitterBuffer::new(one_frame());
-        jb.push(1, 960, pkt(1), 0.0);
+        jb.push(1, 960, pkt(1), 20.0);
         assert_eq!(jb.pop(), Playout::Packet(pkt(1)));
         for _ in 0..MAX_DRY_CONCEAL {
             assert_eq!(jb.pop(), Playout::Conceal);
@@ -468,9 +532,151 @@ mod tests {
         assert_eq!(jb.stats().late, 0);
     }
 
+    /// The start before `fast_start`: 40 ms for the first 8 packets, the
+    /// jitter estimate growing from 0 by 1/16 steps.
+    fn slow_start() -> JitterConfig {
+        JitterConfig {
+            initial_ms: 40,
+            fast_start: false,
+            ..JitterConfig::default()
+        }
+    }
+
+    #[test]
+    fn the_jitter_estimate_converges_in_a_few_packets_but_one_late_packet_moves_it_a_quarter() {
+        // Packets alternately on time and 30 ms late: every difference is
+        // 30 ms. Returns the estimate after each of `n` packets.
+        let feed = |cfg: JitterConfig, n: u16| -> Vec<f64> {
+            let mut jb = JitterBuffer::new(cfg);
+            (0..n)
+                .map(|i| {
+                    let late = if i % 2 == 1 { 30.0 } else { 0.0 };
+                    jb.push(i, u32::from(i) * 960, pkt(i), f64::from(i) * 20.0 + late);
+                    jb.stats().jitter_ms
+                })
+                .collect()
+        };
+        let fast = feed(JitterConfig::default(), 9);
+        let slow = feed(slow_start(), 9);
+        // One late packet: a quarter of it (the slow start: a sixteenth).
+        assert!((fast[1] - 7.5).abs() < 1e-9, "{fast:?}");
+        assert!((slow[1] - 30.0 / 16.0).abs() < 1e-9, "{slow:?}");
+        // After 8 differences the fast start is near the 30 ms they
+        // measure; the slow start has not reached half of it.
+        assert!(fast[8] > 25.0 && slow[8] < 15.0, "{fast:?} {slow:?}");
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        assert_eq!(jb.target_frames(), 2);
+        for i in 0..9u16 {
+            let late = if i % 2 == 1 { 30.0 } else { 0.0 };
+            jb.push(i, u32::from(i) * 960, pkt(i), f64::from(i) * 20.0 + late);
+        }
+        jb.pop();
+        // round((20 + 3 × J) / 20) frames for J near 26..30 ms.
+        assert!((5..=6).contains(&jb.target_frames()), "{:?}", jb.stats());
+    }
+
+    /// Plays 10 s of one speaker whose packets (sent every 20 ms) arrive
+    /// with a random delay of 0..`jitter_ms` ms, popping every 20 ms
+    /// (arrivals just after a tick wait for the next). Returns the delay
+    /// of each frame played from its own packet (ms from when it was sent
+    /// to when it played) in the first second and after, and the
+    /// underruns in the first second and after.
+    fn simulate(cfg: JitterConfig, jitter_ms: f64, seed: u64) -> (Vec<f64>, Vec<f64>, u64, u64) {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let n = 500u16;
+        let mut arrivals: Vec<(f64, u16)> = (0..n)
+            .map(|i| {
+                (
+                    f64::from(i) * 20.0 + 0.5 + rng.random_range(0.0..jitter_ms.max(1e-9)),
+                    i,
+                )
+            })
+            .collect();
+        arrivals.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut jb = JitterBuffer::new(cfg);
+        let (mut first, mut rest) = (Vec::new(), Vec::new());
+        let (mut under_first, mut under_rest) = (0, 0);
+        let mut next = 0;
+        for tick in 1..(usize::from(n) + 20) {
+            let now = tick as f64 * 20.0;
+            while next < arrivals.len() && arrivals[next].0 <= now {
+                let (t, s) = arrivals[next];
+                jb.push(s, u32::from(s) * 960, pkt(s), t);
+                next += 1;
+            }
+            let mut got = jb.pop();
+            if jb.wants_shrink() {
+                got = jb.pop();
+                jb.shrunk();
+            }
+            if tick == 50 {
+                under_first = jb.stats().underruns;
+            }
+            if tick == usize::from(n) - 5 {
+                // The stream ends soon: the buffer running dry then is not
+                // an underrun of the steady state.
+                under_rest = jb.stats().underruns - under_first;
+            }
+            if let Playout::Packet(p) = got {
+                let seq = u16::from(p[0]) | (u16::from(p[1]) << 8);
+                let delay = now - f64::from(seq) * 20.0;
+                if tick <= 50 {
+                    first.push(delay)
+                } else {
+                    rest.push(delay)
+                }
+            }
+        }
+        (first, rest, under_first, under_rest)
+    }
+
+    fn mean(v: &[f64]) -> f64 {
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    }
+
+    #[test]
+    fn the_fast_start_cuts_the_first_seconds_delay_without_more_underruns_later() {
+        // A steady path (0..1 ms) and 40 ms of jitter, ten seeds each;
+        // figures printed with --nocapture, compared in total.
+        for jitter in [1.0, 40.0] {
+            let (mut first_new, mut first_old) = (Vec::new(), Vec::new());
+            let (mut under_new, mut under_old) = ((0, 0), (0, 0));
+            for seed in 1..=10 {
+                let (f_new, r_new, uf_new, ur_new) =
+                    simulate(JitterConfig::default(), jitter, seed);
+                let (f_old, r_old, uf_old, ur_old) = simulate(slow_start(), jitter, seed);
+                eprintln!(
+                    "jitter {jitter} seed {seed}: first second mean {:.1} vs {:.1} ms; \
+                     underruns first {uf_new} vs {uf_old}, later {ur_new} vs {ur_old}; \
+                     later mean {:.1} vs {:.1} ms (fast vs slow start)",
+                    mean(&f_new),
+                    mean(&f_old),
+                    mean(&r_new),
+                    mean(&r_old)
+                );
+                first_new.extend(f_new);
+                first_old.extend(f_old);
+                under_new = (under_new.0 + uf_new, under_new.1 + ur_new);
+                under_old = (under_old.0 + uf_old, under_old.1 + ur_old);
+            }
+            assert!(
+                under_new.0 <= under_old.0 && under_new.1 <= under_old.1,
+                "jitter {jitter}: underruns {under_new:?} vs {under_old:?}"
+            );
+            if jitter < 2.0 {
+                // A steady path: no underrun at all, and the first second
+                // near the 20 ms floor (40 ms for the first 0.1 s).
+                assert_eq!(under_new, (0, 0));
+                assert!(mean(&first_new) < 25.0, "{first_new:?}");
+                assert!(mean(&first_old) > 30.0, "{first_old:?}");
+            }
+        }
+    }
+
     #[test]
     fn playback_waits_for_the_initial_40_ms_target() {
-        let mut jb = JitterBuffer::new(JitterConfig::default());
+        let mut jb = JitterBuffer::new(slow_start());
         assert_eq!(jb.target_frames(), 2);
         jb.push(10, 0, pkt(10), 0.0);
         assert_eq!(jb.pop(), Playout::Silence);
@@ -516,7 +722,7 @@ mod tests {
 
     #[test]
     fn excess_delay_from_the_initial_target_is_won_back_on_a_steady_stream() {
-        let mut jb = JitterBuffer::new(JitterConfig::default());
+        let mut jb = JitterBuffer::new(slow_start());
         // One packet per 20 ms, arriving 1 ms before each pop.
         let mut last = Playout::Silence;
         for i in 0..200u16 {

@@ -49,6 +49,7 @@ fn real_devices_open_or_fail_with_a_clear_reason() {
 fn a_call_without_devices_is_a_device_error_not_a_crash() {
     let joined = VoiceJoined {
         room: None,
+        max_bitrate: None,
         session: 1,
         token: vec![0; 16],
         epoch: 1,

@@ -84,6 +84,13 @@ pub struct VoiceJoined {
         deserialize_with = "super::strict::opt_string"
     )]
     pub room: Option<String>,
+    /// The call's maximum audio bitrate in bits per second (the server's
+    /// `voice_max_bitrate`): the client caps its encoder at it, and the
+    /// server drops a member's audio beyond the byte rate it implies
+    /// (§16.4). Absent from older servers: the client keeps its own
+    /// setting. Older clients ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bitrate: Option<u32>,
 }
 
 /// `voice_key`: the call has a new key (a member joined or left). Senders

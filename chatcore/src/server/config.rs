@@ -11,6 +11,11 @@ use serde::Deserialize;
 
 use crate::protocol::DEFAULT_MAX_FRAME;
 
+/// Smallest `voice_max_bitrate`: Opus's lowest useful rate.
+pub const MIN_VOICE_BITRATE: u32 = 6_000;
+/// Largest `voice_max_bitrate`: Opus's highest rate.
+pub const MAX_VOICE_BITRATE: u32 = 510_000;
+
 /// Everything a server needs to know before it starts.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -80,6 +85,13 @@ pub struct ServerConfig {
     /// A call member whose voice path is silent this long leaves the call.
     /// Default 10 000 ms.
     pub voice_timeout_ms: u32,
+    /// The call's maximum audio bitrate, bits per second, announced in
+    /// `voice_joined` (clients cap their encoder at it) and enforced per
+    /// member as a byte rate with room for packet headers and bursts
+    /// (docs/protocol.md §16.4): without it a member could send oversized
+    /// packets within the packet rate and make every listener download
+    /// them. Default 64 000 (Opus speech needs 16–40 kbit/s).
+    pub voice_max_bitrate: u32,
     /// Most live transfers (uploads in progress plus offers) in the room,
     /// whoever created them: offers outlive their sender, so a cap per
     /// session could be escaped by reconnecting. More get `too_many_offers`.
@@ -257,6 +269,7 @@ impl Default for ServerConfig {
             max_call_members: 32,
             voice_keepalive_ms: 2000,
             voice_timeout_ms: 10_000,
+            voice_max_bitrate: 64_000,
             max_offers: 1000,
             max_offers_per_name: 32,
             max_offers_per_address: 64,
@@ -375,6 +388,11 @@ impl ServerConfig {
             self.voice_timeout_ms > self.voice_keepalive_ms,
             "voice_timeout_ms",
             "must be longer than voice_keepalive_ms",
+        )?;
+        check(
+            (MIN_VOICE_BITRATE..=MAX_VOICE_BITRATE).contains(&self.voice_max_bitrate),
+            "voice_max_bitrate",
+            "must be between 6000 and 510000 (bits per second, the range of Opus)",
         )?;
         at_least_one!(
             max_offers,
@@ -511,6 +529,7 @@ impl ServerConfig {
         "max_name_chars",
         "token_days",
         "max_call_members",
+        "voice_max_bitrate",
     ];
 
     /// Takes over the [`Self::RUNTIME_KEYS`] of `new`; returns the other
@@ -544,6 +563,7 @@ impl ServerConfig {
             max_name_chars,
             token_days,
             max_call_members,
+            voice_max_bitrate,
         );
         let mut restart = Vec::new();
         macro_rules! compare {
@@ -609,5 +629,12 @@ mod tests {
             ..ServerConfig::default()
         };
         assert_eq!(nan_rate.validate().map_err(|e| e.key), Err("rate_per_sec"));
+        for bitrate in [MIN_VOICE_BITRATE - 1, MAX_VOICE_BITRATE + 1] {
+            let c = ServerConfig {
+                voice_max_bitrate: bitrate,
+                ..ServerConfig::default()
+            };
+            assert_eq!(c.validate().map_err(|e| e.key), Err("voice_max_bitrate"));
+        }
     }
 }

@@ -74,6 +74,10 @@ pub struct ServerStats {
     /// neither the call's current nor its previous one (docs/protocol.md
     /// §16.5): a former member's or a stale sender's packets.
     pub voice_stale_epoch: u64,
+    /// Audio packets the relay dropped because their member went over its
+    /// byte rate (derived from `voice_max_bitrate`, docs/protocol.md §16.4):
+    /// oversized packets within the packet rate.
+    pub voice_byte_limited: u64,
     /// Chat messages the history store could not commit: each was refused
     /// with `store_unavailable` and delivered to nobody.
     pub store_failures: u64,

@@ -77,9 +77,11 @@ pub(crate) struct Metrics {
     voice_relayed: Counter,
     voice_challenges: Counter,
     /// Dropped voice packets by reason: `stale_epoch`, `bind_limited`,
+    /// `byte_rate` (a member over the byte rate of `voice_max_bitrate`),
     /// `other` (the rest of `ServerStats::voice_dropped`).
     voice_dropped_stale: Counter,
     voice_dropped_bind: Counter,
+    voice_dropped_bytes: Counter,
     voice_dropped_other: Counter,
 }
 
@@ -122,6 +124,7 @@ impl Metrics {
             voice_challenges: counter!("chatserver_voice_challenges_total"),
             voice_dropped_stale: dropped("stale_epoch"),
             voice_dropped_bind: dropped("bind_limited"),
+            voice_dropped_bytes: dropped("byte_rate"),
             voice_dropped_other: dropped("other"),
         }
     }
@@ -167,6 +170,7 @@ impl Metrics {
         self.voice_challenges.absolute(s.voice_challenges);
         self.voice_dropped_stale.absolute(s.voice_stale_epoch);
         self.voice_dropped_bind.absolute(s.voice_binds_limited);
+        self.voice_dropped_bytes.absolute(s.voice_byte_limited);
         self.voice_dropped_other.absolute(s.voice_dropped);
     }
 

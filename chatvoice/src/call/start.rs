@@ -22,10 +22,21 @@ use super::playback::Playing;
 use super::rebind::{LinkTotals, Rebind};
 use super::stats::CallStats;
 use crate::audio::{AudioInput, AudioOutput};
-use crate::codec::Encoder;
+use crate::codec::{Encoder, EncoderConfig};
 use crate::error::CallError;
 use crate::transport::{CallKeys, VoiceLink};
 use crate::vad::Gate;
+
+/// `config` with its bitrate capped at the call's maximum
+/// (`joined.max_bitrate`, docs/protocol.md §16.4) when the server announces
+/// one: above it the server would drop the excess. A server without the
+/// field leaves the configured bitrate as it is.
+pub(crate) fn capped_encoder(mut config: EncoderConfig, joined: &VoiceJoined) -> EncoderConfig {
+    if let Some(max) = joined.max_bitrate {
+        config.bitrate = config.bitrate.min(i32::try_from(max).unwrap_or(i32::MAX));
+    }
+    config
+}
 
 /// The entry point.
 pub struct Call;
@@ -49,7 +60,7 @@ impl Call {
         // any time is spent binding the voice path.
         let capture = input.start()?;
         let playback = output.start()?;
-        let encoder = Encoder::new(options.encoder)?;
+        let encoder = Encoder::new(capped_encoder(options.encoder, joined))?;
         let server = SocketAddr::new(server_ip, joined.port);
         let keys = Arc::new(CallKeys::from_joined(joined)?);
         let link = VoiceLink::connect(
@@ -157,5 +168,36 @@ impl Call {
             stats,
             threads: vec![capture_thread, playback_thread],
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn joined(max_bitrate: Option<u32>) -> VoiceJoined {
+        VoiceJoined {
+            session: 1,
+            token: vec![0; 16],
+            epoch: 1,
+            key: vec![0; 32],
+            port: 9,
+            keepalive_ms: 2000,
+            timeout_ms: 10_000,
+            room: None,
+            max_bitrate,
+        }
+    }
+
+    #[test]
+    fn the_encoder_bitrate_is_capped_at_the_calls_maximum_only_when_announced() {
+        let cfg = EncoderConfig {
+            bitrate: 32_000,
+            ..EncoderConfig::default()
+        };
+        assert_eq!(capped_encoder(cfg, &joined(Some(24_000))).bitrate, 24_000);
+        assert_eq!(capped_encoder(cfg, &joined(Some(64_000))).bitrate, 32_000);
+        assert_eq!(capped_encoder(cfg, &joined(None)).bitrate, 32_000);
+        assert_eq!(capped_encoder(cfg, &joined(Some(u32::MAX))).bitrate, 32_000);
     }
 }

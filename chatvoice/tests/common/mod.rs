@@ -2,6 +2,8 @@
 //! members, the speech fixture and the envelope comparison.
 #![allow(dead_code)]
 
+pub mod jitter_proxy;
+
 use std::path::PathBuf;
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Mutex, MutexGuard};

@@ -480,6 +480,7 @@ fn a_new_call_key_reaches_the_running_engine_and_a_lost_connection_stops_it() {
     let joined = s.on_net(NetEvent::Server(ServerMessage::VoiceJoined(
         chatcore::protocol::voice::VoiceJoined {
             room: None,
+            max_bitrate: None,
             session: ME,
             token: vec![1; 16],
             epoch: 4,

@@ -55,6 +55,10 @@ pub(crate) fn voice_join(ctx: &mut Ctx<'_>, key: usize, room: Option<String>) {
     if let Some(VoicePath::Tcp(k)) = old {
         close_voice_conn(ctx, k);
     }
+    let max_bitrate = ctx.config.voice_max_bitrate;
+    if let Some(m) = ctx.calls.get_mut(target).and_then(|c| c.by_key_mut(key)) {
+        m.set_max_bitrate(max_bitrate, ctx.now);
+    }
     tracing::info!(name = %user.name, session = user.session, room = ?room_name, "joined the call");
     let (epoch, call_key) = rekey(ctx, target, Some(key));
     let joined = ServerMessage::VoiceJoined(VoiceJoined {
@@ -66,6 +70,7 @@ pub(crate) fn voice_join(ctx: &mut Ctx<'_>, key: usize, room: Option<String>) {
         keepalive_ms: ctx.config.voice_keepalive_ms,
         timeout_ms: ctx.config.voice_timeout_ms,
         room: room_name,
+        max_bitrate: Some(max_bitrate),
     });
     ctx.push_private(key, encode_server(&joined));
     if !already || old.is_some() {

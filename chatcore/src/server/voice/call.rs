@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::guard::Bucket;
+use super::guard::{Bucket, byte_budget};
 use crate::protocol::voice::seal::bind_mac_ok;
 use crate::protocol::voice::{COOKIE_LEN, CallMember, KEY_LEN, MAC_LEN, TOKEN_LEN};
 
@@ -27,6 +27,10 @@ pub(crate) enum VoicePath {
 const AUDIO_RATE: f64 = 100.0;
 /// Burst allowance of the audio rate limit, in packets.
 const AUDIO_BURST: f64 = 50.0;
+
+/// The byte budget of a member before [`Member::set_max_bitrate`]: the
+/// default `voice_max_bitrate`.
+const DEFAULT_MAX_BITRATE: u32 = 64_000;
 
 /// One member of the call.
 #[derive(Debug)]
@@ -49,12 +53,32 @@ pub(crate) struct Member {
     pub last_heard: Instant,
     /// Audio rate limit.
     bucket: Bucket,
+    /// Audio byte budget: the packet rate alone lets a member send
+    /// oversized packets that every listener must download.
+    bytes: Bucket,
+    /// Bytes per second and burst of `bytes`, from the call's maximum
+    /// bitrate when the member joined ([`byte_budget`]).
+    byte_rate: (f64, f64),
 }
 
 impl Member {
     /// Takes one audio packet from the member's rate budget.
     pub fn take_audio(&mut self, now: Instant) -> bool {
         self.bucket.take(AUDIO_RATE, AUDIO_BURST, now)
+    }
+
+    /// Takes an audio packet of `len` bytes from the member's byte budget;
+    /// `false`: over the byte rate, drop it.
+    pub fn take_bytes(&mut self, len: usize, now: Instant) -> bool {
+        let (rate, burst) = self.byte_rate;
+        self.bytes.take_n(len as f64, rate, burst, now)
+    }
+
+    /// Sets the byte budget from the call's maximum bitrate (the one its
+    /// `voice_joined` announces), starting full.
+    pub fn set_max_bitrate(&mut self, max_bitrate: u32, now: Instant) {
+        self.byte_rate = byte_budget(max_bitrate);
+        self.bytes = Bucket::full(self.byte_rate.1, now);
     }
 }
 
@@ -175,6 +199,9 @@ impl Call {
             m.last_heard = now;
             return m.path.take();
         }
+        // The default bitrate's budget until the session sets the
+        // configured one (`set_max_bitrate`).
+        let default_budget = byte_budget(DEFAULT_MAX_BITRATE);
         self.members.push(Member {
             key,
             session,
@@ -184,6 +211,8 @@ impl Call {
             path: None,
             last_heard: now,
             bucket: Bucket::full(AUDIO_BURST, now),
+            bytes: Bucket::full(default_budget.1, now),
+            byte_rate: default_budget,
         });
         None
     }

@@ -52,11 +52,18 @@ impl Bucket {
 
     /// Takes one token if there is one.
     pub fn take(&mut self, rate: f64, burst: f64, now: Instant) -> bool {
+        self.take_n(1.0, rate, burst, now)
+    }
+
+    /// Takes `n` tokens if there are that many (a packet of `n` bytes from
+    /// a byte budget); takes nothing otherwise, so a refused oversized
+    /// packet does not starve the normal ones after it.
+    pub fn take_n(&mut self, n: f64, rate: f64, burst: f64, now: Instant) -> bool {
         let refill = now.saturating_duration_since(self.at).as_secs_f64() * rate;
         let tokens = (self.tokens + refill).min(burst);
         self.at = now;
-        if tokens >= 1.0 {
-            self.tokens = tokens - 1.0;
+        if tokens >= n {
+            self.tokens = tokens - n;
             true
         } else {
             self.tokens = tokens;
@@ -69,6 +76,36 @@ impl Bucket {
     fn refilled(&self, rate: f64, burst: f64, now: Instant) -> bool {
         self.tokens + now.saturating_duration_since(self.at).as_secs_f64() * rate >= burst
     }
+}
+
+/// Packets per second of the byte-rate formula's header allowance: 20 ms
+/// frames (what the clients send; faster senders pay their extra headers
+/// from the margin and the burst).
+const BYTE_RATE_PACKETS: f64 = 50.0;
+/// Share above the announced bitrate a member may send on average: Opus
+/// in VBR mode overshoots its target on loud or noisy passages.
+const BYTE_RATE_MARGIN: f64 = 1.25;
+/// Seconds of the byte rate a member may send at once (a loud burst, or
+/// packets bunched by the network) before the rate applies.
+const BYTE_BURST_SECS: f64 = 0.5;
+
+/// A member's audio byte budget for a call of `max_bitrate` bits/s
+/// (docs/protocol.md §16.4), as (bytes per second, burst in bytes):
+///
+/// - rate = 1.25 × `max_bitrate` / 8 + 50 × 37: the Opus payload with a 25 %
+///   VBR margin, plus the sealed packet's 21-byte clear header and 16-byte
+///   tag at 50 packets/s (UDP/IP headers are not counted: the relay sees
+///   datagrams, and they are the same for every payload size);
+/// - burst = max(0.5 s of the rate, two largest packets).
+///
+/// At the default 64 000: 11 850 bytes/s (94.8 kbit/s of sealed packets),
+/// burst 5 925 bytes.
+pub(crate) fn byte_budget(max_bitrate: u32) -> (f64, f64) {
+    use crate::protocol::voice::{AUDIO_HEADER_LEN, MAX_PACKET, TAG_LEN};
+    let rate = BYTE_RATE_MARGIN * f64::from(max_bitrate) / 8.0
+        + BYTE_RATE_PACKETS * (AUDIO_HEADER_LEN + TAG_LEN) as f64;
+    let burst = (rate * BYTE_BURST_SECS).max(2.0 * MAX_PACKET as f64);
+    (rate, burst)
 }
 
 /// Token buckets per source address group ([`AddrKey`]: an IPv4 address or
@@ -255,6 +292,27 @@ mod tests {
         assert!(!jar.check(&c, at(1000), 8, t0), "another session");
         let other = CookieJar::new(t0);
         assert!(!other.check(&c, at(1000), 7, t0), "another server start");
+    }
+
+    #[test]
+    fn the_byte_budget_follows_the_documented_formula_and_refuses_only_what_does_not_fit() {
+        let (rate, burst) = byte_budget(64_000);
+        assert_eq!((rate, burst), (11_850.0, 5_925.0));
+        // A tiny bitrate still lets two largest packets through at once.
+        assert_eq!(byte_budget(6_000).1, 2.0 * 1312.0);
+        let t0 = Instant::now();
+        let mut b = Bucket::full(burst, t0);
+        // Five 1037-byte packets fit the burst, the sixth does not...
+        assert_eq!(
+            (0..6).filter(|_| b.take_n(1037.0, rate, burst, t0)).count(),
+            5
+        );
+        // ...but a small one still does: a refused packet takes nothing.
+        assert!(b.take_n(197.0, rate, burst, t0));
+        // 100 ms later, 1185 bytes more.
+        let t1 = t0 + Duration::from_millis(100);
+        assert!(b.take_n(1037.0, rate, burst, t1));
+        assert!(!b.take_n(1037.0, rate, burst, t1));
     }
 
     #[test]

@@ -91,6 +91,10 @@ impl Relay<'_> {
                     self.stats.voice_dropped += 1;
                     return false;
                 }
+                if !member.take_bytes(bytes.len(), now) {
+                    self.stats.voice_byte_limited += 1;
+                    return false;
+                }
                 self.stats.voice_in += 1;
                 // The listeners go into a reused buffer: a fresh vector per
                 // packet is an allocation on the relay's hot path.

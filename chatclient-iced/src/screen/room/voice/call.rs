@@ -353,6 +353,7 @@ mod tests {
     fn joined_msg(session: u64) -> VoiceJoined {
         VoiceJoined {
             room: None,
+            max_bitrate: None,
             session,
             token: vec![7; 16],
             epoch: 1,
