@@ -244,6 +244,7 @@ mod tests {
             port: 16791,
             keepalive_ms: 5000,
             timeout_ms: 15000,
+            max_bitrate: Some(64_000),
         });
         let _ = v.on_audio(AudioEvent::CallStarted(TransportKind::Udp));
         let udp = "You are in the call, voice over UDP.";
