@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
+use super::adapt::Adapter;
 use super::controls::{Controls, mode_from_u8};
 use super::events::CallEvent;
 use crate::audio::{Capture, FRAME};
@@ -34,6 +35,8 @@ pub(super) struct Capturing {
     pub(super) controls: Arc<Controls>,
     /// Events.
     pub(super) events: Sender<CallEvent>,
+    /// Bitrate and FEC from the path's loss (`adapt.rs`).
+    pub(super) adapt: Adapter,
 }
 
 impl Capturing {
@@ -60,6 +63,9 @@ impl Capturing {
                 }
             };
             c.captured.fetch_add(1, Ordering::Relaxed);
+            if let Ok(s) = self.sender.lock() {
+                self.adapt.frame(&mut self.encoder, &s);
+            }
             let send = self.gate.decide(
                 &frame,
                 mode_from_u8(c.mode.load(Ordering::Relaxed)),

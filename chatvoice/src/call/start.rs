@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use chatcore::protocol::voice::VoiceJoined;
 
+use super::adapt::{AdaptFigures, Adapter};
 use super::capture::Capturing;
 use super::controls::{Controls, mode_to_u8};
 use super::events::CallEvent;
@@ -86,6 +87,10 @@ impl Call {
             packets_replayed: 0,
             packets_unknown_epoch: 0,
             rtt_us: None,
+            path_loss: None,
+            encoder_bitrate: options.encoder.bitrate,
+            encoder_loss_pct: options.encoder.expected_loss_pct,
+            path_switches: 0,
             frames_played: 0,
             speakers: Vec::new(),
         }));
@@ -102,7 +107,9 @@ impl Call {
             give_up_after: Duration::from_millis(u64::from(joined.timeout_ms.max(1000))),
             options: options.link.clone(),
         };
+        let adapt = AdaptFigures::new(options.encoder);
         let cap = Capturing {
+            adapt: Adapter::new(options.encoder, adapt.clone()),
             session: joined.session,
             capture,
             encoder,
@@ -122,6 +129,7 @@ impl Call {
             sender,
             rebind,
             rebinding: None,
+            last_udp_try: std::time::Instant::now(),
             base: LinkTotals::default(),
             speakers: BTreeMap::new(),
             controls: controls.clone(),
@@ -132,6 +140,8 @@ impl Call {
             stats_every: options.stats_every,
             rtt_us: None,
             frames_played: 0,
+            adapt,
+            path_switches: 0,
         };
         let playback_thread = thread::Builder::new()
             .name("call-playback".into())

@@ -1,20 +1,49 @@
-//! Keepalive probes: when nothing was sent for the keepalive interval the
-//! receive thread sends a `probe` (so a silent or muted member stays in the
-//! call) and remembers its nonce and time, so the `probe_ack` gives a round
-//! trip (matched in `receive.rs`). At most 8 probes are remembered.
+//! Probes: on UDP a `probe` goes out every `probe_interval` (250 ms)
+//! whatever else is sent, because its acks are how the link notices that
+//! UDP stopped working (nothing heard for `udp_dead_after`: the call fails
+//! over to TCP) and the share left unanswered is the loss this client can
+//! observe on its own path (its upstream and downstream together; the
+//! encoder adapts to it). On TCP a probe goes out only when nothing was
+//! sent for the keepalive interval (so a silent or muted member stays in
+//! the call). Each probe's nonce and time are remembered (at most 8), so the
+//! `probe_ack` gives a round trip (matched in `receive.rs`); one unanswered
+//! for [`PROBE_LOST_AFTER`] counts as lost. The estimate is over the last
+//! [`LOSS_WINDOW`] probes (5 s on UDP).
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chatcore::protocol::voice::VoicePacket;
 
 use super::receive::Receiving;
 
+/// A probe unanswered this long is lost (a round trip is far shorter).
+pub(super) const PROBE_LOST_AFTER: Duration = Duration::from_secs(1);
+/// Probes in the loss estimate's sliding window.
+pub(super) const LOSS_WINDOW: usize = 20;
+/// Probes remembered while in flight.
+const IN_FLIGHT: usize = 8;
+
 impl Receiving {
     pub(super) fn keepalive_due(&mut self) {
-        let last = self.shared.last_send_us.load(Ordering::Relaxed);
-        let now = self.shared.epoch.elapsed().as_micros() as u64;
-        if now.saturating_sub(last) >= self.keepalive.as_micros() as u64 {
+        while self
+            .probes
+            .first()
+            .is_some_and(|(_, at)| at.elapsed() >= PROBE_LOST_AFTER)
+        {
+            self.probes.remove(0);
+            self.settled(false);
+        }
+        let due = match self.probe_every {
+            Some(every) => self.last_probe.elapsed() >= every,
+            None => {
+                let last = self.shared.last_send_us.load(Ordering::Relaxed);
+                let now = self.shared.epoch.elapsed().as_micros() as u64;
+                now.saturating_sub(last) >= self.keepalive.as_micros() as u64
+            }
+        };
+        if due {
+            self.last_probe = Instant::now();
             self.nonce = self.nonce.wrapping_add(1);
             let p = VoicePacket::Probe {
                 session: self.shared.session,
@@ -26,11 +55,26 @@ impl Receiving {
                     .probes_sent
                     .fetch_add(1, Ordering::Relaxed);
                 self.probes.push((self.nonce, Instant::now()));
-                if self.probes.len() > 8 {
+                if self.probes.len() > IN_FLIGHT {
                     self.probes.remove(0);
+                    self.settled(false);
                 }
             }
         }
+    }
+
+    /// One probe's fate is known: answered or lost. Updates the sliding
+    /// window and the shared estimate.
+    pub(super) fn settled(&mut self, answered: bool) {
+        if self.outcomes.len() >= LOSS_WINDOW {
+            self.outcomes.pop_front();
+        }
+        self.outcomes.push_back(answered);
+        let lost = self.outcomes.iter().filter(|a| !**a).count();
+        let permille = (lost * 1000 / self.outcomes.len()) as u32;
+        self.shared
+            .probe_loss_permille
+            .store(permille, Ordering::Relaxed);
     }
 }
 
