@@ -69,11 +69,7 @@ fn the_servers_voice_port_marks_its_answers_dscp_ef() {
     // answers with a challenge.
     let bind = VoicePacket::Bind {
         session: j.session,
-        mac: bind_mac(
-            j.token.as_slice().try_into().expect("token"),
-            j.session,
-            None,
-        ),
+        mac: bind_mac(&j.token, j.session, None),
         cookie: None,
     };
     sock.send_to(&bind.to_vec(), voice).expect("send");
