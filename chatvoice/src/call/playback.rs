@@ -40,6 +40,8 @@ pub(super) struct Playing {
     pub(super) rebinding: Option<Pending>,
     /// When UDP was last tried while on TCP (`rebind.rs`).
     pub(super) last_udp_try: Instant,
+    /// When a fail-over to TCP was last tried (`rebind.rs`).
+    pub(super) last_failover_try: Instant,
     /// Counters of the links replaced so far (stats stay cumulative).
     pub(super) base: LinkTotals,
     /// Remote speakers by session.

@@ -58,6 +58,10 @@ pub(super) struct LinkTotals {
     pub(super) probes: u64,
 }
 
+/// Least time between two attempts to fail over to TCP (one that failed,
+/// e.g. TCP refused too, is not retried in a tight loop).
+const FAILOVER_RETRY: Duration = Duration::from_millis(500);
+
 /// Why a new link is being bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Why {
@@ -89,7 +93,9 @@ impl Playing {
             Why::Closed
         } else if self.link.kind() == TransportKind::Udp
             && self.link.silent_for() >= o.udp_dead_after
+            && self.last_failover_try.elapsed() >= FAILOVER_RETRY
         {
+            self.last_failover_try = Instant::now();
             tracing::info!(
                 "voice: nothing heard over UDP for {:?}, failing over to TCP",
                 o.udp_dead_after

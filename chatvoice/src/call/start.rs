@@ -130,6 +130,9 @@ impl Call {
             rebind,
             rebinding: None,
             last_udp_try: std::time::Instant::now(),
+            last_failover_try: std::time::Instant::now()
+                .checked_sub(Duration::from_secs(1))
+                .unwrap_or_else(std::time::Instant::now),
             base: LinkTotals::default(),
             speakers: BTreeMap::new(),
             controls: controls.clone(),

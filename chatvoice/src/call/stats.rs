@@ -54,7 +54,8 @@ pub struct CallStats {
     pub encoder_bitrate: i32,
     /// The packet loss the encoder plans its in-band FEC for now, percent.
     pub encoder_loss_pct: i32,
-    /// Switches of path during the call (UDP to TCP and back).
+    /// New paths bound during the call: fail-over to TCP, back to UDP, and
+    /// binding again after the path closed.
     pub path_switches: u64,
     /// Frames handed to the output.
     pub frames_played: u64,
