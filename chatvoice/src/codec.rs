@@ -68,6 +68,36 @@ impl Encoder {
         Ok(self.buf[..n].to_vec())
     }
 
+    /// Changes the target bitrate (bit/s) from the next frame on: the call
+    /// steps it down when its path loses packets (`call/adapt.rs`). Opus
+    /// accepts 500..=512000; an out-of-range value is an error.
+    pub fn set_bitrate(&mut self, bitrate: i32) -> Result<(), CodecError> {
+        self.inner.set_bitrate(Bitrate::Bits(bitrate))?;
+        Ok(())
+    }
+
+    /// The current target bitrate in bit/s.
+    pub fn bitrate(&mut self) -> Result<i32, CodecError> {
+        match self.inner.get_bitrate()? {
+            Bitrate::Bits(b) => Ok(b),
+            // Never set here: the encoder is always given a number.
+            Bitrate::Max | Bitrate::Auto => Ok(0),
+        }
+    }
+
+    /// Changes the packet loss the encoder plans for (percent, clamped to
+    /// 0..=100): the higher, the stronger the in-band FEC copy of the
+    /// previous frame. The call sets it from the loss it measures.
+    pub fn set_packet_loss_perc(&mut self, pct: i32) -> Result<(), CodecError> {
+        self.inner.set_packet_loss_perc(pct.clamp(0, 100))?;
+        Ok(())
+    }
+
+    /// The packet loss the encoder plans for, in percent.
+    pub fn packet_loss_perc(&mut self) -> Result<i32, CodecError> {
+        Ok(self.inner.get_packet_loss_perc()?)
+    }
+
     /// The encoder's algorithmic delay in 48 kHz samples (the Ogg Opus
     /// pre-skip).
     pub fn lookahead(&mut self) -> Result<u32, CodecError> {

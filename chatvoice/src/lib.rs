@@ -16,7 +16,10 @@
 //! - [`mixer`]: sums speakers with a soft limiter, never clipping.
 //! - [`vad`]: when to transmit: voice activity detection, push-to-talk, or always.
 //! - [`transport`]: [`VoiceLink`], the voice-port path:
-//!   UDP bind with retries, TCP fallback, keepalive probes, loss injection for tests,
+//!   UDP bind with retries, TCP fallback, probes (liveness: the call fails
+//!   over to TCP and back, `call/rebind.rs`; the loss estimate the encoder
+//!   adapts to, `call/adapt.rs`), DSCP EF marking, loss injection and a UDP
+//!   black hole for tests,
 //!   and [`CallKeys`](transport::CallKeys), which seal and open audio (docs/protocol.md §16.5).
 //! - [`call`]: [`Call`], the engine that ties it together on its
 //!   own threads, and [`CallHandle`] to control it.

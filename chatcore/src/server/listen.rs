@@ -37,7 +37,13 @@ pub(crate) fn bind_voice(
         let tcp = listen(addr).map_err(bind_err(addr))?;
         let bound = tcp.local_addr().map_err(bind_err(addr))?;
         match UdpSocket::bind(bound) {
-            Ok(udp) => return Ok((tcp, udp, bound)),
+            Ok(udp) => {
+                // Voice leaves marked for expedited forwarding; accepted
+                // connections are marked again on accept.
+                crate::server::voice::dscp::mark_voice(&udp, bound);
+                crate::server::voice::dscp::mark_voice(&tcp, bound);
+                return Ok((tcp, udp, bound));
+            }
             Err(e) if attempts > 1 && e.kind() == io::ErrorKind::AddrInUse => attempts -= 1,
             Err(source) => {
                 return Err(ServerError::Bind {

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
+use super::adapt::Adapter;
 use super::controls::{Controls, mode_from_u8};
 use super::events::CallEvent;
 use crate::audio::{Capture, FRAME};
@@ -40,6 +41,8 @@ pub(super) struct Capturing {
     pub(super) echo: EchoCanceller,
     /// What the playback thread played, for `echo`.
     pub(super) render: RenderReference,
+    /// Bitrate and FEC from the path's loss (`adapt.rs`).
+    pub(super) adapt: Adapter,
 }
 
 impl Capturing {
@@ -71,6 +74,9 @@ impl Capturing {
             self.render.feed(aec.then_some(&mut self.echo));
             if aec {
                 self.echo.process(&mut frame);
+            }
+            if let Ok(s) = self.sender.lock() {
+                self.adapt.frame(&mut self.encoder, &s);
             }
             let send = self.gate.decide(
                 &frame,

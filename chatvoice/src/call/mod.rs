@@ -26,8 +26,11 @@
 //! - `capture.rs`: the capture thread (gate, encode, send);
 //! - `speaker.rs`: one remote speaker's jitter buffer and decoder;
 //! - `playback.rs`: the playback thread (drain, decode, mix, figures);
-//! - `rebind.rs`: binding the voice path again after it closed.
+//! - `rebind.rs`: binding the voice path again after it closed, failing
+//!   over to TCP when UDP goes quiet, and back to UDP when it works;
+//! - `adapt.rs`: the encoder's bitrate and FEC from the path's loss.
 
+pub mod adapt;
 mod capture;
 mod controls;
 mod events;

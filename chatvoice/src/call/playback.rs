@@ -3,23 +3,24 @@
 //! (skipping a quiet one when too much delay is buffered), updates the
 //! speaking indicators, mixes with the soft limiter (the mix also goes to
 //! the echo canceller's reference, `echo.rs`), and keeps the figures
-//! current. When the path closes it starts binding again (`rebind.rs`).
+//! current. When the path closes, or UDP goes quiet, or (on TCP) UDP may
+//! work again, it binds a new link and switches to it (`rebind.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::adapt::AdaptFigures;
 use super::controls::Controls;
 use super::events::CallEvent;
-use super::rebind::{LinkTotals, Rebind};
+use super::rebind::{LinkTotals, Pending, Rebind};
 use super::speaker::Speaker;
 use super::stats::{CallStats, SpeakerStats};
 use crate::audio::Playback;
 use crate::codec::Decoder;
 use crate::echo::RenderTap;
-use crate::error::TransportError;
 use crate::jitter::{JitterBuffer, JitterConfig};
 use crate::mixer;
 use crate::transport::{Incoming, LinkSender, VoiceLink};
@@ -37,8 +38,12 @@ pub(super) struct Playing {
     pub(super) sender: Arc<Mutex<LinkSender>>,
     /// What binding the path again takes.
     pub(super) rebind: Rebind,
-    /// A rebinding in progress: its result comes here.
-    pub(super) rebinding: Option<Receiver<Result<VoiceLink, TransportError>>>,
+    /// A rebinding (or switch of path) in progress.
+    pub(super) rebinding: Option<Pending>,
+    /// When UDP was last tried while on TCP (`rebind.rs`).
+    pub(super) last_udp_try: Instant,
+    /// When a fail-over to TCP was last tried (`rebind.rs`).
+    pub(super) last_failover_try: Instant,
     /// Counters of the links replaced so far (stats stay cumulative).
     pub(super) base: LinkTotals,
     /// Remote speakers by session.
@@ -61,6 +66,10 @@ pub(super) struct Playing {
     pub(super) frames_played: u64,
     /// Each played frame goes to the echo canceller (capture thread) too.
     pub(super) render_tap: RenderTap,
+    /// The encoder's settings (the capture thread adapts them).
+    pub(super) adapt: Arc<AdaptFigures>,
+    /// Switches of path so far.
+    pub(super) path_switches: u64,
 }
 
 /// Frames of quiet before a speaker is shown as not speaking (200 ms).
@@ -84,14 +93,15 @@ impl Playing {
                 .playback
                 .demand
                 .recv_timeout(Duration::from_millis(100));
-            if !closed {
-                closed = self.drain(now_ms);
-                if closed {
-                    self.start_rebind();
-                }
-            } else if self.rebound() {
+            // A new link first (a switch of path), then what the current
+            // one has, then whether the path should change.
+            if self.rebound(now_ms) {
                 closed = false;
             }
+            if !closed {
+                closed = self.drain(now_ms);
+            }
+            self.check_path(closed);
             match demand {
                 Ok(()) => {}
                 Err(RecvTimeoutError::Timeout) => continue,
@@ -127,8 +137,10 @@ impl Playing {
     }
 
     /// Moves incoming packets into the jitter buffers; `true` when the
-    /// path closed.
-    fn drain(&mut self, now_ms: f64) -> bool {
+    /// path closed (an error for the user only when no switch of path is
+    /// under way: the server closes the old TCP connection once the new
+    /// path is bound).
+    pub(super) fn drain(&mut self, now_ms: f64) -> bool {
         while let Ok(m) = self.link.incoming().try_recv() {
             match m {
                 Incoming::Audio {
@@ -158,7 +170,9 @@ impl Playing {
                 Incoming::Audio { .. } => {}
                 Incoming::ProbeAck { rtt_us } => self.rtt_us = Some(rtt_us),
                 Incoming::Closed(why) => {
-                    let _ = self.events.send(CallEvent::Error(why));
+                    if self.rebinding.is_none() {
+                        let _ = self.events.send(CallEvent::Error(why));
+                    }
                     return true;
                 }
             }
@@ -216,6 +230,10 @@ impl Playing {
             packets_replayed: sealed.replayed,
             packets_unknown_epoch: sealed.unknown_epoch,
             rtt_us: self.rtt_us,
+            path_loss: self.adapt.loss(),
+            encoder_bitrate: self.adapt.bitrate.load(Ordering::Relaxed),
+            encoder_loss_pct: self.adapt.loss_pct.load(Ordering::Relaxed),
+            path_switches: self.path_switches,
             frames_played: self.frames_played,
             speakers: self
                 .speakers

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use chatcore::protocol::voice::VoiceJoined;
 
+use super::adapt::{AdaptFigures, Adapter};
 use super::capture::Capturing;
 use super::controls::{Controls, mode_to_u8};
 use super::events::CallEvent;
@@ -60,7 +61,9 @@ impl Call {
         // any time is spent binding the voice path.
         let capture = input.start()?;
         let playback = output.start()?;
-        let encoder = Encoder::new(capped_encoder(options.encoder, joined))?;
+        // The server's maximum caps the encoder, and so the adaptation's ceiling.
+        let encoder_config = capped_encoder(options.encoder, joined);
+        let encoder = Encoder::new(encoder_config)?;
         let server = SocketAddr::new(server_ip, joined.port);
         let keys = Arc::new(CallKeys::from_joined(joined)?);
         let link = VoiceLink::connect(
@@ -97,6 +100,10 @@ impl Call {
             packets_replayed: 0,
             packets_unknown_epoch: 0,
             rtt_us: None,
+            path_loss: None,
+            encoder_bitrate: encoder_config.bitrate,
+            encoder_loss_pct: encoder_config.expected_loss_pct,
+            path_switches: 0,
             frames_played: 0,
             speakers: Vec::new(),
         }));
@@ -115,7 +122,9 @@ impl Call {
         };
         // Played frames go to the echo canceller on the capture thread.
         let (render_tap, render) = crate::echo::reference();
+        let adapt = AdaptFigures::new(encoder_config);
         let cap = Capturing {
+            adapt: Adapter::new(encoder_config, adapt.clone()),
             session: joined.session,
             capture,
             encoder,
@@ -137,6 +146,10 @@ impl Call {
             sender,
             rebind,
             rebinding: None,
+            last_udp_try: std::time::Instant::now(),
+            last_failover_try: std::time::Instant::now()
+                .checked_sub(Duration::from_secs(1))
+                .unwrap_or_else(std::time::Instant::now),
             base: LinkTotals::default(),
             speakers: BTreeMap::new(),
             controls: controls.clone(),
@@ -148,6 +161,8 @@ impl Call {
             rtt_us: None,
             frames_played: 0,
             render_tap,
+            adapt,
+            path_switches: 0,
         };
         let playback_thread = thread::Builder::new()
             .name("call-playback".into())

@@ -46,6 +46,17 @@ pub struct CallStats {
     pub packets_unknown_epoch: u64,
     /// Last probe round trip, µs.
     pub rtt_us: Option<u64>,
+    /// The loss this client measures on its path (0..1): the share of the
+    /// last 20 probes left unanswered (0 over TCP); `None` before any.
+    pub path_loss: Option<f32>,
+    /// The encoder's target bitrate now, bit/s (adapted to `path_loss`,
+    /// never above the configured one).
+    pub encoder_bitrate: i32,
+    /// The packet loss the encoder plans its in-band FEC for now, percent.
+    pub encoder_loss_pct: i32,
+    /// New paths bound during the call: fail-over to TCP, back to UDP, and
+    /// binding again after the path closed.
+    pub path_switches: u64,
     /// Frames handed to the output.
     pub frames_played: u64,
     /// Per remote speaker, by session.

@@ -109,12 +109,18 @@ pub(super) fn fake_tcp() -> SocketAddr {
     addr
 }
 
+/// The audio that came back, until none came for 500 ms (probe acks,
+/// which keep coming on UDP, do not count).
 pub(super) fn audio_back(link: &VoiceLink) -> Vec<u16> {
     let mut seqs = Vec::new();
-    while let Ok(m) = link.incoming().recv_timeout(Duration::from_millis(500)) {
-        if let Incoming::Audio { session, seq, .. } = m {
+    let mut last = std::time::Instant::now();
+    while last.elapsed() < Duration::from_millis(500) {
+        if let Ok(Incoming::Audio { session, seq, .. }) =
+            link.incoming().recv_timeout(Duration::from_millis(50))
+        {
             assert_eq!(session, 5);
             seqs.push(seq);
+            last = std::time::Instant::now();
         }
     }
     seqs

@@ -3,9 +3,10 @@
 //! sending state and starts the receive thread; closing (or dropping) stops
 //! that thread and shuts a TCP connection down.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -17,8 +18,9 @@ use rand::rngs::StdRng;
 
 use super::keys::CallKeys;
 use super::options::{LinkOptions, TransportKind};
+use super::probe::LOSS_WINDOW;
 use super::receive::{Incoming, Receiving};
-use super::sender::{LinkCounters, LinkSender, Shared, Wire};
+use super::sender::{LinkCounters, LinkSender, NO_ESTIMATE, Shared, Wire};
 use super::tcp::bind_tcp;
 use super::udp::bind_udp;
 use crate::error::TransportError;
@@ -60,6 +62,7 @@ impl VoiceLink {
         };
         let (kind, wire) = match udp {
             Some(s) => (TransportKind::Udp, Wire::Udp(s)),
+            None if opts.udp_only => return Err(TransportError::NotBound("UDP")),
             None => {
                 tracing::info!("voice: no UDP answer from {server}, using TCP");
                 let s = bind_tcp(server, session, token)?;
@@ -83,6 +86,9 @@ impl VoiceLink {
             send_loss: opts.send_loss,
             rng: Mutex::new(StdRng::seed_from_u64(opts.loss_seed ^ 0x5eed)),
             counters: LinkCounters::default(),
+            last_recv_us: AtomicU64::new(0),
+            probe_loss_permille: AtomicU32::new(NO_ESTIMATE),
+            blackhole: opts.udp_blackhole.clone(),
         });
         let keepalive = opts
             .keepalive
@@ -94,6 +100,10 @@ impl VoiceLink {
             tx,
             stop: stop.clone(),
             keepalive,
+            probe_every: (kind == TransportKind::Udp).then_some(opts.probe_interval),
+            last_probe: Instant::now(),
+            outcomes: VecDeque::with_capacity(LOSS_WINDOW),
+            probe_ack_loss: opts.probe_ack_loss,
             recv_loss: opts.recv_loss,
             rng: StdRng::seed_from_u64(opts.loss_seed),
             probes: Vec::new(),
@@ -127,6 +137,23 @@ impl VoiceLink {
     /// Incoming audio and events.
     pub fn incoming(&self) -> &Receiver<Incoming> {
         &self.incoming
+    }
+
+    /// How long nothing arrived from the server on this path (no probe
+    /// ack, no audio; counted from the bind): on UDP, the sign that UDP
+    /// stopped working.
+    pub fn silent_for(&self) -> Duration {
+        let last = self.shared.last_recv_us.load(Ordering::Relaxed);
+        self.shared
+            .epoch
+            .elapsed()
+            .saturating_sub(Duration::from_micros(last))
+    }
+
+    /// The share of recent probes left unanswered (0..1), see
+    /// [`LinkSender::probe_loss`].
+    pub fn probe_loss(&self) -> Option<f32> {
+        self.shared.probe_loss()
     }
 
     /// The link's counters.

@@ -10,13 +10,19 @@
 //! audio packet is sealed with the call key ([`CallKeys`], shared by every
 //! link of a call, §16.5). Once bound, a receive thread reads packets, opens
 //! audio (refusing and counting forged, replayed and unknown-epoch packets)
-//! and hands it to the caller through a channel, and sends a `probe`
+//! and hands it to the caller through a channel, and sends probes: on UDP
+//! every 250 ms whatever else is sent (the acks prove UDP still works; the
+//! share missing is the loss estimate, [`LinkSender::probe_loss`]), on TCP
 //! whenever nothing was sent for the keepalive interval (so a silent or
-//! muted member stays in the call). Any thread may
-//! send audio through a cloneable [`LinkSender`].
+//! muted member stays in the call). [`VoiceLink::silent_for`] tells how long
+//! the server has not been heard: the call fails over to TCP when UDP goes
+//! quiet, and tries UDP again in the background (`call/rebind.rs`). Every
+//! socket is marked DSCP EF. Any thread may send audio through a cloneable
+//! [`LinkSender`].
 //!
-//! For tests, [`LinkOptions`] can force TCP and inject random loss of audio
-//! packets on receive and/or send (seeded, so runs are repeatable).
+//! For tests, [`LinkOptions`] can force TCP, inject random loss of audio
+//! packets on receive and/or send and of probe acks (seeded, so runs are
+//! repeatable), and black-hole UDP mid-call ([`Blackhole`]).
 //!
 //! Files, one idea each:
 //! - `options.rs`: [`LinkOptions`] and [`TransportKind`], how the link is set up;
@@ -27,10 +33,13 @@
 //! - `tcp.rs`: the TCP fallback's bind and its length-prefixed receive loop;
 //! - `sender.rs`: the socket shared by all senders, [`LinkSender`], [`LinkCounters`];
 //! - `receive.rs`: the receive thread and the [`Incoming`] it hands on;
-//! - `probe.rs`: keepalive probes sent when the path has been quiet;
+//! - `probe.rs`: probes (every 250 ms on UDP, keepalives on TCP), the
+//!   liveness of the path and the loss estimate from missing acks;
+//! - `dscp.rs`: DSCP EF and `SO_PRIORITY` on every voice socket;
 //! - `fake.rs` (tests only): a tiny fake voice port the unit tests bind to.
 
 mod bind;
+mod dscp;
 #[cfg(test)]
 mod fake;
 mod keys;
@@ -42,8 +51,9 @@ mod sender;
 mod tcp;
 mod udp;
 
+pub use dscp::{DSCP_EF_TOS, VOICE_SO_PRIORITY};
 pub use keys::CallKeys;
 pub use link::VoiceLink;
-pub use options::{LinkOptions, TransportKind};
+pub use options::{Blackhole, LinkOptions, TransportKind};
 pub use receive::Incoming;
 pub use sender::{LinkCounters, LinkSender};

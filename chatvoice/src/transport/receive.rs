@@ -1,9 +1,11 @@
 //! The receive thread: reads packets from the socket (the loops are in
 //! `udp.rs` and `tcp.rs`), drops audio at the receive-side loss rate for
-//! tests, matches `probe_ack`s to the probes in flight for a round trip,
-//! and hands the rest to the caller as [`Incoming`] through a channel; when
+//! tests, matches `probe_ack`s to the probes in flight for a round trip
+//! (and the loss estimate, `probe.rs`), notes when the server was last
+//! heard (on UDP a long silence means fail over to TCP), and hands the rest to the caller as [`Incoming`] through a channel; when
 //! the path ends it sends [`Incoming::Closed`].
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
@@ -48,6 +50,16 @@ pub(super) struct Receiving {
     pub(super) stop: Arc<AtomicBool>,
     /// Probe after this much sending silence.
     pub(super) keepalive: Duration,
+    /// On UDP: probe this often whatever else is sent (liveness and the
+    /// loss estimate); `None` on TCP (keepalives only when quiet).
+    pub(super) probe_every: Option<Duration>,
+    /// When the last probe went out.
+    pub(super) last_probe: Instant,
+    /// The last probes' fates (answered or not), oldest first, at most
+    /// `probe::LOSS_WINDOW`: the sliding window of the loss estimate.
+    pub(super) outcomes: VecDeque<bool>,
+    /// Test hook: probability of dropping each received probe ack.
+    pub(super) probe_ack_loss: f64,
     /// Receive-side loss injection probability.
     pub(super) recv_loss: f64,
     /// Random numbers for it.
@@ -77,7 +89,11 @@ impl Receiving {
 
     /// Handles one packet; `false` when the consumer is gone.
     pub(super) fn handle(&mut self, buf: &[u8]) -> bool {
-        let msg = match VoicePacket::parse(buf) {
+        let parsed = VoicePacket::parse(buf);
+        if parsed.is_ok() {
+            self.shared.heard();
+        }
+        let msg = match parsed {
             Ok(VoicePacket::Audio { .. }) => {
                 if self.recv_loss > 0.0 && self.rng.random_bool(self.recv_loss.clamp(0.0, 1.0)) {
                     self.shared
@@ -104,10 +120,17 @@ impl Receiving {
                 }
             }
             Ok(VoicePacket::ProbeAck { nonce, .. }) => {
+                if self.probe_ack_loss > 0.0
+                    && self.rng.random_bool(self.probe_ack_loss.clamp(0.0, 1.0))
+                {
+                    // Lost on the way: the probe will be given up on.
+                    return true;
+                }
                 let Some(i) = self.probes.iter().position(|(n, _)| *n == nonce) else {
                     return true;
                 };
                 let (_, at) = self.probes.remove(i);
+                self.settled(true);
                 Incoming::ProbeAck {
                     rtt_us: at.elapsed().as_micros() as u64,
                 }

@@ -6,7 +6,7 @@
 
 use std::io::{self, Write};
 use std::net::{TcpStream, UdpSocket};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -15,6 +15,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 
 use super::keys::CallKeys;
+use super::options::{Blackhole, TransportKind};
 
 /// Counters of a link.
 #[derive(Debug, Default)]
@@ -58,6 +59,52 @@ pub(super) struct Shared {
     pub(super) rng: Mutex<StdRng>,
     /// Counters.
     pub(super) counters: LinkCounters,
+    /// When anything from the server last arrived on this path (µs since
+    /// `epoch`; binding counts): on UDP, a long silence means UDP stopped
+    /// working and the call fails over to TCP.
+    pub(super) last_recv_us: AtomicU64,
+    /// Share of the recent probes left unanswered, in thousandths
+    /// ([`NO_ESTIMATE`] before any probe was settled): the loss this client
+    /// can see on its own path, which the encoder adapts to.
+    pub(super) probe_loss_permille: AtomicU32,
+    /// The tests' UDP black hole, if any.
+    pub(super) blackhole: Option<Blackhole>,
+}
+
+/// `probe_loss_permille` before any probe was answered or given up on.
+pub(super) const NO_ESTIMATE: u32 = u32::MAX;
+
+impl Shared {
+    /// UDP or TCP.
+    pub(super) fn kind(&self) -> TransportKind {
+        match self.wire {
+            Wire::Udp(_) => TransportKind::Udp,
+            Wire::Tcp(_) => TransportKind::Tcp,
+        }
+    }
+
+    /// Whether the tests' hook black-holes this path now (UDP only).
+    pub(super) fn blackholed(&self) -> bool {
+        matches!(self.wire, Wire::Udp(_)) && self.blackhole.as_ref().is_some_and(Blackhole::on)
+    }
+
+    /// Notes that something from the server arrived now.
+    pub(super) fn heard(&self) {
+        self.last_recv_us
+            .store(self.epoch.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// The loss estimate from probes, 0..1, if there is one yet. TCP
+    /// delivers everything (its cost is delay): 0.
+    pub(super) fn probe_loss(&self) -> Option<f32> {
+        if self.kind() == TransportKind::Tcp {
+            return Some(0.0);
+        }
+        match self.probe_loss_permille.load(Ordering::Relaxed) {
+            NO_ESTIMATE => None,
+            p => Some(p as f32 / 1000.0),
+        }
+    }
 }
 
 impl Shared {
@@ -73,6 +120,8 @@ impl Shared {
         self.last_send_us
             .store(self.epoch.elapsed().as_micros() as u64, Ordering::Relaxed);
         match &self.wire {
+            // The black hole swallows it, as a network dropping UDP would.
+            Wire::Udp(_) if self.blackholed() => Ok(()),
             Wire::Udp(s) => s.send(&framed[TCP_PREFIX_LEN..]).map(drop),
             Wire::Tcp(s) => {
                 let len = (framed.len() - TCP_PREFIX_LEN) as u16;
@@ -114,6 +163,19 @@ impl LinkSender {
         s.send_framed(framed)?;
         s.counters.audio_sent.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The share of recent probes left unanswered on this path (0..1, over
+    /// the last 20 probes: 5 s on UDP), the loss this client can observe on
+    /// its own round trip; `None` until a probe was answered or given up
+    /// on; 0 over TCP.
+    pub fn probe_loss(&self) -> Option<f32> {
+        self.shared.probe_loss()
+    }
+
+    /// UDP or TCP.
+    pub fn kind(&self) -> TransportKind {
+        self.shared.kind()
     }
 }
 

@@ -30,14 +30,18 @@ pub(super) fn bind_udp(
     opts: &LinkOptions,
 ) -> io::Result<Option<UdpSocket>> {
     let sock = UdpSocket::bind(unspecified(server))?;
+    super::dscp::mark_voice(&sock, server);
     sock.connect(server)?;
+    let holed = || opts.udp_blackhole.as_ref().is_some_and(|b| b.on());
     let deadline = Instant::now() + opts.udp_bind_timeout;
     let mut buf = vec![0u8; MAX_PACKET + 1];
     let mut cookie = None;
     while Instant::now() < deadline {
         // Errors such as "connection refused" (an ICMP answer to a previous
         // datagram) just mean "not yet": keep trying until the deadline.
-        let _ = sock.send(&bind_packet(session, token, cookie).to_vec());
+        if !holed() {
+            let _ = sock.send(&bind_packet(session, token, cookie).to_vec());
+        }
         let until = (Instant::now() + opts.bind_retry).min(deadline);
         loop {
             let left = until.saturating_duration_since(Instant::now());
@@ -46,12 +50,16 @@ pub(super) fn bind_udp(
             }
             sock.set_read_timeout(Some(left))?;
             match sock.recv(&mut buf) {
+                Ok(_) if holed() => {}
                 Ok(n) => match bind_reply(&buf[..n], session) {
                     BindReply::Bound => return Ok(Some(sock)),
                     // Echo the cookie at once: no need to wait for the
                     // next retry. Later retries echo it too.
                     BindReply::Challenge(c) => {
                         cookie = Some(c);
+                        if holed() {
+                            continue;
+                        }
                         let _ = sock.send(&bind_packet(session, token, cookie).to_vec());
                     }
                     BindReply::Other => {}
@@ -77,6 +85,8 @@ impl Receiving {
         let mut buf = vec![0u8; MAX_PACKET + 1];
         while !self.stop.load(Ordering::Relaxed) {
             match s.recv(&mut buf) {
+                // The tests' black hole: as if it never arrived.
+                Ok(_) if self.shared.blackholed() => {}
                 Ok(n) => {
                     if !self.handle(&buf[..n]) {
                         return "closed".into();
