@@ -71,6 +71,7 @@
 pub mod audio;
 pub mod call;
 pub mod codec;
+pub mod denoise;
 pub mod error;
 pub mod jitter;
 pub mod message;

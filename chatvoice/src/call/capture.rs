@@ -1,5 +1,6 @@
-//! The capture thread: takes 20 ms frames from the input, asks the gate
-//! (mute, push-to-talk or VAD) whether to send, encodes with Opus and sends
+//! The capture thread: takes 20 ms frames from the input, suppresses their
+//! noise when that is switched on ([`Denoiser`], whose speech probability
+//! goes to the VAD), asks the gate (mute, push-to-talk or VAD) whether to send, encodes with Opus and sends
 //! an audio packet, sealed with the call key, through the current link (the
 //! packet counter +1 per packet sent, kept by the call's [`CallKeys`](crate::transport::CallKeys);
 //! `ts` +960 per frame captured, sent or not, from a random start).
@@ -15,6 +16,7 @@ use super::controls::{Controls, mode_from_u8};
 use super::events::CallEvent;
 use crate::audio::{Capture, FRAME};
 use crate::codec::Encoder;
+use crate::denoise::Denoiser;
 use crate::transport::LinkSender;
 use crate::vad::Gate;
 
@@ -44,6 +46,8 @@ impl Capturing {
         let mut ts: u32 = rng.random();
         let mut speaking = false;
         let c = self.controls.clone();
+        // Noise suppression (allocated once, here on the capture thread).
+        let mut denoiser = Denoiser::new();
         while !c.stop.load(Ordering::Relaxed) {
             let frame = match self.capture.frames.recv_timeout(Duration::from_millis(100)) {
                 Ok(f) => f,
@@ -60,8 +64,11 @@ impl Capturing {
                 }
             };
             c.captured.fetch_add(1, Ordering::Relaxed);
-            let send = self.gate.decide(
+            let (frame, speech_prob) =
+                denoiser.clean(frame, c.noise_suppression.load(Ordering::Relaxed));
+            let send = self.gate.decide_with(
                 &frame,
+                speech_prob,
                 mode_from_u8(c.mode.load(Ordering::Relaxed)),
                 c.muted.load(Ordering::Relaxed),
                 c.ptt.load(Ordering::Relaxed),
