@@ -7,12 +7,16 @@
 //!   backends: [`audio::cpal_backend`] (real devices), [`audio::wav`] (WAV
 //!   files, paced or not), [`audio::silence`], and [`audio::devices`] (which
 //!   devices work, and why not).
-//! - [`resample`]: down-mix and rate conversion to 48 kHz mono at the edges.
+//! - [`resample`]: down-mix and rate conversion to 48 kHz mono at the edges
+//!   (rubato's band-limited FFT resampler, streaming, no allocation per call).
 //! - [`codec`]: Opus encoder/decoder (VOIP, 20 ms, in-band FEC, PLC).
 //! - [`jitter`]: the per-speaker adaptive jitter buffer (target 40 ms at
 //!   first, then 20–120 ms from measured jitter).
 //! - [`mixer`]: sums speakers with a soft limiter, never clipping.
-//! - [`vad`]: when to transmit: voice activity detection, push-to-talk, or always.
+//! - [`denoise`]: noise suppression on the capture path (RNNoise, via
+//!   `nnnoiseless`), on by default; its speech probability feeds the VAD.
+//! - [`vad`]: when to transmit: voice activity detection (RNNoise's speech
+//!   probability, with the energy detector as the fallback gate), push-to-talk, or always.
 //! - [`transport`]: [`VoiceLink`], the voice-port path:
 //!   UDP bind with retries, TCP fallback, keepalive probes, loss injection for tests,
 //!   and [`CallKeys`](transport::CallKeys), which seal and open audio (docs/protocol.md §16.5).
