@@ -1,5 +1,16 @@
 //! When to transmit: voice activity detection, push-to-talk, or always.
 //!
+//! With noise suppression on (the default), the capture thread hands the
+//! VAD RNNoise's speech probability for each frame ([`crate::denoise`]): a
+//! frame is speech when that probability reaches
+//! [`VadConfig::speech_prob`] and the energy detector below also hears it
+//! (on the suppressed frame: in series it rejects the odd frame RNNoise
+//! rates high in a quiet room and some babble); the hangover is the same.
+//! On the committed fixtures this sends 1.3 % of fan and 0.7 % of keyboard
+//! noise-only frames where the energy detector alone sent up to 91 %
+//! (docs/benchmarks.md, "Noise suppression and voice activity"). With
+//! suppression off, the energy detector decides alone.
+//!
 //! The energy VAD compares each 20 ms frame's level with a tracked noise
 //! floor. A frame is speech when it is at least `margin_db` above the floor
 //! and above an absolute `min_dbfs`; transmission then continues for a
