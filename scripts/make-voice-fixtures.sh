@@ -14,7 +14,7 @@
 #
 # 24 kHz mono 16-bit (espeak-ng speaks at 22 kHz, so nothing is lost; the
 # engine reads them through its resampler at 48 kHz): about 380 KB each.
-# Deterministic for a given espeak-ng and sox (bash RANDOM is seeded).
+# Deterministic for a given espeak-ng and sox (sox -R, bash RANDOM seeded).
 #
 # Usage: bash scripts/make-voice-fixtures.sh
 set -euo pipefail
@@ -23,6 +23,9 @@ out=chatvoice/tests/fixtures
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 R=24000
+# Repeatable mode: sox seeds its noise generators and dither with a fixed
+# number, so the same tools make the same files byte for byte.
+sox() { command sox -R "$@"; }
 fmt=(-r $R -c 1 -b 16)
 
 say() { # voice speed text file

@@ -24,7 +24,16 @@ pub struct Denoiser {
     input: [f32; DENOISE_FRAME],
     /// One RNNoise frame of output (reused every call).
     output: [f32; DENOISE_FRAME],
+    /// RNNoise frames processed, up to [`WARM_UP_FRAMES`]: the first
+    /// outputs carry start-up artifacts (nnnoiseless says to discard the
+    /// first), and their speech probability is not trusted.
+    seen: u32,
 }
+
+/// RNNoise frames (10 ms) at the start whose speech probability is taken
+/// as 0: on the fan fixture the very first frame read as speech and, with
+/// the hangover, sent the first 320 ms of noise of a call.
+const WARM_UP_FRAMES: u32 = 2;
 
 impl std::fmt::Debug for Denoiser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -45,6 +54,7 @@ impl Denoiser {
             state: DenoiseState::new(),
             input: [0.0; DENOISE_FRAME],
             output: [0.0; DENOISE_FRAME],
+            seen: 0,
         }
     }
 
@@ -59,7 +69,11 @@ impl Denoiser {
                 *x = f32::from(s);
             }
             let p = self.state.process_frame(&mut self.output, &self.input);
-            prob = prob.max(p);
+            if self.seen >= WARM_UP_FRAMES {
+                prob = prob.max(p);
+            } else {
+                self.seen += 1;
+            }
             for (s, &y) in part.iter_mut().zip(&self.output) {
                 *s = y.round().clamp(-32768.0, 32767.0) as i16;
             }

@@ -36,11 +36,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         "", "noise sent", "speech kept", "noise sent", "speech kept"
     );
     let cfg = VadConfig::default();
+    // VADBENCH_COLD=1: score the detectors' first hearing of each fixture.
+    let warm_up = std::env::var_os("VADBENCH_COLD").is_none();
     let mut times = Vec::new();
     for name in NOISES {
         let noisy = frames(&format!("noisy-{name}24k.wav"))?;
-        let old = score(&t, &energy_only(&noisy, cfg));
-        let (sent, us) = suppressed(&noisy, cfg);
+        let old = score(&t, &energy_only(&noisy, cfg, warm_up));
+        let (sent, us) = suppressed(&noisy, cfg, warm_up);
         times.extend(us);
         let new = score(&t, &sent);
         println!(
@@ -52,6 +54,24 @@ fn main() -> Result<(), Box<dyn Error>> {
         );
     }
     if std::env::args().any(|a| a == "--thresholds") {
+        // The probability alone (the energy gate's margin taken away, only
+        // its absolute -50 dBFS floor left) against both in series.
+        let alone = VadConfig {
+            margin_db: -200.0,
+            ..cfg
+        };
+        for name in NOISES {
+            let noisy = frames(&format!("noisy-{name}24k.wav"))?;
+            let a = score(&t, &suppressed(&noisy, alone, warm_up).0);
+            let b = score(&t, &suppressed(&noisy, cfg, warm_up).0);
+            println!(
+                "  {name:<7} probability alone: noise sent {:>5.1} %, speech kept {:>5.1} %; with the energy gate: {:>5.1} % / {:>5.1} %",
+                a.false_pct(),
+                a.kept_pct(),
+                b.false_pct(),
+                b.kept_pct()
+            );
+        }
         for name in NOISES {
             let noisy = frames(&format!("noisy-{name}24k.wav"))?;
             let p = probabilities(&noisy);
@@ -60,7 +80,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                     speech_prob: th,
                     ..VadConfig::default()
                 };
-                let (sent, _) = suppressed(&noisy, cfg);
+                let (sent, _) = suppressed(&noisy, cfg, warm_up);
                 let s = score(&t, &sent);
                 let raw: Vec<bool> = p.iter().map(|&x| x >= th).collect();
                 let r = score(&t, &raw);

@@ -115,9 +115,9 @@ pub fn score(truth: &[Truth], sent: &[bool]) -> Score {
 }
 
 /// The old path: energy VAD on the raw frames.
-pub fn energy_only(noisy: &[Vec<i16>], cfg: VadConfig) -> Vec<bool> {
+pub fn energy_only(noisy: &[Vec<i16>], cfg: VadConfig, warm_up: bool) -> Vec<bool> {
     let mut vad = Vad::new(cfg);
-    warm(noisy, |f| {
+    warm(warm_up, noisy, |f| {
         vad.process(f);
     });
     noisy.iter().map(|f| vad.process(f)).collect()
@@ -125,12 +125,12 @@ pub fn energy_only(noisy: &[Vec<i16>], cfg: VadConfig) -> Vec<bool> {
 
 /// The new path, as the capture thread runs it: suppression, then the VAD
 /// from the speech probability. Also returns each frame's suppression
-/// time in µs.
-pub fn suppressed(noisy: &[Vec<i16>], cfg: VadConfig) -> (Vec<bool>, Vec<f64>) {
+/// time in µs (of the scored pass).
+pub fn suppressed(noisy: &[Vec<i16>], cfg: VadConfig, warm_up: bool) -> (Vec<bool>, Vec<f64>) {
     let mut d = Denoiser::new();
     let mut vad = Vad::new(cfg);
     let mut times = Vec::with_capacity(noisy.len());
-    warm(noisy, |f| {
+    warm(warm_up, noisy, |f| {
         let (clean, p) = d.clean(f.to_vec(), true);
         vad.process_with(&clean, p);
     });
@@ -152,11 +152,11 @@ pub fn probabilities(noisy: &[Vec<i16>]) -> Vec<f32> {
     noisy.iter().map(|f| d.process(&mut f.clone())).collect()
 }
 
-/// Whether the detectors first hear the whole fixture once (a call in
-/// progress in that room) before they are scored: `VADBENCH_COLD=1` scores
-/// the first hearing instead.
-pub fn warm(noisy: &[Vec<i16>], mut step: impl FnMut(&[i16])) {
-    if std::env::var_os("VADBENCH_COLD").is_none() {
+/// With `warm_up`, the detector first hears the whole fixture once (a call
+/// in progress in that room) before it is scored; without, its first
+/// hearing is scored (the start of a call).
+pub fn warm(warm_up: bool, noisy: &[Vec<i16>], mut step: impl FnMut(&[i16])) {
+    if warm_up {
         noisy.iter().for_each(|f| step(f));
     }
 }
