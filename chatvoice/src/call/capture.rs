@@ -1,9 +1,10 @@
 //! The capture thread: takes 20 ms frames from the input, suppresses their
 //! noise when that is switched on ([`Denoiser`], whose speech probability
 //! goes to the VAD), asks the gate (mute, push-to-talk or VAD) whether to
-//! send, encodes with Opus and sends an audio packet, sealed with the call key, through the current link (the
-//! packet counter +1 per packet sent, kept by the call's [`CallKeys`](crate::transport::CallKeys);
-//! `ts` +960 per frame captured, sent or not, from a random start).
+//! send, encodes with Opus and sends an audio packet, sealed with the call
+//! key, through the current link (the packet counter +1 per packet sent,
+//! kept by the call's [`CallKeys`](crate::transport::CallKeys); `ts` +960
+//! per frame captured, sent or not, from a random start).
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{RecvTimeoutError, Sender};
