@@ -7,14 +7,18 @@
 //!   backends: [`audio::cpal_backend`] (real devices), [`audio::wav`] (WAV
 //!   files, paced or not), [`audio::silence`], and [`audio::devices`] (which
 //!   devices work, and why not).
-//! - [`resample`]: down-mix and rate conversion to 48 kHz mono at the edges.
+//! - [`resample`]: down-mix and rate conversion to 48 kHz mono at the edges
+//!   (rubato's band-limited FFT resampler, streaming, no allocation per call).
 //! - [`codec`]: Opus encoder/decoder (VOIP, 20 ms, in-band FEC, PLC).
 //! - [`echo`]: echo cancellation (WebRTC AEC3) of what the speakers play,
 //!   and the render reference from the playback thread to the capture thread.
 //! - [`jitter`]: the per-speaker adaptive jitter buffer (target 40 ms at
 //!   first, then 20–120 ms from measured jitter).
 //! - [`mixer`]: sums speakers with a soft limiter, never clipping.
-//! - [`vad`]: when to transmit: voice activity detection, push-to-talk, or always.
+//! - [`denoise`]: noise suppression on the capture path (RNNoise, via
+//!   `nnnoiseless`), on by default; its speech probability feeds the VAD.
+//! - [`vad`]: when to transmit: voice activity detection (RNNoise's speech
+//!   probability, with the energy detector as the fallback gate), push-to-talk, or always.
 //! - [`transport`]: [`VoiceLink`], the voice-port path:
 //!   UDP bind with retries, TCP fallback, probes (liveness: the call fails
 //!   over to TCP and back, `call/rebind.rs`; the loss estimate the encoder
@@ -76,6 +80,7 @@
 pub mod audio;
 pub mod call;
 pub mod codec;
+pub mod denoise;
 pub mod echo;
 pub mod error;
 pub mod jitter;

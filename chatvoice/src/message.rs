@@ -3,7 +3,10 @@
 //! transfer with kind `voice`, and play a received one to an [`AudioOutput`].
 //!
 //! Recording uses the call's encoder settings (VOIP, 32 kbit/s, 20 ms): a
-//! two-minute message is about 480 KB.
+//! two-minute message is about 480 KB. Like a call's capture, it suppresses
+//! noise ([`Denoiser`], on unless [`Recorder::start_with`] says otherwise);
+//! the suppressor's 10 ms lag is added to the file's pre-skip, so the
+//! message still starts with its first recorded sample.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
@@ -19,6 +22,7 @@ use chatcore::protocol::transfer::FileKind;
 
 use crate::audio::{AudioInput, AudioOutput, FRAME, SAMPLE_RATE};
 use crate::codec::{Encoder, EncoderConfig};
+use crate::denoise::{DENOISE_FRAME, Denoiser};
 use crate::error::MessageError;
 use crate::ogg_opus::{self, OggOpusWriter};
 
@@ -62,11 +66,22 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> MessageError + '_ {
 
 impl Recorder {
     /// Starts recording `input` into `path`, for at most `max` (clamped to
-    /// [`MAX_MESSAGE_SECS`]). The recording also ends when the input ends.
+    /// [`MAX_MESSAGE_SECS`]), with noise suppression. The recording also
+    /// ends when the input ends.
     pub fn start(
         input: Box<dyn AudioInput>,
         path: &Path,
         max: Duration,
+    ) -> Result<Self, MessageError> {
+        Self::start_with(input, path, max, true)
+    }
+
+    /// [`start`](Self::start), with noise suppression on or off.
+    pub fn start_with(
+        input: Box<dyn AudioInput>,
+        path: &Path,
+        max: Duration,
+        noise_suppression: bool,
     ) -> Result<Self, MessageError> {
         let max_samples = (max
             .min(Duration::from_secs(u64::from(MAX_MESSAGE_SECS)))
@@ -77,7 +92,10 @@ impl Recorder {
             expected_loss_pct: 0,
             ..EncoderConfig::default()
         })?;
-        let pre_skip = enc.lookahead()? as u16;
+        // The suppressor's output lags by one of its frames: skipped like
+        // the encoder's lookahead.
+        let lag = if noise_suppression { DENOISE_FRAME } else { 0 };
+        let pre_skip = (enc.lookahead()? as usize + lag) as u16;
         let file = File::create(path).map_err(io_err(path))?;
         let serial: u32 = rand::random();
         let mut w =
@@ -89,6 +107,7 @@ impl Recorder {
         let thread = thread::Builder::new()
             .name("voice-record".into())
             .spawn(move || {
+                let mut denoiser = Denoiser::new();
                 let mut n = 0u64;
                 let mut reached_limit = false;
                 while !flag.load(Ordering::Relaxed) {
@@ -100,6 +119,9 @@ impl Recorder {
                     let take = (max_samples - n).min(FRAME as u64);
                     let mut frame = frame;
                     frame[take as usize..].fill(0);
+                    if noise_suppression {
+                        denoiser.process(&mut frame);
+                    }
                     w.write_packet(enc.encode(&frame)?, FRAME as u64)
                         .map_err(io_err(&path))?;
                     n += take;
@@ -110,10 +132,15 @@ impl Recorder {
                     }
                 }
                 drop(capture);
-                // One frame of silence flushes the encoder's lookahead (the
-                // pre-skip), so the last real samples are in the file; the
-                // final granule position then trims it away again.
-                w.write_packet(enc.encode(&[0; FRAME])?, FRAME as u64)
+                // One frame of silence flushes the suppressor's lag and the
+                // encoder's lookahead (the pre-skip, under 20 ms together),
+                // so the last real samples are in the file; the final
+                // granule position then trims it away again.
+                let mut tail = [0; FRAME];
+                if noise_suppression {
+                    denoiser.process(&mut tail);
+                }
+                w.write_packet(enc.encode(&tail)?, FRAME as u64)
                     .map_err(io_err(&path))?;
                 w.finish(n).map_err(io_err(&path))?;
                 Ok(Recording {

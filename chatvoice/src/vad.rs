@@ -1,5 +1,16 @@
 //! When to transmit: voice activity detection, push-to-talk, or always.
 //!
+//! With noise suppression on (the default), the capture thread hands the
+//! VAD RNNoise's speech probability for each frame ([`crate::denoise`]): a
+//! frame is speech when that probability reaches
+//! [`VadConfig::speech_prob`] and the energy detector below also hears it
+//! (on the suppressed frame: in series it rejects the odd frame RNNoise
+//! rates high in a quiet room and some babble); the hangover is the same.
+//! On the committed fixtures this sends 1.3 % of fan and 0.7 % of keyboard
+//! noise-only frames where the energy detector alone sent up to 91 %
+//! (docs/benchmarks.md, "Noise suppression and voice activity"). With
+//! suppression off, the energy detector decides alone.
+//!
 //! The energy VAD compares each 20 ms frame's level with a tracked noise
 //! floor. A frame is speech when it is at least `margin_db` above the floor
 //! and above an absolute `min_dbfs`; transmission then continues for a
@@ -29,6 +40,9 @@ pub struct VadConfig {
     pub min_dbfs: f32,
     /// Frames sent after the last speech frame (15 × 20 ms = 300 ms).
     pub hangover_frames: u32,
+    /// With noise suppression on: a frame is speech when RNNoise's speech
+    /// probability reaches this (and the frame is above `min_dbfs`).
+    pub speech_prob: f32,
 }
 
 impl Default for VadConfig {
@@ -37,9 +51,14 @@ impl Default for VadConfig {
             margin_db: 9.0,
             min_dbfs: -50.0,
             hangover_frames: 15,
+            speech_prob: SPEECH_PROB,
         }
     }
 }
+
+/// Default [`VadConfig::speech_prob`]: chosen on the committed noisy
+/// fixtures (docs/benchmarks.md, "Noise suppression and voice activity").
+pub const SPEECH_PROB: f32 = 0.5;
 
 /// Level of a frame in dBFS (−100 for digital silence).
 pub fn frame_dbfs(frame: &[i16]) -> f32 {
@@ -81,10 +100,25 @@ impl Vad {
         self.floor_db
     }
 
-    /// Whether this frame should be sent.
+    /// Whether this frame should be sent, from its energy alone.
     pub fn process(&mut self, frame: &[i16]) -> bool {
+        self.process_with(frame, None)
+    }
+
+    /// Whether this frame should be sent. With `speech_prob` (noise
+    /// suppression on: RNNoise's probability for this frame) speech is
+    /// that probability reaching [`VadConfig::speech_prob`] on a frame above
+    /// `min_dbfs`; without it, the energy detector decides. The noise
+    /// floor is tracked either way, so switching suppression off falls back
+    /// to a detector that has kept learning.
+    pub fn process_with(&mut self, frame: &[i16], speech_prob: Option<f32>) -> bool {
         let db = frame_dbfs(frame);
-        let speech = db >= self.cfg.min_dbfs && db >= self.floor_db + self.cfg.margin_db;
+        let loud = db >= self.cfg.min_dbfs;
+        let energetic = loud && db >= self.floor_db + self.cfg.margin_db;
+        let speech = match speech_prob {
+            Some(p) => energetic && p >= self.cfg.speech_prob,
+            None => energetic,
+        };
         // Floor: falls fast to quieter frames; rises slowly towards louder
         // ones (0.15 dB per frame, 7.5 dB/s), so a steady noise is learnt in
         // a few seconds while a sentence barely moves it.
@@ -122,7 +156,20 @@ impl Gate {
     /// Whether to send this frame. The VAD sees every frame (also while
     /// muted) so its noise floor stays current.
     pub fn decide(&mut self, frame: &[i16], mode: VoiceMode, muted: bool, ptt: bool) -> bool {
-        let voiced = self.vad.process(frame);
+        self.decide_with(frame, None, mode, muted, ptt)
+    }
+
+    /// [`decide`](Self::decide) with the noise suppressor's speech
+    /// probability for the frame (`None` when suppression is off).
+    pub fn decide_with(
+        &mut self,
+        frame: &[i16],
+        speech_prob: Option<f32>,
+        mode: VoiceMode,
+        muted: bool,
+        ptt: bool,
+    ) -> bool {
+        let voiced = self.vad.process_with(frame, speech_prob);
         !muted
             && match mode {
                 VoiceMode::Vad => voiced,

@@ -40,7 +40,9 @@ pub fn read_wav(path: &Path) -> Result<Vec<i16>, AudioError> {
     };
     let mono = downmix(&raw, usize::from(spec.channels));
     let mut out = Vec::with_capacity(mono.len());
-    Resampler::new(spec.sample_rate, SAMPLE_RATE).process(&mono, &mut out);
+    let mut rs = Resampler::new(spec.sample_rate, SAMPLE_RATE);
+    rs.process(&mono, &mut out);
+    rs.flush(&mut out);
     Ok(out.into_iter().map(to_i16).collect())
 }
 

@@ -1,9 +1,12 @@
 //! The capture thread: takes 20 ms frames from the input, removes the echo
-//! of what the speakers played (`echo.rs`, when on), asks the gate
-//! (mute, push-to-talk or VAD) whether to send, encodes with Opus and sends
-//! an audio packet, sealed with the call key, through the current link (the
-//! packet counter +1 per packet sent, kept by the call's [`CallKeys`](crate::transport::CallKeys);
-//! `ts` +960 per frame captured, sent or not, from a random start).
+//! of what the speakers played (`echo.rs`, when on), suppresses their noise
+//! when that is switched on ([`Denoiser`], whose speech probability goes to
+//! the VAD), asks the gate (mute, push-to-talk or VAD) whether to send,
+//! encodes with Opus (its bitrate and FEC adapted to the path's loss,
+//! `adapt.rs`) and sends an audio packet, sealed with the call key, through
+//! the current link (the packet counter +1 per packet sent, kept by the
+//! call's [`CallKeys`](crate::transport::CallKeys); `ts` +960 per frame
+//! captured, sent or not, from a random start).
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{RecvTimeoutError, Sender};
@@ -17,6 +20,7 @@ use super::controls::{Controls, mode_from_u8};
 use super::events::CallEvent;
 use crate::audio::{Capture, FRAME};
 use crate::codec::Encoder;
+use crate::denoise::Denoiser;
 use crate::echo::{EchoCanceller, RenderReference};
 use crate::transport::LinkSender;
 use crate::vad::Gate;
@@ -53,6 +57,8 @@ impl Capturing {
         let mut ts: u32 = rng.random();
         let mut speaking = false;
         let c = self.controls.clone();
+        // Noise suppression (allocated once, here on the capture thread).
+        let mut denoiser = Denoiser::new();
         while !c.stop.load(Ordering::Relaxed) {
             let mut frame = match self.capture.frames.recv_timeout(Duration::from_millis(100)) {
                 Ok(f) => f,
@@ -78,8 +84,12 @@ impl Capturing {
             if let Ok(s) = self.sender.lock() {
                 self.adapt.frame(&mut self.encoder, &s);
             }
-            let send = self.gate.decide(
+            // Then noise suppression, on the echo-free microphone.
+            let (frame, speech_prob) =
+                denoiser.clean(frame, c.noise_suppression.load(Ordering::Relaxed));
+            let send = self.gate.decide_with(
                 &frame,
+                speech_prob,
                 mode_from_u8(c.mode.load(Ordering::Relaxed)),
                 c.muted.load(Ordering::Relaxed),
                 c.ptt.load(Ordering::Relaxed),
