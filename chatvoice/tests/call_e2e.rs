@@ -660,12 +660,19 @@ fn the_added_latency_of_the_first_second_and_after_is_measured_for_both_starts()
 /// What a listening link received in `window`, per speaker session:
 /// (packets, bytes of sealed packets).
 fn drain_counts(link: &VoiceLink, quiet: Duration) -> std::collections::HashMap<u64, (u64, u64)> {
+    // Probe acks arrive every 250 ms on UDP, so the channel is never quiet:
+    // stop once no AUDIO came for `quiet`.
     let mut got = std::collections::HashMap::new();
-    while let Ok(i) = link.incoming().recv_timeout(quiet) {
+    let mut last_audio = Instant::now();
+    while last_audio.elapsed() < quiet {
+        let Ok(i) = link.incoming().recv_timeout(quiet) else {
+            break;
+        };
         if let Incoming::Audio {
             session, payload, ..
         } = i
         {
+            last_audio = Instant::now();
             let e = got.entry(session).or_insert((0, 0));
             e.0 += 1;
             e.1 += (payload.len() + 37) as u64;
