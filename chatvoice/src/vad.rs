@@ -9,7 +9,7 @@
 //! [`VadConfig::near_db`] of the member's own recent speech level (other
 //! people talking in the room are speech to RNNoise, but quieter at this
 //! microphone); the hangover is the same. On the committed fixtures this
-//! sends 0 % of fan, 0.7 % of keyboard and 1.3 % of babble noise-only
+//! sends 0 % of fan, 0.7 % of keyboard and 0.7 % of babble noise-only
 //! frames where the energy detector alone sent up to 91 %
 //! (docs/benchmarks.md, "Noise suppression and voice activity"). With
 //! suppression off, the energy detector decides alone.
@@ -72,13 +72,16 @@ pub const SPEECH_PROB: f32 = 0.5;
 
 /// Default [`VadConfig::near_db`]: chosen on the committed babble fixture
 /// (docs/benchmarks.md, "Noise suppression and voice activity").
-pub const NEAR_DB: f32 = 12.0;
+pub const NEAR_DB: f32 = 10.0;
 
 /// How fast the member's speech level (`Vad::voice_db`) falls when they
 /// speak more softly or not at all: 0.02 dB per 20 ms frame, 1 dB/s, so a
 /// long stretch of other people's talk does not soon lower the gate to
 /// their level.
 const VOICE_RELEASE_DB: f32 = 0.02;
+
+/// Speech frames remembered for `Vad::voice_db` (320 ms of speech).
+const RECENT: usize = 16;
 
 /// Level of a frame in dBFS (−100 for digital silence).
 pub fn frame_dbfs(frame: &[i16]) -> f32 {
@@ -104,9 +107,15 @@ pub struct Vad {
     /// Frames of hangover left.
     hang: u32,
     /// The member's own speech level in dBFS (−100 until they spoke): rises
-    /// at once to a louder speech frame, falls by `VOICE_RELEASE_DB` per
-    /// frame. Speech more than `near_db` below it is someone else.
+    /// at once to the second loudest of the last `RECENT` speech frames (so
+    /// a lone cough does not count), falls by `VOICE_RELEASE_DB` per frame.
+    /// Speech more than `near_db` below it is someone else.
     voice_db: f32,
+    /// Levels of the last speech frames (a ring), from which `voice_db`
+    /// rises.
+    recent: [f32; RECENT],
+    /// Next slot of `recent`.
+    recent_at: usize,
 }
 
 impl Vad {
@@ -117,6 +126,8 @@ impl Vad {
             floor_db: -70.0,
             hang: 0,
             voice_db: -100.0,
+            recent: [-100.0; RECENT],
+            recent_at: 0,
         }
     }
 
@@ -144,10 +155,21 @@ impl Vad {
             Some(p) => {
                 let voiced = energetic && p >= self.cfg.speech_prob;
                 let near = db >= self.voice_db - self.cfg.near_db;
-                if voiced && db > self.voice_db {
-                    self.voice_db = db;
-                } else {
-                    self.voice_db = (self.voice_db - VOICE_RELEASE_DB).max(-100.0);
+                self.voice_db = (self.voice_db - VOICE_RELEASE_DB).max(-100.0);
+                if voiced {
+                    self.recent[self.recent_at] = db;
+                    self.recent_at = (self.recent_at + 1) % self.recent.len();
+                    // The second loudest of the recent speech frames: a
+                    // lone cough or shout does not raise the level.
+                    let (mut first, mut second) = (-100.0f32, -100.0f32);
+                    for &x in &self.recent {
+                        if x > first {
+                            (first, second) = (x, first);
+                        } else if x > second {
+                            second = x;
+                        }
+                    }
+                    self.voice_db = self.voice_db.max(second);
                 }
                 voiced && near
             }
@@ -268,5 +290,34 @@ mod tests {
         assert!(frame_dbfs(&[0; 960]) <= -100.0);
         let db = frame_dbfs(&tone(32767.0 / 2.0));
         assert!((-10.0..-8.0).contains(&db), "{db}");
+    }
+
+    #[test]
+    fn quieter_voices_are_refused_once_the_member_spoke_and_a_lone_loud_frame_changes_nothing() {
+        let mut vad = Vad::new(VadConfig::default());
+        let hang = VadConfig::default().hangover_frames;
+        let quiet_gap = |vad: &mut Vad| {
+            for _ in 0..=hang {
+                vad.process_with(&[0; 960], Some(0.0));
+            }
+        };
+        // Before the member spoke, any speech goes out.
+        assert!(vad.process_with(&tone(2000.0), Some(0.9)));
+        quiet_gap(&mut vad);
+        // The member talks at about -13 dBFS.
+        for _ in 0..30 {
+            assert!(vad.process_with(&tone(8000.0), Some(0.9)));
+        }
+        quiet_gap(&mut vad);
+        // Someone 12 dB quieter (a colleague further away): refused.
+        assert!(!vad.process_with(&tone(2000.0), Some(0.9)));
+        // One frame 12 dB louder than the member (a cough) ...
+        vad.process_with(&tone(32000.0), Some(0.9));
+        quiet_gap(&mut vad);
+        // ... does not make the member's usual voice "someone else".
+        assert!(vad.process_with(&tone(8000.0), Some(0.9)));
+        // With suppression off the gate does not apply (energy only).
+        quiet_gap(&mut vad);
+        assert!(vad.process_with(&tone(2000.0), None));
     }
 }
