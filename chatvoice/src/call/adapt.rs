@@ -22,7 +22,7 @@
 //! - never above the configured [`EncoderConfig::bitrate`] (the ceiling,
 //!   which may itself be capped by what the server announces).
 //!
-//! [`Adapter`] is the capture thread's side: it applies the policy to the
+//! `Adapter` is the capture thread's side: it applies the policy to the
 //! encoder and publishes the settings for [`CallStats`](super::CallStats).
 
 use std::sync::Arc;
