@@ -166,13 +166,20 @@ impl Adapter {
         }
     }
 
-    /// Called once per captured frame.
-    pub(super) fn frame(&mut self, encoder: &mut Encoder, sender: &LinkSender) {
+    /// Called once per captured frame: whether a decision is due now (so
+    /// the capture thread takes the sender's lock only then).
+    pub(super) fn due(&mut self) -> bool {
         self.frames += 1;
         if self.frames < EVERY_FRAMES {
-            return;
+            return false;
         }
         self.frames = 0;
+        true
+    }
+
+    /// One decision: reads the path's loss, asks the policy, sets the
+    /// encoder.
+    pub(super) fn decide(&mut self, encoder: &mut Encoder, sender: &LinkSender) {
         let loss = sender.probe_loss();
         self.figures.loss_permille.store(
             loss.map_or(u32::MAX, |l| (l * 1000.0) as u32),

@@ -81,8 +81,10 @@ impl Capturing {
             if aec {
                 self.echo.process(&mut frame);
             }
-            if let Ok(s) = self.sender.lock() {
-                self.adapt.frame(&mut self.encoder, &s);
+            if self.adapt.due()
+                && let Ok(s) = self.sender.lock()
+            {
+                self.adapt.decide(&mut self.encoder, &s);
             }
             // Then noise suppression, on the echo-free microphone.
             let (frame, speech_prob) =
