@@ -655,15 +655,7 @@ mod tests {
 
     #[test]
     fn voice_commands_go_to_the_audio_worker() {
-        let (mut app, _) = App::new(Config::default());
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (atx, arx) = std::sync::mpsc::channel();
-        let _ = app.update(Message::Net(Event::Ready(Handle::from_sender(tx))));
-        let _ = app.update(Message::Audio(audio::Event::Ready(
-            audio::Handle::from_sender(atx),
-        )));
-        let _ = app.update(Message::Audio(audio::Event::Probed(Ok(()))));
-        let _ = app.update(Message::Net(Event::LoggedIn(Box::new(welcome()))));
+        let (mut app, rx, arx) = in_room_with_net_and_audio();
         let _ = app.update(Message::Room(room::Message::Voice(
             room::voice::Message::Record,
         )));
@@ -680,8 +672,18 @@ mod tests {
     /// A logged-in app with working audio and the F8 key; the audio
     /// worker's commands arrive on the returned channel.
     fn in_room_with_audio() -> (App, std::sync::mpsc::Receiver<audio::Command>) {
+        let (app, _rx, arx) = in_room_with_net_and_audio();
+        (app, arx)
+    }
+
+    /// The same, with the network worker's commands too.
+    fn in_room_with_net_and_audio() -> (
+        App,
+        std::sync::mpsc::Receiver<net::Command>,
+        std::sync::mpsc::Receiver<audio::Command>,
+    ) {
         let (mut app, _) = App::new(Config::default());
-        let (tx, _rx) = std::sync::mpsc::channel();
+        let (tx, rx) = std::sync::mpsc::channel();
         let (atx, arx) = std::sync::mpsc::channel();
         let _ = app.update(Message::Net(Event::Ready(Handle::from_sender(tx))));
         let _ = app.update(Message::Audio(audio::Event::Ready(
@@ -689,7 +691,7 @@ mod tests {
         )));
         let _ = app.update(Message::Audio(audio::Event::Probed(Ok(()))));
         let _ = app.update(Message::Net(Event::LoggedIn(Box::new(welcome()))));
-        (app, arx)
+        (app, rx, arx)
     }
 
     /// Clicks what shows `label` in the rendered view and applies it.
