@@ -318,28 +318,28 @@ fn environment_variables_set_keys_below_flags() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// `chatserver --check-config FILE` with extra flags and environment.
+fn check_config(file: &TempFile, flags: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(BIN)
+        .args(["--check-config", file.path()])
+        .args(flags)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run")
+}
+
 #[test]
 fn check_config_says_ok_or_names_the_problem() {
     let good = TempFile::new("check-good.toml", "max_clients = 5\n");
-    let out = Command::new(BIN)
-        .args(["--check-config", good.path()])
-        .output()
-        .expect("run");
+    let out = check_config(&good, &[], &[]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("configuration OK"));
     let bad = TempFile::new("check-bad.toml", "max_clients = 0\n");
-    let out = Command::new(BIN)
-        .args(["--check-config", bad.path()])
-        .output()
-        .expect("run");
+    let out = check_config(&bad, &[], &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("error: max_clients"), "{err}");
-    let out = Command::new(BIN)
-        .args(["--check-config", good.path()])
-        .env("CHATSERVER_HISTORY_LEN", "lots")
-        .output()
-        .expect("run");
+    let out = check_config(&good, &[], &[("CHATSERVER_HISTORY_LEN", "lots")]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("CHATSERVER_HISTORY_LEN"), "{err}");
@@ -348,32 +348,19 @@ fn check_config_says_ok_or_names_the_problem() {
 #[test]
 fn voice_max_bitrate_is_checked_from_the_file_the_flag_and_the_environment() {
     let good = TempFile::new("bitrate-good.toml", "voice_max_bitrate = 48000\n");
-    let out = Command::new(BIN)
-        .args(["--check-config", good.path()])
-        .output()
-        .expect("run");
+    let out = check_config(&good, &[], &[]);
     assert!(out.status.success(), "{out:?}");
     let bad = TempFile::new("bitrate-bad.toml", "voice_max_bitrate = 1000\n");
-    let out = Command::new(BIN)
-        .args(["--check-config", bad.path()])
-        .output()
-        .expect("run");
+    let out = check_config(&bad, &[], &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("error: voice_max_bitrate"), "{err}");
-    for (flag, env) in [(Some("9999999"), None), (None, Some("9999999"))] {
-        let mut cmd = Command::new(BIN);
-        cmd.args(["--check-config", good.path()]);
-        if let Some(v) = flag {
-            cmd.args(["--voice-max-bitrate", v]);
-        }
-        if let Some(v) = env {
-            cmd.env("CHATSERVER_VOICE_MAX_BITRATE", v);
-        }
-        let out = cmd.output().expect("run");
-        assert_eq!(out.status.code(), Some(2), "{flag:?} {env:?}");
+    let by_flag = check_config(&good, &["--voice-max-bitrate", "9999999"], &[]);
+    let by_env = check_config(&good, &[], &[("CHATSERVER_VOICE_MAX_BITRATE", "9999999")]);
+    for (how, out) in [("flag", by_flag), ("environment", by_env)] {
+        assert_eq!(out.status.code(), Some(2), "{how}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("voice_max_bitrate"), "{err}");
+        assert!(err.contains("voice_max_bitrate"), "{how}: {err}");
     }
 }
 
