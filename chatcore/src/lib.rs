@@ -26,6 +26,7 @@
 //! | `server/metrics.rs` | the `metrics` facade handles the loop bumps: install a recorder (e.g. Prometheus) before building the server to collect them; no-ops otherwise |
 //! | `tls` | what both ends of TLS share: the crypto provider, certificate fingerprints, the `--insecure` verifier; with feature `client`: `connect`, trust on first use (`KnownServers`), `ChatStream` halves |
 //! | `client` (feature `client`) | a blocking client: connect, log in, send, receive events, files |
+//! | `dscp` | DSCP EF and `SO_PRIORITY` on voice sockets, for the voice port and the voice engine alike |
 //! | [`time`] | wall-clock timestamps for the wire |
 //!
 //! # Host a room
@@ -49,6 +50,8 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(any(feature = "server", feature = "client"))]
+pub mod dscp;
 pub mod protocol;
 #[cfg(feature = "server")]
 pub mod server;

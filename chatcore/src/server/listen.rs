@@ -40,8 +40,8 @@ pub(crate) fn bind_voice(
             Ok(udp) => {
                 // Voice leaves marked for expedited forwarding; accepted
                 // connections are marked again on accept.
-                crate::server::voice::dscp::mark_voice(&udp, bound);
-                crate::server::voice::dscp::mark_voice(&tcp, bound);
+                crate::dscp::mark_voice(&udp, bound);
+                crate::dscp::mark_voice(&tcp, bound);
                 return Ok((tcp, udp, bound));
             }
             Err(e) if attempts > 1 && e.kind() == io::ErrorKind::AddrInUse => attempts -= 1,

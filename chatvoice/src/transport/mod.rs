@@ -35,11 +35,10 @@
 //! - `receive.rs`: the receive thread and the [`Incoming`] it hands on;
 //! - `probe.rs`: probes (every 250 ms on UDP, keepalives on TCP), the
 //!   liveness of the path and the loss estimate from missing acks;
-//! - `dscp.rs`: DSCP EF and `SO_PRIORITY` on every voice socket;
+//! - DSCP EF and `SO_PRIORITY` on every voice socket come from [`chatcore::dscp`], shared with the server;
 //! - `fake.rs` (tests only): a tiny fake voice port the unit tests bind to.
 
 mod bind;
-mod dscp;
 #[cfg(test)]
 mod fake;
 mod keys;
@@ -51,7 +50,7 @@ mod sender;
 mod tcp;
 mod udp;
 
-pub use dscp::{DSCP_EF_TOS, VOICE_SO_PRIORITY};
+pub use chatcore::dscp::{DSCP_EF_TOS, VOICE_SO_PRIORITY};
 pub use keys::CallKeys;
 pub use link::VoiceLink;
 pub use options::{Blackhole, LinkOptions, TransportKind};

@@ -23,7 +23,7 @@ pub(super) fn bind_tcp(
     token: [u8; TOKEN_LEN],
 ) -> Result<TcpStream, TransportError> {
     let mut s = TcpStream::connect_timeout(&server, Duration::from_secs(3))?;
-    super::dscp::mark_voice(&s, server);
+    chatcore::dscp::mark_voice(&s, server);
     s.set_nodelay(true)?;
     s.write_all(&bind_packet(session, token, None).to_tcp_vec())?;
     s.set_read_timeout(Some(Duration::from_millis(200)))?;

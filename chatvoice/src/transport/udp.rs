@@ -30,7 +30,7 @@ pub(super) fn bind_udp(
     opts: &LinkOptions,
 ) -> io::Result<Option<UdpSocket>> {
     let sock = UdpSocket::bind(unspecified(server))?;
-    super::dscp::mark_voice(&sock, server);
+    chatcore::dscp::mark_voice(&sock, server);
     sock.connect(server)?;
     let holed = || opts.udp_blackhole.as_ref().is_some_and(|b| b.on());
     let deadline = Instant::now() + opts.udp_bind_timeout;

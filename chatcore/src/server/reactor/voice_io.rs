@@ -140,7 +140,7 @@ impl Reactor {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return,
             };
-            crate::server::voice::dscp::mark_voice(&stream, peer);
+            crate::dscp::mark_voice(&stream, peer);
             if let Some(k) = self.voice_conns.make_room(
                 peer,
                 self.config.voice_unbound_per_address,

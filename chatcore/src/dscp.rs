@@ -1,10 +1,14 @@
-//! Network priority: every voice socket of the client (UDP and the TCP
-//! fallback) marks its packets for expedited forwarding, DSCP EF (the TOS
-//! / traffic-class byte 0xB8), and on Linux also gets `SO_PRIORITY` 6 so
-//! the host's own queues send voice first. Routers that honour DSCP then
-//! queue voice ahead of bulk traffic. A failure to mark (a platform or
-//! sandbox that refuses) is logged once and never fatal: the call works
-//! unmarked.
+//! Network priority of voice (docs/protocol.md §16): every voice socket, the
+//! server's (the voice port's UDP socket, its TCP listener and each accepted
+//! TCP voice connection) and the client's (UDP and the TCP fallback), marks
+//! its packets for expedited forwarding, DSCP EF (the TOS / traffic-class
+//! byte 0xB8, through `IP_TOS` for IPv4 and `IPV6_TCLASS` for IPv6), and on
+//! Linux also gets `SO_PRIORITY` 6 so the host's own queues send voice
+//! first. Routers that honour DSCP then queue voice ahead of bulk traffic.
+//! Setting an option is one non-blocking system call; a failure to mark (a
+//! platform or sandbox that refuses) is logged once and never fatal: voice
+//! works unmarked. Shared by the server and the voice engine (`chatvoice`),
+//! so both mark alike.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,12 +21,13 @@ pub const DSCP_EF_TOS: u32 = 0xB8;
 /// (the "interactive" band of the default queueing discipline).
 pub const VOICE_SO_PRIORITY: u32 = 6;
 
-/// Marks `sock` (connected or about to be, to `peer`) for expedited
-/// forwarding; logs the first failure only.
-pub(super) fn mark_voice<'a>(sock: impl Into<SockRef<'a>>, peer: SocketAddr) {
+/// Marks `sock` for expedited forwarding; `addr` (its peer or its own
+/// address) chooses the option by address family. Logs the first failure
+/// only.
+pub fn mark_voice<'a>(sock: impl Into<SockRef<'a>>, addr: SocketAddr) {
     static WARNED: AtomicBool = AtomicBool::new(false);
     let sock = sock.into();
-    let tos = if peer.is_ipv4() {
+    let tos = if addr.is_ipv4() {
         sock.set_tos_v4(DSCP_EF_TOS)
     } else {
         set_tclass(&sock)
